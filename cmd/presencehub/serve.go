@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/transport"
+)
+
+type serveConfig struct {
+	addr           string
+	grace          time.Duration
+	refreshEvery   time.Duration
+	dataDir        string
+	natsURL        string
+	natsListen     string
+	jwtSecret      string
+	allowedOrigins string
+	bucket         string
+	kvReplicas     int
+	markerTTL      time.Duration
+	helloTimeout   time.Duration
+	maxMessage     int64
+	sendQueue      int
+	writeTimeout   time.Duration
+	logLevel       string
+	logFormat      string
+}
+
+func serveFlags(fs *flag.FlagSet) *serveConfig {
+	c := &serveConfig{}
+	fs.StringVar(&c.addr, "addr", ":8080", "HTTP listen address")
+	fs.DurationVar(&c.grace, "grace", hub.DefaultGrace, "how long a dropped device keeps its agent's status (at least 1s)")
+	fs.DurationVar(&c.refreshEvery, "lease-refresh", 0, "how often live device leases are refreshed (default grace/4)")
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory for the embedded NATS store and the generated signing secret")
+	fs.StringVar(&c.natsURL, "nats-url", "", "NATS server URL(s), comma separated; empty runs an embedded nats-server")
+	fs.StringVar(&c.natsListen, "nats-listen", "", "HOST:PORT on which the embedded nats-server accepts other hubs (default: in-process only)")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 token signing secret (default: generated once and kept in --data-dir)")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma list of Origin host patterns allowed to open agent sockets, besides the hub's own host")
+	fs.StringVar(&c.bucket, "bucket", hub.DefaultBucket, "JetStream key-value bucket holding presence state")
+	fs.IntVar(&c.kvReplicas, "kv-replicas", 1, "replicas of the bucket (3 on a NATS cluster)")
+	fs.DurationVar(&c.markerTTL, "kv-marker-ttl", hub.DefaultMarkerTTL, "how long delete markers of expired or removed leases stay in the bucket (at least 1s)")
+	fs.DurationVar(&c.helloTimeout, "hello-timeout", transport.DefaultHelloTimeout, "how long an agent socket may take to send hello")
+	fs.Int64Var(&c.maxMessage, "max-message-bytes", transport.DefaultMaxMessageBytes, "largest client frame; larger closes the socket with 1009")
+	fs.IntVar(&c.sendQueue, "send-queue", transport.DefaultSendQueue, "frames queued per socket before a slow socket is closed with 1008")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", transport.DefaultWriteTimeout, "time limit for writing one frame to a socket")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	return c
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("invalid --log-format %q: want text or json", format)
+}
+
+// serve is the composition root: NATS, bucket, hub, transport, HTTP.
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("presencehub serve", flag.ContinueOnError)
+	cfg := serveFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return err
+	}
+	secret, err := loadSecret(cfg.jwtSecret, cfg.dataDir, true)
+	if err != nil {
+		return err
+	}
+	auth, err := transport.NewAuth(secret)
+	if err != nil {
+		return err
+	}
+
+	nc, shutdownNATS, err := connectNATS(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer shutdownNATS()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("failed to start JetStream client: %w", err)
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	kv, err := hub.OpenBucket(openCtx, js, hub.BucketConfig{Name: cfg.bucket, Replicas: cfg.kvReplicas, LimitMarkerTTL: cfg.markerTTL})
+	cancel()
+	if err != nil {
+		return err
+	}
+	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL, Logger: log})
+	if err != nil {
+		return err
+	}
+	srv := transport.NewServer(h, auth, transport.Config{
+		AllowedOrigins:  splitList(cfg.allowedOrigins),
+		HelloTimeout:    cfg.helloTimeout,
+		MaxMessageBytes: cfg.maxMessage,
+		SendQueue:       cfg.sendQueue,
+		WriteTimeout:    cfg.writeTimeout,
+		Logger:          log,
+		Ready: func() error {
+			if !nc.IsConnected() {
+				return errors.New("NATS disconnected")
+			}
+			if !h.Ready() {
+				return errors.New("view not loaded")
+			}
+			return nil
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("failed to listen: %w", err)
+	}
+	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("listening", "addr", ln.Addr().String(), "hub", h.ID(), "grace", cfg.grace)
+
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	defer stopHub()
+	g := new(errgroup.Group)
+	hubDone := make(chan error, 1)
+	g.Go(func() error {
+		err := h.Run(hubCtx)
+		hubDone <- err
+		return err
+	})
+	g.Go(func() error {
+		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("failed to serve HTTP: %w", err)
+		}
+		return nil
+	})
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-hubDone:
+		log.Error("hub stopped", "err", runErr)
+	}
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancelShutdown()
+	httpSrv.Shutdown(shutdownCtx)
+	if err := srv.CloseSockets(shutdownCtx); err != nil {
+		log.Warn("sockets still open at shutdown", "err", err)
+	}
+	stopHub()
+	if err := g.Wait(); runErr == nil && err != nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// connectNATS connects to --nats-url, or starts an embedded nats-server and
+// connects to it in-process. The returned func drains the connection and
+// stops the embedded server.
+func connectNATS(cfg *serveConfig, log *slog.Logger) (*nats.Conn, func(), error) {
+	opts := []nats.Option{
+		nats.Name("presencehub"),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	if cfg.natsURL != "" {
+		nc, err := nats.Connect(cfg.natsURL, opts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("failed to connect to NATS: %w", err)
+		}
+		return nc, func() { nc.Drain() }, nil
+	}
+	sopts := &natsserver.Options{
+		ServerName: "presencehub-embedded",
+		JetStream:  true,
+		StoreDir:   filepath.Join(cfg.dataDir, "nats"),
+		NoSigs:     true,
+		DontListen: cfg.natsListen == "",
+	}
+	if cfg.natsListen != "" {
+		host, port, err := net.SplitHostPort(cfg.natsListen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("invalid --nats-listen: %w", err)
+		}
+		if sopts.Port, err = strconv.Atoi(port); err != nil {
+			return nil, nil, fmt.Errorf("invalid --nats-listen port: %w", err)
+		}
+		sopts.Host = host
+	}
+	ns, err := natsserver.NewServer(sopts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to start embedded NATS: %w", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, nil, errors.New("embedded NATS did not become ready")
+	}
+	if cfg.natsListen != "" {
+		log.Info("embedded NATS listening", "url", ns.ClientURL())
+	}
+	nc, err := nats.Connect(ns.ClientURL(), append(opts, nats.InProcessServer(ns))...)
+	if err != nil {
+		ns.Shutdown()
+		return nil, nil, fmt.Errorf("failed to connect to embedded NATS: %w", err)
+	}
+	return nc, func() {
+		nc.Drain()
+		for nc.IsDraining() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}, nil
+}

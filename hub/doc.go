@@ -1,0 +1,18 @@
+// Package hub owns the in-memory view of all presence state, built from one
+// watch of a NATS JetStream key-value bucket, and fans out the widget, roster
+// and agent frames that view changes produce to local subscribers.
+//
+// Goroutines: Run starts and owns two, the watcher (applies bucket updates to
+// the view and fans out frames, all under Hub.mu) and the lease keeper
+// (refreshes the leases of live local sessions); both end when Run's context
+// is done. Everything else runs on the caller's goroutine. The hub owns no
+// sockets: subscribers are queues that the transport drains, and a send to a
+// full queue drops the subscriber instead of waiting.
+//
+// Liveness is never decided by a timer in a hub. Each device session owns a
+// lease key with a NATS per-message TTL equal to the grace period; the keeper
+// refreshes it while the session is live, a dropped session re-writes it once
+// so the grace starts then, and when it expires NATS itself removes it and
+// every hub's watcher sees the purge marker. A hub that crashes simply stops
+// refreshing.
+package hub

@@ -1,0 +1,487 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/presencehub/presencehub/presence"
+)
+
+// Defaults for Config.
+const (
+	DefaultGrace     = 2 * time.Minute
+	DefaultMarkerTTL = time.Minute
+	DefaultBucket    = "presence"
+)
+
+// ErrNotReady is returned while the view is still loading.
+var ErrNotReady = errors.New("hub: view not loaded yet")
+
+// Config configures a Hub.
+type Config struct {
+	// JetStream is the NATS JetStream context the hub uses; required.
+	JetStream jetstream.JetStream
+	// KV is the bucket, as opened by OpenBucket; required.
+	KV jetstream.KeyValue
+	// Grace is how long a dropped device keeps its lease. NATS TTLs have a
+	// resolution of one second, so it must be at least 1s. Default 2m.
+	Grace time.Duration
+	// RefreshEvery is how often live leases are refreshed; default Grace/4.
+	RefreshEvery time.Duration
+	// MarkerTTL is how long purge markers (bye) stay in the bucket; default 1m.
+	MarkerTTL time.Duration
+	// ID names this hub replica in leases and logs; default a random UUID.
+	ID string
+	// Logger receives the hub's logs; default slog.Default().
+	Logger *slog.Logger
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+}
+
+// Hub is one replica's view of all presence state and its local subscribers.
+type Hub struct {
+	cfg       Config
+	js        jetstream.JetStream
+	kv        jetstream.KeyValue
+	kvSubject string // "$KV.<bucket>.", the subject prefix of keys
+	log       *slog.Logger
+	ready     atomic.Bool
+
+	mu sync.Mutex
+	// sites is the view: every site's presence state, and its local
+	// subscribers. Guarded by mu.
+	sites map[string]*siteState
+	// applied is the highest bucket revision applied to the view; appliedCh
+	// is closed and replaced each time it moves. Guarded by mu.
+	applied   uint64
+	appliedCh chan struct{}
+	// unsubs holds, for every registered subscriber, what unregisters it.
+	// Guarded by mu.
+	unsubs map[Subscriber][]func()
+	// sessions are the live local device sessions, whose leases the keeper
+	// refreshes. Guarded by mu.
+	sessions map[*Session]struct{}
+}
+
+// siteState is the view of one site plus its local subscribers.
+type siteState struct {
+	id       string
+	presence *presence.Site
+	agents   map[string]storedAgent
+	devices  map[string]storedDevice // by device key
+	widgets  map[string]*widgetTopic // by group, "" for the site
+	roster   map[Subscriber]struct{}
+	// local maps agent id to the agent's device sessions on this hub.
+	local map[string]map[*Session]struct{}
+}
+
+type storedAgent struct {
+	rec agentRecord
+	rev uint64
+}
+
+type storedDevice struct {
+	rec deviceRecord
+	rev uint64
+}
+
+// widgetTopic is one (site, group) widget with local subscribers: its last
+// status and the frame that says it.
+type widgetTopic struct {
+	widget presence.Widget
+	status WidgetStatus
+	frame  []byte
+	subs   map[Subscriber]struct{}
+}
+
+// New returns a hub; call Run to load the view and keep it current.
+func New(cfg Config) (*Hub, error) {
+	if cfg.JetStream == nil || cfg.KV == nil {
+		return nil, errors.New("hub: JetStream and KV are required")
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.Grace < time.Second {
+		return nil, fmt.Errorf("hub: grace %v is under the 1s resolution of NATS TTLs", cfg.Grace)
+	}
+	if cfg.RefreshEvery == 0 {
+		cfg.RefreshEvery = cfg.Grace / 4
+	}
+	if cfg.RefreshEvery <= 0 || cfg.RefreshEvery >= cfg.Grace {
+		return nil, fmt.Errorf("hub: refresh interval %v must be between 0 and grace %v", cfg.RefreshEvery, cfg.Grace)
+	}
+	if cfg.MarkerTTL == 0 {
+		cfg.MarkerTTL = DefaultMarkerTTL
+	}
+	if cfg.MarkerTTL < time.Second {
+		return nil, fmt.Errorf("hub: marker TTL %v is under 1s", cfg.MarkerTTL)
+	}
+	if cfg.ID == "" {
+		cfg.ID = uuid.NewString()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Hub{
+		cfg:       cfg,
+		js:        cfg.JetStream,
+		kv:        cfg.KV,
+		kvSubject: "$KV." + cfg.KV.Bucket() + ".",
+		log:       cfg.Logger.With("hub", cfg.ID),
+		sites:     make(map[string]*siteState),
+		appliedCh: make(chan struct{}),
+		unsubs:    make(map[Subscriber][]func()),
+		sessions:  make(map[*Session]struct{}),
+	}, nil
+}
+
+// ID returns the replica's id.
+func (h *Hub) ID() string { return h.cfg.ID }
+
+// Grace returns the configured grace period.
+func (h *Hub) Grace() time.Duration { return h.cfg.Grace }
+
+// Ready reports whether the view has loaded the bucket's current state.
+func (h *Hub) Ready() bool { return h.ready.Load() }
+
+// Run loads the view, keeps it current and refreshes local leases until ctx
+// is done or the watch fails.
+func (h *Hub) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return h.watch(ctx) })
+	g.Go(func() error { return h.keepLeases(ctx) })
+	err := g.Wait()
+	h.ready.Store(false)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (h *Hub) watch(ctx context.Context) error {
+	w, err := h.kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to watch bucket: %w", err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("hub: bucket watch ended")
+			}
+			if e == nil {
+				h.ready.Store(true)
+				h.log.Info("view loaded")
+				continue
+			}
+			h.apply(e)
+		}
+	}
+}
+
+// apply folds one bucket entry into the view and fans out what it changes.
+func (h *Hub) apply(e jetstream.KeyValueEntry) {
+	k, ok := parseKey(e.Key())
+	if !ok {
+		h.log.Warn("ignoring unknown key in bucket", "key", e.Key())
+		h.markApplied(e.Revision())
+		return
+	}
+	deleted := e.Operation() != jetstream.KeyValuePut
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	defer h.markAppliedLocked(e.Revision())
+
+	s := h.siteLocked(k.site)
+	defer h.gcSiteLocked(s)
+	switch k.kind {
+	case agentPrefix:
+		h.applyAgentLocked(s, k.agent, e, deleted)
+	case devicePrefix:
+		h.applyDeviceLocked(s, k, e, deleted)
+	}
+}
+
+func (h *Hub) applyAgentLocked(s *siteState, agent string, e jetstream.KeyValueEntry, deleted bool) {
+	if deleted {
+		delete(s.agents, agent)
+		h.publishChangeLocked(s, s.presence.RemoveAgent(agent))
+		return
+	}
+	rec, err := decodeAgentRecord(e.Value())
+	if err != nil {
+		h.log.Error("ignoring bad agent record", "key", e.Key(), "err", err)
+		return
+	}
+	old, existed := s.agents[agent]
+	s.agents[agent] = storedAgent{rec: rec, rev: e.Revision()}
+	ch := s.presence.SetAgent(agent, rec.Status, rec.Groups)
+	if existed && (old.rec.Status != rec.Status || !old.rec.At.Equal(rec.At)) {
+		frame := encode(statusFrame{Type: "status", Status: rec.Status, ByDevice: rec.ByDevice, Ref: rec.Ref, At: Time(rec.At)})
+		h.sendToAgentLocked(s, agent, frame)
+	}
+	h.publishChangeLocked(s, ch)
+}
+
+func (h *Hub) applyDeviceLocked(s *siteState, k parsedKey, e jetstream.KeyValueEntry, deleted bool) {
+	var ch presence.Change
+	if deleted {
+		delete(s.devices, e.Key())
+		ch = s.presence.RemoveDevice(k.agent, k.device)
+	} else {
+		rec, err := decodeDeviceRecord(e.Value())
+		if err != nil {
+			h.log.Error("ignoring bad device record", "key", e.Key(), "err", err)
+			return
+		}
+		s.devices[e.Key()] = storedDevice{rec: rec, rev: e.Revision()}
+		ch = s.presence.SetDevice(k.agent, presence.Device{
+			ID: k.device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
+		})
+		h.kickReplacedLocked(s, k, rec.Session)
+	}
+	h.publishChangeLocked(s, ch)
+}
+
+// kickReplacedLocked closes a local session whose device has been taken over
+// by a newer session (the same device id connected again elsewhere).
+func (h *Hub) kickReplacedLocked(s *siteState, k parsedKey, session string) {
+	for sess := range s.local[k.agent] {
+		if sess.device == k.device && sess.id != session {
+			h.log.Debug("device session replaced", "site", k.site, "agent", k.agent, "device", k.device)
+			h.dropLocked(sess.sub, ErrReplaced)
+		}
+	}
+}
+
+// publishChangeLocked sends what one agent change means to local subscribers:
+// widget frames where a widget's status moved, roster frames, and the agent's
+// device list to the agent's own devices.
+func (h *Hub) publishChangeLocked(s *siteState, ch presence.Change) {
+	if ch.DevicesChanged {
+		h.sendDevicesLocked(s, ch.Agent)
+	}
+	if !ch.EffectiveChanged() && !ch.GroupsChanged() {
+		return
+	}
+	for group, t := range s.widgets {
+		if !ch.Touches(group) {
+			continue
+		}
+		w := s.presence.Widget(group)
+		if w == t.widget {
+			continue
+		}
+		t.widget = w
+		t.status, t.frame = h.widgetFrame(s.id, group, w)
+		h.fanOutLocked(t.subs, t.frame)
+	}
+	if len(s.roster) > 0 {
+		a, ok := s.presence.Agent(ch.Agent)
+		groups := ch.AfterGroups
+		status := presence.Offline
+		if ok {
+			status = a.Effective()
+		}
+		h.fanOutLocked(s.roster, encode(agentFrame{Type: "agent", ID: ch.Agent, Status: status, Groups: nonNil(groups)}))
+	}
+}
+
+func (h *Hub) widgetFrame(site, group string, w presence.Widget) (WidgetStatus, []byte) {
+	ws := WidgetStatus{Type: "widget_status", Site: site, Group: group, Status: w.Status, Reason: w.Reason, At: Time(h.cfg.Now())}
+	return ws, encode(ws)
+}
+
+func (h *Hub) sendDevicesLocked(s *siteState, agent string) {
+	if len(s.local[agent]) == 0 {
+		return
+	}
+	var devices []presence.Device
+	if a, ok := s.presence.Agent(agent); ok {
+		devices = a.LiveDevices()
+	}
+	h.sendToAgentLocked(s, agent, encode(devicesFrame{Type: "devices", Devices: deviceInfos(devices)}))
+}
+
+func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
+	var full []Subscriber
+	for sess := range s.local[agent] {
+		if !sess.sub.Send(frame) {
+			full = append(full, sess.sub)
+		}
+	}
+	for _, sub := range full {
+		h.dropLocked(sub, ErrSlowSubscriber)
+	}
+}
+
+// fanOutLocked hands one frame to every subscriber in subs, dropping those
+// whose queue is full.
+func (h *Hub) fanOutLocked(subs map[Subscriber]struct{}, frame []byte) {
+	var full []Subscriber
+	for sub := range subs {
+		if !sub.Send(frame) {
+			full = append(full, sub)
+		}
+	}
+	for _, sub := range full {
+		h.dropLocked(sub, ErrSlowSubscriber)
+	}
+}
+
+// dropLocked unregisters a subscriber everywhere and kicks it.
+func (h *Hub) dropLocked(sub Subscriber, reason error) {
+	unsubs, ok := h.unsubs[sub]
+	if !ok {
+		return
+	}
+	delete(h.unsubs, sub)
+	for _, f := range unsubs {
+		f()
+	}
+	sub.Kick(reason)
+}
+
+func (h *Hub) registerLocked(sub Subscriber, unsub func()) {
+	h.unsubs[sub] = append(h.unsubs[sub], unsub)
+}
+
+// unregisterLocked removes a subscriber from everything without kicking it.
+func (h *Hub) unregisterLocked(sub Subscriber) {
+	for _, f := range h.unsubs[sub] {
+		f()
+	}
+	delete(h.unsubs, sub)
+}
+
+func (h *Hub) siteLocked(id string) *siteState {
+	s := h.sites[id]
+	if s == nil {
+		s = &siteState{
+			id:       id,
+			presence: presence.NewSite(),
+			agents:   make(map[string]storedAgent),
+			devices:  make(map[string]storedDevice),
+			widgets:  make(map[string]*widgetTopic),
+			roster:   make(map[Subscriber]struct{}),
+			local:    make(map[string]map[*Session]struct{}),
+		}
+		h.sites[id] = s
+	}
+	return s
+}
+
+// gcSiteLocked forgets a site that holds nothing any more.
+func (h *Hub) gcSiteLocked(s *siteState) {
+	if s.presence.Empty() && len(s.agents) == 0 && len(s.devices) == 0 &&
+		len(s.widgets) == 0 && len(s.roster) == 0 && len(s.local) == 0 {
+		delete(h.sites, s.id)
+	}
+}
+
+func (h *Hub) markApplied(rev uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.markAppliedLocked(rev)
+}
+
+func (h *Hub) markAppliedLocked(rev uint64) {
+	if rev <= h.applied {
+		return
+	}
+	h.applied = rev
+	close(h.appliedCh)
+	h.appliedCh = make(chan struct{})
+}
+
+// waitApplied waits until the view has applied bucket revision rev, so that
+// a caller reads its own writes.
+func (h *Hub) waitApplied(ctx context.Context, rev uint64) error {
+	for {
+		h.mu.Lock()
+		applied, ch := h.applied, h.appliedCh
+		h.mu.Unlock()
+		if applied >= rev {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("failed to wait for revision %d: %w", rev, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+// SubscribeWidget registers sub for the widget of (site, group), group ""
+// meaning the whole site. The current status is queued to sub at once, and
+// then a frame each time the status or reason changes. The returned func
+// unregisters sub.
+func (h *Hub) SubscribeWidget(site, group string, sub Subscriber) (unsubscribe func(), err error) {
+	if !h.Ready() {
+		return nil, ErrNotReady
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.siteLocked(site)
+	t := s.widgets[group]
+	if t == nil {
+		w := s.presence.Widget(group)
+		t = &widgetTopic{widget: w, subs: make(map[Subscriber]struct{})}
+		t.status, t.frame = h.widgetFrame(site, group, w)
+		s.widgets[group] = t
+	}
+	t.subs[sub] = struct{}{}
+	h.registerLocked(sub, func() {
+		delete(t.subs, sub)
+		if len(t.subs) == 0 && s.widgets[group] == t {
+			delete(s.widgets, group)
+			h.gcSiteLocked(s)
+		}
+	})
+	if !sub.Send(t.frame) {
+		h.dropLocked(sub, ErrSlowSubscriber)
+	}
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.unregisterLocked(sub)
+	}, nil
+}
+
+// WidgetStatus returns the current widget status of (site, group) from the
+// view. At is when a local subscriber last saw it change, or now when no
+// subscriber watches it.
+func (h *Hub) WidgetStatus(site, group string) (WidgetStatus, error) {
+	if !h.Ready() {
+		return WidgetStatus{}, ErrNotReady
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sites[site]
+	if s == nil {
+		ws, _ := h.widgetFrame(site, group, presence.NewSite().Widget(group))
+		return ws, nil
+	}
+	if t := s.widgets[group]; t != nil {
+		return t.status, nil
+	}
+	ws, _ := h.widgetFrame(site, group, s.presence.Widget(group))
+	return ws, nil
+}

@@ -1,0 +1,84 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/presencehub/presencehub/presence"
+)
+
+// Key layout of the bucket. Ids are 1-64 characters of A-Za-z0-9_- (device
+// ids are UUIDs), so they are always valid single subject tokens.
+//
+//	a.<site>.<agent>           agent record, no TTL
+//	d.<site>.<agent>.<device>  device lease, TTL = grace, refreshed while live
+const (
+	agentPrefix  = "a"
+	devicePrefix = "d"
+)
+
+func agentKey(site, agent string) string { return agentPrefix + "." + site + "." + agent }
+
+func deviceKey(site, agent, device string) string {
+	return devicePrefix + "." + site + "." + agent + "." + device
+}
+
+// parsedKey is a bucket key split into its parts.
+type parsedKey struct {
+	kind                string // agentPrefix or devicePrefix
+	site, agent, device string
+}
+
+func parseKey(key string) (parsedKey, bool) {
+	parts := strings.Split(key, ".")
+	switch {
+	case len(parts) == 3 && parts[0] == agentPrefix:
+		return parsedKey{kind: agentPrefix, site: parts[1], agent: parts[2]}, true
+	case len(parts) == 4 && parts[0] == devicePrefix:
+		return parsedKey{kind: devicePrefix, site: parts[1], agent: parts[2], device: parts[3]}, true
+	}
+	return parsedKey{}, false
+}
+
+// agentRecord is the stored value of an agent key: the chosen status and the
+// last status change, which every device of the agent is told about.
+type agentRecord struct {
+	Status   presence.Status `json:"status"`
+	Groups   []string        `json:"groups,omitempty"`
+	ByDevice string          `json:"by_device,omitempty"`
+	Ref      string          `json:"ref,omitempty"`
+	At       time.Time       `json:"at"`
+}
+
+// deviceRecord is the stored value of a device lease.
+type deviceRecord struct {
+	Kind    presence.DeviceKind  `json:"kind"`
+	Since   time.Time            `json:"since"`
+	Session string               `json:"session"`
+	Hub     string               `json:"hub"`
+	State   presence.DeviceState `json:"state"`
+}
+
+func decodeAgentRecord(b []byte) (agentRecord, error) {
+	var r agentRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("failed to decode agent record: %w", err)
+	}
+	if _, err := presence.ParseStatus(string(r.Status)); err != nil {
+		return r, fmt.Errorf("failed to decode agent record: %w", err)
+	}
+	return r, nil
+}
+
+func decodeDeviceRecord(b []byte) (deviceRecord, error) {
+	var r deviceRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("failed to decode device record: %w", err)
+	}
+	if r.State != presence.Live && r.State != presence.Lingering {
+		return r, fmt.Errorf("failed to decode device record: invalid state %q", r.State)
+	}
+	return r, nil
+}

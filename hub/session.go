@@ -1,0 +1,378 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/presencehub/presencehub/presence"
+)
+
+// Identity is who a device session acts for, as its token says.
+type Identity struct {
+	Site   string
+	Agent  string
+	Groups []string
+}
+
+// DeviceHello is what a device says about itself when it connects.
+type DeviceHello struct {
+	// ID is the device's id from an earlier welcome, or "" for a new device.
+	ID   string
+	Kind presence.DeviceKind
+}
+
+// Session is one connected device of an agent on this hub.
+type Session struct {
+	h      *Hub
+	id     string
+	site   string
+	agent  string
+	device string
+	sub    Subscriber
+
+	// record is the lease value this session writes; rev the bucket revision
+	// of its last write, which the next write expects (a mismatch means a
+	// newer session of the same device took the lease over). Guarded by mu.
+	mu     sync.Mutex
+	record deviceRecord
+	rev    uint64
+	ended  bool
+}
+
+// ID returns the session id.
+func (s *Session) ID() string { return s.id }
+
+// Device returns the device id.
+func (s *Session) Device() string { return s.device }
+
+// ErrReplaced is returned when a newer session of the same device took over.
+var ErrReplaced = errors.New("hub: session replaced by a newer one of the same device")
+
+// Connect starts a device session: it makes sure the agent has a record (an
+// agent seen for the first time starts online), takes the device's lease,
+// waits until the view shows it, and then queues the welcome frame to sub and
+// registers sub for the agent's status and device frames. The device adopts
+// the stored status; nothing it says here changes it.
+func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub Subscriber) (*Session, error) {
+	if !h.Ready() {
+		return nil, ErrNotReady
+	}
+	groups := normalizeGroups(id.Groups)
+	if err := h.ensureAgent(ctx, id.Site, id.Agent, groups); err != nil {
+		return nil, err
+	}
+	device := hello.ID
+	if device == "" {
+		device = uuid.NewString()
+	}
+	sess := &Session{h: h, id: uuid.NewString(), site: id.Site, agent: id.Agent, device: device, sub: sub}
+	key := deviceKey(id.Site, id.Agent, device)
+	since := h.cfg.Now()
+	h.mu.Lock()
+	if s := h.sites[id.Site]; s != nil {
+		if d, ok := s.devices[key]; ok {
+			since = d.rec.Since // a reconnect inside the grace continues the device's run
+		}
+	}
+	h.mu.Unlock()
+	sess.record = deviceRecord{Kind: hello.Kind, Since: since, Session: sess.id, Hub: h.cfg.ID, State: presence.Live}
+	rev, err := h.writeLease(ctx, key, sess.record, 0)
+	if err != nil {
+		return nil, err
+	}
+	sess.rev = rev
+	if err := h.waitApplied(ctx, rev); err != nil {
+		sess.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.siteLocked(id.Site)
+	welcome := Welcome{
+		Type: "welcome", Session: sess.id, Device: device,
+		Agent:   AgentInfo{Site: id.Site, ID: id.Agent, Groups: nonNil(groups)},
+		Status:  presence.Online,
+		Devices: []DeviceInfo{},
+		GraceMS: h.cfg.Grace.Milliseconds(),
+	}
+	if a, ok := s.presence.Agent(id.Agent); ok {
+		welcome.Status = a.Status
+		welcome.Devices = deviceInfos(a.LiveDevices())
+	}
+	if s.local[id.Agent] == nil {
+		s.local[id.Agent] = make(map[*Session]struct{})
+	}
+	s.local[id.Agent][sess] = struct{}{}
+	h.sessions[sess] = struct{}{}
+	h.registerLocked(sub, func() {
+		delete(s.local[id.Agent], sess)
+		if len(s.local[id.Agent]) == 0 {
+			delete(s.local, id.Agent)
+		}
+		delete(s.roster, sub)
+		h.gcSiteLocked(s)
+	})
+	if !sub.Send(encode(welcome)) {
+		h.dropLocked(sub, ErrSlowSubscriber)
+	}
+	return sess, nil
+}
+
+// ensureAgent creates the agent's record if it has none and keeps its groups
+// in step with the token's.
+func (h *Hub) ensureAgent(ctx context.Context, site, agent string, groups []string) error {
+	key := agentKey(site, agent)
+	return h.updateAgent(ctx, key, func(rec *agentRecord, exists bool) bool {
+		if !exists {
+			*rec = agentRecord{Status: presence.Online, Groups: groups, At: h.cfg.Now()}
+			return true
+		}
+		if slices.Equal(rec.Groups, groups) {
+			return false
+		}
+		rec.Groups = groups
+		return true
+	})
+}
+
+// updateAgent applies fn to the agent record at key with optimistic
+// concurrency: it starts from the view, and on a conflict re-reads the bucket
+// and tries again. fn reports whether it changed anything.
+func (h *Hub) updateAgent(ctx context.Context, key string, fn func(rec *agentRecord, exists bool) bool) error {
+	k, _ := parseKey(key)
+	h.mu.Lock()
+	var (
+		rec    agentRecord
+		rev    uint64
+		exists bool
+	)
+	if s := h.sites[k.site]; s != nil {
+		if a, ok := s.agents[k.agent]; ok {
+			rec, rev, exists = a.rec, a.rev, true
+			rec.Groups = slices.Clone(rec.Groups)
+		}
+	}
+	h.mu.Unlock()
+
+	for attempt := 0; attempt < 10; attempt++ {
+		if !fn(&rec, exists) {
+			return nil
+		}
+		b, _ := json.Marshal(rec)
+		var err error
+		if exists {
+			_, err = h.kv.Update(ctx, key, b, rev)
+		} else {
+			_, err = h.kv.Create(ctx, key, b)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("failed to write agent record: %w", err)
+		}
+		e, err := h.kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			rec, rev, exists = agentRecord{}, 0, false
+		case err != nil:
+			return fmt.Errorf("failed to read agent record: %w", err)
+		default:
+			if rec, err = decodeAgentRecord(e.Value()); err != nil {
+				return err
+			}
+			rev, exists = e.Revision(), true
+		}
+	}
+	return errors.New("hub: agent record kept changing; gave up")
+}
+
+// writeLease writes a device lease with TTL = grace. With expect > 0 the
+// write succeeds only if the key's last revision is expect.
+func (h *Hub) writeLease(ctx context.Context, key string, rec deviceRecord, expect uint64) (uint64, error) {
+	b, _ := json.Marshal(rec)
+	msg := &nats.Msg{Subject: h.kvSubject + key, Data: b}
+	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(h.cfg.Grace)}
+	if expect > 0 {
+		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(expect))
+	}
+	ack, err := h.js.PublishMsg(ctx, msg, opts...)
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return 0, ErrReplaced
+		}
+		return 0, fmt.Errorf("failed to write lease: %w", err)
+	}
+	return ack.Sequence, nil
+}
+
+// refresh re-writes the session's lease so that its TTL starts again.
+func (s *Session) refresh(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return nil
+	}
+	rev, err := s.h.writeLease(ctx, deviceKey(s.site, s.agent, s.device), s.record, s.rev)
+	if err != nil {
+		return err
+	}
+	s.rev = rev
+	return nil
+}
+
+// SetStatus sets the agent's status; every device of the agent, this one
+// included, then receives a status frame carrying ref.
+func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref string) error {
+	return s.h.updateAgent(ctx, agentKey(s.site, s.agent), func(rec *agentRecord, exists bool) bool {
+		if !exists {
+			*rec = agentRecord{Groups: nil}
+		}
+		rec.Status = status
+		rec.ByDevice = s.device
+		rec.Ref = ref
+		rec.At = s.h.cfg.Now()
+		return true
+	})
+}
+
+// SubscribeRoster queues the roster of the session's site to the session's
+// subscriber, then an agent frame each time an agent's effective status or
+// groups change.
+func (s *Session) SubscribeRoster() {
+	h := s.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.unsubs[s.sub]; !ok {
+		return // dropped or ended
+	}
+	site := h.siteLocked(s.site)
+	agents := site.presence.Agents()
+	roster := rosterFrame{Type: "roster", Agents: make([]RosterAgent, 0, len(agents))}
+	for _, a := range agents {
+		roster.Agents = append(roster.Agents, RosterAgent{ID: a.ID, Status: a.Effective(), Groups: nonNil(a.Groups)})
+	}
+	site.roster[s.sub] = struct{}{}
+	if !s.sub.Send(encode(roster)) {
+		h.dropLocked(s.sub, ErrSlowSubscriber)
+	}
+}
+
+// end unregisters the session; it reports false if it had already ended.
+func (s *Session) end() bool {
+	h := s.h
+	h.mu.Lock()
+	h.unregisterLocked(s.sub)
+	delete(h.sessions, s)
+	h.mu.Unlock()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return false
+	}
+	s.ended = true
+	return true
+}
+
+// Close ends a session whose device dropped without saying bye: the lease is
+// written once more with TTL = grace, so the grace starts now, and then left
+// to expire unless the device comes back.
+func (s *Session) Close(ctx context.Context) error {
+	if !s.end() {
+		return nil
+	}
+	rec := s.record
+	rec.State = presence.Lingering
+	_, err := s.h.writeLease(ctx, deviceKey(s.site, s.agent, s.device), rec, s.rev)
+	if errors.Is(err, ErrReplaced) {
+		return nil // a newer session of the device owns the lease now
+	}
+	return err
+}
+
+// Bye ends the session deliberately: the device's lease is removed at once,
+// with no grace. The purge leaves a marker that NATS removes after the
+// marker TTL, so the bucket does not grow with churn.
+func (s *Session) Bye(ctx context.Context) error {
+	if !s.end() {
+		return nil
+	}
+	err := s.h.kv.Purge(ctx, deviceKey(s.site, s.agent, s.device),
+		jetstream.LastRevision(s.rev), jetstream.PurgeTTL(s.h.cfg.MarkerTTL))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !isWrongLastSeq(err) {
+		return fmt.Errorf("failed to purge lease: %w", err)
+	}
+	return nil
+}
+
+func isWrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// refreshConcurrency bounds the lease writes in flight at once, so that a
+// hub with many sessions refreshes them all well inside one interval.
+const refreshConcurrency = 64
+
+// keepLeases refreshes the lease of every live local session every
+// RefreshEvery, so that a lease outlives its session by at most the grace.
+func (h *Hub) keepLeases(ctx context.Context) error {
+	t := time.NewTicker(h.cfg.RefreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		h.mu.Lock()
+		sessions := make([]*Session, 0, len(h.sessions))
+		for s := range h.sessions {
+			sessions = append(sessions, s)
+		}
+		h.mu.Unlock()
+		var g errgroup.Group
+		g.SetLimit(refreshConcurrency)
+		for _, s := range sessions {
+			g.Go(func() error {
+				rctx, cancel := context.WithTimeout(ctx, h.cfg.RefreshEvery)
+				defer cancel()
+				err := s.refresh(rctx)
+				switch {
+				case errors.Is(err, ErrReplaced):
+					h.mu.Lock()
+					h.dropLocked(s.sub, ErrReplaced)
+					h.mu.Unlock()
+				case err != nil && ctx.Err() == nil:
+					h.log.Warn("failed to refresh lease", "site", s.site, "agent", s.agent, "device", s.device, "err", err)
+				}
+				return nil
+			})
+		}
+		g.Wait()
+	}
+}
+
+func normalizeGroups(groups []string) []string {
+	if len(groups) == 0 {
+		return nil
+	}
+	out := slices.Clone(groups)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -1,0 +1,304 @@
+package presence
+
+import (
+	"slices"
+	"time"
+)
+
+// DeviceState says whether a device's session is up or only its lease is
+// left, running out the grace period.
+type DeviceState string
+
+// The device states.
+const (
+	// Live: a session is connected and keeps the lease fresh.
+	Live DeviceState = "live"
+	// Lingering: the session dropped without bye; the lease runs out the grace.
+	Lingering DeviceState = "grace"
+)
+
+// Device is one of an agent's devices that holds a lease.
+type Device struct {
+	ID      string
+	Kind    DeviceKind
+	Since   time.Time // when the device's current run of sessions began
+	Session string
+	State   DeviceState
+}
+
+// Agent is one agent of a site as the rules see them.
+type Agent struct {
+	ID string
+	// Status is the status the agent last chose; an agent with no stored
+	// record yet counts as Online (signing in means being available).
+	Status  Status
+	Groups  []string
+	devices map[string]Device
+	// stored reports whether the agent's record exists; an agent known only
+	// from device leases is kept until its last lease goes.
+	stored bool
+}
+
+// Connected reports whether any device holds a lease, live or lingering.
+func (a *Agent) Connected() bool { return len(a.devices) > 0 }
+
+// Effective is the status the world sees: the chosen status while the agent
+// is connected, offline otherwise.
+func (a *Agent) Effective() Status {
+	if !a.Connected() {
+		return Offline
+	}
+	return a.Status
+}
+
+// Lingering reports whether the agent is inside a grace period: connected,
+// but with no live session.
+func (a *Agent) Lingering() bool {
+	if !a.Connected() {
+		return false
+	}
+	for _, d := range a.devices {
+		if d.State == Live {
+			return false
+		}
+	}
+	return true
+}
+
+// Device returns the agent's device with the given id.
+func (a *Agent) Device(id string) (Device, bool) {
+	d, ok := a.devices[id]
+	return d, ok
+}
+
+// LiveDevices returns the devices with a live session, oldest first.
+func (a *Agent) LiveDevices() []Device {
+	var out []Device
+	for _, d := range a.devices {
+		if d.State == Live {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(x, y Device) int {
+		if c := x.Since.Compare(y.Since); c != 0 {
+			return c
+		}
+		return compareStrings(x.ID, y.ID)
+	})
+	return out
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (a *Agent) liveIDs() []string {
+	var ids []string
+	for _, d := range a.devices {
+		if d.State == Live {
+			ids = append(ids, d.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Change describes what one update did to one agent.
+type Change struct {
+	Agent                     string
+	Before, After             Status // effective statuses
+	BeforeGroups, AfterGroups []string
+	// DevicesChanged reports that the set of live devices changed.
+	DevicesChanged bool
+}
+
+// EffectiveChanged reports whether the agent's effective status changed.
+func (c Change) EffectiveChanged() bool { return c.Before != c.After }
+
+// GroupsChanged reports whether the agent's groups changed.
+func (c Change) GroupsChanged() bool { return !slices.Equal(c.BeforeGroups, c.AfterGroups) }
+
+// Touches reports whether the change can alter the widget of group ("" is
+// the site-wide widget).
+func (c Change) Touches(group string) bool {
+	if !c.EffectiveChanged() && !c.GroupsChanged() {
+		return false
+	}
+	if group == "" {
+		return c.EffectiveChanged()
+	}
+	return relevant(c.BeforeGroups, group) || relevant(c.AfterGroups, group)
+}
+
+// relevant reports whether an agent in groups counts for group's widget: a
+// member does, and so does an agent in no group at all.
+func relevant(groups []string, group string) bool {
+	return len(groups) == 0 || slices.Contains(groups, group)
+}
+
+// Widget is what a site's or group's chat window shows.
+type Widget struct {
+	Status Status
+	Reason Reason
+}
+
+type tally struct{ online, busy int }
+
+func (t *tally) add(s Status, n int) {
+	switch s {
+	case Online:
+		t.online += n
+	case Busy:
+		t.busy += n
+	}
+}
+
+// Site is the presence state of one site: its agents, their devices, and
+// running tallies that make a widget's status O(1) to compute.
+type Site struct {
+	agents    map[string]*Agent
+	all       tally
+	ungrouped tally
+	groups    map[string]*tally
+}
+
+// NewSite returns an empty site.
+func NewSite() *Site {
+	return &Site{agents: make(map[string]*Agent), groups: make(map[string]*tally)}
+}
+
+// Agent returns the agent with the given id.
+func (s *Site) Agent(id string) (*Agent, bool) {
+	a, ok := s.agents[id]
+	return a, ok
+}
+
+// Agents returns every agent of the site, sorted by id.
+func (s *Site) Agents() []*Agent {
+	out := make([]*Agent, 0, len(s.agents))
+	for _, a := range s.agents {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(x, y *Agent) int { return compareStrings(x.ID, y.ID) })
+	return out
+}
+
+// Empty reports whether the site has no agents left.
+func (s *Site) Empty() bool { return len(s.agents) == 0 }
+
+// SetAgent stores an agent's chosen status and groups.
+func (s *Site) SetAgent(id string, status Status, groups []string) Change {
+	return s.update(id, func(a *Agent) {
+		a.Status = status
+		a.Groups = normalizeGroups(groups)
+		a.stored = true
+	})
+}
+
+// RemoveAgent forgets an agent's stored record. An agent who still holds
+// device leases stays, counted with the default status, until they go.
+func (s *Site) RemoveAgent(id string) Change {
+	return s.update(id, func(a *Agent) {
+		a.Status = Online
+		a.Groups = nil
+		a.stored = false
+	})
+}
+
+// SetDevice records a device's lease, adding or replacing it.
+func (s *Site) SetDevice(agentID string, d Device) Change {
+	return s.update(agentID, func(a *Agent) { a.devices[d.ID] = d })
+}
+
+// RemoveDevice records that a device's lease is gone.
+func (s *Site) RemoveDevice(agentID, deviceID string) Change {
+	if _, ok := s.agents[agentID]; !ok {
+		return Change{Agent: agentID, Before: Offline, After: Offline}
+	}
+	return s.update(agentID, func(a *Agent) { delete(a.devices, deviceID) })
+}
+
+// update applies fn to the agent, keeping the tallies right, and reports
+// what changed.
+func (s *Site) update(id string, fn func(*Agent)) Change {
+	a, ok := s.agents[id]
+	if !ok {
+		a = &Agent{ID: id, Status: Online, devices: make(map[string]Device)}
+		s.agents[id] = a
+	}
+	before, beforeGroups, beforeLive := a.Effective(), a.Groups, a.liveIDs()
+	s.count(a, -1)
+	fn(a)
+	s.count(a, +1)
+	if !a.stored && !a.Connected() {
+		delete(s.agents, id)
+	}
+	return Change{
+		Agent:          id,
+		Before:         before,
+		After:          a.Effective(),
+		BeforeGroups:   beforeGroups,
+		AfterGroups:    a.Groups,
+		DevicesChanged: !slices.Equal(beforeLive, a.liveIDs()),
+	}
+}
+
+func (s *Site) count(a *Agent, n int) {
+	st := a.Effective()
+	if st == Offline {
+		return
+	}
+	s.all.add(st, n)
+	if len(a.Groups) == 0 {
+		s.ungrouped.add(st, n)
+		return
+	}
+	for _, g := range a.Groups {
+		t := s.groups[g]
+		if t == nil {
+			t = &tally{}
+			s.groups[g] = t
+		}
+		t.add(st, n)
+		if *t == (tally{}) {
+			delete(s.groups, g)
+		}
+	}
+}
+
+// Widget returns the status of the widget for group ("" for the whole site)
+// as the agents make it.
+func (s *Site) Widget(group string) Widget {
+	t := s.all
+	if group != "" {
+		t = s.ungrouped
+		if g := s.groups[group]; g != nil {
+			t.online += g.online
+			t.busy += g.busy
+		}
+	}
+	switch {
+	case t.online > 0:
+		return Widget{Status: Online, Reason: ReasonAgentsOnline}
+	case t.busy > 0:
+		return Widget{Status: Busy, Reason: ReasonAllBusy}
+	}
+	return Widget{Status: Offline, Reason: ReasonNoAgents}
+}
+
+// normalizeGroups sorts and de-duplicates groups so that equal sets compare
+// equal.
+func normalizeGroups(groups []string) []string {
+	if len(groups) == 0 {
+		return nil
+	}
+	out := slices.Clone(groups)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

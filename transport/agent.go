@@ -1,0 +1,197 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/presence"
+)
+
+// serveAgent serves GET /v1/agent: one agent device.
+func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	if err != nil {
+		s.log.Debug("agent upgrade refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	c.SetReadLimit(s.cfg.MaxMessageBytes)
+	a := &agentConn{srv: s, ws: newWSConn(c, s.cfg.SendQueue, s.cfg.WriteTimeout), log: s.log.With("remote", r.RemoteAddr)}
+	helloTimer := time.AfterFunc(s.cfg.HelloTimeout, func() {
+		a.ws.closeWith(CloseBadHello, fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout), false)
+	})
+	a.helloTimer = helloTimer
+	a.ws.serve(s.base, a.read)
+	helloTimer.Stop()
+	if a.sess != nil && !a.bye {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
+		defer cancel()
+		if err := a.sess.Close(ctx); err != nil {
+			a.log.Warn("failed to start grace for dropped device", "err", err)
+		}
+	}
+	if a.expiry != nil {
+		a.expiry.Stop()
+	}
+	a.log.Debug("agent socket closed")
+}
+
+// agentConn is the state of one agent socket. Its fields are used only by
+// the reader goroutine, and by serveAgent after the reader is done.
+type agentConn struct {
+	srv        *Server
+	ws         *wsConn
+	log        *slog.Logger
+	helloTimer *time.Timer
+	expiry     *time.Timer
+	sess       *hub.Session
+	bye        bool
+}
+
+func (a *agentConn) read() {
+	ctx := context.Background() // the socket's close ends reads; see wsConn.serve
+	for {
+		typ, data, err := a.ws.c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageText {
+			if a.sess == nil {
+				a.fail(CloseBadHello, CodeBadRequest, "expected a hello text frame", "")
+				return
+			}
+			a.ws.Send(encodeError(CodeBadRequest, "binary frames are not accepted; send JSON text frames", ""))
+			continue
+		}
+		if a.sess == nil {
+			if !a.hello(ctx, data) {
+				return
+			}
+			continue
+		}
+		if !a.handle(ctx, data) {
+			return
+		}
+	}
+}
+
+// fail queues an error frame and closes the socket after it.
+func (a *agentConn) fail(close websocket.StatusCode, code, message, ref string) {
+	a.ws.Send(encodeError(code, message, ref))
+	a.ws.closeWith(close, truncateReason(message), true)
+}
+
+// hello handles the first frame; it reports whether the session started.
+func (a *agentConn) hello(ctx context.Context, data []byte) bool {
+	m, err := decodeClientMessage(data)
+	if err != nil {
+		a.fail(CloseBadHello, CodeBadRequest, "bad hello: "+err.Error(), "")
+		return false
+	}
+	if m.Type != "hello" {
+		a.fail(CloseBadHello, CodeBadRequest, fmt.Sprintf("first message must be hello, got %q", truncate(m.Type, 32)), "")
+		return false
+	}
+	claims, err := a.srv.auth.Verify(m.Token)
+	if err != nil {
+		a.fail(CloseBadHello, CodeUnauthorized, err.Error(), "")
+		return false
+	}
+	var dev hub.DeviceHello
+	if m.Device != nil {
+		if m.Device.ID != "" {
+			id, err := uuid.Parse(m.Device.ID)
+			if err != nil {
+				a.fail(CloseBadHello, CodeBadRequest, "bad hello: device.id must be a UUID", "")
+				return false
+			}
+			dev.ID = id.String()
+		}
+		if m.Device.Kind != "" {
+			if dev.Kind, err = presence.ParseDeviceKind(m.Device.Kind); err != nil {
+				a.fail(CloseBadHello, CodeBadRequest, "bad hello: "+err.Error(), "")
+				return false
+			}
+		}
+	}
+	if dev.Kind == "" {
+		dev.Kind = presence.Web
+	}
+	a.helloTimer.Stop()
+	sess, err := a.srv.hub.Connect(ctx, hub.Identity{Site: claims.Site, Agent: claims.Subject, Groups: claims.Groups}, dev, a.ws)
+	if err != nil {
+		a.log.Error("failed to start device session", "site", claims.Site, "agent", claims.Subject, "err", err)
+		a.fail(websocket.StatusInternalError, CodeInternal, "failed to start session; try again", "")
+		return false
+	}
+	a.sess = sess
+	a.log = a.log.With("site", claims.Site, "agent", claims.Subject, "device", sess.Device(), "session", sess.ID())
+	a.log.Debug("agent session started")
+	if claims.ExpiresAt != nil {
+		a.expiry = time.AfterFunc(time.Until(claims.ExpiresAt.Time), func() {
+			a.ws.Send(encodeError(CodeUnauthorized, "token expired", ""))
+			a.ws.closeWith(CloseBadHello, "token expired", true)
+		})
+	}
+	return true
+}
+
+// handle handles one message after hello; it reports whether to keep reading.
+func (a *agentConn) handle(ctx context.Context, data []byte) bool {
+	m, err := decodeClientMessage(data)
+	if err != nil {
+		a.ws.Send(encodeError(CodeBadRequest, "bad message: "+err.Error(), ""))
+		return true
+	}
+	switch m.Type {
+	case "set_status":
+		st, err := presence.ParseStatus(m.Status)
+		if err != nil {
+			a.ws.Send(encodeError(CodeBadRequest, err.Error(), m.Ref))
+			return true
+		}
+		if err := a.sess.SetStatus(ctx, st, m.Ref); err != nil {
+			a.log.Error("failed to set status", "err", err)
+			a.ws.Send(encodeError(CodeInternal, "failed to set status; try again", m.Ref))
+		}
+	case "subscribe_roster":
+		a.sess.SubscribeRoster()
+	case "bye":
+		a.bye = true
+		if err := a.sess.Bye(ctx); err != nil {
+			a.log.Error("failed to end session on bye", "err", err)
+		}
+		a.ws.closeWith(websocket.StatusNormalClosure, "bye", true)
+		return false
+	case "hello":
+		a.ws.Send(encodeError(CodeBadRequest, "already said hello", m.Ref))
+	default:
+		a.ws.Send(encodeError(CodeBadRequest, fmt.Sprintf("unknown message type %q", truncate(m.Type, 32)), m.Ref))
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+// truncateReason keeps a close reason inside the 123 bytes a close frame
+// allows.
+func truncateReason(s string) string {
+	return truncate(s, 117)
+}
+
+var _ hub.Subscriber = (*wsConn)(nil)

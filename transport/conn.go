@@ -1,0 +1,127 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/presencehub/presencehub/hub"
+)
+
+// Close codes beyond the standard ones; see docs/protocol.md.
+const (
+	// CloseBadHello: no hello in time, a bad hello, or a bad or expired token.
+	CloseBadHello websocket.StatusCode = 4001
+	// CloseReplaced: the same device connected again; the newer session won.
+	CloseReplaced websocket.StatusCode = 4002
+)
+
+// wsConn is one WebSocket with a bounded send queue. It implements
+// hub.Subscriber: Send never blocks, and a full queue gets the socket closed
+// with 1008 instead of delaying anyone else.
+//
+// Two goroutines serve it, both owned by serve: the caller's, which writes
+// the queue to the socket, and a reader that serve starts and waits for.
+type wsConn struct {
+	c            *websocket.Conn
+	q            chan []byte
+	writeTimeout time.Duration
+
+	closeOnce sync.Once
+	closing   chan struct{} // closed by closeWith
+	// code, reason and drain are set once, before closing is closed.
+	code   websocket.StatusCode
+	reason string
+	drain  bool // write what is queued before the close frame
+}
+
+func newWSConn(c *websocket.Conn, queueLen int, writeTimeout time.Duration) *wsConn {
+	return &wsConn{c: c, q: make(chan []byte, queueLen), writeTimeout: writeTimeout, closing: make(chan struct{})}
+}
+
+// Send implements hub.Subscriber.
+func (w *wsConn) Send(frame []byte) bool {
+	select {
+	case w.q <- frame:
+		return true
+	default:
+		return false
+	}
+}
+
+// Kick implements hub.Subscriber.
+func (w *wsConn) Kick(reason error) {
+	if errors.Is(reason, hub.ErrReplaced) {
+		w.closeWith(CloseReplaced, "replaced by a newer session of this device", true)
+		return
+	}
+	w.closeWith(websocket.StatusPolicyViolation, "too slow: send queue full", false)
+}
+
+// closeWith asks the writer to close the socket; it never blocks. The first
+// call wins. With drain, frames already queued are written first, so that an
+// error frame reaches the peer before the close frame.
+func (w *wsConn) closeWith(code websocket.StatusCode, reason string, drain bool) {
+	w.closeOnce.Do(func() {
+		w.code, w.reason, w.drain = code, reason, drain
+		close(w.closing)
+	})
+}
+
+// serve runs read on its own goroutine and writes the queue until the socket
+// closes, ctx is done (close 1001) or closeWith is called. It returns once
+// both goroutines are done.
+func (w *wsConn) serve(ctx context.Context, read func()) {
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		read()
+	}()
+	defer func() { <-readDone }()
+	for {
+		select {
+		case frame := <-w.q:
+			if err := w.write(frame); err != nil {
+				w.c.CloseNow()
+				return
+			}
+		case <-w.closing:
+			if w.drain {
+				w.flush()
+			}
+			w.c.Close(w.code, w.reason)
+			return
+		case <-readDone:
+			// The peer closed or the read failed; the library has already
+			// sent whatever close frame applies (1009 for oversized frames).
+			w.c.CloseNow()
+			return
+		case <-ctx.Done():
+			w.c.Close(websocket.StatusGoingAway, "server shutting down")
+			return
+		}
+	}
+}
+
+func (w *wsConn) write(frame []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.writeTimeout)
+	defer cancel()
+	return w.c.Write(ctx, websocket.MessageText, frame)
+}
+
+// flush writes what is queued now, without waiting for more.
+func (w *wsConn) flush() {
+	for {
+		select {
+		case frame := <-w.q:
+			if w.write(frame) != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,147 @@
+// Package transport serves the hub over WebSocket and HTTP: the wire
+// protocol, token checks and the per-socket send queues.
+//
+// Goroutines: each socket is served by its HTTP handler's goroutine, which
+// writes the socket's send queue, and one reader goroutine that the handler
+// starts and waits for. Nothing else is started here.
+package transport
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/presencehub/presencehub/hub"
+)
+
+var errNotReady = errors.New("view not loaded")
+
+// Defaults for Config.
+const (
+	DefaultHelloTimeout    = 10 * time.Second
+	DefaultMaxMessageBytes = 32 << 10
+	DefaultSendQueue       = 64
+	DefaultWriteTimeout    = 10 * time.Second
+)
+
+// Config configures a Server.
+type Config struct {
+	// AllowedOrigins are the Origin host patterns (path.Match syntax, as in
+	// websocket.AcceptOptions.OriginPatterns) allowed to open agent sockets
+	// besides the hub's own host. Requests without Origin (native apps) pass.
+	AllowedOrigins []string
+	// HelloTimeout is how long an agent socket may take to say hello.
+	HelloTimeout time.Duration
+	// MaxMessageBytes is the largest frame a client may send; larger closes
+	// the socket with 1009.
+	MaxMessageBytes int64
+	// SendQueue is how many frames may wait for a slow socket before it is
+	// closed with 1008.
+	SendQueue int
+	// WriteTimeout bounds one frame write.
+	WriteTimeout time.Duration
+	// Ready reports why the process is not ready, or nil; /readyz uses it.
+	Ready func() error
+	// Logger receives the transport's logs.
+	Logger *slog.Logger
+}
+
+// Server serves the hub's HTTP and WebSocket endpoints.
+type Server struct {
+	cfg  Config
+	hub  *hub.Hub
+	auth *Auth
+	log  *slog.Logger
+	mux  *http.ServeMux
+	// base is cancelled by Shutdown; every socket closes with 1001 then.
+	base       context.Context
+	cancelBase context.CancelFunc
+	// sockets counts the socket handlers running; hijacked connections are
+	// not tracked by http.Server.Shutdown, so CloseSockets waits on this.
+	sockets sync.WaitGroup
+}
+
+// NewServer returns a Server for h that verifies tokens with auth.
+func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
+	if cfg.HelloTimeout == 0 {
+		cfg.HelloTimeout = DefaultHelloTimeout
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.SendQueue == 0 {
+		cfg.SendQueue = DefaultSendQueue
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = func() error {
+			if !h.Ready() {
+				return errNotReady
+			}
+			return nil
+		}
+	}
+	s := &Server{cfg: cfg, hub: h, auth: auth, log: cfg.Logger, mux: http.NewServeMux()}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
+	s.mux.HandleFunc("GET /v1/agent", s.socket(s.serveAgent))
+	s.mux.HandleFunc("GET /v1/widget", s.socket(s.serveWidget))
+	s.mux.HandleFunc("GET /v1/sites/{site}/status", s.serveSiteStatus)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.cfg.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	return s
+}
+
+// Handle registers an extra handler on the server's mux, for the pages and
+// endpoints other packages add.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// CloseSockets closes every open socket with 1001 (going away) and waits
+// until their handlers are done or ctx ends. Device sessions end as drops, so
+// their grace periods run and the devices can reconnect to another replica
+// without any visible change.
+func (s *Server) CloseSockets(ctx context.Context) error {
+	s.cancelBase()
+	done := make(chan struct{})
+	go func() {
+		s.sockets.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// socket wraps a socket handler so that CloseSockets can wait for it.
+func (s *Server) socket(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.sockets.Add(1)
+		defer s.sockets.Done()
+		if s.base.Err() != nil {
+			http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		h(w, r)
+	}
+}

@@ -1,0 +1,104 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/coder/websocket"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/presence"
+)
+
+// widgetTarget reads and validates ?site=S&group=G (or the {site} path value).
+func widgetTarget(r *http.Request) (site, group string, err error) {
+	site = r.PathValue("site")
+	if site == "" {
+		site = r.URL.Query().Get("site")
+	}
+	if err := presence.ValidateID("site", site); err != nil {
+		return "", "", err
+	}
+	if group = r.URL.Query().Get("group"); group != "" {
+		if err := presence.ValidateID("group", group); err != nil {
+			return "", "", err
+		}
+	}
+	return site, group, nil
+}
+
+// serveWidget serves GET /v1/widget?site=S[&group=G]: a receive-only socket
+// that gets the widget's status at once and then each change.
+func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
+	site, group, targetErr := widgetTarget(r)
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		s.log.Debug("widget upgrade refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	c.SetReadLimit(s.cfg.MaxMessageBytes)
+	ws := newWSConn(c, s.cfg.SendQueue, s.cfg.WriteTimeout)
+	if targetErr != nil {
+		ws.Send(encodeError(CodeBadRequest, targetErr.Error(), ""))
+		ws.closeWith(websocket.StatusPolicyViolation, truncateReason(targetErr.Error()), true)
+		ws.serve(s.base, func() { ws.c.Read(context.Background()) })
+		return
+	}
+	unsubscribe, err := s.hub.SubscribeWidget(site, group, ws)
+	if err != nil {
+		ws.closeWith(websocket.StatusTryAgainLater, "hub not ready", false)
+		ws.serve(s.base, func() { ws.c.Read(context.Background()) })
+		return
+	}
+	defer unsubscribe()
+	ws.serve(s.base, func() {
+		for {
+			if _, _, err := ws.c.Read(context.Background()); err != nil {
+				return
+			}
+			ws.Send(encodeError(CodeBadRequest, "widget sockets are receive-only", ""))
+			ws.closeWith(websocket.StatusPolicyViolation, "widget sockets are receive-only", true)
+		}
+	})
+}
+
+// serveSiteStatus serves GET /v1/sites/{site}/status[?group=G].
+func (s *Server) serveSiteStatus(w http.ResponseWriter, r *http.Request) {
+	site, group, err := widgetTarget(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	st, err := s.hub.WidgetStatus(site, group)
+	if errors.Is(err, hub.ErrNotReady) {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "the hub is still loading; try again")
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, CodeInternal, "failed to read status")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, st)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+type httpError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	var e httpError
+	e.Error.Code, e.Error.Message = code, message
+	writeJSON(w, status, e)
+}
