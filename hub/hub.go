@@ -55,6 +55,8 @@ type Hub struct {
 	kvSubject string // "$KV.<bucket>.", the subject prefix of keys
 	log       *slog.Logger
 	ready     atomic.Bool
+	loaded    chan struct{} // closed when the view first loads
+	loadOnce  sync.Once
 
 	mu sync.Mutex
 	// sites is the view: every site's presence state, and its local
@@ -143,6 +145,7 @@ func New(cfg Config) (*Hub, error) {
 		log:       cfg.Logger.With("hub", cfg.ID),
 		sites:     make(map[string]*siteState),
 		appliedCh: make(chan struct{}),
+		loaded:    make(chan struct{}),
 		unsubs:    make(map[Subscriber][]func()),
 		sessions:  make(map[*Session]struct{}),
 	}, nil
@@ -156,6 +159,9 @@ func (h *Hub) Grace() time.Duration { return h.cfg.Grace }
 
 // Ready reports whether the view has loaded the bucket's current state.
 func (h *Hub) Ready() bool { return h.ready.Load() }
+
+// Loaded returns a channel that is closed once the view has first loaded.
+func (h *Hub) Loaded() <-chan struct{} { return h.loaded }
 
 // Run loads the view, keeps it current and refreshes local leases until ctx
 // is done or the watch fails.
@@ -187,6 +193,7 @@ func (h *Hub) watch(ctx context.Context) error {
 			}
 			if e == nil {
 				h.ready.Store(true)
+				h.loadOnce.Do(func() { close(h.loaded) })
 				h.log.Info("view loaded")
 				continue
 			}
