@@ -124,7 +124,9 @@ func (a *agentConn) hello(ctx context.Context, data []byte) bool {
 	if dev.Kind == "" {
 		dev.Kind = presence.Web
 	}
-	a.helloTimer.Stop()
+	if !a.helloTimer.Stop() {
+		return false // the hello came too late; the socket is closing with 4001
+	}
 	sess, err := a.srv.hub.Connect(ctx, hub.Identity{Site: claims.Site, Agent: claims.Subject, Groups: claims.Groups}, dev, a.ws)
 	if err != nil {
 		a.log.Error("failed to start device session", "site", claims.Site, "agent", claims.Subject, "err", err)

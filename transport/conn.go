@@ -89,12 +89,17 @@ func (w *wsConn) serve(ctx context.Context, read func()) {
 				return
 			}
 		case <-w.closing:
-			if w.drain {
-				w.flush()
-			}
-			w.c.Close(w.code, w.reason)
+			w.closeAsAsked()
 			return
 		case <-readDone:
+			// The reader may have asked for a close just before returning
+			// (a refused hello, bye): that close wins.
+			select {
+			case <-w.closing:
+				w.closeAsAsked()
+				return
+			default:
+			}
 			// The peer closed or the read failed; the library has already
 			// sent whatever close frame applies (1009 for oversized frames).
 			w.c.CloseNow()
@@ -104,6 +109,14 @@ func (w *wsConn) serve(ctx context.Context, read func()) {
 			return
 		}
 	}
+}
+
+// closeAsAsked closes the socket with the code closeWith was given.
+func (w *wsConn) closeAsAsked() {
+	if w.drain {
+		w.flush()
+	}
+	w.c.Close(w.code, w.reason)
 }
 
 func (w *wsConn) write(frame []byte) error {

@@ -39,7 +39,15 @@ func loadSecret(flagValue, dataDir string, create bool) ([]byte, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create data dir: %w", err)
 	}
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return loadSecret("", dataDir, false) // another process made it first
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to write signing secret: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(secret + "\n"); err != nil {
 		return nil, fmt.Errorf("failed to write signing secret: %w", err)
 	}
 	return []byte(secret), nil

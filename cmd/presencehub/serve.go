@@ -146,15 +146,21 @@ func serve(ctx context.Context, args []string) error {
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	defer stopHub()
 	g := new(errgroup.Group)
-	hubDone := make(chan error, 1)
+	// failed receives the first error of the hub or the HTTP server, either
+	// of which ends the process.
+	failed := make(chan error, 2)
 	g.Go(func() error {
 		err := h.Run(hubCtx)
-		hubDone <- err
+		if err != nil {
+			failed <- fmt.Errorf("hub stopped: %w", err)
+		}
 		return err
 	})
 	g.Go(func() error {
 		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("failed to serve HTTP: %w", err)
+			err = fmt.Errorf("failed to serve HTTP: %w", err)
+			failed <- err
+			return err
 		}
 		return nil
 	})
@@ -163,8 +169,8 @@ func serve(ctx context.Context, args []string) error {
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
-	case runErr = <-hubDone:
-		log.Error("hub stopped", "err", runErr)
+	case runErr = <-failed:
+		log.Error("stopping", "err", runErr)
 	}
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancelShutdown()
@@ -186,7 +192,11 @@ func connectNATS(cfg *serveConfig, log *slog.Logger) (*nats.Conn, func(), error)
 	opts := []nats.Option{
 		nats.Name("presencehub"),
 		nats.MaxReconnects(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	if cfg.natsURL != "" {

@@ -1,0 +1,509 @@
+//go:build unix
+
+package main
+
+// Helpers for the process-level tests in process_test.go: they build the
+// presencehub binary once, run it as real child processes, and talk to them
+// over real WebSockets.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/presencehub/presencehub/transport"
+)
+
+// procWait bounds every wait for an event in the process tests; it is a
+// deadline for failing, never a measurement.
+const procWait = 30 * time.Second
+
+// procSecret is the --jwt-secret the test hubs run with.
+const procSecret = "process-test-secret"
+
+var (
+	procBinOnce sync.Once
+	procBinDir  string
+	procBinPath string
+	procBinErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if procBinDir != "" {
+		os.RemoveAll(procBinDir)
+	}
+	os.Exit(code)
+}
+
+// procBinary builds the presencehub binary on first use and returns its path.
+// TestMain removes it when the tests are done.
+func procBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping process test in -short mode: it builds and runs the presencehub binary")
+	}
+	procBinOnce.Do(func() {
+		procBinDir, procBinErr = os.MkdirTemp("", "presencehub-proctest-")
+		if procBinErr != nil {
+			return
+		}
+		procBinPath = filepath.Join(procBinDir, "presencehub")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", procBinPath, ".").CombinedOutput()
+		if err != nil {
+			procBinErr = fmt.Errorf("go build -o %s . failed: %v\n%s", procBinPath, err, out)
+		}
+	})
+	if procBinErr != nil {
+		t.Fatal(procBinErr)
+	}
+	return procBinPath
+}
+
+// procEnv returns the test process's environment without any PRESENCE_*
+// variable, plus extra, so that the child reads only what a test sets.
+func procEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PRESENCE_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// procResult is the outcome of a short-lived presencehub command.
+type procResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// runPresencehub runs the binary with args to completion.
+func runPresencehub(t *testing.T, env []string, args ...string) procResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), procWait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, procBinary(t), args...)
+	cmd.Env = procEnv(env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := procResult{stdout: stdout.String(), stderr: stderr.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("presencehub %s did not exit within %v; stderr:\n%s", strings.Join(args, " "), procWait, res.stderr)
+	case errors.As(err, &exitErr):
+		res.code = exitErr.ExitCode()
+	case err != nil:
+		t.Fatalf("failed to run presencehub %s: %v", strings.Join(args, " "), err)
+	}
+	return res
+}
+
+// hubProc is one running `presencehub serve` child process.
+type hubProc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	// addr is the HTTP address the hub logged it listens on.
+	addr string
+
+	addrCh   chan string   // the listening address, once
+	loaded   chan struct{} // closed when the hub logs that its view loaded
+	readDone chan struct{} // closed when stderr reached EOF
+	exited   chan struct{} // closed once cmd.Wait returned; waitErr is set then
+	waitErr  error
+
+	mu     sync.Mutex
+	stderr strings.Builder
+}
+
+var (
+	listeningLine  = regexp.MustCompile(`\bmsg=listening addr=(\S+)`)
+	viewLoadedLine = regexp.MustCompile(`\bmsg="view loaded"`)
+)
+
+// startHub runs `presencehub serve args...` and waits until it has logged
+// its listening address and that its view loaded. The process is killed
+// when the test ends.
+func startHub(t *testing.T, name string, args ...string) *hubProc {
+	t.Helper()
+	cmd := exec.Command(procBinary(t), append([]string{"serve"}, args...)...)
+	cmd.Env = procEnv()
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("failed to start hub %s: %v", name, err)
+	}
+	p := &hubProc{
+		t: t, name: name, cmd: cmd,
+		addrCh:   make(chan string, 1),
+		loaded:   make(chan struct{}),
+		readDone: make(chan struct{}),
+		exited:   make(chan struct{}),
+	}
+	go p.readStderr(pipe)
+	go func() {
+		<-p.readDone // Wait closes the pipe, so all reads must be done first
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill() // fails harmlessly if it already exited
+		<-p.exited
+	})
+
+	deadline := time.NewTimer(procWait)
+	defer deadline.Stop()
+	select {
+	case p.addr = <-p.addrCh:
+	case <-p.exited:
+		t.Fatalf("hub %s exited before listening (%v); stderr:\n%s", name, p.waitErr, p.stderrText())
+	case <-deadline.C:
+		t.Fatalf("hub %s logged no listening address within %v; stderr:\n%s", name, procWait, p.stderrText())
+	}
+	select {
+	case <-p.loaded:
+	case <-p.exited:
+		t.Fatalf("hub %s exited before its view loaded (%v); stderr:\n%s", name, p.waitErr, p.stderrText())
+	case <-deadline.C:
+		t.Fatalf("hub %s did not log that its view loaded within %v; stderr:\n%s", name, procWait, p.stderrText())
+	}
+	return p
+}
+
+// readStderr logs the child's stderr lines and spots the ones startHub waits
+// for. It returns at EOF, which comes when the process exits.
+func (p *hubProc) readStderr(r io.Reader) {
+	defer close(p.readDone)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sentAddr, sawLoaded := false, false
+	for sc.Scan() {
+		line := sc.Text()
+		p.mu.Lock()
+		p.stderr.WriteString(line + "\n")
+		p.mu.Unlock()
+		p.t.Logf("%s: %s", p.name, line)
+		if m := listeningLine.FindStringSubmatch(line); m != nil && !sentAddr {
+			sentAddr = true
+			p.addrCh <- m[1]
+		}
+		if !sawLoaded && viewLoadedLine.MatchString(line) {
+			sawLoaded = true
+			close(p.loaded)
+		}
+	}
+	io.Copy(io.Discard, r) // after a scan error, keep the child from blocking on a full pipe
+}
+
+func (p *hubProc) stderrText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// wsURL returns the ws:// URL of path on the hub.
+func (p *hubProc) wsURL(path string) string { return "ws://" + p.addr + path }
+
+// kill sends SIGKILL and returns the time just before it was sent.
+func (p *hubProc) kill() time.Time {
+	p.t.Helper()
+	at := time.Now()
+	if err := p.cmd.Process.Kill(); err != nil {
+		p.t.Fatalf("failed to kill hub %s: %v", p.name, err)
+	}
+	return at
+}
+
+// terminate sends SIGTERM, waits for the process to exit and fails the test
+// unless it exits with code 0.
+func (p *hubProc) terminate() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatalf("failed to send SIGTERM to hub %s: %v", p.name, err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(procWait):
+		p.t.Fatalf("hub %s did not exit within %v of SIGTERM; stderr:\n%s", p.name, procWait, p.stderrText())
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 || p.waitErr != nil {
+		p.t.Errorf("hub %s exited on SIGTERM with code %d (%v), want code 0; stderr:\n%s", p.name, code, p.waitErr, p.stderrText())
+	}
+}
+
+// mintProcToken mints an agent token signed with secret.
+func mintProcToken(t *testing.T, secret, site, agent string) string {
+	t.Helper()
+	auth, err := transport.NewAuth([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := auth.Mint(transport.TokenRequest{Site: site, Agent: agent, Role: transport.RoleAgent, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// wsFrame is one decoded JSON frame a client received.
+type wsFrame struct {
+	raw    []byte
+	fields map[string]any
+}
+
+func (f wsFrame) str(key string) string {
+	s, _ := f.fields[key].(string)
+	return s
+}
+
+func (f wsFrame) String() string { return string(f.raw) }
+
+// wsClient is a real WebSocket client that collects what it receives on a
+// goroutine of its own, which ends when the socket closes (at the latest in
+// the test's cleanup).
+type wsClient struct {
+	t      *testing.T
+	name   string
+	c      *websocket.Conn
+	frames chan wsFrame
+	// closeErr holds the error that ended reading, once frames is closed.
+	closeErr error
+}
+
+func dialWS(t *testing.T, name, url string) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), procWait)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("%s: failed to dial %s: %v", name, url, err)
+	}
+	c.SetReadLimit(1 << 20)
+	cl := &wsClient{t: t, name: name, c: c, frames: make(chan wsFrame, 1024)}
+	go cl.readLoop()
+	t.Cleanup(func() {
+		c.CloseNow()
+		for range cl.frames { // wait for readLoop to end
+		}
+	})
+	return cl
+}
+
+func (c *wsClient) readLoop() {
+	defer close(c.frames)
+	for {
+		_, data, err := c.c.Read(context.Background())
+		if err != nil {
+			c.closeErr = err
+			return
+		}
+		f := wsFrame{raw: data}
+		if err := json.Unmarshal(data, &f.fields); err != nil {
+			f.fields = map[string]any{"type": "<invalid JSON>"}
+		}
+		c.frames <- f
+	}
+}
+
+func (c *wsClient) send(v any) {
+	c.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), procWait)
+	defer cancel()
+	if err := c.c.Write(ctx, websocket.MessageText, b); err != nil {
+		c.t.Fatalf("%s: failed to send %s: %v", c.name, b, err)
+	}
+}
+
+// nextBefore returns the next frame, failing the test if the socket closes
+// first; ok is false if deadline passes first.
+func (c *wsClient) nextBefore(deadline time.Time) (f wsFrame, ok bool) {
+	c.t.Helper()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case f, open := <-c.frames:
+		if !open {
+			c.t.Fatalf("%s: socket closed while waiting for a frame: %v", c.name, c.closeErr)
+		}
+		return f, true
+	case <-timer.C:
+		return wsFrame{}, false
+	}
+}
+
+// next returns the next frame, failing the test if none comes in time.
+func (c *wsClient) next() wsFrame {
+	c.t.Helper()
+	f, ok := c.nextBefore(time.Now().Add(procWait))
+	if !ok {
+		c.t.Fatalf("%s: got no frame within %v, want one", c.name, procWait)
+	}
+	return f
+}
+
+// expect returns the next frame and fails unless its type is typ and each
+// key/value pair in want matches.
+func (c *wsClient) expect(typ string, want ...string) wsFrame {
+	c.t.Helper()
+	f := c.next()
+	if got := f.str("type"); got != typ {
+		c.t.Fatalf("%s: got frame %s, want type %q", c.name, f, typ)
+	}
+	for i := 0; i+1 < len(want); i += 2 {
+		if got := f.str(want[i]); got != want[i+1] {
+			c.t.Fatalf("%s: got %s=%q in %s, want %q", c.name, want[i], got, f, want[i+1])
+		}
+	}
+	return f
+}
+
+// waitFor skips frames until one of type typ matches every key/value pair
+// in want, failing the test if none comes in time.
+func (c *wsClient) waitFor(typ string, want ...string) wsFrame {
+	c.t.Helper()
+	deadline := time.Now().Add(procWait)
+	var seen []string
+	for {
+		f, ok := c.nextBefore(deadline)
+		if !ok {
+			c.t.Fatalf("%s: got frames %v within %v, want a %q frame with %v", c.name, seen, procWait, typ, want)
+		}
+		seen = append(seen, f.String())
+		if f.str("type") != typ {
+			continue
+		}
+		match := true
+		for i := 0; i+1 < len(want); i += 2 {
+			match = match && f.str(want[i]) == want[i+1]
+		}
+		if match {
+			return f
+		}
+	}
+}
+
+// framesUntilEnd returns the frames that arrive until the server ends the
+// socket, failing the test if it does not end in time.
+func (c *wsClient) framesUntilEnd() []wsFrame {
+	c.t.Helper()
+	timer := time.NewTimer(procWait)
+	defer timer.Stop()
+	var got []wsFrame
+	for {
+		select {
+		case f, open := <-c.frames:
+			if !open {
+				return got
+			}
+			got = append(got, f)
+		case <-timer.C:
+			c.t.Fatalf("%s: got frames %v, want the socket to end within %v", c.name, got, procWait)
+		}
+	}
+}
+
+// agentClient is a connected agent device.
+type agentClient struct {
+	*wsClient
+	// device is the device id the welcome frame gave.
+	device string
+}
+
+// connectAgent opens an agent socket on p, says hello with token and waits
+// for welcome.
+func connectAgent(t *testing.T, p *hubProc, name, token string) *agentClient {
+	t.Helper()
+	c := dialWS(t, name, p.wsURL("/v1/agent"))
+	c.send(map[string]any{"type": "hello", "token": token, "device": map[string]string{"kind": "web"}})
+	w := c.expect("welcome")
+	if w.str("device") == "" {
+		t.Fatalf("%s: got welcome %s without a device id, want one", name, w)
+	}
+	return &agentClient{wsClient: c, device: w.str("device")}
+}
+
+// rosterView folds the roster and agent frames a roster subscriber receives
+// into the agents' statuses.
+type rosterView struct {
+	c      *wsClient
+	status map[string]string
+}
+
+// subscribeRoster asks c for the roster and reads the roster frame.
+func subscribeRoster(c *agentClient) *rosterView {
+	c.t.Helper()
+	c.send(map[string]string{"type": "subscribe_roster"})
+	f := c.expect("roster")
+	r := &rosterView{c: c.wsClient, status: make(map[string]string)}
+	list, _ := f.fields["agents"].([]any)
+	for _, a := range list {
+		m, _ := a.(map[string]any)
+		id, _ := m["id"].(string)
+		st, _ := m["status"].(string)
+		r.status[id] = st
+	}
+	return r
+}
+
+// nextAgent returns the next frame, which must be an agent frame, before
+// deadline; ok is false if none came.
+func (r *rosterView) nextAgent(deadline time.Time) (f wsFrame, ok bool) {
+	r.c.t.Helper()
+	f, ok = r.c.nextBefore(deadline)
+	if !ok {
+		return f, false
+	}
+	if f.str("type") != "agent" {
+		r.c.t.Fatalf("%s: got frame %s, want an agent frame", r.c.name, f)
+	}
+	r.status[f.str("id")] = f.str("status")
+	return f, true
+}
+
+// waitStatus reads agent frames until every agent in ids has status.
+func (r *rosterView) waitStatus(status string, ids ...string) {
+	r.c.t.Helper()
+	deadline := time.Now().Add(procWait)
+	for {
+		var missing []string
+		for _, id := range ids {
+			if r.status[id] != status {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if _, ok := r.nextAgent(deadline); !ok {
+			slices.Sort(missing)
+			r.c.t.Fatalf("%s: got roster %v after %v, want %v %s", r.c.name, r.status, procWait, missing, status)
+		}
+	}
+}

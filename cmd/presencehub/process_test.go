@@ -1,0 +1,337 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/transport"
+)
+
+// TestKilledHubAgentsGoOffline kills a hub process with SIGKILL: the agents
+// whose only devices were on it go offline for the other hub once their
+// leases run out, while an agent with a device on the surviving hub stays.
+func TestKilledHubAgentsGoOffline(t *testing.T) {
+	const grace = 2 * time.Second
+	// offlineDeadline is grace + refresh interval (grace/4) + a generous
+	// margin for CI: a deadline for failing, never a timing assertion.
+	const offlineDeadline = 20 * time.Second
+
+	ns := natstest.Start(t)
+	hubArgs := func() []string {
+		return []string{"--addr", "127.0.0.1:0", "--nats-url", ns.ClientURL(), "--grace", grace.String(),
+			"--data-dir", t.TempDir(), "--jwt-secret", procSecret, "--log-level", "info"}
+	}
+	a := startHub(t, "A", hubArgs()...)
+	b := startHub(t, "B", hubArgs()...)
+
+	widget := dialWS(t, "widget@B", b.wsURL("/v1/widget?site=acme"))
+	widget.expect("widget_status", "site", "acme", "status", "offline", "reason", "no_agents")
+
+	sup := connectAgent(t, b, "sup@B", mintProcToken(t, procSecret, "acme", "sup"))
+	roster := subscribeRoster(sup)
+
+	onlyOnA := []string{"alice", "bob", "carol"}
+	var leasesOnA []string // bucket keys of the device leases hub A keeps
+	for _, id := range onlyOnA {
+		c := connectAgent(t, a, id+"@A", mintProcToken(t, procSecret, "acme", id))
+		leasesOnA = append(leasesOnA, "d.acme."+id+"."+c.device)
+	}
+	bothToken := mintProcToken(t, procSecret, "acme", "both")
+	bothA := connectAgent(t, a, "both@A", bothToken)
+	leasesOnA = append(leasesOnA, "d.acme.both."+bothA.device)
+	bothB := connectAgent(t, b, "both@B", bothToken)
+
+	widget.waitFor("widget_status", "site", "acme", "status", "online", "reason", "agents_online")
+	roster.waitStatus("online", append([]string{"sup", "both"}, onlyOnA...)...)
+	// Kill A only once it has refreshed every lease it holds, so that what
+	// is shown is a crashed hub that stops refreshing, not first writes
+	// running out.
+	waitLeaseRefreshes(t, natstest.Connect(t, ns), leasesOnA)
+
+	killedAt := a.kill()
+	deadline := killedAt.Add(offlineDeadline)
+	pending := slices.Clone(onlyOnA)
+	for len(pending) > 0 {
+		f, ok := roster.nextAgent(deadline)
+		if !ok {
+			t.Fatalf("got no offline agent frame for %v within %v of killing hub A, want one for each", pending, offlineDeadline)
+		}
+		id := f.str("id")
+		if i := slices.Index(pending, id); i >= 0 && f.str("status") == "offline" {
+			t.Logf("agent %s went offline %v after hub A was killed (grace %v)", id, time.Since(killedAt).Round(time.Millisecond), grace)
+			pending = slices.Delete(pending, i, i+1)
+			continue
+		}
+		t.Fatalf("got %s after killing hub A, want only offline frames for %v", f, pending)
+	}
+
+	// The lease of both's device on A runs out too: both's device on B is
+	// told it is the only device left.
+	waitDevices(t, bothB, bothB.device)
+
+	// "both" still has a live device on B: it must not have gone offline, and
+	// the next roster change is the status it sets there.
+	bothB.send(map[string]string{"type": "set_status", "status": "busy", "ref": "after-kill"})
+	f, ok := roster.nextAgent(time.Now().Add(procWait))
+	if !ok {
+		t.Fatalf("got no roster frame within %v of both setting busy, want agent both busy", procWait)
+	}
+	if f.str("id") != "both" || f.str("status") != "busy" {
+		t.Fatalf("got %s, want agent both busy", f)
+	}
+	bothB.waitFor("status", "status", "busy", "ref", "after-kill")
+}
+
+// waitDevices skips c's frames until a devices frame lists exactly want.
+func waitDevices(t *testing.T, c *agentClient, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(procWait)
+	var last wsFrame
+	for {
+		f, ok := c.nextBefore(deadline)
+		if !ok {
+			t.Fatalf("%s: got last devices frame %s within %v, want devices %v", c.name, last, procWait, want)
+		}
+		if f.str("type") != "devices" {
+			continue
+		}
+		last = f
+		list, _ := f.fields["devices"].([]any)
+		var got []string
+		for _, d := range list {
+			m, _ := d.(map[string]any)
+			id, _ := m["id"].(string)
+			got = append(got, id)
+		}
+		if slices.Equal(got, want) {
+			return
+		}
+	}
+}
+
+// waitLeaseRefreshes watches the presence bucket until each of keys has been
+// written again after the watch started, which for a live device's lease
+// means its hub refreshed it.
+func waitLeaseRefreshes(t *testing.T, nc *nats.Conn, keys []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), procWait)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "presence")
+	if err != nil {
+		t.Fatalf("failed to open the presence bucket: %v", err)
+	}
+	w, err := kv.Watch(ctx, "d.acme.>")
+	if err != nil {
+		t.Fatalf("failed to watch the presence bucket: %v", err)
+	}
+	defer w.Stop()
+	pending := slices.Clone(keys)
+	loaded := false
+	for len(pending) > 0 {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				t.Fatal("bucket watch ended while waiting for lease refreshes")
+			}
+			if e == nil {
+				loaded = true
+				continue
+			}
+			if i := slices.Index(pending, e.Key()); loaded && i >= 0 && e.Operation() == jetstream.KeyValuePut {
+				pending = slices.Delete(pending, i, i+1)
+			}
+		case <-ctx.Done():
+			t.Fatalf("got no refresh of leases %v within %v, want each refreshed", pending, procWait)
+		}
+	}
+}
+
+// TestEmbeddedNATSJoin runs hub A with its embedded nats-server listening
+// for other hubs and hub B connected to it: a status change on A reaches a
+// widget on B, and both processes exit cleanly on SIGTERM.
+func TestEmbeddedNATSJoin(t *testing.T) {
+	natsPort := freePort(t)
+	a := startHub(t, "A", "--addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:"+natsPort, "--grace", "2s",
+		"--data-dir", t.TempDir(), "--jwt-secret", procSecret)
+	b := startHub(t, "B", "--addr", "127.0.0.1:0", "--nats-url", "nats://127.0.0.1:"+natsPort, "--grace", "2s",
+		"--data-dir", t.TempDir(), "--jwt-secret", procSecret)
+
+	widget := dialWS(t, "widget@B", b.wsURL("/v1/widget?site=acme"))
+	widget.expect("widget_status", "site", "acme", "status", "offline", "reason", "no_agents")
+
+	alice := connectAgent(t, a, "alice@A", mintProcToken(t, procSecret, "acme", "alice"))
+	widget.expect("widget_status", "site", "acme", "status", "online", "reason", "agents_online")
+
+	alice.send(map[string]string{"type": "set_status", "status": "busy", "ref": "r1"})
+	alice.waitFor("status", "status", "busy", "ref", "r1")
+	widget.expect("widget_status", "site", "acme", "status", "busy", "reason", "all_busy")
+
+	b.terminate()
+	a.terminate()
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func TestTokenCommand(t *testing.T) {
+	verify := func(t *testing.T, secret string, res procResult) *transport.Claims {
+		t.Helper()
+		if res.code != 0 {
+			t.Fatalf("got exit code %d, want 0; stderr:\n%s", res.code, res.stderr)
+		}
+		auth, err := transport.NewAuth([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims, err := auth.Verify(strings.TrimSpace(res.stdout))
+		if err != nil {
+			t.Fatalf("got token %q that does not verify: %v", res.stdout, err)
+		}
+		return claims
+	}
+
+	t.Run("flag", func(t *testing.T) {
+		res := runPresencehub(t, nil, "token", "--site", "acme", "--agent", "alice", "--groups", "a,b", "--role", "admin", "--jwt-secret", procSecret)
+		if strings.Count(res.stdout, "\n") != 1 || !strings.HasSuffix(res.stdout, "\n") {
+			t.Errorf("got stdout %q, want the token on one line", res.stdout)
+		}
+		c := verify(t, procSecret, res)
+		if c.Site != "acme" || c.Subject != "alice" || !slices.Equal(c.Groups, []string{"a", "b"}) || c.Role != transport.RoleAdmin {
+			t.Errorf("got claims site=%q sub=%q groups=%v role=%q, want site=acme sub=alice groups=[a b] role=admin", c.Site, c.Subject, c.Groups, c.Role)
+		}
+		if c.IssuedAt == nil || c.ExpiresAt == nil {
+			t.Fatalf("got iat=%v exp=%v, want both set", c.IssuedAt, c.ExpiresAt)
+		}
+		if got := c.ExpiresAt.Sub(c.IssuedAt.Time); got != 24*time.Hour {
+			t.Errorf("got exp-iat %v, want the default ttl 24h", got)
+		}
+	})
+
+	t.Run("env", func(t *testing.T) {
+		res := runPresencehub(t, []string{"PRESENCE_JWT_SECRET=" + procSecret}, "token", "--site", "acme", "--agent", "bob", "--ttl", "1h")
+		c := verify(t, procSecret, res)
+		if c.Site != "acme" || c.Subject != "bob" || len(c.Groups) != 0 || c.Role != transport.RoleAgent {
+			t.Errorf("got claims site=%q sub=%q groups=%v role=%q, want site=acme sub=bob groups=[] role=agent", c.Site, c.Subject, c.Groups, c.Role)
+		}
+		if got := c.ExpiresAt.Sub(c.IssuedAt.Time); got != time.Hour {
+			t.Errorf("got exp-iat %v, want 1h", got)
+		}
+	})
+
+	t.Run("flag overrides env", func(t *testing.T) {
+		res := runPresencehub(t, []string{"PRESENCE_JWT_SECRET=other-secret"}, "token", "--site", "acme", "--agent", "bob", "--jwt-secret", procSecret)
+		verify(t, procSecret, res)
+	})
+
+	t.Run("bad site", func(t *testing.T) {
+		res := runPresencehub(t, nil, "token", "--site", "bad site!", "--agent", "alice", "--jwt-secret", procSecret)
+		if res.code == 0 {
+			t.Fatalf("got exit code 0 and stdout %q, want non-zero", res.stdout)
+		}
+		if res.stdout != "" {
+			t.Errorf("got stdout %q, want none", res.stdout)
+		}
+		if !strings.Contains(res.stderr, "site") {
+			t.Errorf("got stderr %q, want a message about the site id", res.stderr)
+		}
+	})
+
+	t.Run("no secret", func(t *testing.T) {
+		dir := t.TempDir()
+		res := runPresencehub(t, nil, "token", "--site", "acme", "--agent", "alice", "--data-dir", dir)
+		if res.code == 0 {
+			t.Fatalf("got exit code 0 and stdout %q, want non-zero", res.stdout)
+		}
+		if res.stdout != "" {
+			t.Errorf("got stdout %q, want none", res.stdout)
+		}
+		if !strings.Contains(res.stderr, "jwt-secret") {
+			t.Errorf("got stderr %q, want a message about the missing secret", res.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "jwt-secret")); !os.IsNotExist(err) {
+			t.Errorf("got Stat error %v for jwt-secret, want it not to exist (token must not create a secret)", err)
+		}
+	})
+
+	t.Run("unknown flag", func(t *testing.T) {
+		res := runPresencehub(t, nil, "token", "--bogus")
+		if res.code != 2 {
+			t.Errorf("got exit code %d, want 2 (usage); stderr:\n%s", res.code, res.stderr)
+		}
+	})
+}
+
+// TestServeSecretPersisted runs serve with no --jwt-secret: it generates a
+// secret into the data dir, `token --data-dir` signs with it, and a restart
+// keeps it.
+func TestServeSecretPersisted(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data") // serve creates it
+	secretPath := filepath.Join(dataDir, "jwt-secret")
+	h := startHub(t, "hub", "--addr", "127.0.0.1:0", "--grace", "2s", "--data-dir", dataDir)
+
+	st, err := os.Stat(secretPath)
+	if err != nil {
+		t.Fatalf("got %v, want serve to have created %s", err, secretPath)
+	}
+	if got := st.Mode().Perm(); got != 0o600 {
+		t.Errorf("got mode %v for %s, want -rw-------", got, secretPath)
+	}
+	secret, err := os.ReadFile(secretPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res := runPresencehub(t, nil, "token", "--data-dir", dataDir, "--site", "acme", "--agent", "alice")
+	if res.code != 0 {
+		t.Fatalf("got exit code %d, want 0; stderr:\n%s", res.code, res.stderr)
+	}
+	tok := strings.TrimSpace(res.stdout)
+	connectAgent(t, h, "alice", tok)
+
+	// A token signed with another secret is refused. (The close code is not
+	// checked: transport/conn.go may end the socket without the close frame.)
+	other := dialWS(t, "other", h.wsURL("/v1/agent"))
+	other.send(map[string]any{"type": "hello", "token": mintProcToken(t, "some-other-secret", "acme", "alice")})
+	for _, f := range other.framesUntilEnd() {
+		if f.str("type") != "error" || f.str("code") != transport.CodeUnauthorized {
+			t.Errorf("got %s for a token with a foreign signature, want only an unauthorized error before the socket ends", f)
+		}
+	}
+
+	// The secret outlives the process.
+	h.terminate()
+	h2 := startHub(t, "hub2", "--addr", "127.0.0.1:0", "--grace", "2s", "--data-dir", dataDir)
+	again, err := os.ReadFile(secretPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != string(secret) {
+		t.Errorf("got secret %q after restart, want the first one %q kept", again, secret)
+	}
+	connectAgent(t, h2, "alice-again", tok)
+}

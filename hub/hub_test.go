@@ -1,0 +1,289 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/presence"
+)
+
+const waitTimeout = 15 * time.Second
+
+// queue is a real, in-memory Subscriber with a bounded queue, as the
+// transport's sockets are, minus the socket.
+type queue struct {
+	frames chan []byte
+	kicked chan error
+}
+
+func newQueue(n int) *queue { return &queue{frames: make(chan []byte, n), kicked: make(chan error, 1)} }
+
+func (q *queue) Send(frame []byte) bool {
+	select {
+	case q.frames <- frame:
+		return true
+	default:
+		return false
+	}
+}
+
+func (q *queue) Kick(reason error) { q.kicked <- reason }
+
+// next waits for the next frame and decodes it.
+func (q *queue) next(t *testing.T) map[string]any {
+	t.Helper()
+	select {
+	case f := <-q.frames:
+		var m map[string]any
+		if err := json.Unmarshal(f, &m); err != nil {
+			t.Fatalf("got undecodable frame %q: %v", f, err)
+		}
+		return m
+	case <-time.After(waitTimeout):
+		t.Fatal("no frame arrived in time")
+	}
+	panic("unreachable")
+}
+
+func (q *queue) expect(t *testing.T, typ string, kv ...string) map[string]any {
+	t.Helper()
+	m := q.next(t)
+	if m["type"] != typ {
+		t.Fatalf("got frame %v, want type %s", m, typ)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if got := m[kv[i]]; got != kv[i+1] {
+			t.Fatalf("got %s=%v in %v, want %s", kv[i], got, m, kv[i+1])
+		}
+	}
+	return m
+}
+
+// empty fails if a frame is waiting.
+func (q *queue) empty(t *testing.T) {
+	t.Helper()
+	select {
+	case f := <-q.frames:
+		t.Fatalf("got unexpected frame %s", f)
+	default:
+	}
+}
+
+type testHub struct {
+	*hub.Hub
+	nc   *nats.Conn
+	stop context.CancelFunc
+	done chan error
+	once sync.Once
+}
+
+// startHub runs a hub with its own NATS connection until the test ends.
+func startHub(t *testing.T, ns *natsserver.Server, grace time.Duration) *testHub {
+	t.Helper()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	kv, err := hub.OpenBucket(ctx, js, hub.BucketConfig{LimitMarkerTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: grace, MarkerTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	th := &testHub{Hub: h, nc: nc, stop: stop, done: make(chan error, 1)}
+	go func() { th.done <- h.Run(runCtx) }()
+	t.Cleanup(th.crash)
+	select {
+	case <-h.Loaded():
+	case <-ctx.Done():
+		t.Fatal("view did not load")
+	}
+	return th
+}
+
+// crash stops the hub the way a killed process does: no session is closed,
+// no lease is written again, the NATS connection just goes away.
+func (th *testHub) crash() {
+	th.once.Do(func() {
+		th.stop()
+		th.nc.Close()
+		<-th.done
+	})
+}
+
+func connect(t *testing.T, h *testHub, site, agent string, groups []string, sub hub.Subscriber) *hub.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	s, err := h.Connect(ctx, hub.Identity{Site: site, Agent: agent, Groups: groups}, hub.DeviceHello{Kind: presence.Desktop}, sub)
+	if err != nil {
+		t.Fatalf("failed to connect %s: %v", agent, err)
+	}
+	return s
+}
+
+func subscribeWidget(t *testing.T, h *testHub, site, group string, sub hub.Subscriber) {
+	t.Helper()
+	unsub, err := h.SubscribeWidget(site, group, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unsub)
+}
+
+func TestSlowSubscriberIsDroppedWithoutDelayingOthers(t *testing.T) {
+	ns := natstest.Start(t)
+	h := startHub(t, ns, time.Hour)
+	slow, fast := newQueue(1), newQueue(16)
+	subscribeWidget(t, h, "acme", "", slow) // its one slot now holds the snapshot
+	subscribeWidget(t, h, "acme", "", fast)
+	fast.expect(t, "widget_status", "status", "offline")
+
+	dev := newQueue(16)
+	s := connect(t, h, "acme", "alice", nil, dev)
+	dev.expect(t, "welcome")
+	fast.expect(t, "widget_status", "status", "online")
+	select {
+	case reason := <-slow.kicked:
+		if !errors.Is(reason, hub.ErrSlowSubscriber) {
+			t.Fatalf("got kick reason %v, want ErrSlowSubscriber", reason)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("slow subscriber was not kicked")
+	}
+	ctx := context.Background()
+	if err := s.SetStatus(ctx, presence.Busy, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	dev.expect(t, "status", "status", "busy", "ref", "r1")
+	fast.expect(t, "widget_status", "status", "busy")
+	if got := len(slow.frames); got != 1 {
+		t.Fatalf("got %d frames queued to the dropped subscriber, want only the first 1", got)
+	}
+}
+
+func TestCrashedHubLeasesExpire(t *testing.T) {
+	ns := natstest.Start(t)
+	const grace = 2 * time.Second
+	a := startHub(t, ns, grace)
+	b := startHub(t, ns, grace)
+	w := newQueue(16)
+	subscribeWidget(t, b, "acme", "", w)
+	w.expect(t, "widget_status", "status", "offline")
+
+	connect(t, a, "acme", "alice", nil, newQueue(16))
+	w.expect(t, "widget_status", "status", "online")
+	killed := time.Now()
+	a.crash()
+	w.expect(t, "widget_status", "status", "offline", "reason", "no_agents")
+	t.Logf("offline %v after the crash (grace %v)", time.Since(killed).Round(time.Millisecond), grace)
+}
+
+func TestLiveLeaseOutlivesGrace(t *testing.T) {
+	ns := natstest.Start(t)
+	const grace = 2 * time.Second
+	h := startHub(t, ns, grace)
+	w := newQueue(16)
+	subscribeWidget(t, h, "acme", "", w)
+	w.expect(t, "widget_status", "status", "offline")
+	dev := newQueue(16)
+	s := connect(t, h, "acme", "alice", nil, dev)
+	dev.expect(t, "welcome")
+	w.expect(t, "widget_status", "status", "online")
+
+	// Count lease writes until they span more than two grace periods.
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(context.Background(), hub.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch, err := kv.Watch(context.Background(), "d.acme.alice."+s.Device(), jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Stop()
+	start := time.Now()
+	for refreshes := 0; time.Since(start) <= 2*grace; refreshes++ {
+		select {
+		case e := <-watch.Updates():
+			if e.Operation() != jetstream.KeyValuePut {
+				t.Fatalf("got %v on the live lease after %d refreshes, want only refreshes", e.Operation(), refreshes)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("lease not refreshed after %d refreshes", refreshes)
+		}
+	}
+	w.empty(t)
+	dev.empty(t)
+}
+
+func TestConnectBeforeLoadIsRefused(t *testing.T) {
+	ns := natstest.Start(t)
+	nc := natstest.Connect(t, ns)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := hub.OpenBucket(context.Background(), js, hub.BucketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Config{JetStream: js, KV: kv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.SubscribeWidget("acme", "", newQueue(1)); !errors.Is(err, hub.ErrNotReady) {
+		t.Fatalf("got %v before Run, want ErrNotReady", err)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	ns := natstest.Start(t)
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := hub.OpenBucket(context.Background(), js, hub.BucketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cfg  hub.Config
+	}{
+		{"grace under a second", hub.Config{JetStream: js, KV: kv, Grace: 500 * time.Millisecond}},
+		{"refresh not under grace", hub.Config{JetStream: js, KV: kv, Grace: 2 * time.Second, RefreshEvery: 2 * time.Second}},
+		{"marker ttl under a second", hub.Config{JetStream: js, KV: kv, MarkerTTL: time.Millisecond}},
+		{"no bucket", hub.Config{JetStream: js}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := hub.New(tt.cfg); err == nil {
+				t.Fatal("got no error, want one")
+			}
+		})
+	}
+}
