@@ -41,7 +41,29 @@ type WidgetStatus struct {
 	Group  string          `json:"group,omitempty"`
 	Status presence.Status `json:"status"`
 	Reason presence.Reason `json:"reason"`
-	At     Time            `json:"at"`
+	// NextChange is when the working hours next open (while closed) or
+	// close (while open); nil when no schedule applies or it never changes.
+	NextChange *Time `json:"next_change"`
+	At         Time  `json:"at"`
+}
+
+// Hours is a site's open or closed state under its working hours.
+type Hours struct {
+	Open       bool  `json:"open"`
+	NextChange *Time `json:"next_change"`
+}
+
+type hoursFrame struct {
+	Type string `json:"type"`
+	Hours
+}
+
+func optionalTime(t time.Time) *Time {
+	if t.IsZero() {
+		return nil
+	}
+	tt := Time(t)
+	return &tt
 }
 
 // AgentInfo names an agent in a welcome frame.
@@ -67,6 +89,7 @@ type Welcome struct {
 	Status  presence.Status `json:"status"`
 	Devices []DeviceInfo    `json:"devices"`
 	GraceMS int64           `json:"grace_ms"`
+	Hours   Hours           `json:"hours"`
 }
 
 type statusFrame struct {
@@ -92,6 +115,7 @@ type RosterAgent struct {
 type rosterFrame struct {
 	Type   string        `json:"type"`
 	Agents []RosterAgent `json:"agents"`
+	Hours  Hours         `json:"hours"`
 }
 
 type agentFrame struct {

@@ -84,6 +84,13 @@ type siteState struct {
 	roster   map[Subscriber]struct{}
 	// local maps agent id to the agent's device sessions on this hub.
 	local map[string]map[*Session]struct{}
+	// hours maps group ("" for the site) to its working hours; timers holds
+	// the one timer per schedule, armed for its next boundary.
+	hours  map[string]*presence.Schedule
+	timers map[string]*hoursTimer
+	// settings are the site's settings; hasSettings says they were set.
+	settings    SiteSettings
+	hasSettings bool
 }
 
 type storedAgent struct {
@@ -100,6 +107,7 @@ type storedDevice struct {
 // status and the frame that says it.
 type widgetTopic struct {
 	widget presence.Widget
+	next   time.Time // next hours boundary; zero if none
 	status WidgetStatus
 	frame  []byte
 	subs   map[Subscriber]struct{}
@@ -171,6 +179,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	g.Go(func() error { return h.keepLeases(ctx) })
 	err := g.Wait()
 	h.ready.Store(false)
+	h.stopTimers()
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -223,6 +232,10 @@ func (h *Hub) apply(e jetstream.KeyValueEntry) {
 		h.applyAgentLocked(s, k.agent, e, deleted)
 	case devicePrefix:
 		h.applyDeviceLocked(s, k, e, deleted)
+	case hoursPrefix:
+		h.applyHoursLocked(s, k.group, e, deleted)
+	case settingsPrefix:
+		h.applySettingsLocked(s, e, deleted)
 	}
 }
 
@@ -288,18 +301,7 @@ func (h *Hub) publishChangeLocked(s *siteState, ch presence.Change) {
 	if !ch.EffectiveChanged() && !ch.GroupsChanged() {
 		return
 	}
-	for group, t := range s.widgets {
-		if !ch.Touches(group) {
-			continue
-		}
-		w := s.presence.Widget(group)
-		if w == t.widget {
-			continue
-		}
-		t.widget = w
-		t.status, t.frame = h.widgetFrame(s.id, group, w)
-		h.fanOutLocked(t.subs, t.frame)
-	}
+	h.refreshWidgetsLocked(s, ch.Touches)
 	if len(s.roster) > 0 {
 		a, ok := s.presence.Agent(ch.Agent)
 		groups := ch.AfterGroups
@@ -311,8 +313,37 @@ func (h *Hub) publishChangeLocked(s *siteState, ch presence.Change) {
 	}
 }
 
-func (h *Hub) widgetFrame(site, group string, w presence.Widget) (WidgetStatus, []byte) {
-	ws := WidgetStatus{Type: "widget_status", Site: site, Group: group, Status: w.Status, Reason: w.Reason, At: Time(h.cfg.Now())}
+// refreshWidgetsLocked recomputes the widgets of the site's groups for
+// which touched reports true, and sends a frame to the subscribers of each
+// one whose status, reason or next hours boundary moved.
+func (h *Hub) refreshWidgetsLocked(s *siteState, touched func(group string) bool) {
+	now := h.cfg.Now()
+	for group, t := range s.widgets {
+		if !touched(group) {
+			continue
+		}
+		w, next := h.widgetLocked(s, group, now)
+		if w == t.widget && next.Equal(t.next) {
+			continue
+		}
+		t.widget, t.next = w, next
+		t.status, t.frame = h.widgetFrame(s.id, group, w, next, now)
+		h.fanOutLocked(t.subs, t.frame)
+	}
+}
+
+// widgetLocked is the widget of (s, group) at now: what the agents make it,
+// forced offline outside the working hours that apply to it.
+func (h *Hub) widgetLocked(s *siteState, group string, now time.Time) (presence.Widget, time.Time) {
+	sched := s.hours[""]
+	if group != "" {
+		sched = presence.EffectiveSchedule(sched, s.hours[group])
+	}
+	return presence.ApplyHours(s.presence.Widget(group), sched, now)
+}
+
+func (h *Hub) widgetFrame(site, group string, w presence.Widget, next, now time.Time) (WidgetStatus, []byte) {
+	ws := WidgetStatus{Type: "widget_status", Site: site, Group: group, Status: w.Status, Reason: w.Reason, NextChange: optionalTime(next), At: Time(now)}
 	return ws, encode(ws)
 }
 
@@ -387,6 +418,8 @@ func (h *Hub) siteLocked(id string) *siteState {
 			agents:   make(map[string]storedAgent),
 			devices:  make(map[string]storedDevice),
 			widgets:  make(map[string]*widgetTopic),
+			hours:    make(map[string]*presence.Schedule),
+			timers:   make(map[string]*hoursTimer),
 			roster:   make(map[Subscriber]struct{}),
 			local:    make(map[string]map[*Session]struct{}),
 		}
@@ -398,7 +431,8 @@ func (h *Hub) siteLocked(id string) *siteState {
 // gcSiteLocked forgets a site that holds nothing any more.
 func (h *Hub) gcSiteLocked(s *siteState) {
 	if s.presence.Empty() && len(s.agents) == 0 && len(s.devices) == 0 &&
-		len(s.widgets) == 0 && len(s.roster) == 0 && len(s.local) == 0 {
+		len(s.widgets) == 0 && len(s.roster) == 0 && len(s.local) == 0 &&
+		len(s.hours) == 0 && !s.hasSettings {
 		delete(h.sites, s.id)
 	}
 }
@@ -449,9 +483,10 @@ func (h *Hub) SubscribeWidget(site, group string, sub Subscriber) (unsubscribe f
 	s := h.siteLocked(site)
 	t := s.widgets[group]
 	if t == nil {
-		w := s.presence.Widget(group)
-		t = &widgetTopic{widget: w, subs: make(map[Subscriber]struct{})}
-		t.status, t.frame = h.widgetFrame(site, group, w)
+		now := h.cfg.Now()
+		w, next := h.widgetLocked(s, group, now)
+		t = &widgetTopic{widget: w, next: next, subs: make(map[Subscriber]struct{})}
+		t.status, t.frame = h.widgetFrame(site, group, w, next, now)
 		s.widgets[group] = t
 	}
 	t.subs[sub] = struct{}{}
@@ -481,14 +516,16 @@ func (h *Hub) WidgetStatus(site, group string) (WidgetStatus, error) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := h.cfg.Now()
 	s := h.sites[site]
 	if s == nil {
-		ws, _ := h.widgetFrame(site, group, presence.NewSite().Widget(group))
+		ws, _ := h.widgetFrame(site, group, presence.NewSite().Widget(group), time.Time{}, now)
 		return ws, nil
 	}
 	if t := s.widgets[group]; t != nil {
 		return t.status, nil
 	}
-	ws, _ := h.widgetFrame(site, group, s.presence.Widget(group))
+	w, next := h.widgetLocked(s, group, now)
+	ws, _ := h.widgetFrame(site, group, w, next, now)
 	return ws, nil
 }

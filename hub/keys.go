@@ -14,10 +14,24 @@ import (
 //
 //	a.<site>.<agent>           agent record, no TTL
 //	d.<site>.<agent>.<device>  device lease, TTL = grace, refreshed while live
+//	h.<site>                   the site's working hours (presence.Schedule)
+//	h.<site>.<group>           a group's working hours
+//	s.<site>                   site settings
 const (
-	agentPrefix  = "a"
-	devicePrefix = "d"
+	agentPrefix    = "a"
+	devicePrefix   = "d"
+	hoursPrefix    = "h"
+	settingsPrefix = "s"
 )
+
+func hoursKey(site, group string) string {
+	if group == "" {
+		return hoursPrefix + "." + site
+	}
+	return hoursPrefix + "." + site + "." + group
+}
+
+func settingsKey(site string) string { return settingsPrefix + "." + site }
 
 func agentKey(site, agent string) string { return agentPrefix + "." + site + "." + agent }
 
@@ -27,8 +41,9 @@ func deviceKey(site, agent, device string) string {
 
 // parsedKey is a bucket key split into its parts.
 type parsedKey struct {
-	kind                string // agentPrefix or devicePrefix
+	kind                string // one of the prefixes
 	site, agent, device string
+	group               string // of an hours key; "" for the site's
 }
 
 func parseKey(key string) (parsedKey, bool) {
@@ -38,6 +53,12 @@ func parseKey(key string) (parsedKey, bool) {
 		return parsedKey{kind: agentPrefix, site: parts[1], agent: parts[2]}, true
 	case len(parts) == 4 && parts[0] == devicePrefix:
 		return parsedKey{kind: devicePrefix, site: parts[1], agent: parts[2], device: parts[3]}, true
+	case len(parts) == 2 && parts[0] == hoursPrefix:
+		return parsedKey{kind: hoursPrefix, site: parts[1]}, true
+	case len(parts) == 3 && parts[0] == hoursPrefix:
+		return parsedKey{kind: hoursPrefix, site: parts[1], group: parts[2]}, true
+	case len(parts) == 2 && parts[0] == settingsPrefix:
+		return parsedKey{kind: settingsPrefix, site: parts[1]}, true
 	}
 	return parsedKey{}, false
 }
@@ -81,4 +102,19 @@ func decodeDeviceRecord(b []byte) (deviceRecord, error) {
 		return r, fmt.Errorf("failed to decode device record: invalid state %q", r.State)
 	}
 	return r, nil
+}
+
+// SiteSettings are a site's settings, set through the admin API.
+type SiteSettings struct {
+	// AllowedOrigins lists the origins ("https://shop.example") allowed to
+	// open widget sockets for the site; empty allows any.
+	AllowedOrigins []string `json:"allowed_origins"`
+}
+
+func decodeSettings(b []byte) (SiteSettings, error) {
+	var s SiteSettings
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("failed to decode site settings: %w", err)
+	}
+	return s, nil
 }

@@ -105,6 +105,7 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		Status:  presence.Online,
 		Devices: []DeviceInfo{},
 		GraceMS: h.cfg.Grace.Milliseconds(),
+		Hours:   h.siteHoursLocked(s, h.cfg.Now()),
 	}
 	if a, ok := s.presence.Agent(id.Agent); ok {
 		welcome.Status = a.Status
@@ -202,21 +203,11 @@ func (h *Hub) updateAgent(ctx context.Context, key string, fn func(rec *agentRec
 // write succeeds only if the key's last revision is expect.
 func (h *Hub) writeLease(ctx context.Context, key string, rec deviceRecord, expect uint64) (uint64, error) {
 	b, _ := json.Marshal(rec)
-	msg := &nats.Msg{Subject: h.kvSubject + key, Data: b}
-	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(h.cfg.Grace)}
-	if expect > 0 {
-		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(expect))
-	}
-	ack, err := h.js.PublishMsg(ctx, msg, opts...)
-	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			return 0, ErrReplaced
-		}
+	rev, err := h.publish(ctx, &nats.Msg{Subject: h.kvSubject + key, Data: b}, expect)
+	if err != nil && !errors.Is(err, ErrReplaced) {
 		return 0, fmt.Errorf("failed to write lease: %w", err)
 	}
-	return ack.Sequence, nil
+	return rev, err
 }
 
 // refresh re-writes the session's lease so that its TTL starts again.
@@ -261,7 +252,7 @@ func (s *Session) SubscribeRoster() {
 	}
 	site := h.siteLocked(s.site)
 	agents := site.presence.Agents()
-	roster := rosterFrame{Type: "roster", Agents: make([]RosterAgent, 0, len(agents))}
+	roster := rosterFrame{Type: "roster", Agents: make([]RosterAgent, 0, len(agents)), Hours: h.siteHoursLocked(site, h.cfg.Now())}
 	for _, a := range agents {
 		roster.Agents = append(roster.Agents, RosterAgent{ID: a.ID, Status: a.Effective(), Groups: nonNil(a.Groups)})
 	}
@@ -311,18 +302,45 @@ func (s *Session) Bye(ctx context.Context) error {
 	if !s.end() {
 		return nil
 	}
-	err := s.h.kv.Purge(ctx, deviceKey(s.site, s.agent, s.device),
-		jetstream.LastRevision(s.rev), jetstream.PurgeTTL(s.h.cfg.MarkerTTL))
-	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !isWrongLastSeq(err) {
+	_, err := s.h.purgeKey(ctx, deviceKey(s.site, s.agent, s.device), s.rev)
+	if err != nil && !errors.Is(err, ErrReplaced) {
 		return fmt.Errorf("failed to purge lease: %w", err)
 	}
 	return nil
 }
 
-func isWrongLastSeq(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+// purgeKey removes a key with a purge marker that NATS deletes after the
+// marker TTL, and returns the marker's revision. With expect > 0 it succeeds
+// only if the key's last revision is expect.
+func (h *Hub) purgeKey(ctx context.Context, key string, expect uint64) (uint64, error) {
+	msg := nats.NewMsg(h.kvSubject + key)
+	msg.Header.Set("KV-Operation", "PURGE")
+	msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	return h.publish(ctx, msg, expect)
+}
+
+// publish writes msg to the bucket's stream with TTL = grace for leases or
+// the marker TTL for purges; with expect > 0 only if the subject's last
+// revision is expect, else ErrReplaced.
+func (h *Hub) publish(ctx context.Context, msg *nats.Msg, expect uint64) (uint64, error) {
+	ttl := h.cfg.Grace
+	if msg.Header.Get("KV-Operation") != "" {
+		ttl = h.cfg.MarkerTTL
+	}
+	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(ttl)}
+	if expect > 0 {
+		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(expect))
+	}
+	ack, err := h.js.PublishMsg(ctx, msg, opts...)
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return 0, ErrReplaced
+		}
+		return 0, err
+	}
+	return ack.Sequence, nil
 }
 
 // refreshConcurrency bounds the lease writes in flight at once, so that a

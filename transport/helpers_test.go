@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -38,6 +39,8 @@ type replica struct {
 type replicaOptions struct {
 	grace     time.Duration
 	transport transport.Config
+	// now is the hub's clock; default time.Now.
+	now func() time.Time
 }
 
 // startReplica runs a hub on ns and serves it over HTTP until the test ends.
@@ -57,7 +60,7 @@ func startReplica(t *testing.T, ns *natsserver.Server, opts replicaOptions) *rep
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: opts.grace, MarkerTTL: time.Second, Logger: testLogger(t)})
+	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: opts.grace, MarkerTTL: time.Second, Logger: testLogger(t), Now: opts.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +146,8 @@ type client struct {
 	frames chan frame
 	// closeErr holds the error that ended reading, once frames is closed.
 	closeErr error
+	// wait is how long next waits before failing; default waitTimeout.
+	wait time.Duration
 }
 
 func dial(t *testing.T, url string, header http.Header) *client {
@@ -154,7 +159,7 @@ func dial(t *testing.T, url string, header http.Header) *client {
 		t.Fatalf("failed to dial %s: %v", url, err)
 	}
 	c.SetReadLimit(1 << 20)
-	cl := &client{t: t, c: c, frames: make(chan frame, 1024)}
+	cl := &client{t: t, c: c, frames: make(chan frame, 1024), wait: waitTimeout}
 	go cl.readLoop()
 	t.Cleanup(func() { c.CloseNow() })
 	return cl
@@ -207,7 +212,7 @@ func (c *client) next() frame {
 			c.t.Fatalf("socket closed while waiting for a frame: %v", c.closeErr)
 		}
 		return f
-	case <-time.After(waitTimeout):
+	case <-time.After(c.wait):
 		c.t.Fatal("no frame arrived in time")
 	}
 	panic("unreachable")
@@ -306,5 +311,57 @@ func assertHTTPStatus(t *testing.T, r *replica, path, wantStatus, wantReason str
 	}
 	if resp.StatusCode != http.StatusOK || got.Status != wantStatus || got.Reason != wantReason {
 		t.Fatalf("got %d %s/%s from %s, want 200 %s/%s", resp.StatusCode, got.Status, got.Reason, path, wantStatus, wantReason)
+	}
+}
+
+func mintAdminToken(t *testing.T, site string) string {
+	t.Helper()
+	auth, err := transport.NewAuth(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := auth.Mint(transport.TokenRequest{Site: site, Agent: "admin", Role: transport.RoleAdmin, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// adminCall makes an admin API request and returns the status code and the
+// decoded JSON body (nil for an empty one).
+func adminCall(t *testing.T, r *replica, method, path, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, r.http.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatalf("failed to decode %s %s response: %v", method, path, err)
+	}
+	return resp.StatusCode, out
+}
+
+// eventually waits until cond holds, checking it every few milliseconds, and
+// fails the test if it does not hold in time. For state that has no event to
+// wait on (a replica's view catching up with the bucket).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		<-tick.C
 	}
 }

@@ -33,6 +33,10 @@ func widgetTarget(r *http.Request) (site, group string, err error) {
 // that gets the widget's status at once and then each change.
 func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 	site, group, targetErr := widgetTarget(r)
+	if targetErr == nil && !originAllowed(r.Header.Get("Origin"), s.hub.Settings(site).AllowedOrigins) {
+		writeError(w, http.StatusForbidden, CodeForbidden, "origin not allowed for this site's widget")
+		return
+	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		s.log.Debug("widget upgrade refused", "remote", r.RemoteAddr, "err", err)
@@ -69,6 +73,18 @@ func (s *Server) serveSiteStatus(w http.ResponseWriter, r *http.Request) {
 	site, group, err := widgetTarget(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	allowed := s.hub.Settings(site).AllowedOrigins
+	origin := r.Header.Get("Origin")
+	switch {
+	case len(allowed) == 0:
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+	case origin != "" && originAllowed(origin, allowed):
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Add("Vary", "Origin")
+	case origin != "":
+		writeError(w, http.StatusForbidden, CodeForbidden, "origin not allowed for this site's widget")
 		return
 	}
 	st, err := s.hub.WidgetStatus(site, group)

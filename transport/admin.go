@@ -1,0 +1,207 @@
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/presence"
+)
+
+// maxAdminBody bounds an admin request body.
+const maxAdminBody = 64 << 10
+
+func (s *Server) routeAdmin() {
+	s.mux.HandleFunc("GET /v1/admin/sites/{site}/hours", s.admin(s.getHours))
+	s.mux.HandleFunc("PUT /v1/admin/sites/{site}/hours", s.admin(s.putHours))
+	s.mux.HandleFunc("DELETE /v1/admin/sites/{site}/hours", s.admin(s.deleteHours))
+	s.mux.HandleFunc("GET /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.getHours))
+	s.mux.HandleFunc("PUT /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.putHours))
+	s.mux.HandleFunc("DELETE /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.deleteHours))
+	s.mux.HandleFunc("GET /v1/admin/sites/{site}/settings", s.admin(s.getSettings))
+	s.mux.HandleFunc("PUT /v1/admin/sites/{site}/settings", s.admin(s.putSettings))
+}
+
+// adminTarget is the site and group an admin request names.
+type adminTarget struct{ site, group string }
+
+// admin checks the bearer token (role admin, for the site in the path) and
+// the ids in the path before calling h.
+func (s *Server) admin(h func(http.ResponseWriter, *http.Request, adminTarget)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t := adminTarget{site: r.PathValue("site"), group: r.PathValue("group")}
+		claims, status, err := s.adminClaims(r)
+		if err != nil {
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="presencehub"`)
+				writeError(w, status, CodeUnauthorized, err.Error())
+			} else {
+				writeError(w, status, CodeForbidden, err.Error())
+			}
+			return
+		}
+		if err := presence.ValidateID("site", t.site); err != nil {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+			return
+		}
+		if claims.Site != t.site {
+			writeError(w, http.StatusForbidden, CodeForbidden, "the token is for another site")
+			return
+		}
+		if t.group != "" {
+			if err := presence.ValidateID("group", t.group); err != nil {
+				writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+				return
+			}
+		}
+		h(w, r, t)
+	}
+}
+
+func (s *Server) adminClaims(r *http.Request) (*Claims, int, error) {
+	authz := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(authz, "Bearer ")
+	if !ok || strings.TrimSpace(token) == "" {
+		return nil, http.StatusUnauthorized, errors.New("missing bearer token")
+	}
+	claims, err := s.auth.Verify(strings.TrimSpace(token))
+	if err != nil {
+		return nil, http.StatusUnauthorized, err
+	}
+	if claims.Role != RoleAdmin {
+		return nil, http.StatusForbidden, errors.New("the token's role is not admin")
+	}
+	return claims, 0, nil
+}
+
+func (s *Server) getHours(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	sched, ok := s.hub.Schedule(t.site, t.group)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "no working hours set")
+		return
+	}
+	writeJSON(w, http.StatusOK, sched)
+}
+
+func (s *Server) putHours(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	sched, err := presence.ParseSchedule(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	if err := s.hub.PutSchedule(r.Context(), t.site, t.group, sched); err != nil {
+		s.adminFailed(w, "failed to store working hours", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sched)
+}
+
+func (s *Server) deleteHours(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	existed, err := s.hub.DeleteSchedule(r.Context(), t.site, t.group)
+	if err != nil {
+		s.adminFailed(w, "failed to remove working hours", err)
+		return
+	}
+	if !existed {
+		writeError(w, http.StatusNotFound, "not_found", "no working hours set")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	settings := s.hub.Settings(t.site)
+	if settings.AllowedOrigins == nil {
+		settings.AllowedOrigins = []string{}
+	}
+	writeJSON(w, http.StatusOK, settings)
+}
+
+func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var settings hub.SiteSettings
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&settings); err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "invalid settings JSON: "+err.Error())
+		return
+	}
+	for i, o := range settings.AllowedOrigins {
+		norm, err := normalizeOrigin(o)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("allowed_origins[%d]: %v", i, err))
+			return
+		}
+		settings.AllowedOrigins[i] = norm
+	}
+	if err := s.hub.PutSettings(r.Context(), t.site, settings); err != nil {
+		s.adminFailed(w, "failed to store settings", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.hub.Settings(t.site))
+}
+
+func (s *Server) adminFailed(w http.ResponseWriter, what string, err error) {
+	if errors.Is(err, hub.ErrNotReady) {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "the hub is still loading; try again")
+		return
+	}
+	s.log.Error(what, "err", err)
+	writeError(w, http.StatusInternalServerError, CodeInternal, what)
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, CodeBadRequest, fmt.Sprintf("body over %d bytes", maxAdminBody))
+		} else {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "failed to read body")
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+// normalizeOrigin checks that o is a web origin (scheme://host[:port], no
+// path) and returns it in lower case.
+func normalizeOrigin(o string) (string, error) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("invalid origin %q: want scheme://host[:port], e.g. https://shop.example", truncate(o, 80))
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// originAllowed reports whether a request's Origin may use the site's widget:
+// any origin when the site allows all, and requests without Origin (not from
+// a browser page) always.
+func originAllowed(origin string, allowed []string) bool {
+	if origin == "" || len(allowed) == 0 {
+		return true
+	}
+	norm, err := normalizeOrigin(origin)
+	if err != nil {
+		return false
+	}
+	for _, a := range allowed {
+		if a == norm {
+			return true
+		}
+	}
+	return false
+}
