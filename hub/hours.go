@@ -4,10 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/presence"
 )
@@ -17,14 +16,20 @@ import (
 // replica's widgets flip at the same instant, with no polling and nothing
 // but the schedule itself shared.
 
-func (h *Hub) applyHoursLocked(s *siteState, group string, e jetstream.KeyValueEntry, deleted bool) {
-	if deleted {
+func (h *Hub) applyHoursLocked(s *siteState, group string, e entry) {
+	if e.deleted {
+		if _, ok := s.hours[group]; !ok {
+			return
+		}
 		delete(s.hours, group)
 	} else {
-		sched, err := presence.ParseSchedule(e.Value())
+		sched, err := presence.ParseSchedule(e.value)
 		if err != nil {
-			h.log.Error("ignoring bad schedule", "key", e.Key(), "err", err)
+			h.log.Error("ignoring bad schedule", "key", e.key, "err", err)
 			return
+		}
+		if old, ok := s.hours[group]; ok && reflect.DeepEqual(old, sched) {
+			return // a reconcile re-applying what the view holds
 		}
 		s.hours[group] = sched
 	}
@@ -57,6 +62,10 @@ func (h *Hub) hoursChangedLocked(s *siteState, group string) {
 		return
 	}
 	hours := h.siteHoursLocked(s, now)
+	if reflect.DeepEqual(hours, s.hoursSent) {
+		return
+	}
+	s.hoursSent = hours
 	frame := encode(hoursFrame{Type: "hours", Hours: hours})
 	for agent := range s.local {
 		h.sendToAgentLocked(s, agent, frame)
@@ -101,14 +110,14 @@ func (h *Hub) stopTimers() {
 	}
 }
 
-func (h *Hub) applySettingsLocked(s *siteState, e jetstream.KeyValueEntry, deleted bool) {
-	if deleted {
+func (h *Hub) applySettingsLocked(s *siteState, e entry) {
+	if e.deleted {
 		s.settings, s.hasSettings = SiteSettings{}, false
 		return
 	}
-	settings, err := decodeSettings(e.Value())
+	settings, err := decodeSettings(e.value)
 	if err != nil {
-		h.log.Error("ignoring bad site settings", "key", e.Key(), "err", err)
+		h.log.Error("ignoring bad site settings", "key", e.key, "err", err)
 		return
 	}
 	s.settings, s.hasSettings = settings, true

@@ -67,8 +67,19 @@ func (q *bubbleQueue) none(t *testing.T) {
 // watcher would deliver them.
 type bucketEntries struct {
 	t  *testing.T
+	js jetstream.JetStream
 	kv jetstream.KeyValue
-	h  *Hub
+}
+
+// newHub returns a hub on the bucket whose view is fed by hand, not by Run.
+func (b *bucketEntries) newHub() *Hub {
+	b.t.Helper()
+	h, err := New(Config{JetStream: b.js, KV: b.kv})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	h.ready.Store(true)
+	return h
 }
 
 func newBucketEntries(t *testing.T) *bucketEntries {
@@ -82,12 +93,7 @@ func newBucketEntries(t *testing.T) *bucketEntries {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{JetStream: js, KV: kv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.ready.Store(true) // the view is fed by hand below, not by Run
-	return &bucketEntries{t: t, kv: kv, h: h}
+	return &bucketEntries{t: t, js: js, kv: kv}
 }
 
 func (b *bucketEntries) entry(key string, v any) jetstream.KeyValueEntry {
@@ -144,7 +150,7 @@ func TestHoursTransitionsAtExactBoundaries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := b.h
+				h := b.newHub()
 				time.Sleep(time.Until(tt.start))
 				h.apply(schedule)
 				h.apply(agent)

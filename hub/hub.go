@@ -1,15 +1,18 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -88,6 +91,8 @@ type siteState struct {
 	// the one timer per schedule, armed for its next boundary.
 	hours  map[string]*presence.Schedule
 	timers map[string]*hoursTimer
+	// hoursSent is the site's open state as last told to its agents.
+	hoursSent Hours
 	// settings are the site's settings; hasSettings says they were set.
 	settings    SiteSettings
 	hasSettings bool
@@ -186,92 +191,183 @@ func (h *Hub) Run(ctx context.Context) error {
 	return err
 }
 
+// watch keeps the view in step with the bucket. Each watch starts with a
+// snapshot of the bucket that is reconciled with the view, so a view that
+// missed updates (a NATS outage longer than the marker TTL loses the markers
+// of leases that expired meanwhile) is corrected. A new watch starts whenever
+// the NATS connection comes back or the watch ends.
 func (h *Hub) watch(ctx context.Context) error {
+	reconnected := h.js.Conn().StatusChanged(nats.CONNECTED)
+	defer h.js.Conn().RemoveStatusListener(reconnected)
+	for {
+		err := h.watchOnce(ctx, reconnected)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		h.log.Warn("restarting bucket watch", "reason", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(watchRetryDelay):
+		}
+	}
+}
+
+// watchRetryDelay spaces out watch restarts while NATS is unreachable.
+const watchRetryDelay = 500 * time.Millisecond
+
+var errReconnected = errors.New("NATS connection re-established")
+
+func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	w, err := h.kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("failed to watch bucket: %w", err)
 	}
 	defer w.Stop()
+	snapshot := make(map[string]jetstream.KeyValueEntry)
+	loading := true
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-reconnected:
+			return errReconnected
 		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("hub: bucket watch ended")
-			}
-			if e == nil {
+			switch {
+			case !ok:
+				return errors.New("bucket watch ended")
+			case loading && e != nil:
+				snapshot[e.Key()] = e
+			case loading:
+				loading = false
+				h.reconcile(snapshot)
+				snapshot = nil
 				h.ready.Store(true)
-				h.loadOnce.Do(func() { close(h.loaded) })
-				h.log.Info("view loaded")
-				continue
+				h.loadOnce.Do(func() {
+					close(h.loaded)
+					h.log.Info("view loaded")
+				})
+			case e != nil:
+				h.apply(e)
 			}
-			h.apply(e)
 		}
 	}
 }
 
-// apply folds one bucket entry into the view and fans out what it changes.
-func (h *Hub) apply(e jetstream.KeyValueEntry) {
-	k, ok := parseKey(e.Key())
-	if !ok {
-		h.log.Warn("ignoring unknown key in bucket", "key", e.Key())
-		h.markApplied(e.Revision())
-		return
-	}
-	deleted := e.Operation() != jetstream.KeyValuePut
-
+// reconcile makes the view equal to a snapshot of the bucket: keys the view
+// holds that the snapshot lacks are removed, then every snapshot entry is
+// applied. Applying what the view already holds changes nothing, so only
+// real differences produce frames.
+func (h *Hub) reconcile(snapshot map[string]jetstream.KeyValueEntry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	defer h.markAppliedLocked(e.Revision())
+	for _, key := range h.viewKeysLocked() {
+		if _, ok := snapshot[key]; !ok {
+			h.applyLocked(key, 0, jetstream.KeyValuePurge, nil)
+		}
+	}
+	entries := make([]jetstream.KeyValueEntry, 0, len(snapshot))
+	for _, e := range snapshot {
+		entries = append(entries, e)
+	}
+	slices.SortFunc(entries, func(a, b jetstream.KeyValueEntry) int { return cmp.Compare(a.Revision(), b.Revision()) })
+	for _, e := range entries {
+		h.applyLocked(e.Key(), e.Revision(), e.Operation(), e.Value())
+	}
+}
 
+// viewKeysLocked lists the bucket keys the view holds.
+func (h *Hub) viewKeysLocked() []string {
+	var keys []string
+	for _, s := range h.sites {
+		for agent := range s.agents {
+			keys = append(keys, agentKey(s.id, agent))
+		}
+		for key := range s.devices {
+			keys = append(keys, key)
+		}
+		for group := range s.hours {
+			keys = append(keys, hoursKey(s.id, group))
+		}
+		if s.hasSettings {
+			keys = append(keys, settingsKey(s.id))
+		}
+	}
+	return keys
+}
+
+// apply folds one bucket entry into the view and fans out what it changes.
+func (h *Hub) apply(e jetstream.KeyValueEntry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.applyLocked(e.Key(), e.Revision(), e.Operation(), e.Value())
+}
+
+func (h *Hub) applyLocked(key string, rev uint64, op jetstream.KeyValueOp, value []byte) {
+	defer h.markAppliedLocked(rev)
+	k, ok := parseKey(key)
+	if !ok {
+		h.log.Warn("ignoring unknown key in bucket", "key", key)
+		return
+	}
+	e := entry{key: key, rev: rev, value: value, deleted: op != jetstream.KeyValuePut}
 	s := h.siteLocked(k.site)
 	defer h.gcSiteLocked(s)
 	switch k.kind {
 	case agentPrefix:
-		h.applyAgentLocked(s, k.agent, e, deleted)
+		h.applyAgentLocked(s, k.agent, e)
 	case devicePrefix:
-		h.applyDeviceLocked(s, k, e, deleted)
+		h.applyDeviceLocked(s, k, e)
 	case hoursPrefix:
-		h.applyHoursLocked(s, k.group, e, deleted)
+		h.applyHoursLocked(s, k.group, e)
 	case settingsPrefix:
-		h.applySettingsLocked(s, e, deleted)
+		h.applySettingsLocked(s, e)
 	}
 }
 
-func (h *Hub) applyAgentLocked(s *siteState, agent string, e jetstream.KeyValueEntry, deleted bool) {
-	if deleted {
+// entry is one bucket update: a put of value, or the key's removal.
+type entry struct {
+	key     string
+	rev     uint64
+	value   []byte
+	deleted bool
+}
+
+func (h *Hub) applyAgentLocked(s *siteState, agent string, e entry) {
+	if e.deleted {
 		delete(s.agents, agent)
 		h.publishChangeLocked(s, s.presence.RemoveAgent(agent))
 		return
 	}
-	rec, err := decodeAgentRecord(e.Value())
+	rec, err := decodeAgentRecord(e.value)
 	if err != nil {
-		h.log.Error("ignoring bad agent record", "key", e.Key(), "err", err)
+		h.log.Error("ignoring bad agent record", "key", e.key, "err", err)
 		return
 	}
 	old, existed := s.agents[agent]
-	s.agents[agent] = storedAgent{rec: rec, rev: e.Revision()}
+	s.agents[agent] = storedAgent{rec: rec, rev: e.rev}
 	ch := s.presence.SetAgent(agent, rec.Status, rec.Groups)
-	if existed && (old.rec.Status != rec.Status || !old.rec.At.Equal(rec.At)) {
+	if (existed && (old.rec.Status != rec.Status || !old.rec.At.Equal(rec.At))) || (!existed && rec.ByDevice != "") {
 		frame := encode(statusFrame{Type: "status", Status: rec.Status, ByDevice: rec.ByDevice, Ref: rec.Ref, At: Time(rec.At)})
 		h.sendToAgentLocked(s, agent, frame)
 	}
 	h.publishChangeLocked(s, ch)
 }
 
-func (h *Hub) applyDeviceLocked(s *siteState, k parsedKey, e jetstream.KeyValueEntry, deleted bool) {
+func (h *Hub) applyDeviceLocked(s *siteState, k parsedKey, e entry) {
 	var ch presence.Change
-	if deleted {
-		delete(s.devices, e.Key())
+	if e.deleted {
+		delete(s.devices, e.key)
 		ch = s.presence.RemoveDevice(k.agent, k.device)
 	} else {
-		rec, err := decodeDeviceRecord(e.Value())
+		rec, err := decodeDeviceRecord(e.value)
 		if err != nil {
-			h.log.Error("ignoring bad device record", "key", e.Key(), "err", err)
+			h.log.Error("ignoring bad device record", "key", e.key, "err", err)
 			return
 		}
-		s.devices[e.Key()] = storedDevice{rec: rec, rev: e.Revision()}
+		s.devices[e.key] = storedDevice{rec: rec, rev: e.rev}
 		ch = s.presence.SetDevice(k.agent, presence.Device{
 			ID: k.device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
 		})
@@ -413,15 +509,16 @@ func (h *Hub) siteLocked(id string) *siteState {
 	s := h.sites[id]
 	if s == nil {
 		s = &siteState{
-			id:       id,
-			presence: presence.NewSite(),
-			agents:   make(map[string]storedAgent),
-			devices:  make(map[string]storedDevice),
-			widgets:  make(map[string]*widgetTopic),
-			hours:    make(map[string]*presence.Schedule),
-			timers:   make(map[string]*hoursTimer),
-			roster:   make(map[Subscriber]struct{}),
-			local:    make(map[string]map[*Session]struct{}),
+			id:        id,
+			presence:  presence.NewSite(),
+			agents:    make(map[string]storedAgent),
+			devices:   make(map[string]storedDevice),
+			widgets:   make(map[string]*widgetTopic),
+			hours:     make(map[string]*presence.Schedule),
+			timers:    make(map[string]*hoursTimer),
+			hoursSent: Hours{Open: true},
+			roster:    make(map[Subscriber]struct{}),
+			local:     make(map[string]map[*Session]struct{}),
 		}
 		h.sites[id] = s
 	}
@@ -435,12 +532,6 @@ func (h *Hub) gcSiteLocked(s *siteState) {
 		len(s.hours) == 0 && !s.hasSettings {
 		delete(h.sites, s.id)
 	}
-}
-
-func (h *Hub) markApplied(rev uint64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.markAppliedLocked(rev)
 }
 
 func (h *Hub) markAppliedLocked(rev uint64) {

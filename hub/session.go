@@ -37,6 +37,7 @@ type Session struct {
 	id     string
 	site   string
 	agent  string
+	groups []string
 	device string
 	sub    Subscriber
 
@@ -75,7 +76,7 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 	if device == "" {
 		device = uuid.NewString()
 	}
-	sess := &Session{h: h, id: uuid.NewString(), site: id.Site, agent: id.Agent, device: device, sub: sub}
+	sess := &Session{h: h, id: uuid.NewString(), site: id.Site, agent: id.Agent, groups: groups, device: device, sub: sub}
 	key := deviceKey(id.Site, id.Agent, device)
 	since := h.cfg.Now()
 	h.mu.Lock()
@@ -99,6 +100,12 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.siteLocked(id.Site)
+	if d, ok := s.devices[key]; !ok || d.rec.Session != sess.id {
+		// Another session of the device took the lease over before this one
+		// registered (or it already ended); this one must not go live.
+		sess.ended = true
+		return nil, ErrReplaced
+	}
 	welcome := Welcome{
 		Type: "welcome", Session: sess.id, Device: device,
 		Agent:   AgentInfo{Site: id.Site, ID: id.Agent, Groups: nonNil(groups)},
@@ -217,7 +224,23 @@ func (s *Session) refresh(ctx context.Context) error {
 	if s.ended {
 		return nil
 	}
-	rev, err := s.h.writeLease(ctx, deviceKey(s.site, s.agent, s.device), s.record, s.rev)
+	return s.writeLeaseLocked(ctx, s.record)
+}
+
+// writeLeaseLocked writes the session's lease, expecting the revision of its
+// last write. A mismatch does not by itself mean another session took the
+// device over: the lease may have expired during a NATS outage, or a write
+// may have landed whose ack was lost. So the key is read, and ErrReplaced is
+// returned only if another session holds it. Guarded by s.mu.
+func (s *Session) writeLeaseLocked(ctx context.Context, rec deviceRecord) error {
+	key := deviceKey(s.site, s.agent, s.device)
+	rev, err := s.h.writeLease(ctx, key, rec, s.rev)
+	if errors.Is(err, ErrReplaced) {
+		var current uint64
+		if current, err = s.h.leaseOwner(ctx, key, s.id); err == nil {
+			rev, err = s.h.writeLease(ctx, key, rec, current)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -225,12 +248,30 @@ func (s *Session) refresh(ctx context.Context) error {
 	return nil
 }
 
+// leaseOwner reads a device's lease: it returns the revision to expect when
+// the lease is session's own or gone, and ErrReplaced when another session
+// holds it.
+func (h *Hub) leaseOwner(ctx context.Context, key, session string) (uint64, error) {
+	e, err := h.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return 0, nil // expired or removed: the session may take it again
+	case err != nil:
+		return 0, fmt.Errorf("failed to read lease: %w", err)
+	}
+	rec, err := decodeDeviceRecord(e.Value())
+	if err != nil || rec.Session != session {
+		return 0, ErrReplaced
+	}
+	return e.Revision(), nil
+}
+
 // SetStatus sets the agent's status; every device of the agent, this one
 // included, then receives a status frame carrying ref.
 func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref string) error {
 	return s.h.updateAgent(ctx, agentKey(s.site, s.agent), func(rec *agentRecord, exists bool) bool {
 		if !exists {
-			*rec = agentRecord{Groups: nil}
+			*rec = agentRecord{Groups: s.groups} // the record was removed meanwhile
 		}
 		rec.Status = status
 		rec.ByDevice = s.device
@@ -288,7 +329,9 @@ func (s *Session) Close(ctx context.Context) error {
 	}
 	rec := s.record
 	rec.State = presence.Lingering
-	_, err := s.h.writeLease(ctx, deviceKey(s.site, s.agent, s.device), rec, s.rev)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.writeLeaseLocked(ctx, rec)
 	if errors.Is(err, ErrReplaced) {
 		return nil // a newer session of the device owns the lease now
 	}
@@ -302,8 +345,23 @@ func (s *Session) Bye(ctx context.Context) error {
 	if !s.end() {
 		return nil
 	}
-	_, err := s.h.purgeKey(ctx, deviceKey(s.site, s.agent, s.device), s.rev)
-	if err != nil && !errors.Is(err, ErrReplaced) {
+	key := deviceKey(s.site, s.agent, s.device)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.h.purgeKey(ctx, key, s.rev)
+	if errors.Is(err, ErrReplaced) {
+		var current uint64
+		current, err = s.h.leaseOwner(ctx, key, s.id)
+		switch {
+		case errors.Is(err, ErrReplaced):
+			return nil // a newer session of the device owns the lease now
+		case err == nil && current == 0:
+			return nil // already gone
+		case err == nil:
+			_, err = s.h.purgeKey(ctx, key, current)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("failed to purge lease: %w", err)
 	}
 	return nil

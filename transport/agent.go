@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -23,9 +24,11 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(s.cfg.MaxMessageBytes)
-	a := &agentConn{srv: s, ws: newWSConn(c, s.cfg.SendQueue, s.cfg.WriteTimeout), log: s.log.With("remote", r.RemoteAddr)}
+	a := &agentConn{srv: s, ws: s.newWSConn(c), log: s.log.With("remote", r.RemoteAddr)}
 	helloTimer := time.AfterFunc(s.cfg.HelloTimeout, func() {
-		a.ws.closeWith(CloseBadHello, fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout), false)
+		msg := fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout)
+		a.ws.Send(encodeError(CodeBadRequest, msg, ""))
+		a.ws.closeWith(CloseBadHello, msg, true)
 	})
 	a.helloTimer = helloTimer
 	a.ws.serve(s.base, a.read)
@@ -56,9 +59,10 @@ type agentConn struct {
 }
 
 func (a *agentConn) read() {
-	ctx := context.Background() // the socket's close ends reads; see wsConn.serve
 	for {
-		typ, data, err := a.ws.c.Read(ctx)
+		// No deadline on reads: the socket's close ends them (wsConn.serve),
+		// and a cancelled read context would close it without a close code.
+		typ, data, err := a.ws.c.Read(context.Background())
 		if err != nil {
 			return
 		}
@@ -71,12 +75,12 @@ func (a *agentConn) read() {
 			continue
 		}
 		if a.sess == nil {
-			if !a.hello(ctx, data) {
+			if !a.hello(data) {
 				return
 			}
 			continue
 		}
-		if !a.handle(ctx, data) {
+		if !a.handle(data) {
 			return
 		}
 	}
@@ -88,8 +92,14 @@ func (a *agentConn) fail(close websocket.StatusCode, code, message, ref string) 
 	a.ws.closeWith(close, truncateReason(message), true)
 }
 
+// opContext bounds one hub operation done for the socket; it ends early
+// when the server shuts down.
+func (a *agentConn) opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(a.srv.base, a.srv.cfg.WriteTimeout)
+}
+
 // hello handles the first frame; it reports whether the session started.
-func (a *agentConn) hello(ctx context.Context, data []byte) bool {
+func (a *agentConn) hello(data []byte) bool {
 	m, err := decodeClientMessage(data)
 	if err != nil {
 		a.fail(CloseBadHello, CodeBadRequest, "bad hello: "+err.Error(), "")
@@ -127,7 +137,17 @@ func (a *agentConn) hello(ctx context.Context, data []byte) bool {
 	if !a.helloTimer.Stop() {
 		return false // the hello came too late; the socket is closing with 4001
 	}
+	ctx, cancel := a.opContext()
+	defer cancel()
 	sess, err := a.srv.hub.Connect(ctx, hub.Identity{Site: claims.Site, Agent: claims.Subject, Groups: claims.Groups}, dev, a.ws)
+	if errors.Is(err, hub.ErrReplaced) {
+		a.fail(CloseReplaced, CodeBadRequest, "replaced by a newer session of this device", "")
+		return false
+	}
+	if errors.Is(err, hub.ErrNotReady) {
+		a.fail(websocket.StatusTryAgainLater, CodeInternal, "the hub is still loading; try again", "")
+		return false
+	}
 	if err != nil {
 		a.log.Error("failed to start device session", "site", claims.Site, "agent", claims.Subject, "err", err)
 		a.fail(websocket.StatusInternalError, CodeInternal, "failed to start session; try again", "")
@@ -146,7 +166,9 @@ func (a *agentConn) hello(ctx context.Context, data []byte) bool {
 }
 
 // handle handles one message after hello; it reports whether to keep reading.
-func (a *agentConn) handle(ctx context.Context, data []byte) bool {
+func (a *agentConn) handle(data []byte) bool {
+	ctx, cancel := a.opContext()
+	defer cancel()
 	m, err := decodeClientMessage(data)
 	if err != nil {
 		a.ws.Send(encodeError(CodeBadRequest, "bad message: "+err.Error(), ""))

@@ -396,6 +396,7 @@ func TestNoHelloInTimeClosesWith4001(t *testing.T) {
 	by := startBystanders(t, r)
 
 	silent := dial(t, r.wsURL+"/v1/agent", nil)
+	silent.expect("error", "code", "bad_request")
 	ce := expectClosedWith(t, silent, transport.CloseBadHello)
 	mustContain(t, "close reason", ce.Reason, "hello")
 	by.check(t, "a socket without hello")

@@ -29,6 +29,8 @@ type wsConn struct {
 	c            *websocket.Conn
 	q            chan []byte
 	writeTimeout time.Duration
+	pingEvery    time.Duration // 0: no pings
+	pongTimeout  time.Duration
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by closeWith
@@ -38,8 +40,15 @@ type wsConn struct {
 	drain  bool // write what is queued before the close frame
 }
 
-func newWSConn(c *websocket.Conn, queueLen int, writeTimeout time.Duration) *wsConn {
-	return &wsConn{c: c, q: make(chan []byte, queueLen), writeTimeout: writeTimeout, closing: make(chan struct{})}
+func (s *Server) newWSConn(c *websocket.Conn) *wsConn {
+	return &wsConn{
+		c:            c,
+		q:            make(chan []byte, s.cfg.SendQueue),
+		writeTimeout: s.cfg.WriteTimeout,
+		pingEvery:    s.cfg.PingInterval,
+		pongTimeout:  s.cfg.PongTimeout,
+		closing:      make(chan struct{}),
+	}
 }
 
 // Send implements hub.Subscriber.
@@ -71,9 +80,9 @@ func (w *wsConn) closeWith(code websocket.StatusCode, reason string, drain bool)
 	})
 }
 
-// serve runs read on its own goroutine and writes the queue until the socket
-// closes, ctx is done (close 1001) or closeWith is called. It returns once
-// both goroutines are done.
+// serve runs read on its own goroutine, and a pinger on another, and writes
+// the queue until the socket closes, ctx is done (close 1001) or closeWith is
+// called. It returns once all of them are done.
 func (w *wsConn) serve(ctx context.Context, read func()) {
 	readDone := make(chan struct{})
 	go func() {
@@ -81,6 +90,18 @@ func (w *wsConn) serve(ctx context.Context, read func()) {
 		read()
 	}()
 	defer func() { <-readDone }()
+	if w.pingEvery > 0 {
+		stopPings := make(chan struct{})
+		pingDone := make(chan struct{})
+		go func() {
+			defer close(pingDone)
+			w.pingLoop(stopPings)
+		}()
+		defer func() {
+			close(stopPings)
+			<-pingDone
+		}()
+	}
 	for {
 		select {
 		case frame := <-w.q:
@@ -106,6 +127,28 @@ func (w *wsConn) serve(ctx context.Context, read func()) {
 			return
 		case <-ctx.Done():
 			w.c.Close(websocket.StatusGoingAway, "server shutting down")
+			return
+		}
+	}
+}
+
+// pingLoop pings the peer every pingEvery and closes the socket when a pong
+// does not come back within pongTimeout: a peer that vanished without closing
+// (a phone that lost its network) must not keep its device live.
+func (w *wsConn) pingLoop(stop <-chan struct{}) {
+	t := time.NewTicker(w.pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), w.pongTimeout)
+		err := w.c.Ping(ctx)
+		cancel()
+		if err != nil {
+			w.closeWith(websocket.StatusPolicyViolation, "no pong in time", false)
 			return
 		}
 	}

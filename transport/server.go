@@ -25,6 +25,8 @@ const (
 	DefaultMaxMessageBytes = 32 << 10
 	DefaultSendQueue       = 64
 	DefaultWriteTimeout    = 10 * time.Second
+	DefaultPingInterval    = 25 * time.Second
+	DefaultPongTimeout     = 10 * time.Second
 )
 
 // Config configures a Server.
@@ -41,8 +43,14 @@ type Config struct {
 	// SendQueue is how many frames may wait for a slow socket before it is
 	// closed with 1008.
 	SendQueue int
-	// WriteTimeout bounds one frame write.
+	// WriteTimeout bounds one frame write, and one hub operation done for a
+	// socket.
 	WriteTimeout time.Duration
+	// PingInterval is how often the server pings every socket; negative
+	// disables pings. PongTimeout is how long a pong may take before the
+	// socket is closed (1008).
+	PingInterval time.Duration
+	PongTimeout  time.Duration
 	// Ready reports why the process is not ready, or nil; /readyz uses it.
 	Ready func() error
 	// Logger receives the transport's logs.
@@ -77,6 +85,15 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.PingInterval < 0 {
+		cfg.PingInterval = 0
+	}
+	if cfg.PongTimeout == 0 {
+		cfg.PongTimeout = DefaultPongTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

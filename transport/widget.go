@@ -43,7 +43,7 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(s.cfg.MaxMessageBytes)
-	ws := newWSConn(c, s.cfg.SendQueue, s.cfg.WriteTimeout)
+	ws := s.newWSConn(c)
 	if targetErr != nil {
 		ws.Send(encodeError(CodeBadRequest, targetErr.Error(), ""))
 		ws.closeWith(websocket.StatusPolicyViolation, truncateReason(targetErr.Error()), true)

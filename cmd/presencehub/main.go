@@ -32,7 +32,7 @@ func run(args []string) error {
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, args)
+		return serve(ctx, stop, args)
 	case "token":
 		return token(args)
 	default:

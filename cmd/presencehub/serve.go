@@ -38,6 +38,8 @@ type serveConfig struct {
 	maxMessage     int64
 	sendQueue      int
 	writeTimeout   time.Duration
+	pingInterval   time.Duration
+	pongTimeout    time.Duration
 	logLevel       string
 	logFormat      string
 }
@@ -59,6 +61,8 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.Int64Var(&c.maxMessage, "max-message-bytes", transport.DefaultMaxMessageBytes, "largest client frame; larger closes the socket with 1009")
 	fs.IntVar(&c.sendQueue, "send-queue", transport.DefaultSendQueue, "frames queued per socket before a slow socket is closed with 1008")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", transport.DefaultWriteTimeout, "time limit for writing one frame to a socket")
+	fs.DurationVar(&c.pingInterval, "ping-interval", transport.DefaultPingInterval, "how often every socket is pinged; negative disables")
+	fs.DurationVar(&c.pongTimeout, "pong-timeout", transport.DefaultPongTimeout, "how long a pong may take before the socket is closed")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	return c
@@ -80,7 +84,7 @@ func newLogger(level, format string) (*slog.Logger, error) {
 }
 
 // serve is the composition root: NATS, bucket, hub, transport, HTTP.
-func serve(ctx context.Context, args []string) error {
+func serve(ctx context.Context, stop func(), args []string) error {
 	fs := flag.NewFlagSet("presencehub serve", flag.ContinueOnError)
 	cfg := serveFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -124,6 +128,8 @@ func serve(ctx context.Context, args []string) error {
 		MaxMessageBytes: cfg.maxMessage,
 		SendQueue:       cfg.sendQueue,
 		WriteTimeout:    cfg.writeTimeout,
+		PingInterval:    cfg.pingInterval,
+		PongTimeout:     cfg.pongTimeout,
 		Logger:          log,
 		Ready: func() error {
 			if !nc.IsConnected() {
@@ -168,7 +174,8 @@ func serve(ctx context.Context, args []string) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
+		log.Info("shutting down; a second signal stops at once")
+		stop()
 	case runErr = <-failed:
 		log.Error("stopping", "err", runErr)
 	}
