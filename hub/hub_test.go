@@ -90,7 +90,13 @@ type testHub struct {
 // startHub runs a hub with its own NATS connection until the test ends.
 func startHub(t *testing.T, ns *natsserver.Server, grace time.Duration) *testHub {
 	t.Helper()
-	nc, err := nats.Connect(ns.ClientURL())
+	return startHubAt(t, ns.ClientURL(), grace)
+}
+
+// startHubAt runs a hub connected to the NATS at url (a proxy, say).
+func startHubAt(t *testing.T, url string, grace time.Duration) *testHub {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,93 @@
+package hub_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/natstest"
+)
+
+// leaseGone reports whether a device key has no message left in the stream,
+// not even the marker of its expiry.
+func leaseGone(t *testing.T, js jetstream.JetStream, key string) bool {
+	t.Helper()
+	st, err := js.Stream(context.Background(), "KV_"+hub.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.GetLastMsgForSubject(context.Background(), "$KV."+hub.DefaultBucket+"."+key)
+	return errors.Is(err, jetstream.ErrMsgNotFound)
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// A hub cut off from NATS while a lease expires, and while the marker of that
+// expiry expires too, must still learn that the agent went offline.
+func TestViewCatchesUpAfterOutageLongerThanMarkers(t *testing.T) {
+	ns := natstest.Start(t)
+	proxy := natstest.NewProxy(t, ns.Addr().String())
+	const grace = 2 * time.Second
+	a := startHubAt(t, proxy.URL(), grace)
+	b := startHub(t, ns, grace)
+	w := newQueue(16)
+	subscribeWidget(t, a, "acme", "", w)
+	w.expect(t, "widget_status", "status", "offline")
+	dev := newQueue(16)
+	s := connect(t, b, "acme", "alice", nil, dev)
+	w.expect(t, "widget_status", "status", "online")
+
+	proxy.Cut()
+	b.crash() // the lease is no longer refreshed
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the lease and its marker are gone", func() bool { return leaseGone(t, js, "d.acme.alice."+s.Device()) })
+	w.empty(t)
+	proxy.Restore()
+	w.expect(t, "widget_status", "status", "offline", "reason", "no_agents")
+}
+
+// A session whose hub could not refresh its lease through an outage longer
+// than the grace goes offline meanwhile, and is live again once its hub
+// reaches NATS: it is not mistaken for a replaced session.
+func TestSessionSurvivesOutageLongerThanGrace(t *testing.T) {
+	ns := natstest.Start(t)
+	proxy := natstest.NewProxy(t, ns.Addr().String())
+	const grace = 2 * time.Second
+	a := startHubAt(t, proxy.URL(), grace)
+	b := startHub(t, ns, grace)
+	w := newQueue(16)
+	subscribeWidget(t, b, "acme", "", w)
+	w.expect(t, "widget_status", "status", "offline")
+	dev := newQueue(16)
+	connect(t, a, "acme", "alice", nil, dev)
+	dev.expect(t, "welcome")
+	w.expect(t, "widget_status", "status", "online")
+
+	proxy.Cut()
+	w.expect(t, "widget_status", "status", "offline", "reason", "no_agents")
+	proxy.Restore()
+	w.expect(t, "widget_status", "status", "online", "reason", "agents_online")
+	select {
+	case reason := <-dev.kicked:
+		t.Fatalf("got the session kicked (%v), want it kept", reason)
+	default:
+	}
+}
