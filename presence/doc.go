@@ -20,6 +20,9 @@
 //     if one is busy, else offline. For a group widget the relevant agents
 //     are the group's members plus every agent in no group at all.
 //  6. Every widget status carries a reason.
+//  7. Working hours (Schedule, per site or per group, a group's overriding
+//     the site's) force the widget offline with reason outside_hours outside
+//     them, and say when they next change.
 //
 // Nothing in this package is safe for concurrent use; its owner (the hub's
 // view) serialises access.
