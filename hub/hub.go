@@ -75,6 +75,10 @@ type Hub struct {
 	// sessions are the live local device sessions, whose leases the keeper
 	// refreshes. Guarded by mu.
 	sessions map[*Session]struct{}
+
+	started  time.Time
+	counters counters
+	book     replicaBook
 }
 
 // siteState is the view of one site plus its local subscribers.
@@ -161,6 +165,8 @@ func New(cfg Config) (*Hub, error) {
 		loaded:    make(chan struct{}),
 		unsubs:    make(map[Subscriber][]func()),
 		sessions:  make(map[*Session]struct{}),
+		started:   cfg.Now(),
+		book:      replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)},
 	}, nil
 }
 
@@ -182,6 +188,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return h.watch(ctx) })
 	g.Go(func() error { return h.keepLeases(ctx) })
+	g.Go(func() error { return h.publishStats(ctx) })
 	err := g.Wait()
 	h.ready.Store(false)
 	h.stopTimers()
@@ -456,6 +463,7 @@ func (h *Hub) sendDevicesLocked(s *siteState, agent string) {
 
 func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
 	var full []Subscriber
+	h.counters.framesOut.Add(uint64(len(s.local[agent])))
 	for sess := range s.local[agent] {
 		if !sess.sub.Send(frame) {
 			full = append(full, sess.sub)
@@ -470,6 +478,7 @@ func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
 // whose queue is full.
 func (h *Hub) fanOutLocked(subs map[Subscriber]struct{}, frame []byte) {
 	var full []Subscriber
+	h.counters.framesOut.Add(uint64(len(subs)))
 	for sub := range subs {
 		if !sub.Send(frame) {
 			full = append(full, sub)
@@ -489,6 +498,9 @@ func (h *Hub) dropLocked(sub Subscriber, reason error) {
 	delete(h.unsubs, sub)
 	for _, f := range unsubs {
 		f()
+	}
+	if errors.Is(reason, ErrSlowSubscriber) {
+		h.counters.slowClosed.Add(1)
 	}
 	sub.Kick(reason)
 }

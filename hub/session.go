@@ -269,6 +269,7 @@ func (h *Hub) leaseOwner(ctx context.Context, key, session string) (uint64, erro
 // SetStatus sets the agent's status; every device of the agent, this one
 // included, then receives a status frame carrying ref.
 func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref string) error {
+	s.h.counters.statusChanges.Add(1)
 	return s.h.updateAgent(ctx, agentKey(s.site, s.agent), func(rec *agentRecord, exists bool) bool {
 		if !exists {
 			*rec = agentRecord{Groups: s.groups} // the record was removed meanwhile

@@ -110,6 +110,7 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.mux.HandleFunc("GET /v1/agent", s.socket(s.serveAgent))
 	s.mux.HandleFunc("GET /v1/widget", s.socket(s.serveWidget))
+	s.mux.HandleFunc("GET /v1/admin", s.socket(s.serveAdminStats))
 	s.mux.HandleFunc("GET /v1/sites/{site}/status", s.serveSiteStatus)
 	s.routeAdmin()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

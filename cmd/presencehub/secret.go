@@ -33,9 +33,7 @@ func loadSecret(flagValue, dataDir string, create bool) ([]byte, error) {
 	if !create {
 		return nil, fmt.Errorf("no --jwt-secret given and no %s (run serve once, or pass the secret)", path)
 	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	secret := hex.EncodeToString(raw)
+	secret := string(randomSecret())
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create data dir: %w", err)
 	}
@@ -51,4 +49,11 @@ func loadSecret(flagValue, dataDir string, create bool) ([]byte, error) {
 		return nil, fmt.Errorf("failed to write signing secret: %w", err)
 	}
 	return []byte(secret), nil
+}
+
+// randomSecret returns a new random signing secret.
+func randomSecret() []byte {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	return []byte(hex.EncodeToString(raw))
 }

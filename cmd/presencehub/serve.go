@@ -20,6 +20,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/transport"
+	"github.com/presencehub/presencehub/web"
 )
 
 type serveConfig struct {
@@ -42,6 +43,7 @@ type serveConfig struct {
 	pongTimeout    time.Duration
 	logLevel       string
 	logFormat      string
+	dev            bool
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -63,6 +65,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.writeTimeout, "write-timeout", transport.DefaultWriteTimeout, "time limit for writing one frame to a socket")
 	fs.DurationVar(&c.pingInterval, "ping-interval", transport.DefaultPingInterval, "how often every socket is pinged; negative disables")
 	fs.DurationVar(&c.pongTimeout, "pong-timeout", transport.DefaultPongTimeout, "how long a pong may take before the socket is closed")
+	fs.BoolVar(&c.dev, "dev", false, "development mode: a random signing secret, a demo site, and /dev/token minting tokens for the pages")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	return c
@@ -94,8 +97,10 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	if err != nil {
 		return err
 	}
-	secret, err := loadSecret(cfg.jwtSecret, cfg.dataDir, true)
-	if err != nil {
+	var secret []byte
+	if cfg.dev && cfg.jwtSecret == "" {
+		secret = randomSecret()
+	} else if secret, err = loadSecret(cfg.jwtSecret, cfg.dataDir, true); err != nil {
 		return err
 	}
 	auth, err := transport.NewAuth(secret)
@@ -142,12 +147,22 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		},
 	})
 
+	srv.Handle("/", web.Handler())
+	if cfg.dev {
+		srv.Handle("GET /dev/token", transport.DevTokenHandler(auth))
+	} else {
+		srv.Handle("/dev/token", transport.DevTokenRefused())
+	}
+
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("failed to listen: %w", err)
 	}
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("listening", "addr", ln.Addr().String(), "hub", h.ID(), "grace", cfg.grace)
+	if cfg.dev {
+		printDevURLs(ln.Addr())
+	}
 
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	defer stopHub()
@@ -255,4 +270,21 @@ func connectNATS(cfg *serveConfig, log *slog.Logger) (*nats.Conn, func(), error)
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	}, nil
+}
+
+// printDevURLs tells a developer what to open.
+func printDevURLs(addr net.Addr) {
+	port := "8080"
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		port = strconv.Itoa(tcp.Port)
+	}
+	base := "http://localhost:" + port
+	fmt.Fprintf(os.Stderr, `
+presencehub dev mode: site %q with groups %v, tokens from %s/dev/token
+  agent console      %s/console?dev
+  same agent, phone  %s/console?dev&device=mobile
+  admin dashboard    %s/admin
+  widget demo page   %s/demo   (group: %s/demo?group=sales)
+
+`, transport.DevSite, transport.DevGroups, base, base, base, base, base, base)
 }

@@ -1,0 +1,325 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/presencehub/presencehub/presence"
+)
+
+// Statistics: every replica publishes its own numbers over core NATS each
+// StatsInterval and keeps the latest numbers of every replica it hears, so
+// any replica can show all of them. Per-site widget counts are gathered on
+// demand with one request that every replica answers.
+
+// StatsInterval is how often replicas publish their numbers.
+const StatsInterval = time.Second
+
+// replicaTTL is how long a replica that stopped publishing stays listed.
+const replicaTTL = 5 * StatsInterval
+
+// counters are a replica's running totals.
+type counters struct {
+	statusChanges atomic.Uint64 // statuses set through this replica
+	framesOut     atomic.Uint64 // frames handed to local subscribers
+	slowClosed    atomic.Uint64 // subscribers dropped for a full queue
+	admins        atomic.Int64  // open admin stats sockets
+}
+
+// Connections counts open sockets by kind.
+type Connections struct {
+	Agent  int `json:"agent"`
+	Widget int `json:"widget"`
+	Admin  int `json:"admin"`
+}
+
+// ReplicaStats is one replica's numbers.
+type ReplicaStats struct {
+	Hub                 string      `json:"hub"`
+	Name                string      `json:"name"`
+	Started             Time        `json:"started"`
+	NATS                string      `json:"nats"`
+	ViewLoaded          bool        `json:"view_loaded"`
+	Connections         Connections `json:"connections"`
+	Sessions            int         `json:"sessions"`
+	StatusChanges       uint64      `json:"status_changes"`
+	StatusChangesPerSec float64     `json:"status_changes_per_sec"`
+	FramesOut           uint64      `json:"frames_out"`
+	SlowClosed          uint64      `json:"slow_closed"`
+	PendingGrace        int         `json:"pending_grace"`
+	At                  Time        `json:"at"`
+}
+
+// AgentCounts counts a site's agents by effective status.
+type AgentCounts struct {
+	Online       int `json:"online"`
+	Busy         int `json:"busy"`
+	Offline      int `json:"offline"`
+	Total        int `json:"total"`
+	PendingGrace int `json:"pending_grace"`
+}
+
+// WidgetCounts counts the widget sockets open for a site on all replicas.
+type WidgetCounts struct {
+	Total   int            `json:"total"`
+	ByGroup map[string]int `json:"by_group"`
+}
+
+// SiteStats are one site's numbers.
+type SiteStats struct {
+	Agents       AgentCounts                `json:"agents"`
+	Widgets      WidgetCounts               `json:"widgets"`
+	WidgetStatus map[string]presence.Status `json:"widget_status"`
+}
+
+// Totals adds up the replicas.
+type Totals struct {
+	Connections         Connections `json:"connections"`
+	StatusChangesPerSec float64     `json:"status_changes_per_sec"`
+}
+
+// AdminStats is the stats frame of the admin socket.
+type AdminStats struct {
+	Type      string         `json:"type"`
+	At        Time           `json:"at"`
+	Site      string         `json:"site"`
+	SiteStats SiteStats      `json:"site_stats"`
+	Replicas  []ReplicaStats `json:"replicas"`
+	Totals    Totals         `json:"totals"`
+}
+
+// replicaBook holds the latest numbers heard from every replica.
+type replicaBook struct {
+	mu       sync.Mutex
+	replicas map[string]ReplicaStats // guarded by mu
+	seen     map[string]time.Time    // guarded by mu
+	// lastChanges and lastAt give this replica's rate; used only by the
+	// publisher goroutine.
+	lastChanges uint64
+	lastAt      time.Time
+}
+
+// AddAdmin counts an open admin socket; call the returned func when it
+// closes.
+func (h *Hub) AddAdmin() (done func()) {
+	h.counters.admins.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { h.counters.admins.Add(-1) }) }
+}
+
+func (h *Hub) statsSubject() string     { return "presencehub." + h.kv.Bucket() + ".stats" }
+func (h *Hub) siteStatsSubject() string { return "presencehub." + h.kv.Bucket() + ".sitestats" }
+
+// publishStats publishes this replica's numbers every StatsInterval and
+// answers site-stats requests, until ctx is done.
+func (h *Hub) publishStats(ctx context.Context) error {
+	nc := h.js.Conn()
+	sub, err := nc.Subscribe(h.statsSubject(), func(m *nats.Msg) {
+		var rs ReplicaStats
+		if json.Unmarshal(m.Data, &rs) == nil && rs.Hub != "" {
+			h.book.mu.Lock()
+			h.book.replicas[rs.Hub] = rs
+			h.book.seen[rs.Hub] = time.Now()
+			h.book.mu.Unlock()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("failed to subscribe to stats: %w", err)
+	}
+	defer sub.Unsubscribe()
+	req, err := nc.Subscribe(h.siteStatsSubject()+".*", func(m *nats.Msg) {
+		site := strings.TrimPrefix(m.Subject, h.siteStatsSubject()+".")
+		b, _ := json.Marshal(h.localWidgetCounts(site))
+		m.Respond(b)
+	})
+	if err != nil {
+		return fmt.Errorf("failed to subscribe to site stats: %w", err)
+	}
+	defer req.Unsubscribe()
+
+	t := time.NewTicker(StatsInterval)
+	defer t.Stop()
+	for {
+		b, _ := json.Marshal(h.replicaStats())
+		if err := nc.Publish(h.statsSubject(), b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			h.log.Debug("failed to publish stats", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// replicaStats measures this replica now.
+func (h *Hub) replicaStats() ReplicaStats {
+	now := h.cfg.Now()
+	rs := ReplicaStats{
+		Hub:           h.cfg.ID,
+		Name:          hostname(),
+		Started:       Time(h.started),
+		NATS:          strings.ToLower(h.js.Conn().Status().String()),
+		ViewLoaded:    h.Ready(),
+		StatusChanges: h.counters.statusChanges.Load(),
+		FramesOut:     h.counters.framesOut.Load(),
+		SlowClosed:    h.counters.slowClosed.Load(),
+		At:            Time(now),
+	}
+	rs.Connections.Admin = int(h.counters.admins.Load())
+	h.mu.Lock()
+	rs.Sessions = len(h.sessions)
+	rs.Connections.Agent = len(h.sessions)
+	for _, s := range h.sites {
+		for _, t := range s.widgets {
+			rs.Connections.Widget += len(t.subs)
+		}
+		for _, a := range s.presence.Agents() {
+			if a.Lingering() {
+				rs.PendingGrace++
+			}
+		}
+	}
+	h.mu.Unlock()
+	if !h.book.lastAt.IsZero() {
+		if secs := now.Sub(h.book.lastAt).Seconds(); secs > 0 {
+			rs.StatusChangesPerSec = float64(rs.StatusChanges-h.book.lastChanges) / secs
+		}
+	}
+	h.book.lastChanges, h.book.lastAt = rs.StatusChanges, now
+	return rs
+}
+
+// Replicas returns the latest numbers of every replica heard from recently,
+// sorted by name and id.
+func (h *Hub) Replicas() []ReplicaStats {
+	h.book.mu.Lock()
+	defer h.book.mu.Unlock()
+	var out []ReplicaStats
+	for id, rs := range h.book.replicas {
+		if time.Since(h.book.seen[id]) > replicaTTL {
+			delete(h.book.replicas, id)
+			delete(h.book.seen, id)
+			continue
+		}
+		out = append(out, rs)
+	}
+	slices.SortFunc(out, func(a, b ReplicaStats) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Hub, b.Hub)
+	})
+	return out
+}
+
+// localWidgetCounts counts this replica's widget sockets for site by group.
+func (h *Hub) localWidgetCounts(site string) map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	counts := make(map[string]int)
+	if s := h.sites[site]; s != nil {
+		for group, t := range s.widgets {
+			counts[group] = len(t.subs)
+		}
+	}
+	return counts
+}
+
+// siteStatsWait bounds how long a site-stats request waits for replicas.
+const siteStatsWait = 300 * time.Millisecond
+
+// AdminStats gathers the stats frame for an admin of site: the site's agents
+// from the view, its widget sockets from every replica, and every replica's
+// numbers.
+func (h *Hub) AdminStats(ctx context.Context, site string) AdminStats {
+	now := h.cfg.Now()
+	out := AdminStats{Type: "stats", At: Time(now), Site: site, Replicas: h.Replicas()}
+	for _, r := range out.Replicas {
+		out.Totals.Connections.Agent += r.Connections.Agent
+		out.Totals.Connections.Widget += r.Connections.Widget
+		out.Totals.Connections.Admin += r.Connections.Admin
+		out.Totals.StatusChangesPerSec += r.StatusChangesPerSec
+	}
+	out.SiteStats.WidgetStatus = make(map[string]presence.Status)
+	h.mu.Lock()
+	if s := h.sites[site]; s != nil {
+		for _, a := range s.presence.Agents() {
+			out.SiteStats.Agents.Total++
+			switch a.Effective() {
+			case presence.Online:
+				out.SiteStats.Agents.Online++
+			case presence.Busy:
+				out.SiteStats.Agents.Busy++
+			default:
+				out.SiteStats.Agents.Offline++
+			}
+			if a.Lingering() {
+				out.SiteStats.Agents.PendingGrace++
+			}
+		}
+		for group, t := range s.widgets {
+			out.SiteStats.WidgetStatus[group] = t.widget.Status
+		}
+	}
+	h.mu.Unlock()
+	out.SiteStats.Widgets = h.gatherWidgetCounts(ctx, site, len(out.Replicas))
+	return out
+}
+
+// gatherWidgetCounts asks every replica for its widget sockets of site and
+// adds up the answers that arrive within siteStatsWait.
+func (h *Hub) gatherWidgetCounts(ctx context.Context, site string, replicas int) WidgetCounts {
+	wc := WidgetCounts{ByGroup: make(map[string]int)}
+	add := func(counts map[string]int) {
+		for g, n := range counts {
+			wc.ByGroup[g] += n
+			wc.Total += n
+		}
+	}
+	nc := h.js.Conn()
+	inbox := nc.NewRespInbox()
+	replies := make(chan *nats.Msg, 64)
+	sub, err := nc.ChanSubscribe(inbox, replies)
+	if err != nil {
+		add(h.localWidgetCounts(site))
+		return wc
+	}
+	defer sub.Unsubscribe()
+	if err := nc.PublishRequest(h.siteStatsSubject()+"."+site, inbox, nil); err != nil {
+		add(h.localWidgetCounts(site))
+		return wc
+	}
+	ctx, cancel := context.WithTimeout(ctx, siteStatsWait)
+	defer cancel()
+	for got := 0; replicas == 0 || got < replicas; got++ {
+		select {
+		case <-ctx.Done():
+			return wc
+		case m := <-replies:
+			var counts map[string]int
+			if json.Unmarshal(m.Data, &counts) == nil {
+				add(counts)
+			}
+		}
+	}
+	return wc
+}
+
+var hostname = sync.OnceValue(func() string {
+	name, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return name
+})

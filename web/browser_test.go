@@ -1,0 +1,494 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cdpruntime "github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/transport"
+	"github.com/presencehub/presencehub/web"
+)
+
+// These tests drive the pages in real headless Chromium against a real hub
+// on a real nats-server. Without Chromium they skip, except in CI, where
+// .ci/run installs it and a missing browser is a failure.
+
+const browserTimeout = 30 * time.Second
+
+var testSecret = []byte("browser-test-secret")
+
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("Chromium not found; .ci/run installs it with: apt-get update && apt-get install -y chromium")
+	}
+	t.Skip("Chromium not found; install it to run the browser tests: apt-get update && apt-get install -y chromium")
+	return ""
+}
+
+// browser starts a headless Chromium for the test and returns the context
+// of its first tab.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 800),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx, consoleLog(t))
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil { // the first run, without a deadline, starts the browser
+		t.Fatalf("failed to start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// consoleLog collects a tab's console messages and uncaught exceptions and
+// logs them if the test fails.
+func consoleLog(t *testing.T) chromedp.ContextOption {
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, l := range lines {
+				t.Log("browser:", l)
+			}
+		}
+	})
+	return chromedp.WithListener(func(ev any) {
+		var line string
+		switch ev := ev.(type) {
+		case *cdpruntime.EventConsoleAPICalled:
+			var args []string
+			for _, a := range ev.Args {
+				args = append(args, string(a.Value)+a.Description)
+			}
+			line = fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " "))
+		case *cdpruntime.EventExceptionThrown:
+			line = "exception: " + ev.ExceptionDetails.Text
+			if ev.ExceptionDetails.Exception != nil {
+				line += " " + ev.ExceptionDetails.Exception.Description
+			}
+		default:
+			return
+		}
+		mu.Lock()
+		lines = append(lines, line)
+		mu.Unlock()
+	})
+}
+
+// tab opens another tab in the same browser.
+func tab(t *testing.T, browserCtx context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx, consoleLog(t))
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil { // opens the tab
+		t.Fatalf("failed to open a tab: %v", err)
+	}
+	return ctx
+}
+
+// run runs browser actions with a deadline.
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, browserTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("failed to %s: %v", what, err)
+	}
+}
+
+// eval runs a browser action that returns a value, with a deadline.
+func eval[T any](t *testing.T, ctx context.Context, what string, action chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, browserTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, action)
+	if err != nil {
+		t.Fatalf("failed to %s: %v", what, err)
+	}
+	return v
+}
+
+// waitJS waits until the JavaScript expression is true in the tab.
+func waitJS(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	eval(t, ctx, "wait until "+what, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond)))
+}
+
+// screenshot saves the tab as name.png in the test's artifact directory.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png := eval(t, ctx, "take a screenshot", chromedp.FullScreenshot(90))
+	path := filepath.Join(t.ArtifactDir(), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// testHub is a hub replica serving the pages, restartable on the same port.
+type testHub struct {
+	t    *testing.T
+	ns   *natsserver.Server
+	addr string
+	url  string
+
+	mu   sync.Mutex
+	stop func() // stops the running instance
+}
+
+func startHub(t *testing.T, ns *natsserver.Server) *testHub {
+	t.Helper()
+	th := &testHub{t: t, ns: ns, addr: "127.0.0.1:0"}
+	th.start()
+	t.Cleanup(th.shutdown)
+	return th
+}
+
+func (th *testHub) start() {
+	t := th.t
+	t.Helper()
+	js, err := jetstream.New(natstest.Connect(t, th.ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	defer cancel()
+	kv, err := hub.OpenBucket(ctx, js, hub.BucketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- h.Run(runCtx) }()
+	select {
+	case <-h.Loaded():
+	case <-ctx.Done():
+		t.Fatal("hub did not load")
+	}
+	auth, err := transport.NewAuth(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := transport.NewServer(h, auth, transport.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv.Handle("/", web.Handler())
+	srv.Handle("GET /dev/token", transport.DevTokenHandler(auth))
+	ln, err := net.Listen("tcp", th.addr)
+	if err != nil {
+		t.Fatalf("failed to listen on %s: %v", th.addr, err)
+	}
+	th.addr = ln.Addr().String()
+	th.url = "http://" + th.addr
+	hs := &http.Server{Handler: srv}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		hs.Serve(ln)
+	}()
+	th.mu.Lock()
+	th.stop = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+		defer cancel()
+		hs.Shutdown(ctx)
+		srv.CloseSockets(ctx)
+		<-served
+		stopHub()
+		<-hubDone
+	}
+	th.mu.Unlock()
+}
+
+// restart stops the hub and starts a new one on the same address, as a
+// deploy or a crash-and-restart does.
+func (th *testHub) restart() {
+	th.shutdown()
+	th.start()
+}
+
+func (th *testHub) shutdown() {
+	th.mu.Lock()
+	stop := th.stop
+	th.stop = nil
+	th.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// wsAgent is an agent device driven from Go over a real WebSocket.
+type wsAgent struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func connectAgent(t *testing.T, th *testHub, site, agent string, groups ...string) *wsAgent {
+	t.Helper()
+	auth, err := transport.NewAuth(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := auth.Mint(transport.TokenRequest{Site: site, Agent: agent, Groups: groups, Role: transport.RoleAgent, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+th.addr+"/v1/agent", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	a := &wsAgent{t: t, c: c}
+	a.send(map[string]any{"type": "hello", "token": tok, "device": map[string]string{"kind": "desktop"}})
+	a.await("welcome")
+	return a
+}
+
+func (a *wsAgent) send(v any) {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	defer cancel()
+	if err := wsjson.Write(ctx, a.c, v); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+// await reads frames until one of type typ arrives.
+func (a *wsAgent) await(typ string) map[string]any {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	defer cancel()
+	for {
+		var m map[string]any
+		if err := wsjson.Read(ctx, a.c, &m); err != nil {
+			a.t.Fatalf("failed waiting for %s: %v", typ, err)
+		}
+		if m["type"] == typ {
+			return m
+		}
+	}
+}
+
+func (a *wsAgent) setStatus(status string) {
+	a.t.Helper()
+	a.send(map[string]string{"type": "set_status", "status": status})
+	a.await("status")
+}
+
+// shopPage serves a page on its own origin that embeds the hub's widget,
+// as a customer's site does.
+func shopPage(t *testing.T, th *testHub, site, group string) string {
+	t.Helper()
+	attrs := fmt.Sprintf(`data-site=%q`, site)
+	if group != "" {
+		attrs += fmt.Sprintf(` data-group=%q`, group)
+	}
+	page := `<!doctype html><html><head><title>Shop</title></head><body>
+<h1>Acme shop</h1><p id="events">0</p>
+<script>document.addEventListener('presence:change', function () {
+  var e = document.getElementById('events'); e.textContent = String(Number(e.textContent) + 1); });</script>
+<script src="` + th.url + `/widget.js" ` + attrs + ` async></script></body></html>`
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, page)
+	})}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// widgetIs is a JavaScript test that the widget on the page shows status,
+// both in its API and in its shadow DOM.
+func widgetIs(status string) string {
+	return `(function () {
+  var w = window.PresenceWidget, host = document.getElementById('presencehub-widget');
+  if (!w || w.status !== '` + status + `' || !host || !host.shadowRoot) return false;
+  var root = host.shadowRoot.querySelector('.phw');
+  return !!root && root.getAttribute('data-status') === '` + status + `';
+})()`
+}
+
+func TestWidgetOnAnotherOriginFollowsAgent(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	shop := shopPage(t, th, "acme", "")
+	run(t, ctx, "open the shop page", chromedp.Navigate(shop))
+	waitJS(t, ctx, "the widget shows offline", widgetIs("offline"))
+	screenshot(t, ctx, "widget-offline")
+
+	alice := connectAgent(t, th, "acme", "alice")
+	waitJS(t, ctx, "the widget shows online", widgetIs("online"))
+	screenshot(t, ctx, "widget-online")
+	alice.setStatus("busy")
+	waitJS(t, ctx, "the widget shows busy", widgetIs("busy"))
+	text := eval(t, ctx, "read the widget's text", chromedp.Evaluate[string](
+		`document.getElementById('presencehub-widget').shadowRoot.querySelector('.phw-text').textContent`))
+	if !strings.Contains(text, "busy") {
+		t.Fatalf("got widget text %q, want the busy message", text)
+	}
+	screenshot(t, ctx, "widget-busy")
+	alice.setStatus("offline")
+	waitJS(t, ctx, "the widget shows offline again", widgetIs("offline"))
+
+	// The widget's styles stay in its shadow root: the page's own heading
+	// keeps the browser's default look.
+	leaks := eval(t, ctx, "check for style leaks", chromedp.Evaluate[bool](
+		`document.styleSheets.length > 0 || getComputedStyle(document.querySelector('h1')).position !== 'static'`))
+	if leaks {
+		t.Fatal("got styles in the page's document, want them only inside the widget's shadow root")
+	}
+	events := eval(t, ctx, "count presence:change events", chromedp.Text(chromedp.CSS("#events")))
+	if events != "4" {
+		t.Fatalf("got %s presence:change events, want 4 (offline, online, busy, offline)", events)
+	}
+}
+
+func TestWidgetShowsBackAtOutsideHours(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	connectAgent(t, th, "acme", "alice")
+	auth, _ := transport.NewAuth(testSecret)
+	admin, _ := auth.Mint(transport.TokenRequest{Site: "acme", Agent: "ops", Role: transport.RoleAdmin, TTL: time.Hour})
+	// Closed all week but for one hour on Sunday: always a "back at" to show.
+	req, _ := http.NewRequest("PUT", th.url+"/v1/admin/sites/acme/hours",
+		strings.NewReader(`{"timezone":"Europe/Prague","weekly":{"sunday":[{"from":"09:00","to":"10:00"}]}}`))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("got %d setting hours, want 200", resp.StatusCode)
+	}
+	run(t, ctx, "open the shop page", chromedp.Navigate(shopPage(t, th, "acme", "")))
+	now := time.Now()
+	if now.Weekday() == time.Sunday {
+		t.Skip("the schedule's one open hour may be now; this test assumes another day")
+	}
+	waitJS(t, ctx, "the widget shows offline with a back-at time", widgetIs("offline")+
+		` && window.PresenceWidget.reason === 'outside_hours' && window.PresenceWidget.nextChange instanceof Date`)
+	back := eval(t, ctx, "read back-at", chromedp.Evaluate[string](
+		`document.getElementById('presencehub-widget').shadowRoot.querySelector('.phw-back').textContent`))
+	if !strings.Contains(back, "Back") {
+		t.Fatalf("got back-at text %q, want a \"Back ...\" line", back)
+	}
+	screenshot(t, ctx, "widget-back-at")
+}
+
+func TestConsoleSyncsDevicesAndWidget(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	desktop := ctx
+	mobile := tab(t, ctx)
+	shop := tab(t, ctx)
+	run(t, desktop, "open the desktop console", chromedp.Navigate(th.url+"/console?dev&device=desktop"))
+	waitJS(t, desktop, "the desktop console is online", `document.querySelector('.avatar[data-status="online"]') !== null`)
+	run(t, mobile, "open the mobile console", chromedp.Navigate(th.url+"/console?dev&device=mobile"))
+	waitJS(t, mobile, "the mobile console is online", `document.querySelector('.avatar[data-status="online"]') !== null`)
+	waitJS(t, desktop, "the desktop sees the mobile", `document.querySelectorAll('#devices li').length === 2`)
+	run(t, shop, "open the demo shop", chromedp.Navigate(shopPage(t, th, transport.DevSite, "")))
+	waitJS(t, shop, "the widget shows online", widgetIs("online"))
+
+	run(t, desktop, "choose busy", chromedp.Click(chromedp.CSS(".avatar")), chromedp.Click(chromedp.CSS("#set-busy")))
+	waitJS(t, mobile, "the mobile console shows busy", `document.querySelector('.avatar[data-status="busy"]') !== null && document.getElementById('my-status').textContent.toLowerCase().includes('busy')`)
+	waitJS(t, shop, "the widget shows busy", widgetIs("busy"))
+	screenshot(t, desktop, "console-desktop-busy")
+	screenshot(t, mobile, "console-mobile-busy")
+
+	run(t, mobile, "choose online", chromedp.Click(chromedp.CSS(".avatar")), chromedp.Click(chromedp.CSS("#set-online")))
+	waitJS(t, desktop, "the desktop console shows online", `document.querySelector('.avatar[data-status="online"]') !== null`)
+	waitJS(t, shop, "the widget shows online", widgetIs("online"))
+	waitJS(t, desktop, "the roster lists alice online", `document.querySelector('#roster [data-agent="alice"][data-status="online"]') !== null`)
+}
+
+func TestAdminShowsLiveConnectionCounts(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	run(t, ctx, "open the admin page", chromedp.Navigate(th.url+"/admin?dev"))
+	waitJS(t, ctx, "one admin connection", `document.getElementById('conn-admin').textContent.trim() === '1'`)
+	for i := 0; i < 3; i++ {
+		c, _, err := websocket.Dial(context.Background(), "ws://"+th.addr+"/v1/widget?site=demo", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { // read and discard the widget's frames
+			for {
+				if _, _, err := c.Read(context.Background()); err != nil {
+					return
+				}
+			}
+		}()
+		t.Cleanup(func() { c.CloseNow() })
+	}
+	connectAgent(t, th, transport.DevSite, "alice")
+	waitJS(t, ctx, "three widgets and one agent",
+		`document.getElementById('conn-widget').textContent.trim() === '3' && document.getElementById('conn-agent').textContent.trim() === '1'`)
+	waitJS(t, ctx, "alice online", `document.getElementById('agents-online').textContent.trim() === '1'`)
+	waitJS(t, ctx, "one replica row", `document.querySelectorAll('#replicas [data-hub]').length === 1`)
+	screenshot(t, ctx, "admin")
+}
+
+func TestWidgetRecoversAfterHubRestart(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	alice := connectAgent(t, th, "acme", "alice")
+	run(t, ctx, "open the shop page", chromedp.Navigate(shopPage(t, th, "acme", "")))
+	waitJS(t, ctx, "the widget shows online", widgetIs("online"))
+
+	alice.c.CloseNow()
+	th.restart()
+	// Only a widget that reconnected can see a change made after the restart.
+	bob := connectAgent(t, th, "acme", "alice")
+	bob.setStatus("busy")
+	waitJS(t, ctx, "the widget reconnected and shows busy", widgetIs("busy")+` && window.PresenceWidget.transport === 'websocket'`)
+	screenshot(t, ctx, "widget-after-restart")
+}
