@@ -94,14 +94,14 @@ function parts(d) {
 
 const midnight = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate());
 
-// when formats a future time in the viewer's time zone: "09:00" today,
-// "Mon 09:00" within the week, "24 Dec 09:00" beyond.
+// when formats a time in the viewer's time zone: "09:00" today, "Mon 09:00"
+// within a week either way, "24 Dec 09:00" beyond.
 export function when(d) {
   const p = parts(d);
   const hm = p.hour + ':' + p.minute;
   const days = Math.round((midnight(d) - midnight(new Date())) / 864e5);
-  if (days < 1) return hm;
-  if (days < 7) return p.weekday + ' ' + hm;
+  if (days === 0) return hm;
+  if (Math.abs(days) < 7) return p.weekday + ' ' + hm;
   return p.day + ' ' + p.month + ' ' + hm;
 }
 
