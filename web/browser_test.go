@@ -158,7 +158,7 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 // screenshot saves the tab as name.png in the test's artifact directory.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png := eval(t, ctx, "take a screenshot", chromedp.FullScreenshot(90))
+	png := eval(t, ctx, "take a screenshot", chromedp.FullScreenshot(100))
 	path := filepath.Join(t.ArtifactDir(), name+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
