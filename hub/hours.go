@@ -186,6 +186,7 @@ func (h *Hub) put(ctx context.Context, key string, value []byte) error {
 		return ErrNotReady
 	}
 	rev, err := h.kv.Put(ctx, key, value)
+	h.metrics.kvOp("put", err)
 	if err != nil {
 		return fmt.Errorf("failed to write %s: %w", key, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/presencehub/presencehub/presence"
@@ -48,6 +49,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// Registerer receives the hub's Prometheus metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// PerSiteMetrics adds per-site series (one per site: keep it off with
+	// many sites).
+	PerSiteMetrics bool
 }
 
 // Hub is one replica's view of all presence state and its local subscribers.
@@ -79,6 +85,7 @@ type Hub struct {
 	started  time.Time
 	counters counters
 	book     replicaBook
+	metrics  *metrics
 }
 
 // siteState is the view of one site plus its local subscribers.
@@ -154,7 +161,7 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Hub{
+	h := &Hub{
 		cfg:       cfg,
 		js:        cfg.JetStream,
 		kv:        cfg.KV,
@@ -167,7 +174,9 @@ func New(cfg Config) (*Hub, error) {
 		sessions:  make(map[*Session]struct{}),
 		started:   cfg.Now(),
 		book:      replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)},
-	}, nil
+	}
+	h.metrics = newMetrics(h, cfg.Registerer, cfg.PerSiteMetrics)
+	return h, nil
 }
 
 // ID returns the replica's id.
@@ -359,11 +368,18 @@ func (h *Hub) applyAgentLocked(s *siteState, agent string, e entry) {
 	if (existed && (old.rec.Status != rec.Status || !old.rec.At.Equal(rec.At))) || (!existed && rec.ByDevice != "") {
 		frame := encode(statusFrame{Type: "status", Status: rec.Status, ByDevice: rec.ByDevice, Ref: rec.Ref, At: Time(rec.At)})
 		h.sendToAgentLocked(s, agent, frame)
+		defer h.metrics.observePropagation(rec.At, h.cfg.Now())
 	}
 	h.publishChangeLocked(s, ch)
 }
 
 func (h *Hub) applyDeviceLocked(s *siteState, k parsedKey, e entry) {
+	before, known := s.presence.Agent(k.agent)
+	wasLingering := known && before.Lingering()
+	defer func() {
+		a, ok := s.presence.Agent(k.agent)
+		h.metrics.observeGrace(wasLingering, a, ok)
+	}()
 	var ch presence.Change
 	if e.deleted {
 		delete(s.devices, e.key)
@@ -463,7 +479,7 @@ func (h *Hub) sendDevicesLocked(s *siteState, agent string) {
 
 func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
 	var full []Subscriber
-	h.counters.framesOut.Add(uint64(len(s.local[agent])))
+	h.countFramesOut(len(s.local[agent]))
 	for sess := range s.local[agent] {
 		if !sess.sub.Send(frame) {
 			full = append(full, sess.sub)
@@ -478,7 +494,7 @@ func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
 // whose queue is full.
 func (h *Hub) fanOutLocked(subs map[Subscriber]struct{}, frame []byte) {
 	var full []Subscriber
-	h.counters.framesOut.Add(uint64(len(subs)))
+	h.countFramesOut(len(subs))
 	for sub := range subs {
 		if !sub.Send(frame) {
 			full = append(full, sub)
@@ -501,8 +517,14 @@ func (h *Hub) dropLocked(sub Subscriber, reason error) {
 	}
 	if errors.Is(reason, ErrSlowSubscriber) {
 		h.counters.slowClosed.Add(1)
+		h.metrics.slowClosed.Inc()
 	}
 	sub.Kick(reason)
+}
+
+func (h *Hub) countFramesOut(n int) {
+	h.counters.framesOut.Add(uint64(n))
+	h.metrics.framesOut.Add(float64(n))
 }
 
 func (h *Hub) registerLocked(sub Subscriber, unsub func()) {

@@ -181,8 +181,10 @@ func (h *Hub) updateAgent(ctx context.Context, key string, fn func(rec *agentRec
 		var err error
 		if exists {
 			_, err = h.kv.Update(ctx, key, b, rev)
+			h.metrics.kvOp("update", err)
 		} else {
 			_, err = h.kv.Create(ctx, key, b)
+			h.metrics.kvOp("create", err)
 		}
 		if err == nil {
 			return nil
@@ -191,6 +193,7 @@ func (h *Hub) updateAgent(ctx context.Context, key string, fn func(rec *agentRec
 			return fmt.Errorf("failed to write agent record: %w", err)
 		}
 		e, err := h.kv.Get(ctx, key)
+		h.metrics.kvOp("get", ignoreNotFound(err))
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 			rec, rev, exists = agentRecord{}, 0, false
@@ -253,6 +256,7 @@ func (s *Session) writeLeaseLocked(ctx context.Context, rec deviceRecord) error 
 // holds it.
 func (h *Hub) leaseOwner(ctx context.Context, key, session string) (uint64, error) {
 	e, err := h.kv.Get(ctx, key)
+	h.metrics.kvOp("get", ignoreNotFound(err))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return 0, nil // expired or removed: the session may take it again
@@ -270,6 +274,7 @@ func (h *Hub) leaseOwner(ctx context.Context, key, session string) (uint64, erro
 // included, then receives a status frame carrying ref.
 func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref string) error {
 	s.h.counters.statusChanges.Add(1)
+	s.h.metrics.statusChanges.Inc()
 	return s.h.updateAgent(ctx, agentKey(s.site, s.agent), func(rec *agentRecord, exists bool) bool {
 		if !exists {
 			*rec = agentRecord{Groups: s.groups} // the record was removed meanwhile
@@ -382,15 +387,16 @@ func (h *Hub) purgeKey(ctx context.Context, key string, expect uint64) (uint64, 
 // the marker TTL for purges; with expect > 0 only if the subject's last
 // revision is expect, else ErrReplaced.
 func (h *Hub) publish(ctx context.Context, msg *nats.Msg, expect uint64) (uint64, error) {
-	ttl := h.cfg.Grace
+	ttl, op := h.cfg.Grace, "lease"
 	if msg.Header.Get("KV-Operation") != "" {
-		ttl = h.cfg.MarkerTTL
+		ttl, op = h.cfg.MarkerTTL, "purge"
 	}
 	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(ttl)}
 	if expect > 0 {
 		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(expect))
 	}
 	ack, err := h.js.PublishMsg(ctx, msg, opts...)
+	h.metrics.kvOp(op, err)
 	if err != nil {
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
@@ -452,4 +458,11 @@ func normalizeGroups(groups []string) []string {
 	out := slices.Clone(groups)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	return err
 }

@@ -45,6 +45,7 @@ func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		s.framesIn.WithLabelValues("admin").Inc()
 		var m clientMessage
 		if err := json.Unmarshal(data, &m); err != nil || m.Type != "hello" {
 			ws.Send(encodeError(CodeBadRequest, "first message must be a hello", ""))

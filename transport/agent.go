@@ -66,6 +66,7 @@ func (a *agentConn) read() {
 		if err != nil {
 			return
 		}
+		a.srv.framesIn.WithLabelValues("agent").Inc()
 		if typ != websocket.MessageText {
 			if a.sess == nil {
 				a.fail(CloseBadHello, CodeBadRequest, "expected a hello text frame", "")

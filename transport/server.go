@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/presencehub/presencehub/hub"
 )
 
@@ -55,6 +57,9 @@ type Config struct {
 	Ready func() error
 	// Logger receives the transport's logs.
 	Logger *slog.Logger
+	// Registerer receives the transport's Prometheus metrics; nil registers
+	// none.
+	Registerer prometheus.Registerer
 }
 
 // Server serves the hub's HTTP and WebSocket endpoints.
@@ -69,7 +74,13 @@ type Server struct {
 	cancelBase context.CancelFunc
 	// sockets counts the socket handlers running; hijacked connections are
 	// not tracked by http.Server.Shutdown, so CloseSockets waits on this.
-	sockets sync.WaitGroup
+	// Guarded by mu together with draining, so that no handler is added once
+	// CloseSockets waits.
+	mu       sync.Mutex
+	sockets  sync.WaitGroup
+	draining bool
+
+	framesIn *prometheus.CounterVec
 }
 
 // NewServer returns a Server for h that verifies tokens with auth.
@@ -107,6 +118,13 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 		}
 	}
 	s := &Server{cfg: cfg, hub: h, auth: auth, log: cfg.Logger, mux: http.NewServeMux()}
+	s.framesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "presencehub_frames_in_total",
+		Help: "Frames received from clients, by socket kind.",
+	}, []string{"kind"})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(s.framesIn)
+	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.mux.HandleFunc("GET /v1/agent", s.socket(s.serveAgent))
 	s.mux.HandleFunc("GET /v1/widget", s.socket(s.serveWidget))
@@ -117,6 +135,10 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 		w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.Draining() {
+			http.Error(w, "not ready: draining", http.StatusServiceUnavailable)
+			return
+		}
 		if err := s.cfg.Ready(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
@@ -133,11 +155,27 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// CloseSockets closes every open socket with 1001 (going away) and waits
-// until their handlers are done or ctx ends. Device sessions end as drops, so
-// their grace periods run and the devices can reconnect to another replica
-// without any visible change.
+// Drain marks the server as draining: /readyz answers 503 and new sockets
+// are refused with 503, while open sockets stay until CloseSockets.
+func (s *Server) Drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+}
+
+// Draining reports whether Drain or CloseSockets was called.
+func (s *Server) Draining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// CloseSockets drains the server, closes every open socket with 1001 (going
+// away) and waits until their handlers are done or ctx ends. Device sessions
+// end as drops, so their grace periods run and the devices can reconnect to
+// another replica without any visible change.
 func (s *Server) CloseSockets(ctx context.Context) error {
+	s.Drain()
 	s.cancelBase()
 	done := make(chan struct{})
 	go func() {
@@ -155,12 +193,16 @@ func (s *Server) CloseSockets(ctx context.Context) error {
 // socket wraps a socket handler so that CloseSockets can wait for it.
 func (s *Server) socket(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.sockets.Add(1)
-		defer s.sockets.Done()
-		if s.base.Err() != nil {
-			http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		s.mu.Lock()
+		if s.draining {
+			s.mu.Unlock()
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "server draining; connect to another replica", http.StatusServiceUnavailable)
 			return
 		}
+		s.sockets.Add(1)
+		s.mu.Unlock()
+		defer s.sockets.Done()
 		h(w, r)
 	}
 }

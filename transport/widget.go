@@ -57,11 +57,14 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer unsubscribe()
+	s.log.Debug("widget socket opened", "remote", r.RemoteAddr, "site", site, "group", group)
+	defer s.log.Debug("widget socket closed", "remote", r.RemoteAddr, "site", site, "group", group)
 	ws.serve(s.base, func() {
 		for {
 			if _, _, err := ws.c.Read(context.Background()); err != nil {
 				return
 			}
+			s.framesIn.WithLabelValues("widget").Inc()
 			ws.Send(encodeError(CodeBadRequest, "widget sockets are receive-only", ""))
 			ws.closeWith(websocket.StatusPolicyViolation, "widget sockets are receive-only", true)
 		}

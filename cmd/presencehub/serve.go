@@ -16,6 +16,9 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/presencehub/presencehub/hub"
@@ -44,6 +47,11 @@ type serveConfig struct {
 	logLevel       string
 	logFormat      string
 	dev            bool
+	natsCreds      string
+	natsTLSCA      string
+	perSiteMetrics bool
+	shutdownDelay  time.Duration
+	shutdownWait   time.Duration
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -65,6 +73,11 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.writeTimeout, "write-timeout", transport.DefaultWriteTimeout, "time limit for writing one frame to a socket")
 	fs.DurationVar(&c.pingInterval, "ping-interval", transport.DefaultPingInterval, "how often every socket is pinged; negative disables")
 	fs.DurationVar(&c.pongTimeout, "pong-timeout", transport.DefaultPongTimeout, "how long a pong may take before the socket is closed")
+	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (JWT and nkey) for --nats-url")
+	fs.StringVar(&c.natsTLSCA, "nats-tls-ca", "", "CA certificate file to verify the NATS servers' TLS certificates")
+	fs.BoolVar(&c.perSiteMetrics, "metrics-per-site", false, "add per-site series to /metrics (one series per site: keep off with many sites)")
+	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz answers 503 before sockets are closed, so a load balancer stops routing here first")
+	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long closing sockets and draining NATS may take")
 	fs.BoolVar(&c.dev, "dev", false, "development mode: a random signing secret, a demo site, and /dev/token minting tokens for the pages")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -123,7 +136,12 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	if err != nil {
 		return err
 	}
-	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL, Logger: log})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h, err := hub.New(hub.Config{
+		JetStream: js, KV: kv, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
+		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics,
+	})
 	if err != nil {
 		return err
 	}
@@ -136,6 +154,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		PingInterval:    cfg.pingInterval,
 		PongTimeout:     cfg.pongTimeout,
 		Logger:          log,
+		Registerer:      reg,
 		Ready: func() error {
 			if !nc.IsConnected() {
 				return errors.New("NATS disconnected")
@@ -147,6 +166,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		},
 	})
 
+	srv.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv.Handle("/", web.Handler())
 	if cfg.dev {
 		srv.Handle("GET /dev/token", transport.DevTokenHandler(auth))
@@ -189,23 +209,33 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down; a second signal stops at once")
+		log.Info("draining; a second signal stops at once", "delay", cfg.shutdownDelay)
 		stop()
 	case runErr = <-failed:
 		log.Error("stopping", "err", runErr)
 	}
-	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 15*time.Second)
+	// Drain: /readyz turns 503 and new sockets are refused; after the delay
+	// the open sockets close with 1001. Their devices' leases are left to
+	// run out the grace, so the devices reconnect to another replica with
+	// no visible change. Then the hub stops and NATS is drained.
+	srv.Drain()
+	if runErr == nil && cfg.shutdownDelay > 0 {
+		time.Sleep(cfg.shutdownDelay) // a second signal ends the process (stop restored its default)
+	}
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), cfg.shutdownWait)
 	defer cancelShutdown()
-	httpSrv.Shutdown(shutdownCtx)
 	if err := srv.CloseSockets(shutdownCtx); err != nil {
 		log.Warn("sockets still open at shutdown", "err", err)
 	}
+	httpSrv.Shutdown(shutdownCtx)
 	stopHub()
 	if err := g.Wait(); runErr == nil && err != nil {
 		runErr = err
 	}
+	log.Info("stopped")
 	return runErr
 }
+
 
 // connectNATS connects to --nats-url, or starts an embedded nats-server and
 // connects to it in-process. The returned func drains the connection and
@@ -222,6 +252,12 @@ func connectNATS(cfg *serveConfig, log *slog.Logger) (*nats.Conn, func(), error)
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	if cfg.natsURL != "" {
+		if cfg.natsCreds != "" {
+			opts = append(opts, nats.UserCredentials(cfg.natsCreds))
+		}
+		if cfg.natsTLSCA != "" {
+			opts = append(opts, nats.RootCAs(cfg.natsTLSCA))
+		}
 		nc, err := nats.Connect(cfg.natsURL, opts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("failed to connect to NATS: %w", err)

@@ -1,0 +1,216 @@
+package hub
+
+import (
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/presencehub/presencehub/presence"
+)
+
+// metrics are the hub's Prometheus metrics. Counters move where things
+// happen; gauges are read from the view when scraped.
+type metrics struct {
+	statusChanges prometheus.Counter
+	framesOut     prometheus.Counter
+	slowClosed    prometheus.Counter
+	graceStarted  prometheus.Counter
+	graceCancel   prometheus.Counter
+	graceExpired  prometheus.Counter
+	propagation   prometheus.Histogram
+	kvOps         *prometheus.CounterVec
+	kvErrors      *prometheus.CounterVec
+}
+
+func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
+	m := &metrics{
+		statusChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presencehub_status_changes_total",
+			Help: "Agent statuses set through this replica.",
+		}),
+		framesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presencehub_frames_out_total",
+			Help: "Frames handed to local subscribers' send queues.",
+		}),
+		slowClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presencehub_slow_subscribers_closed_total",
+			Help: "Subscribers closed because their send queue was full.",
+		}),
+		graceStarted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presencehub_grace_started_total",
+			Help: "Agents whose last live device dropped without bye, so that a grace period started (seen by this replica's view; every replica counts every agent).",
+		}),
+		graceCancel: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presencehub_grace_cancelled_total",
+			Help: "Grace periods ended by a device coming back.",
+		}),
+		graceExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presencehub_grace_expired_total",
+			Help: "Grace periods that ran out, the agent going offline.",
+		}),
+		propagation: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "presencehub_propagation_seconds",
+			Help:    "Time from a status being set (on any replica) to this replica queueing the resulting frames to its sockets.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		kvOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "presencehub_kv_operations_total",
+			Help: "Key-value bucket operations by kind.",
+		}, []string{"op"}),
+		kvErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "presencehub_kv_errors_total",
+			Help: "Key-value bucket operations that failed, by kind (lost lease races are not errors).",
+		}, []string{"op"}),
+	}
+	if reg == nil {
+		return m
+	}
+	reg.MustRegister(m.statusChanges, m.framesOut, m.slowClosed, m.graceStarted, m.graceCancel,
+		m.graceExpired, m.propagation, m.kvOps, m.kvErrors, &viewCollector{h: h, perSite: perSite})
+	nc := h.js.Conn()
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "presencehub_nats_connected",
+			Help: "1 while the NATS connection is up.",
+		}, func() float64 { return boolFloat(nc.Status() == nats.CONNECTED) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "presencehub_nats_reconnects_total",
+			Help: "Times the NATS connection was re-established.",
+		}, func() float64 { return float64(nc.Stats().Reconnects) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "presencehub_view_loaded",
+			Help: "1 once the view has loaded the bucket.",
+		}, func() float64 { return boolFloat(h.Ready()) }),
+	)
+	return m
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// kvOp counts one bucket operation and its failure; ErrReplaced and
+// conflicts that the caller resolves are not failures.
+func (m *metrics) kvOp(op string, err error) {
+	m.kvOps.WithLabelValues(op).Inc()
+	if err != nil && !errors.Is(err, ErrReplaced) && !isConflict(err) {
+		m.kvErrors.WithLabelValues(op).Inc()
+	}
+}
+
+// observeGrace counts the grace periods an agent change starts, cancels or
+// lets expire.
+func (m *metrics) observeGrace(wasLingering bool, a *presence.Agent, ok bool) {
+	lingering := ok && a.Lingering()
+	connected := ok && a.Connected()
+	switch {
+	case !wasLingering && lingering:
+		m.graceStarted.Inc()
+	case wasLingering && connected && !lingering:
+		m.graceCancel.Inc()
+	case wasLingering && !connected:
+		m.graceExpired.Inc()
+	}
+}
+
+func (m *metrics) observePropagation(set, now time.Time) {
+	if !set.IsZero() {
+		m.propagation.Observe(now.Sub(set).Seconds())
+	}
+}
+
+// viewCollector reads gauges from the view at scrape time.
+type viewCollector struct {
+	h       *Hub
+	perSite bool
+}
+
+var (
+	connectionsDesc = prometheus.NewDesc("presencehub_connections",
+		"Open sockets on this replica by kind.", []string{"kind"}, nil)
+	agentsDesc = prometheus.NewDesc("presencehub_agents",
+		"Agents of all sites by effective status (from the view, the same on every replica).", []string{"status"}, nil)
+	pendingGraceDesc = prometheus.NewDesc("presencehub_pending_grace",
+		"Agents inside a grace period now.", nil, nil)
+	sitesDesc = prometheus.NewDesc("presencehub_sites",
+		"Sites in the view.", nil, nil)
+	siteAgentsDesc = prometheus.NewDesc("presencehub_site_agents_online",
+		"Agents effectively online per site (only with per-site metrics on).", []string{"site"}, nil)
+	siteWidgetsDesc = prometheus.NewDesc("presencehub_site_widgets",
+		"Widget sockets open on this replica per site (only with per-site metrics on).", []string{"site"}, nil)
+)
+
+func (c *viewCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- connectionsDesc
+	ch <- agentsDesc
+	ch <- pendingGraceDesc
+	ch <- sitesDesc
+	if c.perSite {
+		ch <- siteAgentsDesc
+		ch <- siteWidgetsDesc
+	}
+}
+
+func (c *viewCollector) Collect(ch chan<- prometheus.Metric) {
+	h := c.h
+	var widgets, sessions, lingering, sites int
+	agents := map[presence.Status]int{presence.Online: 0, presence.Busy: 0, presence.Offline: 0}
+	type siteCount struct {
+		site            string
+		online, widgets int
+	}
+	var perSite []siteCount
+	h.mu.Lock()
+	sessions = len(h.sessions)
+	sites = len(h.sites)
+	for id, s := range h.sites {
+		sc := siteCount{site: id}
+		for _, t := range s.widgets {
+			widgets += len(t.subs)
+			sc.widgets += len(t.subs)
+		}
+		for _, a := range s.presence.Agents() {
+			st := a.Effective()
+			agents[st]++
+			if st == presence.Online {
+				sc.online++
+			}
+			if a.Lingering() {
+				lingering++
+			}
+		}
+		if c.perSite {
+			perSite = append(perSite, sc)
+		}
+	}
+	h.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(sessions), "agent")
+	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(widgets), "widget")
+	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(h.counters.admins.Load()), "admin")
+	for st, n := range agents {
+		ch <- prometheus.MustNewConstMetric(agentsDesc, prometheus.GaugeValue, float64(n), string(st))
+	}
+	ch <- prometheus.MustNewConstMetric(pendingGraceDesc, prometheus.GaugeValue, float64(lingering))
+	ch <- prometheus.MustNewConstMetric(sitesDesc, prometheus.GaugeValue, float64(sites))
+	for _, sc := range perSite {
+		ch <- prometheus.MustNewConstMetric(siteAgentsDesc, prometheus.GaugeValue, float64(sc.online), sc.site)
+		ch <- prometheus.MustNewConstMetric(siteWidgetsDesc, prometheus.GaugeValue, float64(sc.widgets), sc.site)
+	}
+}
+
+// isConflict reports whether err is a lost optimistic-concurrency race,
+// which the callers resolve.
+func isConflict(err error) bool {
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
