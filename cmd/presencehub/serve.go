@@ -236,7 +236,6 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	return runErr
 }
 
-
 // connectNATS connects to --nats-url, or starts an embedded nats-server and
 // connects to it in-process. The returned func drains the connection and
 // stops the embedded server.
