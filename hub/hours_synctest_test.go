@@ -66,7 +66,7 @@ func (q *bubbleQueue) none(t *testing.T) {
 // bucketEntries writes values to a real bucket and returns them as the
 // watcher would deliver them.
 type bucketEntries struct {
-	t  *testing.T
+	t  testing.TB
 	js jetstream.JetStream
 	kv jetstream.KeyValue
 }
@@ -82,7 +82,7 @@ func (b *bucketEntries) newHub() *Hub {
 	return h
 }
 
-func newBucketEntries(t *testing.T) *bucketEntries {
+func newBucketEntries(t testing.TB) *bucketEntries {
 	t.Helper()
 	ns := natstest.Start(t)
 	js, err := jetstream.New(natstest.Connect(t, ns))

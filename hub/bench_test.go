@@ -1,0 +1,140 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/presence"
+)
+
+// Benchmarks of the hot paths. They feed the view by hand (as the watcher
+// does) with a hub whose NATS side is real but idle. Run with
+//
+//	go test -run '^$' -bench . -benchmem ./hub/ ./presence/
+
+// drainQueue is a subscriber whose queue the benchmark empties itself.
+type drainQueue struct{ frames chan []byte }
+
+func (q *drainQueue) Send(f []byte) bool {
+	select {
+	case q.frames <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+func (q *drainQueue) Kick(error) {}
+
+// newBenchHub returns a hub on a real, idle bucket, its view fed by hand.
+func newBenchHub(b *testing.B) *Hub {
+	b.Helper()
+	return newBucketEntries(b).newHub()
+}
+
+func agentEntry(b *testing.B, site, agent string, status presence.Status, rev uint64) entry {
+	b.Helper()
+	v, err := json.Marshal(agentRecord{Status: status, At: time.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return entry{key: agentKey(site, agent), rev: rev, value: v}
+}
+
+func deviceEntry(b *testing.B, site, agent, device string, rev uint64) entry {
+	b.Helper()
+	v, err := json.Marshal(deviceRecord{Kind: presence.Desktop, Session: "s-" + device, State: presence.Live, Since: time.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return entry{key: deviceKey(site, agent, device), rev: rev, value: v}
+}
+
+// applyEntry applies e as the watcher does.
+func (h *Hub) applyEntry(e entry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	op := jetstream.KeyValuePut
+	if e.deleted {
+		op = jetstream.KeyValuePurge
+	}
+	h.applyLocked(e.key, e.rev, op, e.value)
+}
+
+// BenchmarkApplyAgentUpdate applies one agent status change to a view with
+// 1,000 agents on the site and one subscribed widget.
+func BenchmarkApplyAgentUpdate(b *testing.B) {
+	h := newBenchHub(b)
+	var rev uint64
+	for i := range 1000 {
+		rev++
+		h.applyEntry(agentEntry(b, "acme", fmt.Sprint("agent", i), presence.Busy, rev))
+		rev++
+		h.applyEntry(deviceEntry(b, "acme", fmt.Sprint("agent", i), "d", rev))
+	}
+	q := &drainQueue{frames: make(chan []byte, 1)}
+	if _, err := h.SubscribeWidget("acme", "", q); err != nil {
+		b.Fatal(err)
+	}
+	<-q.frames
+	entries := []entry{agentEntry(b, "acme", "agent7", presence.Online, 0), agentEntry(b, "acme", "agent7", presence.Busy, 0)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		rev++
+		e := entries[i%2]
+		e.rev = rev
+		h.applyEntry(e)
+		select {
+		case <-q.frames:
+		default:
+		}
+	}
+}
+
+// BenchmarkFanOut10kWidgets applies a change that flips one widget watched
+// by 10,000 local subscribers: one frame encoded, 10,000 queued.
+func BenchmarkFanOut10kWidgets(b *testing.B) {
+	h := newBenchHub(b)
+	h.applyEntry(agentEntry(b, "acme", "alice", presence.Online, 1))
+	h.applyEntry(deviceEntry(b, "acme", "alice", "d", 2))
+	subs := make([]*drainQueue, 10000)
+	for i := range subs {
+		subs[i] = &drainQueue{frames: make(chan []byte, 1)}
+		if _, err := h.SubscribeWidget("acme", "", subs[i]); err != nil {
+			b.Fatal(err)
+		}
+		<-subs[i].frames
+	}
+	entries := []entry{agentEntry(b, "acme", "alice", presence.Busy, 0), agentEntry(b, "acme", "alice", presence.Online, 0)}
+	rev := uint64(2)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		rev++
+		e := entries[i%2]
+		e.rev = rev
+		h.applyEntry(e)
+		b.StopTimer()
+		for _, q := range subs {
+			<-q.frames
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/delivery")
+}
+
+// BenchmarkEncodeWidgetFrame encodes one widget_status frame.
+func BenchmarkEncodeWidgetFrame(b *testing.B) {
+	h := newBenchHub(b)
+	w := presence.Widget{Status: presence.Online, Reason: presence.ReasonAgentsOnline}
+	next := time.Now().Add(time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.widgetFrame("acme", "sales", w, next, time.Now())
+	}
+}
