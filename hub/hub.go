@@ -22,9 +22,10 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultGrace     = 2 * time.Minute
-	DefaultMarkerTTL = time.Minute
-	DefaultBucket    = "presence"
+	DefaultGrace      = 2 * time.Minute
+	DefaultMarkerTTL  = time.Minute
+	DefaultBucket     = "presence"
+	DefaultMaxDevices = 10
 )
 
 // ErrNotReady is returned while the view is still loading.
@@ -49,6 +50,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// MaxDevices is how many live devices one agent may have; default 10.
+	MaxDevices int
 	// Registerer receives the hub's Prometheus metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// PerSiteMetrics adds per-site series (one per site: keep it off with
@@ -154,6 +157,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.ID == "" {
 		cfg.ID = uuid.NewString()
+	}
+	if cfg.MaxDevices == 0 {
+		cfg.MaxDevices = DefaultMaxDevices
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -59,6 +59,10 @@ func (s *Session) Device() string { return s.device }
 // ErrReplaced is returned when a newer session of the same device took over.
 var ErrReplaced = errors.New("hub: session replaced by a newer one of the same device")
 
+// ErrTooManyDevices is returned by Connect when the agent already has
+// Config.MaxDevices live devices.
+var ErrTooManyDevices = errors.New("hub: too many devices for this agent")
+
 // Connect starts a device session: it makes sure the agent has a record (an
 // agent seen for the first time starts online), takes the device's lease,
 // waits until the view shows it, and then queues the welcome frame to sub and
@@ -67,6 +71,9 @@ var ErrReplaced = errors.New("hub: session replaced by a newer one of the same d
 func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub Subscriber) (*Session, error) {
 	if !h.Ready() {
 		return nil, ErrNotReady
+	}
+	if h.liveDevices(id.Site, id.Agent, hello.ID) >= h.cfg.MaxDevices {
+		return nil, ErrTooManyDevices
 	}
 	groups := normalizeGroups(id.Groups)
 	if err := h.ensureAgent(ctx, id.Site, id.Agent, groups); err != nil {
@@ -465,4 +472,25 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
+}
+
+// liveDevices counts the agent's live devices other than except.
+func (h *Hub) liveDevices(site, agent, except string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sites[site]
+	if s == nil {
+		return 0
+	}
+	a, ok := s.presence.Agent(agent)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, d := range a.LiveDevices() {
+		if d.ID != except {
+			n++
+		}
+	}
+	return n
 }

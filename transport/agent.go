@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/presence"
@@ -24,7 +25,8 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(s.cfg.MaxMessageBytes)
-	a := &agentConn{srv: s, ws: s.newWSConn(c), log: s.log.With("remote", r.RemoteAddr)}
+	a := &agentConn{srv: s, ws: s.newWSConn(c), log: s.log.With("remote", r.RemoteAddr),
+		limit: rate.NewLimiter(rate.Limit(s.cfg.StatusRate), s.cfg.StatusBurst)}
 	helloTimer := time.AfterFunc(s.cfg.HelloTimeout, func() {
 		msg := fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout)
 		a.ws.Send(encodeError(CodeBadRequest, msg, ""))
@@ -56,6 +58,7 @@ type agentConn struct {
 	expiry     *time.Timer
 	sess       *hub.Session
 	bye        bool
+	limit      *rate.Limiter // set_status per device
 }
 
 func (a *agentConn) read() {
@@ -145,6 +148,10 @@ func (a *agentConn) hello(data []byte) bool {
 		a.fail(CloseReplaced, CodeBadRequest, "replaced by a newer session of this device", "")
 		return false
 	}
+	if errors.Is(err, hub.ErrTooManyDevices) {
+		a.fail(CloseTooManyDevices, CodeForbidden, "too many devices for this agent; log out on another device first", "")
+		return false
+	}
 	if errors.Is(err, hub.ErrNotReady) {
 		a.fail(websocket.StatusTryAgainLater, CodeInternal, "the hub is still loading; try again", "")
 		return false
@@ -180,6 +187,10 @@ func (a *agentConn) handle(data []byte) bool {
 		st, err := presence.ParseStatus(m.Status)
 		if err != nil {
 			a.ws.Send(encodeError(CodeBadRequest, err.Error(), m.Ref))
+			return true
+		}
+		if !a.limit.Allow() {
+			a.ws.Send(encodeError(CodeRateLimited, "too many status changes; slow down", m.Ref))
 			return true
 		}
 		if err := a.sess.SetStatus(ctx, st, m.Ref); err != nil {

@@ -17,6 +17,8 @@ const (
 	CloseBadHello websocket.StatusCode = 4001
 	// CloseReplaced: the same device connected again; the newer session won.
 	CloseReplaced websocket.StatusCode = 4002
+	// CloseTooManyDevices: the agent already has the most live devices allowed.
+	CloseTooManyDevices websocket.StatusCode = 4003
 )
 
 // wsConn is one WebSocket with a bounded send queue. It implements

@@ -41,6 +41,8 @@ type replicaOptions struct {
 	transport transport.Config
 	// now is the hub's clock; default time.Now.
 	now func() time.Time
+	// maxDevices is the hub's limit of live devices per agent.
+	maxDevices int
 }
 
 // startReplica runs a hub on ns and serves it over HTTP until the test ends.
@@ -60,7 +62,7 @@ func startReplica(t *testing.T, ns *natsserver.Server, opts replicaOptions) *rep
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: opts.grace, MarkerTTL: time.Second, Logger: testLogger(t), Now: opts.now})
+	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: opts.grace, MarkerTTL: time.Second, Logger: testLogger(t), Now: opts.now, MaxDevices: opts.maxDevices})
 	if err != nil {
 		t.Fatal(err)
 	}

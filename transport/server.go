@@ -27,6 +27,8 @@ const (
 	DefaultMaxMessageBytes = 32 << 10
 	DefaultSendQueue       = 64
 	DefaultWriteTimeout    = 10 * time.Second
+	DefaultStatusRate      = 10
+	DefaultStatusBurst     = 20
 	DefaultPingInterval    = 25 * time.Second
 	DefaultPongTimeout     = 10 * time.Second
 )
@@ -42,6 +44,10 @@ type Config struct {
 	// MaxMessageBytes is the largest frame a client may send; larger closes
 	// the socket with 1009.
 	MaxMessageBytes int64
+	// StatusRate and StatusBurst limit set_status per device: beyond them a
+	// device gets rate_limited errors (it is not disconnected).
+	StatusRate  float64
+	StatusBurst int
 	// SendQueue is how many frames may wait for a slow socket before it is
 	// closed with 1008.
 	SendQueue int
@@ -96,6 +102,12 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.StatusRate == 0 {
+		cfg.StatusRate = DefaultStatusRate
+	}
+	if cfg.StatusBurst == 0 {
+		cfg.StatusBurst = DefaultStatusBurst
 	}
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = DefaultPingInterval

@@ -52,6 +52,9 @@ type serveConfig struct {
 	perSiteMetrics bool
 	shutdownDelay  time.Duration
 	shutdownWait   time.Duration
+	maxDevices     int
+	statusRate     float64
+	statusBurst    int
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -78,6 +81,9 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.BoolVar(&c.perSiteMetrics, "metrics-per-site", false, "add per-site series to /metrics (one series per site: keep off with many sites)")
 	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz answers 503 before sockets are closed, so a load balancer stops routing here first")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long closing sockets and draining NATS may take")
+	fs.IntVar(&c.maxDevices, "max-devices", hub.DefaultMaxDevices, "live devices one agent may have; more are refused with close 4003")
+	fs.Float64Var(&c.statusRate, "status-rate", transport.DefaultStatusRate, "status changes per second allowed per device; more get rate_limited errors")
+	fs.IntVar(&c.statusBurst, "status-burst", transport.DefaultStatusBurst, "burst of status changes allowed per device")
 	fs.BoolVar(&c.dev, "dev", false, "development mode: a random signing secret, a demo site, and /dev/token minting tokens for the pages")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -140,7 +146,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := hub.New(hub.Config{
 		JetStream: js, KV: kv, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
-		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics,
+		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics, MaxDevices: cfg.maxDevices,
 	})
 	if err != nil {
 		return err
@@ -153,6 +159,8 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		WriteTimeout:    cfg.writeTimeout,
 		PingInterval:    cfg.pingInterval,
 		PongTimeout:     cfg.pongTimeout,
+		StatusRate:      cfg.statusRate,
+		StatusBurst:     cfg.statusBurst,
 		Logger:          log,
 		Registerer:      reg,
 		Ready: func() error {

@@ -1,0 +1,61 @@
+package transport_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/transport"
+)
+
+func TestStatusChangesAreRateLimitedPerDevice(t *testing.T) {
+	ns := natstest.Start(t)
+	// A burst of 2 that practically never refills.
+	r := startReplica(t, ns, replicaOptions{transport: transport.Config{StatusRate: 0.0001, StatusBurst: 2}})
+	tok := mintToken(t, "acme", "alice")
+	fast := connectAgent(t, r, tok, "", "desktop")
+	other := connectAgent(t, r, tok, "", "mobile")
+	fast.expect("devices")
+	for i := range 5 {
+		fast.send(map[string]string{"type": "set_status", "status": []string{"busy", "online"}[i%2], "ref": fmt.Sprint("r", i)})
+	}
+	fast.expect("status", "status", "busy", "ref", "r0")
+	fast.expect("status", "status", "online", "ref", "r1")
+	for i := 2; i < 5; i++ {
+		fast.expect("error", "code", "rate_limited", "ref", fmt.Sprint("r", i))
+	}
+	// The limited device is not disconnected, and the limit is per device.
+	other.expect("status", "ref", "r0")
+	other.expect("status", "ref", "r1")
+	other.send(map[string]string{"type": "set_status", "status": "busy", "ref": "m1"})
+	other.expect("status", "status", "busy", "ref", "m1")
+	fast.expect("status", "status", "busy", "ref", "m1")
+}
+
+func TestDevicesPerAgentAreCapped(t *testing.T) {
+	ns := natstest.Start(t)
+	r := startReplica(t, ns, replicaOptions{maxDevices: 2})
+	tok := mintToken(t, "acme", "alice")
+	first := connectAgent(t, r, tok, "", "desktop")
+	connectAgent(t, r, tok, "", "mobile")
+
+	third := dial(t, r.wsURL+"/v1/agent", nil)
+	third.send(map[string]any{"type": "hello", "token": tok, "device": map[string]string{"kind": "web"}})
+	third.expect("error", "code", "forbidden")
+	if got := third.expectClose(); got != transport.CloseTooManyDevices {
+		t.Fatalf("got close %d for a third device, want %d", got, transport.CloseTooManyDevices)
+	}
+	// A device that connects again (before its old session even noticed) is
+	// not a new one: it takes its own place over.
+	again := connectAgent(t, r, tok, first.device, "desktop")
+	first.expect("devices") // the mobile joined, before any of this
+	if got := first.expectClose(); got != transport.CloseReplaced {
+		t.Fatalf("got close %d for the replaced session, want %d", got, transport.CloseReplaced)
+	}
+	// After a bye there is room again.
+	again.send(map[string]string{"type": "bye"})
+	again.expectClose()
+	connectAgent(t, r, tok, "", "web")
+	// Other agents are not affected.
+	connectAgent(t, r, mintToken(t, "acme", "bob"), "", "web")
+}
