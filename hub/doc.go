@@ -2,10 +2,14 @@
 // watch of a NATS JetStream key-value bucket, and fans out the widget, roster
 // and agent frames that view changes produce to local subscribers.
 //
-// Goroutines: Run starts and owns two, the watcher (applies bucket updates to
-// the view and fans out frames, all under Hub.mu) and the lease keeper
-// (refreshes the leases of live local sessions); both end when Run's context
-// is done. Everything else runs on the caller's goroutine. The hub owns no
+// Goroutines: Run starts and owns three, the watcher (applies bucket updates
+// to the view and fans out frames, all under Hub.mu; it re-reads a full
+// snapshot after every NATS reconnect), the lease keeper (refreshes the leases
+// of live local sessions) and the stats publisher (publishes this replica's
+// numbers over NATS and answers per-site questions from other replicas); all
+// end when Run's context is done. Working-hours timers (one per schedule, for
+// its next boundary) run their callbacks on the runtime's timer goroutines and
+// are stopped when Run ends. Everything else runs on the caller's goroutine. The hub owns no
 // sockets: subscribers are queues that the transport drains, and a send to a
 // full queue drops the subscriber instead of waiting.
 //

@@ -2,8 +2,9 @@
 // protocol, token checks and the per-socket send queues.
 //
 // Goroutines: each socket is served by its HTTP handler's goroutine, which
-// writes the socket's send queue, and one reader goroutine that the handler
-// starts and waits for. Nothing else is started here.
+// writes the socket's send queue, a reader goroutine and a pinger goroutine
+// that the handler starts and waits for; an admin stats socket has one more,
+// which pushes the stats. Nothing outlives its handler.
 package transport
 
 import (
