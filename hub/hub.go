@@ -485,9 +485,8 @@ func (h *Hub) sendDevicesLocked(s *siteState, agent string) {
 
 func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
 	var full []Subscriber
-	h.countFramesOut(len(s.local[agent]))
 	for sess := range s.local[agent] {
-		if !sess.sub.Send(frame) {
+		if !h.sendLocked(sess.sub, frame) {
 			full = append(full, sess.sub)
 		}
 	}
@@ -500,9 +499,8 @@ func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
 // whose queue is full.
 func (h *Hub) fanOutLocked(subs map[Subscriber]struct{}, frame []byte) {
 	var full []Subscriber
-	h.countFramesOut(len(subs))
 	for sub := range subs {
-		if !sub.Send(frame) {
+		if !h.sendLocked(sub, frame) {
 			full = append(full, sub)
 		}
 	}
@@ -528,9 +526,15 @@ func (h *Hub) dropLocked(sub Subscriber, reason error) {
 	sub.Kick(reason)
 }
 
-func (h *Hub) countFramesOut(n int) {
-	h.counters.framesOut.Add(uint64(n))
-	h.metrics.framesOut.Add(float64(n))
+// sendLocked hands a frame to a subscriber's queue and counts it; it
+// reports false when the queue is full.
+func (h *Hub) sendLocked(sub Subscriber, frame []byte) bool {
+	if !sub.Send(frame) {
+		return false
+	}
+	h.counters.framesOut.Add(1)
+	h.metrics.framesOut.Inc()
+	return true
 }
 
 func (h *Hub) registerLocked(sub Subscriber, unsub func()) {
@@ -628,7 +632,7 @@ func (h *Hub) SubscribeWidget(site, group string, sub Subscriber) (unsubscribe f
 			h.gcSiteLocked(s)
 		}
 	})
-	if !sub.Send(t.frame) {
+	if !h.sendLocked(sub, t.frame) {
 		h.dropLocked(sub, ErrSlowSubscriber)
 	}
 	return func() {

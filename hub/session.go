@@ -138,7 +138,7 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		delete(s.roster, sub)
 		h.gcSiteLocked(s)
 	})
-	if !sub.Send(encode(welcome)) {
+	if !h.sendLocked(sub, encode(welcome)) {
 		h.dropLocked(sub, ErrSlowSubscriber)
 	}
 	return sess, nil
@@ -311,7 +311,7 @@ func (s *Session) SubscribeRoster() {
 		roster.Agents = append(roster.Agents, RosterAgent{ID: a.ID, Status: a.Effective(), Groups: nonNil(a.Groups)})
 	}
 	site.roster[s.sub] = struct{}{}
-	if !s.sub.Send(encode(roster)) {
+	if !h.sendLocked(s.sub, encode(roster)) {
 		h.dropLocked(s.sub, ErrSlowSubscriber)
 	}
 }
