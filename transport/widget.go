@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -37,37 +36,34 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, CodeForbidden, "origin not allowed for this site's widget")
 		return
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	l, err := s.acceptLean(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		s.log.Debug("widget upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	c.SetReadLimit(s.cfg.MaxMessageBytes)
-	ws := s.newWSConn(c)
+	ignore := func([]byte) {}
 	if targetErr != nil {
-		ws.Send(encodeError(CodeBadRequest, targetErr.Error(), ""))
-		ws.closeWith(websocket.StatusPolicyViolation, truncateReason(targetErr.Error()), true)
-		ws.serve(s.base, func() { ws.c.Read(context.Background()) })
+		l.Send(encodeError(CodeBadRequest, targetErr.Error(), ""))
+		l.closeWith(websocket.StatusPolicyViolation, truncateReason(targetErr.Error()), true)
+		l.run(ignore, func() {})
 		return
 	}
-	unsubscribe, err := s.hub.SubscribeWidget(site, group, ws)
+	unsubscribe, err := s.hub.SubscribeWidget(site, group, l)
 	if err != nil {
-		ws.closeWith(websocket.StatusTryAgainLater, "hub not ready", false)
-		ws.serve(s.base, func() { ws.c.Read(context.Background()) })
+		l.closeWith(websocket.StatusTryAgainLater, "hub not ready", false)
+		l.run(ignore, func() {})
 		return
 	}
-	defer unsubscribe()
-	s.log.Debug("widget socket opened", "remote", r.RemoteAddr, "site", site, "group", group)
-	defer s.log.Debug("widget socket closed", "remote", r.RemoteAddr, "site", site, "group", group)
-	ws.serve(s.base, func() {
-		for {
-			if _, _, err := ws.c.Read(context.Background()); err != nil {
-				return
-			}
-			s.framesIn.WithLabelValues("widget").Inc()
-			ws.Send(encodeError(CodeBadRequest, "widget sockets are receive-only", ""))
-			ws.closeWith(websocket.StatusPolicyViolation, "widget sockets are receive-only", true)
-		}
+	remote := r.RemoteAddr
+	s.log.Debug("widget socket opened", "remote", remote, "site", site, "group", group)
+	// The handler returns now; the reader goroutine owns the socket.
+	l.run(func([]byte) {
+		s.framesIn.WithLabelValues("widget").Inc()
+		l.Send(encodeError(CodeBadRequest, "widget sockets are receive-only", ""))
+		l.closeWith(websocket.StatusPolicyViolation, "widget sockets are receive-only", true)
+	}, func() {
+		unsubscribe()
+		s.log.Debug("widget socket closed", "remote", remote, "site", site, "group", group)
 	})
 }
 
