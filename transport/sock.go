@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -22,6 +23,11 @@ import (
 // a goroutine started only while frames are queued; pings run on a timer;
 // and the connection's buffers are small, since widgets send almost nothing
 // and receive small frames. It implements hub.Subscriber.
+//
+// coder/websocket does the upgrade and the reading; every write (data
+// frames, pings, pongs, the close frame) is framed here and written to the
+// connection by the one writer goroutine, so that a frame fanned out to many
+// sockets is framed once and costs one write(2) per socket.
 type leanSock struct {
 	srv *Server
 	c   *websocket.Conn
@@ -39,7 +45,11 @@ type leanSock struct {
 	reason  string
 	drain   bool
 
-	ping *time.Timer
+	// ping drives the keepalive: pinged is when the last ping was queued and
+	// ponged when the last pong arrived (unix nanoseconds).
+	ping   atomic.Pointer[time.Timer]
+	pinged atomic.Int64
+	ponged atomic.Int64
 }
 
 // Buffer sizes of lean sockets: frames to widgets are a few hundred bytes,
@@ -79,18 +89,28 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // acceptLean upgrades the request to a lean socket.
-func (s *Server) acceptLean(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOptions) (*leanSock, error) {
+func (s *Server) acceptLean(w http.ResponseWriter, r *http.Request, opts websocket.AcceptOptions) (*leanSock, error) {
+	l := &leanSock{srv: s}
+	// Pongs are answered by the writer, not by the library, whose writes
+	// would interleave with the writer's.
+	opts.OnPingReceived = func(_ context.Context, payload []byte) bool {
+		l.sendControl(appendFrame(nil, opPong, payload))
+		return false
+	}
+	opts.OnPongReceived = func(context.Context, []byte) { l.ponged.Store(time.Now().UnixNano()) }
 	sb := &smallBuffers{ResponseWriter: w}
-	c, err := websocket.Accept(sb, r, opts)
+	c, err := websocket.Accept(sb, r, &opts)
 	if err != nil {
 		return nil, err
 	}
 	c.SetReadLimit(s.cfg.MaxMessageBytes)
-	return &leanSock{srv: s, c: c, raw: sb.raw}, nil
+	l.c, l.raw = c, sb.raw
+	return l, nil
 }
 
 // Send implements hub.Subscriber.
-func (l *leanSock) Send(frame []byte) bool {
+func (l *leanSock) Send(payload []byte) bool {
+	frame := textFrame(payload)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closing {
@@ -99,12 +119,26 @@ func (l *leanSock) Send(frame []byte) bool {
 	if len(l.q) >= l.srv.cfg.SendQueue {
 		return false
 	}
+	l.enqueueLocked(frame)
+	return true
+}
+
+// sendControl queues a control frame; it does not count against the queue
+// limit.
+func (l *leanSock) sendControl(frame []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closing {
+		l.enqueueLocked(frame)
+	}
+}
+
+func (l *leanSock) enqueueLocked(frame []byte) {
 	l.q = append(l.q, frame)
 	if !l.writing {
 		l.writing = true
 		go l.writeQueued()
 	}
-	return true
 }
 
 // Kick implements hub.Subscriber.
@@ -131,11 +165,13 @@ func (l *leanSock) closeWith(code websocket.StatusCode, reason string, drain boo
 }
 
 // writeQueued writes the queue until it is empty, then ends; if a close was
-// asked for, it closes the socket last.
+// asked for, it writes the close frame last and closes the connection.
 func (l *leanSock) writeQueued() {
 	for {
 		l.mu.Lock()
-		if len(l.q) == 0 {
+		batch := l.q
+		l.q = nil
+		if len(batch) == 0 {
 			if !l.closing {
 				l.writing = false
 				l.mu.Unlock()
@@ -143,23 +179,14 @@ func (l *leanSock) writeQueued() {
 			}
 			code, reason := l.code, l.reason
 			l.mu.Unlock()
-			l.raw.SetWriteDeadline(time.Now().Add(l.srv.cfg.WriteTimeout))
-			l.c.Close(code, reason)
+			l.write(net.Buffers{closeFrame(code, reason)})
+			l.c.CloseNow()
 			return
 		}
-		frame := l.q[0]
-		l.q[0] = nil
-		l.q = l.q[1:]
 		l.mu.Unlock()
-		// A deadline on the connection bounds the write without the timer a
-		// context deadline would arm per write; it is cleared afterwards so
-		// that the pings' own writes are not cut short by it.
-		l.raw.SetWriteDeadline(time.Now().Add(l.srv.cfg.WriteTimeout))
-		err := l.c.Write(context.Background(), websocket.MessageText, frame)
-		l.raw.SetWriteDeadline(time.Time{})
-		if err != nil {
+		if err := l.write(net.Buffers(batch)); err != nil {
 			l.mu.Lock()
-			l.closing, l.q = true, nil
+			l.closing = true
 			l.mu.Unlock()
 			l.c.CloseNow()
 			return
@@ -167,16 +194,31 @@ func (l *leanSock) writeQueued() {
 	}
 }
 
-// pingPeer runs on the ping timer: it pings and re-arms, or closes the
-// socket when no pong comes back in time.
-func (l *leanSock) pingPeer() {
-	ctx, cancel := context.WithTimeout(context.Background(), l.srv.cfg.PongTimeout)
-	defer cancel()
-	if err := l.c.Ping(ctx); err != nil {
-		l.closeWith(websocket.StatusPolicyViolation, "no pong in time", false)
+// write writes frames in one writev, bounded by a deadline on the
+// connection (a context deadline would arm a timer per write).
+func (l *leanSock) write(frames net.Buffers) error {
+	l.raw.SetWriteDeadline(time.Now().Add(l.srv.cfg.WriteTimeout))
+	_, err := frames.WriteTo(l.raw)
+	return err
+}
+
+// keepAlive runs on the ping timer. It alternates two steps: queue a ping
+// and check back after the pong timeout; then, if no pong came since the
+// ping, close the socket, else wait for the next ping.
+func (l *leanSock) keepAlive() {
+	cfg := l.srv.cfg
+	if sent := l.pinged.Load(); sent != 0 {
+		l.pinged.Store(0)
+		if l.ponged.Load() < sent {
+			l.closeWith(websocket.StatusPolicyViolation, "no pong in time", false)
+			return
+		}
+		l.ping.Load().Reset(max(cfg.PingInterval-cfg.PongTimeout, time.Millisecond))
 		return
 	}
-	l.ping.Reset(l.srv.cfg.PingInterval)
+	l.pinged.Store(time.Now().UnixNano())
+	l.sendControl(appendFrame(nil, opPing, nil))
+	l.ping.Load().Reset(cfg.PongTimeout)
 }
 
 // run starts the socket's reader and returns at once. read is called with
@@ -189,7 +231,10 @@ func (l *leanSock) run(read func(data []byte), done func()) {
 		l.closeWith(websocket.StatusGoingAway, "server shutting down", false)
 	})
 	if s.cfg.PingInterval > 0 {
-		l.ping = time.AfterFunc(s.cfg.PingInterval, l.pingPeer)
+		// Stored before it can fire: keepAlive reads it to re-arm itself.
+		t := time.AfterFunc(time.Hour, l.keepAlive)
+		l.ping.Store(t)
+		t.Reset(s.cfg.PingInterval)
 	}
 	go func() {
 		defer s.sockets.Done()
@@ -202,13 +247,11 @@ func (l *leanSock) run(read func(data []byte), done func()) {
 			}
 			read(data)
 		}
-		if l.ping != nil {
-			l.ping.Stop()
+		if t := l.ping.Load(); t != nil {
+			t.Stop()
 		}
 		l.mu.Lock()
-		if !l.closing {
-			l.closing, l.q = true, nil
-		}
+		l.closing = true // the peer is gone: nothing more to write
 		l.mu.Unlock()
 		l.c.CloseNow()
 	}()

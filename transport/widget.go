@@ -36,7 +36,7 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, CodeForbidden, "origin not allowed for this site's widget")
 		return
 	}
-	l, err := s.acceptLean(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	l, err := s.acceptLean(w, r, websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		s.log.Debug("widget upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,6 +53,7 @@ type serveConfig struct {
 	perSiteMetrics bool
 	shutdownDelay  time.Duration
 	shutdownWait   time.Duration
+	debugAddr      string
 	maxDevices     int
 	statusRate     float64
 	statusBurst    int
@@ -81,6 +83,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.BoolVar(&c.perSiteMetrics, "metrics-per-site", false, "add per-site series to /metrics (one series per site: keep off with many sites)")
 	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz answers 503 before sockets are closed, so a load balancer stops routing here first")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long closing sockets and draining NATS may take")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "HOST:PORT serving Go's pprof profiles under /debug/pprof/ (off by default; keep it private)")
 	fs.IntVar(&c.maxDevices, "max-devices", hub.DefaultMaxDevices, "live devices one agent may have; more are refused with close 4003")
 	fs.Float64Var(&c.statusRate, "status-rate", transport.DefaultStatusRate, "status changes per second allowed per device; more get rate_limited errors")
 	fs.IntVar(&c.statusBurst, "status-burst", transport.DefaultStatusBurst, "burst of status changes allowed per device")
@@ -190,6 +193,14 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	log.Info("listening", "addr", ln.Addr().String(), "hub", h.ID(), "grace", cfg.grace)
 	if cfg.dev {
 		printDevURLs(ln.Addr())
+	}
+
+	if cfg.debugAddr != "" {
+		stopDebug, err := serveDebug(cfg.debugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
 	}
 
 	hubCtx, stopHub := context.WithCancel(context.Background())
@@ -330,4 +341,29 @@ presencehub dev mode: site %q with groups %v, tokens from %s/dev/token
   widget demo page   %s/demo   (group: %s/demo?group=sales)
 
 `, transport.DevSite, transport.DevGroups, base, base, base, base, base, base)
+}
+
+// serveDebug serves pprof on its own listener, apart from the public one.
+func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen on --debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	log.Info("debug listener", "addr", ln.Addr().String())
+	return func() {
+		srv.Close()
+		<-done
+	}, nil
 }
