@@ -42,18 +42,6 @@ func wantNoAgent(t *testing.T, s *Site, id string) {
 	}
 }
 
-func wantEffective(t *testing.T, s *Site, id string, want Status) {
-	t.Helper()
-	a, ok := s.Agent(id)
-	got := Offline
-	if ok {
-		got = a.Effective()
-	}
-	if got != want {
-		t.Errorf("effective status of %q: got %q, want %q", id, got, want)
-	}
-}
-
 func wantWidget(t *testing.T, s *Site, group string, want Widget) {
 	t.Helper()
 	if got := s.Widget(group); got != want {
