@@ -156,9 +156,12 @@ func newLoadTest(cfg *config, stderr io.Writer) (*loadTest, error) {
 // buildTopology lays out targets, agents and widgets for the scenario.
 func (l *loadTest) buildTopology() {
 	cfg := l.cfg
+	if cfg.sitePrefix == "" {
+		cfg.sitePrefix = "load"
+	}
 	withAgents := cfg.agents > 0
 	addAgent := func(site string, groups []string) int {
-		a := &agent{idx: len(l.agents), site: site, id: fmt.Sprintf("load-agent-%d", len(l.agents)), groups: groups}
+		a := &agent{idx: len(l.agents), site: site, id: fmt.Sprintf("%s-agent-%d", cfg.sitePrefix, len(l.agents)), groups: groups}
 		l.agents = append(l.agents, a)
 		return a.idx
 	}
@@ -169,7 +172,7 @@ func (l *loadTest) buildTopology() {
 		return "online"
 	}
 	for s := range cfg.sites {
-		site := fmt.Sprintf("load-%d", s)
+		site := fmt.Sprintf("%s-%d", cfg.sitePrefix, s)
 		switch cfg.scenario {
 		case scenarioFanout:
 			ag := -1

@@ -55,6 +55,7 @@ type config struct {
 	secret      string
 	scenario    string
 	sites       int
+	sitePrefix  string
 	groups      int
 	widgets     int
 	agents      int // -1: as many as the scenario needs
@@ -138,6 +139,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.secret, "jwt-secret", "", "the hub's HS256 secret, to mint agent tokens (default $PRESENCE_JWT_SECRET)")
 	fs.StringVar(&c.scenario, "scenario", scenarioFanout, "fanout or groups (see above)")
 	fs.IntVar(&c.sites, "sites", 1, "number of sites (load-0, load-1, ...)")
+	fs.StringVar(&c.sitePrefix, "site-prefix", "load", "prefix of the site ids (PREFIX-0, PREFIX-1, ...), so that several generators can share hubs without sharing sites")
 	fs.IntVar(&c.groups, "groups", 0, "groups per site (g0, g1, ...)")
 	fs.IntVar(&c.widgets, "widgets", 0, "widget sockets in total, spread over sites and groups")
 	var agents optionalInt
