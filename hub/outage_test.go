@@ -10,6 +10,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 )
 
 // leaseGone reports whether a device key has no message left in the stream,
@@ -22,19 +23,6 @@ func leaseGone(t *testing.T, js jetstream.JetStream, key string) bool {
 	}
 	_, err = st.GetLastMsgForSubject(context.Background(), "$KV."+hub.DefaultBucket+"."+key)
 	return errors.Is(err, jetstream.ErrMsgNotFound)
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		<-tick.C
-	}
 }
 
 // A hub cut off from NATS while a lease expires, and while the marker of that
@@ -58,7 +46,7 @@ func TestViewCatchesUpAfterOutageLongerThanMarkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the lease and its marker are gone", func() bool { return leaseGone(t, js, "d.acme.alice."+s.Device()) })
+	wstest.Eventually(t, waitTimeout, "the lease and its marker are gone", func() bool { return leaseGone(t, js, "d.acme.alice."+s.Device()) })
 	w.empty(t)
 	proxy.Restore()
 	w.expect(t, "widget_status", "status", "offline", "reason", "no_agents")

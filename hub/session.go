@@ -361,7 +361,7 @@ func (s *Session) Bye(ctx context.Context) error {
 	key := deviceKey(s.site, s.agent, s.device)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, err := s.h.purgeKey(ctx, key, s.rev)
+	rev, err := s.h.purgeKey(ctx, key, s.rev)
 	if errors.Is(err, ErrReplaced) {
 		var current uint64
 		current, err = s.h.leaseOwner(ctx, key, s.id)
@@ -371,13 +371,15 @@ func (s *Session) Bye(ctx context.Context) error {
 		case err == nil && current == 0:
 			return nil // already gone
 		case err == nil:
-			_, err = s.h.purgeKey(ctx, key, current)
+			rev, err = s.h.purgeKey(ctx, key, current)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("failed to purge lease: %w", err)
 	}
-	return nil
+	// Returning once this replica's view has the device gone means a device
+	// that reconnects here right after the bye is counted without it.
+	return s.h.waitApplied(ctx, rev)
 }
 
 // purgeKey removes a key with a purge marker that NATS deletes after the

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -32,20 +33,20 @@ type statsFrame struct {
 	} `json:"totals"`
 }
 
-func decodeStats(t *testing.T, f frame) statsFrame {
+func decodeStats(t *testing.T, f wstest.Frame) statsFrame {
 	t.Helper()
 	var s statsFrame
-	if err := json.Unmarshal(f.raw, &s); err != nil || s.Type != "stats" {
+	if err := json.Unmarshal(f.Raw, &s); err != nil || s.Type != "stats" {
 		t.Fatalf("got %s, want a stats frame", f)
 	}
 	return s
 }
 
 // watchStats reads stats frames until one satisfies cond.
-func watchStats(t *testing.T, c *client, what string, cond func(statsFrame) bool) statsFrame {
+func watchStats(t *testing.T, c *wstest.Client, what string, cond func(statsFrame) bool) statsFrame {
 	t.Helper()
 	for i := 0; i < 30; i++ {
-		if s := decodeStats(t, c.next()); cond(s) {
+		if s := decodeStats(t, c.Next()); cond(s) {
 			return s
 		}
 	}
@@ -62,11 +63,11 @@ func TestAdminStatsAggregateReplicas(t *testing.T) {
 	watchWidget(t, r2, "other", "", "offline", "no_agents")
 	connectAgent(t, r1, mintToken(t, "acme", "alice"), "", "desktop")
 	bob := connectAgent(t, r2, mintToken(t, "acme", "bob", "sales"), "", "mobile")
-	bob.send(map[string]string{"type": "set_status", "status": "busy"})
-	bob.expect("status")
+	bob.Send(map[string]string{"type": "set_status", "status": "busy"})
+	bob.Expect("status")
 
 	admin := dial(t, r1.wsURL+"/v1/admin", nil)
-	admin.send(map[string]string{"type": "hello", "token": mintAdminToken(t, "acme")})
+	admin.Send(map[string]string{"type": "hello", "token": mintAdminToken(t, "acme")})
 	s := watchStats(t, admin, "both replicas with their sockets", func(s statsFrame) bool {
 		return len(s.Replicas) == 2 && s.Totals.Connections.Agent == 2 && s.Totals.Connections.Widget == 3 && s.Totals.Connections.Admin == 1
 	})
@@ -81,7 +82,7 @@ func TestAdminStatsAggregateReplicas(t *testing.T) {
 			t.Fatalf("got replica %s NATS %q, want connected", r.Hub, r.NATS)
 		}
 	}
-	bob.c.CloseNow()
+	bob.Conn.CloseNow()
 	watchStats(t, admin, "bob's grace pending", func(s statsFrame) bool {
 		return s.SiteStats.Agents.PendingGrace == 1 && s.Totals.Connections.Agent == 1
 	})
@@ -91,15 +92,15 @@ func TestAdminStatsRefusesNonAdmins(t *testing.T) {
 	ns := natstest.Start(t)
 	r := startReplica(t, ns, replicaOptions{})
 	c := dial(t, r.wsURL+"/v1/admin", nil)
-	c.send(map[string]string{"type": "hello", "token": mintToken(t, "acme", "alice")})
-	c.expect("error", "code", "forbidden")
-	if got := c.expectClose(); got != transport.CloseBadHello {
+	c.Send(map[string]string{"type": "hello", "token": mintToken(t, "acme", "alice")})
+	c.Expect("error", "code", "forbidden")
+	if got := c.ExpectClose(); got != transport.CloseBadHello {
 		t.Fatalf("got close %d, want %d", got, transport.CloseBadHello)
 	}
 	c = dial(t, r.wsURL+"/v1/admin", nil)
-	c.send(map[string]string{"type": "hello", "token": "garbage"})
-	c.expect("error", "code", "unauthorized")
-	c.expectClose()
+	c.Send(map[string]string{"type": "hello", "token": "garbage"})
+	c.Expect("error", "code", "unauthorized")
+	c.ExpectClose()
 }
 
 func TestDevTokenOnlyInDevMode(t *testing.T) {
@@ -125,7 +126,7 @@ func TestDevTokenOnlyInDevMode(t *testing.T) {
 		t.Fatalf("got claims %+v (%v), want carol in sales", claims, err)
 	}
 	a := connectAgent(t, r, body.Token, "", "web")
-	if got := a.welcome.str("status"); got != "online" {
+	if got := a.welcome.Str("status"); got != "online" {
 		t.Fatalf("got %q, want online", got)
 	}
 	resp, err = http.Get(r.http.URL + "/dev/token?agent=a.b")

@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -29,7 +30,7 @@ import (
 type bystanders struct {
 	r      *replica
 	dev    *agent
-	widget *client
+	widget *wstest.Client
 }
 
 const bystanderSite = "acme"
@@ -38,10 +39,10 @@ func startBystanders(t *testing.T, r *replica) *bystanders {
 	t.Helper()
 	w := watchWidget(t, r, bystanderSite, "", "offline", "no_agents")
 	dev := connectAgent(t, r, mintToken(t, bystanderSite, "bea"), "", "desktop")
-	w.expect("widget_status", "status", "online", "reason", "agents_online")
-	dev.send(map[string]string{"type": "set_status", "status": "busy", "ref": "rest"})
-	dev.expect("status", "status", "busy", "by_device", dev.device, "ref", "rest")
-	w.expect("widget_status", "status", "busy", "reason", "all_busy")
+	w.Expect("widget_status", "status", "online", "reason", "agents_online")
+	dev.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "rest"})
+	dev.Expect("status", "status", "busy", "by_device", dev.device, "ref", "rest")
+	w.Expect("widget_status", "status", "busy", "reason", "all_busy")
 	return &bystanders{r: r, dev: dev, widget: w}
 }
 
@@ -54,9 +55,9 @@ func (b *bystanders) check(t *testing.T, after string) {
 	t.Logf("checking bystanders after %s", after)
 	for _, st := range []struct{ status, reason string }{{"online", "agents_online"}, {"busy", "all_busy"}} {
 		ref := "check-" + st.status
-		b.dev.send(map[string]string{"type": "set_status", "status": st.status, "ref": ref})
-		b.dev.expect("status", "status", st.status, "by_device", b.dev.device, "ref", ref)
-		b.widget.expect("widget_status", "site", bystanderSite, "status", st.status, "reason", st.reason)
+		b.dev.Send(map[string]string{"type": "set_status", "status": st.status, "ref": ref})
+		b.dev.Expect("status", "status", st.status, "by_device", b.dev.device, "ref", ref)
+		b.widget.Expect("widget_status", "site", bystanderSite, "status", st.status, "reason", st.reason)
 	}
 	assertHTTPStatus(t, b.r, "/v1/sites/"+bystanderSite+"/status", "busy", "all_busy")
 }
@@ -68,7 +69,7 @@ type binaryFrame []byte
 // binary frame, anything else as JSON text. Write errors are only logged: the
 // server may close the socket while a bad frame is still being written, and
 // the caller then checks how it closed.
-func sendFrame(t *testing.T, c *client, v any) {
+func sendFrame(t *testing.T, c *wstest.Client, v any) {
 	t.Helper()
 	typ := websocket.MessageText
 	var b []byte
@@ -85,17 +86,17 @@ func sendFrame(t *testing.T, c *client, v any) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if err := c.c.Write(ctx, typ, b); err != nil {
+	if err := c.Conn.Write(ctx, typ, b); err != nil {
 		t.Logf("writing a %d-byte frame failed: %v", len(b), err)
 	}
 }
 
 // expectErrorFrame waits for the next frame, which must be an error frame with
 // code and ref (empty: no ref) and a message; it returns the message.
-func expectErrorFrame(t *testing.T, c *client, code, ref string) string {
+func expectErrorFrame(t *testing.T, c *wstest.Client, code, ref string) string {
 	t.Helper()
-	f := c.expect("error", "code", code, "ref", ref)
-	msg := f.str("message")
+	f := c.Expect("error", "code", code, "ref", ref)
+	msg := f.Str("message")
 	if msg == "" {
 		t.Fatalf("got error frame %s without a message, want one", f)
 	}
@@ -104,13 +105,13 @@ func expectErrorFrame(t *testing.T, c *client, code, ref string) string {
 
 // expectClosedWith waits for the socket to close and fails unless the close
 // code is want; it returns the close frame.
-func expectClosedWith(t *testing.T, c *client, want websocket.StatusCode) websocket.CloseError {
+func expectClosedWith(t *testing.T, c *wstest.Client, want websocket.StatusCode) websocket.CloseError {
 	t.Helper()
-	if got := c.expectClose(); got != want {
-		t.Fatalf("got close code %d (%v), want %d", got, c.closeErr, want)
+	if got := c.ExpectClose(); got != want {
+		t.Fatalf("got close code %d (%v), want %d", got, c.CloseErr(), want)
 	}
 	var ce websocket.CloseError
-	errors.As(c.closeErr, &ce)
+	errors.As(c.CloseErr(), &ce)
 	return ce
 }
 
@@ -275,13 +276,13 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 	} {
 		run("after hello/"+tc.name, func(t *testing.T) {
 			a := connectAgent(t, r, mintToken(t, "other", fmt.Sprintf("olga%d", i)), "", "mobile")
-			sendFrame(t, a.client, tc.frame)
-			msg := expectErrorFrame(t, a.client, transport.CodeBadRequest, tc.wantRef)
+			sendFrame(t, a.Client, tc.frame)
+			msg := expectErrorFrame(t, a.Client, transport.CodeBadRequest, tc.wantRef)
 			mustContain(t, "error message", msg, tc.wantMsg)
 			// The bad frame changed nothing (no status frame came before the
 			// error) and the socket still serves good frames.
-			a.send(map[string]string{"type": "set_status", "status": "busy", "ref": "after"})
-			a.expect("status", "status", "busy", "by_device", a.device, "ref", "after")
+			a.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "after"})
+			a.Expect("status", "status", "busy", "by_device", a.device, "ref", "after")
 		})
 	}
 
@@ -295,18 +296,18 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 	})
 	run("size/over the limit after hello", func(t *testing.T) {
 		a := connectAgent(t, r, mintToken(t, "other", "oscar"), "", "desktop")
-		sendFrame(t, a.client, jsonPadded(t, 33*1024, map[string]any{"type": "set_status", "status": "offline"}))
-		expectClosedWith(t, a.client, websocket.StatusMessageTooBig)
+		sendFrame(t, a.Client, jsonPadded(t, 33*1024, map[string]any{"type": "set_status", "status": "offline"}))
+		expectClosedWith(t, a.Client, websocket.StatusMessageTooBig)
 	})
 	run("size/hello at the limit", func(t *testing.T) {
 		c := dial(t, r.wsURL+"/v1/agent", nil)
 		sendFrame(t, c, jsonPadded(t, limit, helloFrame(mintToken(t, "other", "paula"))))
-		c.expect("welcome", "status", "online")
+		c.Expect("welcome", "status", "online")
 	})
 	run("size/set_status at the limit", func(t *testing.T) {
 		a := connectAgent(t, r, mintToken(t, "other", "quinn"), "", "desktop")
-		sendFrame(t, a.client, jsonPadded(t, limit, map[string]any{"type": "set_status", "status": "busy", "ref": "big"}))
-		a.expect("status", "status", "busy", "by_device", a.device, "ref", "big")
+		sendFrame(t, a.Client, jsonPadded(t, limit, map[string]any{"type": "set_status", "status": "busy", "ref": "big"}))
+		a.Expect("status", "status", "busy", "by_device", a.device, "ref", "big")
 	})
 
 	// Widget sockets: a bad target gets an error frame naming the field and
@@ -381,13 +382,13 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 	// No state was lost: a new device of the bystander agent adopts its
 	// status, sees its device, and the device is told about the new one.
 	extra := connectAgent(t, r, mintToken(t, bystanderSite, "bea"), "", "mobile")
-	if got := extra.welcome.str("status"); got != "busy" {
+	if got := extra.welcome.Str("status"); got != "busy" {
 		t.Fatalf("got welcome status %q for a new bystander device, want busy", got)
 	}
 	if got, want := deviceIDs(extra.welcome), []string{by.dev.device, extra.device}; !slices.Equal(got, want) {
 		t.Fatalf("got welcome devices %v, want %v", got, want)
 	}
-	if got, want := deviceIDs(by.dev.expect("devices")), []string{by.dev.device, extra.device}; !slices.Equal(got, want) {
+	if got, want := deviceIDs(by.dev.Expect("devices")), []string{by.dev.device, extra.device}; !slices.Equal(got, want) {
 		t.Fatalf("got devices %v on the bystander, want %v", got, want)
 	}
 }
@@ -398,7 +399,7 @@ func TestNoHelloInTimeClosesWith4001(t *testing.T) {
 	by := startBystanders(t, r)
 
 	silent := dial(t, r.wsURL+"/v1/agent", nil)
-	silent.expect("error", "code", "bad_request")
+	silent.Expect("error", "code", "bad_request")
 	ce := expectClosedWith(t, silent, transport.CloseBadHello)
 	mustContain(t, "close reason", ce.Reason, "hello")
 	by.check(t, "a socket without hello")
@@ -432,8 +433,8 @@ func TestAgentSocketOrigin(t *testing.T) {
 	expectWelcome := func(t *testing.T, r *replica, origin, agentID string) {
 		t.Helper()
 		c := dial(t, r.wsURL+"/v1/agent", http.Header{"Origin": {origin}})
-		c.send(helloFrame(mintToken(t, "other", agentID)))
-		c.expect("welcome", "status", "online")
+		c.Send(helloFrame(mintToken(t, "other", agentID)))
+		c.Expect("welcome", "status", "online")
 	}
 
 	t.Run("no allowed origins", func(t *testing.T) {
@@ -445,7 +446,7 @@ func TestAgentSocketOrigin(t *testing.T) {
 		by.check(t, "refused origins")
 		// Widgets accept any origin for now.
 		w := dial(t, r.wsURL+"/v1/widget?site="+bystanderSite, http.Header{"Origin": {"https://evil.example"}})
-		w.expect("widget_status", "status", "busy", "reason", "all_busy")
+		w.Expect("widget_status", "status", "busy", "reason", "all_busy")
 		by.check(t, "a widget from another origin")
 	})
 

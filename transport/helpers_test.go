@@ -1,23 +1,19 @@
 package transport_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	natsserver "github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
-	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -51,63 +47,14 @@ func startReplica(t *testing.T, ns *natsserver.Server, opts replicaOptions) *rep
 	if opts.grace == 0 {
 		opts.grace = time.Hour
 	}
-	nc := natstest.Connect(t, ns)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("failed to create JetStream client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	kv, err := hub.OpenBucket(ctx, js, hub.BucketConfig{LimitMarkerTTL: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: opts.grace, MarkerTTL: time.Second, Logger: testLogger(t), Now: opts.now, MaxDevices: opts.maxDevices})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(runCtx) }()
-	select {
-	case <-h.Loaded():
-	case err := <-done:
-		t.Fatalf("hub stopped before loading: %v", err)
-	case <-ctx.Done():
-		t.Fatal("hub view did not load")
-	}
-	auth, err := transport.NewAuth(testSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := opts.transport
-	cfg.Logger = testLogger(t)
-	srv := transport.NewServer(h, auth, cfg)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		if err := srv.CloseSockets(ctx); err != nil {
-			t.Errorf("sockets did not close: %v", err)
-		}
-		hs.Close()
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("hub.Run: %v", err)
-		}
+	r := wstest.StartReplica(t, ns, wstest.ReplicaOptions{
+		Secret:    testSecret,
+		Bucket:    hub.BucketConfig{LimitMarkerTTL: time.Second},
+		Hub:       hub.Config{Grace: opts.grace, MarkerTTL: time.Second, Now: opts.now, MaxDevices: opts.maxDevices},
+		Transport: opts.transport,
+		Wait:      waitTimeout,
 	})
-	return &replica{hub: h, srv: srv, http: hs, wsURL: "ws" + strings.TrimPrefix(hs.URL, "http")}
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return &replica{hub: r.Hub, srv: r.Server, http: r.HTTP, wsURL: r.WSURL}
 }
 
 func mintToken(t *testing.T, site, agent string, groups ...string) string {
@@ -128,138 +75,16 @@ func mintTokenTTL(t *testing.T, site, agent string, ttl time.Duration, groups ..
 	return tok
 }
 
-// frame is one decoded JSON frame a client received.
-type frame struct {
-	raw    []byte
-	fields map[string]any
-}
-
-func (f frame) str(key string) string {
-	s, _ := f.fields[key].(string)
-	return s
-}
-
-func (f frame) String() string { return string(f.raw) }
-
-// client is a real WebSocket client that collects what it receives.
-type client struct {
-	t      *testing.T
-	c      *websocket.Conn
-	frames chan frame
-	// closeErr holds the error that ended reading, once frames is closed.
-	closeErr error
-	// wait is how long next waits before failing; default waitTimeout.
-	wait time.Duration
-}
-
-func dial(t *testing.T, url string, header http.Header) *client {
+// dial opens a WebSocket client to url that collects what it receives.
+func dial(t *testing.T, url string, header http.Header) *wstest.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: header})
-	if err != nil {
-		t.Fatalf("failed to dial %s: %v", url, err)
-	}
-	c.SetReadLimit(1 << 20)
-	cl := &client{t: t, c: c, frames: make(chan frame, 1024), wait: waitTimeout}
-	go cl.readLoop()
-	t.Cleanup(func() { c.CloseNow() })
-	return cl
-}
-
-func (c *client) readLoop() {
-	defer close(c.frames)
-	for {
-		_, data, err := c.c.Read(context.Background())
-		if err != nil {
-			c.closeErr = err
-			return
-		}
-		f := frame{raw: data}
-		if err := json.Unmarshal(data, &f.fields); err != nil {
-			f.fields = map[string]any{"type": "<invalid JSON>"}
-		}
-		c.frames <- f
-	}
-}
-
-func (c *client) send(v any) {
-	c.t.Helper()
-	var b []byte
-	switch v := v.(type) {
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		var err error
-		if b, err = json.Marshal(v); err != nil {
-			c.t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := c.c.Write(ctx, websocket.MessageText, b); err != nil {
-		c.t.Fatalf("failed to send %s: %v", b, err)
-	}
-}
-
-// next returns the next frame, failing the test if none comes in time or
-// the socket closes.
-func (c *client) next() frame {
-	c.t.Helper()
-	select {
-	case f, ok := <-c.frames:
-		if !ok {
-			c.t.Fatalf("socket closed while waiting for a frame: %v", c.closeErr)
-		}
-		return f
-	case <-time.After(c.wait):
-		c.t.Fatal("no frame arrived in time")
-	}
-	panic("unreachable")
-}
-
-// expect returns the next frame and fails unless its type is typ and each
-// key/value pair in want matches.
-func (c *client) expect(typ string, want ...string) frame {
-	c.t.Helper()
-	f := c.next()
-	if got := f.str("type"); got != typ {
-		c.t.Fatalf("got frame %s, want type %q", f, typ)
-	}
-	for i := 0; i+1 < len(want); i += 2 {
-		if got := f.str(want[i]); got != want[i+1] {
-			c.t.Fatalf("got %s=%q in %s, want %q", want[i], got, f, want[i+1])
-		}
-	}
-	return f
-}
-
-// expectClose waits for the server to close the socket and returns the
-// close code, failing if a frame arrives first.
-func (c *client) expectClose() websocket.StatusCode {
-	c.t.Helper()
-	select {
-	case f, ok := <-c.frames:
-		if ok {
-			c.t.Fatalf("got frame %s, want the socket closed", f)
-		}
-		var ce websocket.CloseError
-		if !errors.As(c.closeErr, &ce) {
-			c.t.Fatalf("socket ended without a close frame: %v", c.closeErr)
-		}
-		return ce.Code
-	case <-time.After(waitTimeout):
-		c.t.Fatal("socket did not close in time")
-	}
-	panic("unreachable")
+	return wstest.Dial(t, url, wstest.Options{Header: header, Wait: waitTimeout})
 }
 
 // agent is a connected agent device.
 type agent struct {
-	*client
-	welcome frame
+	*wstest.Client
+	welcome wstest.Frame
 	device  string
 }
 
@@ -271,34 +96,25 @@ func connectAgent(t *testing.T, r *replica, token, deviceID, kind string) *agent
 	if deviceID != "" {
 		dev["id"] = deviceID
 	}
-	c.send(map[string]any{"type": "hello", "token": token, "device": dev})
-	w := c.expect("welcome")
-	return &agent{client: c, welcome: w, device: w.str("device")}
+	c.Send(map[string]any{"type": "hello", "token": token, "device": dev})
+	w := c.Expect("welcome")
+	return &agent{Client: c, welcome: w, device: w.Str("device")}
 }
 
 // watchWidget opens a widget socket and checks its first frame.
-func watchWidget(t *testing.T, r *replica, site, group, wantStatus, wantReason string) *client {
+func watchWidget(t *testing.T, r *replica, site, group, wantStatus, wantReason string) *wstest.Client {
 	t.Helper()
 	url := r.wsURL + "/v1/widget?site=" + site
 	if group != "" {
 		url += "&group=" + group
 	}
 	c := dial(t, url, nil)
-	c.expect("widget_status", "site", site, "group", group, "status", wantStatus, "reason", wantReason)
+	c.Expect("widget_status", "site", site, "group", group, "status", wantStatus, "reason", wantReason)
 	return c
 }
 
 // deviceIDs returns the ids in a devices or welcome frame's devices list.
-func deviceIDs(f frame) []string {
-	list, _ := f.fields["devices"].([]any)
-	var ids []string
-	for _, d := range list {
-		m, _ := d.(map[string]any)
-		id, _ := m["id"].(string)
-		ids = append(ids, id)
-	}
-	return ids
-}
+func deviceIDs(f wstest.Frame) []string { return f.IDs("devices") }
 
 func assertHTTPStatus(t *testing.T, r *replica, path, wantStatus, wantReason string) {
 	t.Helper()
@@ -352,18 +168,10 @@ func adminCall(t *testing.T, r *replica, method, path, token, body string) (int,
 	return resp.StatusCode, out
 }
 
-// eventually waits until cond holds, checking it every few milliseconds, and
-// fails the test if it does not hold in time. For state that has no event to
-// wait on (a replica's view catching up with the bucket).
+// eventually waits until cond holds and fails the test if it does not hold
+// in time. For state that has no event to wait on (a replica's view catching
+// up with the bucket).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		<-tick.C
-	}
+	wstest.Eventually(t, waitTimeout, what, cond)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 )
 
 // everyDay builds a weekly schedule with the same intervals every day.
@@ -21,8 +22,8 @@ func everyDay(zone string, intervals string) string {
 	return `{"timezone":"` + zone + `","weekly":{` + strings.Join(days, ",") + `}}`
 }
 
-func nextChange(f frame) string {
-	s, _ := f.fields["next_change"].(string)
+func nextChange(f wstest.Frame) string {
+	s, _ := f.Fields["next_change"].(string)
 	return s
 }
 
@@ -43,7 +44,7 @@ func TestHoursFlipWidgetsOnAnotherReplica(t *testing.T) {
 	r2 := startReplica(t, ns, replicaOptions{now: now})
 	w := watchWidget(t, r2, "acme", "", "offline", "no_agents")
 	a := connectAgent(t, r1, mintToken(t, "acme", "alice"), "", "desktop")
-	w.expect("widget_status", "status", "online", "reason", "agents_online", "next_change", "")
+	w.Expect("widget_status", "status", "online", "reason", "agents_online", "next_change", "")
 
 	closes := day.Add(12*time.Hour + time.Minute).Format("2006-01-02T15:04:05.000Z")
 	reopens := day.Add(12*time.Hour + 2*time.Minute).Format("2006-01-02T15:04:05.000Z")
@@ -56,29 +57,29 @@ func TestHoursFlipWidgetsOnAnotherReplica(t *testing.T) {
 	}
 	// Open now: the status stands, and widgets and agents learn when the
 	// hours close.
-	w.expect("widget_status", "status", "online", "reason", "agents_online", "next_change", closes)
-	if f := a.expect("hours"); f.fields["open"] != true || nextChange(f) != closes {
+	w.Expect("widget_status", "status", "online", "reason", "agents_online", "next_change", closes)
+	if f := a.Expect("hours"); f.Fields["open"] != true || nextChange(f) != closes {
 		t.Fatalf("got %s, want hours open until %s", f, closes)
 	}
 
-	w.expect("widget_status", "status", "offline", "reason", "outside_hours", "next_change", reopens)
-	if f := a.expect("hours"); f.fields["open"] != false || nextChange(f) != reopens {
+	w.Expect("widget_status", "status", "offline", "reason", "outside_hours", "next_change", reopens)
+	if f := a.Expect("hours"); f.Fields["open"] != false || nextChange(f) != reopens {
 		t.Fatalf("got %s, want hours closed until %s", f, reopens)
 	}
 	assertHTTPStatus(t, r2, "/v1/sites/acme/status", "offline", "outside_hours")
 	late := connectAgent(t, r2, mintToken(t, "acme", "bob"), "", "mobile")
-	hours, _ := late.welcome.fields["hours"].(map[string]any)
+	hours, _ := late.welcome.Fields["hours"].(map[string]any)
 	if hours["open"] != false || hours["next_change"] != reopens {
 		t.Fatalf("got welcome hours %v while closed, want open=false next_change=%s", hours, reopens)
 	}
 	// Agents still change their status while closed; the widget stays put.
-	a.send(map[string]string{"type": "set_status", "status": "busy"})
-	a.expect("status", "status", "busy")
-	late.send(map[string]string{"type": "set_status", "status": "busy"})
-	late.expect("status", "status", "busy")
+	a.Send(map[string]string{"type": "set_status", "status": "busy"})
+	a.Expect("status", "status", "busy")
+	late.Send(map[string]string{"type": "set_status", "status": "busy"})
+	late.Expect("status", "status", "busy")
 
-	w.wait = 90 * time.Second // the hours reopen one real minute after closing
-	w.expect("widget_status", "status", "busy", "reason", "all_busy", "next_change", closesTomorrow)
+	w.Wait = 90 * time.Second // the hours reopen one real minute after closing
+	w.Expect("widget_status", "status", "busy", "reason", "all_busy", "next_change", closesTomorrow)
 	assertHTTPStatus(t, r2, "/v1/sites/acme/status", "busy", "all_busy")
 }
 
@@ -89,22 +90,22 @@ func TestGroupHoursOverrideSiteHours(t *testing.T) {
 	site := watchWidget(t, r2, "acme", "", "offline", "no_agents")
 	night := watchWidget(t, r2, "acme", "night", "offline", "no_agents")
 	connectAgent(t, r1, mintToken(t, "acme", "nina", "night"), "", "desktop")
-	site.expect("widget_status", "status", "online")
-	night.expect("widget_status", "status", "online")
+	site.Expect("widget_status", "status", "online")
+	night.Expect("widget_status", "status", "online")
 
 	admin := mintAdminToken(t, "acme")
 	closedForever := `{"timezone":"Europe/Prague"}`
 	if code, body := adminCall(t, r1, "PUT", "/v1/admin/sites/acme/hours", admin, closedForever); code != http.StatusOK {
 		t.Fatalf("got %d %v, want 200", code, body)
 	}
-	site.expect("widget_status", "status", "offline", "reason", "outside_hours", "next_change", "")
-	night.expect("widget_status", "status", "offline", "reason", "outside_hours")
+	site.Expect("widget_status", "status", "offline", "reason", "outside_hours", "next_change", "")
+	night.Expect("widget_status", "status", "offline", "reason", "outside_hours")
 
 	always := everyDay("America/New_York", `[{"from":"00:00","to":"24:00"}]`)
 	if code, body := adminCall(t, r1, "PUT", "/v1/admin/sites/acme/groups/night/hours", admin, always); code != http.StatusOK {
 		t.Fatalf("got %d %v, want 200", code, body)
 	}
-	night.expect("widget_status", "group", "night", "status", "online", "reason", "agents_online")
+	night.Expect("widget_status", "group", "night", "status", "online", "reason", "agents_online")
 	assertHTTPStatus(t, r2, "/v1/sites/acme/status?group=night", "online", "agents_online")
 	assertHTTPStatus(t, r2, "/v1/sites/acme/status", "offline", "outside_hours")
 
@@ -115,7 +116,7 @@ func TestGroupHoursOverrideSiteHours(t *testing.T) {
 	if code, _ := adminCall(t, r1, "DELETE", "/v1/admin/sites/acme/hours", admin, ""); code != http.StatusNoContent {
 		t.Fatalf("got %d from DELETE hours, want 204", code)
 	}
-	site.expect("widget_status", "status", "online", "reason", "agents_online", "next_change", "")
+	site.Expect("widget_status", "status", "online", "reason", "agents_online", "next_change", "")
 	if code, _ := adminCall(t, r2, "GET", "/v1/admin/sites/acme/hours", admin, ""); code != http.StatusNotFound {
 		t.Fatalf("got %d from GET deleted hours, want 404", code)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 )
 
 func TestStatusChangeReachesOtherDeviceAndWidgetsOnAnotherReplica(t *testing.T) {
@@ -17,33 +18,33 @@ func TestStatusChangeReachesOtherDeviceAndWidgetsOnAnotherReplica(t *testing.T) 
 
 	tok := mintToken(t, "acme", "alice")
 	desktop := connectAgent(t, r1, tok, "", "desktop")
-	if got := desktop.welcome.str("status"); got != "online" {
+	if got := desktop.welcome.Str("status"); got != "online" {
 		t.Fatalf("got first-seen status %q, want online", got)
 	}
-	w1.expect("widget_status", "status", "online", "reason", "agents_online")
-	w2.expect("widget_status", "status", "online", "reason", "agents_online")
+	w1.Expect("widget_status", "status", "online", "reason", "agents_online")
+	w2.Expect("widget_status", "status", "online", "reason", "agents_online")
 
 	mobile := connectAgent(t, r2, tok, "", "mobile")
 	if got, want := deviceIDs(mobile.welcome), []string{desktop.device, mobile.device}; !slices.Equal(got, want) {
 		t.Fatalf("got welcome devices %v, want %v", got, want)
 	}
-	if got, want := deviceIDs(desktop.expect("devices")), []string{desktop.device, mobile.device}; !slices.Equal(got, want) {
+	if got, want := deviceIDs(desktop.Expect("devices")), []string{desktop.device, mobile.device}; !slices.Equal(got, want) {
 		t.Fatalf("got devices %v on the desktop, want %v", got, want)
 	}
 
-	desktop.send(map[string]string{"type": "set_status", "status": "busy", "ref": "r1"})
+	desktop.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "r1"})
 	for _, dev := range []*agent{desktop, mobile} {
-		dev.expect("status", "status", "busy", "by_device", desktop.device, "ref", "r1")
+		dev.Expect("status", "status", "busy", "by_device", desktop.device, "ref", "r1")
 	}
-	w1.expect("widget_status", "status", "busy", "reason", "all_busy")
-	w2.expect("widget_status", "status", "busy", "reason", "all_busy")
+	w1.Expect("widget_status", "status", "busy", "reason", "all_busy")
+	w2.Expect("widget_status", "status", "busy", "reason", "all_busy")
 
-	mobile.send(map[string]string{"type": "set_status", "status": "online"})
+	mobile.Send(map[string]string{"type": "set_status", "status": "online"})
 	for _, dev := range []*agent{desktop, mobile} {
-		dev.expect("status", "status", "online", "by_device", mobile.device)
+		dev.Expect("status", "status", "online", "by_device", mobile.device)
 	}
-	w1.expect("widget_status", "status", "online", "reason", "agents_online")
-	w2.expect("widget_status", "status", "online", "reason", "agents_online")
+	w1.Expect("widget_status", "status", "online", "reason", "agents_online")
+	w2.Expect("widget_status", "status", "online", "reason", "agents_online")
 }
 
 func TestStoredStatusSurvivesAndIsAdopted(t *testing.T) {
@@ -52,10 +53,10 @@ func TestStoredStatusSurvivesAndIsAdopted(t *testing.T) {
 	tok := mintToken(t, "acme", "alice")
 
 	a := connectAgent(t, r1, tok, "", "desktop")
-	a.send(map[string]string{"type": "set_status", "status": "busy"})
-	a.expect("status", "status", "busy")
-	a.send(map[string]string{"type": "bye"})
-	if got := a.expectClose(); got != 1000 {
+	a.Send(map[string]string{"type": "set_status", "status": "busy"})
+	a.Expect("status", "status", "busy")
+	a.Send(map[string]string{"type": "bye"})
+	if got := a.ExpectClose(); got != 1000 {
 		t.Fatalf("got close code %d after bye, want 1000", got)
 	}
 
@@ -63,13 +64,13 @@ func TestStoredStatusSurvivesAndIsAdopted(t *testing.T) {
 	// comes back, and the device does not reset it to online.
 	r2 := startReplica(t, ns, replicaOptions{})
 	b := connectAgent(t, r2, tok, "", "mobile")
-	if got := b.welcome.str("status"); got != "busy" {
+	if got := b.welcome.Str("status"); got != "busy" {
 		t.Fatalf("got welcome status %q, want the stored busy", got)
 	}
 	w := watchWidget(t, r2, "acme", "", "busy", "all_busy")
-	b.send(map[string]string{"type": "set_status", "status": "offline"})
-	b.expect("status", "status", "offline")
-	w.expect("widget_status", "status", "offline", "reason", "no_agents")
+	b.Send(map[string]string{"type": "set_status", "status": "offline"})
+	b.Expect("status", "status", "offline")
+	w.Expect("widget_status", "status", "offline", "reason", "no_agents")
 }
 
 func TestReconnectAfterChangeElsewhereAdoptsNewStatus(t *testing.T) {
@@ -80,14 +81,14 @@ func TestReconnectAfterChangeElsewhereAdoptsNewStatus(t *testing.T) {
 
 	desktop := connectAgent(t, r1, tok, "", "desktop")
 	mobile := connectAgent(t, r2, tok, "", "mobile")
-	desktop.expect("devices")
-	desktop.c.CloseNow() // network loss: no bye
-	mobile.expect("devices")
-	mobile.send(map[string]string{"type": "set_status", "status": "busy", "ref": "x"})
-	mobile.expect("status", "status", "busy", "ref", "x")
+	desktop.Expect("devices")
+	desktop.Conn.CloseNow() // network loss: no bye
+	mobile.Expect("devices")
+	mobile.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "x"})
+	mobile.Expect("status", "status", "busy", "ref", "x")
 
 	again := connectAgent(t, r1, tok, desktop.device, "desktop")
-	if got := again.welcome.str("status"); got != "busy" {
+	if got := again.welcome.Str("status"); got != "busy" {
 		t.Fatalf("got welcome status %q after reconnecting, want busy set elsewhere", got)
 	}
 	if again.device != desktop.device {
@@ -103,25 +104,25 @@ func TestGraceReconnectInsideIsInvisible(t *testing.T) {
 	tok := mintToken(t, "acme", "alice")
 
 	a := connectAgent(t, r1, tok, "", "desktop")
-	w.expect("widget_status", "status", "online")
+	w.Expect("widget_status", "status", "online")
 	roster := connectAgent(t, r2, mintToken(t, "acme", "bob"), "", "web")
-	roster.send(map[string]string{"type": "subscribe_roster"})
-	roster.expect("roster")
+	roster.Send(map[string]string{"type": "subscribe_roster"})
+	roster.Expect("roster")
 
-	a.c.CloseNow() // the last device drops without bye
+	a.Conn.CloseNow() // the last device drops without bye
 	back := connectAgent(t, r2, tok, a.device, "desktop")
-	if got := back.welcome.str("status"); got != "online" {
+	if got := back.welcome.Str("status"); got != "online" {
 		t.Fatalf("got status %q after reconnecting inside the grace, want online", got)
 	}
 	// The next widget and roster frames must be the ones this change causes:
 	// nothing was sent for the drop and the reconnect.
-	back.send(map[string]string{"type": "set_status", "status": "offline"})
-	back.expect("status", "status", "offline")
-	roster.expect("agent", "id", "alice", "status", "offline")
+	back.Send(map[string]string{"type": "set_status", "status": "offline"})
+	back.Expect("status", "status", "offline")
+	roster.Expect("agent", "id", "alice", "status", "offline")
 	// bob is online, so the widget stays online: prove no frame came by
 	// making bob busy, which the widget must show next.
-	roster.send(map[string]string{"type": "set_status", "status": "busy"})
-	w.expect("widget_status", "status", "busy", "reason", "all_busy")
+	roster.Send(map[string]string{"type": "set_status", "status": "busy"})
+	w.Expect("widget_status", "status", "busy", "reason", "all_busy")
 }
 
 func TestGraceExpiryGoesOfflineExactlyOnce(t *testing.T) {
@@ -132,13 +133,13 @@ func TestGraceExpiryGoesOfflineExactlyOnce(t *testing.T) {
 	w := watchWidget(t, r2, "acme", "", "offline", "no_agents")
 
 	a := connectAgent(t, r1, mintToken(t, "acme", "alice"), "", "desktop")
-	w.expect("widget_status", "status", "online")
-	a.c.CloseNow()
-	w.expect("widget_status", "status", "offline", "reason", "no_agents")
+	w.Expect("widget_status", "status", "online")
+	a.Conn.CloseNow()
+	w.Expect("widget_status", "status", "offline", "reason", "no_agents")
 
 	// The next frame must be caused by bob, not a repeat of offline.
 	connectAgent(t, r1, mintToken(t, "acme", "bob"), "", "desktop")
-	w.expect("widget_status", "status", "online", "reason", "agents_online")
+	w.Expect("widget_status", "status", "online", "reason", "agents_online")
 }
 
 func TestByeGoesOfflineAtOnce(t *testing.T) {
@@ -150,19 +151,19 @@ func TestByeGoesOfflineAtOnce(t *testing.T) {
 	tok := mintToken(t, "acme", "alice")
 	desktop := connectAgent(t, r1, tok, "", "desktop")
 	mobile := connectAgent(t, r2, tok, "", "mobile")
-	w.expect("widget_status", "status", "online")
-	desktop.expect("devices") // the mobile joined
+	w.Expect("widget_status", "status", "online")
+	desktop.Expect("devices") // the mobile joined
 
-	desktop.send(map[string]string{"type": "bye"})
-	if got := desktop.expectClose(); got != 1000 {
+	desktop.Send(map[string]string{"type": "bye"})
+	if got := desktop.ExpectClose(); got != 1000 {
 		t.Fatalf("got close code %d, want 1000", got)
 	}
-	if got := deviceIDs(mobile.expect("devices")); !slices.Equal(got, []string{mobile.device}) {
+	if got := deviceIDs(mobile.Expect("devices")); !slices.Equal(got, []string{mobile.device}) {
 		t.Fatalf("got devices %v after the desktop's bye, want only the mobile", got)
 	}
-	mobile.send(map[string]string{"type": "bye"})
-	mobile.expectClose()
-	w.expect("widget_status", "status", "offline", "reason", "no_agents")
+	mobile.Send(map[string]string{"type": "bye"})
+	mobile.ExpectClose()
+	w.Expect("widget_status", "status", "offline", "reason", "no_agents")
 }
 
 // The help article's group rules: agents count for their groups' widgets,
@@ -175,27 +176,27 @@ func TestGroupWidgets(t *testing.T) {
 	support := watchWidget(t, r, "acme", "support", "offline", "no_agents")
 
 	seller := connectAgent(t, r, mintToken(t, "acme", "sam", "sales"), "", "desktop")
-	site.expect("widget_status", "status", "online", "reason", "agents_online")
-	sales.expect("widget_status", "group", "sales", "status", "online", "reason", "agents_online")
+	site.Expect("widget_status", "status", "online", "reason", "agents_online")
+	sales.Expect("widget_status", "group", "sales", "status", "online", "reason", "agents_online")
 
 	floater := connectAgent(t, r, mintToken(t, "acme", "uma"), "", "desktop") // in no group
-	support.expect("widget_status", "group", "support", "status", "online", "reason", "agents_online")
+	support.Expect("widget_status", "group", "support", "status", "online", "reason", "agents_online")
 
-	floater.send(map[string]string{"type": "set_status", "status": "busy"})
-	support.expect("widget_status", "group", "support", "status", "busy", "reason", "all_busy")
+	floater.Send(map[string]string{"type": "set_status", "status": "busy"})
+	support.Expect("widget_status", "group", "support", "status", "busy", "reason", "all_busy")
 
-	seller.send(map[string]string{"type": "set_status", "status": "offline"})
-	sales.expect("widget_status", "group", "sales", "status", "busy", "reason", "all_busy")
-	site.expect("widget_status", "status", "busy", "reason", "all_busy")
+	seller.Send(map[string]string{"type": "set_status", "status": "offline"})
+	sales.Expect("widget_status", "group", "sales", "status", "busy", "reason", "all_busy")
+	site.Expect("widget_status", "status", "busy", "reason", "all_busy")
 
-	floater.send(map[string]string{"type": "set_status", "status": "offline"})
-	for _, w := range []*client{site, sales, support} {
-		w.expect("widget_status", "status", "offline", "reason", "no_agents")
+	floater.Send(map[string]string{"type": "set_status", "status": "offline"})
+	for _, w := range []*wstest.Client{site, sales, support} {
+		w.Expect("widget_status", "status", "offline", "reason", "no_agents")
 	}
 	// The HTTP endpoint reads the same view.
 	assertHTTPStatus(t, r, "/v1/sites/acme/status?group=sales", "offline", "no_agents")
-	seller.send(map[string]string{"type": "set_status", "status": "online"})
-	sales.expect("widget_status", "status", "online")
+	seller.Send(map[string]string{"type": "set_status", "status": "online"})
+	sales.Expect("widget_status", "status", "online")
 	assertHTTPStatus(t, r, "/v1/sites/acme/status?group=sales", "online", "agents_online")
 	assertHTTPStatus(t, r, "/v1/sites/acme/status?group=support", "offline", "no_agents")
 }
@@ -205,9 +206,9 @@ func TestRoster(t *testing.T) {
 	r := startReplica(t, ns, replicaOptions{})
 	connectAgent(t, r, mintToken(t, "acme", "sam", "sales"), "", "desktop")
 	bob := connectAgent(t, r, mintToken(t, "acme", "bob"), "", "web")
-	bob.send(map[string]string{"type": "subscribe_roster"})
-	f := bob.expect("roster")
-	agents, _ := f.fields["agents"].([]any)
+	bob.Send(map[string]string{"type": "subscribe_roster"})
+	f := bob.Expect("roster")
+	agents, _ := f.Fields["agents"].([]any)
 	if len(agents) != 2 {
 		t.Fatalf("got roster %s, want 2 agents", f)
 	}
@@ -216,9 +217,9 @@ func TestRoster(t *testing.T) {
 		t.Fatalf("got first roster agent %v, want bob online", first)
 	}
 	uma := connectAgent(t, r, mintToken(t, "acme", "uma"), "", "mobile")
-	bob.expect("agent", "id", "uma", "status", "online")
-	uma.send(map[string]string{"type": "set_status", "status": "busy"})
-	bob.expect("agent", "id", "uma", "status", "busy")
-	uma.send(map[string]string{"type": "bye"})
-	bob.expect("agent", "id", "uma", "status", "offline")
+	bob.Expect("agent", "id", "uma", "status", "online")
+	uma.Send(map[string]string{"type": "set_status", "status": "busy"})
+	bob.Expect("agent", "id", "uma", "status", "busy")
+	uma.Send(map[string]string{"type": "bye"})
+	bob.Expect("agent", "id", "uma", "status", "offline")
 }

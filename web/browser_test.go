@@ -18,12 +18,11 @@ import (
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
 	natsserver "github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/web"
 )
@@ -172,151 +171,63 @@ type testHub struct {
 	ns   *natsserver.Server
 	addr string
 	url  string
-
-	mu   sync.Mutex
-	stop func() // stops the running instance
+	r    *wstest.Replica
 }
 
 func startHub(t *testing.T, ns *natsserver.Server) *testHub {
 	t.Helper()
-	th := &testHub{t: t, ns: ns, addr: "127.0.0.1:0"}
+	th := &testHub{t: t, ns: ns}
 	th.start()
-	t.Cleanup(th.shutdown)
 	return th
 }
 
 func (th *testHub) start() {
-	t := th.t
-	t.Helper()
-	js, err := jetstream.New(natstest.Connect(t, th.ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	defer cancel()
-	kv, err := hub.OpenBucket(ctx, js, hub.BucketConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- h.Run(runCtx) }()
-	select {
-	case <-h.Loaded():
-	case <-ctx.Done():
-		t.Fatal("hub did not load")
-	}
-	auth, err := transport.NewAuth(testSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := transport.NewServer(h, auth, transport.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv.Handle("/", web.Handler())
-	srv.Handle("GET /dev/token", transport.DevTokenHandler(auth))
-	ln, err := net.Listen("tcp", th.addr)
-	if err != nil {
-		t.Fatalf("failed to listen on %s: %v", th.addr, err)
-	}
-	th.addr = ln.Addr().String()
-	th.url = "http://" + th.addr
-	hs := &http.Server{Handler: srv}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		hs.Serve(ln)
-	}()
-	th.mu.Lock()
-	th.stop = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-		defer cancel()
-		hs.Shutdown(ctx)
-		srv.CloseSockets(ctx)
-		<-served
-		stopHub()
-		<-hubDone
-	}
-	th.mu.Unlock()
+	th.t.Helper()
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	th.r = wstest.StartReplica(th.t, th.ns, wstest.ReplicaOptions{
+		Secret:    testSecret,
+		Hub:       hub.Config{Grace: time.Minute, Logger: discard},
+		Transport: transport.Config{Logger: discard},
+		Setup: func(srv *transport.Server, auth *transport.Auth) {
+			srv.Handle("/", web.Handler())
+			srv.Handle("GET /dev/token", transport.DevTokenHandler(auth))
+		},
+		Addr: th.addr,
+		Wait: browserTimeout,
+	})
+	th.addr = th.r.Addr
+	th.url = th.r.URL
 }
 
 // restart stops the hub and starts a new one on the same address, as a
 // deploy or a crash-and-restart does.
 func (th *testHub) restart() {
-	th.shutdown()
+	th.r.Stop()
 	th.start()
-}
-
-func (th *testHub) shutdown() {
-	th.mu.Lock()
-	stop := th.stop
-	th.stop = nil
-	th.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
 }
 
 // wsAgent is an agent device driven from Go over a real WebSocket.
 type wsAgent struct {
+	*wstest.Client
 	t *testing.T
-	c *websocket.Conn
 }
 
 func connectAgent(t *testing.T, th *testHub, site, agent string, groups ...string) *wsAgent {
 	t.Helper()
-	auth, err := transport.NewAuth(testSecret)
+	tok, err := th.r.Auth.Mint(transport.TokenRequest{Site: site, Agent: agent, Groups: groups, Role: transport.RoleAgent, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := auth.Mint(transport.TokenRequest{Site: site, Agent: agent, Groups: groups, Role: transport.RoleAgent, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+th.addr+"/v1/agent", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.CloseNow() })
-	a := &wsAgent{t: t, c: c}
-	a.send(map[string]any{"type": "hello", "token": tok, "device": map[string]string{"kind": "desktop"}})
-	a.await("welcome")
+	a := &wsAgent{Client: wstest.Dial(t, "ws://"+th.addr+"/v1/agent", wstest.Options{Wait: browserTimeout}), t: t}
+	a.Send(map[string]any{"type": "hello", "token": tok, "device": map[string]string{"kind": "desktop"}})
+	a.WaitFor("welcome")
 	return a
-}
-
-func (a *wsAgent) send(v any) {
-	a.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	defer cancel()
-	if err := wsjson.Write(ctx, a.c, v); err != nil {
-		a.t.Fatal(err)
-	}
-}
-
-// await reads frames until one of type typ arrives.
-func (a *wsAgent) await(typ string) map[string]any {
-	a.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	defer cancel()
-	for {
-		var m map[string]any
-		if err := wsjson.Read(ctx, a.c, &m); err != nil {
-			a.t.Fatalf("failed waiting for %s: %v", typ, err)
-		}
-		if m["type"] == typ {
-			return m
-		}
-	}
 }
 
 func (a *wsAgent) setStatus(status string) {
 	a.t.Helper()
-	a.send(map[string]string{"type": "set_status", "status": status})
-	a.await("status")
+	a.Send(map[string]string{"type": "set_status", "status": status})
+	a.WaitFor("status")
 }
 
 // shopPage serves a page on its own origin that embeds the hub's widget,
@@ -484,7 +395,7 @@ func TestWidgetRecoversAfterHubRestart(t *testing.T) {
 	run(t, ctx, "open the shop page", chromedp.Navigate(shopPage(t, th, "acme", "")))
 	waitJS(t, ctx, "the widget shows online", widgetIs("online"))
 
-	alice.c.CloseNow()
+	alice.Conn.CloseNow()
 	th.restart()
 	// Only a widget that reconnected can see a change made after the restart.
 	bob := connectAgent(t, th, "acme", "alice")

@@ -6,19 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
-	"github.com/presencehub/presencehub/transport"
+	"github.com/presencehub/presencehub/internal/wstest"
 )
 
 // waitTimeout bounds waits in these tests; it is a deadline for failing,
@@ -31,58 +28,12 @@ const testSecret = "test-secret-for-presence-load"
 // ends, and returns its base URL.
 func startHub(t *testing.T, ns *natsserver.Server) string {
 	t.Helper()
-	nc := natstest.Connect(t, ns)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("failed to create JetStream client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	kv, err := hub.OpenBucket(ctx, js, hub.BucketConfig{LimitMarkerTTL: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: time.Hour, MarkerTTL: time.Second, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(runCtx) }()
-	select {
-	case <-h.Loaded():
-	case err := <-done:
-		t.Fatalf("hub stopped before loading: %v", err)
-	case <-ctx.Done():
-		t.Fatal("hub view did not load")
-	}
-	auth, err := transport.NewAuth([]byte(testSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := transport.NewServer(h, auth, transport.Config{Logger: log})
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		if err := srv.CloseSockets(ctx); err != nil {
-			t.Errorf("sockets did not close: %v", err)
-		}
-		hs.Close()
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("hub.Run: %v", err)
-		}
-	})
-	return hs.URL
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return wstest.StartReplica(t, ns, wstest.ReplicaOptions{
+		Secret: []byte(testSecret),
+		Bucket: hub.BucketConfig{LimitMarkerTTL: time.Second},
+		Hub:    hub.Config{Grace: time.Hour, MarkerTTL: time.Second},
+		Wait:   waitTimeout,
+	}).URL
 }
 
 // runLoad runs the generator with args plus --json and returns its summary.

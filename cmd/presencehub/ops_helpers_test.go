@@ -22,6 +22,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -303,41 +304,41 @@ func opsToken(t *testing.T, agent string, groups ...string) string {
 // opsConnectDevice opens an agent socket on p and says hello as device (""
 // for a new device); it returns the client and its welcome frame, failing
 // the test unless the welcome names the same device.
-func opsConnectDevice(t *testing.T, p *hubProc, name, token, device string) (*agentClient, wsFrame) {
+func opsConnectDevice(t *testing.T, p *hubProc, name, token, device string) (*agentClient, wstest.Frame) {
 	t.Helper()
 	c := dialWS(t, name, p.wsURL("/v1/agent"))
 	dev := map[string]string{"kind": "web"}
 	if device != "" {
 		dev["id"] = device
 	}
-	c.send(map[string]any{"type": "hello", "token": token, "device": dev})
-	w := c.expect("welcome")
-	if w.str("device") == "" || device != "" && w.str("device") != device {
+	c.Send(map[string]any{"type": "hello", "token": token, "device": dev})
+	w := c.Expect("welcome")
+	if w.Str("device") == "" || device != "" && w.Str("device") != device {
 		t.Fatalf("%s: got welcome %s, want one for device %q", name, w, device)
 	}
-	return &agentClient{wsClient: c, device: w.str("device")}, w
+	return &agentClient{Client: c, device: w.Str("device")}, w
 }
 
 // opsExpectClose returns the frames c receives until the server closes it,
 // failing the test unless the close carries code.
-func opsExpectClose(t *testing.T, c *wsClient, code websocket.StatusCode) []wsFrame {
+func opsExpectClose(t *testing.T, c *wstest.Client, code websocket.StatusCode) []wstest.Frame {
 	t.Helper()
-	frames := c.framesUntilEnd()
-	if got := websocket.CloseStatus(c.closeErr); got != code {
-		t.Fatalf("%s: got close status %d (%v) after frames %v, want %d", c.name, got, c.closeErr, frames, code)
+	frames := c.FramesUntilEnd()
+	if got := websocket.CloseStatus(c.CloseErr()); got != code {
+		t.Fatalf("%s: got close status %d (%v) after frames %v, want %d", c.Name, got, c.CloseErr(), frames, code)
 	}
 	return frames
 }
 
 // opsNoFrameYet fails the test if c has received a frame or was closed.
-func opsNoFrameYet(t *testing.T, c *wsClient, when string) {
+func opsNoFrameYet(t *testing.T, c *wstest.Client, when string) {
 	t.Helper()
 	select {
-	case f, open := <-c.frames:
+	case f, open := <-c.Frames():
 		if !open {
-			t.Fatalf("%s: got the socket closed (%v) %s, want it still open", c.name, c.closeErr, when)
+			t.Fatalf("%s: got the socket closed (%v) %s, want it still open", c.Name, c.CloseErr(), when)
 		}
-		t.Fatalf("%s: got frame %s %s, want none", c.name, f, when)
+		t.Fatalf("%s: got frame %s %s, want none", c.Name, f, when)
 	default:
 	}
 }

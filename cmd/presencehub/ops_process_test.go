@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 )
 
 // opsHubArgs are the serve flags of a hub on ns for the tests in this file.
@@ -54,16 +55,16 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 
 	// Three widgets: two for the site, one for group sales. Alice is in no
 	// group and bob in sales, so both count for every widget.
-	var widgets []*wsClient
+	var widgets []*wstest.Client
 	for _, q := range []string{"site=acme", "site=acme", "site=acme&group=sales"} {
 		w := dialWS(t, "widget?"+q, h.wsURL("/v1/widget?"+q))
-		w.expect("widget_status", "status", "offline", "reason", "no_agents")
+		w.Expect("widget_status", "status", "offline", "reason", "no_agents")
 		widgets = append(widgets, w)
 	}
 	widgetsSee := func(status, reason string) {
 		t.Helper()
 		for _, w := range widgets {
-			w.expect("widget_status", "status", status, "reason", reason)
+			w.Expect("widget_status", "status", status, "reason", reason)
 		}
 	}
 
@@ -76,9 +77,9 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	framesSent := 2.0 // the hellos
 	setStatus := func(c *agentClient, status, ref string) {
 		t.Helper()
-		c.send(map[string]string{"type": "set_status", "status": status, "ref": ref})
+		c.Send(map[string]string{"type": "set_status", "status": status, "ref": ref})
 		framesSent++
-		c.waitFor("status", "status", status, "ref", ref)
+		c.WaitFor("status", "status", status, "ref", ref)
 	}
 	setStatus(alice, "busy", "m1") // bob is still online: no widget moves
 	setStatus(bob, "busy", "m2")
@@ -92,14 +93,14 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 
 	// Alice's only device drops without bye: her grace starts. She comes
 	// back with the same device id inside the 30s grace: it is cancelled.
-	alice.c.CloseNow()
+	alice.Conn.CloseNow()
 	opsWaitMetrics(t, h, "after alice's device dropped",
 		opsEq(before.val(graceStarted)+1, graceStarted),
 		opsEq(1, pendingGrace),
 		opsEq(1, connections, "kind", "agent"))
 	_, welcome := opsConnectDevice(t, h, "alice again", aliceToken, alice.device)
 	framesSent++
-	if got := welcome.str("status"); got != "online" {
+	if got := welcome.Str("status"); got != "online" {
 		t.Errorf("got welcome status %q for alice's device back inside the grace, want online", got)
 	}
 	opsWaitMetrics(t, h, "after alice's device came back",
@@ -107,10 +108,10 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		opsEq(0, pendingGrace))
 
 	// Bob says bye: his only device ends at once, with no grace.
-	bob.send(map[string]string{"type": "bye"})
+	bob.Send(map[string]string{"type": "bye"})
 	framesSent++
-	for _, f := range opsExpectClose(t, bob.wsClient, websocket.StatusNormalClosure) {
-		if f.str("type") != "devices" {
+	for _, f := range opsExpectClose(t, bob.Client, websocket.StatusNormalClosure) {
+		if f.Str("type") != "devices" {
 			t.Errorf("bob: got %s after bye, want no frame but devices lists", f)
 		}
 	}
@@ -155,9 +156,9 @@ func TestReadinessFlipsDuringDrain(t *testing.T) {
 		t.Fatalf("GET /readyz before SIGTERM: got %d %q, want 200", code, body)
 	}
 	widget := dialWS(t, "widget", h.wsURL("/v1/widget?site=acme"))
-	widget.expect("widget_status", "status", "offline", "reason", "no_agents")
+	widget.Expect("widget_status", "status", "offline", "reason", "no_agents")
 	agent, _ := opsConnectDevice(t, h, "agent", opsToken(t, "alice"), "")
-	widget.expect("widget_status", "status", "online", "reason", "agents_online")
+	widget.Expect("widget_status", "status", "online", "reason", "agents_online")
 
 	sigterm := h.opsSigterm()
 	opsWaitHTTPStatus(t, h, "/readyz", http.StatusServiceUnavailable)
@@ -172,11 +173,11 @@ func TestReadinessFlipsDuringDrain(t *testing.T) {
 	// frame, let alone a close.
 	ctx, cancel := context.WithTimeout(context.Background(), procWait)
 	defer cancel()
-	if err := widget.c.Ping(ctx); err != nil {
+	if err := widget.Conn.Ping(ctx); err != nil {
 		t.Fatalf("widget: got ping error %v while /readyz is 503 %s, want the open socket still served", err, inDelay())
 	}
 	opsNoFrameYet(t, widget, "while /readyz is 503 "+inDelay())
-	opsNoFrameYet(t, agent.wsClient, "while /readyz is 503 "+inDelay())
+	opsNoFrameYet(t, agent.Client, "while /readyz is 503 "+inDelay())
 
 	// New sockets of either kind are refused with 503 at the upgrade.
 	for _, path := range []string{"/v1/widget?site=acme", "/v1/agent"} {
@@ -204,7 +205,7 @@ func TestReadinessFlipsDuringDrain(t *testing.T) {
 		t.Errorf("widget: got frames %v before the 1001 close, want none", frames)
 	}
 	widgetClosed := time.Since(sigterm)
-	for _, f := range opsExpectClose(t, agent.wsClient, websocket.StatusGoingAway) {
+	for _, f := range opsExpectClose(t, agent.Client, websocket.StatusGoingAway) {
 		t.Errorf("agent: got frame %s before the 1001 close, want none", f)
 	}
 	exited := h.opsWaitExit0(sigterm)
@@ -233,10 +234,10 @@ type opsRollDevice struct {
 type opsRollWidget struct {
 	name  string
 	group string
-	c     *wsClient
+	c     *wstest.Client
 	hub   *hubProc
 	// last is the last widget_status frame it received.
-	last wsFrame
+	last wstest.Frame
 }
 
 // TestRollingRestartZeroWidgetMessages rolls two replicas one after the
@@ -255,7 +256,7 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 
 	// Three widgets per replica: two for the site, one for group sales.
 	var widgets []*opsRollWidget
-	dialWidget := func(w *opsRollWidget, p *hubProc) wsFrame {
+	dialWidget := func(w *opsRollWidget, p *hubProc) wstest.Frame {
 		t.Helper()
 		url := "/v1/widget?site=acme"
 		if w.group != "" {
@@ -263,9 +264,9 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 		}
 		w.hub = p
 		w.c = dialWS(t, w.name+"@"+p.name, p.wsURL(url))
-		f := w.c.next()
-		if f.str("type") != "widget_status" || f.str("site") != "acme" || f.str("group") != w.group {
-			t.Fatalf("%s: got first frame %s, want widget_status of site acme, group %q", w.c.name, f, w.group)
+		f := w.c.Next()
+		if f.Str("type") != "widget_status" || f.Str("site") != "acme" || f.Str("group") != w.group {
+			t.Fatalf("%s: got first frame %s, want widget_status of site acme, group %q", w.c.Name, f, w.group)
 		}
 		return f
 	}
@@ -310,29 +311,29 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 		for _, d := range devices {
 			if d.agent == a && first == nil {
 				first = d
-				d.c.send(map[string]string{"type": "set_status", "status": a.status, "ref": "setup"})
+				d.c.Send(map[string]string{"type": "set_status", "status": a.status, "ref": "setup"})
 			}
 		}
 		for _, d := range devices { // every device of the agent hears it
 			if d.agent == a {
-				d.c.waitFor("status", "status", a.status, "ref", "setup")
+				d.c.WaitFor("status", "status", a.status, "ref", "setup")
 			}
 		}
 	}
 	// Setup settles with every widget online thanks to erin; from here on
 	// nothing may change for anyone until the deliberate changes below.
 	for _, w := range widgets {
-		w.last = w.c.waitFor("widget_status", "status", "online", "reason", "agents_online")
+		w.last = w.c.WaitFor("widget_status", "status", "online", "reason", "agents_online")
 	}
 
 	// checkNoStatus fails on any frame but device lists and the site's
 	// hours (which the markers below move): once set up, the agents' devices
 	// must never hear of a status change they did not make.
-	checkNoStatus := func(d *opsRollDevice, frames []wsFrame, when string) {
+	checkNoStatus := func(d *opsRollDevice, frames []wstest.Frame, when string) {
 		t.Helper()
 		for _, f := range frames {
-			if typ := f.str("type"); typ != "devices" && typ != "hours" {
-				t.Errorf("%s: got %s %s, want no frame but devices and hours", d.c.name, f, when)
+			if typ := f.Str("type"); typ != "devices" && typ != "hours" {
+				t.Errorf("%s: got %s %s, want no frame but devices and hours", d.c.Name, f, when)
 			}
 		}
 	}
@@ -345,10 +346,10 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 			if d.hub != from {
 				continue
 			}
-			checkNoStatus(d, opsExpectClose(t, d.c.wsClient, websocket.StatusGoingAway), "before hub "+from.name+" closed it")
+			checkNoStatus(d, opsExpectClose(t, d.c.Client, websocket.StatusGoingAway), "before hub "+from.name+" closed it")
 			c, welcome := opsConnectDevice(t, to, d.name+"@"+to.name, d.agent.token, d.c.device)
-			if got := welcome.str("status"); got != d.agent.status {
-				t.Errorf("%s: got welcome %s with status %q on reconnecting, want %q unchanged", c.name, welcome, got, d.agent.status)
+			if got := welcome.Str("status"); got != d.agent.status {
+				t.Errorf("%s: got welcome %s with status %q on reconnecting, want %q unchanged", c.Name, welcome, got, d.agent.status)
 			}
 			d.c, d.hub = c, to
 		}
@@ -358,12 +359,12 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 				continue
 			}
 			if frames := opsExpectClose(t, w.c, websocket.StatusGoingAway); len(frames) != 0 {
-				t.Errorf("%s: got frames %v before hub %s closed it, want none", w.c.name, frames, from.name)
+				t.Errorf("%s: got frames %v before hub %s closed it, want none", w.c.Name, frames, from.name)
 			}
 			prev := w.last
 			w.last = dialWidget(w, to)
 			if !opsSameWidgetState(prev, w.last) {
-				t.Errorf("%s: got first frame %s on reconnecting, want the status it had, %s (but its at)", w.c.name, w.last, prev)
+				t.Errorf("%s: got first frame %s on reconnecting, want the status it had, %s (but its at)", w.c.Name, w.last, prev)
 			}
 		}
 		exited := from.opsWaitExit0(sigterm)
@@ -375,9 +376,9 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 	everyWidgetNext := func(status, reason, after string) {
 		t.Helper()
 		for _, w := range widgets {
-			f := w.c.next()
-			if f.str("type") != "widget_status" || f.str("status") != status || f.str("reason") != reason || f.str("group") != w.group {
-				t.Errorf("%s: got %s as the next frame after %s, want widget_status %s/%s", w.c.name, f, after, status, reason)
+			f := w.c.Next()
+			if f.Str("type") != "widget_status" || f.Str("status") != status || f.Str("reason") != reason || f.Str("group") != w.group {
+				t.Errorf("%s: got %s as the next frame after %s, want widget_status %s/%s", w.c.Name, f, after, status, reason)
 			}
 			w.last = f
 		}
@@ -390,16 +391,16 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 	marker := func(via *hubProc, after string) {
 		t.Helper()
 		opsAdmin(t, via, http.MethodPut, "/v1/admin/sites/acme/hours", `{"timezone":"UTC"}`, http.StatusOK)
-		before := make(map[*opsRollWidget]wsFrame)
+		before := make(map[*opsRollWidget]wstest.Frame)
 		for _, w := range widgets {
 			before[w] = w.last
 		}
 		everyWidgetNext("offline", "outside_hours", after)
 		opsAdmin(t, via, http.MethodDelete, "/v1/admin/sites/acme/hours", "", http.StatusNoContent)
 		for _, w := range widgets {
-			f := w.c.next()
+			f := w.c.Next()
 			if !opsSameWidgetState(before[w], f) {
-				t.Errorf("%s: got %s when the site's hours were removed again, want its state before, %s (but its at)", w.c.name, f, before[w])
+				t.Errorf("%s: got %s when the site's hours were removed again, want its state before, %s (but its at)", w.c.Name, f, before[w])
 			}
 			w.last = f
 		}
@@ -415,8 +416,8 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 			w.name = "widget-" + group + "-new-on-A2"
 		}
 		w.last = dialWidget(w, hubA2)
-		if w.last.str("status") != "online" || w.last.str("reason") != "agents_online" {
-			t.Errorf("%s: got first frame %s from the restarted hub, want online/agents_online", w.c.name, w.last)
+		if w.last.Str("status") != "online" || w.last.Str("reason") != "agents_online" {
+			t.Errorf("%s: got first frame %s from the restarted hub, want online/agents_online", w.c.Name, w.last)
 		}
 		widgets = append(widgets, w)
 	}
@@ -434,14 +435,14 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 		}
 	}
 	erin.agent.status = "busy"
-	erin.c.send(map[string]string{"type": "set_status", "status": "busy", "ref": "barrier"})
+	erin.c.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "barrier"})
 	for {
-		f := erin.c.next()
-		if typ := f.str("type"); typ == "devices" || typ == "hours" {
+		f := erin.c.Next()
+		if typ := f.Str("type"); typ == "devices" || typ == "hours" {
 			continue
 		}
-		if f.str("type") != "status" || f.str("status") != "busy" || f.str("ref") != "barrier" {
-			t.Fatalf("%s: got %s, want the echo of its busy with ref barrier", erin.c.name, f)
+		if f.Str("type") != "status" || f.Str("status") != "busy" || f.Str("ref") != "barrier" {
+			t.Fatalf("%s: got %s, want the echo of its busy with ref barrier", erin.c.Name, f)
 		}
 		break
 	}
@@ -456,8 +457,8 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 	// offline/no_agents, and the marker after it shows that it was the
 	// only one.
 	for _, d := range devices {
-		d.c.send(map[string]string{"type": "bye"})
-		checkNoStatus(d, opsExpectClose(t, d.c.wsClient, websocket.StatusNormalClosure), "before its bye closed it")
+		d.c.Send(map[string]string{"type": "bye"})
+		checkNoStatus(d, opsExpectClose(t, d.c.Client, websocket.StatusNormalClosure), "before its bye closed it")
 	}
 	everyWidgetNext("offline", "no_agents", "every agent's bye")
 	marker(hubA2, "every agent's bye")
@@ -465,25 +466,25 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 
 // opsSameWidgetState reports whether two widget_status frames say the same
 // thing: every field but at, when the replica saw the status take its value.
-func opsSameWidgetState(a, b wsFrame) bool {
-	for _, m := range []map[string]any{a.fields, b.fields} {
+func opsSameWidgetState(a, b wstest.Frame) bool {
+	for _, m := range []map[string]any{a.Fields, b.Fields} {
 		if m == nil {
 			return false
 		}
 	}
 	keys := make(map[string]bool)
-	for k := range a.fields {
+	for k := range a.Fields {
 		keys[k] = true
 	}
-	for k := range b.fields {
+	for k := range b.Fields {
 		keys[k] = true
 	}
 	for k := range keys {
 		if k == "at" {
 			continue
 		}
-		av, aok := a.fields[k]
-		bv, bok := b.fields[k]
+		av, aok := a.Fields[k]
+		bv, bok := b.Fields[k]
 		if aok != bok || av != bv {
 			return false
 		}

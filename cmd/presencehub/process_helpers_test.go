@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -268,170 +266,16 @@ func mintProcToken(t *testing.T, secret, site, agent string) string {
 	return tok
 }
 
-// wsFrame is one decoded JSON frame a client received.
-type wsFrame struct {
-	raw    []byte
-	fields map[string]any
-}
-
-func (f wsFrame) str(key string) string {
-	s, _ := f.fields[key].(string)
-	return s
-}
-
-func (f wsFrame) String() string { return string(f.raw) }
-
-// wsClient is a real WebSocket client that collects what it receives on a
-// goroutine of its own, which ends when the socket closes (at the latest in
-// the test's cleanup).
-type wsClient struct {
-	t      *testing.T
-	name   string
-	c      *websocket.Conn
-	frames chan wsFrame
-	// closeErr holds the error that ended reading, once frames is closed.
-	closeErr error
-}
-
-func dialWS(t *testing.T, name, url string) *wsClient {
+// dialWS opens a WebSocket client to url, named name in failure messages,
+// that collects what it receives.
+func dialWS(t *testing.T, name, url string) *wstest.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), procWait)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		t.Fatalf("%s: failed to dial %s: %v", name, url, err)
-	}
-	c.SetReadLimit(1 << 20)
-	cl := &wsClient{t: t, name: name, c: c, frames: make(chan wsFrame, 1024)}
-	go cl.readLoop()
-	t.Cleanup(func() {
-		c.CloseNow()
-		for range cl.frames { // wait for readLoop to end
-		}
-	})
-	return cl
-}
-
-func (c *wsClient) readLoop() {
-	defer close(c.frames)
-	for {
-		_, data, err := c.c.Read(context.Background())
-		if err != nil {
-			c.closeErr = err
-			return
-		}
-		f := wsFrame{raw: data}
-		if err := json.Unmarshal(data, &f.fields); err != nil {
-			f.fields = map[string]any{"type": "<invalid JSON>"}
-		}
-		c.frames <- f
-	}
-}
-
-func (c *wsClient) send(v any) {
-	c.t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), procWait)
-	defer cancel()
-	if err := c.c.Write(ctx, websocket.MessageText, b); err != nil {
-		c.t.Fatalf("%s: failed to send %s: %v", c.name, b, err)
-	}
-}
-
-// nextBefore returns the next frame, failing the test if the socket closes
-// first; ok is false if deadline passes first.
-func (c *wsClient) nextBefore(deadline time.Time) (f wsFrame, ok bool) {
-	c.t.Helper()
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	select {
-	case f, open := <-c.frames:
-		if !open {
-			c.t.Fatalf("%s: socket closed while waiting for a frame: %v", c.name, c.closeErr)
-		}
-		return f, true
-	case <-timer.C:
-		return wsFrame{}, false
-	}
-}
-
-// next returns the next frame, failing the test if none comes in time.
-func (c *wsClient) next() wsFrame {
-	c.t.Helper()
-	f, ok := c.nextBefore(time.Now().Add(procWait))
-	if !ok {
-		c.t.Fatalf("%s: got no frame within %v, want one", c.name, procWait)
-	}
-	return f
-}
-
-// expect returns the next frame and fails unless its type is typ and each
-// key/value pair in want matches.
-func (c *wsClient) expect(typ string, want ...string) wsFrame {
-	c.t.Helper()
-	f := c.next()
-	if got := f.str("type"); got != typ {
-		c.t.Fatalf("%s: got frame %s, want type %q", c.name, f, typ)
-	}
-	for i := 0; i+1 < len(want); i += 2 {
-		if got := f.str(want[i]); got != want[i+1] {
-			c.t.Fatalf("%s: got %s=%q in %s, want %q", c.name, want[i], got, f, want[i+1])
-		}
-	}
-	return f
-}
-
-// waitFor skips frames until one of type typ matches every key/value pair
-// in want, failing the test if none comes in time.
-func (c *wsClient) waitFor(typ string, want ...string) wsFrame {
-	c.t.Helper()
-	deadline := time.Now().Add(procWait)
-	var seen []string
-	for {
-		f, ok := c.nextBefore(deadline)
-		if !ok {
-			c.t.Fatalf("%s: got frames %v within %v, want a %q frame with %v", c.name, seen, procWait, typ, want)
-		}
-		seen = append(seen, f.String())
-		if f.str("type") != typ {
-			continue
-		}
-		match := true
-		for i := 0; i+1 < len(want); i += 2 {
-			match = match && f.str(want[i]) == want[i+1]
-		}
-		if match {
-			return f
-		}
-	}
-}
-
-// framesUntilEnd returns the frames that arrive until the server ends the
-// socket, failing the test if it does not end in time.
-func (c *wsClient) framesUntilEnd() []wsFrame {
-	c.t.Helper()
-	timer := time.NewTimer(procWait)
-	defer timer.Stop()
-	var got []wsFrame
-	for {
-		select {
-		case f, open := <-c.frames:
-			if !open {
-				return got
-			}
-			got = append(got, f)
-		case <-timer.C:
-			c.t.Fatalf("%s: got frames %v, want the socket to end within %v", c.name, got, procWait)
-		}
-	}
+	return wstest.Dial(t, url, wstest.Options{Name: name, Wait: procWait})
 }
 
 // agentClient is a connected agent device.
 type agentClient struct {
-	*wsClient
+	*wstest.Client
 	// device is the device id the welcome frame gave.
 	device string
 }
@@ -441,28 +285,29 @@ type agentClient struct {
 func connectAgent(t *testing.T, p *hubProc, name, token string) *agentClient {
 	t.Helper()
 	c := dialWS(t, name, p.wsURL("/v1/agent"))
-	c.send(map[string]any{"type": "hello", "token": token, "device": map[string]string{"kind": "web"}})
-	w := c.expect("welcome")
-	if w.str("device") == "" {
+	c.Send(map[string]any{"type": "hello", "token": token, "device": map[string]string{"kind": "web"}})
+	w := c.Expect("welcome")
+	if w.Str("device") == "" {
 		t.Fatalf("%s: got welcome %s without a device id, want one", name, w)
 	}
-	return &agentClient{wsClient: c, device: w.str("device")}
+	return &agentClient{Client: c, device: w.Str("device")}
 }
 
 // rosterView folds the roster and agent frames a roster subscriber receives
 // into the agents' statuses.
 type rosterView struct {
-	c      *wsClient
+	t      *testing.T
+	c      *wstest.Client
 	status map[string]string
 }
 
 // subscribeRoster asks c for the roster and reads the roster frame.
-func subscribeRoster(c *agentClient) *rosterView {
-	c.t.Helper()
-	c.send(map[string]string{"type": "subscribe_roster"})
-	f := c.expect("roster")
-	r := &rosterView{c: c.wsClient, status: make(map[string]string)}
-	list, _ := f.fields["agents"].([]any)
+func subscribeRoster(t *testing.T, c *agentClient) *rosterView {
+	t.Helper()
+	c.Send(map[string]string{"type": "subscribe_roster"})
+	f := c.Expect("roster")
+	r := &rosterView{t: t, c: c.Client, status: make(map[string]string)}
+	list, _ := f.Fields["agents"].([]any)
 	for _, a := range list {
 		m, _ := a.(map[string]any)
 		id, _ := m["id"].(string)
@@ -474,22 +319,22 @@ func subscribeRoster(c *agentClient) *rosterView {
 
 // nextAgent returns the next frame, which must be an agent frame, before
 // deadline; ok is false if none came.
-func (r *rosterView) nextAgent(deadline time.Time) (f wsFrame, ok bool) {
-	r.c.t.Helper()
-	f, ok = r.c.nextBefore(deadline)
+func (r *rosterView) nextAgent(deadline time.Time) (f wstest.Frame, ok bool) {
+	r.t.Helper()
+	f, ok = r.c.NextBefore(deadline)
 	if !ok {
 		return f, false
 	}
-	if f.str("type") != "agent" {
-		r.c.t.Fatalf("%s: got frame %s, want an agent frame", r.c.name, f)
+	if f.Str("type") != "agent" {
+		r.t.Fatalf("%s: got frame %s, want an agent frame", r.c.Name, f)
 	}
-	r.status[f.str("id")] = f.str("status")
+	r.status[f.Str("id")] = f.Str("status")
 	return f, true
 }
 
 // waitStatus reads agent frames until every agent in ids has status.
 func (r *rosterView) waitStatus(status string, ids ...string) {
-	r.c.t.Helper()
+	r.t.Helper()
 	deadline := time.Now().Add(procWait)
 	for {
 		var missing []string
@@ -503,7 +348,7 @@ func (r *rosterView) waitStatus(status string, ids ...string) {
 		}
 		if _, ok := r.nextAgent(deadline); !ok {
 			slices.Sort(missing)
-			r.c.t.Fatalf("%s: got roster %v after %v, want %v %s", r.c.name, r.status, procWait, missing, status)
+			r.t.Fatalf("%s: got roster %v after %v, want %v %s", r.c.Name, r.status, procWait, missing, status)
 		}
 	}
 }

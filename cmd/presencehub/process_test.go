@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -38,10 +39,10 @@ func TestKilledHubAgentsGoOffline(t *testing.T) {
 	b := startHub(t, "B", hubArgs()...)
 
 	widget := dialWS(t, "widget@B", b.wsURL("/v1/widget?site=acme"))
-	widget.expect("widget_status", "site", "acme", "status", "offline", "reason", "no_agents")
+	widget.Expect("widget_status", "site", "acme", "status", "offline", "reason", "no_agents")
 
 	sup := connectAgent(t, b, "sup@B", mintProcToken(t, procSecret, "acme", "sup"))
-	roster := subscribeRoster(sup)
+	roster := subscribeRoster(t, sup)
 
 	onlyOnA := []string{"alice", "bob", "carol"}
 	var leasesOnA []string // bucket keys of the device leases hub A keeps
@@ -54,7 +55,7 @@ func TestKilledHubAgentsGoOffline(t *testing.T) {
 	leasesOnA = append(leasesOnA, "d.acme.both."+bothA.device)
 	bothB := connectAgent(t, b, "both@B", bothToken)
 
-	widget.waitFor("widget_status", "site", "acme", "status", "online", "reason", "agents_online")
+	widget.WaitFor("widget_status", "site", "acme", "status", "online", "reason", "agents_online")
 	roster.waitStatus("online", append([]string{"sup", "both"}, onlyOnA...)...)
 	// Kill A only once it has refreshed every lease it holds, so that what
 	// is shown is a crashed hub that stops refreshing, not first writes
@@ -69,8 +70,8 @@ func TestKilledHubAgentsGoOffline(t *testing.T) {
 		if !ok {
 			t.Fatalf("got no offline agent frame for %v within %v of killing hub A, want one for each", pending, offlineDeadline)
 		}
-		id := f.str("id")
-		if i := slices.Index(pending, id); i >= 0 && f.str("status") == "offline" {
+		id := f.Str("id")
+		if i := slices.Index(pending, id); i >= 0 && f.Str("status") == "offline" {
 			t.Logf("agent %s went offline %v after hub A was killed (grace %v)", id, time.Since(killedAt).Round(time.Millisecond), grace)
 			pending = slices.Delete(pending, i, i+1)
 			continue
@@ -84,39 +85,32 @@ func TestKilledHubAgentsGoOffline(t *testing.T) {
 
 	// "both" still has a live device on B: it must not have gone offline, and
 	// the next roster change is the status it sets there.
-	bothB.send(map[string]string{"type": "set_status", "status": "busy", "ref": "after-kill"})
+	bothB.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "after-kill"})
 	f, ok := roster.nextAgent(time.Now().Add(procWait))
 	if !ok {
 		t.Fatalf("got no roster frame within %v of both setting busy, want agent both busy", procWait)
 	}
-	if f.str("id") != "both" || f.str("status") != "busy" {
+	if f.Str("id") != "both" || f.Str("status") != "busy" {
 		t.Fatalf("got %s, want agent both busy", f)
 	}
-	bothB.waitFor("status", "status", "busy", "ref", "after-kill")
+	bothB.WaitFor("status", "status", "busy", "ref", "after-kill")
 }
 
 // waitDevices skips c's frames until a devices frame lists exactly want.
 func waitDevices(t *testing.T, c *agentClient, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(procWait)
-	var last wsFrame
+	var last wstest.Frame
 	for {
-		f, ok := c.nextBefore(deadline)
+		f, ok := c.NextBefore(deadline)
 		if !ok {
-			t.Fatalf("%s: got last devices frame %s within %v, want devices %v", c.name, last, procWait, want)
+			t.Fatalf("%s: got last devices frame %s within %v, want devices %v", c.Name, last, procWait, want)
 		}
-		if f.str("type") != "devices" {
+		if f.Str("type") != "devices" {
 			continue
 		}
 		last = f
-		list, _ := f.fields["devices"].([]any)
-		var got []string
-		for _, d := range list {
-			m, _ := d.(map[string]any)
-			id, _ := m["id"].(string)
-			got = append(got, id)
-		}
-		if slices.Equal(got, want) {
+		if got := f.IDs("devices"); slices.Equal(got, want) {
 			return
 		}
 	}
@@ -174,14 +168,14 @@ func TestEmbeddedNATSJoin(t *testing.T) {
 		"--data-dir", t.TempDir(), "--jwt-secret", procSecret)
 
 	widget := dialWS(t, "widget@B", b.wsURL("/v1/widget?site=acme"))
-	widget.expect("widget_status", "site", "acme", "status", "offline", "reason", "no_agents")
+	widget.Expect("widget_status", "site", "acme", "status", "offline", "reason", "no_agents")
 
 	alice := connectAgent(t, a, "alice@A", mintProcToken(t, procSecret, "acme", "alice"))
-	widget.expect("widget_status", "site", "acme", "status", "online", "reason", "agents_online")
+	widget.Expect("widget_status", "site", "acme", "status", "online", "reason", "agents_online")
 
-	alice.send(map[string]string{"type": "set_status", "status": "busy", "ref": "r1"})
-	alice.waitFor("status", "status", "busy", "ref", "r1")
-	widget.expect("widget_status", "site", "acme", "status", "busy", "reason", "all_busy")
+	alice.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "r1"})
+	alice.WaitFor("status", "status", "busy", "ref", "r1")
+	widget.Expect("widget_status", "site", "acme", "status", "busy", "reason", "all_busy")
 
 	b.terminate()
 	a.terminate()
@@ -316,9 +310,9 @@ func TestServeSecretPersisted(t *testing.T) {
 	// A token signed with another secret is refused. (The close code is not
 	// checked: transport/conn.go may end the socket without the close frame.)
 	other := dialWS(t, "other", h.wsURL("/v1/agent"))
-	other.send(map[string]any{"type": "hello", "token": mintProcToken(t, "some-other-secret", "acme", "alice")})
-	for _, f := range other.framesUntilEnd() {
-		if f.str("type") != "error" || f.str("code") != transport.CodeUnauthorized {
+	other.Send(map[string]any{"type": "hello", "token": mintProcToken(t, "some-other-secret", "acme", "alice")})
+	for _, f := range other.FramesUntilEnd() {
+		if f.Str("type") != "error" || f.Str("code") != transport.CodeUnauthorized {
 			t.Errorf("got %s for a token with a foreign signature, want only an unauthorized error before the socket ends", f)
 		}
 	}

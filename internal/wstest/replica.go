@@ -1,0 +1,157 @@
+package wstest
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/transport"
+)
+
+// ReplicaOptions configures StartReplica.
+type ReplicaOptions struct {
+	// Secret signs and verifies the replica's tokens.
+	Secret []byte
+	// Bucket configures the presence bucket the replica opens.
+	Bucket hub.BucketConfig
+	// Hub configures the hub; StartReplica sets JetStream and KV, and
+	// Logger if it is nil, to Logger(t).
+	Hub hub.Config
+	// Transport configures the server; StartReplica sets Logger if it is
+	// nil, to Logger(t).
+	Transport transport.Config
+	// Setup, if set, is called with the server before it serves, to add
+	// handlers.
+	Setup func(srv *transport.Server, auth *transport.Auth)
+	// Addr is the address to listen on; default a free loopback port.
+	Addr string
+	// Wait bounds loading the view and closing the sockets; default
+	// DefaultWait.
+	Wait time.Duration
+}
+
+// Replica is one hub instance with its own NATS connection and HTTP server.
+type Replica struct {
+	Hub    *hub.Hub
+	Server *transport.Server
+	Auth   *transport.Auth
+	HTTP   *httptest.Server
+	// Addr is the host:port the replica listens on, URL its http:// base
+	// URL and WSURL its ws:// base URL.
+	Addr, URL, WSURL string
+
+	stopOnce sync.Once
+	stop     func()
+}
+
+// StartReplica runs a hub on ns and serves it over HTTP until Stop is called
+// or the test ends.
+func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replica {
+	t.Helper()
+	if o.Wait == 0 {
+		o.Wait = DefaultWait
+	}
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatalf("failed to create JetStream client: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.Wait)
+	defer cancel()
+	kv, err := hub.OpenBucket(ctx, js, o.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcfg := o.Hub
+	hcfg.JetStream, hcfg.KV = js, kv
+	if hcfg.Logger == nil {
+		hcfg.Logger = Logger(t)
+	}
+	h, err := hub.New(hcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stopHub := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(runCtx) }()
+	select {
+	case <-h.Loaded():
+	case err := <-done:
+		stopHub()
+		t.Fatalf("hub stopped before loading: %v", err)
+	case <-ctx.Done():
+		stopHub()
+		<-done
+		t.Fatal("hub view did not load")
+	}
+	auth, err := transport.NewAuth(o.Secret)
+	if err != nil {
+		stopHub()
+		<-done
+		t.Fatal(err)
+	}
+	tcfg := o.Transport
+	if tcfg.Logger == nil {
+		tcfg.Logger = Logger(t)
+	}
+	srv := transport.NewServer(h, auth, tcfg)
+	if o.Setup != nil {
+		o.Setup(srv, auth)
+	}
+	hs := httptest.NewUnstartedServer(srv)
+	if o.Addr != "" {
+		ln, err := net.Listen("tcp", o.Addr)
+		if err != nil {
+			stopHub()
+			<-done
+			t.Fatalf("failed to listen on %s: %v", o.Addr, err)
+		}
+		hs.Listener.Close()
+		hs.Listener = ln
+	}
+	hs.Start()
+	r := &Replica{
+		Hub: h, Server: srv, Auth: auth, HTTP: hs,
+		Addr: hs.Listener.Addr().String(), URL: hs.URL, WSURL: "ws" + strings.TrimPrefix(hs.URL, "http"),
+	}
+	r.stop = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), o.Wait)
+		defer cancel()
+		if err := srv.CloseSockets(ctx); err != nil {
+			t.Errorf("sockets did not close: %v", err)
+		}
+		hs.Close()
+		stopHub()
+		if err := <-done; err != nil {
+			t.Errorf("hub.Run: %v", err)
+		}
+	}
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// Stop closes the replica's sockets, stops serving and stops the hub, as a
+// deploy does; it fails the test if the sockets do not close in time or the
+// hub ends with an error. Only the first call does anything.
+func (r *Replica) Stop() { r.stopOnce.Do(r.stop) }
+
+// Logger returns a logger that logs warnings and errors to the test's log.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
