@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.uber.org/goleak"
 	"io"
 	"os"
 	"os/exec"
@@ -46,6 +47,13 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if procBinDir != "" {
 		os.RemoveAll(procBinDir)
+	}
+	if code == 0 {
+		// No goroutine a test started may still run.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
