@@ -3,6 +3,8 @@
 package natstest
 
 import (
+	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -46,4 +48,35 @@ func Connect(t testing.TB, ns *natsserver.Server) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// Restart shuts ns down and starts a new server on the same port with the
+// same store, as an operator restarting NATS does; clients reconnect to it.
+func Restart(t testing.TB, ns *natsserver.Server) *natsserver.Server {
+	t.Helper()
+	port := ns.Addr().(*net.TCPAddr).Port
+	store := ns.JetStreamConfig().StoreDir
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	next, err := natsserver.NewServer(&natsserver.Options{
+		Host:      "127.0.0.1",
+		Port:      port,
+		JetStream: true,
+		StoreDir:  filepath.Dir(store),
+		NoSigs:    true,
+		NoLog:     true,
+	})
+	if err != nil {
+		t.Fatalf("failed to create nats-server: %v", err)
+	}
+	next.Start()
+	if !next.ReadyForConnections(10 * time.Second) {
+		next.Shutdown()
+		t.Fatal("restarted nats-server did not become ready")
+	}
+	t.Cleanup(func() {
+		next.Shutdown()
+		next.WaitForShutdown()
+	})
+	return next
 }
