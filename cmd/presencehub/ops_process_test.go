@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -452,6 +453,21 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 	roll(hubB, hubA2)
 	marker(hubA2, "roll B")
 
+	// Three more rolls, alternating, each onto a process just brought back
+	// on the other replica's data directory: five rolls in all.
+	live, downData := hubA2, dataB
+	for i := 3; i <= 5; i++ {
+		back := startHub(t, fmt.Sprintf("R%d", i), opsHubArgs(ns.ClientURL(), downData, "--shutdown-delay", "0")...)
+		roll(live, back)
+		marker(back, fmt.Sprintf("roll %d", i))
+		if downData == dataB {
+			downData = dataA
+		} else {
+			downData = dataB
+		}
+		live = back
+	}
+
 	// The end: every device says bye. Everyone is busy, so each widget
 	// changes once, when its last agent goes: its next frame must be
 	// offline/no_agents, and the marker after it shows that it was the
@@ -461,7 +477,7 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 		checkNoStatus(d, opsExpectClose(t, d.c.Client, websocket.StatusNormalClosure), "before its bye closed it")
 	}
 	everyWidgetNext("offline", "no_agents", "every agent's bye")
-	marker(hubA2, "every agent's bye")
+	marker(live, "every agent's bye")
 }
 
 // opsSameWidgetState reports whether two widget_status frames say the same
