@@ -36,7 +36,7 @@ func TestViewsConvergeAfterNATSRestart(t *testing.T) {
 	}
 	before := w.expect(t, "widget_status", "status", "busy")
 
-	ns = natstest.Restart(t, ns)
+	natstest.Restart(t, ns)
 	// Changes keep coming while the hubs reconnect: each is retried until
 	// NATS takes it, as a client retries after an internal error.
 	setEventually := func(s *hub.Session, st presence.Status, ref string) {
