@@ -3,11 +3,8 @@ package transport
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/presencehub/presencehub/hub"
 )
@@ -15,19 +12,12 @@ import (
 // serveAdminStats serves GET /v1/admin: after a hello with an admin token,
 // a stats frame at once and every hub.StatsInterval.
 func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
-	if err != nil {
-		s.log.Debug("admin upgrade refused", "remote", r.RemoteAddr, "err", err)
+	ws, helloTimer, ok := s.acceptHello(w, r, "admin")
+	if !ok {
 		return
 	}
-	c.SetReadLimit(s.cfg.MaxMessageBytes)
-	ws := s.newWSConn(c)
-	helloTimer := time.AfterFunc(s.cfg.HelloTimeout, func() {
-		msg := fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout)
-		ws.Send(encodeError(CodeBadRequest, msg, ""))
-		ws.closeWith(CloseBadHello, msg, true)
-	})
 	defer helloTimer.Stop()
+	c := ws.c
 
 	site := make(chan string, 1)
 	done := make(chan struct{})

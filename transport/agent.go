@@ -19,20 +19,12 @@ import (
 
 // serveAgent serves GET /v1/agent: one agent device.
 func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
-	if err != nil {
-		s.log.Debug("agent upgrade refused", "remote", r.RemoteAddr, "err", err)
+	ws, helloTimer, ok := s.acceptHello(w, r, "agent")
+	if !ok {
 		return
 	}
-	c.SetReadLimit(s.cfg.MaxMessageBytes)
-	a := &agentConn{srv: s, ws: s.newWSConn(c), log: s.log.With("remote", r.RemoteAddr),
+	a := &agentConn{srv: s, ws: ws, log: s.log.With("remote", r.RemoteAddr), helloTimer: helloTimer,
 		limit: rate.NewLimiter(rate.Limit(s.cfg.StatusRate), s.cfg.StatusBurst)}
-	helloTimer := time.AfterFunc(s.cfg.HelloTimeout, func() {
-		msg := fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout)
-		a.ws.Send(encodeError(CodeBadRequest, msg, ""))
-		a.ws.closeWith(CloseBadHello, msg, true)
-	})
-	a.helloTimer = helloTimer
 	a.ws.serve(s.base, a.read)
 	helloTimer.Stop()
 	if a.sess != nil && !a.bye {

@@ -3,6 +3,8 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -182,4 +184,24 @@ func (w *wsConn) flush() {
 			return
 		}
 	}
+}
+
+// acceptHello upgrades an agent or admin socket: Origin checked against the
+// allowed patterns, the frame size limited, and a timer that closes the
+// socket with 4001, after an error frame, unless the caller stops it once a
+// good hello arrives.
+func (s *Server) acceptHello(w http.ResponseWriter, r *http.Request, kind string) (*wsConn, *time.Timer, bool) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	if err != nil {
+		s.log.Debug(kind+" upgrade refused", "remote", r.RemoteAddr, "err", err)
+		return nil, nil, false
+	}
+	c.SetReadLimit(s.cfg.MaxMessageBytes)
+	ws := s.newWSConn(c)
+	timer := time.AfterFunc(s.cfg.HelloTimeout, func() {
+		msg := fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout)
+		ws.Send(encodeError(CodeBadRequest, msg, ""))
+		ws.closeWith(CloseBadHello, msg, true)
+	})
+	return ws, timer, true
 }
