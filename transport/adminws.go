@@ -6,69 +6,68 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/presencehub/presencehub/hub"
 )
 
 // serveAdminStats serves GET /v1/admin: after a hello with an admin token,
-// a stats frame at once and every hub.StatsInterval.
+// a stats frame at once and every hub.StatsInterval. A pusher goroutine
+// sends the stats; the socket's reader starts it and waits for it when the
+// socket closes.
 func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
-	ws, helloTimer, ok := s.acceptHello(w, r, "admin")
+	l, helloTimer, ok := s.acceptHello(w, r, "admin")
 	if !ok {
 		return
 	}
-	defer helloTimer.Stop()
-	c := ws.c
-
 	site := make(chan string, 1)
 	done := make(chan struct{})
 	pushed := make(chan struct{})
 	go func() {
 		defer close(pushed)
-		s.pushStats(ws, site, done)
+		s.pushStats(l, site, done)
 	}()
-	defer func() {
-		close(done)
-		<-pushed
-	}()
-	ws.serve(s.base, func() {
-		_, data, err := c.Read(context.Background())
-		if err != nil {
+	// Used only by the reader goroutine.
+	var helloed, ended bool
+	l.run(func(_ websocket.MessageType, data []byte) {
+		if ended {
 			return
 		}
 		s.framesIn.WithLabelValues("admin").Inc()
+		if helloed {
+			l.Send(encodeError(CodeBadRequest, "the admin socket takes no messages after hello", ""))
+			return
+		}
+		ended = true
 		var m clientMessage
 		if err := json.Unmarshal(data, &m); err != nil || m.Type != "hello" {
-			ws.Send(encodeError(CodeBadRequest, "first message must be a hello", ""))
-			ws.closeWith(CloseBadHello, "first message must be a hello", true)
+			l.fail(CloseBadHello, CodeBadRequest, "first message must be a hello", "")
 			return
 		}
 		claims, err := s.auth.Verify(m.Token)
 		if err != nil {
-			ws.Send(encodeError(CodeUnauthorized, err.Error(), ""))
-			ws.closeWith(CloseBadHello, truncateReason(err.Error()), true)
+			l.fail(CloseBadHello, CodeUnauthorized, err.Error(), "")
 			return
 		}
 		if claims.Role != RoleAdmin {
-			ws.Send(encodeError(CodeForbidden, "the token's role is not admin", ""))
-			ws.closeWith(CloseBadHello, "the token's role is not admin", true)
+			l.fail(CloseBadHello, CodeForbidden, "the token's role is not admin", "")
 			return
 		}
 		if !helloTimer.Stop() {
-			return
+			return // too late: the socket is closing with 4001
 		}
+		helloed, ended = true, false
 		site <- claims.Site
-		for {
-			if _, _, err := c.Read(context.Background()); err != nil {
-				return
-			}
-			ws.Send(encodeError(CodeBadRequest, "the admin socket takes no messages after hello", ""))
-		}
+	}, func() {
+		helloTimer.Stop()
+		close(done)
+		<-pushed
 	})
 }
 
 // pushStats sends a stats frame for the site it receives, then one every
 // hub.StatsInterval, until done.
-func (s *Server) pushStats(ws *wsConn, siteCh <-chan string, done <-chan struct{}) {
+func (s *Server) pushStats(ws *sock, siteCh <-chan string, done <-chan struct{}) {
 	var site string
 	select {
 	case site = <-siteCh:

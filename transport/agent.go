@@ -17,75 +17,66 @@ import (
 	"github.com/presencehub/presencehub/presence"
 )
 
-// serveAgent serves GET /v1/agent: one agent device.
+// serveAgent serves GET /v1/agent: one agent device. The handler returns
+// after the upgrade; the socket's reader goroutine serves the agent.
 func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
-	ws, helloTimer, ok := s.acceptHello(w, r, "agent")
+	l, helloTimer, ok := s.acceptHello(w, r, "agent")
 	if !ok {
 		return
 	}
-	a := &agentConn{srv: s, ws: ws, log: s.log.With("remote", r.RemoteAddr), helloTimer: helloTimer,
+	a := &agentConn{srv: s, l: l, log: s.log.With("remote", r.RemoteAddr), helloTimer: helloTimer,
 		limit: rate.NewLimiter(rate.Limit(s.cfg.StatusRate), s.cfg.StatusBurst)}
-	a.ws.serve(s.base, a.read)
-	helloTimer.Stop()
-	if a.sess != nil && !a.bye {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
-		defer cancel()
-		if err := a.sess.Close(ctx); err != nil {
-			a.log.Warn("failed to start grace for dropped device", "err", err)
-		}
-	}
-	if a.expiry != nil {
-		a.expiry.Stop()
-	}
-	a.log.Debug("agent socket closed")
+	l.run(a.read, a.closed)
 }
 
 // agentConn is the state of one agent socket. Its fields are used only by
-// the reader goroutine, and by serveAgent after the reader is done.
+// the socket's reader goroutine.
 type agentConn struct {
 	srv        *Server
-	ws         *wsConn
+	l          *sock
 	log        *slog.Logger
 	helloTimer *time.Timer
 	expiry     *time.Timer
 	sess       *hub.Session
 	bye        bool
+	ended      bool          // a close is under way: nothing more is read
 	limit      *rate.Limiter // set_status per device
 }
 
-func (a *agentConn) read() {
-	for {
-		// No deadline on reads: the socket's close ends them (wsConn.serve),
-		// and a cancelled read context would close it without a close code.
-		typ, data, err := a.ws.c.Read(context.Background())
-		if err != nil {
-			return
-		}
-		a.srv.framesIn.WithLabelValues("agent").Inc()
-		if typ != websocket.MessageText {
-			if a.sess == nil {
-				a.fail(CloseBadHello, CodeBadRequest, "expected a hello text frame", "")
-				return
-			}
-			a.ws.Send(encodeError(CodeBadRequest, "binary frames are not accepted; send JSON text frames", ""))
-			continue
-		}
-		if a.sess == nil {
-			if !a.hello(data) {
-				return
-			}
-			continue
-		}
-		if !a.handle(data) {
-			return
-		}
+// read handles one frame from the agent.
+func (a *agentConn) read(typ websocket.MessageType, data []byte) {
+	if a.ended {
+		return
+	}
+	a.srv.framesIn.WithLabelValues("agent").Inc()
+	switch {
+	case typ != websocket.MessageText && a.sess == nil:
+		a.l.fail(CloseBadHello, CodeBadRequest, "expected a hello text frame", "")
+		a.ended = true
+	case typ != websocket.MessageText:
+		a.l.Send(encodeError(CodeBadRequest, "binary frames are not accepted; send JSON text frames", ""))
+	case a.sess == nil:
+		a.ended = !a.hello(data)
+	default:
+		a.ended = !a.handle(data)
 	}
 }
 
-// fail queues an error frame and closes the socket after it.
-func (a *agentConn) fail(close websocket.StatusCode, code, message, ref string) {
-	a.ws.Send(encodeError(code, message, ref))
-	a.ws.closeWith(close, truncateReason(message), true)
+// closed runs once the socket is closed: a device that did not say bye
+// starts its grace period.
+func (a *agentConn) closed() {
+	a.helloTimer.Stop()
+	if a.expiry != nil {
+		a.expiry.Stop()
+	}
+	if a.sess != nil && !a.bye {
+		ctx, cancel := context.WithTimeout(context.Background(), a.srv.cfg.WriteTimeout)
+		defer cancel()
+		if err := a.sess.Close(ctx); err != nil {
+			a.log.Warn("failed to start grace for dropped device", "err", err)
+		}
+	}
+	a.log.Debug("agent socket closed")
 }
 
 // opContext bounds one hub operation done for the socket; it ends early
@@ -98,16 +89,16 @@ func (a *agentConn) opContext() (context.Context, context.CancelFunc) {
 func (a *agentConn) hello(data []byte) bool {
 	m, err := decodeClientMessage(data)
 	if err != nil {
-		a.fail(CloseBadHello, CodeBadRequest, "bad hello: "+err.Error(), "")
+		a.l.fail(CloseBadHello, CodeBadRequest, "bad hello: "+err.Error(), "")
 		return false
 	}
 	if m.Type != "hello" {
-		a.fail(CloseBadHello, CodeBadRequest, fmt.Sprintf("first message must be hello, got %q", truncate(m.Type, 32)), "")
+		a.l.fail(CloseBadHello, CodeBadRequest, fmt.Sprintf("first message must be hello, got %q", truncate(m.Type, 32)), "")
 		return false
 	}
 	claims, err := a.srv.auth.Verify(m.Token)
 	if err != nil {
-		a.fail(CloseBadHello, CodeUnauthorized, err.Error(), "")
+		a.l.fail(CloseBadHello, CodeUnauthorized, err.Error(), "")
 		return false
 	}
 	var dev hub.DeviceHello
@@ -115,14 +106,14 @@ func (a *agentConn) hello(data []byte) bool {
 		if m.Device.ID != "" {
 			id, err := uuid.Parse(m.Device.ID)
 			if err != nil {
-				a.fail(CloseBadHello, CodeBadRequest, "bad hello: device.id must be a UUID", "")
+				a.l.fail(CloseBadHello, CodeBadRequest, "bad hello: device.id must be a UUID", "")
 				return false
 			}
 			dev.ID = id.String()
 		}
 		if m.Device.Kind != "" {
 			if dev.Kind, err = presence.ParseDeviceKind(m.Device.Kind); err != nil {
-				a.fail(CloseBadHello, CodeBadRequest, "bad hello: "+err.Error(), "")
+				a.l.fail(CloseBadHello, CodeBadRequest, "bad hello: "+err.Error(), "")
 				return false
 			}
 		}
@@ -135,22 +126,22 @@ func (a *agentConn) hello(data []byte) bool {
 	}
 	ctx, cancel := a.opContext()
 	defer cancel()
-	sess, err := a.srv.hub.Connect(ctx, hub.Identity{Site: claims.Site, Agent: claims.Subject, Groups: claims.Groups}, dev, a.ws)
+	sess, err := a.srv.hub.Connect(ctx, hub.Identity{Site: claims.Site, Agent: claims.Subject, Groups: claims.Groups}, dev, a.l)
 	if errors.Is(err, hub.ErrReplaced) {
-		a.fail(CloseReplaced, CodeBadRequest, "replaced by a newer session of this device", "")
+		a.l.fail(CloseReplaced, CodeBadRequest, "replaced by a newer session of this device", "")
 		return false
 	}
 	if errors.Is(err, hub.ErrTooManyDevices) {
-		a.fail(CloseTooManyDevices, CodeForbidden, "too many devices for this agent; log out on another device first", "")
+		a.l.fail(CloseTooManyDevices, CodeForbidden, "too many devices for this agent; log out on another device first", "")
 		return false
 	}
 	if errors.Is(err, hub.ErrNotReady) {
-		a.fail(websocket.StatusTryAgainLater, CodeInternal, "the hub is still loading; try again", "")
+		a.l.fail(websocket.StatusTryAgainLater, CodeInternal, "the hub is still loading; try again", "")
 		return false
 	}
 	if err != nil {
 		a.log.Error("failed to start device session", "site", claims.Site, "agent", claims.Subject, "err", err)
-		a.fail(websocket.StatusInternalError, CodeInternal, "failed to start session; try again", "")
+		a.l.fail(websocket.StatusInternalError, CodeInternal, "failed to start session; try again", "")
 		return false
 	}
 	a.sess = sess
@@ -158,8 +149,8 @@ func (a *agentConn) hello(data []byte) bool {
 	a.log.Debug("agent session started")
 	if claims.ExpiresAt != nil {
 		a.expiry = time.AfterFunc(time.Until(claims.ExpiresAt.Time), func() {
-			a.ws.Send(encodeError(CodeUnauthorized, "token expired", ""))
-			a.ws.closeWith(CloseBadHello, "token expired", true)
+			a.l.Send(encodeError(CodeUnauthorized, "token expired", ""))
+			a.l.closeWith(CloseBadHello, "token expired", true)
 		})
 	}
 	return true
@@ -171,23 +162,23 @@ func (a *agentConn) handle(data []byte) bool {
 	defer cancel()
 	m, err := decodeClientMessage(data)
 	if err != nil {
-		a.ws.Send(encodeError(CodeBadRequest, "bad message: "+err.Error(), ""))
+		a.l.Send(encodeError(CodeBadRequest, "bad message: "+err.Error(), ""))
 		return true
 	}
 	switch m.Type {
 	case "set_status":
 		st, err := presence.ParseStatus(m.Status)
 		if err != nil {
-			a.ws.Send(encodeError(CodeBadRequest, err.Error(), m.Ref))
+			a.l.Send(encodeError(CodeBadRequest, err.Error(), m.Ref))
 			return true
 		}
 		if !a.limit.Allow() {
-			a.ws.Send(encodeError(CodeRateLimited, "too many status changes; slow down", m.Ref))
+			a.l.Send(encodeError(CodeRateLimited, "too many status changes; slow down", m.Ref))
 			return true
 		}
 		if err := a.sess.SetStatus(ctx, st, m.Ref); err != nil {
 			a.log.Error("failed to set status", "err", err)
-			a.ws.Send(encodeError(CodeInternal, "failed to set status; try again", m.Ref))
+			a.l.Send(encodeError(CodeInternal, "failed to set status; try again", m.Ref))
 		}
 	case "subscribe_roster":
 		a.sess.SubscribeRoster()
@@ -196,12 +187,12 @@ func (a *agentConn) handle(data []byte) bool {
 		if err := a.sess.Bye(ctx); err != nil {
 			a.log.Error("failed to end session on bye", "err", err)
 		}
-		a.ws.closeWith(websocket.StatusNormalClosure, "bye", true)
+		a.l.closeWith(websocket.StatusNormalClosure, "bye", true)
 		return false
 	case "hello":
-		a.ws.Send(encodeError(CodeBadRequest, "already said hello", m.Ref))
+		a.l.Send(encodeError(CodeBadRequest, "already said hello", m.Ref))
 	default:
-		a.ws.Send(encodeError(CodeBadRequest, fmt.Sprintf("unknown message type %q", truncate(m.Type, 32)), m.Ref))
+		a.l.Send(encodeError(CodeBadRequest, fmt.Sprintf("unknown message type %q", truncate(m.Type, 32)), m.Ref))
 	}
 	return true
 }
@@ -221,5 +212,3 @@ func truncate(s string, n int) string {
 func truncateReason(s string) string {
 	return truncate(s, 117)
 }
-
-var _ hub.Subscriber = (*wsConn)(nil)

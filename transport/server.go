@@ -1,10 +1,14 @@
 // Package transport serves the hub over WebSocket and HTTP: the wire
 // protocol, token checks and the per-socket send queues.
 //
-// Goroutines: each socket is served by its HTTP handler's goroutine, which
-// writes the socket's send queue, a reader goroutine and a pinger goroutine
-// that the handler starts and waits for; an admin stats socket has one more,
-// which pushes the stats. Nothing outlives its handler.
+// Goroutines: a socket's HTTP handler returns after the upgrade; from then
+// on each socket has one reader goroutine, which handles what the client
+// sends and, once the socket is closed, cleans up after it. Frames are
+// written by whoever sends them (the hub's fan-out) when the socket can take
+// them at once; a writer goroutine runs only while a socket has frames the
+// kernel did not take yet, and for the closing handshake. Pings run on
+// timers. An admin stats socket has one more goroutine, which pushes the
+// stats and which its reader waits for. CloseSockets waits for every reader.
 package transport
 
 import (

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -17,25 +18,33 @@ import (
 	"github.com/presencehub/presencehub/hub"
 )
 
-// leanSock is a socket built to be held by the ten thousand: widgets. It
-// keeps one goroutine while idle, its reader, started fresh after the HTTP
-// handler has returned (the handler's grown stack is not kept); writes run on
-// a goroutine started only while frames are queued; pings run on a timer;
-// and the connection's buffers are small, since widgets send almost nothing
-// and receive small frames. It implements hub.Subscriber.
+// sock is one WebSocket served by the hub: an agent device, a widget or an
+// admin stats page. It is built to be held by the ten thousand and to cost
+// the hub as little as possible per frame. It implements hub.Subscriber.
+//
+// While idle it keeps one goroutine, its reader, started fresh after the
+// HTTP handler has returned (the handler's grown stack is not kept); pings
+// run on a timer; the connection's buffers are small, since clients send
+// little and receive small frames.
 //
 // coder/websocket does the upgrade and the reading; every write (data
-// frames, pings, pongs, the close frame) is framed here and written to the
-// connection by the one writer goroutine, so that a frame fanned out to many
-// sockets is framed once and costs one write(2) per socket.
-type leanSock struct {
+// frames, pings, pongs, the close frame) is framed here, so that a frame
+// fanned out to many sockets is framed once. A frame handed to an idle
+// socket is written at once, without blocking, by the caller (the hub's
+// fan-out): one write(2) and no goroutine. Only what the kernel does not
+// take at once (a full socket buffer) is queued, and a writer goroutine,
+// started for as long as the queue is not empty, writes it with a deadline.
+type sock struct {
 	srv *Server
 	c   *websocket.Conn
 	raw net.Conn // for write deadlines without a timer per write
+	// fd writes to the connection without blocking; nil when the connection
+	// has no file descriptor, and then every frame goes through the queue.
+	fd syscall.RawConn
 
 	mu sync.Mutex
 	// q holds the frames waiting to be written; a writer goroutine runs
-	// while writing is true. Guarded by mu.
+	// while writing is true, and nothing else writes then. Guarded by mu.
 	q       [][]byte
 	writing bool
 	// closing is set once a close was asked for; code, reason and drain say
@@ -52,11 +61,12 @@ type leanSock struct {
 	ponged atomic.Int64
 }
 
-// Buffer sizes of lean sockets: frames to widgets are a few hundred bytes,
-// and widgets send only control frames.
+// Buffer sizes of sockets: frames to clients are a few hundred bytes and are
+// written around the library's buffer; clients send small frames (larger
+// ones, up to MaxMessageBytes, are read through the buffer in pieces).
 const (
-	leanReadBuf  = 256
-	leanWriteBuf = 1024
+	sockReadBuf  = 256
+	sockWriteBuf = 1024
 )
 
 // smallBuffers wraps a ResponseWriter so that the hijacked connection gets
@@ -79,20 +89,32 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		conn.Close()
 		return nil, nil, err
 	}
-	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	var r io.Reader = conn
-	if len(buffered) > 0 {
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), conn)
-	}
 	w.raw = conn
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, leanReadBuf), bufio.NewWriterSize(conn, leanWriteBuf)), nil
+	// Bytes the client sent right after its request (a hello in the same
+	// packet as the upgrade) may already sit in net/http's buffer. The
+	// library resets the reader it is given onto the returned connection, so
+	// those bytes must come from the connection itself.
+	if n := brw.Reader.Buffered(); n > 0 {
+		buffered, _ := brw.Reader.Peek(n)
+		conn = &prefixedConn{Conn: conn, r: io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), conn)}
+	}
+	return conn, bufio.NewReadWriter(bufio.NewReaderSize(conn, sockReadBuf), bufio.NewWriterSize(w.raw, sockWriteBuf)), nil
 }
 
-// acceptLean upgrades the request to a lean socket.
-func (s *Server) acceptLean(w http.ResponseWriter, r *http.Request, opts websocket.AcceptOptions) (*leanSock, error) {
-	l := &leanSock{srv: s}
-	// Pongs are answered by the writer, not by the library, whose writes
-	// would interleave with the writer's.
+// prefixedConn is a connection whose first reads return bytes read from it
+// earlier.
+type prefixedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// accept upgrades the request to a socket.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, opts websocket.AcceptOptions) (*sock, error) {
+	l := &sock{srv: s}
+	// Pongs are answered through the socket's own writes, not by the
+	// library, whose writes would interleave with them.
 	opts.OnPingReceived = func(_ context.Context, payload []byte) bool {
 		l.sendControl(appendFrame(nil, opPong, payload))
 		return false
@@ -105,11 +127,14 @@ func (s *Server) acceptLean(w http.ResponseWriter, r *http.Request, opts websock
 	}
 	c.SetReadLimit(s.cfg.MaxMessageBytes)
 	l.c, l.raw = c, sb.raw
+	if sc, ok := sb.raw.(syscall.Conn); ok {
+		l.fd, _ = sc.SyscallConn()
+	}
 	return l, nil
 }
 
 // Send implements hub.Subscriber.
-func (l *leanSock) Send(payload []byte) bool {
+func (l *sock) Send(payload []byte) bool {
 	frame := textFrame(payload)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -119,21 +144,37 @@ func (l *leanSock) Send(payload []byte) bool {
 	if len(l.q) >= l.srv.cfg.SendQueue {
 		return false
 	}
-	l.enqueueLocked(frame)
+	l.writeLocked(frame)
 	return true
 }
 
-// sendControl queues a control frame; it does not count against the queue
+// sendControl sends a control frame; it does not count against the queue
 // limit.
-func (l *leanSock) sendControl(frame []byte) {
+func (l *sock) sendControl(frame []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.closing {
-		l.enqueueLocked(frame)
+		l.writeLocked(frame)
 	}
 }
 
-func (l *leanSock) enqueueLocked(frame []byte) {
+// writeLocked writes frame now if nothing is queued before it and the
+// kernel takes it; whatever is left is queued for the writer goroutine.
+func (l *sock) writeLocked(frame []byte) {
+	if !l.writing && l.fd != nil {
+		n, err := l.writeNowLocked(frame)
+		if err != nil {
+			// The peer is gone; the reader sees the closed connection and
+			// ends the socket.
+			l.closing, l.q = true, nil
+			l.raw.Close()
+			return
+		}
+		if n == len(frame) {
+			return
+		}
+		frame = frame[n:]
+	}
 	l.q = append(l.q, frame)
 	if !l.writing {
 		l.writing = true
@@ -141,14 +182,43 @@ func (l *leanSock) enqueueLocked(frame []byte) {
 	}
 }
 
+// writeNowLocked writes what of b the kernel takes without blocking, and
+// reports how much that was.
+func (l *sock) writeNowLocked(b []byte) (int, error) {
+	var n int
+	var werr error
+	err := l.fd.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				return true // never wait for the socket to become writable
+			}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if werr == syscall.EAGAIN {
+		return 0, nil
+	}
+	if werr != nil {
+		return 0, werr
+	}
+	return n, nil
+}
+
 // Kick implements hub.Subscriber.
-func (l *leanSock) Kick(reason error) {
+func (l *sock) Kick(reason error) {
+	if errors.Is(reason, hub.ErrReplaced) {
+		l.closeWith(CloseReplaced, "replaced by a newer session of this device", true)
+		return
+	}
 	l.closeWith(websocket.StatusPolicyViolation, "too slow: send queue full", false)
 }
 
 // closeWith closes the socket with code; with drain, after the frames
 // already queued. It never blocks.
-func (l *leanSock) closeWith(code websocket.StatusCode, reason string, drain bool) {
+func (l *sock) closeWith(code websocket.StatusCode, reason string, drain bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closing {
@@ -166,7 +236,7 @@ func (l *leanSock) closeWith(code websocket.StatusCode, reason string, drain boo
 
 // writeQueued writes the queue until it is empty, then ends; if a close was
 // asked for, it writes the close frame last and closes the connection.
-func (l *leanSock) writeQueued() {
+func (l *sock) writeQueued() {
 	for {
 		l.mu.Lock()
 		batch := l.q
@@ -179,7 +249,9 @@ func (l *leanSock) writeQueued() {
 			}
 			code, reason := l.code, l.reason
 			l.mu.Unlock()
-			l.write(net.Buffers{closeFrame(code, reason)})
+			if code != 0 {
+				l.write(net.Buffers{closeFrame(code, reason)})
+			}
 			l.c.CloseNow()
 			return
 		}
@@ -196,7 +268,7 @@ func (l *leanSock) writeQueued() {
 
 // write writes frames in one writev, bounded by a deadline on the
 // connection (a context deadline would arm a timer per write).
-func (l *leanSock) write(frames net.Buffers) error {
+func (l *sock) write(frames net.Buffers) error {
 	l.raw.SetWriteDeadline(time.Now().Add(l.srv.cfg.WriteTimeout))
 	_, err := frames.WriteTo(l.raw)
 	return err
@@ -205,7 +277,7 @@ func (l *leanSock) write(frames net.Buffers) error {
 // keepAlive runs on the ping timer. It alternates two steps: queue a ping
 // and check back after the pong timeout; then, if no pong came since the
 // ping, close the socket, else wait for the next ping.
-func (l *leanSock) keepAlive() {
+func (l *sock) keepAlive() {
 	cfg := l.srv.cfg
 	if sent := l.pinged.Load(); sent != 0 {
 		l.pinged.Store(0)
@@ -222,9 +294,9 @@ func (l *leanSock) keepAlive() {
 }
 
 // run starts the socket's reader and returns at once. read is called with
-// every data frame; the reader ends when the socket closes, and then calls
-// done. The server's CloseSockets waits for it.
-func (l *leanSock) run(read func(data []byte), done func()) {
+// every data frame, on the reader goroutine; the reader ends when the socket
+// closes, and then calls done. The server's CloseSockets waits for it.
+func (l *sock) run(read func(typ websocket.MessageType, data []byte), done func()) {
 	s := l.srv
 	s.sockets.Add(1) // the handler's own count is still held, so Wait cannot be past zero
 	stopShutdown := context.AfterFunc(s.base, func() {
@@ -241,11 +313,11 @@ func (l *leanSock) run(read func(data []byte), done func()) {
 		defer done()
 		defer stopShutdown()
 		for {
-			_, data, err := l.c.Read(context.Background())
+			typ, data, err := l.c.Read(context.Background())
 			if err != nil {
 				break
 			}
-			read(data)
+			read(typ, data)
 		}
 		if t := l.ping.Load(); t != nil {
 			t.Stop()
@@ -257,4 +329,4 @@ func (l *leanSock) run(read func(data []byte), done func()) {
 	}()
 }
 
-var _ hub.Subscriber = (*leanSock)(nil)
+var _ hub.Subscriber = (*sock)(nil)

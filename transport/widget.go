@@ -36,12 +36,12 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, CodeForbidden, "origin not allowed for this site's widget")
 		return
 	}
-	l, err := s.acceptLean(w, r, websocket.AcceptOptions{InsecureSkipVerify: true})
+	l, err := s.accept(w, r, websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		s.log.Debug("widget upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	ignore := func([]byte) {}
+	ignore := func(websocket.MessageType, []byte) {}
 	if targetErr != nil {
 		l.Send(encodeError(CodeBadRequest, targetErr.Error(), ""))
 		l.closeWith(websocket.StatusPolicyViolation, truncateReason(targetErr.Error()), true)
@@ -57,7 +57,7 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 	remote := r.RemoteAddr
 	s.log.Debug("widget socket opened", "remote", remote, "site", site, "group", group)
 	// The handler returns now; the reader goroutine owns the socket.
-	l.run(func([]byte) {
+	l.run(func(websocket.MessageType, []byte) {
 		s.framesIn.WithLabelValues("widget").Inc()
 		l.Send(encodeError(CodeBadRequest, "widget sockets are receive-only", ""))
 		l.closeWith(websocket.StatusPolicyViolation, "widget sockets are receive-only", true)
