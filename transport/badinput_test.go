@@ -360,22 +360,8 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusBadRequest {
-				t.Fatalf("got HTTP %d from %s, want 400", resp.StatusCode, tc.path)
-			}
-			if got := resp.Header.Get("Content-Type"); got != "application/json" {
-				t.Fatalf("got Content-Type %q, want application/json", got)
-			}
-			var body struct {
-				Error struct{ Code, Message string }
-			}
-			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-				t.Fatalf("failed to decode the error body: %v", err)
-			}
-			if body.Error.Code != transport.CodeBadRequest {
-				t.Fatalf("got error code %q, want %q", body.Error.Code, transport.CodeBadRequest)
-			}
-			mustContain(t, "error message", body.Error.Message, tc.wantMsg)
+			msg := expectHTTPError(t, resp, tc.path, http.StatusBadRequest, transport.CodeBadRequest)
+			mustContain(t, "error message", msg, tc.wantMsg)
 		})
 	}
 

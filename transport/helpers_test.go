@@ -104,13 +104,17 @@ func connectAgent(t *testing.T, r *replica, token, deviceID, kind string) *agent
 // watchWidget opens a widget socket and checks its first frame.
 func watchWidget(t *testing.T, r *replica, site, group, wantStatus, wantReason string) *wstest.Client {
 	t.Helper()
+	c := dial(t, widgetURL(r, site, group), nil)
+	c.Expect("widget_status", "site", site, "group", group, "status", wantStatus, "reason", wantReason)
+	return c
+}
+
+func widgetURL(r *replica, site, group string) string {
 	url := r.wsURL + "/v1/widget?site=" + site
 	if group != "" {
 		url += "&group=" + group
 	}
-	c := dial(t, url, nil)
-	c.Expect("widget_status", "site", site, "group", group, "status", wantStatus, "reason", wantReason)
-	return c
+	return url
 }
 
 // deviceIDs returns the ids in a devices or welcome frame's devices list.
@@ -130,6 +134,29 @@ func assertHTTPStatus(t *testing.T, r *replica, path, wantStatus, wantReason str
 	if resp.StatusCode != http.StatusOK || got.Status != wantStatus || got.Reason != wantReason {
 		t.Fatalf("got %d %s/%s from %s, want 200 %s/%s", resp.StatusCode, got.Status, got.Reason, path, wantStatus, wantReason)
 	}
+}
+
+// expectHTTPError fails unless resp has HTTP status wantStatus and a JSON
+// error body with code wantCode; what names the request in failures. It
+// returns the body's message.
+func expectHTTPError(t *testing.T, resp *http.Response, what string, wantStatus int, wantCode string) string {
+	t.Helper()
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("got HTTP %d from %s, want %d", resp.StatusCode, what, wantStatus)
+	}
+	if got := resp.Header.Get("Content-Type"); got != "application/json" {
+		t.Fatalf("got Content-Type %q from %s, want application/json", got, what)
+	}
+	var body struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("failed to decode the error body from %s: %v", what, err)
+	}
+	if body.Error.Code != wantCode {
+		t.Fatalf("got error code %q from %s, want %q", body.Error.Code, what, wantCode)
+	}
+	return body.Error.Message
 }
 
 func mintAdminToken(t *testing.T, site string) string {

@@ -2,9 +2,14 @@ package transport_test
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -73,4 +78,121 @@ func TestDevicesPerAgentAreCapped(t *testing.T) {
 	connectAgent(t, r, tok, "", "web")
 	// Other agents are not affected.
 	connectAgent(t, r, mintToken(t, "acme", "bob"), "", "web")
+}
+
+func TestWidgetSocketsPerClientAddressAreCapped(t *testing.T) {
+	ns := natstest.Start(t)
+	reg := prometheus.NewRegistry()
+	r := startReplica(t, ns, replicaOptions{transport: transport.Config{MaxWidgetsPerClient: 3, Registerer: reg}})
+	// The test's sockets come from 127.0.0.1, a trusted proxy by default:
+	// without X-Forwarded-For that is their client address, with it the
+	// address the header names.
+	var first http.Header
+	other := http.Header{"X-Forwarded-For": {"203.0.113.7"}}
+	third := http.Header{"X-Forwarded-For": {"198.51.100.9"}}
+
+	var widgets []*wstest.Client
+	for range 3 {
+		widgets = append(widgets, watchWidgetFrom(t, r, first))
+	}
+	expectWidgetRefused(t, r, first)
+	if got := widgetRefusedTotal(t, reg); got != 1 {
+		t.Fatalf("got presencehub_widget_refused_total{reason=%q} %v after one refusal, want 1", "per_client_limit", got)
+	}
+	widgets = append(widgets, watchWidgetFrom(t, r, other))
+
+	// A closed socket's slot is free again once the server has seen the
+	// close.
+	widgets[0].Conn.Close(websocket.StatusNormalClosure, "")
+	widgets = append(widgets[1:], watchWidgetWhenFree(t, r, first))
+
+	// A socket refused for a bad site id holds its slot only until it closes.
+	for range 3 {
+		bad := dial(t, widgetURL(r, "bad%20site", ""), third)
+		bad.Expect("error", "code", transport.CodeBadRequest)
+		if got := bad.ExpectClose(); got != websocket.StatusPolicyViolation {
+			t.Fatalf("got close %d for a bad site id, want %d", got, websocket.StatusPolicyViolation)
+		}
+	}
+	for range 3 {
+		widgets = append(widgets, watchWidgetWhenFree(t, r, third))
+	}
+	expectWidgetRefused(t, r, third)
+
+	// Nobody else noticed: every open widget follows the site's changes.
+	dev := connectAgent(t, r, mintToken(t, "acme", "alice"), "", "desktop")
+	for _, w := range widgets {
+		w.Expect("widget_status", "status", "online", "reason", "agents_online")
+	}
+	dev.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "b"})
+	for _, w := range widgets {
+		w.Expect("widget_status", "status", "busy", "reason", "all_busy")
+	}
+}
+
+// watchWidgetFrom opens a widget socket on site acme with header and checks
+// its first frame.
+func watchWidgetFrom(t *testing.T, r *replica, header http.Header) *wstest.Client {
+	t.Helper()
+	c := dial(t, widgetURL(r, "acme", ""), header)
+	c.Expect("widget_status", "site", "acme", "status", "offline", "reason", "no_agents")
+	return c
+}
+
+// watchWidgetWhenFree is watchWidgetFrom for an address at its cap: it
+// dials until the server has released a slot, which it does after it has
+// seen a socket close.
+func watchWidgetWhenFree(t *testing.T, r *replica, header http.Header) *wstest.Client {
+	t.Helper()
+	var c *wstest.Client
+	eventually(t, "a widget slot is free again", func() bool {
+		var resp *http.Response
+		var err error
+		c, resp, err = wstest.TryDial(t, widgetURL(r, "acme", ""), wstest.Options{Header: header, Wait: waitTimeout})
+		if err != nil && (resp == nil || resp.StatusCode != http.StatusTooManyRequests) {
+			t.Fatalf("got %v dialing a widget, want a socket or HTTP 429", err)
+		}
+		return err == nil
+	})
+	c.Expect("widget_status", "site", "acme", "status", "offline", "reason", "no_agents")
+	return c
+}
+
+// expectWidgetRefused dials a widget with header and fails unless the
+// upgrade is refused with HTTP 429 and a too_many_connections error.
+func expectWidgetRefused(t *testing.T, r *replica, header http.Header) {
+	t.Helper()
+	c, resp, err := wstest.TryDial(t, widgetURL(r, "acme", ""), wstest.Options{Header: header, Wait: waitTimeout})
+	if err == nil {
+		c.Conn.CloseNow()
+		t.Fatal("got a widget socket over the per-client cap, want HTTP 429")
+	}
+	if resp == nil {
+		t.Fatalf("got %v over the per-client cap, want HTTP 429", err)
+	}
+	expectHTTPError(t, resp, "a widget dial over the per-client cap", http.StatusTooManyRequests, transport.CodeTooManyConnections)
+}
+
+// widgetRefusedTotal reads presencehub_widget_refused_total for the
+// per-client limit from reg.
+func widgetRefusedTotal(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() != "presencehub_widget_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == "per_client_limit" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatal("got no presencehub_widget_refused_total{reason=\"per_client_limit\"} series, want one")
+	return 0
 }

@@ -5,13 +5,16 @@ import (
 	"fmt"
 )
 
-// Error codes of error frames.
+// Error codes of error frames and HTTP error bodies.
 const (
 	CodeBadRequest   = "bad_request"
 	CodeUnauthorized = "unauthorized"
 	CodeForbidden    = "forbidden"
 	CodeRateLimited  = "rate_limited"
 	CodeInternal     = "internal"
+	// CodeTooManyConnections answers a widget upgrade (HTTP 429) from a
+	// client address that already holds Config.MaxWidgetsPerClient sockets.
+	CodeTooManyConnections = "too_many_connections"
 )
 
 // clientMessage is any message an agent device sends; which fields matter

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -36,6 +37,11 @@ const (
 	DefaultStatusBurst     = 20
 	DefaultPingInterval    = 25 * time.Second
 	DefaultPongTimeout     = 10 * time.Second
+	// DefaultMaxWidgetsPerClient is generous on purpose: behind a NAT, a
+	// carrier-grade NAT or an office proxy many visitors share one address,
+	// and each has a few tabs open. The cap exists to stop one client from
+	// exhausting a replica's file descriptors, not to ration visitors.
+	DefaultMaxWidgetsPerClient = 256
 )
 
 // Config configures a Server.
@@ -64,6 +70,15 @@ type Config struct {
 	// socket is closed (1008).
 	PingInterval time.Duration
 	PongTimeout  time.Duration
+	// MaxWidgetsPerClient is how many widget sockets one client address may
+	// hold open on this replica; beyond it the upgrade is refused with HTTP
+	// 429. Zero means DefaultMaxWidgetsPerClient, negative no limit.
+	MaxWidgetsPerClient int
+	// TrustedProxies are the networks whose X-Forwarded-For is believed when
+	// resolving a request's client address (for MaxWidgetsPerClient and the
+	// logs). nil means DefaultTrustedProxies(); an empty, non-nil slice
+	// trusts nobody, so the client is always the TCP peer.
+	TrustedProxies []netip.Prefix
 	// Ready reports why the process is not ready, or nil; /readyz uses it.
 	Ready func() error
 	// Logger receives the transport's logs.
@@ -91,7 +106,12 @@ type Server struct {
 	sockets  sync.WaitGroup
 	draining bool
 
-	framesIn *prometheus.CounterVec
+	proxies trustedProxies
+	// widgetSlots caps the widget sockets per client address.
+	widgetSlots *clientSlots
+
+	framesIn      *prometheus.CounterVec
+	widgetRefused *prometheus.CounterVec
 }
 
 // NewServer returns a Server for h that verifies tokens with auth.
@@ -123,6 +143,12 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	if cfg.PongTimeout == 0 {
 		cfg.PongTimeout = DefaultPongTimeout
 	}
+	if cfg.MaxWidgetsPerClient == 0 {
+		cfg.MaxWidgetsPerClient = DefaultMaxWidgetsPerClient
+	}
+	if cfg.TrustedProxies == nil {
+		cfg.TrustedProxies = DefaultTrustedProxies()
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -134,13 +160,20 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 			return nil
 		}
 	}
-	s := &Server{cfg: cfg, hub: h, auth: auth, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, hub: h, auth: auth, log: cfg.Logger, mux: http.NewServeMux(),
+		proxies: newTrustedProxies(cfg.TrustedProxies), widgetSlots: newClientSlots(cfg.MaxWidgetsPerClient)}
 	s.framesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presencehub_frames_in_total",
 		Help: "Frames received from clients, by socket kind.",
 	}, []string{"kind"})
+	s.widgetRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "presencehub_widget_refused_total",
+		Help: "Widget socket upgrades refused, by reason.",
+	}, []string{"reason"})
+	// The series exists from the start, so that rate() and alerts see 0.
+	s.widgetRefused.WithLabelValues(refusedPerClientLimit)
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(s.framesIn)
+		cfg.Registerer.MustRegister(s.framesIn, s.widgetRefused)
 	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.mux.HandleFunc("GET /v1/agent", s.socket(s.serveAgent))
@@ -164,6 +197,14 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	})
 	return s
 }
+
+// refusedPerClientLimit is the presencehub_widget_refused_total reason for
+// a client address over MaxWidgetsPerClient.
+const refusedPerClientLimit = "per_client_limit"
+
+// clientAddr returns the client address of r, resolved through the trusted
+// proxies' X-Forwarded-For (see trustedProxies.clientAddr).
+func (s *Server) clientAddr(r *http.Request) netip.Addr { return s.proxies.clientAddr(r) }
 
 // Handle registers an extra handler on the server's mux, for the pages and
 // endpoints other packages add.

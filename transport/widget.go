@@ -31,31 +31,42 @@ func widgetTarget(r *http.Request) (site, group string, err error) {
 // serveWidget serves GET /v1/widget?site=S[&group=G]: a receive-only socket
 // that gets the widget's status at once and then each change.
 func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
+	remote, client := r.RemoteAddr, s.clientAddr(r)
+	// Refused before the upgrade, so that a client over its cap costs no
+	// socket and gets an answer it can read.
+	if !s.widgetSlots.acquire(client) {
+		s.widgetRefused.WithLabelValues(refusedPerClientLimit).Inc()
+		s.log.Debug("widget upgrade refused", "remote", remote, "client", client, "err", "too many widget sockets from this address")
+		writeError(w, http.StatusTooManyRequests, CodeTooManyConnections, "too many widget sockets from this address")
+		return
+	}
+	release := func() { s.widgetSlots.release(client) }
 	site, group, targetErr := widgetTarget(r)
 	if targetErr == nil && !originAllowed(r.Header.Get("Origin"), s.hub.Settings(site).AllowedOrigins) {
+		release()
 		writeError(w, http.StatusForbidden, CodeForbidden, "origin not allowed for this site's widget")
 		return
 	}
 	l, err := s.accept(w, r, websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
-		s.log.Debug("widget upgrade refused", "remote", r.RemoteAddr, "err", err)
+		release()
+		s.log.Debug("widget upgrade refused", "remote", remote, "client", client, "err", err)
 		return
 	}
 	ignore := func(websocket.MessageType, []byte) {}
 	if targetErr != nil {
 		l.Send(encodeError(CodeBadRequest, targetErr.Error(), ""))
 		l.closeWith(websocket.StatusPolicyViolation, truncateReason(targetErr.Error()), true)
-		l.run(ignore, func() {})
+		l.run(ignore, release)
 		return
 	}
 	unsubscribe, err := s.hub.SubscribeWidget(site, group, l)
 	if err != nil {
 		l.closeWith(websocket.StatusTryAgainLater, "hub not ready", false)
-		l.run(ignore, func() {})
+		l.run(ignore, release)
 		return
 	}
-	remote := r.RemoteAddr
-	s.log.Debug("widget socket opened", "remote", remote, "site", site, "group", group)
+	s.log.Debug("widget socket opened", "remote", remote, "client", client, "site", site, "group", group)
 	// The handler returns now; the reader goroutine owns the socket.
 	l.run(func(websocket.MessageType, []byte) {
 		s.framesIn.WithLabelValues("widget").Inc()
@@ -63,7 +74,8 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 		l.closeWith(websocket.StatusPolicyViolation, "widget sockets are receive-only", true)
 	}, func() {
 		unsubscribe()
-		s.log.Debug("widget socket closed", "remote", remote, "site", site, "group", group)
+		release()
+		s.log.Debug("widget socket closed", "remote", remote, "client", client, "site", site, "group", group)
 	})
 }
 

@@ -243,6 +243,9 @@ func (l *loadTest) dial(ctx context.Context, u string) (*websocket.Conn, error) 
 	defer cancel()
 	c, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: cl})
 	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+			return nil, fmt.Errorf("dial %s: HTTP 429: %s: %w", u, capHint, err)
+		}
 		if resp != nil {
 			return nil, fmt.Errorf("dial %s: HTTP %d: %w", u, resp.StatusCode, err)
 		}
@@ -251,6 +254,11 @@ func (l *loadTest) dial(ctx context.Context, u string) (*websocket.Conn, error) 
 	c.SetReadLimit(1 << 20)
 	return c, nil
 }
+
+// capHint explains an HTTP 429 on a widget dial: every socket of the
+// generator comes from a few addresses, and the hub caps widget sockets per
+// client address (--max-widgets-per-client, 256 by default).
+const capHint = "hub refused: too many widget sockets per client address; start the hub with --max-widgets-per-client -1 for load tests"
 
 // retry runs open up to dialAttempts times with a short backoff.
 func retry(ctx context.Context, open func() error) error {

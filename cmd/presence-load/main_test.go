@@ -16,6 +16,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
+	"github.com/presencehub/presencehub/transport"
 )
 
 // waitTimeout bounds waits in these tests; it is a deadline for failing,
@@ -28,11 +29,18 @@ const testSecret = "test-secret-for-presence-load"
 // ends, and returns its base URL.
 func startHub(t *testing.T, ns *natsserver.Server) string {
 	t.Helper()
+	return startHubWith(t, ns, transport.Config{})
+}
+
+// startHubWith is startHub with the server configured by cfg.
+func startHubWith(t *testing.T, ns *natsserver.Server, cfg transport.Config) string {
+	t.Helper()
 	return wstest.StartReplica(t, ns, wstest.ReplicaOptions{
-		Secret: []byte(testSecret),
-		Bucket: hub.BucketConfig{LimitMarkerTTL: time.Second},
-		Hub:    hub.Config{Grace: time.Hour, MarkerTTL: time.Second},
-		Wait:   waitTimeout,
+		Secret:    []byte(testSecret),
+		Bucket:    hub.BucketConfig{LimitMarkerTTL: time.Second},
+		Hub:       hub.Config{Grace: time.Hour, MarkerTTL: time.Second},
+		Transport: cfg,
+		Wait:      waitTimeout,
 	}).URL
 }
 
@@ -161,5 +169,18 @@ func TestBadArgs(t *testing.T) {
 		if err == nil {
 			t.Errorf("run(%q) succeeded, want an error", args)
 		}
+	}
+}
+
+// A hub that caps widget sockets per client address refuses the
+// generator's sockets with HTTP 429; the error says how to start the hub.
+func TestWidgetCapHint(t *testing.T) {
+	ns := natstest.Start(t)
+	u := startHubWith(t, ns, transport.Config{MaxWidgetsPerClient: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
+	defer cancel()
+	err := run(ctx, []string{"--url", u, "--agents", "0", "--widgets", "3", "--timeout", waitTimeout.String()}, io.Discard, io.Discard)
+	if want := "start the hub with --max-widgets-per-client -1"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got error %v for 3 widgets on a hub capped at 2 per client address, want one containing %q", err, want)
 	}
 }

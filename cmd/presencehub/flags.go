@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 )
@@ -53,4 +54,35 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parseTrustedProxies parses --trusted-proxies: a comma list of CIDRs or
+// single addresses. "none" or an empty list trusts nobody, which is a
+// non-nil empty slice: transport.Config reads nil as "the defaults".
+func parseTrustedProxies(s string) ([]netip.Prefix, error) {
+	out := []netip.Prefix{}
+	if strings.TrimSpace(s) == "none" {
+		return out, nil
+	}
+	for _, item := range splitList(s) {
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, addrErr := netip.ParseAddr(item)
+			if addrErr != nil {
+				return nil, fmt.Errorf("invalid --trusted-proxies entry %q (want a CIDR such as 10.0.0.0/8, or an address): %w", item, err)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// prefixList is the --trusted-proxies form of prefixes.
+func prefixList(prefixes []netip.Prefix) string {
+	items := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		items[i] = p.String()
+	}
+	return strings.Join(items, ",")
 }

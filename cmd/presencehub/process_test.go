@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -328,4 +329,59 @@ func TestServeSecretPersisted(t *testing.T) {
 		t.Errorf("got secret %q after restart, want the first one %q kept", again, secret)
 	}
 	connectAgent(t, h2, "alice-again", tok)
+}
+
+// TestServeRefusesBadWidgetCapFlags: a bad --trusted-proxies or
+// --max-widgets-per-client, from the command line or the environment, stops
+// serve before it starts anything, with a message naming the flag.
+func TestServeRefusesBadWidgetCapFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{name: "bad CIDR", args: []string{"--trusted-proxies", "10.0.0.0/8,10.0.0.0/33"}, want: `invalid --trusted-proxies entry "10.0.0.0/33"`},
+		{name: "bad CIDR from the environment", env: []string{"PRESENCE_TRUSTED_PROXIES=lb.internal"}, want: `invalid --trusted-proxies entry "lb.internal"`},
+		{name: "zero cap", args: []string{"--max-widgets-per-client", "0"}, want: "invalid --max-widgets-per-client 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dataDir := filepath.Join(t.TempDir(), "data")
+			res := runPresencehub(t, tt.env, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, tt.args...)...)
+			if res.code != 1 {
+				t.Fatalf("got exit code %d, want 1; stderr:\n%s", res.code, res.stderr)
+			}
+			if !strings.Contains(res.stderr, tt.want) {
+				t.Errorf("got stderr %q, want it to contain %q", res.stderr, tt.want)
+			}
+			if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+				t.Errorf("got Stat error %v for the data dir, want it not created: serve must stop before starting anything", err)
+			}
+		})
+	}
+}
+
+// TestServeWidgetCapFlags: --max-widgets-per-client and --trusted-proxies
+// reach the server. With nobody trusted, X-Forwarded-For is ignored, so two
+// widgets from 127.0.0.1 naming different clients are one client, and the
+// second is over a cap of 1.
+func TestServeWidgetCapFlags(t *testing.T) {
+	h := startHub(t, "hub", "--addr", "127.0.0.1:0", "--grace", "2s", "--data-dir", t.TempDir(), "--jwt-secret", procSecret,
+		"--max-widgets-per-client", "1", "--trusted-proxies", "none")
+	url := h.wsURL("/v1/widget?site=acme")
+	from := func(client string) wstest.Options {
+		return wstest.Options{Header: http.Header{"X-Forwarded-For": {client}}, Wait: procWait}
+	}
+	w := wstest.Dial(t, url, from("203.0.113.7"))
+	w.Expect("widget_status", "site", "acme", "status", "offline", "reason", "no_agents")
+	c, resp, err := wstest.TryDial(t, url, from("198.51.100.9"))
+	if err == nil {
+		c.Conn.CloseNow()
+		t.Fatal("got a second widget socket from 127.0.0.1 with --max-widgets-per-client 1 and --trusted-proxies none, want HTTP 429")
+	}
+	if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("got %v for a second widget socket, want HTTP 429", err)
+	}
+	h.terminate()
 }

@@ -57,6 +57,8 @@ type serveConfig struct {
 	maxDevices     int
 	statusRate     float64
 	statusBurst    int
+	maxWidgets     int
+	trustedProxies string
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -87,6 +89,8 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&c.maxDevices, "max-devices", hub.DefaultMaxDevices, "live devices one agent may have; more are refused with close 4003")
 	fs.Float64Var(&c.statusRate, "status-rate", transport.DefaultStatusRate, "status changes per second allowed per device; more get rate_limited errors")
 	fs.IntVar(&c.statusBurst, "status-burst", transport.DefaultStatusBurst, "burst of status changes allowed per device")
+	fs.IntVar(&c.maxWidgets, "max-widgets-per-client", transport.DefaultMaxWidgetsPerClient, "widget sockets one client address may hold open on this replica; more are refused with HTTP 429; -1 disables the cap (load tests from one address)")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", prefixList(transport.DefaultTrustedProxies()), "comma list of CIDRs (or addresses) of proxies whose X-Forwarded-For names the client address; \"none\" or empty trusts nobody")
 	fs.BoolVar(&c.dev, "dev", false, "development mode: a random signing secret, a demo site, and /dev/token minting tokens for the pages")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -116,6 +120,13 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		return err
 	}
 	log, err := newLogger(cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return err
+	}
+	if cfg.maxWidgets == 0 {
+		return errors.New("invalid --max-widgets-per-client 0: it would refuse every widget; use -1 for no limit")
+	}
+	proxies, err := parseTrustedProxies(cfg.trustedProxies)
 	if err != nil {
 		return err
 	}
@@ -155,17 +166,19 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		return err
 	}
 	srv := transport.NewServer(h, auth, transport.Config{
-		AllowedOrigins:  splitList(cfg.allowedOrigins),
-		HelloTimeout:    cfg.helloTimeout,
-		MaxMessageBytes: cfg.maxMessage,
-		SendQueue:       cfg.sendQueue,
-		WriteTimeout:    cfg.writeTimeout,
-		PingInterval:    cfg.pingInterval,
-		PongTimeout:     cfg.pongTimeout,
-		StatusRate:      cfg.statusRate,
-		StatusBurst:     cfg.statusBurst,
-		Logger:          log,
-		Registerer:      reg,
+		AllowedOrigins:      splitList(cfg.allowedOrigins),
+		HelloTimeout:        cfg.helloTimeout,
+		MaxMessageBytes:     cfg.maxMessage,
+		SendQueue:           cfg.sendQueue,
+		WriteTimeout:        cfg.writeTimeout,
+		PingInterval:        cfg.pingInterval,
+		PongTimeout:         cfg.pongTimeout,
+		StatusRate:          cfg.statusRate,
+		StatusBurst:         cfg.statusBurst,
+		MaxWidgetsPerClient: cfg.maxWidgets,
+		TrustedProxies:      proxies,
+		Logger:              log,
+		Registerer:          reg,
 		Ready: func() error {
 			if !nc.IsConnected() {
 				return errors.New("NATS disconnected")

@@ -80,14 +80,26 @@ type Client struct {
 // closes when the test ends.
 func Dial(t testing.TB, url string, o Options) *Client {
 	t.Helper()
+	c, _, err := TryDial(t, url, o)
+	if err != nil {
+		t.Fatalf("%sfailed to dial %s: %v", prefix(o.Name), url, err)
+	}
+	return c
+}
+
+// TryDial is Dial for a socket that may be refused: it returns the error,
+// and the server's HTTP response if there was one (its Body holds the start
+// of the server's answer).
+func TryDial(t testing.TB, url string, o Options) (*Client, *http.Response, error) {
+	t.Helper()
 	if o.Wait == 0 {
 		o.Wait = DefaultWait
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.Wait)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: o.Header})
+	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: o.Header})
 	if err != nil {
-		t.Fatalf("%sfailed to dial %s: %v", prefix(o.Name), url, err)
+		return nil, resp, err
 	}
 	c.SetReadLimit(1 << 20)
 	cl := &Client{Conn: c, Name: o.Name, Wait: o.Wait, t: t, frames: make(chan Frame, 1024)}
@@ -97,7 +109,7 @@ func Dial(t testing.TB, url string, o Options) *Client {
 		for range cl.frames { // wait for readLoop to end
 		}
 	})
-	return cl
+	return cl, resp, nil
 }
 
 func prefix(name string) string {

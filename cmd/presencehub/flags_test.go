@@ -1,0 +1,55 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/presencehub/presencehub/transport"
+)
+
+func TestParseTrustedProxies(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string // the parsed list, as prefixList prints it
+		wantErr string
+	}{
+		{in: "10.0.0.0/8, 192.168.0.0/16", want: "10.0.0.0/8,192.168.0.0/16"},
+		{in: "10.1.2.3,2001:db8::1", want: "10.1.2.3/32,2001:db8::1/128"},
+		{in: "fd00::/8", want: "fd00::/8"},
+		{in: "none", want: ""},
+		{in: "", want: ""},
+		{in: " , ", want: ""},
+		{in: "10.0.0.0/33", wantErr: `invalid --trusted-proxies entry "10.0.0.0/33"`},
+		{in: "10.0.0.0/8,lb.internal", wantErr: `invalid --trusted-proxies entry "lb.internal"`},
+		{in: "none,10.0.0.0/8", wantErr: `invalid --trusted-proxies entry "none"`},
+	}
+	for _, tt := range tests {
+		got, err := parseTrustedProxies(tt.in)
+		switch {
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseTrustedProxies(%q): got error %v, want one containing %q", tt.in, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("parseTrustedProxies(%q): got error %v, want %q", tt.in, err, tt.want)
+		case got == nil:
+			// nil would mean "the defaults" to transport.Config.
+			t.Errorf("parseTrustedProxies(%q): got nil, want a non-nil list", tt.in)
+		case prefixList(got) != tt.want:
+			t.Errorf("parseTrustedProxies(%q): got %q, want %q", tt.in, prefixList(got), tt.want)
+		}
+	}
+}
+
+// The flag's default, printed in --help, parses back to transport's default.
+func TestTrustedProxiesDefaultRoundTrips(t *testing.T) {
+	want := transport.DefaultTrustedProxies()
+	got, err := parseTrustedProxies(prefixList(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v from the flag's default, want %v", got, want)
+	}
+}
