@@ -24,7 +24,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a := &agentConn{srv: s, l: l, log: s.log.With("remote", r.RemoteAddr), helloTimer: helloTimer,
+	a := &agentConn{srv: s, l: l, log: s.log.With("remote", r.RemoteAddr, "client", s.clientAddr(r)), helloTimer: helloTimer,
 		limit: rate.NewLimiter(rate.Limit(s.cfg.StatusRate), s.cfg.StatusBurst)}
 	l.run(a.read, a.closed)
 }
@@ -76,7 +76,7 @@ func (a *agentConn) closed() {
 			a.log.Warn("failed to start grace for dropped device", "err", err)
 		}
 	}
-	a.log.Debug("agent socket closed")
+	a.log.Debug("agent socket closed", "why", a.l.closedBecause())
 }
 
 // opContext bounds one hub operation done for the socket; it ends early

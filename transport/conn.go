@@ -24,7 +24,7 @@ const (
 func (s *Server) acceptHello(w http.ResponseWriter, r *http.Request, kind string) (*sock, *time.Timer, bool) {
 	l, err := s.accept(w, r, websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
 	if err != nil {
-		s.log.Debug(kind+" upgrade refused", "remote", r.RemoteAddr, "err", err)
+		s.log.Debug(kind+" upgrade refused", "remote", r.RemoteAddr, "client", s.clientAddr(r), "err", err)
 		return nil, nil, false
 	}
 	timer := time.AfterFunc(s.cfg.HelloTimeout, func() {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -53,6 +54,9 @@ type sock struct {
 	code    websocket.StatusCode
 	reason  string
 	drain   bool
+	// lost is why the connection failed, when it did before a close was
+	// asked for (for logs). Guarded by mu.
+	lost error
 
 	// ping drives the keepalive: pinged is when the last ping was queued and
 	// ponged when the last pong arrived (unix nanoseconds).
@@ -166,7 +170,7 @@ func (l *sock) writeLocked(frame []byte) {
 		if err != nil {
 			// The peer is gone; the reader sees the closed connection and
 			// ends the socket.
-			l.closing, l.q = true, nil
+			l.closing, l.q, l.lost = true, nil, fmt.Errorf("failed to write: %w", err)
 			l.raw.Close()
 			return
 		}
@@ -258,6 +262,9 @@ func (l *sock) writeQueued() {
 		l.mu.Unlock()
 		if err := l.write(net.Buffers(batch)); err != nil {
 			l.mu.Lock()
+			if !l.closing {
+				l.lost = fmt.Errorf("failed to write: %w", err)
+			}
 			l.closing = true
 			l.mu.Unlock()
 			l.c.CloseNow()
@@ -312,9 +319,11 @@ func (l *sock) run(read func(typ websocket.MessageType, data []byte), done func(
 		defer s.sockets.Done()
 		defer done()
 		defer stopShutdown()
+		var err error
 		for {
-			typ, data, err := l.c.Read(context.Background())
-			if err != nil {
+			var typ websocket.MessageType
+			var data []byte
+			if typ, data, err = l.c.Read(context.Background()); err != nil {
 				break
 			}
 			read(typ, data)
@@ -323,10 +332,27 @@ func (l *sock) run(read func(typ websocket.MessageType, data []byte), done func(
 			t.Stop()
 		}
 		l.mu.Lock()
+		if !l.closing {
+			l.lost = fmt.Errorf("failed to read: %w", err)
+		}
 		l.closing = true // the peer is gone: nothing more to write
 		l.mu.Unlock()
 		l.c.CloseNow()
 	}()
+}
+
+// closedBecause says why the socket closed, for logs: the close code and
+// reason the server sent, or how reading ended.
+func (l *sock) closedBecause() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.code != 0:
+		return fmt.Sprintf("server closed %d: %s", l.code, l.reason)
+	case l.lost != nil:
+		return l.lost.Error()
+	}
+	return "connection lost"
 }
 
 var _ hub.Subscriber = (*sock)(nil)

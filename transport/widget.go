@@ -75,7 +75,7 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 	}, func() {
 		unsubscribe()
 		release()
-		s.log.Debug("widget socket closed", "remote", remote, "client", client, "site", site, "group", group)
+		s.log.Debug("widget socket closed", "remote", remote, "client", client, "site", site, "group", group, "why", l.closedBecause())
 	})
 }
 
