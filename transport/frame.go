@@ -8,7 +8,7 @@ import (
 )
 
 // Server-to-client WebSocket frames are not masked, so a frame's bytes are
-// the same for every socket: lean sockets write them to the connection
+// the same for every socket: sockets write them to the connection
 // themselves (RFC 6455 section 5.2), and a frame the hub fans out is framed
 // once for all of its subscribers.
 

@@ -169,8 +169,12 @@ func (l *sock) writeLocked(frame []byte) {
 		n, err := l.writeNowLocked(frame)
 		if err != nil {
 			// The peer is gone; the reader sees the closed connection and
-			// ends the socket.
-			l.closing, l.q, l.lost = true, nil, fmt.Errorf("failed to write: %w", err)
+			// ends the socket. A connection already closed was closed by the
+			// reader, which tells why.
+			l.closing, l.q = true, nil
+			if !errors.Is(err, net.ErrClosed) {
+				l.lost = fmt.Errorf("failed to write: %w", err)
+			}
 			l.raw.Close()
 			return
 		}
@@ -262,7 +266,7 @@ func (l *sock) writeQueued() {
 		l.mu.Unlock()
 		if err := l.write(net.Buffers(batch)); err != nil {
 			l.mu.Lock()
-			if !l.closing {
+			if !l.closing && !errors.Is(err, net.ErrClosed) {
 				l.lost = fmt.Errorf("failed to write: %w", err)
 			}
 			l.closing = true
@@ -332,7 +336,7 @@ func (l *sock) run(read func(typ websocket.MessageType, data []byte), done func(
 			t.Stop()
 		}
 		l.mu.Lock()
-		if !l.closing {
+		if l.code == 0 && l.lost == nil {
 			l.lost = fmt.Errorf("failed to read: %w", err)
 		}
 		l.closing = true // the peer is gone: nothing more to write

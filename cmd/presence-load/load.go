@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,10 +128,11 @@ type loadTest struct {
 
 	mu          sync.Mutex
 	closedByHub map[string]int
+	firstClose  map[string]string // the first error of each closedByHub key
 }
 
 func newLoadTest(cfg *config, stderr io.Writer) (*loadTest, error) {
-	l := &loadTest{cfg: cfg, stderr: stderr, base: time.Now(), closedByHub: make(map[string]int)}
+	l := &loadTest{cfg: cfg, stderr: stderr, base: time.Now(), closedByHub: make(map[string]int), firstClose: make(map[string]string)}
 	l.buildTopology()
 	if len(l.agents) > 0 {
 		auth, err := transport.NewAuth([]byte(cfg.secret))
@@ -450,8 +453,24 @@ func (l *loadTest) noteClosed(kind string, err error) {
 		why = "eof"
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.closedByHub[kind+" "+why]++
-	l.mu.Unlock()
+	if _, ok := l.firstClose[kind+" "+why]; !ok {
+		l.firstClose[kind+" "+why] = err.Error()
+	}
+}
+
+// closedSummary lists the sockets closed so far by kind and reason, with
+// the first error of each.
+func (l *loadTest) closedSummary() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var parts []string
+	for k, n := range l.closedByHub {
+		parts = append(parts, fmt.Sprintf("%d %s (first: %s)", n, k, l.firstClose[k]))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
 }
 
 // noteDelivery counts one expected frame received at now.
@@ -708,6 +727,9 @@ func (l *loadTest) waitInitial(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
+			if closed := l.closedSummary(); closed != "" {
+				return fmt.Errorf("after %v, %d of %d widgets show their initial status and %d of %d agents are online; sockets closed while waiting: %s", l.cfg.timeout, w, len(l.widgets), a, len(l.agents), closed)
+			}
 			return fmt.Errorf("after %v, %d of %d widgets show their initial status and %d of %d agents are online: is another agent online on the load-* sites (an earlier run still inside its grace period)?", l.cfg.timeout, w, len(l.widgets), a, len(l.agents))
 		}
 		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
