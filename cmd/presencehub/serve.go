@@ -281,6 +281,17 @@ func connectNATS(cfg *serveConfig, log *slog.Logger) (*nats.Conn, func(), error)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		// Asynchronous errors, such as a slow consumer (messages dropped
+		// by the client library) or a consumer sequence gap. nats.go
+		// re-creates the bucket watch's ordered consumer after missed
+		// heartbeats without reporting it.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("NATS asynchronous error", "subject", subject, "err", err)
+		}),
 	}
 	if cfg.natsURL != "" {
 		if cfg.natsCreds != "" {
