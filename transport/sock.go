@@ -278,11 +278,14 @@ func (l *sock) writeQueued() {
 }
 
 // write writes frames in one writev, bounded by a deadline on the
-// connection (a context deadline would arm a timer per write).
+// connection (a context deadline would arm a timer per write). The deadline
+// is cleared after: it would fail the next write made at once, long after.
 func (l *sock) write(frames net.Buffers) error {
 	l.raw.SetWriteDeadline(time.Now().Add(l.srv.cfg.WriteTimeout))
-	_, err := frames.WriteTo(l.raw)
-	return err
+	if _, err := frames.WriteTo(l.raw); err != nil {
+		return err
+	}
+	return l.raw.SetWriteDeadline(time.Time{})
 }
 
 // keepAlive runs on the ping timer. It alternates two steps: queue a ping
