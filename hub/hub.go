@@ -250,6 +250,7 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 	defer w.Stop()
 	snapshot := make(map[string]jetstream.KeyValueEntry)
 	loading := true
+	var lastLive uint64 // revision of the last entry read after loading
 	for {
 		select {
 		case <-ctx.Done():
@@ -272,10 +273,27 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 					h.log.Info("view loaded")
 				})
 			case e != nil:
+				h.noteSkipped(lastLive, e.Revision())
+				lastLive = e.Revision()
 				h.apply(e)
 			}
 		}
 	}
+}
+
+// noteSkipped counts the revisions between two entries of a live watch.
+// Once loaded, the watch reads every message of the bucket's stream in
+// order, so a gap means messages were removed before the watch got to them:
+// it runs behind by more than the bucket's history. The first live entry is
+// not compared with the snapshot, whose last revision need not be the
+// stream's last sequence.
+func (h *Hub) noteSkipped(last, rev uint64) {
+	if last == 0 || rev <= last+1 {
+		return
+	}
+	missed := rev - last - 1
+	h.metrics.watchMissed.Add(float64(missed))
+	h.log.Warn("bucket watch missed revisions: it runs behind", "missed", missed, "after", last, "next", rev)
 }
 
 // reconcile makes the view equal to a snapshot of the bucket: keys the view

@@ -11,6 +11,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
@@ -81,6 +82,7 @@ func (q *queue) empty(t *testing.T) {
 
 type testHub struct {
 	*hub.Hub
+	reg  *prometheus.Registry // the hub's metrics
 	nc   *nats.Conn
 	stop context.CancelFunc
 	done chan error
@@ -111,12 +113,13 @@ func startHubAt(t *testing.T, url string, grace time.Duration) *testHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: grace, MarkerTTL: time.Second})
+	reg := prometheus.NewRegistry()
+	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: grace, MarkerTTL: time.Second, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	th := &testHub{Hub: h, nc: nc, stop: stop, done: make(chan error, 1)}
+	th := &testHub{Hub: h, reg: reg, nc: nc, stop: stop, done: make(chan error, 1)}
 	go func() { th.done <- h.Run(runCtx) }()
 	t.Cleanup(th.crash)
 	select {

@@ -23,6 +23,7 @@ type metrics struct {
 	propagation   prometheus.Histogram
 	kvOps         *prometheus.CounterVec
 	kvErrors      *prometheus.CounterVec
+	watchMissed   prometheus.Counter
 }
 
 func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
@@ -64,12 +65,16 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 			Name: "presencehub_kv_errors_total",
 			Help: "Key-value bucket operations that failed, by kind (lost lease races are not errors).",
 		}, []string{"op"}),
+		watchMissed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "presencehub_watch_missed_revisions_total",
+			Help: "Bucket revisions this replica's watch never read because they were replaced, expired or purged before it got to them. It rises when the watch runs more than the bucket's history behind (an overloaded hub or NATS); the view still ends at the latest state, but statuses in between were not shown.",
+		}),
 	}
 	if reg == nil {
 		return m
 	}
 	reg.MustRegister(m.statusChanges, m.framesOut, m.slowClosed, m.graceStarted, m.graceCancel,
-		m.graceExpired, m.propagation, m.kvOps, m.kvErrors, &viewCollector{h: h, perSite: perSite})
+		m.graceExpired, m.propagation, m.kvOps, m.kvErrors, m.watchMissed, &viewCollector{h: h, perSite: perSite})
 	nc := h.js.Conn()
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

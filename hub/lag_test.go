@@ -1,0 +1,101 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/presence"
+)
+
+// TestLaggingWatchEndsAtLatestAndCountsWhatItMissed holds the hub's bucket
+// watch back on the server, as an overloaded NATS does, while the agent
+// changes status several times. The bucket keeps one revision per key (its
+// leases need that), so the statuses replaced meanwhile are gone: the
+// device and the widget must get the latest status, once, and the hub must
+// count the revisions it never read.
+func TestLaggingWatchEndsAtLatestAndCountsWhatItMissed(t *testing.T) {
+	ns := natstest.Start(t)
+	h := startHub(t, ns, time.Hour)
+	w := newQueue(16)
+	subscribeWidget(t, h, "acme", "", w)
+	w.expect(t, "widget_status", "status", "offline")
+	dev := newQueue(16)
+	s := connect(t, h, "acme", "alice", nil, dev)
+	dev.expect(t, "welcome")
+	w.expect(t, "widget_status", "status", "online")
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := "KV_" + hub.DefaultBucket
+	watch := watchConsumer(ctx, t, js, stream)
+	if _, err := js.PauseConsumer(ctx, stream, watch, time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("failed to pause the watch: %v", err)
+	}
+	// busy, online, busy, online, busy while the watch is held back.
+	const changes = 5
+	status := func(i int) presence.Status { return []presence.Status{presence.Busy, presence.Online}[i%2] }
+	for i := range changes - 1 {
+		if err := s.SetStatus(ctx, status(i), fmt.Sprintf("r%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := js.ResumeConsumer(ctx, stream, watch); err != nil {
+		t.Fatalf("failed to resume the watch: %v", err)
+	}
+	// A resumed consumer waits for news before it delivers again.
+	if err := s.SetStatus(ctx, status(changes-1), fmt.Sprintf("r%d", changes-1)); err != nil {
+		t.Fatal(err)
+	}
+	dev.expect(t, "status", "status", string(status(changes-1)), "ref", fmt.Sprintf("r%d", changes-1))
+	w.expect(t, "widget_status", "status", string(status(changes-1)))
+	if got, want := counterValue(t, h.reg, "presencehub_watch_missed_revisions_total"), float64(changes-1); got != want {
+		t.Fatalf("got %v missed revisions, want %v: the changes replaced while the watch was held", got, want)
+	}
+	dev.empty(t)
+	w.empty(t)
+}
+
+// watchConsumer returns the name of the one consumer on stream: the hub's
+// bucket watch.
+func watchConsumer(ctx context.Context, t *testing.T, js jetstream.JetStream, stream string) string {
+	t.Helper()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name := range st.ConsumerNames(ctx).Name() {
+		names = append(names, name)
+	}
+	if len(names) != 1 {
+		t.Fatalf("got consumers %v on %s, want only the hub's watch", names, stream)
+	}
+	return names[0]
+}
+
+// counterValue reads a counter without labels from reg.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("got no metric %s", name)
+	return 0
+}
