@@ -295,7 +295,7 @@ func (l *sock) keepAlive() {
 	cfg := l.srv.cfg
 	if sent := l.pinged.Load(); sent != 0 {
 		l.pinged.Store(0)
-		if l.ponged.Load() < sent {
+		if l.silentSince(sent) {
 			l.closeWith(websocket.StatusPolicyViolation, "no pong in time", false)
 			return
 		}
@@ -305,6 +305,15 @@ func (l *sock) keepAlive() {
 	l.pinged.Store(time.Now().UnixNano())
 	l.sendControl(appendFrame(nil, opPing, nil))
 	l.ping.Load().Reset(cfg.PongTimeout)
+}
+
+// silentSince reports whether the peer has shown no sign of life since the
+// ping queued at sent (unix nanoseconds): no pong read, and nothing waiting
+// to be read either. Bytes waiting in the kernel mean the peer is there and
+// this replica is the slow one (a starved process, or an agent's reader
+// held up by a slow NATS), which is no reason to drop the peer.
+func (l *sock) silentSince(sent int64) bool {
+	return l.ponged.Load() < sent && l.unreadBytes() == 0
 }
 
 // run starts the socket's reader and returns at once. read is called with

@@ -3,29 +3,91 @@ package transport
 import (
 	"io"
 	"net"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// A write through the writer goroutine sets a deadline on the connection; a
-// frame written at once long after it must not fail on that old deadline.
-func TestWriteAtOnceAfterQueuedWriteDeadline(t *testing.T) {
+// tcpPair returns both ends of a loopback TCP connection, closed when the
+// test ends.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("failed to listen: %v", err)
 	}
 	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
+	client, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatalf("failed to dial: %v", err)
 	}
-	defer client.Close()
-	raw, err := ln.Accept()
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
 	if err != nil {
 		t.Fatalf("failed to accept: %v", err)
 	}
-	defer raw.Close()
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
+// The keepalive closes a peer only if it has shown no sign of life since
+// the ping: a pong that arrived but that this replica has not read yet (its
+// reader starved or held up) keeps the peer.
+func TestSilentSince(t *testing.T) {
+	const sent = int64(1000)
+	tests := []struct {
+		name       string
+		ponged     int64
+		peerWrites []byte // bytes the peer sends that nobody reads
+		want       bool
+	}{
+		{name: "pong read after the ping", ponged: sent + 1, want: false},
+		{name: "pong arrived, not read yet", ponged: sent - 1, peerWrites: appendFrame(nil, opPong, nil), want: false},
+		{name: "nothing since the ping", ponged: sent - 1, want: true},
+		{name: "nothing ever", want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, raw := tcpPair(t)
+			fd, err := raw.(syscall.Conn).SyscallConn()
+			if err != nil {
+				t.Fatalf("failed to get the raw connection: %v", err)
+			}
+			l := &sock{raw: raw, fd: fd}
+			l.ponged.Store(tt.ponged)
+			if len(tt.peerWrites) > 0 {
+				if runtime.GOOS != "linux" {
+					t.Skip("unread bytes are only looked at on Linux")
+				}
+				if _, err := client.Write(tt.peerWrites); err != nil {
+					t.Fatalf("failed to write: %v", err)
+				}
+				waitFor(t, "the peer's bytes to arrive", func() bool { return l.unreadBytes() == len(tt.peerWrites) })
+			}
+			if got := l.silentSince(sent); got != tt.want {
+				t.Errorf("got silentSince %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 5 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A write through the writer goroutine sets a deadline on the connection; a
+// frame written at once long after it must not fail on that old deadline.
+func TestWriteAtOnceAfterQueuedWriteDeadline(t *testing.T) {
+	client, raw := tcpPair(t)
 	fd, err := raw.(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatalf("failed to get the raw connection: %v", err)
