@@ -220,6 +220,9 @@ func (l *loadTest) buildTopology() {
 func newClients(src []net.IP) []*http.Client {
 	mk := func(local net.Addr) *http.Client {
 		d := &net.Dialer{Timeout: dialTimeout, LocalAddr: local}
+		if local != nil {
+			d.Control = bindAddressNoPort
+		}
 		return &http.Client{Transport: &http.Transport{
 			Proxy:               nil,
 			DialContext:         d.DialContext,

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -70,6 +71,7 @@ type config struct {
 	pids        []int
 	json        bool
 	timeout     time.Duration
+	cpuProfile  string
 	storm       bool
 	stormRate   float64
 }
@@ -161,6 +163,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for expected frames (deliveries after the last change, initial states, storm snapshots)")
 	fs.BoolVar(&c.storm, "storm", false, "reconnect storm instead of status changes: close every widget at once and reopen them all at once")
 	fs.Float64Var(&c.stormRate, "storm-rate", 0, "with --storm, new sockets per second while reopening (0: all at once)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile to `FILE` (go tool pprof FILE), to see what measuring costs")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -299,6 +302,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	sum, err := lt.run(ctx)
 	if sum != nil {
 		if cfg.json {
@@ -319,6 +329,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d problem(s): %s", len(problems), strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// startCPUProfile profiles the generator into path until the returned
+// function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("failed to start CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // fdReserve is how many descriptors besides the sockets the process needs
