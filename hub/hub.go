@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
+	"maps"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -81,6 +84,9 @@ type Hub struct {
 	// unsubs holds, for every registered subscriber, what unregisters it.
 	// Guarded by mu.
 	unsubs map[Subscriber][]func()
+	// fanOut is scratch space for splitting a large fan-out, kept between
+	// fan-outs (cleared, so that it holds no subscriber). Guarded by mu.
+	fanOut []Subscriber
 	// sessions are the live local device sessions, whose leases the keeper
 	// refreshes. Guarded by mu.
 	sessions map[*Session]struct{}
@@ -516,15 +522,52 @@ func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
 // fanOutLocked hands one frame to every subscriber in subs, dropping those
 // whose queue is full.
 func (h *Hub) fanOutLocked(subs map[Subscriber]struct{}, frame []byte) {
+	parts := min(runtime.GOMAXPROCS(0), len(subs)/fanOutPart)
+	if parts < 2 {
+		full := h.sendAll(maps.Keys(subs), frame)
+		for _, sub := range full {
+			h.dropLocked(sub, ErrSlowSubscriber)
+		}
+		return
+	}
+	// A Send writes to a socket at once, and a write costs the kernel a few
+	// microseconds, so a large fan-out is split over the cores: the last
+	// subscriber gets the frame sooner.
+	all := slices.AppendSeq(h.fanOut[:0], maps.Keys(subs))
+	defer func() { clear(all); h.fanOut = all[:0] }()
+	fulls := make([][]Subscriber, parts)
+	var wg sync.WaitGroup
+	for i := 1; i < parts; i++ {
+		wg.Go(func() { fulls[i] = h.sendAll(slices.Values(all[i*len(all)/parts:(i+1)*len(all)/parts]), frame) })
+	}
+	fulls[0] = h.sendAll(slices.Values(all[:len(all)/parts]), frame)
+	wg.Wait()
+	for _, full := range fulls {
+		for _, sub := range full {
+			h.dropLocked(sub, ErrSlowSubscriber)
+		}
+	}
+}
+
+// fanOutPart is the fewest subscribers worth a core of their own.
+const fanOutPart = 32
+
+// sendAll hands frame to each subscriber and returns those whose queue was
+// full. It may run on several goroutines at once for one fan-out, while
+// the fan-out's caller holds h.mu.
+func (h *Hub) sendAll(subs iter.Seq[Subscriber], frame []byte) []Subscriber {
 	var full []Subscriber
+	sent := 0
 	for sub := range subs {
-		if !h.sendLocked(sub, frame) {
+		if sub.Send(frame) {
+			sent++
+		} else {
 			full = append(full, sub)
 		}
 	}
-	for _, sub := range full {
-		h.dropLocked(sub, ErrSlowSubscriber)
-	}
+	h.counters.framesOut.Add(uint64(sent))
+	h.metrics.framesOut.Add(float64(sent))
+	return full
 }
 
 // dropLocked unregisters a subscriber everywhere and kicks it.

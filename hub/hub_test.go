@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -294,5 +295,63 @@ func TestConfigValidation(t *testing.T) {
 				t.Fatal("got no error, want one")
 			}
 		})
+	}
+}
+
+// TestLargeFanOut: a fan-out large enough to be split over several
+// goroutines still hands the frame to every subscriber exactly once, counts
+// each, and drops exactly the subscribers whose queue is full.
+func TestLargeFanOut(t *testing.T) {
+	prev := runtime.GOMAXPROCS(4) // split even on a one-core machine
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	ns := natstest.Start(t)
+	h := startHub(t, ns, time.Hour)
+	dev := newQueue(16)
+	s := connect(t, h, "acme", "alice", nil, dev)
+	dev.expect(t, "welcome")
+	const n = 500
+	slow := func(i int) bool { return i%7 == 0 }
+	subs := make([]*queue, n)
+	for i := range subs {
+		size := 16
+		if slow(i) {
+			size = 1 // the snapshot fills it: too slow for the change
+		}
+		subs[i] = newQueue(size)
+		subscribeWidget(t, h, "acme", "", subs[i])
+		if !slow(i) {
+			subs[i].expect(t, "widget_status", "status", "online")
+		}
+	}
+	before := counterValue(t, h.reg, "presencehub_frames_out_total")
+
+	if err := s.SetStatus(context.Background(), presence.Busy, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	dev.expect(t, "status", "status", "busy", "ref", "r1")
+	served := 0
+	for i, q := range subs {
+		if slow(i) {
+			select {
+			case reason := <-q.kicked:
+				if !errors.Is(reason, hub.ErrSlowSubscriber) {
+					t.Fatalf("got kick reason %v for subscriber %d, want ErrSlowSubscriber", reason, i)
+				}
+			case <-time.After(waitTimeout):
+				t.Fatalf("full subscriber %d was not kicked", i)
+			}
+			continue
+		}
+		q.expect(t, "widget_status", "status", "busy")
+		q.empty(t)
+		select {
+		case reason := <-q.kicked:
+			t.Fatalf("got subscriber %d kicked (%v), want it served", i, reason)
+		default:
+		}
+		served++
+	}
+	if got, want := counterValue(t, h.reg, "presencehub_frames_out_total")-before, float64(served+1); got != want {
+		t.Fatalf("got %v frames counted, want %v: one per served widget and the device's status", got, want)
 	}
 }
