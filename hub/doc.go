@@ -9,9 +9,12 @@
 // numbers over NATS and answers per-site questions from other replicas); all
 // end when Run's context is done. Working-hours timers (one per schedule, for
 // its next boundary) run their callbacks on the runtime's timer goroutines and
-// are stopped when Run ends. Everything else runs on the caller's goroutine. The hub owns no
-// sockets: subscribers are queues that the transport drains, and a send to a
-// full queue drops the subscriber instead of waiting.
+// are stopped when Run ends. A fan-out to many subscribers (the watcher's,
+// or a timer's) splits its sends over short-lived goroutines, one per core,
+// and waits for them before it returns. Everything else runs on the
+// caller's goroutine. The hub owns no sockets: subscribers are queues that
+// the transport drains, and a send to a full queue drops the subscriber
+// instead of waiting.
 //
 // Liveness is never decided by a timer in a hub. Each device session owns a
 // lease key with a NATS per-message TTL equal to the grace period; the keeper

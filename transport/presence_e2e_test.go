@@ -1,6 +1,7 @@
 package transport_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -222,4 +223,28 @@ func TestRoster(t *testing.T) {
 	bob.Expect("agent", "id", "uma", "status", "busy")
 	uma.Send(map[string]string{"type": "bye"})
 	bob.Expect("agent", "id", "uma", "status", "offline")
+}
+
+// TestManyWidgetsFollowEveryChange: enough widget sockets that the hub
+// splits its fan-out over goroutines; each socket gets every change once,
+// in order, and the agent's own device its confirmations.
+func TestManyWidgetsFollowEveryChange(t *testing.T) {
+	ns := natstest.Start(t)
+	r := startReplica(t, ns, replicaOptions{})
+	widgets := make([]*wstest.Client, 150)
+	for i := range widgets {
+		widgets[i] = watchWidget(t, r, "acme", "", "offline", "no_agents")
+	}
+	dev := connectAgent(t, r, mintToken(t, "acme", "alice"), "", "desktop")
+	for _, w := range widgets {
+		w.Expect("widget_status", "status", "online", "reason", "agents_online")
+	}
+	for i, status := range []string{"busy", "online", "busy"} {
+		ref := fmt.Sprintf("r%d", i)
+		dev.Send(map[string]string{"type": "set_status", "status": status, "ref": ref})
+		dev.Expect("status", "status", status, "ref", ref)
+		for _, w := range widgets {
+			w.Expect("widget_status", "status", status)
+		}
+	}
 }
