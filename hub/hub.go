@@ -84,6 +84,10 @@ type Hub struct {
 	// unsubs holds, for every registered subscriber, what unregisters it.
 	// Guarded by mu.
 	unsubs map[Subscriber][]func()
+	// missedLogged is when noteSkipped last logged, and missedUnlogged what
+	// it counted since. Only the watcher goroutine touches them.
+	missedLogged   time.Time
+	missedUnlogged uint64
 	// fanOut is scratch space for splitting a large fan-out, kept between
 	// fan-outs (cleared, so that it holds no subscriber). Guarded by mu.
 	fanOut []Subscriber
@@ -293,14 +297,22 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 // it runs behind by more than the bucket's history. The first live entry is
 // not compared with the snapshot, whose last revision need not be the
 // stream's last sequence.
+// A replica that runs behind would skip revisions over and over, so the
+// warning sums them up at most once per missedLogEvery.
 func (h *Hub) noteSkipped(last, rev uint64) {
 	if last == 0 || rev <= last+1 {
 		return
 	}
 	missed := rev - last - 1
 	h.metrics.watchMissed.Add(float64(missed))
-	h.log.Warn("bucket watch missed revisions: it runs behind", "missed", missed, "after", last, "next", rev)
+	h.missedUnlogged += missed
+	if now := time.Now(); now.Sub(h.missedLogged) >= missedLogEvery {
+		h.log.Warn("bucket watch missed revisions: it runs behind", "missed", h.missedUnlogged, "since", h.missedLogged, "next", rev)
+		h.missedLogged, h.missedUnlogged = now, 0
+	}
 }
+
+const missedLogEvery = 10 * time.Second
 
 // reconcile makes the view equal to a snapshot of the bucket: keys the view
 // holds that the snapshot lacks are removed, then every snapshot entry is
@@ -522,7 +534,7 @@ func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
 // fanOutLocked hands one frame to every subscriber in subs, dropping those
 // whose queue is full.
 func (h *Hub) fanOutLocked(subs map[Subscriber]struct{}, frame []byte) {
-	parts := min(runtime.GOMAXPROCS(0), len(subs)/fanOutPart)
+	parts := min(runtime.GOMAXPROCS(0), len(subs)/fanOutPart, maxFanOutParts)
 	if parts < 2 {
 		full := h.sendAll(maps.Keys(subs), frame)
 		for _, sub := range full {
@@ -549,8 +561,12 @@ func (h *Hub) fanOutLocked(subs map[Subscriber]struct{}, frame []byte) {
 	}
 }
 
-// fanOutPart is the fewest subscribers worth a core of their own.
-const fanOutPart = 32
+// A split fan-out gives each goroutine at least fanOutPart subscribers and
+// uses at most maxFanOutParts goroutines.
+const (
+	fanOutPart     = 32
+	maxFanOutParts = 8
+)
 
 // sendAll hands frame to each subscriber and returns those whose queue was
 // full. It may run on several goroutines at once for one fan-out, while

@@ -67,7 +67,7 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 		}, []string{"op"}),
 		watchMissed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "presencehub_watch_missed_revisions_total",
-			Help: "Bucket revisions this replica's watch never read because they were replaced, expired or purged before it got to them. It rises when the watch runs more than the bucket's history behind (an overloaded hub or NATS); the view still ends at the latest state, but statuses in between were not shown.",
+			Help: "Bucket revisions (statuses, leases, markers) this replica's watch never read because they were replaced, expired or purged before it got to them: the watch ran behind (an overloaded hub or NATS). The view still ends at the latest state, but what those revisions changed was not shown.",
 		}),
 	}
 	if reg == nil {

@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -229,6 +230,8 @@ func TestRoster(t *testing.T) {
 // splits its fan-out over goroutines; each socket gets every change once,
 // in order, and the agent's own device its confirmations.
 func TestManyWidgetsFollowEveryChange(t *testing.T) {
+	prev := runtime.GOMAXPROCS(4) // split even on a one-core machine
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
 	ns := natstest.Start(t)
 	r := startReplica(t, ns, replicaOptions{})
 	widgets := make([]*wstest.Client, 150)

@@ -63,6 +63,9 @@ type sock struct {
 	ping   atomic.Pointer[time.Timer]
 	pinged atomic.Int64
 	ponged atomic.Int64
+	// handling is when the reader began handling the message it is on, 0
+	// while it reads (unix nanoseconds).
+	handling atomic.Int64
 }
 
 // Buffer sizes of sockets: frames to clients are a few hundred bytes and are
@@ -307,13 +310,21 @@ func (l *sock) keepAlive() {
 	l.ping.Load().Reset(cfg.PongTimeout)
 }
 
-// silentSince reports whether the peer has shown no sign of life since the
-// ping queued at sent (unix nanoseconds): no pong read, and nothing waiting
-// to be read either. Bytes waiting in the kernel mean the peer is there and
-// this replica is the slow one (a starved process, or an agent's reader
-// held up by a slow NATS), which is no reason to drop the peer.
+// silentSince reports whether the peer is to be taken for gone after the
+// ping queued at sent (unix nanoseconds): no pong read since, the reader not
+// held up, and nothing waiting to be read. A reader busy with one message
+// since before the ping (an agent's set_status waiting on a slow NATS) could
+// not read the pong, and bytes waiting in the kernel mean the peer is still
+// sending while this replica is slow to read (a starved process): neither
+// is a reason to drop the peer. Its next ping is checked again.
 func (l *sock) silentSince(sent int64) bool {
-	return l.ponged.Load() < sent && l.unreadBytes() == 0
+	if l.ponged.Load() >= sent {
+		return false
+	}
+	if busy := l.handling.Load(); busy != 0 && busy < sent {
+		return false
+	}
+	return l.unreadBytes() == 0
 }
 
 // run starts the socket's reader and returns at once. read is called with
@@ -342,7 +353,9 @@ func (l *sock) run(read func(typ websocket.MessageType, data []byte), done func(
 			if typ, data, err = l.c.Read(context.Background()); err != nil {
 				break
 			}
+			l.handling.Store(time.Now().UnixNano())
 			read(typ, data)
+			l.handling.Store(0)
 		}
 		if t := l.ping.Load(); t != nil {
 			t.Stop()

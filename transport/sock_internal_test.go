@@ -31,19 +31,22 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 	return client, server
 }
 
-// The keepalive closes a peer only if it has shown no sign of life since
-// the ping: a pong that arrived but that this replica has not read yet (its
-// reader starved or held up) keeps the peer.
+// The keepalive closes a peer only if nothing says it is still there: a pong
+// that arrived but that this replica has not read yet (its reader starved),
+// or a reader held up by one message since before the ping, keeps the peer.
 func TestSilentSince(t *testing.T) {
 	const sent = int64(1000)
 	tests := []struct {
 		name       string
 		ponged     int64
+		handling   int64  // when the reader began its current message
 		peerWrites []byte // bytes the peer sends that nobody reads
 		want       bool
 	}{
 		{name: "pong read after the ping", ponged: sent + 1, want: false},
 		{name: "pong arrived, not read yet", ponged: sent - 1, peerWrites: appendFrame(nil, opPong, nil), want: false},
+		{name: "reader busy since before the ping", ponged: sent - 1, handling: sent - 1, want: false},
+		{name: "reader busy since after the ping", ponged: sent - 1, handling: sent + 1, want: true},
 		{name: "nothing since the ping", ponged: sent - 1, want: true},
 		{name: "nothing ever", want: true},
 	}
@@ -56,6 +59,7 @@ func TestSilentSince(t *testing.T) {
 			}
 			l := &sock{raw: raw, fd: fd}
 			l.ponged.Store(tt.ponged)
+			l.handling.Store(tt.handling)
 			if len(tt.peerWrites) > 0 {
 				if runtime.GOOS != "linux" {
 					t.Skip("unread bytes are only looked at on Linux")
