@@ -17,15 +17,13 @@ type BucketConfig struct {
 	LimitMarkerTTL time.Duration
 }
 
-// The bucket keeps one revision per key because leases are per-key TTLs:
-// NATS expires a key by TTL, leaving the marker that tells every watcher,
-// only for the key's last revision, and with a longer history it raises each
-// message's TTL to the marker TTL. A watch that runs behind therefore skips
-// revisions replaced meanwhile (see Hub.noteSkipped).
-
 // OpenBucket creates the presence bucket, or updates an existing one to the
 // settings the hub relies on: one value per key, per-message TTLs and limit
-// markers.
+// markers. One value per key because leases are per-key TTLs: NATS expires a
+// key by TTL, leaving the marker that tells every watcher, only through its
+// last revision, and with a longer history it raises each message's TTL to
+// the marker TTL. A watch that runs behind therefore skips revisions replaced
+// meanwhile (see Hub.noteSkipped).
 func OpenBucket(ctx context.Context, js jetstream.JetStream, cfg BucketConfig) (jetstream.KeyValue, error) {
 	if cfg.Name == "" {
 		cfg.Name = DefaultBucket

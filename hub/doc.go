@@ -10,8 +10,8 @@
 // end when Run's context is done. Working-hours timers (one per schedule, for
 // its next boundary) run their callbacks on the runtime's timer goroutines and
 // are stopped when Run ends. A fan-out to many subscribers (the watcher's,
-// or a timer's) splits its sends over short-lived goroutines, one per core,
-// and waits for them before it returns. Everything else runs on the
+// or a timer's) splits its sends over short-lived goroutines (one per core,
+// at most 8) and waits for them before it returns. Everything else runs on the
 // caller's goroutine. The hub owns no sockets: subscribers are queues that
 // the transport drains, and a send to a full queue drops the subscriber
 // instead of waiting.

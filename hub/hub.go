@@ -534,31 +534,37 @@ func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
 // fanOutLocked hands one frame to every subscriber in subs, dropping those
 // whose queue is full.
 func (h *Hub) fanOutLocked(subs map[Subscriber]struct{}, frame []byte) {
-	parts := min(runtime.GOMAXPROCS(0), len(subs)/fanOutPart, maxFanOutParts)
-	if parts < 2 {
-		full := h.sendAll(maps.Keys(subs), frame)
-		for _, sub := range full {
-			h.dropLocked(sub, ErrSlowSubscriber)
-		}
-		return
+	var fulls [][]Subscriber
+	if parts := min(runtime.GOMAXPROCS(0), len(subs)/fanOutPart, maxFanOutParts); parts > 1 {
+		fulls = h.sendSplitLocked(subs, frame, parts)
+	} else {
+		fulls = [][]Subscriber{h.sendAll(maps.Keys(subs), frame)}
 	}
-	// A Send writes to a socket at once, and a write costs the kernel a few
-	// microseconds, so a large fan-out is split over the cores: the last
-	// subscriber gets the frame sooner.
-	all := slices.AppendSeq(h.fanOut[:0], maps.Keys(subs))
-	defer func() { clear(all); h.fanOut = all[:0] }()
-	fulls := make([][]Subscriber, parts)
-	var wg sync.WaitGroup
-	for i := 1; i < parts; i++ {
-		wg.Go(func() { fulls[i] = h.sendAll(slices.Values(all[i*len(all)/parts:(i+1)*len(all)/parts]), frame) })
-	}
-	fulls[0] = h.sendAll(slices.Values(all[:len(all)/parts]), frame)
-	wg.Wait()
 	for _, full := range fulls {
 		for _, sub := range full {
 			h.dropLocked(sub, ErrSlowSubscriber)
 		}
 	}
+}
+
+// sendSplitLocked sends frame to subs from parts goroutines and returns
+// the subscribers each found full. A Send writes to a socket at once, and a
+// write costs the kernel a few microseconds, so splitting a large fan-out
+// over the cores gets the frame to the last subscriber sooner.
+func (h *Hub) sendSplitLocked(subs map[Subscriber]struct{}, frame []byte, parts int) [][]Subscriber {
+	all := slices.AppendSeq(h.fanOut[:0], maps.Keys(subs))
+	defer func() { clear(all); h.fanOut = all[:0] }()
+	part := func(i int) iter.Seq[Subscriber] {
+		return slices.Values(all[i*len(all)/parts : (i+1)*len(all)/parts])
+	}
+	fulls := make([][]Subscriber, parts)
+	var wg sync.WaitGroup
+	for i := 1; i < parts; i++ {
+		wg.Go(func() { fulls[i] = h.sendAll(part(i), frame) })
+	}
+	fulls[0] = h.sendAll(part(0), frame)
+	wg.Wait()
+	return fulls
 }
 
 // A split fan-out gives each goroutine at least fanOutPart subscribers and
