@@ -19,9 +19,9 @@ import (
 // drainQueue is a subscriber whose queue the benchmark empties itself.
 type drainQueue struct{ frames chan []byte }
 
-func (q *drainQueue) Send(f []byte) bool {
+func (q *drainQueue) Send(f *Frame) bool {
 	select {
-	case q.frames <- f:
+	case q.frames <- f.Payload():
 		return true
 	default:
 		return false

@@ -141,10 +141,10 @@ func nonNil(s []string) []string {
 }
 
 // encode marshals a frame; the frame types here cannot fail to encode.
-func encode(v any) []byte {
+func encode(v any) *Frame {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic("hub: failed to encode frame: " + err.Error())
 	}
-	return b
+	return NewFrame(b)
 }

@@ -20,9 +20,9 @@ import (
 
 type bubbleQueue struct{ frames chan []byte }
 
-func (q *bubbleQueue) Send(f []byte) bool {
+func (q *bubbleQueue) Send(f *Frame) bool {
 	select {
-	case q.frames <- f:
+	case q.frames <- f.Payload():
 		return true
 	default:
 		return false

@@ -138,7 +138,7 @@ type widgetTopic struct {
 	widget presence.Widget
 	next   time.Time // next hours boundary; zero if none
 	status WidgetStatus
-	frame  []byte
+	frame  *Frame
 	subs   map[Subscriber]struct{}
 }
 
@@ -503,7 +503,7 @@ func (h *Hub) widgetLocked(s *siteState, group string, now time.Time) (presence.
 	return presence.ApplyHours(s.presence.Widget(group), sched, now)
 }
 
-func (h *Hub) widgetFrame(site, group string, w presence.Widget, next, now time.Time) (WidgetStatus, []byte) {
+func (h *Hub) widgetFrame(site, group string, w presence.Widget, next, now time.Time) (WidgetStatus, *Frame) {
 	ws := WidgetStatus{Type: "widget_status", Site: site, Group: group, Status: w.Status, Reason: w.Reason, NextChange: optionalTime(next), At: Time(now)}
 	return ws, encode(ws)
 }
@@ -519,7 +519,7 @@ func (h *Hub) sendDevicesLocked(s *siteState, agent string) {
 	h.sendToAgentLocked(s, agent, encode(devicesFrame{Type: "devices", Devices: deviceInfos(devices)}))
 }
 
-func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
+func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame *Frame) {
 	var full []Subscriber
 	for sess := range s.local[agent] {
 		if !h.sendLocked(sess.sub, frame) {
@@ -533,7 +533,7 @@ func (h *Hub) sendToAgentLocked(s *siteState, agent string, frame []byte) {
 
 // fanOutLocked hands one frame to every subscriber in subs, dropping those
 // whose queue is full.
-func (h *Hub) fanOutLocked(subs map[Subscriber]struct{}, frame []byte) {
+func (h *Hub) fanOutLocked(subs map[Subscriber]struct{}, frame *Frame) {
 	var fulls [][]Subscriber
 	if parts := min(runtime.GOMAXPROCS(0), len(subs)/fanOutPart, maxFanOutParts); parts > 1 {
 		fulls = h.sendSplitLocked(subs, frame, parts)
@@ -551,7 +551,7 @@ func (h *Hub) fanOutLocked(subs map[Subscriber]struct{}, frame []byte) {
 // the subscribers each found full. A Send writes to a socket at once, and a
 // write costs the kernel a few microseconds, so splitting a large fan-out
 // over the cores gets the frame to the last subscriber sooner.
-func (h *Hub) sendSplitLocked(subs map[Subscriber]struct{}, frame []byte, parts int) [][]Subscriber {
+func (h *Hub) sendSplitLocked(subs map[Subscriber]struct{}, frame *Frame, parts int) [][]Subscriber {
 	all := slices.AppendSeq(h.fanOut[:0], maps.Keys(subs))
 	defer func() { clear(all); h.fanOut = all[:0] }()
 	part := func(i int) iter.Seq[Subscriber] {
@@ -577,7 +577,7 @@ const (
 // sendAll hands frame to each subscriber and returns those whose queue was
 // full. It may run on several goroutines at once for one fan-out, while
 // the fan-out's caller holds h.mu.
-func (h *Hub) sendAll(subs iter.Seq[Subscriber], frame []byte) []Subscriber {
+func (h *Hub) sendAll(subs iter.Seq[Subscriber], frame *Frame) []Subscriber {
 	var full []Subscriber
 	sent := 0
 	for sub := range subs {
@@ -611,7 +611,7 @@ func (h *Hub) dropLocked(sub Subscriber, reason error) {
 
 // sendLocked hands a frame to a subscriber's queue and counts it; it
 // reports false when the queue is full.
-func (h *Hub) sendLocked(sub Subscriber, frame []byte) bool {
+func (h *Hub) sendLocked(sub Subscriber, frame *Frame) bool {
 	if !sub.Send(frame) {
 		return false
 	}

@@ -30,9 +30,9 @@ type queue struct {
 
 func newQueue(n int) *queue { return &queue{frames: make(chan []byte, n), kicked: make(chan error, 1)} }
 
-func (q *queue) Send(frame []byte) bool {
+func (q *queue) Send(f *hub.Frame) bool {
 	select {
-	case q.frames <- frame:
+	case q.frames <- f.Payload():
 		return true
 	default:
 		return false

@@ -35,7 +35,7 @@ func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
 		}
 		s.framesIn.WithLabelValues("admin").Inc()
 		if helloed {
-			l.Send(encodeError(CodeBadRequest, "the admin socket takes no messages after hello", ""))
+			l.SendMessage(encodeError(CodeBadRequest, "the admin socket takes no messages after hello", ""))
 			return
 		}
 		ended = true
@@ -89,7 +89,7 @@ func (s *Server) pushStats(ws *sock, siteCh <-chan string, done <-chan struct{})
 	defer t.Stop()
 	for {
 		b, _ := json.Marshal(s.hub.AdminStats(ctx, site))
-		if !ws.Send(b) {
+		if !ws.SendMessage(b) {
 			ws.Kick(hub.ErrSlowSubscriber)
 			return
 		}

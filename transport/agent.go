@@ -54,7 +54,7 @@ func (a *agentConn) read(typ websocket.MessageType, data []byte) {
 		a.l.fail(CloseBadHello, CodeBadRequest, "expected a hello text frame", "")
 		a.ended = true
 	case typ != websocket.MessageText:
-		a.l.Send(encodeError(CodeBadRequest, "binary frames are not accepted; send JSON text frames", ""))
+		a.l.SendMessage(encodeError(CodeBadRequest, "binary frames are not accepted; send JSON text frames", ""))
 	case a.sess == nil:
 		a.ended = !a.hello(data)
 	default:
@@ -149,7 +149,7 @@ func (a *agentConn) hello(data []byte) bool {
 	a.log.Debug("agent session started")
 	if claims.ExpiresAt != nil {
 		a.expiry = time.AfterFunc(time.Until(claims.ExpiresAt.Time), func() {
-			a.l.Send(encodeError(CodeUnauthorized, "token expired", ""))
+			a.l.SendMessage(encodeError(CodeUnauthorized, "token expired", ""))
 			a.l.closeWith(CloseBadHello, "token expired", true)
 		})
 	}
@@ -162,23 +162,23 @@ func (a *agentConn) handle(data []byte) bool {
 	defer cancel()
 	m, err := decodeClientMessage(data)
 	if err != nil {
-		a.l.Send(encodeError(CodeBadRequest, "bad message: "+err.Error(), ""))
+		a.l.SendMessage(encodeError(CodeBadRequest, "bad message: "+err.Error(), ""))
 		return true
 	}
 	switch m.Type {
 	case "set_status":
 		st, err := presence.ParseStatus(m.Status)
 		if err != nil {
-			a.l.Send(encodeError(CodeBadRequest, err.Error(), m.Ref))
+			a.l.SendMessage(encodeError(CodeBadRequest, err.Error(), m.Ref))
 			return true
 		}
 		if !a.limit.Allow() {
-			a.l.Send(encodeError(CodeRateLimited, "too many status changes; slow down", m.Ref))
+			a.l.SendMessage(encodeError(CodeRateLimited, "too many status changes; slow down", m.Ref))
 			return true
 		}
 		if err := a.sess.SetStatus(ctx, st, m.Ref); err != nil {
 			a.log.Error("failed to set status", "err", err)
-			a.l.Send(encodeError(CodeInternal, "failed to set status; try again", m.Ref))
+			a.l.SendMessage(encodeError(CodeInternal, "failed to set status; try again", m.Ref))
 		}
 	case "subscribe_roster":
 		a.sess.SubscribeRoster()
@@ -190,9 +190,9 @@ func (a *agentConn) handle(data []byte) bool {
 		a.l.closeWith(websocket.StatusNormalClosure, "bye", true)
 		return false
 	case "hello":
-		a.l.Send(encodeError(CodeBadRequest, "already said hello", m.Ref))
+		a.l.SendMessage(encodeError(CodeBadRequest, "already said hello", m.Ref))
 	default:
-		a.l.Send(encodeError(CodeBadRequest, fmt.Sprintf("unknown message type %q", truncate(m.Type, 32)), m.Ref))
+		a.l.SendMessage(encodeError(CodeBadRequest, fmt.Sprintf("unknown message type %q", truncate(m.Type, 32)), m.Ref))
 	}
 	return true
 }

@@ -35,6 +35,6 @@ func (s *Server) acceptHello(w http.ResponseWriter, r *http.Request, kind string
 
 // fail sends an error frame and closes the socket after it.
 func (l *sock) fail(close websocket.StatusCode, code, message, ref string) {
-	l.Send(encodeError(code, message, ref))
+	l.SendMessage(encodeError(code, message, ref))
 	l.closeWith(close, truncateReason(message), true)
 }

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"encoding/binary"
-	"sync/atomic"
 
 	"github.com/coder/websocket"
 )
@@ -36,27 +35,9 @@ func appendFrame(b []byte, op byte, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// lastText caches the framing of the last payload framed: the hub hands one
-// payload slice to every subscriber in turn, so all but the first find it.
-var lastText atomic.Pointer[framedText]
-
-type framedText struct {
-	payload *byte
-	n       int
-	frame   []byte
-}
-
 // textFrame returns payload framed as a text frame.
 func textFrame(payload []byte) []byte {
-	if len(payload) == 0 {
-		return appendFrame(nil, opText, nil)
-	}
-	if c := lastText.Load(); c != nil && c.payload == &payload[0] && c.n == len(payload) {
-		return c.frame
-	}
-	f := appendFrame(make([]byte, 0, len(payload)+10), opText, payload)
-	lastText.Store(&framedText{payload: &payload[0], n: len(payload), frame: f})
-	return f
+	return appendFrame(make([]byte, 0, len(payload)+10), opText, payload)
 }
 
 // closeFrame returns a close frame with code and reason (at most 123 bytes).

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/presencehub/presencehub/hub"
 )
 
 func TestAppendFrameLengths(t *testing.T) {
@@ -27,15 +29,22 @@ func TestAppendFrameLengths(t *testing.T) {
 	}
 }
 
-func TestTextFrameCachesBySlice(t *testing.T) {
-	a := []byte(`{"type":"widget_status"}`)
-	b := []byte(`{"type":"widget_status"}`) // equal bytes, another slice
-	fa := textFrame(a)
-	if fb := textFrame(b); &fa[0] == &fb[0] {
-		t.Fatal("got the cached frame for another slice, want a new one")
+func TestFrameIsPreparedOncePerFrame(t *testing.T) {
+	payload := []byte(`{"type":"widget_status"}`)
+	f := hub.NewFrame(payload)
+	prepared := 0
+	prepare := func(p []byte) []byte { prepared++; return textFrame(p) }
+	first, second := f.Wire(prepare), f.Wire(prepare)
+	if prepared != 1 || &first[0] != &second[0] {
+		t.Fatalf("got %d preparations and distinct wire forms, want one shared", prepared)
 	}
-	if fa2 := textFrame(a); !bytes.Equal(fa2, fa) {
-		t.Fatalf("got % x, want % x", fa2, fa)
+	// Equal bytes in another frame are another frame: nothing is cached by
+	// content or address across frames.
+	if other := hub.NewFrame(bytes.Clone(payload)).Wire(prepare); &other[0] == &first[0] || prepared != 2 {
+		t.Fatal("got the first frame's wire form for another frame")
+	}
+	if want := appendFrame(nil, opText, payload); !bytes.Equal(first, want) {
+		t.Fatalf("got % x, want % x", first, want)
 	}
 }
 

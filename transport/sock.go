@@ -140,9 +140,16 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, opts websocket.A
 	return l, nil
 }
 
-// Send implements hub.Subscriber.
-func (l *sock) Send(payload []byte) bool {
-	frame := textFrame(payload)
+// Send implements hub.Subscriber: the frame is framed once for all of its
+// subscribers.
+func (l *sock) Send(f *hub.Frame) bool { return l.sendFramed(f.Wire(textFrame)) }
+
+// SendMessage sends one text message to this socket alone.
+func (l *sock) SendMessage(payload []byte) bool { return l.sendFramed(textFrame(payload)) }
+
+// sendFramed queues a framed text frame; it reports false when the queue is
+// full.
+func (l *sock) sendFramed(frame []byte) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closing {

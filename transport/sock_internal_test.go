@@ -107,7 +107,7 @@ func TestWriteAtOnceAfterQueuedWriteDeadline(t *testing.T) {
 	// event this test is about.
 	<-time.After(10 * writeTimeout)
 	second := appendFrame(nil, opText, []byte(`{"n":2}`))
-	if !l.Send([]byte(`{"n":2}`)) {
+	if !l.SendMessage([]byte(`{"n":2}`)) {
 		t.Fatalf("got Send false, want the frame taken")
 	}
 	l.mu.Lock()

@@ -55,7 +55,7 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 	}
 	ignore := func(websocket.MessageType, []byte) {}
 	if targetErr != nil {
-		l.Send(encodeError(CodeBadRequest, targetErr.Error(), ""))
+		l.SendMessage(encodeError(CodeBadRequest, targetErr.Error(), ""))
 		l.closeWith(websocket.StatusPolicyViolation, truncateReason(targetErr.Error()), true)
 		l.run(ignore, release)
 		return
@@ -70,7 +70,7 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 	// The handler returns now; the reader goroutine owns the socket.
 	l.run(func(websocket.MessageType, []byte) {
 		s.framesIn.WithLabelValues("widget").Inc()
-		l.Send(encodeError(CodeBadRequest, "widget sockets are receive-only", ""))
+		l.SendMessage(encodeError(CodeBadRequest, "widget sockets are receive-only", ""))
 		l.closeWith(websocket.StatusPolicyViolation, "widget sockets are receive-only", true)
 	}, func() {
 		unsubscribe()
