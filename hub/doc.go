@@ -1,20 +1,36 @@
-// Package hub owns the in-memory view of all presence state, built from one
-// watch of a NATS JetStream key-value bucket, and fans out the widget, roster
-// and agent frames that view changes produce to local subscribers.
+// Package hub owns one replica's in-memory view of all presence state, built
+// from one watch of a NATS JetStream key-value bucket, and fans the frames
+// that view changes produce out to local subscribers.
+//
+// Its parts, each in a file of its name: the view (view.go: per-site state,
+// each site behind its own lock, found through a sharded registry, and how
+// bucket entries apply to it), the watch (watch.go: the watch loop, the
+// reconcile after a reconnect), the store (store.go: every write to the
+// bucket), sessions (session.go: device sessions and their leases), the
+// fan-out (fanout.go: subscribers, per-site outboxes, sending, dropping),
+// working hours (hours.go: one timer per schedule) and replica statistics
+// (stats.go). The rules themselves, working hours included, are answered by
+// package presence.
 //
 // Goroutines: Run starts and owns three, the watcher (applies bucket updates
-// to the view and fans out frames, all under Hub.mu; it re-reads a full
-// snapshot after every NATS reconnect), the lease keeper (refreshes the leases
-// of live local sessions) and the stats publisher (publishes this replica's
-// numbers over NATS and answers per-site questions from other replicas); all
-// end when Run's context is done. Working-hours timers (one per schedule, for
-// its next boundary) run their callbacks on the runtime's timer goroutines and
-// are stopped when Run ends. A fan-out to many subscribers (the watcher's,
-// or a timer's) splits its sends over short-lived goroutines (one per core,
-// at most 8) and waits for them before it returns. Everything else runs on the
-// caller's goroutine. The hub owns no sockets: subscribers are queues that
-// the transport drains, and a send to a full queue drops the subscriber
-// instead of waiting.
+// to the view; it re-reads a full snapshot after every NATS reconnect), the
+// lease keeper (refreshes the leases of live local sessions) and the stats
+// publisher (publishes this replica's numbers over NATS and answers
+// per-site questions from other replicas); all end when Run's context is
+// done. A site with frames to send has one delivery goroutine, started when
+// its outbox gets frames and ended when it is empty; a large fan-out splits
+// its sends over short-lived goroutines (one per core, at most 8) and waits
+// for them. Working-hours timers run their callbacks on the runtime's timer
+// goroutines and are stopped when Run ends. Everything else runs on the
+// caller's goroutine.
+//
+// No lock spans every site, and no lock is held while a frame is sent: a
+// change is applied and its frames queued under its site's lock, and the
+// site's delivery goroutine sends them after the lock is released. The hub
+// owns no sockets: subscribers are queues that the transport drains, and a
+// send to a full queue drops the subscriber instead of waiting, so a slow
+// subscriber can delay nobody; one that blocks anyway holds up only its own
+// site.
 //
 // Liveness is never decided by a timer in a hub. Each device session owns a
 // lease key with a NATS per-message TTL equal to the grace period; the keeper

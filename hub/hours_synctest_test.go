@@ -163,6 +163,7 @@ func TestHoursTransitionsAtExactBoundaries(t *testing.T) {
 				defer unsub()
 				defer h.stopTimers()
 
+				synctest.Wait() // the site's delivery goroutine sends the first frame
 				assertWidget(t, q.take(t), presence.Offline, presence.ReasonOutsideHours, tt.opens)
 				sleepUntil(tt.opens.Add(-time.Nanosecond))
 				q.none(t)

@@ -164,49 +164,37 @@ func (c *viewCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *viewCollector) Collect(ch chan<- prometheus.Metric) {
 	h := c.h
-	var widgets, sessions, lingering, sites int
 	agents := map[presence.Status]int{presence.Online: 0, presence.Busy: 0, presence.Offline: 0}
-	type siteCount struct {
-		site            string
-		online, widgets int
-	}
-	var perSite []siteCount
-	h.mu.Lock()
-	sessions = len(h.sessions)
-	sites = len(h.sites)
-	for id, s := range h.sites {
-		sc := siteCount{site: id}
-		for _, t := range s.widgets {
-			widgets += len(t.subs)
-			sc.widgets += len(t.subs)
-		}
-		for _, a := range s.presence.Agents() {
-			st := a.Effective()
-			agents[st]++
-			if st == presence.Online {
-				sc.online++
-			}
-			if a.Lingering() {
-				lingering++
-			}
-		}
+	lingering := 0
+	sites := h.sites.all()
+	for _, s := range sites {
+		s.mu.Lock()
+		counts := s.presence.Counts()
+		widgets := 0
 		if c.perSite {
-			perSite = append(perSite, sc)
+			for _, t := range s.widgets {
+				widgets += t.subs.len()
+			}
+		}
+		s.mu.Unlock()
+		agents[presence.Online] += counts.Online
+		agents[presence.Busy] += counts.Busy
+		agents[presence.Offline] += counts.Offline
+		lingering += counts.Lingering
+		if c.perSite {
+			ch <- prometheus.MustNewConstMetric(siteAgentsDesc, prometheus.GaugeValue, float64(counts.Online), s.id)
+			ch <- prometheus.MustNewConstMetric(siteWidgetsDesc, prometheus.GaugeValue, float64(widgets), s.id)
 		}
 	}
-	h.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(sessions), "agent")
-	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(widgets), "widget")
-	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(h.counters.admins.Load()), "admin")
+	conns := h.connections()
+	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(conns.Agent), "agent")
+	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(conns.Widget), "widget")
+	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(conns.Admin), "admin")
 	for st, n := range agents {
 		ch <- prometheus.MustNewConstMetric(agentsDesc, prometheus.GaugeValue, float64(n), string(st))
 	}
 	ch <- prometheus.MustNewConstMetric(pendingGraceDesc, prometheus.GaugeValue, float64(lingering))
-	ch <- prometheus.MustNewConstMetric(sitesDesc, prometheus.GaugeValue, float64(sites))
-	for _, sc := range perSite {
-		ch <- prometheus.MustNewConstMetric(siteAgentsDesc, prometheus.GaugeValue, float64(sc.online), sc.site)
-		ch <- prometheus.MustNewConstMetric(siteWidgetsDesc, prometheus.GaugeValue, float64(sc.widgets), sc.site)
-	}
+	ch <- prometheus.MustNewConstMetric(sitesDesc, prometheus.GaugeValue, float64(len(sites)))
 }
 
 // isConflict reports whether err is a lost optimistic-concurrency race,

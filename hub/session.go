@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,8 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/presencehub/presencehub/presence"
@@ -86,13 +83,12 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 	sess := &Session{h: h, id: uuid.NewString(), site: id.Site, agent: id.Agent, groups: groups, device: device, sub: sub}
 	key := deviceKey(id.Site, id.Agent, device)
 	since := h.cfg.Now()
-	h.mu.Lock()
-	if s := h.sites[id.Site]; s != nil {
+	if s := h.lockExistingSite(id.Site); s != nil {
 		if d, ok := s.devices[key]; ok {
 			since = d.rec.Since // a reconnect inside the grace continues the device's run
 		}
+		h.unlockSite(s)
 	}
-	h.mu.Unlock()
 	sess.record = deviceRecord{Kind: hello.Kind, Since: since, Session: sess.id, Hub: h.cfg.ID, State: presence.Live}
 	rev, err := h.writeLease(ctx, key, sess.record, 0)
 	if err != nil {
@@ -104,9 +100,8 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		return nil, err
 	}
 
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := h.siteLocked(id.Site)
+	s := h.lockSite(id.Site)
+	defer h.unlockSite(s)
 	if d, ok := s.devices[key]; !ok || d.rec.Session != sess.id {
 		// Another session of the device took the lease over before this one
 		// registered (or it already ended); this one must not go live.
@@ -119,7 +114,7 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		Status:  presence.Online,
 		Devices: []DeviceInfo{},
 		GraceMS: h.cfg.Grace.Milliseconds(),
-		Hours:   h.siteHoursLocked(s, h.cfg.Now()),
+		Hours:   siteHours(s.presence, h.cfg.Now()),
 	}
 	if a, ok := s.presence.Agent(id.Agent); ok {
 		welcome.Status = a.Status
@@ -129,18 +124,16 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		s.local[id.Agent] = make(map[*Session]struct{})
 	}
 	s.local[id.Agent][sess] = struct{}{}
-	h.sessions[sess] = struct{}{}
-	h.registerLocked(sub, func() {
+	h.sessionCount.Add(1)
+	h.registerLocked(s, sub, func() {
 		delete(s.local[id.Agent], sess)
 		if len(s.local[id.Agent]) == 0 {
 			delete(s.local, id.Agent)
 		}
-		delete(s.roster, sub)
-		h.gcSiteLocked(s)
+		s.roster.remove(sub)
+		h.sessionCount.Add(-1)
 	})
-	if !h.sendLocked(sub, encode(welcome)) {
-		h.dropLocked(sub, ErrSlowSubscriber)
-	}
+	h.enqueueLocked(s, encode(welcome), []Subscriber{sub})
 	return sess, nil
 }
 
@@ -159,72 +152,6 @@ func (h *Hub) ensureAgent(ctx context.Context, site, agent string, groups []stri
 		rec.Groups = groups
 		return true
 	})
-}
-
-// updateAgent applies fn to the agent record at key with optimistic
-// concurrency: it starts from the view, and on a conflict re-reads the bucket
-// and tries again. fn reports whether it changed anything.
-func (h *Hub) updateAgent(ctx context.Context, key string, fn func(rec *agentRecord, exists bool) bool) error {
-	k, _ := parseKey(key)
-	h.mu.Lock()
-	var (
-		rec    agentRecord
-		rev    uint64
-		exists bool
-	)
-	if s := h.sites[k.site]; s != nil {
-		if a, ok := s.agents[k.agent]; ok {
-			rec, rev, exists = a.rec, a.rev, true
-			rec.Groups = slices.Clone(rec.Groups)
-		}
-	}
-	h.mu.Unlock()
-
-	for attempt := 0; attempt < 10; attempt++ {
-		if !fn(&rec, exists) {
-			return nil
-		}
-		b, _ := json.Marshal(rec)
-		var err error
-		if exists {
-			_, err = h.kv.Update(ctx, key, b, rev)
-			h.metrics.kvOp("update", err)
-		} else {
-			_, err = h.kv.Create(ctx, key, b)
-			h.metrics.kvOp("create", err)
-		}
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return fmt.Errorf("failed to write agent record: %w", err)
-		}
-		e, err := h.kv.Get(ctx, key)
-		h.metrics.kvOp("get", ignoreNotFound(err))
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			rec, rev, exists = agentRecord{}, 0, false
-		case err != nil:
-			return fmt.Errorf("failed to read agent record: %w", err)
-		default:
-			if rec, err = decodeAgentRecord(e.Value()); err != nil {
-				return err
-			}
-			rev, exists = e.Revision(), true
-		}
-	}
-	return errors.New("hub: agent record kept changing; gave up")
-}
-
-// writeLease writes a device lease with TTL = grace. With expect > 0 the
-// write succeeds only if the key's last revision is expect.
-func (h *Hub) writeLease(ctx context.Context, key string, rec deviceRecord, expect uint64) (uint64, error) {
-	b, _ := json.Marshal(rec)
-	rev, err := h.publish(ctx, &nats.Msg{Subject: h.kvSubject + key, Data: b}, expect)
-	if err != nil && !errors.Is(err, ErrReplaced) {
-		return 0, fmt.Errorf("failed to write lease: %w", err)
-	}
-	return rev, err
 }
 
 // refresh re-writes the session's lease so that its TTL starts again.
@@ -258,25 +185,6 @@ func (s *Session) writeLeaseLocked(ctx context.Context, rec deviceRecord) error 
 	return nil
 }
 
-// leaseOwner reads a device's lease: it returns the revision to expect when
-// the lease is session's own or gone, and ErrReplaced when another session
-// holds it.
-func (h *Hub) leaseOwner(ctx context.Context, key, session string) (uint64, error) {
-	e, err := h.kv.Get(ctx, key)
-	h.metrics.kvOp("get", ignoreNotFound(err))
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return 0, nil // expired or removed: the session may take it again
-	case err != nil:
-		return 0, fmt.Errorf("failed to read lease: %w", err)
-	}
-	rec, err := decodeDeviceRecord(e.Value())
-	if err != nil || rec.Session != session {
-		return 0, ErrReplaced
-	}
-	return e.Revision(), nil
-}
-
 // SetStatus sets the agent's status; every device of the agent, this one
 // included, then receives a status frame carrying ref.
 func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref string) error {
@@ -299,31 +207,26 @@ func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref str
 // groups change.
 func (s *Session) SubscribeRoster() {
 	h := s.h
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.unsubs[s.sub]; !ok {
+	site := h.lockExistingSite(s.site)
+	if site == nil {
+		return // the session ended and took the site with it
+	}
+	defer h.unlockSite(site)
+	if _, ok := site.registered[s.sub]; !ok {
 		return // dropped or ended
 	}
-	site := h.siteLocked(s.site)
 	agents := site.presence.Agents()
-	roster := rosterFrame{Type: "roster", Agents: make([]RosterAgent, 0, len(agents)), Hours: h.siteHoursLocked(site, h.cfg.Now())}
+	roster := rosterFrame{Type: "roster", Agents: make([]RosterAgent, 0, len(agents)), Hours: siteHours(site.presence, h.cfg.Now())}
 	for _, a := range agents {
 		roster.Agents = append(roster.Agents, RosterAgent{ID: a.ID, Status: a.Effective(), Groups: nonNil(a.Groups)})
 	}
-	site.roster[s.sub] = struct{}{}
-	if !h.sendLocked(s.sub, encode(roster)) {
-		h.dropLocked(s.sub, ErrSlowSubscriber)
-	}
+	site.roster.add(s.sub)
+	h.enqueueLocked(site, encode(roster), []Subscriber{s.sub})
 }
 
 // end unregisters the session; it reports false if it had already ended.
 func (s *Session) end() bool {
-	h := s.h
-	h.mu.Lock()
-	h.unregisterLocked(s.sub)
-	delete(h.sessions, s)
-	h.mu.Unlock()
-
+	s.h.unregister(s.site, s.sub)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -382,41 +285,6 @@ func (s *Session) Bye(ctx context.Context) error {
 	return s.h.waitApplied(ctx, rev)
 }
 
-// purgeKey removes a key with a purge marker that NATS deletes after the
-// marker TTL, and returns the marker's revision. With expect > 0 it succeeds
-// only if the key's last revision is expect.
-func (h *Hub) purgeKey(ctx context.Context, key string, expect uint64) (uint64, error) {
-	msg := nats.NewMsg(h.kvSubject + key)
-	msg.Header.Set("KV-Operation", "PURGE")
-	msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-	return h.publish(ctx, msg, expect)
-}
-
-// publish writes msg to the bucket's stream with TTL = grace for leases or
-// the marker TTL for purges; with expect > 0 only if the subject's last
-// revision is expect, else ErrReplaced.
-func (h *Hub) publish(ctx context.Context, msg *nats.Msg, expect uint64) (uint64, error) {
-	ttl, op := h.cfg.Grace, "lease"
-	if msg.Header.Get("KV-Operation") != "" {
-		ttl, op = h.cfg.MarkerTTL, "purge"
-	}
-	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(ttl)}
-	if expect > 0 {
-		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(expect))
-	}
-	ack, err := h.js.PublishMsg(ctx, msg, opts...)
-	h.metrics.kvOp(op, err)
-	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			return 0, ErrReplaced
-		}
-		return 0, err
-	}
-	return ack.Sequence, nil
-}
-
 // refreshConcurrency bounds the lease writes in flight at once, so that a
 // hub with many sessions refreshes them all well inside one interval.
 const refreshConcurrency = 64
@@ -432,12 +300,7 @@ func (h *Hub) keepLeases(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		h.mu.Lock()
-		sessions := make([]*Session, 0, len(h.sessions))
-		for s := range h.sessions {
-			sessions = append(sessions, s)
-		}
-		h.mu.Unlock()
+		sessions := h.localSessions()
 		var g errgroup.Group
 		g.SetLimit(refreshConcurrency)
 		for _, s := range sessions {
@@ -447,9 +310,10 @@ func (h *Hub) keepLeases(ctx context.Context) error {
 				err := s.refresh(rctx)
 				switch {
 				case errors.Is(err, ErrReplaced):
-					h.mu.Lock()
-					h.dropLocked(s.sub, ErrReplaced)
-					h.mu.Unlock()
+					if site := h.lockExistingSite(s.site); site != nil {
+						h.dropLocked(site, s.sub, ErrReplaced)
+						h.unlockSite(site)
+					}
 				case err != nil && ctx.Err() == nil:
 					h.log.Warn("failed to refresh lease", "site", s.site, "agent", s.agent, "device", s.device, "err", err)
 				}
@@ -469,21 +333,28 @@ func normalizeGroups(groups []string) []string {
 	return slices.Compact(out)
 }
 
-func ignoreNotFound(err error) error {
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil
+// localSessions returns the live device sessions on this hub.
+func (h *Hub) localSessions() []*Session {
+	var out []*Session
+	for _, s := range h.sites.all() {
+		s.mu.Lock()
+		for _, sessions := range s.local {
+			for sess := range sessions {
+				out = append(out, sess)
+			}
+		}
+		s.mu.Unlock()
 	}
-	return err
+	return out
 }
 
 // liveDevices counts the agent's live devices other than except.
-func (h *Hub) liveDevices(site, agent, except string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := h.sites[site]
+func (h *Hub) liveDevices(siteID, agent, except string) int {
+	s := h.lockExistingSite(siteID)
 	if s == nil {
 		return 0
 	}
+	defer h.unlockSite(s)
 	a, ok := s.presence.Agent(agent)
 	if !ok {
 		return 0

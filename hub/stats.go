@@ -33,7 +33,6 @@ type counters struct {
 	statusChanges atomic.Uint64 // statuses set through this replica
 	framesOut     atomic.Uint64 // frames handed to local subscribers
 	slowClosed    atomic.Uint64 // subscribers dropped for a full queue
-	admins        atomic.Int64  // open admin stats sockets
 }
 
 // Connections counts open sockets by kind.
@@ -109,12 +108,18 @@ type replicaBook struct {
 	lastAt      time.Time
 }
 
-// AddAdmin counts an open admin socket; call the returned func when it
-// closes.
-func (h *Hub) AddAdmin() (done func()) {
-	h.counters.admins.Add(1)
-	var once sync.Once
-	return func() { once.Do(func() { h.counters.admins.Add(-1) }) }
+// ReportAdminSockets tells the hub how to count the transport's open admin
+// sockets, which it publishes with this replica's numbers and metrics; the
+// hub itself holds no admin sockets.
+func (h *Hub) ReportAdminSockets(count func() int) { h.adminSockets.Store(&count) }
+
+// connections counts this replica's open sockets by kind.
+func (h *Hub) connections() Connections {
+	c := Connections{Agent: int(h.sessionCount.Load()), Widget: int(h.widgetSubs.Load())}
+	if count := h.adminSockets.Load(); count != nil {
+		c.Admin = (*count)()
+	}
+	return c
 }
 
 func (h *Hub) statsSubject() string     { return "presencehub." + h.kv.Bucket() + ".stats" }
@@ -176,21 +181,13 @@ func (h *Hub) replicaStats() ReplicaStats {
 		SlowClosed:    h.counters.slowClosed.Load(),
 		At:            Time(now),
 	}
-	rs.Connections.Admin = int(h.counters.admins.Load())
-	h.mu.Lock()
-	rs.Sessions = len(h.sessions)
-	rs.Connections.Agent = len(h.sessions)
-	for _, s := range h.sites {
-		for _, t := range s.widgets {
-			rs.Connections.Widget += len(t.subs)
-		}
-		for _, a := range s.presence.Agents() {
-			if a.Lingering() {
-				rs.PendingGrace++
-			}
-		}
+	rs.Connections = h.connections()
+	rs.Sessions = rs.Connections.Agent
+	for _, s := range h.sites.all() {
+		s.mu.Lock()
+		rs.PendingGrace += s.presence.Counts().Lingering
+		s.mu.Unlock()
 	}
-	h.mu.Unlock()
 	if !h.book.lastAt.IsZero() {
 		if secs := now.Sub(h.book.lastAt).Seconds(); secs > 0 {
 			rs.StatusChangesPerSec = float64(rs.StatusChanges-h.book.lastChanges) / secs
@@ -224,14 +221,13 @@ func (h *Hub) Replicas() []ReplicaStats {
 }
 
 // localWidgetCounts counts this replica's widget sockets for site by group.
-func (h *Hub) localWidgetCounts(site string) map[string]int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+func (h *Hub) localWidgetCounts(siteID string) map[string]int {
 	counts := make(map[string]int)
-	if s := h.sites[site]; s != nil {
+	if s := h.lockExistingSite(siteID); s != nil {
 		for group, t := range s.widgets {
-			counts[group] = len(t.subs)
+			counts[group] = t.subs.len()
 		}
+		h.unlockSite(s)
 	}
 	return counts
 }
@@ -252,27 +248,15 @@ func (h *Hub) AdminStats(ctx context.Context, site string) AdminStats {
 		out.Totals.StatusChangesPerSec += r.StatusChangesPerSec
 	}
 	out.SiteStats.WidgetStatus = make(map[string]presence.Status)
-	h.mu.Lock()
-	if s := h.sites[site]; s != nil {
-		for _, a := range s.presence.Agents() {
-			out.SiteStats.Agents.Total++
-			switch a.Effective() {
-			case presence.Online:
-				out.SiteStats.Agents.Online++
-			case presence.Busy:
-				out.SiteStats.Agents.Busy++
-			default:
-				out.SiteStats.Agents.Offline++
-			}
-			if a.Lingering() {
-				out.SiteStats.Agents.PendingGrace++
-			}
-		}
+	if s := h.lockExistingSite(site); s != nil {
+		counts := s.presence.Counts()
+		out.SiteStats.Agents = AgentCounts{Online: counts.Online, Busy: counts.Busy, Offline: counts.Offline,
+			Total: counts.Total(), PendingGrace: counts.Lingering}
 		for group, t := range s.widgets {
 			out.SiteStats.WidgetStatus[group] = t.widget.Status
 		}
+		h.unlockSite(s)
 	}
-	h.mu.Unlock()
 	out.SiteStats.Widgets = h.gatherWidgetCounts(ctx, site, len(out.Replicas))
 	return out
 }

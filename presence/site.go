@@ -159,18 +159,37 @@ func (t *tally) add(s Status, n int) {
 	}
 }
 
-// Site is the presence state of one site: its agents, their devices, and
-// running tallies that make a widget's status O(1) to compute.
+// Site is the presence state of one site: its agents, their devices, its
+// working hours, and running tallies that make a widget's status O(1) to
+// compute. It answers the whole widget question (WidgetAt).
 type Site struct {
 	agents    map[string]*Agent
 	all       tally
 	ungrouped tally
 	groups    map[string]*tally
+	lingering int // agents inside a grace period
+	// hours maps a group ("" for the site) to its own working hours.
+	hours map[string]*Schedule
 }
 
 // NewSite returns an empty site.
 func NewSite() *Site {
-	return &Site{agents: make(map[string]*Agent), groups: make(map[string]*tally)}
+	return &Site{agents: make(map[string]*Agent), groups: make(map[string]*tally), hours: make(map[string]*Schedule)}
+}
+
+// Counts counts a site's agents by effective status.
+type Counts struct {
+	Online, Busy, Offline int
+	// Lingering counts the agents inside a grace period.
+	Lingering int
+}
+
+// Total is the number of agents counted.
+func (c Counts) Total() int { return c.Online + c.Busy + c.Offline }
+
+// Counts returns the site's agents counted by effective status, in O(1).
+func (s *Site) Counts() Counts {
+	return Counts{Online: s.all.online, Busy: s.all.busy, Offline: len(s.agents) - s.all.online - s.all.busy, Lingering: s.lingering}
 }
 
 // Agent returns the agent with the given id.
@@ -189,8 +208,8 @@ func (s *Site) Agents() []*Agent {
 	return out
 }
 
-// Empty reports whether the site has no agents left.
-func (s *Site) Empty() bool { return len(s.agents) == 0 }
+// Empty reports whether the site has no agents and no working hours left.
+func (s *Site) Empty() bool { return len(s.agents) == 0 && len(s.hours) == 0 }
 
 // SetAgent stores an agent's chosen status and groups.
 func (s *Site) SetAgent(id string, status Status, groups []string) Change {
@@ -250,6 +269,9 @@ func (s *Site) update(id string, fn func(*Agent)) Change {
 }
 
 func (s *Site) count(a *Agent, n int) {
+	if a.Lingering() {
+		s.lingering += n
+	}
 	st := a.Effective()
 	if st == Offline {
 		return
@@ -272,8 +294,74 @@ func (s *Site) count(a *Agent, n int) {
 	}
 }
 
+// WidgetAt returns what the widget of group ("" for the whole site) shows at
+// now: what the agents make it, forced offline outside the working hours
+// that govern it (see ScheduleFor). next is when the hours next change that
+// (zero when no schedule applies or it never changes).
+func (s *Site) WidgetAt(group string, now time.Time) (w Widget, next time.Time) {
+	return ApplyHours(s.Widget(group), s.ScheduleFor(group), now)
+}
+
+// SetHours sets the working hours of group ("" for the site's own); a nil
+// schedule removes them.
+func (s *Site) SetHours(group string, sched *Schedule) {
+	if sched == nil {
+		delete(s.hours, group)
+		return
+	}
+	s.hours[group] = sched
+}
+
+// Hours returns group's own working hours ("" for the site's), if it has
+// any.
+func (s *Site) Hours(group string) (*Schedule, bool) {
+	sched, ok := s.hours[group]
+	return sched, ok
+}
+
+// HoursGroups lists the groups ("" for the site) that have their own
+// working hours, sorted.
+func (s *Site) HoursGroups() []string {
+	out := make([]string, 0, len(s.hours))
+	for g := range s.hours {
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ScheduleFor returns the working hours that govern group's widget: the
+// group's own if it has them, else the site's; nil when neither has any.
+// The site-wide widget ("") follows the site's own hours.
+func (s *Site) ScheduleFor(group string) *Schedule {
+	if group == "" {
+		return s.hours[""]
+	}
+	return EffectiveSchedule(s.hours[""], s.hours[group])
+}
+
+// GovernedBy reports whether the widget of group follows the working hours
+// of hoursGroup ("" for the site's), so that a change to those hours can
+// change it: a group without hours of its own follows the site's.
+func (s *Site) GovernedBy(group, hoursGroup string) bool {
+	if hoursGroup == "" {
+		return group == "" || s.hours[group] == nil
+	}
+	return group == hoursGroup
+}
+
+// OpenAt reports whether the site's own working hours are open at now and
+// when that next changes; a site without hours is always open.
+func (s *Site) OpenAt(now time.Time) (open bool, next time.Time) {
+	sched := s.hours[""]
+	if sched == nil {
+		return true, time.Time{}
+	}
+	return sched.OpenAt(now)
+}
+
 // Widget returns the status of the widget for group ("" for the whole site)
-// as the agents make it.
+// as the agents make it, working hours aside (see WidgetAt).
 func (s *Site) Widget(group string) Widget {
 	t := s.all
 	if group != "" {

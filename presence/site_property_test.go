@@ -263,6 +263,23 @@ func runRandomOperations(t *testing.T, seed uint64, n int) {
 		if got, want := s.Empty(), len(m.agents) == 0; got != want {
 			fail("Empty(): got %v, want %v", got, want)
 		}
+		var counted Counts
+		for _, a := range s.Agents() {
+			switch a.Effective() {
+			case Online:
+				counted.Online++
+			case Busy:
+				counted.Busy++
+			default:
+				counted.Offline++
+			}
+			if a.Lingering() {
+				counted.Lingering++
+			}
+		}
+		if got := s.Counts(); got != counted {
+			fail("Counts(): got %+v, want %+v (recount from Agents())", got, counted)
+		}
 		for _, a := range s.Agents() {
 			if got, want := a.Effective(), m.effective(a.ID); got != want {
 				fail("agent %q Effective(): got %q, want %q", a.ID, got, want)

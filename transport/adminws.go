@@ -74,8 +74,8 @@ func (s *Server) pushStats(ws *sock, siteCh <-chan string, done <-chan struct{})
 	case <-done:
 		return
 	}
-	release := s.hub.AddAdmin()
-	defer release()
+	s.adminSockets.Add(1)
+	defer s.adminSockets.Add(-1)
 	ctx, cancel := context.WithCancel(s.base)
 	defer cancel()
 	go func() {

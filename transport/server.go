@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,6 +107,10 @@ type Server struct {
 	sockets  sync.WaitGroup
 	draining bool
 
+	// adminSockets counts the admin stats sockets being served, which the
+	// hub publishes with this replica's numbers.
+	adminSockets atomic.Int64
+
 	proxies trustedProxies
 	// widgetSlots caps the widget sockets per client address.
 	widgetSlots *clientSlots
@@ -175,6 +180,7 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(s.framesIn, s.widgetRefused)
 	}
+	h.ReportAdminSockets(func() int { return int(s.adminSockets.Load()) })
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.mux.HandleFunc("GET /v1/agent", s.socket(s.serveAgent))
 	s.mux.HandleFunc("GET /v1/widget", s.socket(s.serveWidget))

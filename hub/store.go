@@ -1,0 +1,207 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/presence"
+)
+
+// The store: every write to the bucket goes through here. Writes that
+// depend on what they replace are compare-and-set on the key's last
+// revision; a writer that must see its own write waits until the view has
+// applied its revision (applied.wait).
+
+// updateAgent applies fn to the agent record at key with optimistic
+// concurrency: it starts from the view, and on a conflict re-reads the bucket
+// and tries again. fn reports whether it changed anything.
+func (h *Hub) updateAgent(ctx context.Context, key string, fn func(rec *agentRecord, exists bool) bool) error {
+	k, _ := parseKey(key)
+	var (
+		rec    agentRecord
+		rev    uint64
+		exists bool
+	)
+	if s := h.lockExistingSite(k.site); s != nil {
+		if a, ok := s.agents[k.agent]; ok {
+			rec, rev, exists = a.rec, a.rev, true
+			rec.Groups = slices.Clone(rec.Groups)
+		}
+		h.unlockSite(s)
+	}
+
+	for attempt := 0; attempt < 10; attempt++ {
+		if !fn(&rec, exists) {
+			return nil
+		}
+		b, _ := json.Marshal(rec)
+		var err error
+		if exists {
+			_, err = h.kv.Update(ctx, key, b, rev)
+			h.metrics.kvOp("update", err)
+		} else {
+			_, err = h.kv.Create(ctx, key, b)
+			h.metrics.kvOp("create", err)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("failed to write agent record: %w", err)
+		}
+		e, err := h.kv.Get(ctx, key)
+		h.metrics.kvOp("get", ignoreNotFound(err))
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			rec, rev, exists = agentRecord{}, 0, false
+		case err != nil:
+			return fmt.Errorf("failed to read agent record: %w", err)
+		default:
+			if rec, err = decodeAgentRecord(e.Value()); err != nil {
+				return err
+			}
+			rev, exists = e.Revision(), true
+		}
+	}
+	return errors.New("hub: agent record kept changing; gave up")
+}
+
+// writeLease writes a device lease with TTL = grace. With expect > 0 the
+// write succeeds only if the key's last revision is expect.
+func (h *Hub) writeLease(ctx context.Context, key string, rec deviceRecord, expect uint64) (uint64, error) {
+	b, _ := json.Marshal(rec)
+	rev, err := h.publish(ctx, &nats.Msg{Subject: h.kvSubject + key, Data: b}, expect)
+	if err != nil && !errors.Is(err, ErrReplaced) {
+		return 0, fmt.Errorf("failed to write lease: %w", err)
+	}
+	return rev, err
+}
+
+// leaseOwner reads a device's lease: it returns the revision to expect when
+// the lease is session's own or gone, and ErrReplaced when another session
+// holds it.
+func (h *Hub) leaseOwner(ctx context.Context, key, session string) (uint64, error) {
+	e, err := h.kv.Get(ctx, key)
+	h.metrics.kvOp("get", ignoreNotFound(err))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return 0, nil // expired or removed: the session may take it again
+	case err != nil:
+		return 0, fmt.Errorf("failed to read lease: %w", err)
+	}
+	rec, err := decodeDeviceRecord(e.Value())
+	if err != nil || rec.Session != session {
+		return 0, ErrReplaced
+	}
+	return e.Revision(), nil
+}
+
+// purgeKey removes a key with a purge marker that NATS deletes after the
+// marker TTL, and returns the marker's revision. With expect > 0 it succeeds
+// only if the key's last revision is expect.
+func (h *Hub) purgeKey(ctx context.Context, key string, expect uint64) (uint64, error) {
+	msg := nats.NewMsg(h.kvSubject + key)
+	msg.Header.Set("KV-Operation", "PURGE")
+	msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	return h.publish(ctx, msg, expect)
+}
+
+// publish writes msg to the bucket's stream with TTL = grace for leases or
+// the marker TTL for purges; with expect > 0 only if the subject's last
+// revision is expect, else ErrReplaced.
+func (h *Hub) publish(ctx context.Context, msg *nats.Msg, expect uint64) (uint64, error) {
+	ttl, op := h.cfg.Grace, "lease"
+	if msg.Header.Get("KV-Operation") != "" {
+		ttl, op = h.cfg.MarkerTTL, "purge"
+	}
+	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(ttl)}
+	if expect > 0 {
+		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(expect))
+	}
+	ack, err := h.js.PublishMsg(ctx, msg, opts...)
+	h.metrics.kvOp(op, err)
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return 0, ErrReplaced
+		}
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// PutSchedule stores the working hours of (site, group) for every replica
+// and returns once this replica applies them. The schedule must be valid.
+func (h *Hub) PutSchedule(ctx context.Context, site, group string, sched *presence.Schedule) error {
+	if err := sched.Validate(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(sched)
+	if err != nil {
+		return fmt.Errorf("failed to encode schedule: %w", err)
+	}
+	return h.put(ctx, hoursKey(site, group), b)
+}
+
+// DeleteSchedule removes the working hours of (site, group); it reports
+// whether there were any.
+func (h *Hub) DeleteSchedule(ctx context.Context, site, group string) (bool, error) {
+	if _, ok := h.Schedule(site, group); !ok {
+		return false, nil
+	}
+	return true, h.purge(ctx, hoursKey(site, group))
+}
+
+// PutSettings stores the site's settings for every replica and returns once
+// this replica applies them.
+func (h *Hub) PutSettings(ctx context.Context, site string, settings SiteSettings) error {
+	if settings.AllowedOrigins == nil {
+		settings.AllowedOrigins = []string{}
+	}
+	b, err := json.Marshal(settings)
+	if err != nil {
+		return fmt.Errorf("failed to encode settings: %w", err)
+	}
+	return h.put(ctx, settingsKey(site), b)
+}
+
+func (h *Hub) put(ctx context.Context, key string, value []byte) error {
+	if !h.Ready() {
+		return ErrNotReady
+	}
+	rev, err := h.kv.Put(ctx, key, value)
+	h.metrics.kvOp("put", err)
+	if err != nil {
+		return fmt.Errorf("failed to write %s: %w", key, err)
+	}
+	return h.waitApplied(ctx, rev)
+}
+
+func (h *Hub) purge(ctx context.Context, key string) error {
+	if !h.Ready() {
+		return ErrNotReady
+	}
+	rev, err := h.purgeKey(ctx, key, 0)
+	if err != nil {
+		return fmt.Errorf("failed to remove %s: %w", key, err)
+	}
+	return h.waitApplied(ctx, rev)
+}
+
+// waitApplied waits until the view has applied bucket revision rev, so that
+// a caller reads its own writes.
+func (h *Hub) waitApplied(ctx context.Context, rev uint64) error { return h.applied.wait(ctx, rev) }
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,167 @@
+package hub
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The watch loop: one watch of the whole bucket, started again after every
+// NATS reconnect, feeds the view. It runs on one goroutine (Run's watcher)
+// and never sends to a subscriber itself: applying an entry locks its site
+// only, and the site's delivery goroutine sends what it changed.
+
+// watch keeps the view in step with the bucket. Each watch starts with a
+// snapshot of the bucket that is reconciled with the view, so a view that
+// missed updates (a NATS outage longer than the marker TTL loses the markers
+// of leases that expired meanwhile) is corrected. A new watch starts whenever
+// the NATS connection comes back or the watch ends.
+func (h *Hub) watch(ctx context.Context) error {
+	reconnected := h.js.Conn().StatusChanged(nats.CONNECTED)
+	defer h.js.Conn().RemoveStatusListener(reconnected)
+	for {
+		err := h.watchOnce(ctx, reconnected)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		h.log.Warn("restarting bucket watch", "reason", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(watchRetryDelay):
+		}
+	}
+}
+
+// watchRetryDelay spaces out watch restarts while NATS is unreachable.
+const watchRetryDelay = 500 * time.Millisecond
+
+var errReconnected = errors.New("NATS connection re-established")
+
+func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := h.kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to watch bucket: %w", err)
+	}
+	defer w.Stop()
+	snapshot := make(map[string]jetstream.KeyValueEntry)
+	loading := true
+	var lastLive uint64 // revision of the last entry read after loading
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-reconnected:
+			return errReconnected
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return errors.New("bucket watch ended")
+			case loading && e != nil:
+				snapshot[e.Key()] = e
+			case loading:
+				loading = false
+				h.reconcile(snapshot)
+				snapshot = nil
+				h.ready.Store(true)
+				h.loadOnce.Do(func() {
+					close(h.loaded)
+					h.log.Info("view loaded")
+				})
+			case e != nil:
+				h.noteSkipped(lastLive, e.Revision())
+				lastLive = e.Revision()
+				h.apply(e)
+			}
+		}
+	}
+}
+
+// noteSkipped counts the revisions between two entries of a live watch.
+// Once loaded, the watch reads every message of the bucket's stream in
+// order, so a gap means messages were removed before the watch got to them:
+// it runs behind by more than the bucket's history. The first live entry is
+// not compared with the snapshot, whose last revision need not be the
+// stream's last sequence.
+// A replica that runs behind would skip revisions over and over, so the
+// warning sums them up at most once per missedLogEvery.
+func (h *Hub) noteSkipped(last, rev uint64) {
+	if last == 0 || rev <= last+1 {
+		return
+	}
+	missed := rev - last - 1
+	h.metrics.watchMissed.Add(float64(missed))
+	h.missedUnlogged += missed
+	if now := time.Now(); now.Sub(h.missedLogged) >= missedLogEvery {
+		h.log.Warn("bucket watch missed revisions: it runs behind", "missed", h.missedUnlogged, "since", h.missedLogged, "next", rev)
+		h.missedLogged, h.missedUnlogged = now, 0
+	}
+}
+
+const missedLogEvery = 10 * time.Second
+
+// reconcile makes the view equal to a snapshot of the bucket: keys the view
+// holds that the snapshot lacks are removed, then every snapshot entry is
+// applied, in revision order. Each site is reconciled under its lock in one
+// go, so its subscribers are told only where it ended up: a state the
+// bucket passed through while this replica was away is never shown.
+// Applying what the view already holds changes nothing, so only real
+// differences produce frames.
+func (h *Hub) reconcile(snapshot map[string]jetstream.KeyValueEntry) {
+	bySite := make(map[string][]entry)
+	for _, key := range h.viewKeys() {
+		if _, ok := snapshot[key]; !ok {
+			k, _ := parseKey(key)
+			bySite[k.site] = append(bySite[k.site], entry{key: key, deleted: true})
+		}
+	}
+	entries := make([]jetstream.KeyValueEntry, 0, len(snapshot))
+	for _, e := range snapshot {
+		entries = append(entries, e)
+	}
+	slices.SortFunc(entries, func(a, b jetstream.KeyValueEntry) int { return cmp.Compare(a.Revision(), b.Revision()) })
+	var last uint64
+	for _, e := range entries {
+		k, ok := parseKey(e.Key())
+		if !ok {
+			h.log.Warn("ignoring unknown key in bucket", "key", e.Key())
+			continue
+		}
+		bySite[k.site] = append(bySite[k.site], bucketEntry(e))
+		last = max(last, e.Revision())
+	}
+	for id, es := range bySite {
+		s := h.lockSite(id)
+		for _, e := range es {
+			k, _ := parseKey(e.key)
+			h.applyLocked(s, k, e)
+		}
+		h.unlockSite(s)
+	}
+	h.applied.mark(last)
+}
+
+// apply folds one bucket entry into the view.
+func (h *Hub) apply(e jetstream.KeyValueEntry) {
+	defer h.applied.mark(e.Revision())
+	k, ok := parseKey(e.Key())
+	if !ok {
+		h.log.Warn("ignoring unknown key in bucket", "key", e.Key())
+		return
+	}
+	s := h.lockSite(k.site)
+	h.applyLocked(s, k, bucketEntry(e))
+	h.unlockSite(s)
+}
+
+func bucketEntry(e jetstream.KeyValueEntry) entry {
+	return entry{key: e.Key(), rev: e.Revision(), value: e.Value(), deleted: e.Operation() != jetstream.KeyValuePut}
+}
