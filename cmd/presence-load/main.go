@@ -79,6 +79,7 @@ type config struct {
 const usageHeader = `presence-load: a load generator speaking the presencehub wire protocol.
 
 Usage: presence-load [flags]
+       presence-load floor --addr HOST:PORT --jwt-secret SECRET   (the write(2) floor; see docs/benchmarks.md)
 
 Phases:
   1. connect: A agents with D devices each (hello with a token minted from
@@ -291,6 +292,9 @@ func (c *config) changeStep() time.Duration {
 
 // run is the whole command: parse, raise the file limit, load, report.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "floor" {
+		return runFloor(ctx, args[1:], stdout, stderr)
+	}
 	cfg, err := parseArgs(args, stderr)
 	if err != nil {
 		return err
