@@ -17,7 +17,9 @@
 // lease keeper (refreshes the leases of live local sessions) and the stats
 // publisher (publishes this replica's numbers over NATS and answers
 // per-site questions from other replicas); all end when Run's context is
-// done. A site with frames to send has one delivery goroutine, started when
+// done; a watch that ends is stopped on a goroutine of its own (deleting
+// its consumer can wait out a timeout), which Run also waits for. A site
+// with frames to send has one delivery goroutine, started when
 // its outbox gets frames and ended when it is empty; a large fan-out splits
 // its sends over short-lived goroutines (one per core, at most 8) and waits
 // for them. Working-hours timers run their callbacks on the runtime's timer

@@ -74,6 +74,9 @@ type Hub struct {
 	sites *siteRegistry
 	// applied is the highest bucket revision applied to the view.
 	applied applied
+	// stopping counts the old watches being stopped in the background; Run
+	// waits for them.
+	stopping sync.WaitGroup
 	// missedLogged is when noteSkipped last logged, and missedUnlogged what
 	// it counted since. Only the watcher goroutine touches them.
 	missedLogged   time.Time
@@ -163,6 +166,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	g.Go(func() error { return h.keepLeases(ctx) })
 	g.Go(func() error { return h.publishStats(ctx) })
 	err := g.Wait()
+	h.stopping.Wait()
 	h.ready.Store(false)
 	h.stopTimers()
 	if errors.Is(err, context.Canceled) {

@@ -51,7 +51,10 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 	if err != nil {
 		return fmt.Errorf("failed to watch bucket: %w", err)
 	}
-	defer w.Stop()
+	// Stopping a watch deletes its consumer, which waits out a JetStream
+	// timeout when the server that held it has gone away; the next watch
+	// must not wait for that.
+	defer h.stopping.Go(func() { w.Stop() })
 	snapshot := make(map[string]jetstream.KeyValueEntry)
 	loading := true
 	var lastLive uint64 // revision of the last entry read after loading
