@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/strictjson"
 	"github.com/presencehub/presencehub/presence"
 )
 
@@ -132,9 +132,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, t adminTarg
 		return
 	}
 	var settings hub.SiteSettings
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&settings); err != nil {
+	if err := strictjson.Decode(body, &settings); err != nil {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "invalid settings JSON: "+err.Error())
 		return
 	}
