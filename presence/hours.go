@@ -1,16 +1,16 @@
 package presence
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"slices"
 	"sync"
 	"time"
 	_ "time/tzdata" // zones work without system tz files
+
+	"github.com/presencehub/presencehub/internal/strictjson"
 )
 
 // Schedule is a working-hours schedule for a site or a group; it is also
@@ -80,8 +80,9 @@ type Exception struct {
 	Hours  []Interval `json:"hours,omitempty"`
 }
 
-// ParseSchedule decodes a JSON schedule strictly (unknown fields and
-// trailing data are errors) and validates it.
+// ParseSchedule decodes a JSON schedule strictly (unknown fields, keys in
+// another case than the field's, duplicate keys and trailing data are
+// errors) and validates it.
 func ParseSchedule(data []byte) (*Schedule, error) {
 	// Decode in steps so that a type error names the weekday or the
 	// exception it is in: encoding/json leaves out map keys and indexes.
@@ -90,7 +91,7 @@ func ParseSchedule(data []byte) (*Schedule, error) {
 		Weekly     map[string]json.RawMessage `json:"weekly"`
 		Exceptions []json.RawMessage          `json:"exceptions"`
 	}
-	if err := decodeStrict(data, &raw); err != nil {
+	if err := strictjson.Decode(data, &raw); err != nil {
 		return nil, fmt.Errorf("invalid schedule JSON: %w", err)
 	}
 	s := Schedule{Timezone: raw.Timezone}
@@ -99,7 +100,7 @@ func ParseSchedule(data []byte) (*Schedule, error) {
 	}
 	for day, msg := range raw.Weekly {
 		var ivs []Interval
-		if err := decodeStrict(msg, &ivs); err != nil {
+		if err := strictjson.Decode(msg, &ivs); err != nil {
 			return nil, fmt.Errorf("invalid schedule JSON: weekly.%s: %w", truncate(day, 70), err)
 		}
 		s.Weekly[day] = ivs
@@ -108,7 +109,7 @@ func ParseSchedule(data []byte) (*Schedule, error) {
 		s.Exceptions = make([]Exception, len(raw.Exceptions))
 	}
 	for i, msg := range raw.Exceptions {
-		if err := decodeStrict(msg, &s.Exceptions[i]); err != nil {
+		if err := strictjson.Decode(msg, &s.Exceptions[i]); err != nil {
 			return nil, fmt.Errorf("invalid schedule JSON: exceptions[%d]: %w", i, err)
 		}
 	}
@@ -116,20 +117,6 @@ func ParseSchedule(data []byte) (*Schedule, error) {
 		return nil, err
 	}
 	return &s, nil
-}
-
-// decodeStrict decodes data into v, rejecting unknown fields and anything
-// after the value.
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("unexpected data after the schedule")
-	}
-	return nil
 }
 
 // Validate reports the first problem with s, naming the bad field, as in

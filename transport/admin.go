@@ -1,15 +1,16 @@
 package transport
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/strictjson"
 	"github.com/presencehub/presencehub/presence"
 )
 
@@ -132,9 +133,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, t adminTarg
 		return
 	}
 	var settings hub.SiteSettings
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&settings); err != nil {
+	if err := strictjson.Decode(body, &settings); err != nil {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "invalid settings JSON: "+err.Error())
 		return
 	}
@@ -166,9 +165,14 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.As(err, &tooBig):
 			writeError(w, http.StatusRequestEntityTooLarge, CodeBadRequest, fmt.Sprintf("body over %d bytes", maxAdminBody))
-		} else {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The server's read timeout (HTTPLimits.ReadTimeout) ran out
+			// while the client was still sending.
+			writeError(w, http.StatusRequestTimeout, CodeBadRequest, "body not received in time")
+		default:
 			writeError(w, http.StatusBadRequest, CodeBadRequest, "failed to read body")
 		}
 		return nil, false

@@ -106,8 +106,9 @@ func parseAddr(s string) (netip.Addr, bool) {
 	return a.Unmap().WithZone(""), true
 }
 
-// clientSlots counts the widget sockets open per client address, so that
-// one client cannot hold all of a replica's file descriptors.
+// clientSlots counts the connections (widget sockets, or HTTP connections)
+// open per client address, so that one client cannot hold all of a
+// replica's file descriptors.
 type clientSlots struct {
 	limit int // < 0: no limit
 	mu    sync.Mutex

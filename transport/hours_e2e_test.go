@@ -153,6 +153,25 @@ func TestAdminAPIErrors(t *testing.T) {
 			`{"allowed_origins":["https://ok.example","shop.example/path"]}`, 400, "bad_request", "allowed_origins[1]"},
 		{"unknown settings field", "PUT", "/v1/admin/sites/acme/settings", mintAdminToken(t, "acme"),
 			`{"allowed_origin":["https://ok.example"]}`, 400, "bad_request", "allowed_origin"},
+		// encoding/json alone would take a key in another case for the
+		// field, and keep the last of two keys: the body would mean one
+		// thing to whoever reads it and another to the hub.
+		{"settings field in another case", "PUT", "/v1/admin/sites/acme/settings", mintAdminToken(t, "acme"),
+			`{"allowed_origins":["https://a.example"],"ALLOWED_ORIGINS":[]}`, 400, "bad_request", `field "ALLOWED_ORIGINS" must be spelled "allowed_origins"`},
+		{"settings field in another case, last", "PUT", "/v1/admin/sites/acme/settings", mintAdminToken(t, "acme"),
+			`{"allowed_origins":[],"Allowed_Origins":["https://a.example"]}`, 400, "bad_request", `"Allowed_Origins"`},
+		{"settings field twice", "PUT", "/v1/admin/sites/acme/settings", mintAdminToken(t, "acme"),
+			`{"allowed_origins":[],"allowed_origins":["https://a.example"]}`, 400, "bad_request", `duplicate key "allowed_origins"`},
+		{"settings trailing data", "PUT", "/v1/admin/sites/acme/settings", mintAdminToken(t, "acme"),
+			`{"allowed_origins":[]} {"allowed_origins":["https://a.example"]}`, 400, "bad_request", "after the JSON value"},
+		{"hours field in another case", "PUT", "/v1/admin/sites/acme/hours", mintAdminToken(t, "acme"),
+			`{"timezone":"UTC","Weekly":{"monday":[{"from":"09:00","to":"17:00"}]}}`, 400, "bad_request", `field "Weekly" must be spelled "weekly"`},
+		{"interval field in another case", "PUT", "/v1/admin/sites/acme/hours", mintAdminToken(t, "acme"),
+			`{"timezone":"UTC","weekly":{"monday":[{"from":"09:00","To":"17:00"}]}}`, 400, "bad_request", `field "To" in [0] must be spelled "to"`},
+		{"exception field in another case", "PUT", "/v1/admin/sites/acme/groups/sales/hours", mintAdminToken(t, "acme"),
+			`{"timezone":"UTC","exceptions":[{"date":"2026-12-24","CLOSED":true}]}`, 400, "bad_request", `field "CLOSED" must be spelled "closed"`},
+		{"weekday twice", "PUT", "/v1/admin/sites/acme/hours", mintAdminToken(t, "acme"),
+			`{"timezone":"UTC","weekly":{"monday":[],"monday":[{"from":"09:00","to":"17:00"}]}}`, 400, "bad_request", `duplicate key "monday" in weekly`},
 		{"body too large", "PUT", "/v1/admin/sites/acme/hours", mintAdminToken(t, "acme"),
 			`{"timezone":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "bad_request", "bytes"},
 	}
@@ -169,6 +188,13 @@ func TestAdminAPIErrors(t *testing.T) {
 	// Nothing above stored anything.
 	if code, _ := adminCall(t, r, "GET", "/v1/admin/sites/acme/hours", mintAdminToken(t, "acme"), ""); code != http.StatusNotFound {
 		t.Fatalf("got %d from GET hours after refused writes, want 404", code)
+	}
+	if code, _ := adminCall(t, r, "GET", "/v1/admin/sites/acme/groups/sales/hours", mintAdminToken(t, "acme"), ""); code != http.StatusNotFound {
+		t.Fatalf("got %d from GET group hours after refused writes, want 404", code)
+	}
+	code, body := adminCall(t, r, "GET", "/v1/admin/sites/acme/settings", mintAdminToken(t, "acme"), "")
+	if list, _ := body["allowed_origins"].([]any); code != http.StatusOK || len(list) != 0 {
+		t.Fatalf("got %d %v from GET settings after refused writes, want 200 and no allowed_origins", code, body)
 	}
 }
 

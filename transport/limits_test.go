@@ -96,7 +96,7 @@ func TestWidgetSocketsPerClientAddressAreCapped(t *testing.T) {
 		widgets = append(widgets, watchWidgetFrom(t, r, first))
 	}
 	expectWidgetRefused(t, r, first)
-	if got := widgetRefusedTotal(t, reg); got != 1 {
+	if got := refusedTotal(t, reg, "presencehub_widget_refused_total"); got != 1 {
 		t.Fatalf("got presencehub_widget_refused_total{reason=%q} %v after one refusal, want 1", "per_client_limit", got)
 	}
 	widgets = append(widgets, watchWidgetFrom(t, r, other))
@@ -171,28 +171,4 @@ func expectWidgetRefused(t *testing.T, r *replica, header http.Header) {
 		t.Fatalf("got %v over the per-client cap, want HTTP 429", err)
 	}
 	expectHTTPError(t, resp, "a widget dial over the per-client cap", http.StatusTooManyRequests, transport.CodeTooManyConnections)
-}
-
-// widgetRefusedTotal reads presencehub_widget_refused_total for the
-// per-client limit from reg.
-func widgetRefusedTotal(t *testing.T, reg *prometheus.Registry) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range families {
-		if mf.GetName() != "presencehub_widget_refused_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == "per_client_limit" {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatal("got no presencehub_widget_refused_total{reason=\"per_client_limit\"} series, want one")
-	return 0
 }

@@ -3,7 +3,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -331,10 +333,11 @@ func TestServeSecretPersisted(t *testing.T) {
 	connectAgent(t, h2, "alice-again", tok)
 }
 
-// TestServeRefusesBadWidgetCapFlags: a bad --trusted-proxies or
-// --max-widgets-per-client, from the command line or the environment, stops
-// serve before it starts anything, with a message naming the flag.
-func TestServeRefusesBadWidgetCapFlags(t *testing.T) {
+// TestServeRefusesBadLimitFlags: a bad --trusted-proxies, a zero
+// --max-widgets-per-client or --max-http-conns-per-client, or a zero HTTP
+// timeout, from the command line or the environment, stops serve before it
+// starts anything, with a message naming the flag.
+func TestServeRefusesBadLimitFlags(t *testing.T) {
 	tests := []struct {
 		name string
 		env  []string
@@ -344,6 +347,9 @@ func TestServeRefusesBadWidgetCapFlags(t *testing.T) {
 		{name: "bad CIDR", args: []string{"--trusted-proxies", "10.0.0.0/8,10.0.0.0/33"}, want: `invalid --trusted-proxies entry "10.0.0.0/33"`},
 		{name: "bad CIDR from the environment", env: []string{"PRESENCE_TRUSTED_PROXIES=lb.internal"}, want: `invalid --trusted-proxies entry "lb.internal"`},
 		{name: "zero cap", args: []string{"--max-widgets-per-client", "0"}, want: "invalid --max-widgets-per-client 0"},
+		{name: "zero HTTP connection cap", args: []string{"--max-http-conns-per-client", "0"}, want: "invalid --max-http-conns-per-client 0"},
+		{name: "zero read timeout from the environment", env: []string{"PRESENCE_HTTP_READ_TIMEOUT=0s"}, want: "invalid --http-read-timeout 0"},
+		{name: "zero idle timeout", args: []string{"--http-idle-timeout", "0"}, want: "invalid --http-idle-timeout 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -383,5 +389,65 @@ func TestServeWidgetCapFlags(t *testing.T) {
 	if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("got %v for a second widget socket, want HTTP 429", err)
 	}
+	h.terminate()
+}
+
+// TestServeHTTPLimitFlags: --max-http-conns-per-client, --http-idle-timeout
+// and --http-read-timeout reach the server. With a cap of 2, a third
+// connection from 127.0.0.1 is closed unanswered; an idle keep-alive
+// connection and one whose body stalls are closed after their timeouts
+// (the defaults, 1m and 30s, are longer than the test waits).
+func TestServeHTTPLimitFlags(t *testing.T) {
+	h := startHub(t, "hub", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--jwt-secret", procSecret,
+		"--max-http-conns-per-client", "2", "--http-idle-timeout", "200ms", "--http-read-timeout", "300ms")
+	// A wait shorter than the defaults, so that a flag that did not reach
+	// the server fails the test.
+	const wait = 15 * time.Second
+	dial := func() net.Conn {
+		c, err := net.DialTimeout("tcp", h.addr, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(wait))
+		return c
+	}
+	request := func(c net.Conn, req string) (*http.Response, *bufio.Reader, error) {
+		if _, err := io.WriteString(c, req); err != nil {
+			return nil, nil, err
+		}
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp, br, err
+	}
+	expectEOF := func(br *bufio.Reader, what string) {
+		t.Helper()
+		if _, err := io.Copy(io.Discard, br); err != nil {
+			t.Fatalf("%s: got %v, want the server to close the connection within %v", what, err, wait)
+		}
+	}
+	const get = "GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n"
+
+	idle := dial()
+	resp, idleReader, err := request(idle, get)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("got %v, %v for GET /healthz, want 200", resp, err)
+	}
+	// The body never comes; /healthz does not read it, but the server
+	// reads it to its end before answering, until the read timeout.
+	stalled := dial()
+	if _, err := io.WriteString(stalled, "GET /healthz HTTP/1.1\r\nHost: hub\r\nContent-Length: 10\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _, err := request(dial(), get); err == nil {
+		t.Fatalf("got HTTP %d on a third connection with --max-http-conns-per-client 2, want it closed unanswered", resp.StatusCode)
+	}
+	expectEOF(idleReader, "an idle keep-alive connection")
+	expectEOF(bufio.NewReader(stalled), "a stalled request body")
 	h.terminate()
 }

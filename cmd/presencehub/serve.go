@@ -59,6 +59,9 @@ type serveConfig struct {
 	statusBurst    int
 	maxWidgets     int
 	trustedProxies string
+	httpRead       time.Duration
+	httpIdle       time.Duration
+	maxHTTPConns   int
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -90,6 +93,9 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.Float64Var(&c.statusRate, "status-rate", transport.DefaultStatusRate, "status changes per second allowed per device; more get rate_limited errors")
 	fs.IntVar(&c.statusBurst, "status-burst", transport.DefaultStatusBurst, "burst of status changes allowed per device")
 	fs.IntVar(&c.maxWidgets, "max-widgets-per-client", transport.DefaultMaxWidgetsPerClient, "widget sockets one client address may hold open on this replica; more are refused with HTTP 429; -1 disables the cap (load tests from one address)")
+	fs.DurationVar(&c.httpRead, "http-read-timeout", transport.DefaultHTTPReadTimeout, "time limit for reading one HTTP request, headers and body (the headers alone get at most 10s); negative: none")
+	fs.DurationVar(&c.httpIdle, "http-idle-timeout", transport.DefaultHTTPIdleTimeout, "how long a keep-alive HTTP connection may wait for its next request; negative: none")
+	fs.IntVar(&c.maxHTTPConns, "max-http-conns-per-client", transport.DefaultMaxHTTPConnsPerClient, "plain HTTP connections one TCP peer address may have open at once (a WebSocket leaves the count at its upgrade); more are closed at once; behind a proxy it caps the proxy: use -1 there")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", prefixList(transport.DefaultTrustedProxies()), "comma list of CIDRs (or addresses) of proxies whose X-Forwarded-For names the client address; \"none\" or empty trusts nobody")
 	fs.BoolVar(&c.dev, "dev", false, "development mode: a random signing secret, a demo site, and /dev/token minting tokens for the pages")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -125,6 +131,17 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	}
 	if cfg.maxWidgets == 0 {
 		return errors.New("invalid --max-widgets-per-client 0: it would refuse every widget; use -1 for no limit")
+	}
+	if cfg.maxHTTPConns == 0 {
+		return errors.New("invalid --max-http-conns-per-client 0: it would refuse every connection; use -1 for no limit")
+	}
+	// transport reads a zero limit as its default, which is not what an
+	// operator writing 0 means; a negative value is the way to say none.
+	if cfg.httpRead == 0 {
+		return errors.New("invalid --http-read-timeout 0: use a negative value for no timeout")
+	}
+	if cfg.httpIdle == 0 {
+		return errors.New("invalid --http-idle-timeout 0: use a negative value for no timeout")
 	}
 	proxies, err := parseTrustedProxies(cfg.trustedProxies)
 	if err != nil {
@@ -202,7 +219,10 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	if err != nil {
 		return fmt.Errorf("failed to listen: %w", err)
 	}
-	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv, httpLn := transport.NewHTTPServer(srv, ln, transport.HTTPLimits{
+		ReadTimeout: cfg.httpRead, IdleTimeout: cfg.httpIdle, MaxConnsPerClient: cfg.maxHTTPConns,
+		Logger: log, Registerer: reg,
+	})
 	log.Info("listening", "addr", ln.Addr().String(), "hub", h.ID(), "grace", cfg.grace)
 	if cfg.dev {
 		printDevURLs(ln.Addr())
@@ -230,7 +250,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		return err
 	})
 	g.Go(func() error {
-		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := httpSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
 			err = fmt.Errorf("failed to serve HTTP: %w", err)
 			failed <- err
 			return err
