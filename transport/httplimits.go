@@ -50,9 +50,14 @@ type HTTPLimits struct {
 	// may have open at once; beyond it a new connection is closed as soon
 	// as it is accepted. The peer is the address the connection comes from,
 	// never X-Forwarded-For (no request has been read yet), so behind a
-	// proxy it caps the proxy. Zero means DefaultMaxConnsPerClient,
-	// negative no limit.
+	// proxy it would cap the proxy: connections from TrustedProxies are
+	// therefore not counted (a proxy carries many clients and limits them
+	// itself). Zero means DefaultMaxConnsPerClient, negative no limit.
 	MaxConnsPerClient int
+	// TrustedProxies are the proxies exempt from MaxConnsPerClient, as in
+	// Config.TrustedProxies: nil means DefaultTrustedProxies(), an empty,
+	// non-nil slice exempts nobody.
+	TrustedProxies []netip.Prefix
 	// Logger receives a debug line per refused connection.
 	Logger *slog.Logger
 	// Registerer receives presencehub_http_connections_refused_total; nil
@@ -78,6 +83,9 @@ func NewHTTPServer(h http.Handler, ln net.Listener, limits HTTPLimits) (*http.Se
 	if limits.Logger == nil {
 		limits.Logger = slog.Default()
 	}
+	if limits.TrustedProxies == nil {
+		limits.TrustedProxies = DefaultTrustedProxies()
+	}
 	// net/http bounds the headers by ReadHeaderTimeout and the rest of the
 	// request by ReadTimeout counted from the request's start, so a header
 	// timeout longer than the read timeout would let the headers alone
@@ -96,6 +104,7 @@ func NewHTTPServer(h http.Handler, ln net.Listener, limits HTTPLimits) (*http.Se
 	cl := &connLimiter{
 		Listener: ln,
 		slots:    newClientSlots(limits.MaxConnsPerClient),
+		proxies:  newTrustedProxies(limits.TrustedProxies),
 		open:     make(map[net.Conn]netip.Addr),
 		// The series exists from the start, so that rate() and alerts see 0.
 		refused: refused.WithLabelValues(refusedPerClientLimit),
@@ -119,6 +128,7 @@ func NewHTTPServer(h http.Handler, ln net.Listener, limits HTTPLimits) (*http.Se
 type connLimiter struct {
 	net.Listener
 	slots   *clientSlots
+	proxies trustedProxies // not counted
 	refused prometheus.Counter
 	log     *slog.Logger
 
@@ -139,6 +149,9 @@ func (cl *connLimiter) Accept() (net.Conn, error) {
 		// The zero Addr (a peer address that does not parse) is one more
 		// key, capped like the others.
 		peer, _ := parseAddr(c.RemoteAddr().String())
+		if cl.proxies.trusted(peer) {
+			return c, nil
+		}
 		if cl.slots.acquire(peer) {
 			cl.mu.Lock()
 			cl.open[c] = peer

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -157,7 +158,7 @@ func TestStalledRequestIsClosed(t *testing.T) {
 
 func TestHTTPConnectionsPerClientAddressAreCapped(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	addr := serveLimited(t, okHandler, transport.HTTPLimits{MaxConnsPerClient: 2, Registerer: reg})
+	addr := serveLimited(t, okHandler, transport.HTTPLimits{MaxConnsPerClient: 2, Registerer: reg, TrustedProxies: []netip.Prefix{}})
 	if got := refusedTotal(t, reg, "presencehub_http_connections_refused_total"); got != 0 {
 		t.Fatalf("got presencehub_http_connections_refused_total %v before any refusal, want 0", got)
 	}
@@ -208,7 +209,7 @@ func TestUpgradedSocketsOutliveHTTPLimits(t *testing.T) {
 	ns := natstest.Start(t)
 	r := startReplica(t, ns, replicaOptions{})
 	timeout := 200 * time.Millisecond
-	addr := serveLimited(t, r.srv, transport.HTTPLimits{ReadTimeout: timeout, IdleTimeout: timeout, MaxConnsPerClient: 1})
+	addr := serveLimited(t, r.srv, transport.HTTPLimits{ReadTimeout: timeout, IdleTimeout: timeout, MaxConnsPerClient: 1, TrustedProxies: []netip.Prefix{}})
 	ws := "ws://" + addr
 
 	dev := dial(t, ws+"/v1/agent", nil)
@@ -256,4 +257,16 @@ func refusedTotal(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("got no %s{reason=\"per_client_limit\"} series, want one", name)
 	return 0
+}
+
+// A trusted proxy carries many clients: its connections are not counted
+// against the cap, so a hub behind a balancer needs no flag to stay up.
+func TestHTTPConnectionsFromTrustedProxiesAreNotCapped(t *testing.T) {
+	addr := serveLimited(t, okHandler, transport.HTTPLimits{MaxConnsPerClient: 1, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	proxied := []*rawConn{dialFrom(t, addr, "127.0.0.1"), dialFrom(t, addr, "127.0.0.1"), dialFrom(t, addr, "127.0.0.1")}
+	for _, c := range proxied {
+		c.expectOK("/")
+	}
+	dialFrom(t, addr, "127.0.0.2").expectOK("/")
+	expectConnRefused(t, dialFrom(t, addr, "127.0.0.2"))
 }

@@ -116,7 +116,7 @@ Scenarios (--scenario); sites are named load-0, load-1, ...:
 The hub caps widget sockets per client address (256 by default), and HTTP
 connections, handshakes included, per TCP peer address (64), and all of the
 generator's come from the --src addresses: start the hubs with
---max-widgets-per-client -1 --max-http-conns-per-client -1.
+--max-widgets-per-client -1.
 
 Counting: expected frames are, per change, one status frame on every device
 of the agent (the sender's echo included) plus one widget_status frame on
