@@ -331,10 +331,18 @@ func TestServeSecretPersisted(t *testing.T) {
 	connectAgent(t, h2, "alice-again", tok)
 }
 
-// TestServeRefusesBadWidgetCapFlags: a bad --trusted-proxies or
-// --max-widgets-per-client, from the command line or the environment, stops
-// serve before it starts anything, with a message naming the flag.
-func TestServeRefusesBadWidgetCapFlags(t *testing.T) {
+// TestServeRefusesBadFlags: a bad flag value, from the command line or the
+// environment, or a busy port stops serve at once, with a message naming
+// the flag, before it writes anything into --data-dir (the generated secret,
+// the embedded NATS store).
+func TestServeRefusesBadFlags(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyAddr := busy.Addr().String()
+
 	tests := []struct {
 		name string
 		env  []string
@@ -344,6 +352,19 @@ func TestServeRefusesBadWidgetCapFlags(t *testing.T) {
 		{name: "bad CIDR", args: []string{"--trusted-proxies", "10.0.0.0/8,10.0.0.0/33"}, want: `invalid --trusted-proxies entry "10.0.0.0/33"`},
 		{name: "bad CIDR from the environment", env: []string{"PRESENCE_TRUSTED_PROXIES=lb.internal"}, want: `invalid --trusted-proxies entry "lb.internal"`},
 		{name: "zero cap", args: []string{"--max-widgets-per-client", "0"}, want: "invalid --max-widgets-per-client 0"},
+		{name: "busy --nats-listen", args: []string{"--nats-listen", busyAddr}, want: "failed to listen on --nats-listen " + busyAddr},
+		{name: "busy --addr", args: []string{"--addr", busyAddr}, want: "failed to listen on --addr " + busyAddr},
+		{name: "--nats-listen without a port", args: []string{"--nats-listen", "127.0.0.1"}, want: `invalid --nats-listen "127.0.0.1"`},
+		{name: "--nats-listen with --nats-url", args: []string{"--nats-listen", "127.0.0.1:4222", "--nats-url", "nats://127.0.0.1:4222"}, want: "--nats-listen applies to the embedded nats-server only"},
+		{name: "grace under 1s", args: []string{"--grace", "500ms"}, want: "invalid --grace 500ms"},
+		{name: "refresh beyond grace", env: []string{"PRESENCE_LEASE_REFRESH=5m"}, want: "invalid --lease-refresh 5m0s"},
+		{name: "marker TTL under 1s", args: []string{"--kv-marker-ttl", "10ms"}, want: "invalid --kv-marker-ttl 10ms"},
+		{name: "bucket name", args: []string{"--bucket", "pres.ence"}, want: `invalid --bucket "pres.ence"`},
+		{name: "replicas on the embedded server", args: []string{"--kv-replicas", "3"}, want: "invalid --kv-replicas 3"},
+		{name: "no devices", args: []string{"--max-devices", "0"}, want: "invalid --max-devices 0"},
+		{name: "negative send queue", args: []string{"--send-queue", "-1"}, want: "invalid --send-queue"},
+		{name: "replica id with a space", args: []string{"--replica-id", "hub one"}, want: `invalid --replica-id "hub one"`},
+		{name: "log level", args: []string{"--log-level", "loud"}, want: `invalid --log-level "loud"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
