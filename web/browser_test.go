@@ -169,14 +169,20 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 type testHub struct {
 	t    *testing.T
 	ns   *natsserver.Server
+	id   string // the replica id; "" for the hub's default
 	addr string
 	url  string
 	r    *wstest.Replica
 }
 
 func startHub(t *testing.T, ns *natsserver.Server) *testHub {
+	return startHubNamed(t, ns, "")
+}
+
+// startHubNamed starts a replica with the given id (hub.Config.ID).
+func startHubNamed(t *testing.T, ns *natsserver.Server, id string) *testHub {
 	t.Helper()
-	th := &testHub{t: t, ns: ns}
+	th := &testHub{t: t, ns: ns, id: id}
 	th.start()
 	return th
 }
@@ -186,10 +192,10 @@ func (th *testHub) start() {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	th.r = wstest.StartReplica(th.t, th.ns, wstest.ReplicaOptions{
 		Secret:    testSecret,
-		Hub:       hub.Config{Grace: time.Minute, Logger: discard},
+		Hub:       hub.Config{ID: th.id, Grace: time.Minute, Logger: discard},
 		Transport: transport.Config{Logger: discard},
 		Setup: func(srv *transport.Server, auth *transport.Auth) {
-			srv.Handle("/", web.Handler())
+			srv.Handle("/", web.Handler(web.Options{Dev: true}))
 			srv.Handle("GET /dev/token", transport.DevTokenHandler(auth))
 		},
 		Addr: th.addr,
@@ -302,12 +308,28 @@ func TestWidgetOnAnotherOriginFollowsAgent(t *testing.T) {
 	}
 }
 
+// adminPut sends an admin API PUT for site to the hub with an admin token
+// and fails the test unless it answers 200.
+func adminPut(t *testing.T, th *testHub, site, path, body string) {
+	t.Helper()
+	auth, _ := transport.NewAuth(testSecret)
+	admin, _ := auth.Mint(transport.TokenRequest{Site: site, Agent: "ops", Role: transport.RoleAdmin, TTL: time.Hour})
+	req, _ := http.NewRequest("PUT", th.url+"/v1/admin/sites/"+site+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("got %d for PUT %s %s, want 200", resp.StatusCode, path, body)
+	}
+}
+
 func TestWidgetShowsBackAtOutsideHours(t *testing.T) {
 	ctx := browser(t)
 	th := startHub(t, natstest.Start(t))
 	connectAgent(t, th, "acme", "alice")
-	auth, _ := transport.NewAuth(testSecret)
-	admin, _ := auth.Mint(transport.TokenRequest{Site: "acme", Agent: "ops", Role: transport.RoleAdmin, TTL: time.Hour})
 	// Closed all week but for one hour the day after tomorrow (in the
 	// schedule's zone): whatever the day the test runs, the hours are closed
 	// now and there is a "back at" to show.
@@ -316,17 +338,7 @@ func TestWidgetShowsBackAtOutsideHours(t *testing.T) {
 		t.Fatal(err)
 	}
 	openDay := strings.ToLower(time.Now().In(prague).AddDate(0, 0, 2).Weekday().String())
-	req, _ := http.NewRequest("PUT", th.url+"/v1/admin/sites/acme/hours",
-		strings.NewReader(`{"timezone":"Europe/Prague","weekly":{"`+openDay+`":[{"from":"09:00","to":"10:00"}]}}`))
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("got %d setting hours, want 200", resp.StatusCode)
-	}
+	adminPut(t, th, "acme", "/hours", `{"timezone":"Europe/Prague","weekly":{"`+openDay+`":[{"from":"09:00","to":"10:00"}]}}`)
 	run(t, ctx, "open the shop page", chromedp.Navigate(shopPage(t, th, "acme", "")))
 	waitJS(t, ctx, "the widget shows offline with a back-at time", widgetIs("offline")+
 		` && window.PresenceWidget.reason === 'outside_hours' && window.PresenceWidget.nextChange instanceof Date`)
@@ -366,7 +378,9 @@ func TestConsoleSyncsDevicesAndWidget(t *testing.T) {
 
 func TestAdminShowsLiveConnectionCounts(t *testing.T) {
 	ctx := browser(t)
-	th := startHub(t, natstest.Start(t))
+	// Named as presencehub serve names a replica by default (host:port), so
+	// that the screenshot shows what an operator sees.
+	th := startHubNamed(t, natstest.Start(t), "hub-1:8080")
 	run(t, ctx, "open the admin page", chromedp.Navigate(th.url+"/admin?dev"))
 	waitJS(t, ctx, "one admin connection", `document.getElementById('conn-admin').textContent.trim() === '1'`)
 	for i := 0; i < 3; i++ {
@@ -405,4 +419,87 @@ func TestWidgetRecoversAfterHubRestart(t *testing.T) {
 	bob.setStatus("busy")
 	waitJS(t, ctx, "the widget reconnected and shows busy", widgetIs("busy")+` && window.PresenceWidget.transport === 'websocket'`)
 	screenshot(t, ctx, "widget-after-restart")
+}
+
+// visible is a JavaScript test that the element matching selector exists
+// and takes up space on the page.
+func visible(selector string) string {
+	return `(function () { var e = document.querySelector('` + selector + `'); return !!e && e.getClientRects().length > 0; })()`
+}
+
+// TestConsoleLogoutShowsOnlySignedOut: after Log out nothing of the session
+// stays on the page (status, this device, the Log out button), only the
+// signed-out notice; signing in again brings the session back.
+func TestConsoleLogoutShowsOnlySignedOut(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	run(t, ctx, "open the console", chromedp.Navigate(th.url+"/console?dev&device=desktop"))
+	waitJS(t, ctx, "the console is online", `document.querySelector('.avatar[data-status="online"]') !== null`)
+	waitJS(t, ctx, "this device is listed", visible("#devices .this-device"))
+
+	run(t, ctx, "log out", chromedp.Click(chromedp.CSS("#logout")))
+	waitJS(t, ctx, "the signed-out notice", visible("#notice")+
+		` && document.getElementById('notice-text').textContent.includes('signed out')`+
+		` && document.getElementById('conn').textContent === 'Signed out'`)
+	for _, sel := range []string{"#app", "#logout", "#my-status", "#avatar", "#devices .this-device", "#roster li", "#signin-panel"} {
+		shown := eval(t, ctx, "check "+sel, chromedp.Evaluate[bool](visible(sel)))
+		if shown {
+			t.Errorf("got %s visible after Log out, want only the signed-out state", sel)
+		}
+	}
+	if title := eval(t, ctx, "read the title", chromedp.Title()); strings.Contains(title, "Online") || strings.Contains(title, "alice") {
+		t.Errorf("got title %q after Log out, want none of the session in it", title)
+	}
+	screenshot(t, ctx, "console-signed-out")
+
+	run(t, ctx, "sign in again", chromedp.Click(chromedp.CSS("#reconnect")))
+	waitJS(t, ctx, "the console is online again", `document.querySelector('.avatar[data-status="online"]') !== null`+
+		` && `+visible("#logout")+` && `+visible("#devices .this-device")+` && !`+visible("#notice"))
+}
+
+// TestAdminNamesReplicasByID: two replicas on one host are two rows, each
+// named by its replica id, not twice by the host name.
+func TestAdminNamesReplicasByID(t *testing.T) {
+	ctx := browser(t)
+	ns := natstest.Start(t)
+	a := startHubNamed(t, ns, "shop-host:8080")
+	startHubNamed(t, ns, "shop-host:8081")
+	run(t, ctx, "open the admin page", chromedp.Navigate(a.url+"/admin?dev"))
+	waitJS(t, ctx, "two replica rows named by id", `(function () {
+  var names = Array.from(document.querySelectorAll('#replicas [data-hub] .rname'), function (e) { return e.textContent; });
+  return names.join(',') === 'shop-host:8080,shop-host:8081';
+})()`)
+	screenshot(t, ctx, "admin-two-replicas")
+}
+
+// TestDemoWidgetPollsWhenOriginsRestricted shows what the README warns of:
+// once a site's allowed_origins leave out the hub's own origin, the /demo
+// page (served by the hub) is refused a widget socket and its widget falls
+// back to polling; listing the hub's origin too keeps it on the socket.
+func TestDemoWidgetPollsWhenOriginsRestricted(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	adminPut(t, th, transport.DevSite, "/settings", `{"allowed_origins":["https://shop.example"]}`)
+	run(t, ctx, "open the demo page", chromedp.Navigate(th.url+"/demo"))
+	waitJS(t, ctx, "the widget polls", widgetIs("offline")+` && window.PresenceWidget.transport === 'polling'`)
+
+	adminPut(t, th, transport.DevSite, "/settings", `{"allowed_origins":["https://shop.example","`+th.url+`"]}`)
+	run(t, ctx, "reload the demo page", chromedp.Reload())
+	waitJS(t, ctx, "the widget is on its socket", widgetIs("offline")+` && window.PresenceWidget.transport === 'websocket'`)
+}
+
+// TestHomePageLeadsToThePages: in dev mode / links the pages, and its
+// console link signs an agent in.
+func TestHomePageLeadsToThePages(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	run(t, ctx, "open /", chromedp.Navigate(th.url+"/"))
+	waitJS(t, ctx, "links to the pages", visible(`#pages a[href="/demo"]`)+` && `+visible(`#pages a[href="/admin"]`))
+	screenshot(t, ctx, "home-dev")
+	// Following the link by navigating to it, not by a click: Navigate
+	// returns once the new page has loaded, so the wait below cannot run in
+	// the page being left.
+	href := eval(t, ctx, "read the console link", chromedp.Evaluate[string](`document.querySelector('#pages a[href^="/console"]').href`))
+	run(t, ctx, "follow the console link", chromedp.Navigate(href))
+	waitJS(t, ctx, "the console is online", `document.querySelector('.avatar[data-status="online"]') !== null`)
 }

@@ -3,12 +3,15 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -16,12 +19,65 @@ import (
 //go:embed static
 var static embed.FS
 
-// file is one embedded asset, read once, with the headers it is served with.
+// homeHTML is the page at /; it is not under static/ because it is a
+// template, rendered once per Handler.
+//
+//go:embed home.html
+var homeHTML string
+
+// file is one asset, read and compressed once, with the headers it is
+// served with.
 type file struct {
 	name        string
 	body        []byte
 	contentType string
 	etag        string
+	// gz is body gzipped and gzETag its entity tag; gz is nil for types
+	// that do not compress (images) and where gzip would save nothing.
+	gz     []byte
+	gzETag string
+}
+
+// newFile prepares an asset: its entity tags, strong and from the bytes
+// each representation carries (RFC 9110 section 8.8.3.3: a gzipped
+// representation needs a tag of its own), and its gzipped form.
+func newFile(name string, body []byte) *file {
+	ct, ok := contentTypes[path.Ext(name)]
+	if !ok {
+		ct = "application/octet-stream"
+	}
+	f := &file{name: name, body: body, contentType: ct, etag: etagOf(body)}
+	if !compressible(ct) {
+		return f
+	}
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err == nil {
+		_, err = zw.Write(body)
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		// Writing to memory at a valid level cannot fail.
+		panic("web: failed to gzip " + name + ": " + err.Error())
+	}
+	if buf.Len() < len(body) {
+		f.gz, f.gzETag = buf.Bytes(), etagOf(buf.Bytes())
+	}
+	return f
+}
+
+func etagOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+// compressible reports whether gzip helps a content type: text does, PNG
+// and the like are compressed already.
+func compressible(contentType string) bool {
+	return strings.HasPrefix(contentType, "text/") || strings.HasPrefix(contentType, "application/javascript") ||
+		strings.HasPrefix(contentType, "image/svg+xml")
 }
 
 // contentTypes maps the extensions of the embedded files to their types; it
@@ -42,17 +98,29 @@ var contentTypes = map[string]string{
 const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+// Options configures Handler.
+type Options struct {
+	// Dev says the hub runs with --dev: the page at / then links the
+	// console, the demo and the admin page, which get their tokens from
+	// /dev/token. Otherwise it says what runs here and where the docs are.
+	Dev bool
+}
+
 // Handler serves the widget script, the pages and their assets:
 //
+//	GET /            what runs here: links to the pages (dev mode) or to the docs
 //	GET /widget.js   the embeddable widget (cached for 5 minutes)
 //	GET /console     the agent console
 //	GET /admin       the live hub statistics
 //	GET /demo        a demo shop page embedding the widget (site "demo")
 //	GET /static/...  the pages' scripts and styles
 //
-// It expects the request's full path (no prefix stripped) and answers 404 to
-// any other path and 405 to methods other than GET and HEAD.
-func Handler() http.Handler {
+// Every response carries a strong ETag and answers If-None-Match with 304.
+// Text is served gzipped to clients that accept it; it is compressed here,
+// once, not per request. It expects the request's full path (no prefix
+// stripped) and answers 404 to any other path and 405 to methods other than
+// GET and HEAD.
+func Handler(o Options) http.Handler {
 	files := map[string]*file{}
 	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -62,23 +130,25 @@ func Handler() http.Handler {
 		if err != nil {
 			return err
 		}
-		ct, ok := contentTypes[path.Ext(p)]
-		if !ok {
-			ct = "application/octet-stream"
-		}
-		sum := sha256.Sum256(body)
 		name := strings.TrimPrefix(p, "static/")
-		files[name] = &file{name: name, body: body, contentType: ct, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+		files[name] = newFile(name, body)
 		return nil
 	})
 	if err != nil {
 		// The files are compiled in; failing to read them is a build bug.
 		panic("web: failed to read embedded files: " + err.Error())
 	}
-	return handler{files: files}
+	var home bytes.Buffer
+	if err := template.Must(template.New("home").Parse(homeHTML)).Execute(&home, o); err != nil {
+		panic("web: failed to render the home page: " + err.Error()) // a build bug, as above
+	}
+	return handler{files: files, home: newFile("home.html", home.Bytes())}
 }
 
-type handler struct{ files map[string]*file }
+type handler struct {
+	files map[string]*file
+	home  *file
+}
 
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var (
@@ -87,6 +157,8 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		page  bool
 	)
 	switch p := r.URL.Path; p {
+	case "/":
+		f, page = h.home, true
 	case "/widget.js":
 		f, cache = h.files["widget.js"], "public, max-age=300"
 		// Harmless for a public script, and lets a site load it with
@@ -112,9 +184,22 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hdr := w.Header()
+	body, etag := f.body, f.etag
+	if f.gz != nil {
+		hdr.Add("Vary", "Accept-Encoding")
+		if acceptsGzip(r.Header.Values("Accept-Encoding")) {
+			body, etag = f.gz, f.gzETag
+			hdr.Set("Content-Encoding", "gzip")
+			// ServeContent leaves Content-Length out when Content-Encoding
+			// is set (for handlers that compress on the fly); the length is
+			// known here. It sets its own for a range, and 304s and errors
+			// drop it.
+			hdr.Set("Content-Length", strconv.Itoa(len(body)))
+		}
+	}
 	hdr.Set("Content-Type", f.contentType)
 	hdr.Set("Cache-Control", cache)
-	hdr.Set("ETag", f.etag)
+	hdr.Set("ETag", etag)
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	if page {
 		// The console and admin pages may carry a token in their URL.
@@ -125,5 +210,37 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			hdr.Set("Content-Security-Policy", pageCSP)
 		}
 	}
-	http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.body))
+	http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(body))
+}
+
+// acceptsGzip reports whether Accept-Encoding header values accept gzip:
+// named with a q above 0, or else covered by "*" with a q above 0 (RFC 9110
+// section 12.5.3). No header means identity only.
+func acceptsGzip(values []string) bool {
+	gz, star := -1.0, -1.0 // the q of gzip and of *; -1 when not named
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(item, ";")
+			q := 1.0
+			for _, param := range strings.Split(params, ";") {
+				k, val, ok := strings.Cut(param, "=")
+				if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+					continue
+				}
+				if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+					q = f
+				}
+			}
+			switch strings.ToLower(strings.TrimSpace(coding)) {
+			case "gzip", "x-gzip":
+				gz = q
+			case "*":
+				star = q
+			}
+		}
+	}
+	if gz >= 0 {
+		return gz > 0
+	}
+	return star > 0
 }

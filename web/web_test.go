@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -19,26 +20,47 @@ const (
 	cssType  = "text/css; charset=utf-8"
 )
 
+// get sends a request over the test server's client, which asks for gzip
+// and decompresses as browsers do.
 func get(t *testing.T, srv *httptest.Server, method, path string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, nil)
+	return do(t, srv.Client(), method, srv.URL+path)
+}
+
+// fetch sends a request with the given headers over a client that leaves
+// Accept-Encoding and the body as they are (Go's client otherwise asks for
+// gzip itself and decompresses behind the caller's back).
+func fetch(t *testing.T, srv *httptest.Server, method, path string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	return do(t, client, method, srv.URL+path, header...)
+}
+
+// do sends a request with headers (name, value, ...) and reads the answer.
+func do(t *testing.T, client *http.Client, method, url string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := srv.Client().Do(req)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, path, err)
+		t.Fatalf("%s %s: reading body: %v", method, url, err)
 	}
 	return res, body
 }
 
 func TestServesPagesAndAssets(t *testing.T) {
-	srv := httptest.NewServer(web.Handler())
+	srv := httptest.NewServer(web.Handler(web.Options{}))
 	defer srv.Close()
 	for _, tc := range []struct {
 		path, contentType, contains string
@@ -72,7 +94,7 @@ func TestServesPagesAndAssets(t *testing.T) {
 }
 
 func TestWidgetHeaders(t *testing.T) {
-	srv := httptest.NewServer(web.Handler())
+	srv := httptest.NewServer(web.Handler(web.Options{}))
 	defer srv.Close()
 	res, _ := get(t, srv, http.MethodGet, "/widget.js")
 	if got := res.Header.Get("Cache-Control"); got != "public, max-age=300" {
@@ -95,7 +117,7 @@ func TestWidgetHeaders(t *testing.T) {
 }
 
 func TestHead(t *testing.T) {
-	srv := httptest.NewServer(web.Handler())
+	srv := httptest.NewServer(web.Handler(web.Options{}))
 	defer srv.Close()
 	res, body := get(t, srv, http.MethodHead, "/console")
 	if res.StatusCode != http.StatusOK || len(body) != 0 {
@@ -107,10 +129,10 @@ func TestHead(t *testing.T) {
 }
 
 func TestNotFoundAndMethods(t *testing.T) {
-	srv := httptest.NewServer(web.Handler())
+	srv := httptest.NewServer(web.Handler(web.Options{}))
 	defer srv.Close()
 	for _, path := range []string{
-		"/", "/widget", "/console.html", "/console/", "/admin/x", "/static/", "/static/nope.js",
+		"/index.html", "/home.html", "/widget", "/console.html", "/console/", "/admin/x", "/static/", "/static/nope.js",
 		"/static/../web.go", "/static/%2e%2e/web.go", "/static/sub/widget.js", "/v1/agent", "/favicon.ico",
 	} {
 		res, _ := get(t, srv, http.MethodGet, path)
@@ -127,7 +149,7 @@ func TestNotFoundAndMethods(t *testing.T) {
 // TestPageReferencesResolve checks that every /static/ file a page or script
 // names is served.
 func TestPageReferencesResolve(t *testing.T) {
-	srv := httptest.NewServer(web.Handler())
+	srv := httptest.NewServer(web.Handler(web.Options{}))
 	defer srv.Close()
 	ref := regexp.MustCompile(`(?:"|')(/static/[^"'?#]+|\./[a-z]+\.js)(?:"|')`)
 	found := 0
@@ -149,21 +171,173 @@ func TestPageReferencesResolve(t *testing.T) {
 	}
 }
 
-func TestWidgetIsSmall(t *testing.T) {
-	srv := httptest.NewServer(web.Handler())
-	defer srv.Close()
-	_, body := get(t, srv, http.MethodGet, "/widget.js")
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+func gunzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("got a body that is not gzip: %v", err)
 	}
-	zw.Write(body)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("got a gzip body that does not decompress: %v", err)
 	}
-	t.Logf("widget.js: %d bytes, %d bytes gzipped", len(body), buf.Len())
-	if buf.Len() >= 6<<10 {
-		t.Errorf("widget.js is %d bytes gzipped, want under 6 KiB", buf.Len())
+	return out
+}
+
+// TestWidgetServedCompressed: /widget.js goes out gzipped to clients that
+// accept gzip, as is to the others, each representation with its own strong
+// ETag answered with 304, and a cache header either way.
+func TestWidgetServedCompressed(t *testing.T) {
+	srv := httptest.NewServer(web.Handler(web.Options{}))
+	defer srv.Close()
+
+	plain, plainBody := fetch(t, srv, http.MethodGet, "/widget.js")
+	if got := plain.Header.Get("Content-Encoding"); got != "" {
+		t.Fatalf("got Content-Encoding %q without Accept-Encoding, want none", got)
+	}
+	zipped, zippedBody := fetch(t, srv, http.MethodGet, "/widget.js", "Accept-Encoding", "gzip, deflate, br, zstd")
+	if got := zipped.Header.Get("Content-Encoding"); got != "gzip" {
+		t.Fatalf("got Content-Encoding %q for Accept-Encoding gzip, want gzip", got)
+	}
+	if !bytes.Equal(gunzip(t, zippedBody), plainBody) {
+		t.Fatal("got a gzipped widget.js that does not decompress to the plain one")
+	}
+	t.Logf("widget.js: %d bytes, %d bytes as served gzipped", len(plainBody), len(zippedBody))
+	if got, want := zipped.Header.Get("Content-Length"), strconv.Itoa(len(zippedBody)); got != want {
+		t.Errorf("got Content-Length %q, want %s (the gzipped length)", got, want)
+	}
+	for _, res := range []*http.Response{plain, zipped} {
+		if got := res.Header.Get("Cache-Control"); got != "public, max-age=300" {
+			t.Errorf("got Cache-Control %q, want %q", got, "public, max-age=300")
+		}
+		if got := res.Header.Get("Vary"); got != "Accept-Encoding" {
+			t.Errorf("got Vary %q, want Accept-Encoding (caches must keep the two apart)", got)
+		}
+		if etag := res.Header.Get("ETag"); !regexp.MustCompile(`^"[0-9a-f]{24}"$`).MatchString(etag) {
+			t.Errorf("got ETag %q, want a strong tag of 24 hex digits", etag)
+		}
+	}
+	plainTag, zippedTag := plain.Header.Get("ETag"), zipped.Header.Get("ETag")
+	if plainTag == zippedTag {
+		t.Errorf("got ETag %s for both representations, want one each", plainTag)
+	}
+
+	for _, tc := range []struct {
+		name, acceptEncoding, ifNoneMatch string
+		want                              int
+	}{
+		{"plain, its tag", "", plainTag, http.StatusNotModified},
+		{"gzip, its tag", "gzip", zippedTag, http.StatusNotModified},
+		{"gzip, several tags", "gzip", `"0123", ` + zippedTag, http.StatusNotModified},
+		{"gzip, the plain tag", "gzip", plainTag, http.StatusOK},
+		{"plain, the gzip tag", "", zippedTag, http.StatusOK},
+	} {
+		res, body := fetch(t, srv, http.MethodGet, "/widget.js", "Accept-Encoding", tc.acceptEncoding, "If-None-Match", tc.ifNoneMatch)
+		if res.StatusCode != tc.want {
+			t.Errorf("%s: got status %d, want %d", tc.name, res.StatusCode, tc.want)
+		}
+		if res.StatusCode == http.StatusNotModified && len(body) != 0 {
+			t.Errorf("%s: got %d body bytes with 304, want none", tc.name, len(body))
+		}
+	}
+
+	for _, tc := range []struct {
+		acceptEncoding string
+		gzip           bool
+	}{
+		{"gzip;q=0", false},
+		{"gzip; q=0.0, deflate", false},
+		{"br, zstd", false},
+		{"identity", false},
+		{"*", true},
+		{"*;q=0.5, gzip;q=0", false},
+		{"GZIP;Q=0.3", true},
+		{"x-gzip", true},
+	} {
+		res, body := fetch(t, srv, http.MethodGet, "/widget.js", "Accept-Encoding", tc.acceptEncoding)
+		if got := res.Header.Get("Content-Encoding") == "gzip"; got != tc.gzip {
+			t.Errorf("Accept-Encoding %q: got gzip %v, want %v", tc.acceptEncoding, got, tc.gzip)
+		}
+		if !tc.gzip && !bytes.Equal(body, plainBody) {
+			t.Errorf("Accept-Encoding %q: got a body that is not the plain script", tc.acceptEncoding)
+		}
+	}
+
+	head, headBody := fetch(t, srv, http.MethodHead, "/widget.js", "Accept-Encoding", "gzip")
+	if head.StatusCode != http.StatusOK || len(headBody) != 0 || head.Header.Get("Content-Encoding") != "gzip" ||
+		head.Header.Get("Content-Length") != strconv.Itoa(len(zippedBody)) {
+		t.Errorf("HEAD with gzip: got status %d, %d body bytes, Content-Encoding %q, Content-Length %q; want 200, none, gzip, %d",
+			head.StatusCode, len(headBody), head.Header.Get("Content-Encoding"), head.Header.Get("Content-Length"), len(zippedBody))
+	}
+}
+
+// TestPagesServedCompressed: the pages and their scripts and styles are
+// gzipped too.
+func TestPagesServedCompressed(t *testing.T) {
+	srv := httptest.NewServer(web.Handler(web.Options{Dev: true}))
+	defer srv.Close()
+	for _, path := range []string{"/", "/console", "/admin", "/demo", "/static/console.js", "/static/base.css"} {
+		res, body := fetch(t, srv, http.MethodGet, path, "Accept-Encoding", "gzip")
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Encoding") != "gzip" {
+			t.Errorf("GET %s: got status %d, Content-Encoding %q; want 200 and gzip", path, res.StatusCode, res.Header.Get("Content-Encoding"))
+			continue
+		}
+		_, plain := fetch(t, srv, http.MethodGet, path)
+		if !bytes.Equal(gunzip(t, body), plain) {
+			t.Errorf("GET %s: got a gzipped body that does not decompress to the plain one", path)
+		}
+	}
+}
+
+// TestHomePage: / links the pages in dev mode, and otherwise says what runs
+// and where the docs are, without pointing at /dev/token pages.
+func TestHomePage(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		dev     bool
+		want    []string
+		wantNot []string
+	}{
+		{"dev", true,
+			[]string{`href="/console?dev"`, `href="/demo"`, `href="/admin"`, "docs/operations.md"},
+			[]string{"/console?token"}},
+		{"production", false,
+			[]string{"presencehub token", "/console?token=", "/admin?token=", "docs/operations.md", "docs/protocol.md", `href="/widget.js"`},
+			[]string{"?dev", `href="/admin"`, `href="/console`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(web.Handler(web.Options{Dev: tc.dev}))
+			defer srv.Close()
+			res, body := get(t, srv, http.MethodGet, "/")
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET /: status %d, want 200", res.StatusCode)
+			}
+			if got := res.Header.Get("Content-Type"); got != htmlType {
+				t.Errorf("GET /: Content-Type %q, want %q", got, htmlType)
+			}
+			if res.Header.Get("Content-Security-Policy") == "" {
+				t.Error("GET /: no Content-Security-Policy")
+			}
+			for _, s := range tc.want {
+				if !bytes.Contains(body, []byte(s)) {
+					t.Errorf("GET /: body does not contain %q", s)
+				}
+			}
+			for _, s := range tc.wantNot {
+				if bytes.Contains(body, []byte(s)) {
+					t.Errorf("GET /: body contains %q, want it only in the other mode", s)
+				}
+			}
+		})
+	}
+}
+
+func TestWidgetIsSmall(t *testing.T) {
+	srv := httptest.NewServer(web.Handler(web.Options{}))
+	defer srv.Close()
+	_, body := fetch(t, srv, http.MethodGet, "/widget.js", "Accept-Encoding", "gzip")
+	t.Logf("widget.js: %d bytes as served gzipped", len(body))
+	if len(body) >= 6<<10 {
+		t.Errorf("widget.js is %d bytes gzipped, want under 6 KiB", len(body))
 	}
 }

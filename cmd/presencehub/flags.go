@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strings"
@@ -11,19 +12,26 @@ import (
 
 // parseFlags parses args into fs; every flag not given on the command line
 // is read from the environment as PRESENCE_<NAME> (dashes as underscores).
+// -h or --help prints the command's usage to stdout and returns
+// errHelpShown; a bad command line is a *usageError.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	fs.VisitAll(func(f *flag.Flag) {
 		f.Usage = fmt.Sprintf("%s (env %s)", f.Usage, envName(f.Name))
 	})
+	// The flag package prints the error and the whole usage itself; main
+	// prints one line and a hint instead, so both are silenced here.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	help := fs.Name() + " --help"
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return errUsage
+			printUsage(fs, os.Stdout)
+			return errHelpShown
 		}
-		return errUsage
+		return &usageError{msg: err.Error(), help: help}
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
-		return errUsage
+		return &usageError{msg: fmt.Sprintf("unexpected argument %q (flags start with -)", fs.Arg(0)), help: help}
 	}
 	set := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -39,6 +47,29 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	return err
+}
+
+// printUsage writes a command's usage: what it does and its flags.
+func printUsage(fs *flag.FlagSet, w io.Writer) {
+	cmd := strings.TrimPrefix(fs.Name(), "presencehub ")
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		fmt.Fprintf(w, "Usage: %s\n\n%s.\n", fs.Name(), upperFirst(summary(cmd)))
+		return
+	}
+	fmt.Fprintf(w, "Usage: %s [flags]\n\n%s.\n", fs.Name(), upperFirst(summary(cmd)))
+	fmt.Fprintln(w, "\nFlags (each also read from the environment variable shown):")
+	fs.SetOutput(w)
+	defer fs.SetOutput(io.Discard)
+	fs.PrintDefaults()
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func envName(flagName string) string {

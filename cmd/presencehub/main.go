@@ -5,24 +5,72 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
+	err := run(os.Args[1:])
+	var usage *usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &usage):
+		// One line and where to read more: the whole usage would bury the
+		// mistake.
+		fmt.Fprintf(os.Stderr, "%s\nRun '%s' for usage.\n", usage.msg, usage.help)
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "presencehub:", err)
 		os.Exit(1)
 	}
 }
 
-var errUsage = errors.New("usage")
+// usageError is a command line that cannot run: main prints msg and the
+// command that shows the usage, and exits 2.
+type usageError struct {
+	msg  string
+	help string // e.g. "presencehub serve --help"
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+// errHelpShown reports that help was asked for and printed: the command ends
+// there, successfully.
+var errHelpShown = errors.New("help shown")
+
+// commands are the subcommands, with the line that describes each in the
+// help.
+var commands = []struct{ name, summary string }{
+	{"serve", "run the hub (the default command)"},
+	{"token", "print a signed token for an agent or an admin"},
+	{"version", "print the version"},
+}
+
+func summary(cmd string) string {
+	for _, c := range commands {
+		if c.name == cmd {
+			return c.summary
+		}
+	}
+	return ""
+}
+
+// printHelp writes the list of commands.
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "presencehub is a real-time presence hub: agents' statuses, followed by their devices and chat widgets.")
+	fmt.Fprintln(w, "\nUsage:\n  presencehub [command] [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s  %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'presencehub <command> --help' for a command's flags; each can also be set in the")
+	fmt.Fprintln(w, "environment as PRESENCE_<FLAG> (dashes as underscores).")
+}
 
 // buildVersion is set at link time (-ldflags "-X main.buildVersion=v1.2.3").
 var buildVersion = ""
@@ -52,22 +100,48 @@ func version() string {
 }
 
 func run(args []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	err := runCommand(args)
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	return err
+}
+
+func runCommand(args []string) error {
+	// serve is the default command: a first argument that is a flag is
+	// serve's, except the ones asking for the version or the help.
 	cmd := "serve"
-	if len(args) > 0 && (len(args[0]) > 0 && args[0][0] != '-' || args[0] == "--version" || args[0] == "-version") {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "-h" || a == "-help" || a == "--help":
+			cmd, args = "help", args[1:]
+		case a == "-version" || a == "--version" || !strings.HasPrefix(a, "-"):
+			cmd, args = a, args[1:]
+		}
 	}
 	switch cmd {
+	case "help":
+		if len(args) == 0 {
+			printHelp(os.Stdout)
+			return nil
+		}
+		if summary(args[0]) == "" {
+			return &usageError{msg: fmt.Sprintf("unknown command %q", args[0]), help: "presencehub help"}
+		}
+		return runCommand([]string{args[0], "--help"}) // help serve is serve --help
 	case "version", "--version", "-version":
+		if err := parseFlags(flag.NewFlagSet("presencehub version", flag.ContinueOnError), args); err != nil {
+			return err
+		}
 		fmt.Println("presencehub", version())
 		return nil
 	case "serve":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
 		return serve(ctx, stop, args)
 	case "token":
 		return token(args)
 	default:
-		fmt.Fprintf(os.Stderr, "presencehub: unknown command %q\n\nCommands:\n  serve     run the hub (default); serve --help lists its flags\n  token     print a signed token; token --help lists its flags\n  version   print the version (also --version)\n", cmd)
-		return errUsage
+		return &usageError{msg: fmt.Sprintf("unknown command %q", cmd), help: "presencehub help"}
 	}
 }

@@ -343,9 +343,8 @@ func opsNoFrameYet(t *testing.T, c *wstest.Client, when string) {
 	}
 }
 
-// opsAdmin sends an admin API request for site acme to p with an admin
-// token and fails the test unless it answers want.
-func opsAdmin(t *testing.T, p *hubProc, method, path, body string, want int) {
+// opsAdminToken mints an admin token for site acme.
+func opsAdminToken(t *testing.T) string {
 	t.Helper()
 	auth, err := transport.NewAuth([]byte(procSecret))
 	if err != nil {
@@ -355,6 +354,14 @@ func opsAdmin(t *testing.T, p *hubProc, method, path, body string, want int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tok
+}
+
+// opsAdmin sends an admin API request for site acme to p with an admin
+// token and fails the test unless it answers want.
+func opsAdmin(t *testing.T, p *hubProc, method, path, body string, want int) {
+	t.Helper()
+	tok := opsAdminToken(t)
 	req, err := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

@@ -333,11 +333,18 @@ func TestServeSecretPersisted(t *testing.T) {
 	connectAgent(t, h2, "alice-again", tok)
 }
 
-// TestServeRefusesBadLimitFlags: a bad --trusted-proxies, a zero
-// --max-widgets-per-client or --max-http-conns-per-client, or a zero HTTP
-// timeout, from the command line or the environment, stops serve before it
-// starts anything, with a message naming the flag.
-func TestServeRefusesBadLimitFlags(t *testing.T) {
+// TestServeRefusesBadFlags: a bad flag value, from the command line or the
+// environment, or a busy port stops serve at once, with a message naming
+// the flag, before it writes anything into --data-dir (the generated secret,
+// the embedded NATS store).
+func TestServeRefusesBadFlags(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyAddr := busy.Addr().String()
+
 	tests := []struct {
 		name string
 		env  []string
@@ -350,6 +357,19 @@ func TestServeRefusesBadLimitFlags(t *testing.T) {
 		{name: "zero HTTP connection cap", args: []string{"--max-http-conns-per-client", "0"}, want: "invalid --max-http-conns-per-client 0"},
 		{name: "zero read timeout from the environment", env: []string{"PRESENCE_HTTP_READ_TIMEOUT=0s"}, want: "invalid --http-read-timeout 0"},
 		{name: "zero idle timeout", args: []string{"--http-idle-timeout", "0"}, want: "invalid --http-idle-timeout 0"},
+		{name: "busy --nats-listen", args: []string{"--nats-listen", busyAddr}, want: "failed to listen on --nats-listen " + busyAddr},
+		{name: "busy --addr", args: []string{"--addr", busyAddr}, want: "failed to listen on --addr " + busyAddr},
+		{name: "--nats-listen without a port", args: []string{"--nats-listen", "127.0.0.1"}, want: `invalid --nats-listen "127.0.0.1"`},
+		{name: "--nats-listen with --nats-url", args: []string{"--nats-listen", "127.0.0.1:4222", "--nats-url", "nats://127.0.0.1:4222"}, want: "--nats-listen applies to the embedded nats-server only"},
+		{name: "grace under 1s", args: []string{"--grace", "500ms"}, want: "invalid --grace 500ms"},
+		{name: "refresh beyond grace", env: []string{"PRESENCE_LEASE_REFRESH=5m"}, want: "invalid --lease-refresh 5m0s"},
+		{name: "marker TTL under 1s", args: []string{"--kv-marker-ttl", "10ms"}, want: "invalid --kv-marker-ttl 10ms"},
+		{name: "bucket name", args: []string{"--bucket", "pres.ence"}, want: `invalid --bucket "pres.ence"`},
+		{name: "replicas on the embedded server", args: []string{"--kv-replicas", "3"}, want: "invalid --kv-replicas 3"},
+		{name: "no devices", args: []string{"--max-devices", "0"}, want: "invalid --max-devices 0"},
+		{name: "negative send queue", args: []string{"--send-queue", "-1"}, want: "invalid --send-queue"},
+		{name: "replica id with a space", args: []string{"--replica-id", "hub one"}, want: `invalid --replica-id "hub one"`},
+		{name: "log level", args: []string{"--log-level", "loud"}, want: `invalid --log-level "loud"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -393,13 +413,13 @@ func TestServeWidgetCapFlags(t *testing.T) {
 }
 
 // TestServeHTTPLimitFlags: --max-http-conns-per-client, --http-idle-timeout
-// and --http-read-timeout reach the server. With a cap of 2, a third
-// connection from 127.0.0.1 is closed unanswered; an idle keep-alive
+// and --http-read-timeout reach the server. With a cap of 2 and no trusted
+// proxies, a third connection from 127.0.0.1 is closed unanswered; an idle keep-alive
 // connection and one whose body stalls are closed after their timeouts
 // (the defaults, 1m and 30s, are longer than the test waits).
 func TestServeHTTPLimitFlags(t *testing.T) {
 	h := startHub(t, "hub", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--jwt-secret", procSecret,
-		"--max-http-conns-per-client", "2", "--http-idle-timeout", "200ms", "--http-read-timeout", "300ms")
+		"--max-http-conns-per-client", "2", "--http-idle-timeout", "200ms", "--http-read-timeout", "300ms", "--trusted-proxies", "none")
 	// A wait shorter than the defaults, so that a flag that did not reach
 	// the server fails the test.
 	const wait = 15 * time.Second

@@ -62,6 +62,7 @@ type serveConfig struct {
 	httpRead       time.Duration
 	httpIdle       time.Duration
 	maxHTTPConns   int
+	replicaID      string
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -97,6 +98,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.httpIdle, "http-idle-timeout", transport.DefaultHTTPIdleTimeout, "how long a keep-alive HTTP connection may wait for its next request; negative: none")
 	fs.IntVar(&c.maxHTTPConns, "max-http-conns-per-client", transport.DefaultMaxHTTPConnsPerClient, "plain HTTP connections one TCP peer address may have open at once (a WebSocket leaves the count at its upgrade); more are closed at once; --trusted-proxies are not counted")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", prefixList(transport.DefaultTrustedProxies()), "comma list of CIDRs (or addresses) of proxies whose X-Forwarded-For names the client address; \"none\" or empty trusts nobody")
+	fs.StringVar(&c.replicaID, "replica-id", "", "name of this replica on the admin page, in logs and in its device records (default HOSTNAME:PORT, the port of --addr)")
 	fs.BoolVar(&c.dev, "dev", false, "development mode: a random signing secret, a demo site, and /dev/token minting tokens for the pages")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -129,24 +131,38 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	if err != nil {
 		return err
 	}
-	if cfg.maxWidgets == 0 {
-		return errors.New("invalid --max-widgets-per-client 0: it would refuse every widget; use -1 for no limit")
-	}
-	if cfg.maxHTTPConns == 0 {
-		return errors.New("invalid --max-http-conns-per-client 0: it would refuse every connection; use -1 for no limit")
-	}
-	// transport reads a zero limit as its default, which is not what an
-	// operator writing 0 means; a negative value is the way to say none.
-	if cfg.httpRead == 0 {
-		return errors.New("invalid --http-read-timeout 0: use a negative value for no timeout")
-	}
-	if cfg.httpIdle == 0 {
-		return errors.New("invalid --http-idle-timeout 0: use a negative value for no timeout")
-	}
 	proxies, err := parseTrustedProxies(cfg.trustedProxies)
 	if err != nil {
 		return err
 	}
+	// Flags first, then ports, and only then anything written into
+	// --data-dir (the generated secret, the embedded NATS store): a bad
+	// value or a busy port stops serve at once, naming the flag, and leaves
+	// nothing behind.
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("failed to listen on --addr %s: %w", cfg.addr, err)
+	}
+	defer ln.Close() // in case serving never starts; Serve closes it otherwise
+	if cfg.natsListen != "" {
+		if err := checkListen(cfg.natsListen); err != nil {
+			return fmt.Errorf("failed to listen on --nats-listen %s: %w", cfg.natsListen, err)
+		}
+	}
+	if cfg.debugAddr != "" {
+		stopDebug, err := serveDebug(cfg.debugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
+	if cfg.replicaID == "" {
+		cfg.replicaID = defaultReplicaID(ln.Addr())
+	}
+
 	var secret []byte
 	if cfg.dev && cfg.jwtSecret == "" {
 		secret = randomSecret()
@@ -176,7 +192,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := hub.New(hub.Config{
-		JetStream: js, KV: kv, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
+		ID: cfg.replicaID, JetStream: js, KV: kv, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
 		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics, MaxDevices: cfg.maxDevices,
 	})
 	if err != nil {
@@ -208,17 +224,13 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	})
 
 	srv.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv.Handle("/", web.Handler())
+	srv.Handle("/", web.Handler(web.Options{Dev: cfg.dev}))
 	if cfg.dev {
 		srv.Handle("GET /dev/token", transport.DevTokenHandler(auth))
 	} else {
 		srv.Handle("/dev/token", transport.DevTokenRefused())
 	}
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("failed to listen: %w", err)
-	}
 	httpSrv, httpLn := transport.NewHTTPServer(srv, ln, transport.HTTPLimits{
 		ReadTimeout: cfg.httpRead, IdleTimeout: cfg.httpIdle, MaxConnsPerClient: cfg.maxHTTPConns,
 		TrustedProxies: proxies, Logger: log, Registerer: reg,
@@ -226,14 +238,6 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	log.Info("listening", "addr", ln.Addr().String(), "hub", h.ID(), "grace", cfg.grace)
 	if cfg.dev {
 		printDevURLs(ln.Addr())
-	}
-
-	if cfg.debugAddr != "" {
-		stopDebug, err := serveDebug(cfg.debugAddr, log)
-		if err != nil {
-			return err
-		}
-		defer stopDebug()
 	}
 
 	hubCtx, stopHub := context.WithCancel(context.Background())
@@ -334,22 +338,33 @@ func connectNATS(cfg *serveConfig, log *slog.Logger) (*nats.Conn, func(), error)
 		DontListen: cfg.natsListen == "",
 	}
 	if cfg.natsListen != "" {
-		host, port, err := net.SplitHostPort(cfg.natsListen)
+		host, port, err := splitNATSListen(cfg.natsListen)
 		if err != nil {
-			return nil, nil, fmt.Errorf("invalid --nats-listen: %w", err)
+			return nil, nil, err
 		}
-		if sopts.Port, err = strconv.Atoi(port); err != nil {
-			return nil, nil, fmt.Errorf("invalid --nats-listen port: %w", err)
-		}
-		sopts.Host = host
+		sopts.Host, sopts.Port = host, port
 	}
 	ns, err := natsserver.NewServer(sopts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to start embedded NATS: %w", err)
 	}
+	nlog := &natsLog{log: log.With("nats", "embedded")}
+	ns.SetLoggerV2(nlog, false, false, false)
 	ns.Start()
+	// Start reports a failure to listen (or to start JetStream) only to the
+	// logger, and then ReadyForConnections would wait out its whole timeout:
+	// ask the logger first.
+	if err := nlog.fatalErr(); err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		if cfg.natsListen != "" {
+			return nil, nil, fmt.Errorf("failed to start embedded NATS (--nats-listen %s): %w", cfg.natsListen, err)
+		}
+		return nil, nil, fmt.Errorf("failed to start embedded NATS: %w", err)
+	}
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
+		ns.WaitForShutdown()
 		return nil, nil, errors.New("embedded NATS did not become ready")
 	}
 	if cfg.natsListen != "" {
@@ -379,12 +394,13 @@ func printDevURLs(addr net.Addr) {
 	base := "http://localhost:" + port
 	fmt.Fprintf(os.Stderr, `
 presencehub dev mode: site %q with groups %v, tokens from %s/dev/token
+  start page         %s/
   agent console      %s/console?dev
   same agent, phone  %s/console?dev&device=mobile
   admin dashboard    %s/admin
   widget demo page   %s/demo   (group: %s/demo?group=sales)
 
-`, transport.DevSite, transport.DevGroups, base, base, base, base, base, base)
+`, transport.DevSite, transport.DevGroups, base, base, base, base, base, base, base)
 }
 
 // serveDebug serves pprof on its own listener, apart from the public one.

@@ -206,15 +206,18 @@ function renderWidgets(byGroup, statusByGroup) {
 function renderReplicas(replicas) {
   const tbody = $('replicas').tBodies[0];
   tbody.textContent = '';
-  const rows = replicas.slice().sort((a, b) => String(a.name || a.hub).localeCompare(String(b.name || b.hub)));
+  // A replica is named by its id (--replica-id, by default host:port), which
+  // is unique; the host name alone is not when replicas share a host.
+  const rows = replicas.slice().sort((a, b) => String(a.hub).localeCompare(String(b.hub)));
   for (const r of rows) {
     const hub = String(r.hub || '');
     const tr = document.createElement('tr');
     tr.dataset.hub = hub;
     const name = document.createElement('span');
     name.className = 'rname';
-    name.textContent = r.name ? String(r.name) : hub.slice(0, 8) || '?';
-    name.title = 'hub ' + hub + (toDate(r.started) ? ', started ' + toDate(r.started).toLocaleString() : '');
+    name.textContent = hub || '?';
+    name.title = (r.name ? 'on host ' + r.name : '') +
+      (toDate(r.started) ? (r.name ? ', ' : '') + 'started ' + toDate(r.started).toLocaleString() : '');
     cell(tr, name);
     const nats = document.createElement('span');
     nats.className = 'badge';

@@ -115,10 +115,9 @@ function closed(ev, welcomed) {
   if (byeSent || byeOnWelcome) {
     const unsent = byeOnWelcome;
     byeSent = byeOnWelcome = false;
-    setConn('closed', 'Signed out');
-    showNotice(unsent ?
+    signedOut(unsent ?
       'Signed out here, but the hub could not be told: your status clears when the grace period runs out.' :
-      'You are signed out on this device.', 'Sign in again');
+      'You are signed out on this device.');
     return;
   }
   if (ev.code === 4001) {
@@ -139,6 +138,24 @@ function closed(ev, welcomed) {
   setConn('closed', 'Disconnected, reconnecting in ' + seconds(delay));
   if (lastError) showNotice(lastError);
   timer = setTimeout(connect, delay);
+}
+
+// signedOut leaves the signed-out state alone on the page: the session's
+// status, devices, team and Log out button go, and what it knew is dropped,
+// so that signing in again starts from what the hub says.
+function signedOut(message) {
+  me = null;
+  deviceId = myStatus = '';
+  devices = [];
+  roster = new Map();
+  pending.clear();
+  renderDevices();
+  renderRoster();
+  $('app').hidden = true;
+  $('signin-panel').hidden = true;
+  document.title = 'Agent console · presencehub';
+  setConn('closed', 'Signed out');
+  showNotice(message, 'Sign in again');
 }
 
 // reconnectNow connects at once, after a fresh dev token when needed.

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+)
+
+// validate checks the flags that serve would otherwise find wrong only after
+// it has started the embedded NATS server or written into --data-dir: a
+// mistyped flag must stop serve before it leaves anything behind. The rules
+// of the hub's own (hub.New, hub.OpenBucket) are repeated here, in terms of
+// flags, because those run only once NATS is up.
+func (c *serveConfig) validate() error {
+	if c.maxWidgets == 0 {
+		return errors.New("invalid --max-widgets-per-client 0: it would refuse every widget; use -1 for no limit")
+	}
+	if c.maxHTTPConns == 0 {
+		return errors.New("invalid --max-http-conns-per-client 0: it would refuse every connection; use -1 for no limit")
+	}
+	// transport reads a zero limit as its default, which is not what an
+	// operator writing 0 means; a negative value is the way to say none.
+	if c.httpRead == 0 {
+		return errors.New("invalid --http-read-timeout 0: use a negative value for no timeout")
+	}
+	if c.httpIdle == 0 {
+		return errors.New("invalid --http-idle-timeout 0: use a negative value for no timeout")
+	}
+	if c.grace < time.Second {
+		return fmt.Errorf("invalid --grace %v: at least 1s (NATS TTLs have one-second resolution)", c.grace)
+	}
+	if c.refreshEvery != 0 && (c.refreshEvery < 0 || c.refreshEvery >= c.grace) {
+		return fmt.Errorf("invalid --lease-refresh %v: more than 0 and less than --grace %v", c.refreshEvery, c.grace)
+	}
+	if c.markerTTL != 0 && c.markerTTL < time.Second {
+		return fmt.Errorf("invalid --kv-marker-ttl %v: at least 1s", c.markerTTL)
+	}
+	if !bucketName.MatchString(c.bucket) {
+		return fmt.Errorf("invalid --bucket %q: letters, digits, _ and - only", c.bucket)
+	}
+	// JetStream keeps at most 5 replicas of a stream.
+	if c.kvReplicas < 1 || c.kvReplicas > 5 {
+		return fmt.Errorf("invalid --kv-replicas %d: 1 to 5", c.kvReplicas)
+	}
+	if c.maxDevices < 1 {
+		return fmt.Errorf("invalid --max-devices %d: at least 1", c.maxDevices)
+	}
+	for _, f := range []struct {
+		name  string
+		value float64
+	}{
+		{"--hello-timeout", c.helloTimeout.Seconds()},
+		{"--max-message-bytes", float64(c.maxMessage)},
+		{"--send-queue", float64(c.sendQueue)},
+		{"--write-timeout", c.writeTimeout.Seconds()},
+		{"--pong-timeout", c.pongTimeout.Seconds()},
+		{"--status-rate", c.statusRate},
+		{"--status-burst", float64(c.statusBurst)},
+		{"--shutdown-delay", c.shutdownDelay.Seconds()},
+		{"--shutdown-timeout", c.shutdownWait.Seconds()},
+	} {
+		if f.value < 0 {
+			return fmt.Errorf("invalid %s: negative", f.name)
+		}
+	}
+	if c.natsURL == "" {
+		if c.kvReplicas != 1 {
+			return fmt.Errorf("invalid --kv-replicas %d: the embedded nats-server is one node; use 1, or a NATS cluster with --nats-url", c.kvReplicas)
+		}
+		for _, f := range []struct{ name, value string }{{"--nats-creds", c.natsCreds}, {"--nats-tls-ca", c.natsTLSCA}} {
+			if f.value != "" {
+				return fmt.Errorf("%s applies to --nats-url only; the embedded nats-server needs none", f.name)
+			}
+		}
+		if c.natsListen != "" {
+			if _, _, err := splitNATSListen(c.natsListen); err != nil {
+				return err
+			}
+		}
+	} else {
+		if c.natsListen != "" {
+			return errors.New("--nats-listen applies to the embedded nats-server only: drop it, or --nats-url")
+		}
+		for _, f := range []struct{ name, path string }{{"--nats-creds", c.natsCreds}, {"--nats-tls-ca", c.natsTLSCA}} {
+			if f.path == "" {
+				continue
+			}
+			if _, err := os.Stat(f.path); err != nil {
+				return fmt.Errorf("invalid %s: %w", f.name, err)
+			}
+		}
+	}
+	if c.replicaID != "" && (len(c.replicaID) > 128 || strings.IndexFunc(c.replicaID, notIDRune) >= 0) {
+		return fmt.Errorf("invalid --replica-id %q: up to 128 characters, no spaces or control characters", c.replicaID)
+	}
+	return nil
+}
+
+// bucketName is what JetStream accepts as a key-value bucket name.
+var bucketName = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+
+func notIDRune(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }
+
+// splitNATSListen parses --nats-listen. Port 0 is refused: nats-server would
+// read it as its default port 4222, and other hubs need a port they know.
+func splitNATSListen(s string) (host string, port int, err error) {
+	host, p, err := net.SplitHostPort(s)
+	if err == nil {
+		port, err = strconv.Atoi(p)
+	}
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("invalid --nats-listen %q: want HOST:PORT, e.g. 127.0.0.1:4222", s)
+	}
+	return host, port, nil
+}
+
+// checkListen listens on addr and lets go at once: nats-server cannot be
+// handed a listener, and a busy port is better found before it starts
+// (which writes its store into --data-dir). A port taken in between is still
+// reported, by natsLog.
+func checkListen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return ln.Close()
+}
+
+// defaultReplicaID is HOSTNAME:PORT, the port the HTTP listener got: unique
+// among replicas on one host as well as across hosts, and the same after a
+// restart, so the admin page lists a restarted replica once.
+func defaultReplicaID(addr net.Addr) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	port := "0"
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		port = strconv.Itoa(tcp.Port)
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// natsLog passes the embedded nats-server's log to the hub's: notices at
+// debug level, warnings and errors as such. It keeps the first fatal error,
+// which is how nats-server reports that it could not listen or start
+// JetStream (it does not exit: NoSigs, and no logger of its own).
+type natsLog struct {
+	log *slog.Logger
+
+	mu    sync.Mutex
+	fatal error // guarded by mu
+}
+
+func (l *natsLog) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *natsLog) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l *natsLog) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *natsLog) Debugf(string, ...any)           {}
+func (l *natsLog) Tracef(string, ...any)           {}
+
+func (l *natsLog) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error(msg)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fatal == nil {
+		l.fatal = errors.New(msg)
+	}
+}
+
+func (l *natsLog) fatalErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fatal
+}
