@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs the load benchmarks of docs/benchmarks.md in one go on this machine:
+# the write(2) floor, then a hub, each freshly started, with the same
+# generator commands. Run from the repository root; results go to $OUT
+# (default /tmp/presence-bench), one JSON summary per run plus a text log.
+#
+#   bash cmd/presence-load/benchmarks.sh            # 10,000 widgets, as documented
+#   WIDGETS=500 CHANGES=5 bash cmd/presence-load/benchmarks.sh   # a quick try
+set -euo pipefail
+OUT=${OUT:-/tmp/presence-bench}
+WIDGETS=${WIDGETS:-10000}
+CHANGES=${CHANGES:-40}
+RUNS=${RUNS:-1}
+ulimit -n 20000
+mkdir -p "$OUT"
+go build -o "$OUT/ph" ./cmd/presencehub
+go build -o "$OUT/pload" ./cmd/presence-load
+
+wait_http() { # URL: waits up to 30 s for it to answer
+  for _ in $(seq 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
+  echo "no answer from $1" >&2; return 1
+}
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+fanout=(--widgets "$WIDGETS" --agents 1 --changes "$CHANGES" --interval 150ms)
+
+for run in $(seq "$RUNS"); do
+  # The floor: frames once, write(2) per socket, nothing else.
+  "$OUT/pload" floor --addr 127.0.0.1:18182 --jwt-secret s >"$OUT/floor.log" 2>&1 &
+  floor=$!
+  sleep 0.5
+  "$OUT/pload" --url http://127.0.0.1:18182 --jwt-secret s "${fanout[@]}" --pids "$floor" --json >"$OUT/floor-fanout-$run.json"
+  stop "$floor"
+
+  # The hub, fresh for each scenario: RSS per socket means something only then.
+  for scenario in fanout storm agent; do
+    rm -rf "$OUT/data"
+    "$OUT/ph" --addr 127.0.0.1:18181 --data-dir "$OUT/data" --jwt-secret s --grace 30s \
+      --max-widgets-per-client -1 --log-level warn >"$OUT/hub-$scenario-$run.log" 2>&1 &
+    hub=$!
+    wait_http http://127.0.0.1:18181/readyz
+    case $scenario in
+    fanout) args=("${fanout[@]}") ;;
+    storm) args=(--widgets "$WIDGETS" --agents 1 --storm) ;;
+    agent) args=(--scenario groups --groups 100 --agents 100 --widgets "$WIDGETS" --rate 100 --duration 10s) ;;
+    esac
+    "$OUT/pload" --url http://127.0.0.1:18181 --jwt-secret s "${args[@]}" --pids "$hub" --json >"$OUT/hub-$scenario-$run.json"
+    stop "$hub"
+  done
+done
+echo "results in $OUT"
