@@ -40,9 +40,20 @@ var ErrTrailingData = errors.New("unexpected data after the JSON value")
 // decoded by their own UnmarshalJSON (json.RawMessage among them) or into
 // an interface are checked for duplicate keys only. On error v may have
 // been partly written.
-func Decode(data []byte, v any) error {
+func Decode(data []byte, v any) error { return decode(data, v, false) }
+
+// DecodeMessage is Decode for messages whose senders may be newer than the
+// receiver (the wire protocol's client messages): a key that is no field at
+// all is ignored, as encoding/json does, but a known key spelled another
+// way and a duplicate key are still refused, since those would read one way
+// to the sender and another to the hub.
+func DecodeMessage(data []byte, v any) error { return decode(data, v, true) }
+
+func decode(data []byte, v any, allowUnknown bool) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
+	if !allowUnknown {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
@@ -53,15 +64,19 @@ func Decode(data []byte, v any) error {
 	// v's type: a second pass over its tokens can look at the keys alone.
 	keys := json.NewDecoder(bytes.NewReader(data))
 	keys.UseNumber() // numbers are skipped; no need to parse them as floats
-	return checkValue(keys, reflect.TypeOf(v), "")
+	return checker{allowUnknown: allowUnknown}.value(keys, reflect.TypeOf(v), "")
 }
+
+// checker walks a value's keys; with allowUnknown, keys that match no field
+// even ignoring case pass.
+type checker struct{ allowUnknown bool }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
-// checkValue reads the next value from dec and checks its keys against t, a
+// value reads the next value from dec and checks its keys against t, a
 // value decoded at path (for error messages: "" at the top, then
 // "weekly.monday[0]"). A nil t means that only duplicates are checked.
-func checkValue(dec *json.Decoder, t reflect.Type, path string) error {
+func (c checker) value(dec *json.Decoder, t reflect.Type, path string) error {
 	t = concrete(t)
 	tok, err := dec.Token()
 	if err != nil {
@@ -69,14 +84,14 @@ func checkValue(dec *json.Decoder, t reflect.Type, path string) error {
 	}
 	switch tok {
 	case json.Delim('{'):
-		return checkObject(dec, t, path)
+		return c.object(dec, t, path)
 	case json.Delim('['):
 		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
 		}
 		for i := 0; dec.More(); i++ {
-			if err := checkValue(dec, elem, path+"["+strconv.Itoa(i)+"]"); err != nil {
+			if err := c.value(dec, elem, path+"["+strconv.Itoa(i)+"]"); err != nil {
 				return err
 			}
 		}
@@ -86,9 +101,9 @@ func checkValue(dec *json.Decoder, t reflect.Type, path string) error {
 	return nil
 }
 
-// checkObject checks the keys of an object whose '{' was just read, and its
+// object checks the keys of an object whose '{' was just read, and its
 // values, up to and including its '}'.
-func checkObject(dec *json.Decoder, t reflect.Type, path string) error {
+func (c checker) object(dec *json.Decoder, t reflect.Type, path string) error {
 	var fields map[string]reflect.Type
 	var elem reflect.Type
 	switch {
@@ -112,10 +127,15 @@ func checkObject(dec *json.Decoder, t reflect.Type, path string) error {
 		if fields != nil {
 			var ok bool
 			if sub, ok = fields[key]; !ok {
-				return misspelled(key, fields, path)
+				if err := misspelled(key, fields, path); err != nil {
+					return err
+				}
+				if !c.allowUnknown {
+					return fmt.Errorf("json: unknown field %q%s", key, in(path))
+				}
 			}
 		}
-		if err := checkValue(dec, sub, join(path, key)); err != nil {
+		if err := c.value(dec, sub, join(path, key)); err != nil {
 			return err
 		}
 	}
@@ -124,16 +144,14 @@ func checkObject(dec *json.Decoder, t reflect.Type, path string) error {
 }
 
 // misspelled is the error for key, which is not exactly a field name in
-// fields although encoding/json took it for one.
+// fields, when it is one of them spelled another way; nil otherwise.
 func misspelled(key string, fields map[string]reflect.Type, path string) error {
 	for name := range fields {
 		if strings.EqualFold(name, key) {
 			return fmt.Errorf("json: field %q%s must be spelled %q", key, in(path), name)
 		}
 	}
-	// encoding/json's folding and strings.EqualFold agree; this is in case
-	// they ever do not.
-	return fmt.Errorf("json: unknown field %q%s", key, in(path))
+	return nil
 }
 
 // concrete returns the type that decoding into t fills: pointers are

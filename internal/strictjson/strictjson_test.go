@@ -123,3 +123,27 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// DecodeMessage lets a newer sender add fields, but refuses the keys that
+// would read one way to the sender and another to the receiver.
+func TestDecodeMessage(t *testing.T) {
+	var v body
+	if err := strictjson.DecodeMessage([]byte(`{"name":"a","new_field":{"x":[1]},"hours":[{"from":"1","to":"2","extra":true}]}`), &v); err != nil {
+		t.Fatalf("got %v for unknown fields, want them ignored", err)
+	}
+	if v.Name != "a" || len(v.Hours) != 1 || v.Hours[0].To != "2" {
+		t.Fatalf("got %+v, want the known fields decoded", v)
+	}
+	for _, tt := range []struct{ in, want string }{
+		{`{"name":"a","NAME":"b"}`, `field "NAME" must be spelled "name"`},
+		{`{"hours":[{"from":"1","From":"2"}]}`, `field "From" in hours[0] must be spelled "from"`},
+		{`{"name":"a","name":"b"}`, `duplicate key "name"`},
+		{`{"new":1,"new":2}`, `duplicate key "new"`},
+		{`{"name":"a"} x`, `unexpected data after the JSON value`},
+	} {
+		err := strictjson.DecodeMessage([]byte(tt.in), &body{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("DecodeMessage(%s): got %v, want an error containing %q", tt.in, err, tt.want)
+		}
+	}
+}
