@@ -203,7 +203,7 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 			sendFrame(t, c, tc.first)
 			msg := expectErrorFrame(t, c, tc.wantCode, "")
 			mustContain(t, "error message", msg, tc.wantMsg)
-			expectClosedWith(t, c, transport.CloseBadHello)
+			expectClosedWith(t, c, websocket.StatusCode(transport.CloseBadHello))
 		})
 	}
 
@@ -250,7 +250,7 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 			if strings.Contains(msg, tc.token) {
 				t.Fatalf("got error message %q, want it not to contain the token", msg)
 			}
-			ce := expectClosedWith(t, c, transport.CloseBadHello)
+			ce := expectClosedWith(t, c, websocket.StatusCode(transport.CloseBadHello))
 			if strings.Contains(ce.Reason, tc.token) {
 				t.Fatalf("got close reason %q, want it not to contain the token", ce.Reason)
 			}
@@ -386,7 +386,7 @@ func TestNoHelloInTimeClosesWith4001(t *testing.T) {
 
 	silent := dial(t, r.wsURL+"/v1/agent", nil)
 	silent.Expect("error", "code", "bad_request")
-	ce := expectClosedWith(t, silent, transport.CloseBadHello)
+	ce := expectClosedWith(t, silent, websocket.StatusCode(transport.CloseBadHello))
 	mustContain(t, "close reason", ce.Reason, "hello")
 	by.check(t, "a socket without hello")
 }

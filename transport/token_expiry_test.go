@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/transport"
 )
@@ -24,7 +26,7 @@ func TestSessionClosesWhenTokenExpires(t *testing.T) {
 	if !strings.Contains(f.Str("message"), "expired") {
 		t.Fatalf("got %s, want a message saying the token expired", f)
 	}
-	if got := short.ExpectClose(); got != transport.CloseBadHello {
+	if got := short.ExpectClose(); got != websocket.StatusCode(transport.CloseBadHello) {
 		t.Fatalf("got close %d, want %d", got, transport.CloseBadHello)
 	}
 	// Bob's session, on a token that has not expired, goes on.

@@ -127,13 +127,12 @@ func DialRaw(t testing.TB, rawURL string, o RawOptions) (*RawClient, *http.Respo
 	var nonce [16]byte
 	rand.Read(nonce[:])
 	key := base64.StdEncoding.EncodeToString(nonce[:])
-	h := http.Header{
-		"Host":                  {u.Host},
-		"Upgrade":               {"websocket"},
-		"Connection":            {"Upgrade"},
-		"Sec-WebSocket-Key":     {key},
-		"Sec-WebSocket-Version": {"13"},
-	}
+	h := http.Header{}
+	h.Set("Host", u.Host)
+	h.Set("Upgrade", "websocket")
+	h.Set("Connection", "Upgrade")
+	h.Set("Sec-WebSocket-Key", key)
+	h.Set("Sec-WebSocket-Version", "13")
 	for k, v := range o.Header {
 		h[http.CanonicalHeaderKey(k)] = v
 	}
@@ -348,7 +347,9 @@ func checkServerClose(p []byte) error {
 }
 
 // ValidCloseCode reports whether an endpoint may send code in a close frame
-// (RFC 6455 section 7.4 and the IANA registry).
+// (RFC 6455 section 7.4 and the IANA registry). It is written here again,
+// not taken from the server's code, so that the check does not share the
+// server's mistakes.
 func ValidCloseCode(code int) bool {
 	switch {
 	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
