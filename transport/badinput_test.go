@@ -286,6 +286,27 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 		})
 	}
 
+	// Invalid UTF-8 in a text frame fails the socket with 1007 (RFC 6455
+	// section 8.1), before or after hello; it reaches no one, not even as
+	// U+FFFD.
+	run("utf8/invalid before hello", func(t *testing.T) {
+		c := dial(t, r.wsURL+"/v1/agent", nil)
+		sendFrame(t, c, "{\"type\":\"hello\",\"token\":\"\xff\"}")
+		expectClosedWith(t, c, websocket.StatusInvalidFramePayloadData)
+	})
+	run("utf8/invalid after hello", func(t *testing.T) {
+		tok := mintToken(t, "other", "ursula")
+		a := connectAgent(t, r, tok, "", "desktop")
+		b := connectAgent(t, r, tok, "", "mobile")
+		a.Expect("devices")
+		sendFrame(t, a.Client, "{\"type\":\"set_status\",\"status\":\"busy\",\"ref\":\"\xff\"}")
+		expectClosedWith(t, a.Client, websocket.StatusInvalidFramePayloadData)
+		b.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "after"})
+		if f := b.WaitFor("status"); f.Str("ref") != "after" {
+			t.Fatalf("got %s on the agent's other device, want only its own change", f)
+		}
+	})
+
 	// Frames over MaxMessageBytes (32 KiB) close the socket with 1009; a
 	// frame of exactly 32 KiB is served.
 	const limit = transport.DefaultMaxMessageBytes

@@ -29,6 +29,7 @@ var badFrames = []struct {
 	{"close of 1 byte", wstest.ClientFrame(true, 0, wstest.OpClose, []byte{3}), 1002},
 	{"close code 1005", wstest.ClientFrame(true, 0, wstest.OpClose, binary.BigEndian.AppendUint16(nil, 1005)), 1002},
 	{"invalid UTF-8", wstest.ClientFrame(true, 0, wstest.OpText, []byte("{\"a\":\"\xff\"}")), 1007},
+	{"close reason not UTF-8", wstest.ClientFrame(true, 0, wstest.OpClose, append(binary.BigEndian.AppendUint16(nil, 1000), "\xff"...)), 1007},
 	{"over the size limit", wstest.ClientFrame(true, 0, wstest.OpText, bytes.Repeat([]byte("x"), transport.DefaultMaxMessageBytes+1)), 1009},
 	{"a message", wstest.ClientFrame(true, 0, wstest.OpText, []byte(`{"type":"hello"}`)), 1008},
 }
@@ -40,9 +41,9 @@ var badFrames = []struct {
 // its own close frame on a protocol error while the hub's fan-out went on
 // writing to the same connection.
 func TestNoFrameAfterCloseUnderFanOut(t *testing.T) {
-	// Three waves of 300: on the code that had the bug, a few sockets in a
-	// thousand saw a frame after the close.
-	const waves, widgets = 3, 300
+	// Six waves of 300: on the code that had the bug, one to a few sockets
+	// in a thousand saw a frame after the close.
+	const waves, widgets = 6, 300
 	ns := natstest.Start(t)
 	r := startReplica(t, ns, replicaOptions{transport: transport.Config{
 		StatusRate: 1e6, StatusBurst: 1e6, MaxWidgetsPerClient: -1,
