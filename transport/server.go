@@ -55,8 +55,8 @@ type Config struct {
 	AllowedOrigins []string
 	// HelloTimeout is how long an agent socket may take to say hello.
 	HelloTimeout time.Duration
-	// MaxMessageBytes is the largest frame a client may send; larger closes
-	// the socket with 1009.
+	// MaxMessageBytes is the largest message a client may send, all its
+	// fragments together; larger closes the socket with 1009.
 	MaxMessageBytes int64
 	// StatusRate and StatusBurst limit set_status per device: beyond them a
 	// device gets rate_limited errors (it is not disconnected).

@@ -76,7 +76,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&c.kvReplicas, "kv-replicas", 1, "replicas of the bucket (3 on a NATS cluster)")
 	fs.DurationVar(&c.markerTTL, "kv-marker-ttl", hub.DefaultMarkerTTL, "how long delete markers of expired or removed leases stay in the bucket (at least 1s)")
 	fs.DurationVar(&c.helloTimeout, "hello-timeout", transport.DefaultHelloTimeout, "how long an agent socket may take to send hello")
-	fs.Int64Var(&c.maxMessage, "max-message-bytes", transport.DefaultMaxMessageBytes, "largest client frame; larger closes the socket with 1009")
+	fs.Int64Var(&c.maxMessage, "max-message-bytes", transport.DefaultMaxMessageBytes, "largest client message (all its fragments); larger closes the socket with 1009")
 	fs.IntVar(&c.sendQueue, "send-queue", transport.DefaultSendQueue, "frames queued per socket before a slow socket is closed with 1008")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", transport.DefaultWriteTimeout, "time limit for writing one frame to a socket")
 	fs.DurationVar(&c.pingInterval, "ping-interval", transport.DefaultPingInterval, "how often every socket is pinged; negative disables")
