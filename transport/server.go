@@ -177,18 +177,7 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, hub: h, auth: auth, log: cfg.Logger, mux: http.NewServeMux(),
 		proxies: newTrustedProxies(cfg.TrustedProxies), widgetSlots: newClientSlots(cfg.MaxWidgetsPerClient)}
-	s.helloOpts = &wsconn.Options{
-		OriginPatterns: cfg.AllowedOrigins,
-		ReadLimit:      cfg.MaxMessageBytes,
-		SendQueue:      cfg.SendQueue,
-		WriteTimeout:   cfg.WriteTimeout,
-		PingInterval:   cfg.PingInterval,
-		PongTimeout:    cfg.PongTimeout,
-		CloseTimeout:   cfg.CloseTimeout,
-	}
-	widgetOpts := *s.helloOpts
-	widgetOpts.OriginPatterns, widgetOpts.SkipOriginCheck = nil, true
-	s.widgetOpts = &widgetOpts
+	s.helloOpts, s.widgetOpts = socketOptions(cfg)
 	s.framesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presencehub_frames_in_total",
 		Help: "Frames received from clients, by socket kind.",

@@ -21,6 +21,24 @@ type sock struct {
 	c   *wsconn.Conn
 }
 
+// socketOptions returns the options of agent and admin sockets, whose
+// Origin is checked against cfg.AllowedOrigins, and of widget sockets,
+// whose Origin the site's settings decide before the upgrade.
+func socketOptions(cfg Config) (hello, widget *wsconn.Options) {
+	hello = &wsconn.Options{
+		OriginPatterns: cfg.AllowedOrigins,
+		ReadLimit:      cfg.MaxMessageBytes,
+		SendQueue:      cfg.SendQueue,
+		WriteTimeout:   cfg.WriteTimeout,
+		PingInterval:   cfg.PingInterval,
+		PongTimeout:    cfg.PongTimeout,
+		CloseTimeout:   cfg.CloseTimeout,
+	}
+	w := *hello
+	w.OriginPatterns, w.SkipOriginCheck = nil, true
+	return hello, &w
+}
+
 // accept upgrades the request to a socket.
 func (s *Server) accept(w http.ResponseWriter, r *http.Request, opts *wsconn.Options) (*sock, error) {
 	c, err := wsconn.Accept(w, r, opts)
