@@ -6,15 +6,15 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/wsconn"
 )
 
 // serveAdminStats serves GET /v1/admin: after a hello with an admin token,
-// a stats frame at once and every hub.StatsInterval. A pusher goroutine
-// sends the stats; the socket's reader starts it and waits for it when the
-// socket closes.
+// a stats frame at once and every hub.StatsInterval, until the token
+// expires (an unauthorized error, then close 4001, as for agent sockets). A
+// pusher goroutine sends the stats; the socket's reader starts it and waits
+// for it when the socket closes.
 func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
 	l, helloTimer, ok := s.acceptHello(w, r, "admin")
 	if !ok {
@@ -27,9 +27,10 @@ func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
 		defer close(pushed)
 		s.pushStats(l, site, done)
 	}()
-	// Used only by the reader goroutine.
+	// Used only by the reader goroutine, and by done once it is over.
 	var helloed, ended bool
-	l.run(func(_ websocket.MessageType, data []byte) {
+	var expiry *time.Timer
+	l.run(func(_ wsconn.MessageType, data []byte) {
 		if ended {
 			return
 		}
@@ -57,9 +58,17 @@ func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
 			return // too late: the socket is closing with 4001
 		}
 		helloed, ended = true, false
+		if claims.ExpiresAt != nil {
+			expiry = time.AfterFunc(time.Until(claims.ExpiresAt.Time), func() {
+				l.fail(CloseBadHello, CodeUnauthorized, "token expired", "")
+			})
+		}
 		site <- claims.Site
 	}, func() {
 		helloTimer.Stop()
+		if expiry != nil {
+			expiry.Stop()
+		}
 		close(done)
 		<-pushed
 	})

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/coder/websocket"
+
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
@@ -94,7 +96,7 @@ func TestAdminStatsRefusesNonAdmins(t *testing.T) {
 	c := dial(t, r.wsURL+"/v1/admin", nil)
 	c.Send(map[string]string{"type": "hello", "token": mintToken(t, "acme", "alice")})
 	c.Expect("error", "code", "forbidden")
-	if got := c.ExpectClose(); got != transport.CloseBadHello {
+	if got := c.ExpectClose(); got != websocket.StatusCode(transport.CloseBadHello) {
 		t.Fatalf("got close %d, want %d", got, transport.CloseBadHello)
 	}
 	c = dial(t, r.wsURL+"/v1/admin", nil)

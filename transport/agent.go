@@ -9,11 +9,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/coder/websocket"
 	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/wsconn"
 	"github.com/presencehub/presencehub/presence"
 )
 
@@ -44,16 +44,16 @@ type agentConn struct {
 }
 
 // read handles one frame from the agent.
-func (a *agentConn) read(typ websocket.MessageType, data []byte) {
+func (a *agentConn) read(typ wsconn.MessageType, data []byte) {
 	if a.ended {
 		return
 	}
 	a.srv.framesIn.WithLabelValues("agent").Inc()
 	switch {
-	case typ != websocket.MessageText && a.sess == nil:
+	case typ != wsconn.Text && a.sess == nil:
 		a.l.fail(CloseBadHello, CodeBadRequest, "expected a hello text frame", "")
 		a.ended = true
-	case typ != websocket.MessageText:
+	case typ != wsconn.Text:
 		a.l.SendMessage(encodeError(CodeBadRequest, "binary frames are not accepted; send JSON text frames", ""))
 	case a.sess == nil:
 		a.ended = !a.hello(data)
@@ -136,12 +136,12 @@ func (a *agentConn) hello(data []byte) bool {
 		return false
 	}
 	if errors.Is(err, hub.ErrNotReady) {
-		a.l.fail(websocket.StatusTryAgainLater, CodeInternal, "the hub is still loading; try again", "")
+		a.l.fail(wsconn.StatusTryAgainLater, CodeInternal, "the hub is still loading; try again", "")
 		return false
 	}
 	if err != nil {
 		a.log.Error("failed to start device session", "site", claims.Site, "agent", claims.Subject, "err", err)
-		a.l.fail(websocket.StatusInternalError, CodeInternal, "failed to start session; try again", "")
+		a.l.fail(wsconn.StatusInternalError, CodeInternal, "failed to start session; try again", "")
 		return false
 	}
 	a.sess = sess
@@ -149,8 +149,7 @@ func (a *agentConn) hello(data []byte) bool {
 	a.log.Debug("agent session started")
 	if claims.ExpiresAt != nil {
 		a.expiry = time.AfterFunc(time.Until(claims.ExpiresAt.Time), func() {
-			a.l.SendMessage(encodeError(CodeUnauthorized, "token expired", ""))
-			a.l.closeWith(CloseBadHello, "token expired", true)
+			a.l.fail(CloseBadHello, CodeUnauthorized, "token expired", "")
 		})
 	}
 	return true
@@ -187,7 +186,7 @@ func (a *agentConn) handle(data []byte) bool {
 		if err := a.sess.Bye(ctx); err != nil {
 			a.log.Error("failed to end session on bye", "err", err)
 		}
-		a.l.closeWith(websocket.StatusNormalClosure, "bye", true)
+		a.l.closeWith(wsconn.StatusNormalClosure, "bye", true)
 		return false
 	case "hello":
 		a.l.SendMessage(encodeError(CodeBadRequest, "already said hello", m.Ref))

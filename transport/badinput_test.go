@@ -203,7 +203,7 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 			sendFrame(t, c, tc.first)
 			msg := expectErrorFrame(t, c, tc.wantCode, "")
 			mustContain(t, "error message", msg, tc.wantMsg)
-			expectClosedWith(t, c, transport.CloseBadHello)
+			expectClosedWith(t, c, websocket.StatusCode(transport.CloseBadHello))
 		})
 	}
 
@@ -250,7 +250,7 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 			if strings.Contains(msg, tc.token) {
 				t.Fatalf("got error message %q, want it not to contain the token", msg)
 			}
-			ce := expectClosedWith(t, c, transport.CloseBadHello)
+			ce := expectClosedWith(t, c, websocket.StatusCode(transport.CloseBadHello))
 			if strings.Contains(ce.Reason, tc.token) {
 				t.Fatalf("got close reason %q, want it not to contain the token", ce.Reason)
 			}
@@ -285,6 +285,27 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 			a.Expect("status", "status", "busy", "by_device", a.device, "ref", "after")
 		})
 	}
+
+	// Invalid UTF-8 in a text frame fails the socket with 1007 (RFC 6455
+	// section 8.1), before or after hello; it reaches no one, not even as
+	// U+FFFD.
+	run("utf8/invalid before hello", func(t *testing.T) {
+		c := dial(t, r.wsURL+"/v1/agent", nil)
+		sendFrame(t, c, "{\"type\":\"hello\",\"token\":\"\xff\"}")
+		expectClosedWith(t, c, websocket.StatusInvalidFramePayloadData)
+	})
+	run("utf8/invalid after hello", func(t *testing.T) {
+		tok := mintToken(t, "other", "ursula")
+		a := connectAgent(t, r, tok, "", "desktop")
+		b := connectAgent(t, r, tok, "", "mobile")
+		a.Expect("devices")
+		sendFrame(t, a.Client, "{\"type\":\"set_status\",\"status\":\"busy\",\"ref\":\"\xff\"}")
+		expectClosedWith(t, a.Client, websocket.StatusInvalidFramePayloadData)
+		b.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "after"})
+		if f := b.WaitFor("status"); f.Str("ref") != "after" {
+			t.Fatalf("got %s on the agent's other device, want only its own change", f)
+		}
+	})
 
 	// Frames over MaxMessageBytes (32 KiB) close the socket with 1009; a
 	// frame of exactly 32 KiB is served.
@@ -386,7 +407,7 @@ func TestNoHelloInTimeClosesWith4001(t *testing.T) {
 
 	silent := dial(t, r.wsURL+"/v1/agent", nil)
 	silent.Expect("error", "code", "bad_request")
-	ce := expectClosedWith(t, silent, transport.CloseBadHello)
+	ce := expectClosedWith(t, silent, websocket.StatusCode(transport.CloseBadHello))
 	mustContain(t, "close reason", ce.Reason, "hello")
 	by.check(t, "a socket without hello")
 }

@@ -5,24 +5,24 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/presencehub/presencehub/internal/wsconn"
 )
 
 // Close codes beyond the standard ones; see docs/protocol.md.
 const (
 	// CloseBadHello: no hello in time, a bad hello, or a bad or expired token.
-	CloseBadHello websocket.StatusCode = 4001
+	CloseBadHello wsconn.StatusCode = 4001
 	// CloseReplaced: the same device connected again; the newer session won.
-	CloseReplaced websocket.StatusCode = 4002
+	CloseReplaced wsconn.StatusCode = 4002
 	// CloseTooManyDevices: the agent already has the most live devices allowed.
-	CloseTooManyDevices websocket.StatusCode = 4003
+	CloseTooManyDevices wsconn.StatusCode = 4003
 )
 
 // acceptHello upgrades an agent or admin socket: Origin checked against the
 // allowed patterns, and a timer that closes the socket with 4001, after an
 // error frame, unless the caller stops it once a good hello arrives.
 func (s *Server) acceptHello(w http.ResponseWriter, r *http.Request, kind string) (*sock, *time.Timer, bool) {
-	l, err := s.accept(w, r, websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	l, err := s.accept(w, r, s.helloOpts)
 	if err != nil {
 		s.log.Debug(kind+" upgrade refused", "remote", r.RemoteAddr, "client", s.clientAddr(r), "err", err)
 		return nil, nil, false
@@ -34,7 +34,7 @@ func (s *Server) acceptHello(w http.ResponseWriter, r *http.Request, kind string
 }
 
 // fail sends an error frame and closes the socket after it.
-func (l *sock) fail(close websocket.StatusCode, code, message, ref string) {
+func (l *sock) fail(close wsconn.StatusCode, code, message, ref string) {
 	l.SendMessage(encodeError(code, message, ref))
 	l.closeWith(close, truncateReason(message), true)
 }

@@ -161,11 +161,16 @@ func expectHTTPError(t *testing.T, resp *http.Response, what string, wantStatus 
 
 func mintAdminToken(t *testing.T, site string) string {
 	t.Helper()
+	return mintAdminTokenTTL(t, site, time.Hour)
+}
+
+func mintAdminTokenTTL(t *testing.T, site string, ttl time.Duration) string {
+	t.Helper()
 	auth, err := transport.NewAuth(testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := auth.Mint(transport.TokenRequest{Site: site, Agent: "admin", Role: transport.RoleAdmin, TTL: time.Hour})
+	tok, err := auth.Mint(transport.TokenRequest{Site: site, Agent: "admin", Role: transport.RoleAdmin, TTL: ttl})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -85,4 +86,27 @@ func TestWidgetKeepalive(t *testing.T) {
 		}
 	}
 	t.Fatal("the live widget closed, want it open and told alice is online")
+}
+
+// Pings go out every --ping-interval even when --pong-timeout is longer: a
+// widget counts several within a deadline that a ping every pong timeout
+// could not meet.
+func TestPingsEveryIntervalWhateverThePongTimeout(t *testing.T) {
+	ns := natstest.Start(t)
+	r := startReplica(t, ns, replicaOptions{transport: transport.Config{
+		PingInterval: 20 * time.Millisecond, PongTimeout: time.Hour,
+	}})
+	c, _, err := wstest.DialRaw(t, widgetURL(r, "acme", ""), wstest.RawOptions{Wait: waitTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pings := 0; pings < 5; {
+		f, err := c.ReadFrame()
+		if err != nil {
+			t.Fatalf("got %v after %d pings, want 5", err, pings)
+		}
+		if f.Op == wstest.OpPing {
+			pings++
+		}
+	}
 }

@@ -62,14 +62,14 @@ func TestDevicesPerAgentAreCapped(t *testing.T) {
 	third := dial(t, r.wsURL+"/v1/agent", nil)
 	third.Send(map[string]any{"type": "hello", "token": tok, "device": map[string]string{"kind": "web"}})
 	third.Expect("error", "code", "forbidden")
-	if got := third.ExpectClose(); got != transport.CloseTooManyDevices {
+	if got := third.ExpectClose(); got != websocket.StatusCode(transport.CloseTooManyDevices) {
 		t.Fatalf("got close %d for a third device, want %d", got, transport.CloseTooManyDevices)
 	}
 	// A device that connects again (before its old session even noticed) is
 	// not a new one: it takes its own place over.
 	again := connectAgent(t, r, tok, first.device, "desktop")
 	first.Expect("devices") // the mobile joined, before any of this
-	if got := first.ExpectClose(); got != transport.CloseReplaced {
+	if got := first.ExpectClose(); got != websocket.StatusCode(transport.CloseReplaced) {
 		t.Fatalf("got close %d for the replaced session, want %d", got, transport.CloseReplaced)
 	}
 	// After a bye there is room again.

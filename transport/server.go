@@ -2,13 +2,14 @@
 // protocol, token checks and the per-socket send queues.
 //
 // Goroutines: a socket's HTTP handler returns after the upgrade; from then
-// on each socket has one reader goroutine, which handles what the client
-// sends and, once the socket is closed, cleans up after it. Frames are
-// written by whoever sends them (the hub's fan-out) when the socket can take
-// them at once; a writer goroutine runs only while a socket has frames the
-// kernel did not take yet, and for the closing handshake. Pings run on
-// timers. An admin stats socket has one more goroutine, which pushes the
-// stats and which its reader waits for. CloseSockets waits for every reader.
+// on each socket has one reader goroutine (package wsconn's), which handles
+// what the client sends and, once the socket is closed, cleans up after it.
+// Frames are written by whoever sends them (the hub's fan-out) when the
+// socket can take them at once; a writer goroutine runs only while a socket
+// has frames the kernel did not take yet. Pings, the hello deadline, token
+// expiry and the close handshake's timeout run on timers. An admin stats
+// socket has one more goroutine, which pushes the stats and which its
+// reader waits for. CloseSockets waits for every reader.
 package transport
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/wsconn"
 )
 
 var errNotReady = errors.New("view not loaded")
@@ -38,6 +40,7 @@ const (
 	DefaultStatusBurst     = 20
 	DefaultPingInterval    = 25 * time.Second
 	DefaultPongTimeout     = 10 * time.Second
+	DefaultCloseTimeout    = wsconn.DefaultCloseTimeout
 	// DefaultMaxWidgetsPerClient is generous on purpose: behind a NAT, a
 	// carrier-grade NAT or an office proxy many visitors share one address,
 	// and each has a few tabs open. The cap exists to stop one client from
@@ -47,14 +50,14 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	// AllowedOrigins are the Origin host patterns (path.Match syntax, as in
-	// websocket.AcceptOptions.OriginPatterns) allowed to open agent sockets
+	// AllowedOrigins are the Origin host patterns (path.Match syntax, see
+	// wsconn.Options.OriginPatterns) allowed to open agent sockets
 	// besides the hub's own host. Requests without Origin (native apps) pass.
 	AllowedOrigins []string
 	// HelloTimeout is how long an agent socket may take to say hello.
 	HelloTimeout time.Duration
-	// MaxMessageBytes is the largest frame a client may send; larger closes
-	// the socket with 1009.
+	// MaxMessageBytes is the largest message a client may send, all its
+	// fragments together; larger closes the socket with 1009.
 	MaxMessageBytes int64
 	// StatusRate and StatusBurst limit set_status per device: beyond them a
 	// device gets rate_limited errors (it is not disconnected).
@@ -68,9 +71,13 @@ type Config struct {
 	WriteTimeout time.Duration
 	// PingInterval is how often the server pings every socket; negative
 	// disables pings. PongTimeout is how long a pong may take before the
-	// socket is closed (1008).
+	// socket is closed (1008); pings go out every PingInterval whatever it
+	// is.
 	PingInterval time.Duration
 	PongTimeout  time.Duration
+	// CloseTimeout is how long a client has to answer the server's close
+	// frame with its own before the connection is closed anyway.
+	CloseTimeout time.Duration
 	// MaxWidgetsPerClient is how many widget sockets one client address may
 	// hold open on this replica; beyond it the upgrade is refused with HTTP
 	// 429. Zero means DefaultMaxWidgetsPerClient, negative no limit.
@@ -110,6 +117,10 @@ type Server struct {
 	// adminSockets counts the admin stats sockets being served, which the
 	// hub publishes with this replica's numbers.
 	adminSockets atomic.Int64
+	// helloOpts are the socket options of agent and admin sockets, whose
+	// Origin is checked; widgetOpts those of widget sockets, whose Origin
+	// the site's settings decide.
+	helloOpts, widgetOpts *wsconn.Options
 
 	proxies trustedProxies
 	// widgetSlots caps the widget sockets per client address.
@@ -148,6 +159,9 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	if cfg.PongTimeout == 0 {
 		cfg.PongTimeout = DefaultPongTimeout
 	}
+	if cfg.CloseTimeout == 0 {
+		cfg.CloseTimeout = DefaultCloseTimeout
+	}
 	if cfg.MaxWidgetsPerClient == 0 {
 		cfg.MaxWidgetsPerClient = DefaultMaxWidgetsPerClient
 	}
@@ -167,6 +181,7 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, hub: h, auth: auth, log: cfg.Logger, mux: http.NewServeMux(),
 		proxies: newTrustedProxies(cfg.TrustedProxies), widgetSlots: newClientSlots(cfg.MaxWidgetsPerClient)}
+	s.helloOpts, s.widgetOpts = socketOptions(cfg)
 	s.framesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presencehub_frames_in_total",
 		Help: "Frames received from clients, by socket kind.",

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/coder/websocket"
-
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/wsconn"
 	"github.com/presencehub/presencehub/presence"
 )
 
@@ -47,31 +46,31 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, CodeForbidden, "origin not allowed for this site's widget")
 		return
 	}
-	l, err := s.accept(w, r, websocket.AcceptOptions{InsecureSkipVerify: true})
+	l, err := s.accept(w, r, s.widgetOpts)
 	if err != nil {
 		release()
 		s.log.Debug("widget upgrade refused", "remote", remote, "client", client, "err", err)
 		return
 	}
-	ignore := func(websocket.MessageType, []byte) {}
+	ignore := func(wsconn.MessageType, []byte) {}
 	if targetErr != nil {
 		l.SendMessage(encodeError(CodeBadRequest, targetErr.Error(), ""))
-		l.closeWith(websocket.StatusPolicyViolation, truncateReason(targetErr.Error()), true)
+		l.closeWith(wsconn.StatusPolicyViolation, truncateReason(targetErr.Error()), true)
 		l.run(ignore, release)
 		return
 	}
 	unsubscribe, err := s.hub.SubscribeWidget(site, group, l)
 	if err != nil {
-		l.closeWith(websocket.StatusTryAgainLater, "hub not ready", false)
+		l.closeWith(wsconn.StatusTryAgainLater, "hub not ready", false)
 		l.run(ignore, release)
 		return
 	}
 	s.log.Debug("widget socket opened", "remote", remote, "client", client, "site", site, "group", group)
 	// The handler returns now; the reader goroutine owns the socket.
-	l.run(func(websocket.MessageType, []byte) {
+	l.run(func(wsconn.MessageType, []byte) {
 		s.framesIn.WithLabelValues("widget").Inc()
 		l.SendMessage(encodeError(CodeBadRequest, "widget sockets are receive-only", ""))
-		l.closeWith(websocket.StatusPolicyViolation, "widget sockets are receive-only", true)
+		l.closeWith(wsconn.StatusPolicyViolation, "widget sockets are receive-only", true)
 	}, func() {
 		unsubscribe()
 		release()

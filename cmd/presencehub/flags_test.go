@@ -1,6 +1,8 @@
 package main
 
 import (
+	"flag"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -53,3 +55,34 @@ func TestTrustedProxiesDefaultRoundTrips(t *testing.T) {
 		t.Fatalf("got %v from the flag's default, want %v", got, want)
 	}
 }
+
+// Every socket limit has a flag whose default is transport's.
+func TestSocketLimitFlagsDefaultToTransport(t *testing.T) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	serveFlags(fs)
+	for name, want := range map[string]fmt.Stringer{
+		"hello-timeout":          transport.DefaultHelloTimeout,
+		"write-timeout":          transport.DefaultWriteTimeout,
+		"ping-interval":          transport.DefaultPingInterval,
+		"pong-timeout":           transport.DefaultPongTimeout,
+		"close-timeout":          transport.DefaultCloseTimeout,
+		"max-message-bytes":      stringer(fmt.Sprint(transport.DefaultMaxMessageBytes)),
+		"send-queue":             stringer(fmt.Sprint(transport.DefaultSendQueue)),
+		"status-rate":            stringer(fmt.Sprint(transport.DefaultStatusRate)),
+		"status-burst":           stringer(fmt.Sprint(transport.DefaultStatusBurst)),
+		"max-widgets-per-client": stringer(fmt.Sprint(transport.DefaultMaxWidgetsPerClient)),
+	} {
+		f := fs.Lookup(name)
+		if f == nil {
+			t.Errorf("got no --%s flag", name)
+			continue
+		}
+		if f.DefValue != want.String() {
+			t.Errorf("got --%s default %s, want transport's %s", name, f.DefValue, want)
+		}
+	}
+}
+
+type stringer string
+
+func (s stringer) String() string { return string(s) }

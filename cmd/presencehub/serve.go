@@ -45,6 +45,7 @@ type serveConfig struct {
 	writeTimeout   time.Duration
 	pingInterval   time.Duration
 	pongTimeout    time.Duration
+	closeTimeout   time.Duration
 	logLevel       string
 	logFormat      string
 	dev            bool
@@ -79,11 +80,12 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&c.kvReplicas, "kv-replicas", 1, "replicas of the bucket (3 on a NATS cluster)")
 	fs.DurationVar(&c.markerTTL, "kv-marker-ttl", hub.DefaultMarkerTTL, "how long delete markers of expired or removed leases stay in the bucket (at least 1s)")
 	fs.DurationVar(&c.helloTimeout, "hello-timeout", transport.DefaultHelloTimeout, "how long an agent socket may take to send hello")
-	fs.Int64Var(&c.maxMessage, "max-message-bytes", transport.DefaultMaxMessageBytes, "largest client frame; larger closes the socket with 1009")
+	fs.Int64Var(&c.maxMessage, "max-message-bytes", transport.DefaultMaxMessageBytes, "largest client message (all its fragments); larger closes the socket with 1009")
 	fs.IntVar(&c.sendQueue, "send-queue", transport.DefaultSendQueue, "frames queued per socket before a slow socket is closed with 1008")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", transport.DefaultWriteTimeout, "time limit for writing one frame to a socket")
 	fs.DurationVar(&c.pingInterval, "ping-interval", transport.DefaultPingInterval, "how often every socket is pinged; negative disables")
 	fs.DurationVar(&c.pongTimeout, "pong-timeout", transport.DefaultPongTimeout, "how long a pong may take before the socket is closed")
+	fs.DurationVar(&c.closeTimeout, "close-timeout", transport.DefaultCloseTimeout, "how long a client has to answer the hub's close frame before the connection is closed anyway")
 	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (JWT and nkey) for --nats-url")
 	fs.StringVar(&c.natsTLSCA, "nats-tls-ca", "", "CA certificate file to verify the NATS servers' TLS certificates")
 	fs.BoolVar(&c.perSiteMetrics, "metrics-per-site", false, "add per-site series to /metrics (one series per site: keep off with many sites)")
@@ -206,6 +208,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		WriteTimeout:        cfg.writeTimeout,
 		PingInterval:        cfg.pingInterval,
 		PongTimeout:         cfg.pongTimeout,
+		CloseTimeout:        cfg.closeTimeout,
 		StatusRate:          cfg.statusRate,
 		StatusBurst:         cfg.statusBurst,
 		MaxWidgetsPerClient: cfg.maxWidgets,

@@ -1,7 +1,7 @@
 //go:build !linux
 
-package transport
+package wsconn
 
 // unreadBytes cannot tell on this platform, so a pong that arrived but was
 // not read yet does not count for the keepalive.
-func (l *sock) unreadBytes() int { return 0 }
+func (c *Conn) unreadBytes() int { return 0 }

@@ -1,0 +1,507 @@
+package wsconn
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultReadLimit    = 32 << 10
+	DefaultSendQueue    = 64
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultPongTimeout  = 10 * time.Second
+	DefaultCloseTimeout = 5 * time.Second
+)
+
+// readBufSize is the size of a connection's read buffer: clients send small
+// messages (larger ones, up to the read limit, are read in pieces).
+const readBufSize = 256
+
+// Options configure connections. One Options may serve many connections
+// and must not be changed once one uses it.
+type Options struct {
+	// OriginPatterns are the Origin host patterns (path.Match syntax,
+	// matched case-insensitively against the Origin's host, or against
+	// scheme://host when the pattern has "://") allowed besides the
+	// request's own host. A request without Origin is not from a web page
+	// and is allowed.
+	OriginPatterns []string
+	// SkipOriginCheck allows any Origin.
+	SkipOriginCheck bool
+	// ReadLimit is the largest message a client may send, in bytes; a
+	// larger one closes the connection with 1009. Zero means
+	// DefaultReadLimit.
+	ReadLimit int64
+	// SendQueue is how many frames may wait for a connection that does not
+	// take them; beyond it SendFrame reports false. Zero means
+	// DefaultSendQueue.
+	SendQueue int
+	// WriteTimeout bounds each write that waits for the peer. Zero means
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// PingInterval is how often the connection is pinged; zero disables
+	// pings. A connection whose pong is PongTimeout overdue is closed with
+	// 1008; zero PongTimeout means DefaultPongTimeout.
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	// CloseTimeout is how long the peer has to answer our close frame with
+	// its own before the connection is closed anyway. Zero means
+	// DefaultCloseTimeout.
+	CloseTimeout time.Duration
+}
+
+func (o *Options) readLimit() int64            { return orDefault(o.ReadLimit, DefaultReadLimit) }
+func (o *Options) sendQueue() int              { return orDefault(o.SendQueue, DefaultSendQueue) }
+func (o *Options) writeTimeout() time.Duration { return orDefault(o.WriteTimeout, DefaultWriteTimeout) }
+func (o *Options) pongTimeout() time.Duration  { return orDefault(o.PongTimeout, DefaultPongTimeout) }
+func (o *Options) closeTimeout() time.Duration { return orDefault(o.CloseTimeout, DefaultCloseTimeout) }
+
+// orDefault returns v if it is set (positive), else def.
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// Conn is a server's WebSocket connection after the opening handshake. It
+// is the only code that reads or writes the connection. Its methods are safe
+// for concurrent use; Run must be called exactly once.
+type Conn struct {
+	opts *Options
+	nc   net.Conn
+	// fd writes to the connection without blocking; nil when the connection
+	// has no file descriptor of its own (TLS), and then every frame goes
+	// through the queue and the writer goroutine.
+	fd syscall.RawConn
+
+	// Used by the reader goroutine only: bytes the client sent with its
+	// handshake, read by net/http already; the frame parser; and whether
+	// the parser is done, because the peer closed or broke the protocol, so
+	// that what comes now is read and dropped.
+	early   []byte
+	p       parser
+	discard bool
+
+	// mu guards every write to the connection and the state of closing:
+	// nothing is written once our close frame is, and nothing else writes
+	// while the writer goroutine does.
+	mu sync.Mutex
+	// q holds the frames waiting for the writer goroutine, which runs while
+	// writing is true; qTail says that q[0] is the rest of a frame written
+	// in part, which must go out before anything else. Guarded by mu.
+	q       [][]byte
+	qTail   bool
+	writing bool
+	// closing is set once our close frame is written or queued (or the
+	// connection is lost): nothing is queued after it. closeSent is set once
+	// the close frame is written, peerClosed once the peer's close frame was
+	// read, tcpClosed once the connection is closed; failed says we closed
+	// because the peer broke the protocol. Guarded by mu.
+	closing, closeSent, peerClosed, tcpClosed, failed bool
+	// code and reason are those of our close frame; byPeer says the peer
+	// closed first and code is its code, echoed. lost is why the connection
+	// failed, if it failed before either side closed. Guarded by mu.
+	code   StatusCode
+	reason string
+	byPeer bool
+	lost   error
+	// closeTimer closes the connection if the peer does not answer our
+	// close frame in time. Guarded by mu.
+	closeTimer *time.Timer
+	// writers counts the writer goroutine, which the reader waits for
+	// before it reports the connection done.
+	writers sync.WaitGroup
+
+	// ping drives the keepalive; it is set before it first fires and only
+	// the keepalive re-arms it. nextPing is when the next ping is due and
+	// unanswered when the oldest ping not answered yet went out (unix
+	// nanoseconds, 0 if none). Guarded by mu.
+	ping       *time.Timer
+	nextPing   int64
+	unanswered int64
+	// ponged is when the last pong arrived, and handling when the reader
+	// began handling the message it is on, 0 while it reads (unix
+	// nanoseconds).
+	ponged   atomic.Int64
+	handling atomic.Int64
+}
+
+// newConn returns a Conn over nc, whose first bytes, already read from it,
+// are early.
+func newConn(nc net.Conn, early []byte, o *Options) *Conn {
+	c := &Conn{opts: o, nc: nc, early: early}
+	c.p.limit = o.readLimit()
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.fd, _ = sc.SyscallConn()
+	}
+	return c
+}
+
+// Run starts the connection's reader goroutine and its pings, and returns at
+// once. handle is called on the reader goroutine with each data message
+// (data is its to keep), until the connection is closing; done is called
+// once the connection is closed and no goroutine of it runs any more.
+func (c *Conn) Run(handle func(typ MessageType, data []byte), done func()) {
+	if c.opts.PingInterval > 0 {
+		c.mu.Lock()
+		c.nextPing = time.Now().Add(c.opts.PingInterval).UnixNano()
+		// Stored before it can fire: the keepalive re-arms it.
+		c.ping = time.AfterFunc(time.Hour, c.keepAlive)
+		c.ping.Reset(c.opts.PingInterval)
+		c.mu.Unlock()
+	}
+	go c.read(handle, done)
+}
+
+// read is the reader goroutine: it reads until the connection is closed,
+// by either side, and feeds what it reads to the parser.
+func (c *Conn) read(handle func(MessageType, []byte), done func()) {
+	defer done()
+	buf := make([]byte, readBufSize)
+	b := c.early
+	c.early = nil
+	for {
+		c.consume(b, handle)
+		n, err := c.nc.Read(buf)
+		b = buf[:n]
+		if err != nil {
+			c.consume(b, handle)
+			c.readEnded(err)
+			return
+		}
+	}
+}
+
+// consume parses b and acts on what it finds.
+func (c *Conn) consume(b []byte, handle func(MessageType, []byte)) {
+	for len(b) > 0 && !c.discard {
+		n, ev, fail := c.p.feed(b)
+		b = b[n:]
+		if fail != nil {
+			// The bytes that follow cannot be trusted to be frames: the
+			// peer's close, if it sends one, cannot be found. If this was
+			// its close frame, it is not sending another.
+			c.discard = true
+			c.fail(fail.code, fail.reason, c.p.op == opClose && !c.p.inFrame)
+			return
+		}
+		switch ev.kind {
+		case evMessage:
+			if c.isClosing() {
+				continue // the handler is done with this connection
+			}
+			c.handling.Store(time.Now().UnixNano())
+			handle(ev.typ, ev.data)
+			c.handling.Store(0)
+		case evPing:
+			c.sendControl(opPong, ev.data)
+		case evPong:
+			c.ponged.Store(time.Now().UnixNano())
+		case evClose:
+			c.discard = true
+			c.peerClose(ev.code)
+		}
+	}
+}
+
+func (c *Conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// readEnded runs when reading failed: the connection is closed, by us or
+// the peer. It waits for the writer goroutine.
+func (c *Conn) readEnded(err error) {
+	c.mu.Lock()
+	if !c.closing && !c.peerClosed && c.lost == nil {
+		c.lost = fmt.Errorf("failed to read: %w", err)
+	}
+	c.closing = true
+	c.closeTCPLocked()
+	if c.ping != nil {
+		c.ping.Stop()
+	}
+	c.mu.Unlock()
+	c.writers.Wait()
+}
+
+// SendText sends payload, which must be valid UTF-8, as one text message.
+// It reports false when the send queue is full.
+func (c *Conn) SendText(payload []byte) bool { return c.SendFrame(TextFrame(payload)) }
+
+// SendFrame sends frame, as made by TextFrame, which the caller must not
+// modify afterwards; one frame may be given to many connections. It never
+// blocks: if the connection takes the frame at once it is written now, with
+// one write and no goroutine; else it is queued for the writer goroutine.
+// It reports false when the queue is full (the peer does not read fast
+// enough). A connection that is closing drops the frame and reports true.
+func (c *Conn) SendFrame(frame []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return true
+	}
+	if len(c.q) >= c.opts.sendQueue() {
+		return false
+	}
+	c.writeLocked(frame)
+	return true
+}
+
+// sendControl sends a control frame unless the connection is closing; it
+// does not count against the queue's limit.
+func (c *Conn) sendControl(op byte, payload []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closing {
+		c.writeLocked(appendFrame(nil, op, payload))
+	}
+}
+
+// Close closes the connection with code and reason (cut to 123 bytes): the
+// frames not written yet are dropped, a close frame goes out, and the
+// connection is closed when the peer answers it or after the close timeout.
+// It never blocks; the first close wins.
+func (c *Conn) Close(code StatusCode, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, reason, false)
+}
+
+// CloseAfterQueued is Close after the frames already queued are written.
+func (c *Conn) CloseAfterQueued(code StatusCode, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, reason, true)
+}
+
+// fail closes the connection after a protocol failure of the peer; with
+// peerClosed, the peer sent a close frame, invalid, and will not send
+// another.
+func (c *Conn) fail(code StatusCode, reason string, peerClosed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.peerClosed, c.failed = peerClosed, true
+	c.closeLocked(code, reason, false)
+}
+
+func (c *Conn) closeLocked(code StatusCode, reason string, drain bool) {
+	if c.closing {
+		return
+	}
+	c.code, c.reason = code, cutReason(reason)
+	c.sendCloseLocked(closeFrame(code, reason), drain)
+}
+
+// sendCloseLocked writes or queues our close frame, the last frame of the
+// connection: after the queued frames with drain, else after only what is
+// needed to finish a frame written in part.
+func (c *Conn) sendCloseLocked(frame []byte, drain bool) {
+	c.closing = true
+	if !drain {
+		c.dropQueueLocked()
+	}
+	c.writeLocked(frame)
+	if !c.writing && !c.tcpClosed {
+		c.closeSentLocked() // written at once
+	}
+}
+
+func (c *Conn) dropQueueLocked() {
+	if c.qTail {
+		c.q = c.q[:1]
+	} else {
+		c.q = nil
+	}
+}
+
+// closeSentLocked runs once our close frame is written: the connection is
+// closed now if the peer closed already, else when its close frame comes or
+// at the close timeout.
+func (c *Conn) closeSentLocked() {
+	c.closeSent = true
+	if c.peerClosed {
+		c.closeTCPLocked()
+		return
+	}
+	if c.failed {
+		// The peer's close cannot be found in what it sends now. Our end
+		// of the stream (FIN) tells it that nothing follows our close
+		// frame; it closes its end, and the reader, which drains what it
+		// sends until then, sees it. Closing at once instead, with its
+		// bytes unread, would reset the connection, and a reset can make
+		// the peer's kernel drop our close frame before the peer reads it.
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+	}
+	c.closeTimer = time.AfterFunc(c.opts.closeTimeout(), func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.closeTCPLocked()
+	})
+}
+
+// peerClose handles the peer's close frame: it is answered with a close
+// frame echoing its code (and no reason) unless ours went out first, and
+// the connection is closed once ours is written.
+func (c *Conn) peerClose(code StatusCode) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.peerClosed = true
+	if !c.closing {
+		c.code, c.byPeer = code, true
+		var frame []byte
+		if code == StatusNoStatus {
+			frame = appendFrame(nil, opClose, nil)
+		} else {
+			frame = closeFrame(code, "")
+		}
+		c.sendCloseLocked(frame, false)
+		return
+	}
+	if c.closeSent {
+		c.closeTCPLocked()
+	}
+	// Else the writer goroutine closes it after our close frame.
+}
+
+// closeTCPLocked closes the connection, which ends the reader.
+func (c *Conn) closeTCPLocked() {
+	if c.tcpClosed {
+		return
+	}
+	c.tcpClosed, c.closing = true, true
+	c.q = nil
+	if c.closeTimer != nil {
+		c.closeTimer.Stop()
+	}
+	c.nc.Close()
+}
+
+// failLocked closes the connection after a write failed.
+func (c *Conn) failLocked(err error) {
+	if !c.closing && c.lost == nil {
+		c.lost = err
+	}
+	c.closeTCPLocked()
+}
+
+// writeLocked writes frame now if nothing is queued before it and the
+// kernel takes it; whatever is left is queued for the writer goroutine.
+func (c *Conn) writeLocked(frame []byte) {
+	if c.tcpClosed {
+		return
+	}
+	if !c.writing && c.fd != nil {
+		n, err := c.writeNowLocked(frame)
+		if err != nil {
+			c.failLocked(fmt.Errorf("failed to write: %w", err))
+			return
+		}
+		if n == len(frame) {
+			return
+		}
+		frame, c.qTail = frame[n:], n > 0
+	}
+	c.q = append(c.q, frame)
+	if !c.writing {
+		c.writing = true
+		c.writers.Add(1)
+		go c.writeQueued()
+	}
+}
+
+// writeNowLocked writes what of b the kernel takes without blocking, and
+// reports how much that was.
+func (c *Conn) writeNowLocked(b []byte) (int, error) {
+	var n int
+	var werr error
+	err := c.fd.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				return true // never wait for the socket to become writable
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case werr == syscall.EAGAIN:
+		return 0, nil
+	case werr != nil:
+		return 0, werr
+	}
+	return max(n, 0), nil
+}
+
+// writeQueued is the writer goroutine: it writes the queue until it is
+// empty, then ends. When the queue held our close frame, it was last.
+func (c *Conn) writeQueued() {
+	defer c.writers.Done()
+	for {
+		c.mu.Lock()
+		batch := c.q
+		c.q, c.qTail = nil, false
+		if len(batch) == 0 || c.tcpClosed {
+			c.writing = false
+			if c.closing && !c.closeSent && !c.tcpClosed {
+				c.closeSentLocked()
+			}
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if err := c.writeBlocking(batch); err != nil {
+			c.mu.Lock()
+			c.writing = false
+			if !errors.Is(err, net.ErrClosed) {
+				c.failLocked(fmt.Errorf("failed to write: %w", err))
+			}
+			c.closeTCPLocked()
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// writeBlocking writes frames in one writev, bounded by a deadline on the
+// connection (a context would arm a timer per write). The deadline is
+// cleared after: it would fail the next write made at once, long after.
+func (c *Conn) writeBlocking(frames [][]byte) error {
+	c.nc.SetWriteDeadline(time.Now().Add(c.opts.writeTimeout()))
+	bufs := net.Buffers(frames)
+	if _, err := bufs.WriteTo(c.nc); err != nil {
+		return err
+	}
+	return c.nc.SetWriteDeadline(time.Time{})
+}
+
+// ClosedBecause says why the connection closed, for logs: the close code
+// and reason the server sent, the code the client closed with, or how the
+// connection failed.
+func (c *Conn) ClosedBecause() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.byPeer:
+		return fmt.Sprintf("client closed %d", c.code)
+	case c.code != 0:
+		return fmt.Sprintf("server closed %d: %s", c.code, c.reason)
+	case c.lost != nil:
+		return c.lost.Error()
+	}
+	return "connection lost"
+}

@@ -1,0 +1,59 @@
+package wsconn
+
+import "time"
+
+// keepAlive runs on the ping timer: it sends a ping every PingInterval,
+// whatever the pong timeout, and closes the connection with 1008 once the
+// oldest ping not answered is PongTimeout old and nothing else says the
+// peer is there. Every pong answers all the pings before it (they carry no
+// payload). It re-arms the timer for whichever comes first, the next ping
+// or the next pong deadline.
+func (c *Conn) keepAlive() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return // the close timeout governs from now on
+	}
+	now := time.Now().UnixNano()
+	pongTimeout := int64(c.opts.pongTimeout())
+	if c.unanswered != 0 && c.ponged.Load() < c.unanswered && now-c.unanswered >= pongTimeout {
+		if c.silentSince(c.unanswered) {
+			c.closeLocked(StatusPolicyViolation, "no pong in time", false)
+			return
+		}
+		// Not silent: judged again from the next ping.
+		c.unanswered = 0
+	}
+	if now >= c.nextPing {
+		if c.unanswered == 0 || c.ponged.Load() >= c.unanswered {
+			c.unanswered = now
+		}
+		c.writeLocked(appendFrame(nil, opPing, nil))
+		c.nextPing = now + int64(c.opts.PingInterval)
+		if c.closing {
+			return // the write failed
+		}
+	}
+	next := c.nextPing
+	if c.unanswered != 0 && c.ponged.Load() < c.unanswered {
+		next = min(next, c.unanswered+pongTimeout)
+	}
+	c.ping.Reset(time.Duration(max(next-now, int64(time.Millisecond))))
+}
+
+// silentSince reports whether the peer is to be taken for gone after a ping
+// sent at sent (unix nanoseconds): no pong read since, the reader not held
+// up, and nothing waiting to be read. A reader busy with one message since
+// before the ping (an agent's set_status waiting on a slow NATS) could not
+// read the pong, and bytes waiting in the kernel mean the peer is still
+// sending while this process is slow to read (a starved process): neither
+// is a reason to drop the peer.
+func (c *Conn) silentSince(sent int64) bool {
+	if c.ponged.Load() >= sent {
+		return false
+	}
+	if busy := c.handling.Load(); busy != 0 && busy < sent {
+		return false
+	}
+	return c.unreadBytes() == 0
+}
