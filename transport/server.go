@@ -195,7 +195,9 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(s.framesIn, s.widgetRefused)
 	}
-	h.ReportAdminSockets(func() int { return int(s.adminSockets.Load()) })
+	if h != nil { // nil only in tests of the server's own options
+		h.ReportAdminSockets(func() int { return int(s.adminSockets.Load()) })
+	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.mux.HandleFunc("GET /v1/agent", s.socket(s.serveAgent))
 	s.mux.HandleFunc("GET /v1/widget", s.socket(s.serveWidget))
