@@ -2,14 +2,85 @@ package hub
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
+	"github.com/presencehub/presencehub/internal/strictjson"
 	"github.com/presencehub/presencehub/presence"
 )
 
-// The frames the hub sends are JSON text messages with a type field; see
-// docs/protocol.md. Each is encoded once and the same bytes are handed to
-// every subscriber that should receive it.
+// The wire protocol's messages, both directions, in the order of
+// docs/protocol.md: what agent devices send (ClientMessage), what they get
+// (welcome, status, devices, roster, agent, hours, error), and what widgets
+// get (widget_status, also the body of the HTTP status endpoint). Every
+// message is a JSON text message with a type field. A frame the hub sends
+// is encoded once and the same bytes are handed to every subscriber that
+// should receive it.
+
+// ClientMessage is any message an agent device sends; which fields matter
+// depends on Type: hello (Token, Device), set_status (Status, Ref),
+// subscribe_roster, bye.
+type ClientMessage struct {
+	Type   string       `json:"type"`
+	Token  string       `json:"token,omitempty"`
+	Device *HelloDevice `json:"device,omitempty"`
+	Status string       `json:"status,omitempty"`
+	Ref    string       `json:"ref,omitempty"`
+}
+
+// HelloDevice is what a device says about itself in its hello.
+type HelloDevice struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+}
+
+// MaxRefLen bounds the ref a client may attach; it is echoed to every
+// device of the agent.
+const MaxRefLen = 128
+
+// DecodeClientMessage parses one text message from an agent device. Fields
+// it does not know are ignored (a newer client may send more), but a known
+// key spelled in another case, or given twice, is refused: the two would
+// read differently to the client and to the hub.
+func DecodeClientMessage(b []byte) (ClientMessage, error) {
+	var m ClientMessage
+	if err := strictjson.DecodeMessage(b, &m); err != nil {
+		return m, fmt.Errorf("not a valid JSON message: %v", err)
+	}
+	if m.Type == "" {
+		return m, fmt.Errorf("missing type")
+	}
+	if len(m.Ref) > MaxRefLen {
+		return m, fmt.Errorf("ref longer than %d bytes", MaxRefLen)
+	}
+	return m, nil
+}
+
+// Error codes of error frames and of HTTP error bodies.
+const (
+	CodeBadRequest   = "bad_request"
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
+	CodeRateLimited  = "rate_limited"
+	CodeInternal     = "internal"
+	// CodeTooManyConnections answers a widget upgrade (HTTP 429) from a
+	// client address that already holds its most widget sockets.
+	CodeTooManyConnections = "too_many_connections"
+)
+
+type errorFrame struct {
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Ref     string `json:"ref,omitempty"`
+}
+
+// EncodeError returns the error frame for one device: code, a message for
+// people, and the ref of the message it answers, if any.
+func EncodeError(code, message, ref string) []byte {
+	b, _ := json.Marshal(errorFrame{Type: "error", Code: code, Message: message, Ref: ref})
+	return b
+}
 
 // TimeFormat is RFC 3339 with milliseconds, the format of every time on the
 // wire.

@@ -36,22 +36,22 @@ func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
 		}
 		s.framesIn.WithLabelValues("admin").Inc()
 		if helloed {
-			l.SendMessage(encodeError(CodeBadRequest, "the admin socket takes no messages after hello", ""))
+			l.SendMessage(hub.EncodeError(hub.CodeBadRequest, "the admin socket takes no messages after hello", ""))
 			return
 		}
 		ended = true
-		var m clientMessage
-		if err := json.Unmarshal(data, &m); err != nil || m.Type != "hello" {
-			l.fail(CloseBadHello, CodeBadRequest, "first message must be a hello", "")
+		m, err := hub.DecodeClientMessage(data)
+		if err != nil || m.Type != "hello" {
+			l.fail(CloseBadHello, hub.CodeBadRequest, "first message must be a hello", "")
 			return
 		}
 		claims, err := s.auth.Verify(m.Token)
 		if err != nil {
-			l.fail(CloseBadHello, CodeUnauthorized, err.Error(), "")
+			l.fail(CloseBadHello, hub.CodeUnauthorized, err.Error(), "")
 			return
 		}
 		if claims.Role != RoleAdmin {
-			l.fail(CloseBadHello, CodeForbidden, "the token's role is not admin", "")
+			l.fail(CloseBadHello, hub.CodeForbidden, "the token's role is not admin", "")
 			return
 		}
 		if !helloTimer.Stop() {
@@ -60,7 +60,7 @@ func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
 		helloed, ended = true, false
 		if claims.ExpiresAt != nil {
 			expiry = time.AfterFunc(time.Until(claims.ExpiresAt.Time), func() {
-				l.fail(CloseBadHello, CodeUnauthorized, "token expired", "")
+				l.fail(CloseBadHello, hub.CodeUnauthorized, "token expired", "")
 			})
 		}
 		site <- claims.Site

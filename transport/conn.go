@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/wsconn"
 )
 
@@ -28,13 +29,13 @@ func (s *Server) acceptHello(w http.ResponseWriter, r *http.Request, kind string
 		return nil, nil, false
 	}
 	timer := time.AfterFunc(s.cfg.HelloTimeout, func() {
-		l.fail(CloseBadHello, CodeBadRequest, fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout), "")
+		l.fail(CloseBadHello, hub.CodeBadRequest, fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout), "")
 	})
 	return l, timer, true
 }
 
 // fail sends an error frame and closes the socket after it.
 func (l *sock) fail(close wsconn.StatusCode, code, message, ref string) {
-	l.SendMessage(encodeError(code, message, ref))
+	l.SendMessage(hub.EncodeError(code, message, ref))
 	l.closeWith(close, truncateReason(message), true)
 }

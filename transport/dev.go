@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/presencehub/presencehub/hub"
 )
 
 // DevSite is the site the --dev mode's pages and tokens use, and DevGroups
@@ -39,7 +41,7 @@ func DevTokenHandler(auth *Auth) http.Handler {
 		}
 		tok, err := auth.Mint(TokenRequest{Site: DevSite, Agent: agent, Groups: groups, Role: role, TTL: devTokenTTL})
 		if err != nil {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+			writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")

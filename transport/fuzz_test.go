@@ -7,35 +7,6 @@ import (
 	"unicode/utf8"
 )
 
-// FuzzDecodeClientMessage: no input panics the decoder, and what it accepts
-// has a type and a bounded ref.
-func FuzzDecodeClientMessage(f *testing.F) {
-	for _, seed := range []string{
-		`{"type":"hello","token":"x","device":{"id":"","kind":"web"}}`,
-		`{"type":"set_status","status":"busy","ref":"r1"}`,
-		`{"type":"bye"}`, `{"type":"subscribe_roster"}`,
-		`{}`, `[]`, `null`, `"hello"`, `{"type":1}`, `{"type":"x","ref":` + strings.Repeat("a", 200) + `}`,
-		`{"type":"hello","device":[]}`, "\xff\xfe",
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := decodeClientMessage(data)
-		if err != nil {
-			if err.Error() == "" {
-				t.Fatal("got an empty error message")
-			}
-			return
-		}
-		if m.Type == "" {
-			t.Fatalf("accepted %q without a type", data)
-		}
-		if len(m.Ref) > maxRefLen {
-			t.Fatalf("accepted a %d-byte ref, want at most %d", len(m.Ref), maxRefLen)
-		}
-	})
-}
-
 // FuzzVerifyToken: no token panics Verify; a refusal never repeats the
 // token; an accepted token has valid ids and a role.
 func FuzzVerifyToken(f *testing.F) {

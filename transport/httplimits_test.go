@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/transport"
 )
@@ -143,7 +144,7 @@ func TestStalledRequestIsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("got %v for a stalled body, want HTTP 408", err)
 	}
-	msg := expectHTTPError(t, resp, "a stalled admin body", http.StatusRequestTimeout, transport.CodeBadRequest)
+	msg := expectHTTPError(t, resp, "a stalled admin body", http.StatusRequestTimeout, hub.CodeBadRequest)
 	mustContain(t, "the 408's message", msg, "not received in time")
 	c.expectClosed("a stalled body")
 

@@ -8,6 +8,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
@@ -109,7 +110,7 @@ func TestWidgetSocketsPerClientAddressAreCapped(t *testing.T) {
 	// A socket refused for a bad site id holds its slot only until it closes.
 	for range 3 {
 		bad := dial(t, widgetURL(r, "bad%20site", ""), third)
-		bad.Expect("error", "code", transport.CodeBadRequest)
+		bad.Expect("error", "code", hub.CodeBadRequest)
 		if got := bad.ExpectClose(); got != websocket.StatusPolicyViolation {
 			t.Fatalf("got close %d for a bad site id, want %d", got, websocket.StatusPolicyViolation)
 		}
@@ -170,5 +171,5 @@ func expectWidgetRefused(t *testing.T, r *replica, header http.Header) {
 	if resp == nil {
 		t.Fatalf("got %v over the per-client cap, want HTTP 429", err)
 	}
-	expectHTTPError(t, resp, "a widget dial over the per-client cap", http.StatusTooManyRequests, transport.CodeTooManyConnections)
+	expectHTTPError(t, resp, "a widget dial over the per-client cap", http.StatusTooManyRequests, hub.CodeTooManyConnections)
 }
