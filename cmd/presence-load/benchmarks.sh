@@ -6,6 +6,7 @@
 #
 #   bash cmd/presence-load/benchmarks.sh            # 10,000 widgets, as documented
 #   WIDGETS=500 CHANGES=5 bash cmd/presence-load/benchmarks.sh   # a quick try
+#   BASE=a152f97 bash cmd/presence-load/benchmarks.sh   # also the fanout of an older hub
 set -euo pipefail
 OUT=${OUT:-/tmp/presence-bench}
 WIDGETS=${WIDGETS:-10000}
@@ -15,6 +16,11 @@ ulimit -n 20000
 mkdir -p "$OUT"
 go build -o "$OUT/ph" ./cmd/presencehub
 go build -o "$OUT/pload" ./cmd/presence-load
+if [ -n "${BASE:-}" ]; then
+  rm -rf "$OUT/base-src" && git worktree add --detach "$OUT/base-src" "$BASE" >/dev/null
+  (cd "$OUT/base-src" && go build -o "$OUT/ph-base" ./cmd/presencehub)
+  git worktree remove --force "$OUT/base-src"
+fi
 
 wait_http() { # URL: waits up to 30 s for it to answer
   for _ in $(seq 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
@@ -33,14 +39,18 @@ for run in $(seq "$RUNS"); do
   stop "$floor"
 
   # The hub, fresh for each scenario: RSS per socket means something only then.
-  for scenario in fanout storm agent; do
+  scenarios="fanout storm agent"
+  [ -n "${BASE:-}" ] && scenarios="base-fanout $scenarios"
+  for scenario in $scenarios; do
     rm -rf "$OUT/data"
-    "$OUT/ph" --addr 127.0.0.1:18181 --data-dir "$OUT/data" --jwt-secret s --grace 30s \
+    bin="$OUT/ph"
+    [ "$scenario" = base-fanout ] && bin="$OUT/ph-base"
+    "$bin" --addr 127.0.0.1:18181 --data-dir "$OUT/data" --jwt-secret s --grace 30s \
       --max-widgets-per-client -1 --log-level warn >"$OUT/hub-$scenario-$run.log" 2>&1 &
     hub=$!
     wait_http http://127.0.0.1:18181/readyz
     case $scenario in
-    fanout) args=("${fanout[@]}") ;;
+    fanout | base-fanout) args=("${fanout[@]}") ;;
     storm) args=(--widgets "$WIDGETS" --agents 1 --storm) ;;
     agent) args=(--scenario groups --groups 100 --agents 100 --widgets "$WIDGETS" --rate 100 --duration 10s) ;;
     esac
