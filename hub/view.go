@@ -343,6 +343,14 @@ func (p *pendingChanges) hoursChanged(group string) {
 	p.hours[group] = true
 }
 
+// reset empties p, keeping its storage for the next changes.
+func (p *pendingChanges) reset() {
+	clear(p.agents)
+	clear(p.changes)
+	p.changes = p.changes[:0]
+	clear(p.hours)
+}
+
 func (p *pendingChanges) empty() bool {
 	return len(p.agents) == 0 && len(p.changes) == 0 && len(p.hours) == 0
 }
@@ -379,11 +387,11 @@ func (h *Hub) agentNowLocked(s *site, agent string) agentBefore {
 // devices, then widget frames where a widget moved, roster frames, and the
 // site's open state to its agents where that moved.
 func (h *Hub) flushLocked(s *site) {
-	p := s.pending
+	p := &s.pending
 	if p.empty() {
 		return
 	}
-	s.pending = pendingChanges{}
+	defer p.reset()
 	now := h.cfg.Now()
 	agents := make([]string, 0, len(p.agents))
 	for agent := range p.agents {
