@@ -7,6 +7,7 @@
 #   bash cmd/presence-load/benchmarks.sh            # 10,000 widgets, as documented
 #   WIDGETS=500 CHANGES=5 bash cmd/presence-load/benchmarks.sh   # a quick try
 #   BASE=a152f97 bash cmd/presence-load/benchmarks.sh   # also the fanout of an older hub
+#   NICE=-15 bash cmd/presence-load/benchmarks.sh      # ahead of other work on the machine (root)
 set -euo pipefail
 OUT=${OUT:-/tmp/presence-bench}
 WIDGETS=${WIDGETS:-10000}
@@ -28,14 +29,16 @@ wait_http() { # URL: waits up to 30 s for it to answer
 }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
+prio=()
+[ -n "${NICE:-}" ] && prio=(nice -n "$NICE")
 fanout=(--widgets "$WIDGETS" --agents 1 --changes "$CHANGES" --interval 150ms)
 
 for run in $(seq "$RUNS"); do
   # The floor: frames once, write(2) per socket, nothing else.
-  "$OUT/pload" floor --addr 127.0.0.1:18182 --jwt-secret s >"$OUT/floor.log" 2>&1 &
+  "${prio[@]}" "$OUT/pload" floor --addr 127.0.0.1:18182 --jwt-secret s >"$OUT/floor.log" 2>&1 &
   floor=$!
   sleep 0.5
-  "$OUT/pload" --url http://127.0.0.1:18182 --jwt-secret s "${fanout[@]}" --pids "$floor" --json >"$OUT/floor-fanout-$run.json"
+  "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18182 --jwt-secret s "${fanout[@]}" --pids "$floor" --json >"$OUT/floor-fanout-$run.json"
   stop "$floor"
 
   # The hub, fresh for each scenario: RSS per socket means something only then.
@@ -45,7 +48,7 @@ for run in $(seq "$RUNS"); do
     rm -rf "$OUT/data"
     bin="$OUT/ph"
     [ "$scenario" = base-fanout ] && bin="$OUT/ph-base"
-    "$bin" --addr 127.0.0.1:18181 --data-dir "$OUT/data" --jwt-secret s --grace 30s \
+    "${prio[@]}" "$bin" --addr 127.0.0.1:18181 --data-dir "$OUT/data" --jwt-secret s --grace 30s \
       --max-widgets-per-client -1 --log-level warn >"$OUT/hub-$scenario-$run.log" 2>&1 &
     hub=$!
     wait_http http://127.0.0.1:18181/readyz
@@ -54,7 +57,7 @@ for run in $(seq "$RUNS"); do
     storm) args=(--widgets "$WIDGETS" --agents 1 --storm) ;;
     agent) args=(--scenario groups --groups 100 --agents 100 --widgets "$WIDGETS" --rate 100 --duration 10s) ;;
     esac
-    "$OUT/pload" --url http://127.0.0.1:18181 --jwt-secret s "${args[@]}" --pids "$hub" --json >"$OUT/hub-$scenario-$run.json"
+    "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18181 --jwt-secret s "${args[@]}" --pids "$hub" --json >"$OUT/hub-$scenario-$run.json"
     stop "$hub"
   done
 done
