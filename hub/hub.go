@@ -88,6 +88,9 @@ type Hub struct {
 	// it counted since. Only the watcher goroutine touches them.
 	missedLogged   time.Time
 	missedUnlogged uint64
+	// lastMissedResync is when the watch last re-read the bucket because
+	// it missed revisions. Only the watcher goroutine touches it.
+	lastMissedResync time.Time
 	// sessionCount and widgetSubs count the local device sessions and
 	// widget subscribers, for statistics.
 	sessionCount atomic.Int64

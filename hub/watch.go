@@ -31,6 +31,9 @@ func (h *Hub) watch(ctx context.Context) error {
 			return ctx.Err()
 		}
 		h.log.Warn("restarting bucket watch", "reason", err)
+		if errors.Is(err, errReconnected) || errors.Is(err, errMissed) {
+			continue // NATS answers: the new watch starts at once
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -44,9 +47,20 @@ const watchRetryDelay = 500 * time.Millisecond
 
 var errReconnected = errors.New("NATS connection re-established")
 
+// errMissed ends a watch that skipped revisions: one of them may have been
+// the marker of a removed or expired lease, which nothing else would tell
+// the view, so it re-reads a snapshot.
+var errMissed = errors.New("bucket watch missed revisions; re-reading the bucket")
+
+// missedResyncEvery spaces out the snapshots taken because a watch missed
+// revisions, so a replica that keeps running behind does not spend all its
+// time re-reading the bucket.
+const missedResyncEvery = 2 * time.Second
+
 func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	started := time.Now()
 	w, err := h.kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("failed to watch bucket: %w", err)
@@ -57,13 +71,17 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 	defer h.stopping.Go(func() { w.Stop() })
 	snapshot := make(map[string]jetstream.KeyValueEntry)
 	loading := true
-	var lastLive uint64 // revision of the last entry read after loading
+	var lastLive uint64         // revision of the last entry read after loading
+	var resync <-chan time.Time // fires when a snapshot for missed revisions is due
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-reconnected:
 			return errReconnected
+		case <-resync:
+			h.lastMissedResync = time.Now()
+			return errMissed
 		case e, ok := <-w.Updates():
 			switch {
 			case !ok:
@@ -75,14 +93,30 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 				h.reconcile(snapshot)
 				snapshot = nil
 				h.ready.Store(true)
+				// The snapshot was JetStream answering: a replica whose
+				// view loaded before its first probe did is ready.
+				if errors.Is(h.health.get(), errNotProbed) {
+					h.health.set(nil)
+					h.metrics.jetstreamHealthy.Set(1)
+				}
+				first := false
 				h.loadOnce.Do(func() {
+					first = true
 					close(h.loaded)
 					h.log.Info("view loaded")
 				})
+				if !first {
+					// How long the view lagged behind the bucket after
+					// the watch restarted (docs/operations.md quotes it).
+					h.log.Info("view re-read the bucket", "took", time.Since(started).Round(time.Millisecond))
+				}
 			case e != nil:
-				h.noteSkipped(lastLive, e.Revision())
+				missed := h.noteSkipped(lastLive, e.Revision())
 				lastLive = e.Revision()
 				h.apply(e)
+				if missed && resync == nil {
+					resync = time.After(time.Until(h.lastMissedResync.Add(missedResyncEvery)))
+				}
 			}
 		}
 	}
@@ -96,9 +130,10 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 // stream's last sequence.
 // A replica that runs behind would skip revisions over and over, so the
 // warning sums them up at most once per missedLogEvery.
-func (h *Hub) noteSkipped(last, rev uint64) {
+// It reports whether revisions were missed.
+func (h *Hub) noteSkipped(last, rev uint64) bool {
 	if last == 0 || rev <= last+1 {
-		return
+		return false
 	}
 	missed := rev - last - 1
 	h.metrics.watchMissed.Add(float64(missed))
@@ -107,6 +142,7 @@ func (h *Hub) noteSkipped(last, rev uint64) {
 		h.log.Warn("bucket watch missed revisions: it runs behind", "missed", h.missedUnlogged, "since", h.missedLogged, "next", rev)
 		h.missedLogged, h.missedUnlogged = now, 0
 	}
+	return true
 }
 
 const missedLogEvery = 10 * time.Second

@@ -217,6 +217,43 @@ func (c *Cluster) StreamLeader(t testing.TB, js jetstream.JetStream, stream stri
 	return nil
 }
 
+// WaitStreamCurrent waits until stream has a leader and every replica is
+// current, as a rolling restart must before it takes the next node down:
+// a replica still catching up does not count towards the quorum.
+func (c *Cluster) WaitStreamCurrent(t testing.TB, js jetstream.JetStream, stream string) {
+	t.Helper()
+	deadline := time.Now().Add(clusterWait)
+	last := "not asked yet"
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s, err := js.Stream(ctx, stream)
+		var info *jetstream.StreamInfo
+		if err == nil {
+			info, err = s.Info(ctx)
+		}
+		cancel()
+		switch {
+		case err != nil:
+			last = err.Error()
+		case info.Cluster == nil || info.Cluster.Leader == "":
+			last = "no leader"
+		case len(info.Cluster.Replicas) != len(c.Nodes)-1:
+			last = fmt.Sprintf("%d followers", len(info.Cluster.Replicas))
+		default:
+			current := true
+			for _, r := range info.Cluster.Replicas {
+				current = current && r.Current && !r.Offline
+			}
+			if current {
+				return
+			}
+			last = "a follower is behind"
+		}
+		time.Sleep(100 * time.Millisecond) // polling the cluster, not synchronising with the test
+	}
+	t.Fatalf("stream %s not current on every node after %v: %s", stream, clusterWait, last)
+}
+
 // URL is the node's client URL.
 func (n *Node) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
 
