@@ -90,7 +90,8 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 				snapshot[e.Key()] = e
 			case loading:
 				loading = false
-				h.reconcile(snapshot)
+				removed := h.reconcile(snapshot)
+				entries := len(snapshot)
 				snapshot = nil
 				h.ready.Store(true)
 				// The snapshot was JetStream answering: a replica whose
@@ -108,7 +109,8 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 				if !first {
 					// How long the view lagged behind the bucket after
 					// the watch restarted (docs/operations.md quotes it).
-					h.log.Info("view re-read the bucket", "took", time.Since(started).Round(time.Millisecond))
+					h.log.Info("view re-read the bucket", "took", time.Since(started).Round(time.Millisecond),
+						"entries", entries, "removed", removed)
 				}
 			case e != nil:
 				missed := h.noteSkipped(lastLive, e.Revision())
@@ -154,10 +156,12 @@ const missedLogEvery = 10 * time.Second
 // bucket passed through while this replica was away is never shown.
 // Applying what the view already holds changes nothing, so only real
 // differences produce frames.
-func (h *Hub) reconcile(snapshot map[string]jetstream.KeyValueEntry) {
+// It returns how many keys of the view the snapshot lacked.
+func (h *Hub) reconcile(snapshot map[string]jetstream.KeyValueEntry) (removed int) {
 	bySite := make(map[string][]entry)
 	for _, key := range h.viewKeys() {
 		if _, ok := snapshot[key]; !ok {
+			removed++
 			k, _ := parseKey(key)
 			bySite[k.site] = append(bySite[k.site], entry{key: key, deleted: true})
 		}
@@ -186,6 +190,7 @@ func (h *Hub) reconcile(snapshot map[string]jetstream.KeyValueEntry) {
 		h.unlockSite(s)
 	}
 	h.applied.mark(last)
+	return removed
 }
 
 // apply folds one bucket entry into the view.
