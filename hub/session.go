@@ -95,7 +95,7 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		return nil, err
 	}
 	sess.rev = rev
-	if err := h.waitApplied(ctx, rev); err != nil {
+	if err := h.waitLease(ctx, sess); err != nil {
 		sess.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -135,6 +135,26 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 	})
 	h.enqueueLocked(s, encode(welcome), []Subscriber{sub})
 	return sess, nil
+}
+
+// waitLease waits until the view has applied the session's latest lease
+// write. The keeper does not know the session yet, so while the view lags
+// (a watch restarting after a reconnect or during an election) this
+// refreshes the lease every RefreshEvery itself: a first lease must not
+// expire while its session waits, or the session would find itself gone
+// and be refused as replaced.
+func (h *Hub) waitLease(ctx context.Context, sess *Session) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, h.cfg.RefreshEvery)
+		err := h.waitApplied(wctx, sess.rev)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if err := sess.refresh(ctx); err != nil {
+			return err
+		}
+	}
 }
 
 // ensureAgent creates the agent's record if it has none and keeps its groups
