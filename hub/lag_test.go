@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -33,15 +34,7 @@ func TestLaggingWatchEndsAtLatestAndCountsWhatItMissed(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	js, err := jetstream.New(natstest.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream := "KV_" + hub.DefaultBucket
-	watch := watchConsumer(ctx, t, js, stream)
-	if _, err := js.PauseConsumer(ctx, stream, watch, time.Now().Add(time.Hour)); err != nil {
-		t.Fatalf("failed to pause the watch: %v", err)
-	}
+	js, stream, watch := pauseWatch(ctx, t, ns)
 	// busy, online, busy, online, busy while the watch is held back.
 	const changes = 5
 	status := func(i int) presence.Status { return []presence.Status{presence.Busy, presence.Online}[i%2] }
@@ -69,6 +62,24 @@ func TestLaggingWatchEndsAtLatestAndCountsWhatItMissed(t *testing.T) {
 	}
 	dev.empty(t)
 	w.empty(t)
+}
+
+// pauseWatch holds the hub's bucket watch (the one consumer of the bucket's
+// stream on ns) back on the server, as an overloaded NATS does, and returns
+// a JetStream client of the test's own, the stream and the consumer, for
+// resuming it.
+func pauseWatch(ctx context.Context, t *testing.T, ns *natsserver.Server) (jetstream.JetStream, string, string) {
+	t.Helper()
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := "KV_" + hub.DefaultBucket
+	watch := watchConsumer(ctx, t, js, stream)
+	if _, err := js.PauseConsumer(ctx, stream, watch, time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("failed to pause the watch: %v", err)
+	}
+	return js, stream, watch
 }
 
 // watchConsumer returns the name of the one consumer on stream: the hub's
@@ -114,15 +125,7 @@ func TestConnectKeepsFirstLeaseWhileViewLags(t *testing.T) {
 	h := startHub(t, ns, grace)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	js, err := jetstream.New(natstest.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream := "KV_" + hub.DefaultBucket
-	watch := watchConsumer(ctx, t, js, stream)
-	if _, err := js.PauseConsumer(ctx, stream, watch, time.Now().Add(time.Hour)); err != nil {
-		t.Fatalf("failed to pause the watch: %v", err)
-	}
+	js, stream, watch := pauseWatch(ctx, t, ns)
 	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
