@@ -3,6 +3,7 @@ package hub
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -90,7 +91,10 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 				snapshot[e.Key()] = e
 			case loading:
 				loading = false
-				removed := h.reconcile(snapshot)
+				removed, unsure := h.reconcile(ctx, snapshot)
+				if unsure && resync == nil {
+					resync = time.After(missedResyncEvery)
+				}
 				entries := len(snapshot)
 				snapshot = nil
 				h.ready.Store(true)
@@ -157,10 +161,27 @@ const missedLogEvery = 10 * time.Second
 // Applying what the view already holds changes nothing, so only real
 // differences produce frames.
 // It returns how many keys of the view the snapshot lacked.
-func (h *Hub) reconcile(snapshot map[string]jetstream.KeyValueEntry) (removed int) {
+//
+// A key missing from the snapshot is removed only if the stream's leader
+// holds no message for it now: a key rewritten while the snapshot was read
+// is missing from it (the bucket keeps one message per key, and the old one
+// was gone before the watch reached it), and its new message comes next on
+// the watch, so removing it would flap a live lease offline and back. When
+// the leader cannot tell (an election), the key is kept and unsure is
+// true: the caller reads another snapshot soon.
+func (h *Hub) reconcile(ctx context.Context, snapshot map[string]jetstream.KeyValueEntry) (removed int, unsure bool) {
 	bySite := make(map[string][]entry)
 	for _, key := range h.viewKeys() {
 		if _, ok := snapshot[key]; !ok {
+			has, err := h.hasMessage(ctx, key)
+			if err != nil {
+				h.log.Debug("failed to check a key missing from the snapshot; keeping it", "key", key, "err", err)
+				unsure = true
+				continue
+			}
+			if has {
+				continue
+			}
 			removed++
 			k, _ := parseKey(key)
 			bySite[k.site] = append(bySite[k.site], entry{key: key, deleted: true})
@@ -190,7 +211,33 @@ func (h *Hub) reconcile(snapshot map[string]jetstream.KeyValueEntry) (removed in
 		h.unlockSite(s)
 	}
 	h.applied.mark(last)
-	return removed
+	return removed, unsure
+}
+
+// hasMessage reports whether the stream's leader holds a message for key
+// now. It asks the leader (the message-get API, not a direct get that any
+// replica may answer from an older state).
+func (h *Hub) hasMessage(ctx context.Context, key string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, writeAttemptTimeout)
+	defer cancel()
+	req, _ := json.Marshal(map[string]string{"last_by_subj": h.kvSubject + key})
+	msg, err := h.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+h.kv.Bucket(), req)
+	if err != nil {
+		return false, fmt.Errorf("failed to ask for the last message of %s: %w", key, err)
+	}
+	var resp struct {
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return false, fmt.Errorf("failed to decode the last message of %s: %w", key, err)
+	}
+	switch {
+	case resp.Error == nil:
+		return true, nil
+	case resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return false, nil
+	}
+	return false, fmt.Errorf("failed to get the last message of %s: %w", key, resp.Error)
 }
 
 // apply folds one bucket entry into the view.

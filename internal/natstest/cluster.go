@@ -149,7 +149,41 @@ cluster {
 	for _, n := range c.Nodes {
 		n.waitHealthy()
 	}
+	c.waitMetaLeader()
 	return c
+}
+
+// waitMetaLeader waits until JetStream answers an account-info request
+// through every node: a node is healthy before the cluster has elected its
+// meta leader, and a stream created before then can wait out its timeout.
+func (c *Cluster) waitMetaLeader() {
+	c.t.Helper()
+	for _, n := range c.Nodes {
+		nc, err := nats.Connect(n.URL())
+		if err != nil {
+			c.t.Fatalf("failed to connect to node %s: %v", n.Name, err)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			nc.Close()
+			c.t.Fatal(err)
+		}
+		deadline := time.Now().Add(clusterWait)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := js.AccountInfo(ctx)
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				nc.Close()
+				c.t.Fatalf("JetStream does not answer through node %s after %v: %v", n.Name, clusterWait, err)
+			}
+			time.Sleep(100 * time.Millisecond) // polling the cluster, not synchronising with the test
+		}
+		nc.Close()
+	}
 }
 
 // URLs is the comma list of every node's client URL, as --nats-url takes it.
