@@ -154,7 +154,10 @@ func (cs *chaosSite) settle() {
 	t := cs.t
 	t.Helper()
 	ctx := context.Background()
-	var info *jetstream.StreamInfo
+	var (
+		info *jetstream.StreamInfo
+		kv   jetstream.KeyValue
+	)
 	wstest.Eventually(t, chaosWait, "the bucket's stream answers", func() bool {
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
@@ -162,18 +165,19 @@ func (cs *chaosSite) settle() {
 		if err == nil {
 			info, err = stream.Info(ictx)
 		}
+		if err == nil {
+			kv, err = cs.js.KeyValue(ictx, hub.DefaultBucket)
+		}
 		return err == nil
 	})
 	mark := info.State.LastSeq
-	kv, err := cs.js.KeyValue(ctx, hub.DefaultBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, agent := range []string{"alice", "bob"} {
-		w, err := kv.Watch(ctx, "d.acme."+agent+".*", jetstream.UpdatesOnly())
-		if err != nil {
-			t.Fatal(err)
-		}
+		var w jetstream.KeyWatcher
+		wstest.Eventually(t, chaosWait, "a watch of "+agent+"'s lease starts", func() bool {
+			var err error
+			w, err = kv.Watch(ctx, "d.acme."+agent+".*", jetstream.UpdatesOnly())
+			return err == nil
+		})
 		timeout := time.After(chaosWait)
 	refreshed:
 		for {
