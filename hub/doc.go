@@ -6,19 +6,23 @@
 // each site behind its own lock, found through a sharded registry, and how
 // bucket entries apply to it), the watch (watch.go: the watch loop, the
 // reconcile after a reconnect), the store (store.go: every write to the
-// bucket), sessions (session.go: device sessions and their leases), the
-// fan-out (fanout.go: subscribers, per-site outboxes, sending, dropping),
-// working hours (hours.go: one timer per schedule) and replica statistics
-// (stats.go). The rules themselves, working hours included, are answered by
+// bucket; retry.go: how writes ride out an election), health (health.go:
+// the JetStream probe behind readiness), sessions (session.go: device
+// sessions and their leases), the fan-out (fanout.go: subscribers,
+// per-site outboxes, sending, dropping), working hours (hours.go: one timer
+// per schedule) and replica statistics (stats.go). The rules themselves, working hours included, are answered by
 // package presence.
 //
-// Goroutines: Run starts and owns three, the watcher (applies bucket updates
-// to the view; it re-reads a full snapshot after every NATS reconnect), the
-// lease keeper (refreshes the leases of live local sessions) and the stats
-// publisher (publishes this replica's numbers over NATS and answers
-// per-site questions from other replicas); all end when Run's context is
-// done; a watch that ends is stopped on a goroutine of its own (deleting
-// its consumer can wait out a timeout), which Run also waits for. A site
+// Goroutines: Run starts and owns four, the watcher (applies bucket updates
+// to the view; it re-reads a full snapshot after every NATS reconnect and
+// after missing revisions), the lease keeper (refreshes the leases of live
+// local sessions), the stats publisher (publishes this replica's numbers
+// over NATS and answers per-site questions from other replicas) and the
+// health prober (asks JetStream every few seconds whether it answers, for
+// Healthy); all end when Run's context is done. A watch that ends is
+// stopped on a goroutine of its own (deleting its consumer can wait out a
+// timeout), and a bye whose caller gave up goes on purging its lease on a
+// goroutine of its own (session.go); Run waits for both kinds. A site
 // with frames to send has one delivery goroutine, started when
 // its outbox gets frames and ended when it is empty; a large fan-out splits
 // its sends over short-lived goroutines (one per core, at most 8) and waits

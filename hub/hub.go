@@ -49,6 +49,13 @@ type Config struct {
 	MaxDevices int
 	// Registerer receives the hub's Prometheus metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// HealthEvery is how often JetStream is probed for Healthy, and how long
+	// a probe may take; default 2s.
+	HealthEvery time.Duration
+	// WriteRetry bounds how long a write that meets a stream without a
+	// leader, or a server that went away, is retried; 0 means
+	// DefaultWriteRetry, negative means no retries.
+	WriteRetry time.Duration
 	// PerSiteMetrics adds per-site series (one per site: keep it off with
 	// many sites).
 	PerSiteMetrics bool
@@ -81,6 +88,9 @@ type Hub struct {
 	// it counted since. Only the watcher goroutine touches them.
 	missedLogged   time.Time
 	missedUnlogged uint64
+	// lastMissedResync is when the watch last re-read the bucket because
+	// it missed revisions. Only the watcher goroutine touches it.
+	lastMissedResync time.Time
 	// sessionCount and widgetSubs count the local device sessions and
 	// widget subscribers, for statistics.
 	sessionCount atomic.Int64
@@ -88,6 +98,11 @@ type Hub struct {
 	// adminSockets counts the transport's admin sockets, for statistics;
 	// nil until the transport reports them.
 	adminSockets atomic.Pointer[func() int]
+
+	// bg runs work that outlives its caller, such as a bye's purge.
+	bg background
+	// health is the outcome of the last JetStream probe.
+	health health
 
 	started  time.Time
 	counters counters
@@ -124,6 +139,15 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.MaxDevices == 0 {
 		cfg.MaxDevices = DefaultMaxDevices
 	}
+	if cfg.HealthEvery == 0 {
+		cfg.HealthEvery = DefaultHealthEvery
+	}
+	if cfg.HealthEvery < 0 {
+		return nil, fmt.Errorf("hub: health probe interval %v is negative", cfg.HealthEvery)
+	}
+	if cfg.WriteRetry == 0 {
+		cfg.WriteRetry = DefaultWriteRetry
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -142,6 +166,7 @@ func New(cfg Config) (*Hub, error) {
 		started:   cfg.Now(),
 		book:      replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)},
 	}
+	h.health.set(errNotProbed)
 	h.metrics = newMetrics(h, cfg.Registerer, cfg.PerSiteMetrics)
 	return h, nil
 }
@@ -162,10 +187,13 @@ func (h *Hub) Loaded() <-chan struct{} { return h.loaded }
 // is done or the watch fails.
 func (h *Hub) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	h.bg.start(ctx)
 	g.Go(func() error { return h.watch(ctx) })
 	g.Go(func() error { return h.keepLeases(ctx) })
 	g.Go(func() error { return h.publishStats(ctx) })
+	g.Go(func() error { return h.probeJetStream(ctx) })
 	err := g.Wait()
+	h.bg.stop()
 	h.stopping.Wait()
 	h.ready.Store(false)
 	h.stopTimers()
@@ -173,4 +201,40 @@ func (h *Hub) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// background runs goroutines that outlive the call that started them, on
+// Run's context, and Run waits for them.
+type background struct {
+	mu  sync.Mutex
+	ctx context.Context // guarded by mu; nil while Run is not running
+	wg  sync.WaitGroup
+}
+
+func (b *background) start(ctx context.Context) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ctx = ctx
+}
+
+// stop waits for the goroutines; Run's context is done by then, so they
+// are ending.
+func (b *background) stop() {
+	b.mu.Lock()
+	b.ctx = nil
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// goBackground runs fn on a goroutine owned by Run, with Run's context; it
+// reports false, running nothing, when Run is not running.
+func (h *Hub) goBackground(fn func(ctx context.Context)) bool {
+	h.bg.mu.Lock()
+	defer h.bg.mu.Unlock()
+	if h.bg.ctx == nil || h.bg.ctx.Err() != nil {
+		return false
+	}
+	ctx := h.bg.ctx
+	h.bg.wg.Go(func() { fn(ctx) })
+	return true
 }

@@ -99,7 +99,16 @@ func startHub(t *testing.T, ns *natsserver.Server, grace time.Duration) *testHub
 // startHubAt runs a hub connected to the NATS at url (a proxy, say).
 func startHubAt(t *testing.T, url string, grace time.Duration) *testHub {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	return startHubWith(t, url, nil, hub.BucketConfig{LimitMarkerTTL: time.Second},
+		hub.Config{Grace: grace, MarkerTTL: time.Second}, waitTimeout)
+}
+
+// startHubWith runs a hub with cfg (its JetStream, bucket and registry
+// filled in) on a connection to url with extra options, opening the bucket
+// with bucket; it fails the test if the view does not load within wait.
+func startHubWith(t *testing.T, url string, opts []nats.Option, bucket hub.BucketConfig, cfg hub.Config, wait time.Duration) *testHub {
+	t.Helper()
+	nc, err := nats.Connect(url, append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,14 +117,15 @@ func startHubAt(t *testing.T, url string, grace time.Duration) *testHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	kv, err := hub.OpenBucket(ctx, js, hub.BucketConfig{LimitMarkerTTL: time.Second})
+	kv, err := hub.OpenBucket(ctx, js, bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	h, err := hub.New(hub.Config{JetStream: js, KV: kv, Grace: grace, MarkerTTL: time.Second, Registerer: reg})
+	cfg.JetStream, cfg.KV, cfg.Registerer = js, kv, reg
+	h, err := hub.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

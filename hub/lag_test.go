@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -33,15 +34,7 @@ func TestLaggingWatchEndsAtLatestAndCountsWhatItMissed(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	js, err := jetstream.New(natstest.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream := "KV_" + hub.DefaultBucket
-	watch := watchConsumer(ctx, t, js, stream)
-	if _, err := js.PauseConsumer(ctx, stream, watch, time.Now().Add(time.Hour)); err != nil {
-		t.Fatalf("failed to pause the watch: %v", err)
-	}
+	js, stream, watch := pauseWatch(ctx, t, ns)
 	// busy, online, busy, online, busy while the watch is held back.
 	const changes = 5
 	status := func(i int) presence.Status { return []presence.Status{presence.Busy, presence.Online}[i%2] }
@@ -69,6 +62,24 @@ func TestLaggingWatchEndsAtLatestAndCountsWhatItMissed(t *testing.T) {
 	}
 	dev.empty(t)
 	w.empty(t)
+}
+
+// pauseWatch holds the hub's bucket watch (the one consumer of the bucket's
+// stream on ns) back on the server, as an overloaded NATS does, and returns
+// a JetStream client of the test's own, the stream and the consumer, for
+// resuming it.
+func pauseWatch(ctx context.Context, t *testing.T, ns *natsserver.Server) (jetstream.JetStream, string, string) {
+	t.Helper()
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := "KV_" + hub.DefaultBucket
+	watch := watchConsumer(ctx, t, js, stream)
+	if _, err := js.PauseConsumer(ctx, stream, watch, time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("failed to pause the watch: %v", err)
+	}
+	return js, stream, watch
 }
 
 // watchConsumer returns the name of the one consumer on stream: the hub's
@@ -103,4 +114,68 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("got no metric %s", name)
 	return 0
+}
+
+// A device that connects while the view lags (its watch held back, as
+// during a watch restart) keeps its first lease alive until the view shows
+// it, even for longer than the grace, and is not refused as replaced.
+func TestConnectKeepsFirstLeaseWhileViewLags(t *testing.T) {
+	ns := natstest.Start(t)
+	const grace = 2 * time.Second
+	h := startHub(t, ns, grace)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	js, stream, watch := pauseWatch(ctx, t, ns)
+	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const device = "6f1d3c2a-5b4e-4d7f-8a9b-0c1d2e3f4a5b"
+	leases, err := kv.Watch(ctx, "d.acme.alice."+device, jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leases.Stop()
+
+	type result struct {
+		s   *hub.Session
+		err error
+	}
+	done := make(chan result, 1)
+	dev := newQueue(16)
+	go func() {
+		s, err := h.Connect(ctx, hub.Identity{Site: "acme", Agent: "alice"}, hub.DeviceHello{ID: device, Kind: presence.Desktop}, dev)
+		done <- result{s, err}
+	}()
+	// Writes of the lease until they span more than the grace: the first
+	// one and the refreshes Connect makes while it waits.
+	var first time.Time
+	for span := time.Duration(0); span <= grace; {
+		select {
+		case e := <-leases.Updates():
+			if e == nil {
+				continue
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				t.Fatalf("got %v on the waiting device's lease, want only writes", e.Operation())
+			}
+			if first.IsZero() {
+				first = e.Created()
+			}
+			span = e.Created().Sub(first)
+		case <-ctx.Done():
+			t.Fatal("the waiting device's lease was not kept")
+		}
+	}
+	if _, err := js.ResumeConsumer(ctx, stream, watch); err != nil {
+		t.Fatalf("failed to resume the watch: %v", err)
+	}
+	if _, err := kv.Put(ctx, "test.nudge", nil); err != nil { // see TestLaggingWatch...
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("got %v, want the device connected once the view caught up", r.err)
+	}
+	dev.expect(t, "welcome")
 }

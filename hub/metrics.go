@@ -24,6 +24,11 @@ type metrics struct {
 	kvOps         *prometheus.CounterVec
 	kvErrors      *prometheus.CounterVec
 	watchMissed   prometheus.Counter
+	// jetstreamHealthy is 1 while the last JetStream probe was answered.
+	jetstreamHealthy prometheus.Gauge
+	// writeRetries counts bucket writes retried through an election or a
+	// NATS reconnect, by outcome.
+	writeRetries *prometheus.CounterVec
 }
 
 func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
@@ -69,12 +74,23 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 			Name: "presencehub_watch_missed_revisions_total",
 			Help: "Bucket revisions (statuses, leases, markers) this replica's watch never read because they were replaced, expired or purged before it got to them: the watch ran behind (an overloaded hub or NATS). The view still ends at the latest state, but what those revisions changed was not shown.",
 		}),
+		jetstreamHealthy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "presencehub_jetstream_healthy",
+			Help: "1 while JetStream answered this replica's last probe (every 2s); 0 while the NATS server it is connected to is frozen, cut off or without JetStream. /readyz is 503 meanwhile.",
+		}),
+		writeRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "presencehub_kv_write_retries_total",
+			Help: "Bucket writes that met a stream without a leader or a NATS server that went away and were retried, by outcome: stored, failed (gave up after --nats-write-retry or the caller's deadline) or unknown (gave up after a timeout: the write may still land).",
+		}, []string{"outcome"}),
+	}
+	for _, o := range []string{"stored", "failed", "unknown"} {
+		m.writeRetries.WithLabelValues(o)
 	}
 	if reg == nil {
 		return m
 	}
 	reg.MustRegister(m.statusChanges, m.framesOut, m.slowClosed, m.graceStarted, m.graceCancel,
-		m.graceExpired, m.propagation, m.kvOps, m.kvErrors, m.watchMissed, &viewCollector{h: h, perSite: perSite})
+		m.graceExpired, m.propagation, m.kvOps, m.kvErrors, m.watchMissed, m.jetstreamHealthy, m.writeRetries, &viewCollector{h: h, perSite: perSite})
 	nc := h.js.Conn()
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -95,7 +95,7 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		return nil, err
 	}
 	sess.rev = rev
-	if err := h.waitApplied(ctx, rev); err != nil {
+	if err := h.waitLease(ctx, sess); err != nil {
 		sess.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -135,6 +135,26 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 	})
 	h.enqueueLocked(s, encode(welcome), []Subscriber{sub})
 	return sess, nil
+}
+
+// waitLease waits until the view has applied the session's latest lease
+// write. The keeper does not know the session yet, so while the view lags
+// (a watch restarting after a reconnect or during an election) this
+// refreshes the lease every RefreshEvery itself: a first lease must not
+// expire while its session waits, or the session would find itself gone
+// and be refused as replaced.
+func (h *Hub) waitLease(ctx context.Context, sess *Session) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, h.cfg.RefreshEvery)
+		err := h.waitApplied(wctx, sess.rev)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if err := sess.refresh(ctx); err != nil {
+			return err
+		}
+	}
 }
 
 // ensureAgent creates the agent's record if it has none and keeps its groups
@@ -254,35 +274,89 @@ func (s *Session) Close(ctx context.Context) error {
 	return err
 }
 
+// ErrNotStored is wrapped by Bye's error when the lease could not be
+// removed: the device stays online until its lease runs out the grace (or
+// the purge, still retried in the background, lands), so the device must
+// not be told it logged out.
+var ErrNotStored = errors.New("hub: bye not stored")
+
 // Bye ends the session deliberately: the device's lease is removed at once,
 // with no grace. The purge leaves a marker that NATS removes after the
 // marker TTL, so the bucket does not grow with churn.
+//
+// While NATS cannot take the purge (a stream leader election, a server that
+// went away) it is retried until it is stored or the grace has passed,
+// after which the lease has run out anyway. If ctx ends first, the retries
+// go on in the background, owned by Run, and Bye returns an error wrapping
+// ErrNotStored at once, as it does when the retries give up: only a nil
+// error means the logout is stored.
 func (s *Session) Bye(ctx context.Context) error {
 	if !s.end() {
 		return nil
 	}
-	key := deviceKey(s.site, s.agent, s.device)
+	deadline := time.Now().Add(s.h.cfg.Grace)
+	rev, err := s.purgeUntil(ctx, deadline)
+	if err == nil {
+		// Returning once this replica's view has the device gone means a
+		// device that reconnects here right after the bye is counted
+		// without it. The purge is stored whatever the wait says.
+		if err := s.h.waitApplied(ctx, rev); err != nil {
+			s.h.log.Debug("bye stored but not yet applied to the view", "err", err)
+		}
+		return nil
+	}
+	if ctx.Err() != nil && time.Now().Before(deadline) && s.h.goBackground(func(bg context.Context) {
+		if _, err := s.purgeUntil(bg, deadline); err != nil && bg.Err() == nil {
+			s.h.log.Warn("gave up removing the lease of a device that said bye; it expires with the grace",
+				"site", s.site, "agent", s.agent, "device", s.device, "err", err)
+		}
+	}) {
+		return fmt.Errorf("%w: still retrying in the background: %w", ErrNotStored, err)
+	}
+	return fmt.Errorf("%w: %w", ErrNotStored, err)
+}
+
+// purgeUntil removes the session's lease, retrying what NATS could not take
+// until deadline or until ctx ends, and returns the purge marker's revision
+// (0 when there was nothing left to remove).
+func (s *Session) purgeUntil(ctx context.Context, deadline time.Time) (uint64, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for {
+		rev, err := s.purgeLocked(ctx)
+		if err == nil || ctx.Err() != nil || s.h.cfg.WriteRetry <= 0 || !(retryable(err) || errors.Is(err, ErrOutcomeUnknown)) {
+			return rev, err
+		}
+	}
+}
+
+// purgeLocked removes the session's lease once (publish retries within
+// Config.WriteRetry). A purge that finds the lease replaced reads it: a
+// lease held by a newer session, or already gone (an earlier attempt whose
+// acknowledgement was lost landed, or it expired), needs nothing more.
+// Guarded by s.mu.
+func (s *Session) purgeLocked(ctx context.Context) (uint64, error) {
+	key := deviceKey(s.site, s.agent, s.device)
 	rev, err := s.h.purgeKey(ctx, key, s.rev)
 	if errors.Is(err, ErrReplaced) {
 		var current uint64
 		current, err = s.h.leaseOwner(ctx, key, s.id)
 		switch {
 		case errors.Is(err, ErrReplaced):
-			return nil // a newer session of the device owns the lease now
+			return 0, nil // a newer session of the device owns the lease now
 		case err == nil && current == 0:
-			return nil // already gone
+			return 0, nil // already gone
 		case err == nil:
+			s.rev = current
 			rev, err = s.h.purgeKey(ctx, key, current)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("failed to purge lease: %w", err)
+		return 0, fmt.Errorf("failed to purge lease: %w", err)
 	}
-	// Returning once this replica's view has the device gone means a device
-	// that reconnects here right after the bye is counted without it.
-	return s.h.waitApplied(ctx, rev)
+	return rev, nil
 }
 
 // refreshConcurrency bounds the lease writes in flight at once, so that a
@@ -305,7 +379,11 @@ func (h *Hub) keepLeases(ctx context.Context) error {
 		g.SetLimit(refreshConcurrency)
 		for _, s := range sessions {
 			g.Go(func() error {
-				rctx, cancel := context.WithTimeout(ctx, h.cfg.RefreshEvery)
+				// A refresh that NATS cannot take is retried at once
+				// (see retry.go), not at the next tick, for as long as
+				// the lease can live: that is what keeps it alive
+				// through a stream leader election.
+				rctx, cancel := context.WithTimeout(ctx, h.cfg.Grace)
 				defer cancel()
 				err := s.refresh(rctx)
 				switch {

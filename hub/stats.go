@@ -44,10 +44,15 @@ type Connections struct {
 
 // ReplicaStats is one replica's numbers.
 type ReplicaStats struct {
-	Hub                 string      `json:"hub"`
-	Name                string      `json:"name"`
-	Started             Time        `json:"started"`
-	NATS                string      `json:"nats"`
+	Hub     string `json:"hub"`
+	Name    string `json:"name"`
+	Started Time   `json:"started"`
+	// NATS is the connection's state: "connected" only while JetStream
+	// answers too (the admin page marks anything else), else "jetstream
+	// not answering" or the connection's state.
+	NATS string `json:"nats"`
+	// JetStreamError says why JetStream did not answer the last probe.
+	JetStreamError      string      `json:"jetstream_error,omitempty"`
 	ViewLoaded          bool        `json:"view_loaded"`
 	Connections         Connections `json:"connections"`
 	Sessions            int         `json:"sessions"`
@@ -180,6 +185,9 @@ func (h *Hub) replicaStats() ReplicaStats {
 		FramesOut:     h.counters.framesOut.Load(),
 		SlowClosed:    h.counters.slowClosed.Load(),
 		At:            Time(now),
+	}
+	if err := h.health.get(); err != nil && h.js.Conn().Status() == nats.CONNECTED {
+		rs.NATS, rs.JetStreamError = "jetstream not answering", err.Error()
 	}
 	rs.Connections = h.connections()
 	rs.Sessions = rs.Connections.Agent

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,32 +37,49 @@ func (h *Hub) updateAgent(ctx context.Context, key string, fn func(rec *agentRec
 		h.unlockSite(s)
 	}
 
+	var written []byte // the last record this call tried to store
 	for attempt := 0; attempt < 10; attempt++ {
 		if !fn(&rec, exists) {
 			return nil
 		}
 		b, _ := json.Marshal(rec)
-		var err error
-		if exists {
-			_, err = h.kv.Update(ctx, key, b, rev)
-			h.metrics.kvOp("update", err)
-		} else {
-			_, err = h.kv.Create(ctx, key, b)
-			h.metrics.kvOp("create", err)
-		}
+		written = b
+		err := h.retry(ctx, func(ctx context.Context) error {
+			var err error
+			if exists {
+				_, err = h.kv.Update(ctx, key, b, rev)
+				h.metrics.kvOp("update", err)
+			} else {
+				_, err = h.kv.Create(ctx, key, b)
+				h.metrics.kvOp("create", err)
+			}
+			return err
+		})
 		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return fmt.Errorf("failed to write agent record: %w", err)
 		}
-		e, err := h.kv.Get(ctx, key)
-		h.metrics.kvOp("get", ignoreNotFound(err))
+		var e jetstream.KeyValueEntry
+		err = h.retry(ctx, func(ctx context.Context) error {
+			var err error
+			e, err = h.kv.Get(ctx, key)
+			h.metrics.kvOp("get", ignoreNotFound(err))
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return nil
+			}
+			return err
+		})
 		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			rec, rev, exists = agentRecord{}, 0, false
 		case err != nil:
 			return fmt.Errorf("failed to read agent record: %w", err)
+		case e == nil:
+			rec, rev, exists = agentRecord{}, 0, false
+		case bytes.Equal(e.Value(), written):
+			// An attempt whose acknowledgement was lost landed after all
+			// (the record carries its time, so no other write equals it).
+			return nil
 		default:
 			if rec, err = decodeAgentRecord(e.Value()); err != nil {
 				return err
@@ -87,8 +105,13 @@ func (h *Hub) writeLease(ctx context.Context, key string, rec deviceRecord, expe
 // the lease is session's own or gone, and ErrReplaced when another session
 // holds it.
 func (h *Hub) leaseOwner(ctx context.Context, key, session string) (uint64, error) {
-	e, err := h.kv.Get(ctx, key)
-	h.metrics.kvOp("get", ignoreNotFound(err))
+	var e jetstream.KeyValueEntry
+	err := h.retry(ctx, func(ctx context.Context) error {
+		var err error
+		e, err = h.kv.Get(ctx, key)
+		h.metrics.kvOp("get", ignoreNotFound(err))
+		return err
+	})
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return 0, nil // expired or removed: the session may take it again
@@ -124,8 +147,13 @@ func (h *Hub) publish(ctx context.Context, msg *nats.Msg, expect uint64) (uint64
 	if expect > 0 {
 		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(expect))
 	}
-	ack, err := h.js.PublishMsg(ctx, msg, opts...)
-	h.metrics.kvOp(op, err)
+	var ack *jetstream.PubAck
+	err := h.retry(ctx, func(ctx context.Context) error {
+		var err error
+		ack, err = h.js.PublishMsg(ctx, msg, opts...)
+		h.metrics.kvOp(op, err)
+		return err
+	})
 	if err != nil {
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
@@ -176,8 +204,13 @@ func (h *Hub) put(ctx context.Context, key string, value []byte) error {
 	if !h.Ready() {
 		return ErrNotReady
 	}
-	rev, err := h.kv.Put(ctx, key, value)
-	h.metrics.kvOp("put", err)
+	var rev uint64
+	err := h.retry(ctx, func(ctx context.Context) error {
+		var err error
+		rev, err = h.kv.Put(ctx, key, value)
+		h.metrics.kvOp("put", err)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("failed to write %s: %w", key, err)
 	}

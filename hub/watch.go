@@ -3,6 +3,7 @@ package hub
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,6 +32,9 @@ func (h *Hub) watch(ctx context.Context) error {
 			return ctx.Err()
 		}
 		h.log.Warn("restarting bucket watch", "reason", err)
+		if errors.Is(err, errReconnected) || errors.Is(err, errMissed) {
+			continue // NATS answers: the new watch starts at once
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -44,9 +48,20 @@ const watchRetryDelay = 500 * time.Millisecond
 
 var errReconnected = errors.New("NATS connection re-established")
 
+// errMissed ends a watch that skipped revisions: one of them may have been
+// the marker of a removed or expired lease, which nothing else would tell
+// the view, so it re-reads a snapshot.
+var errMissed = errors.New("bucket watch missed revisions; re-reading the bucket")
+
+// missedResyncEvery spaces out the snapshots taken because a watch missed
+// revisions, so a replica that keeps running behind does not spend all its
+// time re-reading the bucket.
+const missedResyncEvery = 2 * time.Second
+
 func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	started := time.Now()
 	w, err := h.kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("failed to watch bucket: %w", err)
@@ -57,13 +72,17 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 	defer h.stopping.Go(func() { w.Stop() })
 	snapshot := make(map[string]jetstream.KeyValueEntry)
 	loading := true
-	var lastLive uint64 // revision of the last entry read after loading
+	var lastLive uint64         // revision of the last entry read after loading
+	var resync <-chan time.Time // fires when a snapshot for missed revisions is due
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-reconnected:
 			return errReconnected
+		case <-resync:
+			h.lastMissedResync = time.Now()
+			return errMissed
 		case e, ok := <-w.Updates():
 			switch {
 			case !ok:
@@ -72,17 +91,38 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 				snapshot[e.Key()] = e
 			case loading:
 				loading = false
-				h.reconcile(snapshot)
+				removed, unsure := h.reconcile(ctx, snapshot)
+				if unsure && resync == nil {
+					resync = time.After(missedResyncEvery)
+				}
+				entries := len(snapshot)
 				snapshot = nil
 				h.ready.Store(true)
+				// The snapshot was JetStream answering: a replica whose
+				// view loaded before its first probe did is ready.
+				if errors.Is(h.health.get(), errNotProbed) {
+					h.health.set(nil)
+					h.metrics.jetstreamHealthy.Set(1)
+				}
+				first := false
 				h.loadOnce.Do(func() {
+					first = true
 					close(h.loaded)
 					h.log.Info("view loaded")
 				})
+				if !first {
+					// How long the view lagged behind the bucket after
+					// the watch restarted (docs/operations.md quotes it).
+					h.log.Info("view re-read the bucket", "took", time.Since(started).Round(time.Millisecond),
+						"entries", entries, "removed", removed)
+				}
 			case e != nil:
-				h.noteSkipped(lastLive, e.Revision())
+				missed := h.noteSkipped(lastLive, e.Revision())
 				lastLive = e.Revision()
 				h.apply(e)
+				if missed && resync == nil {
+					resync = time.After(time.Until(h.lastMissedResync.Add(missedResyncEvery)))
+				}
 			}
 		}
 	}
@@ -96,9 +136,10 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 // stream's last sequence.
 // A replica that runs behind would skip revisions over and over, so the
 // warning sums them up at most once per missedLogEvery.
-func (h *Hub) noteSkipped(last, rev uint64) {
+// It reports whether revisions were missed.
+func (h *Hub) noteSkipped(last, rev uint64) bool {
 	if last == 0 || rev <= last+1 {
-		return
+		return false
 	}
 	missed := rev - last - 1
 	h.metrics.watchMissed.Add(float64(missed))
@@ -107,6 +148,7 @@ func (h *Hub) noteSkipped(last, rev uint64) {
 		h.log.Warn("bucket watch missed revisions: it runs behind", "missed", h.missedUnlogged, "since", h.missedLogged, "next", rev)
 		h.missedLogged, h.missedUnlogged = now, 0
 	}
+	return true
 }
 
 const missedLogEvery = 10 * time.Second
@@ -118,10 +160,29 @@ const missedLogEvery = 10 * time.Second
 // bucket passed through while this replica was away is never shown.
 // Applying what the view already holds changes nothing, so only real
 // differences produce frames.
-func (h *Hub) reconcile(snapshot map[string]jetstream.KeyValueEntry) {
+// It returns how many keys of the view the snapshot lacked.
+//
+// A key missing from the snapshot is removed only if the stream's leader
+// holds no message for it now: a key rewritten while the snapshot was read
+// is missing from it (the bucket keeps one message per key, and the old one
+// was gone before the watch reached it), and its new message comes next on
+// the watch, so removing it would flap a live lease offline and back. When
+// the leader cannot tell (an election), the key is kept and unsure is
+// true: the caller reads another snapshot soon.
+func (h *Hub) reconcile(ctx context.Context, snapshot map[string]jetstream.KeyValueEntry) (removed int, unsure bool) {
 	bySite := make(map[string][]entry)
 	for _, key := range h.viewKeys() {
 		if _, ok := snapshot[key]; !ok {
+			has, err := h.hasMessage(ctx, key)
+			if err != nil {
+				h.log.Debug("failed to check a key missing from the snapshot; keeping it", "key", key, "err", err)
+				unsure = true
+				continue
+			}
+			if has {
+				continue
+			}
+			removed++
 			k, _ := parseKey(key)
 			bySite[k.site] = append(bySite[k.site], entry{key: key, deleted: true})
 		}
@@ -150,6 +211,33 @@ func (h *Hub) reconcile(snapshot map[string]jetstream.KeyValueEntry) {
 		h.unlockSite(s)
 	}
 	h.applied.mark(last)
+	return removed, unsure
+}
+
+// hasMessage reports whether the stream's leader holds a message for key
+// now. It asks the leader (the message-get API, not a direct get that any
+// replica may answer from an older state).
+func (h *Hub) hasMessage(ctx context.Context, key string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, writeAttemptTimeout)
+	defer cancel()
+	req, _ := json.Marshal(map[string]string{"last_by_subj": h.kvSubject + key})
+	msg, err := h.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+h.kv.Bucket(), req)
+	if err != nil {
+		return false, fmt.Errorf("failed to ask for the last message of %s: %w", key, err)
+	}
+	var resp struct {
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return false, fmt.Errorf("failed to decode the last message of %s: %w", key, err)
+	}
+	switch {
+	case resp.Error == nil:
+		return true, nil
+	case resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return false, nil
+	}
+	return false, fmt.Errorf("failed to get the last message of %s: %w", key, resp.Error)
 }
 
 // apply folds one bucket entry into the view.

@@ -14,7 +14,6 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -27,8 +26,6 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/wsconn"
 )
-
-var errNotReady = errors.New("view not loaded")
 
 // Defaults for Config.
 const (
@@ -172,12 +169,9 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Ready == nil {
-		cfg.Ready = func() error {
-			if !h.Ready() {
-				return errNotReady
-			}
-			return nil
-		}
+		// Not ready while NATS or JetStream does not answer, as well as
+		// while the view loads.
+		cfg.Ready = h.Healthy
 	}
 	s := &Server{cfg: cfg, hub: h, auth: auth, log: cfg.Logger, mux: http.NewServeMux(),
 		proxies: newTrustedProxies(cfg.TrustedProxies), widgetSlots: newClientSlots(cfg.MaxWidgetsPerClient)}

@@ -64,6 +64,9 @@ type serveConfig struct {
 	httpIdle       time.Duration
 	maxHTTPConns   int
 	replicaID      string
+	natsPing       time.Duration
+	natsMaxPings   int
+	writeRetry     time.Duration
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -86,6 +89,9 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.pingInterval, "ping-interval", transport.DefaultPingInterval, "how often every socket is pinged; negative disables")
 	fs.DurationVar(&c.pongTimeout, "pong-timeout", transport.DefaultPongTimeout, "how long a pong may take before the socket is closed")
 	fs.DurationVar(&c.closeTimeout, "close-timeout", transport.DefaultCloseTimeout, "how long a client has to answer the hub's close frame before the connection is closed anyway")
+	fs.DurationVar(&c.natsPing, "nats-ping-interval", defaultNATSPingInterval, "how often the NATS connection is pinged; a server that misses --nats-max-pings-out pings in a row (frozen, cut off) is left for another of --nats-url")
+	fs.IntVar(&c.natsMaxPings, "nats-max-pings-out", defaultNATSMaxPingsOut, "unanswered NATS pings after which the connection is dropped and another server of --nats-url tried")
+	fs.DurationVar(&c.writeRetry, "nats-write-retry", hub.DefaultWriteRetry, "how long a bucket write that meets a stream leader election or a NATS reconnect is retried before it fails (0: no retries); keep it above the cluster's election time")
 	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (JWT and nkey) for --nats-url")
 	fs.StringVar(&c.natsTLSCA, "nats-tls-ca", "", "CA certificate file to verify the NATS servers' TLS certificates")
 	fs.BoolVar(&c.perSiteMetrics, "metrics-per-site", false, "add per-site series to /metrics (one series per site: keep off with many sites)")
@@ -196,6 +202,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	h, err := hub.New(hub.Config{
 		ID: cfg.replicaID, JetStream: js, KV: kv, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
 		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics, MaxDevices: cfg.maxDevices,
+		WriteRetry: writeRetryConfig(cfg.writeRetry),
 	})
 	if err != nil {
 		return err
@@ -215,15 +222,9 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		TrustedProxies:      proxies,
 		Logger:              log,
 		Registerer:          reg,
-		Ready: func() error {
-			if !nc.IsConnected() {
-				return errors.New("NATS disconnected")
-			}
-			if !h.Ready() {
-				return errors.New("view not loaded")
-			}
-			return nil
-		},
+		// Not ready while JetStream does not answer, not only while the
+		// connection is down: a frozen NATS server keeps its socket open.
+		Ready: h.Healthy,
 	})
 
 	srv.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -239,6 +240,10 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		TrustedProxies: proxies, Logger: log, Registerer: reg,
 	})
 	log.Info("listening", "addr", ln.Addr().String(), "hub", h.ID(), "grace", cfg.grace)
+	if floor := cfg.clusterGraceFloor(); floor > 0 && cfg.grace < floor {
+		log.Warn("--grace is too short for a replicated bucket: a stream leader election can outlast live leases, showing connected agents offline",
+			"grace", cfg.grace, "kv_replicas", cfg.kvReplicas, "at_least", floor)
+	}
 	if cfg.dev {
 		printDevURLs(ln.Addr())
 	}
@@ -302,6 +307,11 @@ func connectNATS(cfg *serveConfig, log *slog.Logger) (*nats.Conn, func(), error)
 	opts := []nats.Option{
 		nats.Name("presencehub"),
 		nats.MaxReconnects(-1),
+		// The client library's default (2 minutes, 2 pings) would keep a
+		// hub on a frozen or cut-off server for minutes, longer than the
+		// grace: its leases would expire while its sockets are fine.
+		nats.PingInterval(cfg.natsPing),
+		nats.MaxPingsOutstanding(cfg.natsMaxPings),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("NATS disconnected", "err", err)

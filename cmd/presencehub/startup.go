@@ -50,6 +50,15 @@ func (c *serveConfig) validate() error {
 	if c.kvReplicas < 1 || c.kvReplicas > 5 {
 		return fmt.Errorf("invalid --kv-replicas %d: 1 to 5", c.kvReplicas)
 	}
+	if c.natsPing <= 0 {
+		return fmt.Errorf("invalid --nats-ping-interval %v: more than 0", c.natsPing)
+	}
+	if c.natsMaxPings < 1 {
+		return fmt.Errorf("invalid --nats-max-pings-out %d: at least 1", c.natsMaxPings)
+	}
+	if c.writeRetry < 0 {
+		return fmt.Errorf("invalid --nats-write-retry %v: negative (0 turns retries off)", c.writeRetry)
+	}
 	if c.maxDevices < 1 {
 		return fmt.Errorf("invalid --max-devices %d: at least 1", c.maxDevices)
 	}
@@ -102,6 +111,50 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("invalid --replica-id %q: up to 128 characters, no spaces or control characters", c.replicaID)
 	}
 	return nil
+}
+
+// NATS keepalive defaults: a server that answers no ping for 2-3 intervals
+// is left, so a hub leaves a frozen server within 4-6 seconds.
+const (
+	defaultNATSPingInterval = 2 * time.Second
+	defaultNATSMaxPingsOut  = 2
+)
+
+// clusterElection is the longest stream leader election the grace must
+// outlast: measured about 5s from a SIGKILL of the leader to the next
+// acknowledged write on a three-node cluster, with a raft election timeout
+// of 4-9s; reports from the field say up to 10s.
+const clusterElection = 10 * time.Second
+
+// clusterGraceFloor is the shortest --grace with which live leases outlive a
+// stream leader election: a lease last refreshed just before the leader died
+// must still be alive when the first refresh after the election lands, so
+// grace > election + refresh interval + a margin. 0 when the bucket has one
+// replica (no elections).
+func (c *serveConfig) clusterGraceFloor() time.Duration {
+	if c.kvReplicas <= 1 {
+		return 0
+	}
+	refresh := c.refreshEvery
+	if refresh == 0 {
+		// With the default refresh of grace/4 the rule is
+		// grace*3/4 > election + margin.
+		return (clusterElection + clusterGraceMargin) * 4 / 3
+	}
+	return clusterElection + refresh + clusterGraceMargin
+}
+
+// clusterGraceMargin covers a refresh's own round trip and clock skew
+// between the NATS servers that time the TTL.
+const clusterGraceMargin = 2 * time.Second
+
+// writeRetryConfig is hub.Config.WriteRetry for --nats-write-retry, where 0
+// means no retries.
+func writeRetryConfig(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // bucketName is what JetStream accepts as a key-value bucket name.
