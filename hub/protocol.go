@@ -63,6 +63,9 @@ const (
 	CodeForbidden    = "forbidden"
 	CodeRateLimited  = "rate_limited"
 	CodeInternal     = "internal"
+	// CodeUnavailable: NATS did not confirm a change, which may still
+	// apply; a status frame with the change's ref says it did.
+	CodeUnavailable = "unavailable"
 	// CodeTooManyConnections answers a widget upgrade (HTTP 429) from a
 	// client address that already holds its most widget sockets.
 	CodeTooManyConnections = "too_many_connections"

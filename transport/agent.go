@@ -79,10 +79,12 @@ func (a *agentConn) closed() {
 	a.log.Debug("agent socket closed", "why", a.l.closedBecause())
 }
 
-// opContext bounds one hub operation done for the socket; it ends early
-// when the server shuts down.
+// opContext bounds one hub operation done for the socket: long enough for
+// the hub to retry a write through a NATS stream leader election
+// (hub.WriteRetry), so that the person who clicked waits a few seconds
+// instead of getting an error; it ends early when the server shuts down.
 func (a *agentConn) opContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(a.srv.base, a.srv.cfg.WriteTimeout)
+	return context.WithTimeout(a.srv.base, max(a.srv.cfg.WriteTimeout, a.srv.hub.WriteRetry()+2*time.Second))
 }
 
 // hello handles the first frame; it reports whether the session started.
@@ -175,7 +177,11 @@ func (a *agentConn) handle(data []byte) bool {
 			a.l.SendMessage(hub.EncodeError(hub.CodeRateLimited, "too many status changes; slow down", m.Ref))
 			return true
 		}
-		if err := a.sess.SetStatus(ctx, st, m.Ref); err != nil {
+		switch err := a.sess.SetStatus(ctx, st, m.Ref); {
+		case errors.Is(err, hub.ErrOutcomeUnknown):
+			a.log.Warn("status change not confirmed", "err", err)
+			a.l.SendMessage(hub.EncodeError(hub.CodeUnavailable, "NATS did not confirm the change; it may still apply: a status frame with this ref means it did", m.Ref))
+		case err != nil:
 			a.log.Error("failed to set status", "err", err)
 			a.l.SendMessage(hub.EncodeError(hub.CodeInternal, "failed to set status; try again", m.Ref))
 		}
@@ -183,10 +189,15 @@ func (a *agentConn) handle(data []byte) bool {
 		a.sess.SubscribeRoster()
 	case "bye":
 		a.bye = true
-		if err := a.sess.Bye(ctx); err != nil {
-			a.log.Error("failed to end session on bye", "err", err)
+		// Only a stored logout is confirmed with 1000: the device would
+		// otherwise believe the agent offline while every widget still
+		// counts them for the rest of the grace.
+		if err := a.sess.Bye(ctx); err != nil { // hub.ErrNotStored
+			a.log.Warn("bye not stored", "err", err)
+			a.l.closeWith(CloseByeNotStored, "logout not stored; retry", true)
+		} else {
+			a.l.closeWith(wsconn.StatusNormalClosure, "bye", true)
 		}
-		a.l.closeWith(wsconn.StatusNormalClosure, "bye", true)
 		return false
 	case "hello":
 		a.l.SendMessage(hub.EncodeError(hub.CodeBadRequest, "already said hello", m.Ref))

@@ -17,6 +17,9 @@ const (
 	CloseReplaced wsconn.StatusCode = 4002
 	// CloseTooManyDevices: the agent already has the most live devices allowed.
 	CloseTooManyDevices wsconn.StatusCode = 4003
+	// CloseByeNotStored: a bye whose lease removal NATS did not store in
+	// time; the hub keeps trying, and the client may say bye again.
+	CloseByeNotStored wsconn.StatusCode = 4004
 )
 
 // acceptHello upgrades an agent or admin socket: Origin checked against the

@@ -42,7 +42,14 @@ func Start(t testing.TB) *natsserver.Server {
 // Connect opens a client connection to ns that closes when the test ends.
 func Connect(t testing.TB, ns *natsserver.Server) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1))
+	return ConnectURL(t, ns.ClientURL())
+}
+
+// ConnectURL connects to the NATS at url (a Proxy, say) until the test
+// ends, reconnecting for ever.
+func ConnectURL(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatalf("failed to connect to nats-server: %v", err)
 	}

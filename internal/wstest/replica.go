@@ -35,6 +35,9 @@ type ReplicaOptions struct {
 	Setup func(srv *transport.Server, auth *transport.Auth)
 	// Addr is the address to listen on; default a free loopback port.
 	Addr string
+	// NATSURL is where the replica reaches NATS (a natstest.Proxy in
+	// front of ns, say); default ns itself.
+	NATSURL string
 	// Wait bounds loading the view and closing the sockets; default
 	// DefaultWait.
 	Wait time.Duration
@@ -61,7 +64,11 @@ func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replic
 	if o.Wait == 0 {
 		o.Wait = DefaultWait
 	}
-	js, err := jetstream.New(natstest.Connect(t, ns))
+	nc := natstest.Connect(t, ns)
+	if o.NATSURL != "" {
+		nc = natstest.ConnectURL(t, o.NATSURL)
+	}
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatalf("failed to create JetStream client: %v", err)
 	}
