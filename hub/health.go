@@ -9,18 +9,23 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Health: a TCP connection to a NATS server says nothing about whether that
 // server still answers. A frozen server keeps its sockets open, and one cut
-// off from the cluster's JetStream meta leader answers nothing JetStream.
-// So Run probes JetStream every HealthEvery with a cheap request, and a
+// off from the bucket's stream replicas answers nothing about the bucket.
+// So Run probes JetStream every HealthEvery with a cheap read, and a
 // replica is healthy only while the last probe was answered.
 
 // Defaults for Config.
 const (
 	DefaultHealthEvery = 2 * time.Second
 )
+
+// healthProbeKey is the key the probe reads: no key of the bucket's layout
+// (keys.go) has it, so the answer is always "not found".
+const healthProbeKey = "_probe"
 
 // errNotProbed is the health before the first probe answered.
 var errNotProbed = errors.New("JetStream not probed yet")
@@ -62,17 +67,24 @@ func (h *Hub) Healthy() error {
 	return nil
 }
 
-// probeJetStream asks JetStream for the account's info every HealthEvery,
-// each answer bounded by HealthEvery too, until ctx is done. The request
-// goes to the meta leader through the server this replica is connected to,
-// so it fails while that server is frozen or cut off, and succeeds during a
-// mere stream leader election, which writes ride out (see retry.go).
+// probeJetStream reads a key that never exists from the bucket every
+// HealthEvery, each answer bounded by HealthEvery too, until ctx is done.
+// The read is a direct get, which any replica of the bucket's stream
+// answers through the server this replica is connected to: it fails while
+// that server is frozen or cut off from every replica of the bucket, and
+// succeeds during a stream or meta leader election, which writes ride out
+// (see retry.go) and which must not take every replica out of its load
+// balancer at once. (An account-info request, answered by the meta leader
+// alone, did: every replica reported not ready while it was elected.)
 func (h *Hub) probeJetStream(ctx context.Context) error {
 	t := time.NewTicker(h.cfg.HealthEvery)
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, h.cfg.HealthEvery)
-		_, err := h.js.AccountInfo(pctx)
+		_, err := h.kv.Get(pctx, healthProbeKey)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			err = nil // answered
+		}
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
