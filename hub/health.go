@@ -69,21 +69,26 @@ func (h *Hub) Healthy() error {
 
 // probeJetStream reads a key that never exists from the bucket every
 // HealthEvery, each answer bounded by HealthEvery too, until ctx is done.
-// The read is a direct get, which any replica of the bucket's stream
-// answers through the server this replica is connected to: it fails while
-// that server is frozen or cut off from every replica of the bucket, and
-// succeeds during a stream or meta leader election, which writes ride out
-// (see retry.go) and which must not take every replica out of its load
-// balancer at once. (An account-info request, answered by the meta leader
-// alone, did: every replica reported not ready while it was elected.)
+// The read is a direct get, answered by a replica of the bucket's stream
+// through the server this replica is connected to: it fails while that
+// server is frozen or unreachable, and succeeds during a stream or meta
+// leader election, which writes ride out (see retry.go) and which must not
+// take every replica out of its load balancer at once. (An account-info
+// request, answered by the meta leader alone, did: every replica reported
+// not ready while it was elected.)
 func (h *Hub) probeJetStream(ctx context.Context) error {
 	t := time.NewTicker(h.cfg.HealthEvery)
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, h.cfg.HealthEvery)
 		_, err := h.kv.Get(pctx, healthProbeKey)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			err = nil // answered
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, nats.ErrNoResponders) {
+			// Answered. "No responders" comes from the connected server
+			// itself, at once, while the stream's replicas stop serving
+			// reads for a leader election: the server is alive, and
+			// writes wait for the election (retry.go). What the probe
+			// must catch is a server that does not answer at all.
+			err = nil
 		}
 		cancel()
 		if ctx.Err() != nil {

@@ -4,6 +4,7 @@ package natstest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -184,6 +185,30 @@ func (c *Cluster) waitMetaLeader() {
 		}
 		nc.Close()
 	}
+}
+
+// MetaLeader returns the node that leads the JetStream meta group as the
+// live nodes' monitoring endpoints (/jsz) report it, or nil while they name
+// none, or none of them answers.
+func (c *Cluster) MetaLeader() *Node {
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, n := range c.Nodes {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/jsz", n.httpPort))
+		if err != nil {
+			continue
+		}
+		var jsz struct {
+			Meta *struct {
+				Leader string `json:"leader"`
+			} `json:"meta_cluster"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&jsz)
+		resp.Body.Close()
+		if err == nil && jsz.Meta != nil && jsz.Meta.Leader != "" {
+			return c.Node(jsz.Meta.Leader)
+		}
+	}
+	return nil
 }
 
 // URLs is the comma list of every node's client URL, as --nats-url takes it.
