@@ -199,14 +199,18 @@ func BenchmarkApplyAgentUpdateWithEvents(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var published float64
+	var published, failed float64
 	for _, f := range families {
-		if f.GetName() == "presencehub_events_published_total" {
-			for _, m := range f.GetMetric() {
+		for _, m := range f.GetMetric() {
+			switch f.GetName() {
+			case "presencehub_events_published_total":
 				published += m.GetCounter().GetValue()
+			case "presencehub_event_errors_total":
+				failed += m.GetCounter().GetValue()
 			}
 		}
 	}
+	b.ReportMetric(failed, "failed")
 	b.ReportMetric(published/float64(b.N), "events/change")
 	b.ReportMetric(published/b.Elapsed().Seconds(), "events/s")
 }
