@@ -35,12 +35,8 @@ func TestKilledHubAgentsGoOffline(t *testing.T) {
 	const offlineDeadline = 20 * time.Second
 
 	ns := natstest.Start(t)
-	hubArgs := func() []string {
-		return []string{"--addr", "127.0.0.1:0", "--nats-url", ns.ClientURL(), "--grace", grace.String(),
-			"--data-dir", t.TempDir(), "--jwt-secret", procSecret, "--log-level", "info"}
-	}
-	a := startHub(t, "A", hubArgs()...)
-	b := startHub(t, "B", hubArgs()...)
+	a := startHub(t, "A", natsHubArgs(t, ns.ClientURL(), grace)...)
+	b := startHub(t, "B", natsHubArgs(t, ns.ClientURL(), grace)...)
 
 	widget := dialWS(t, "widget@B", b.wsURL("/v1/widget?site=acme"))
 	widget.Expect("widget_status", "site", "acme", "status", "offline", "reason", "no_agents")
