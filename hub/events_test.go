@@ -327,3 +327,56 @@ func eventsPublished(t *testing.T, h *testHub) float64 {
 	}
 	return sum
 }
+
+// A replica cut off from NATS while an agent's status went busy, online and
+// busy again publishes, after its resync, the one change its view saw
+// (online to busy, at the last revision), and nothing it would have to
+// guess; here it is the only replica that publishes events.
+func TestResyncPublishesOnlyWhatItSaw(t *testing.T) {
+	ns := natstest.Start(t)
+	es := openEvents(t, ns)
+	proxy := natstest.NewProxy(t, ns.Addr().String())
+	startHubWith(t, proxy.URL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second},
+		hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Events: true}, waitTimeout)
+	b := startHub(t, ns, time.Hour) // publishes no events
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+
+	alice := connect(t, b, "acme", "alice", []string{"a"}, newQueue(16))
+	expectEvents(t, es,
+		"device.connected alice <nil>",
+		"agent.availability alice offline->online connected",
+		`widget.status "" online`,
+		`widget.status "a" online`)
+
+	proxy.Cut()
+	for _, st := range []presence.Status{presence.Busy, presence.Online, presence.Busy} {
+		if err := alice.SetStatus(ctx, st, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy.Restore()
+	got := expectEvents(t, es,
+		"agent.status alice online->busy",
+		"agent.availability alice online->busy status_set",
+		`widget.status "" busy`,
+		`widget.status "a" busy`)
+	// The sentinel: sam's events come after, and nothing more about alice.
+	connect(t, b, "acme", "sam", []string{"s"}, newQueue(16))
+	for {
+		ev := es.next(t)
+		if revOf(t, ev) <= revOf(t, got[0]) {
+			t.Fatalf("got %s (%s) after the resync's events", ev.ID, ev.Data)
+		}
+		var d map[string]any
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d["agent"] == "alice" {
+			t.Fatalf("got %s (%s), want nothing more about alice", ev.ID, ev.Data)
+		}
+		if ev.Type == hub.EventAgentAvailability && d["agent"] == "sam" {
+			break
+		}
+	}
+}
