@@ -20,7 +20,8 @@ import (
 // and what it is about. Every replica applies the same entries to the same
 // state, so every replica builds byte-identical events with the same ids,
 // and JetStream keeps the first copy of each within its duplicate window:
-// a change is in the stream once as long as any one replica watched it.
+// a change is in the stream once as long as any one replica watched it. A
+// resync publishes only what it need not guess (Hub.resyncEvents).
 
 // Event types, as in docs/events.md.
 const (
@@ -158,7 +159,6 @@ var byeMarker = []byte("bye")
 type eventCtx struct {
 	site string
 	rev  uint64
-	at   time.Time // the entry's time
 	out  []Event
 }
 
@@ -241,7 +241,7 @@ func (h *Hub) eventStateLocked(s *site, k parsedKey, key string, groups []string
 // events it caused, in a fixed order: device, agent status, availability,
 // widgets by group.
 func deriveEvents(siteID string, k parsedKey, e entry, at time.Time, grace time.Duration, groups []string, before, after eventState) []Event {
-	c := eventCtx{site: siteID, rev: e.rev, at: at}
+	c := eventCtx{site: siteID, rev: e.rev}
 	availabilityCause := ""
 	switch k.kind {
 	case agentPrefix:

@@ -160,7 +160,9 @@ const missedLogEvery = 10 * time.Second
 // bucket passed through while this replica was away is never shown.
 // Applying what the view already holds changes nothing, so only real
 // differences produce frames.
-// It returns how many keys of the view the snapshot lacked.
+// It returns how many keys of the view the snapshot lacked. With events on,
+// entries the view never saw publish their events where that is
+// unambiguous (resyncEvents).
 //
 // A key missing from the snapshot is removed only if the stream's leader
 // holds no message for it now: a key rewritten while the snapshot was read
