@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/presencehub/presencehub/presence"
 )
 
@@ -61,10 +63,11 @@ func (h *Hub) applyEntry(e entry) {
 	h.unlockSite(s)
 }
 
-// BenchmarkApplyAgentUpdate applies one agent status change to a view with
-// 1,000 agents on the site and one subscribed widget.
-func BenchmarkApplyAgentUpdate(b *testing.B) {
-	h := newBenchHub(b)
+// seedBenchSite fills site acme with 1,000 busy agents, one device each,
+// and subscribes a widget of the site; it returns the last revision used
+// and the widget's queue, its first frame read.
+func seedBenchSite(b *testing.B, h *Hub) (uint64, *drainQueue) {
+	b.Helper()
 	var rev uint64
 	for i := range 1000 {
 		rev++
@@ -77,6 +80,14 @@ func BenchmarkApplyAgentUpdate(b *testing.B) {
 		b.Fatal(err)
 	}
 	<-q.frames
+	return rev, q
+}
+
+// BenchmarkApplyAgentUpdate applies one agent status change to a view with
+// 1,000 agents on the site and one subscribed widget.
+func BenchmarkApplyAgentUpdate(b *testing.B) {
+	h := newBenchHub(b)
+	rev, q := seedBenchSite(b, h)
 	entries := []entry{agentEntry(b, "acme", "agent7", presence.Online, 0), agentEntry(b, "acme", "agent7", presence.Busy, 0)}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -145,4 +156,61 @@ func BenchmarkEncodeWidgetFrame(b *testing.B) {
 	for b.Loop() {
 		widgetFrame("acme", "sales", w, next, time.Now())
 	}
+}
+
+// BenchmarkApplyAgentUpdateWithEvents is BenchmarkApplyAgentUpdate on a
+// hub that publishes events: the change's events derived, encoded and
+// handed to a real JetStream stream asynchronously (4 per change here:
+// agent.status, agent.availability, the site's and a group's widget).
+func BenchmarkApplyAgentUpdateWithEvents(b *testing.B) {
+	be := newBucketEntries(b)
+	if _, err := OpenEventStream(b.Context(), be.js, EventStreamConfig{}); err != nil {
+		b.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	h, err := New(Config{JetStream: be.js, KV: be.kv, Events: true, Registerer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.ready.Store(true)
+	rev, q := seedBenchSite(b, h)
+	entries := []entry{agentEntry(b, "acme", "agent7", presence.Online, 0), agentEntry(b, "acme", "agent7", presence.Busy, 0)}
+	for i := range entries {
+		var rec agentRecord
+		if err := json.Unmarshal(entries[i].value, &rec); err != nil {
+			b.Fatal(err)
+		}
+		rec.ByDevice, rec.Groups = "d", []string{"sales"}
+		entries[i].value, _ = json.Marshal(rec)
+	}
+	k, _ := parseKey(entries[0].key)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		rev++
+		e := entries[i%2]
+		e.rev, e.at = rev, time.Now()
+		h.applyLive(k, e)
+		<-q.frames
+	}
+	b.StopTimer()
+	<-h.events.js.PublishAsyncComplete()
+	families, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var published, failed float64
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			switch f.GetName() {
+			case "presencehub_events_published_total":
+				published += m.GetCounter().GetValue()
+			case "presencehub_event_errors_total":
+				failed += m.GetCounter().GetValue()
+			}
+		}
+	}
+	b.ReportMetric(failed, "failed")
+	b.ReportMetric(published/float64(b.N), "events/change")
+	b.ReportMetric(published/b.Elapsed().Seconds(), "events/s")
 }

@@ -10,7 +10,9 @@
 // the JetStream probe behind readiness), sessions (session.go: device
 // sessions and their leases), the fan-out (fanout.go: subscribers,
 // per-site outboxes, sending, dropping), working hours (hours.go: one timer
-// per schedule) and replica statistics (stats.go). The rules themselves, working hours included, are answered by
+// per schedule), replica statistics (stats.go) and the event stream
+// (events.go: events derived from the entries the watch applies, published
+// to JetStream by every replica and de-duplicated there). The rules themselves, working hours included, are answered by
 // package presence.
 //
 // Goroutines: Run starts and owns four, the watcher (applies bucket updates

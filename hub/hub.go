@@ -59,6 +59,10 @@ type Config struct {
 	// PerSiteMetrics adds per-site series (one per site: keep it off with
 	// many sites).
 	PerSiteMetrics bool
+	// Events publishes an event for every change the watch applies live to
+	// the event stream (events.go), which must have been opened with
+	// OpenEventStream.
+	Events bool
 }
 
 // Hub is one replica's view of all presence state and its local
@@ -108,6 +112,8 @@ type Hub struct {
 	counters counters
 	book     replicaBook
 	metrics  *metrics
+	// events publishes the event stream; nil without Config.Events.
+	events *eventPublisher
 }
 
 // New returns a hub; call Run to load the view and keep it current.
@@ -168,6 +174,13 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.health.set(errNotProbed)
 	h.metrics = newMetrics(h, cfg.Registerer, cfg.PerSiteMetrics)
+	if cfg.Events {
+		p, err := newEventPublisher(h.js.Conn(), h.metrics)
+		if err != nil {
+			return nil, err
+		}
+		h.events = p
+	}
 	return h, nil
 }
 

@@ -29,6 +29,11 @@ type metrics struct {
 	// writeRetries counts bucket writes retried through an election or a
 	// NATS reconnect, by outcome.
 	writeRetries *prometheus.CounterVec
+	// eventsPublished counts events handed to JetStream by type, and
+	// eventErrors those lost: dropped (the backlog stayed full) or nack
+	// (JetStream refused or did not acknowledge them).
+	eventsPublished *prometheus.CounterVec
+	eventErrors     *prometheus.CounterVec
 }
 
 func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
@@ -83,6 +88,17 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 			Help: "Bucket writes that met a stream without a leader or a NATS server that went away and were retried, by outcome: stored, failed (gave up after --nats-write-retry or the caller's deadline) or unknown (gave up after a timeout: the write may still land).",
 		}, []string{"outcome"}),
 	}
+	m.eventsPublished = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "presencehub_events_published_total",
+		Help: "Events this replica published to the event stream, by type. Every replica publishes every event it watches live; JetStream keeps one copy, so the stream grows by this divided by the replicas.",
+	}, []string{"type"})
+	m.eventErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "presencehub_event_errors_total",
+		Help: "Events this replica failed to publish: dropped (its backlog of unacknowledged events stayed full) or nack (JetStream refused or did not acknowledge). Another replica's copy may still have landed.",
+	}, []string{"reason"})
+	for _, r := range []string{"dropped", "nack"} {
+		m.eventErrors.WithLabelValues(r)
+	}
 	for _, o := range []string{"stored", "failed", "unknown"} {
 		m.writeRetries.WithLabelValues(o)
 	}
@@ -90,7 +106,8 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 		return m
 	}
 	reg.MustRegister(m.statusChanges, m.framesOut, m.slowClosed, m.graceStarted, m.graceCancel,
-		m.graceExpired, m.propagation, m.kvOps, m.kvErrors, m.watchMissed, m.jetstreamHealthy, m.writeRetries, &viewCollector{h: h, perSite: perSite})
+		m.graceExpired, m.propagation, m.kvOps, m.kvErrors, m.watchMissed, m.jetstreamHealthy, m.writeRetries,
+		m.eventsPublished, m.eventErrors, &viewCollector{h: h, perSite: perSite})
 	nc := h.js.Conn()
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -101,6 +118,15 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 			Name: "presencehub_nats_reconnects_total",
 			Help: "Times the NATS connection was re-established.",
 		}, func() float64 { return float64(nc.Stats().Reconnects) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "presencehub_events_pending",
+			Help: "Events published to the event stream and not yet acknowledged (at most 4096; more are dropped).",
+		}, func() float64 {
+			if h.events == nil {
+				return 0
+			}
+			return float64(h.events.pending())
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "presencehub_view_loaded",
 			Help: "1 once the view has loaded the bucket.",

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -130,6 +131,9 @@ func (h *Hub) leaseOwner(ctx context.Context, key, session string) (uint64, erro
 // only if the key's last revision is expect.
 func (h *Hub) purgeKey(ctx context.Context, key string, expect uint64) (uint64, error) {
 	msg := nats.NewMsg(h.kvSubject + key)
+	if strings.HasPrefix(key, devicePrefix+".") {
+		msg.Data = byeMarker // tells a bye from an expired lease (events.go)
+	}
 	msg.Header.Set("KV-Operation", "PURGE")
 	msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 	return h.publish(ctx, msg, expect)

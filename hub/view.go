@@ -235,6 +235,7 @@ type entry struct {
 	rev     uint64
 	value   []byte
 	deleted bool
+	at      time.Time // when NATS stored it; zero for a removal found by absence
 }
 
 // applyLocked folds one bucket entry of site s into the view; what it

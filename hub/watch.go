@@ -160,7 +160,9 @@ const missedLogEvery = 10 * time.Second
 // bucket passed through while this replica was away is never shown.
 // Applying what the view already holds changes nothing, so only real
 // differences produce frames.
-// It returns how many keys of the view the snapshot lacked.
+// It returns how many keys of the view the snapshot lacked. With events on,
+// entries the view never saw publish their events where that is
+// unambiguous (resyncEvents).
 //
 // A key missing from the snapshot is removed only if the stream's leader
 // holds no message for it now: a key rewritten while the snapshot was read
@@ -202,13 +204,24 @@ func (h *Hub) reconcile(ctx context.Context, snapshot map[string]jetstream.KeyVa
 		bySite[k.site] = append(bySite[k.site], bucketEntry(e))
 		last = max(last, e.Revision())
 	}
+	since, loaded := h.appliedRev(), h.isLoaded()
+	var events []Event
 	for id, es := range bySite {
 		s := h.lockSite(id)
 		for _, e := range es {
 			k, _ := parseKey(e.key)
-			h.applyLocked(s, k, e)
+			if h.resyncEvents(e, since, loaded) {
+				events = append(events, h.applyWithEventsLocked(s, k, e)...)
+			} else {
+				h.applyLocked(s, k, e)
+			}
 		}
 		h.unlockSite(s)
+	}
+	if len(events) > 0 {
+		// In revision order across sites, as a live watch publishes.
+		slices.SortStableFunc(events, func(a, b Event) int { return cmp.Compare(a.rev, b.rev) })
+		h.events.publish(events)
 	}
 	h.applied.mark(last)
 	return removed, unsure
@@ -248,11 +261,52 @@ func (h *Hub) apply(e jetstream.KeyValueEntry) {
 		h.log.Warn("ignoring unknown key in bucket", "key", e.Key())
 		return
 	}
+	h.applyLive(k, bucketEntry(e))
+}
+
+// applyLive folds one live bucket entry into the view, and publishes the
+// events it caused, after the site is unlocked, in the watch's order,
+// asynchronously.
+func (h *Hub) applyLive(k parsedKey, e entry) {
 	s := h.lockSite(k.site)
-	h.applyLocked(s, k, bucketEntry(e))
+	if h.events == nil {
+		h.applyLocked(s, k, e)
+		h.unlockSite(s)
+		return
+	}
+	events := h.applyWithEventsLocked(s, k, e)
 	h.unlockSite(s)
+	h.events.publish(events)
+}
+
+// applyWithEventsLocked applies e to site s and returns the events it
+// caused.
+func (h *Hub) applyWithEventsLocked(s *site, k parsedKey, e entry) []Event {
+	groups := h.eventGroupsLocked(s, k, e)
+	before := h.eventStateLocked(s, k, e.key, groups, e.at)
+	h.applyLocked(s, k, e)
+	after := h.eventStateLocked(s, k, e.key, groups, e.at)
+	return deriveEvents(s.id, k, e, e.at, h.cfg.Grace, groups, before, after)
+}
+
+// resyncEventAge bounds how old an entry first seen in a resync may be for
+// the resync to publish its events: young enough that another replica's
+// copy, published live, is still inside the stream's duplicate window.
+const resyncEventAge = EventDuplicateWindow / 2
+
+// resyncEvents reports whether a reconcile publishes events for entry e: the
+// view has loaded before (a first load reports nothing: it is not news), e
+// is newer than anything the view applied (a change it never saw, not one
+// it may have reported), it has a revision and time (a removal found only
+// by absence has neither, so no deterministic id), and it is young (see
+// resyncEventAge). Entries of one site are applied in revision order, as a
+// live watch would, so what an event says is the change from the last state
+// this replica saw; revisions of the same key replaced before the snapshot
+// was read are not guessed at.
+func (h *Hub) resyncEvents(e entry, since uint64, loaded bool) bool {
+	return h.events != nil && loaded && e.rev > since && !e.at.IsZero() && h.cfg.Now().Sub(e.at) < resyncEventAge
 }
 
 func bucketEntry(e jetstream.KeyValueEntry) entry {
-	return entry{key: e.Key(), rev: e.Revision(), value: e.Value(), deleted: e.Operation() != jetstream.KeyValuePut}
+	return entry{key: e.Key(), rev: e.Revision(), value: e.Value(), deleted: e.Operation() != jetstream.KeyValuePut, at: e.Created()}
 }

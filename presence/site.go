@@ -330,6 +330,23 @@ func (s *Site) HoursGroups() []string {
 	return out
 }
 
+// Groups lists the groups that have online or busy members or working
+// hours of their own, sorted, without "" (the site): with the groups of an
+// agent that changed, the widgets that a change of the agent can move.
+func (s *Site) Groups() []string {
+	out := make([]string, 0, len(s.groups)+len(s.hours))
+	for g := range s.groups {
+		out = append(out, g)
+	}
+	for g := range s.hours {
+		if g != "" && !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // ScheduleFor returns the working hours that govern group's widget: the
 // group's own if it has them, else the site's; nil when neither has any.
 // The site-wide widget ("") follows the site's own hours.

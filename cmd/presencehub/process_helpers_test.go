@@ -149,6 +149,14 @@ var (
 	viewLoadedLine = regexp.MustCompile(`\bmsg="view loaded"`)
 )
 
+// natsHubArgs are the serve flags of a hub on the NATS at url with grace,
+// listening on a free port, with its own data directory.
+func natsHubArgs(t *testing.T, url string, grace time.Duration) []string {
+	t.Helper()
+	return []string{"--addr", "127.0.0.1:0", "--nats-url", url, "--grace", grace.String(),
+		"--data-dir", t.TempDir(), "--jwt-secret", procSecret, "--log-level", "info"}
+}
+
 // startHub runs `presencehub serve args...` and waits until it has logged
 // its listening address and that its view loaded. The process is killed
 // when the test ends.

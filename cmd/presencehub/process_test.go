@@ -35,12 +35,8 @@ func TestKilledHubAgentsGoOffline(t *testing.T) {
 	const offlineDeadline = 20 * time.Second
 
 	ns := natstest.Start(t)
-	hubArgs := func() []string {
-		return []string{"--addr", "127.0.0.1:0", "--nats-url", ns.ClientURL(), "--grace", grace.String(),
-			"--data-dir", t.TempDir(), "--jwt-secret", procSecret, "--log-level", "info"}
-	}
-	a := startHub(t, "A", hubArgs()...)
-	b := startHub(t, "B", hubArgs()...)
+	a := startHub(t, "A", natsHubArgs(t, ns.ClientURL(), grace)...)
+	b := startHub(t, "B", natsHubArgs(t, ns.ClientURL(), grace)...)
 
 	widget := dialWS(t, "widget@B", b.wsURL("/v1/widget?site=acme"))
 	widget.Expect("widget_status", "site", "acme", "status", "offline", "reason", "no_agents")
@@ -367,6 +363,8 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{name: "marker TTL under 1s", args: []string{"--kv-marker-ttl", "10ms"}, want: "invalid --kv-marker-ttl 10ms"},
 		{name: "bucket name", args: []string{"--bucket", "pres.ence"}, want: `invalid --bucket "pres.ence"`},
 		{name: "replicas on the embedded server", args: []string{"--kv-replicas", "3"}, want: "invalid --kv-replicas 3"},
+		{name: "event stream name", args: []string{"--events-stream", "pres.ence"}, want: `invalid --events-stream "pres.ence"`},
+		{name: "retention under the duplicate window", env: []string{"PRESENCE_EVENTS_RETENTION=1m"}, want: "invalid --events-retention 1m0s"},
 		{name: "no devices", args: []string{"--max-devices", "0"}, want: "invalid --max-devices 0"},
 		{name: "negative send queue", args: []string{"--send-queue", "-1"}, want: "invalid --send-queue"},
 		{name: "replica id with a space", args: []string{"--replica-id", "hub one"}, want: `invalid --replica-id "hub one"`},

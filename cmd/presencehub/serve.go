@@ -67,6 +67,8 @@ type serveConfig struct {
 	natsPing       time.Duration
 	natsMaxPings   int
 	writeRetry     time.Duration
+	eventStream    string
+	eventRetention time.Duration
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -80,7 +82,9 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 token signing secret (default: generated once and kept in --data-dir)")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma list of Origin host patterns allowed to open agent sockets, besides the hub's own host")
 	fs.StringVar(&c.bucket, "bucket", hub.DefaultBucket, "JetStream key-value bucket holding presence state")
-	fs.IntVar(&c.kvReplicas, "kv-replicas", 1, "replicas of the bucket (3 on a NATS cluster)")
+	fs.IntVar(&c.kvReplicas, "kv-replicas", 1, "replicas of the bucket and the event stream (3 on a NATS cluster)")
+	fs.StringVar(&c.eventStream, "events-stream", hub.DefaultEventStream, "JetStream stream of availability events, subjects presence.events.<site>.<type> (docs/events.md); \"none\" publishes no events")
+	fs.DurationVar(&c.eventRetention, "events-retention", hub.DefaultEventRetention, "how long the event stream keeps events")
 	fs.DurationVar(&c.markerTTL, "kv-marker-ttl", hub.DefaultMarkerTTL, "how long delete markers of expired or removed leases stay in the bucket (at least 1s)")
 	fs.DurationVar(&c.helloTimeout, "hello-timeout", transport.DefaultHelloTimeout, "how long an agent socket may take to send hello")
 	fs.Int64Var(&c.maxMessage, "max-message-bytes", transport.DefaultMaxMessageBytes, "largest client message (all its fragments); larger closes the socket with 1009")
@@ -197,12 +201,21 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	if err != nil {
 		return err
 	}
+	events := cfg.eventStream != "none"
+	if events {
+		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := hub.OpenEventStream(openCtx, js, hub.EventStreamConfig{Name: cfg.eventStream, Retention: cfg.eventRetention, Replicas: cfg.kvReplicas})
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := hub.New(hub.Config{
 		ID: cfg.replicaID, JetStream: js, KV: kv, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
 		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics, MaxDevices: cfg.maxDevices,
-		WriteRetry: writeRetryConfig(cfg.writeRetry),
+		WriteRetry: writeRetryConfig(cfg.writeRetry), Events: events,
 	})
 	if err != nil {
 		return err

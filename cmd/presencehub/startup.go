@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/presencehub/presencehub/hub"
 )
 
 // validate checks the flags that serve would otherwise find wrong only after
@@ -45,6 +47,13 @@ func (c *serveConfig) validate() error {
 	}
 	if !bucketName.MatchString(c.bucket) {
 		return fmt.Errorf("invalid --bucket %q: letters, digits, _ and - only", c.bucket)
+	}
+	if c.eventStream != "none" && !bucketName.MatchString(c.eventStream) {
+		return fmt.Errorf("invalid --events-stream %q: letters, digits, _ and - only, or none", c.eventStream)
+	}
+	// JetStream refuses a duplicate window longer than the retention.
+	if c.eventRetention < hub.EventDuplicateWindow {
+		return fmt.Errorf("invalid --events-retention %v: at least %v, the stream's duplicate window", c.eventRetention, hub.EventDuplicateWindow)
 	}
 	// JetStream keeps at most 5 replicas of a stream.
 	if c.kvReplicas < 1 || c.kvReplicas > 5 {
