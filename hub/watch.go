@@ -254,5 +254,5 @@ func (h *Hub) apply(e jetstream.KeyValueEntry) {
 }
 
 func bucketEntry(e jetstream.KeyValueEntry) entry {
-	return entry{key: e.Key(), rev: e.Revision(), value: e.Value(), deleted: e.Operation() != jetstream.KeyValuePut}
+	return entry{key: e.Key(), rev: e.Revision(), value: e.Value(), deleted: e.Operation() != jetstream.KeyValuePut, written: e.Created()}
 }
