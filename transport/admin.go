@@ -18,16 +18,16 @@ import (
 const maxAdminBody = 64 << 10
 
 func (s *Server) routeAdmin() {
-	s.mux.HandleFunc("GET /v1/admin/sites/{site}/hours", s.admin(s.getHours))
-	s.mux.HandleFunc("PUT /v1/admin/sites/{site}/hours", s.admin(s.putHours))
-	s.mux.HandleFunc("DELETE /v1/admin/sites/{site}/hours", s.admin(s.deleteHours))
-	s.mux.HandleFunc("GET /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.getHours))
-	s.mux.HandleFunc("PUT /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.putHours))
-	s.mux.HandleFunc("DELETE /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.deleteHours))
-	s.mux.HandleFunc("GET /v1/admin/sites/{site}/settings", s.admin(s.getSettings))
-	s.mux.HandleFunc("PUT /v1/admin/sites/{site}/settings", s.admin(s.putSettings))
-	s.mux.HandleFunc("GET /v1/admin/sites/{site}/agents", s.admin(s.listAgents))
-	s.mux.HandleFunc("GET /v1/admin/sites/{site}/agents/{agent}", s.admin(s.getAgent))
+	s.handleFunc("GET /v1/admin/sites/{site}/hours", s.admin(s.getHours))
+	s.handleFunc("PUT /v1/admin/sites/{site}/hours", s.admin(s.putHours))
+	s.handleFunc("DELETE /v1/admin/sites/{site}/hours", s.admin(s.deleteHours))
+	s.handleFunc("GET /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.getHours))
+	s.handleFunc("PUT /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.putHours))
+	s.handleFunc("DELETE /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.deleteHours))
+	s.handleFunc("GET /v1/admin/sites/{site}/settings", s.admin(s.getSettings))
+	s.handleFunc("PUT /v1/admin/sites/{site}/settings", s.admin(s.putSettings))
+	s.handleFunc("GET /v1/admin/sites/{site}/agents", s.admin(s.listAgents))
+	s.handleFunc("GET /v1/admin/sites/{site}/agents/{agent}", s.admin(s.getAgent))
 }
 
 // adminTarget is the site and group an admin request names.
