@@ -24,7 +24,7 @@ func TestAgentsAPI(t *testing.T) {
 	desk.WaitFor("devices")
 	desk.Send(map[string]string{"type": "set_status", "status": "busy"})
 	desk.WaitFor("status", "status", "busy")
-	connectAgent(t, r, mintToken(t, "acme", "bob"), "", "web")
+	bobWeb := connectAgent(t, r, mintToken(t, "acme", "bob"), "", "web")
 	connectAgent(t, r, mintToken(t, "other", "carol"), "", "web") // another site's agent
 
 	dropped := time.Now()
@@ -96,6 +96,16 @@ func TestAgentsAPI(t *testing.T) {
 	code, one := adminCall(t, r, "GET", "/v1/admin/sites/acme/agents/alice", admin, "")
 	if code != http.StatusOK || one["id"] != "alice" || len(one["devices"].([]any)) != 2 {
 		t.Fatalf("got %d %v for alice, want 200 and her two devices", code, one)
+	}
+	// After bye bob holds no lease: still known, offline, no devices. The
+	// socket closes once this replica's view has the lease gone.
+	bobWeb.Send(map[string]string{"type": "bye"})
+	if got := bobWeb.ExpectClose(); got != 1000 {
+		t.Fatalf("got close code %d after bye, want 1000", got)
+	}
+	code, one = adminCall(t, r, "GET", "/v1/admin/sites/acme/agents/bob", admin, "")
+	if devices, ok := one["devices"].([]any); code != http.StatusOK || one["status"] != "online" || one["effective"] != "offline" || !ok || len(devices) != 0 {
+		t.Fatalf("got %d %v for bob after bye, want 200, status online, effective offline, no devices", code, one)
 	}
 	// A site nobody used has no agents.
 	code, body = adminCall(t, r, "GET", "/v1/admin/sites/empty/agents", mintAdminToken(t, "empty"), "")
