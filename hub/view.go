@@ -60,6 +60,9 @@ type storedAgent struct {
 type storedDevice struct {
 	rec deviceRecord
 	rev uint64
+	// written is when the bucket stored the lease; a lease in grace is not
+	// refreshed, so it runs out at written + grace (the agents API says so).
+	written time.Time
 }
 
 // widgetTopic is one (site, group) widget with local subscribers: its last
@@ -282,7 +285,7 @@ func (h *Hub) applyDeviceLocked(s *site, k parsedKey, e entry) {
 			h.log.Error("ignoring bad device record", "key", e.key, "err", err)
 			return
 		}
-		s.devices[e.key] = storedDevice{rec: rec, rev: e.rev}
+		s.devices[e.key] = storedDevice{rec: rec, rev: e.rev, written: e.at}
 		s.pending.changed(s.presence.SetDevice(k.agent, presence.Device{
 			ID: k.device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
 		}))

@@ -18,14 +18,16 @@ import (
 const maxAdminBody = 64 << 10
 
 func (s *Server) routeAdmin() {
-	s.mux.HandleFunc("GET /v1/admin/sites/{site}/hours", s.admin(s.getHours))
-	s.mux.HandleFunc("PUT /v1/admin/sites/{site}/hours", s.admin(s.putHours))
-	s.mux.HandleFunc("DELETE /v1/admin/sites/{site}/hours", s.admin(s.deleteHours))
-	s.mux.HandleFunc("GET /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.getHours))
-	s.mux.HandleFunc("PUT /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.putHours))
-	s.mux.HandleFunc("DELETE /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.deleteHours))
-	s.mux.HandleFunc("GET /v1/admin/sites/{site}/settings", s.admin(s.getSettings))
-	s.mux.HandleFunc("PUT /v1/admin/sites/{site}/settings", s.admin(s.putSettings))
+	s.handleFunc("GET /v1/admin/sites/{site}/hours", s.admin(s.getHours))
+	s.handleFunc("PUT /v1/admin/sites/{site}/hours", s.admin(s.putHours))
+	s.handleFunc("DELETE /v1/admin/sites/{site}/hours", s.admin(s.deleteHours))
+	s.handleFunc("GET /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.getHours))
+	s.handleFunc("PUT /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.putHours))
+	s.handleFunc("DELETE /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.deleteHours))
+	s.handleFunc("GET /v1/admin/sites/{site}/settings", s.admin(s.getSettings))
+	s.handleFunc("PUT /v1/admin/sites/{site}/settings", s.admin(s.putSettings))
+	s.handleFunc("GET /v1/admin/sites/{site}/agents", s.admin(s.listAgents))
+	s.handleFunc("GET /v1/admin/sites/{site}/agents/{agent}", s.admin(s.getAgent))
 }
 
 // adminTarget is the site and group an admin request names.
@@ -150,6 +152,32 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, t adminTarg
 		return
 	}
 	writeJSON(w, http.StatusOK, s.hub.Settings(t.site))
+}
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	agents, err := s.hub.Agents(t.site)
+	if err != nil {
+		s.adminFailed(w, "failed to read agents", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]hub.AgentState{"agents": agents})
+}
+
+func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	id := r.PathValue("agent")
+	if err := presence.ValidateID("agent", id); err != nil {
+		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
+		return
+	}
+	agent, ok, err := s.hub.Agent(t.site, id)
+	switch {
+	case err != nil:
+		s.adminFailed(w, "failed to read agent", err)
+	case !ok:
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("agent %q: the site has never seen it", id))
+	default:
+		writeJSON(w, http.StatusOK, agent)
+	}
 }
 
 func (s *Server) adminFailed(w http.ResponseWriter, what string, err error) {

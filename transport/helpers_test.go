@@ -126,6 +126,7 @@ func assertHTTPStatus(t *testing.T, r *replica, path, wantStatus, wantReason str
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkOpenAPI(t, resp)
 	defer resp.Body.Close()
 	var got struct{ Status, Reason string }
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
@@ -141,6 +142,7 @@ func assertHTTPStatus(t *testing.T, r *replica, path, wantStatus, wantReason str
 // returns the body's message.
 func expectHTTPError(t *testing.T, resp *http.Response, what string, wantStatus int, wantCode string) string {
 	t.Helper()
+	checkOpenAPI(t, resp)
 	if resp.StatusCode != wantStatus {
 		t.Fatalf("got HTTP %d from %s, want %d", resp.StatusCode, what, wantStatus)
 	}
@@ -192,6 +194,7 @@ func adminCall(t *testing.T, r *replica, method, path, token, body string) (int,
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkOpenAPI(t, resp)
 	defer resp.Body.Close()
 	var out map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil && !errors.Is(err, io.EOF) {

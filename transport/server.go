@@ -100,6 +100,9 @@ type Server struct {
 	auth *Auth
 	log  *slog.Logger
 	mux  *http.ServeMux
+	// patterns are the mux's patterns, for Routes; written only while
+	// the server is being set up.
+	patterns []string
 	// base is cancelled by Shutdown; every socket closes with 1001 then.
 	base       context.Context
 	cancelBase context.CancelFunc
@@ -193,15 +196,16 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 		h.ReportAdminSockets(func() int { return int(s.adminSockets.Load()) })
 	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
-	s.mux.HandleFunc("GET /v1/agent", s.socket(s.serveAgent))
-	s.mux.HandleFunc("GET /v1/widget", s.socket(s.serveWidget))
-	s.mux.HandleFunc("GET /v1/admin", s.socket(s.serveAdminStats))
-	s.mux.HandleFunc("GET /v1/sites/{site}/status", s.serveSiteStatus)
+	s.handleFunc("GET /v1/agent", s.socket(s.serveAgent))
+	s.handleFunc("GET /v1/widget", s.socket(s.serveWidget))
+	s.handleFunc("GET /v1/admin", s.socket(s.serveAdminStats))
+	s.handleFunc("GET /v1/sites/{site}/status", s.serveSiteStatus)
 	s.routeAdmin()
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /openapi.json", serveOpenAPI)
+	s.handleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if s.Draining() {
 			http.Error(w, "not ready: draining", http.StatusServiceUnavailable)
 			return
@@ -225,7 +229,7 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr { return s.proxies.clien
 
 // Handle registers an extra handler on the server's mux, for the pages and
 // endpoints other packages add.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+func (s *Server) Handle(pattern string, h http.Handler) { s.handle(pattern, h) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -142,7 +143,43 @@ func Handler(o Options) http.Handler {
 	if err := template.Must(template.New("home").Parse(homeHTML)).Execute(&home, o); err != nil {
 		panic("web: failed to render the home page: " + err.Error()) // a build bug, as above
 	}
-	return handler{files: files, home: newFile("home.html", home.Bytes())}
+	return handler{files: files, home: newFile(homeFile, home.Bytes())}
+}
+
+// route is what one of the handler's fixed paths serves.
+type route struct {
+	file  string // an embedded file's name, or homeFile
+	cache string // Cache-Control; "" means no-cache
+	page  bool   // a page: Referrer-Policy and, but for the demo, the CSP
+	// anyOrigin allows every origin to read it (Access-Control-Allow-Origin).
+	anyOrigin bool
+}
+
+// homeFile names the page at /, rendered from homeHTML.
+const homeFile = "home.html"
+
+// routes are the paths the handler answers besides /static/{file}. Paths
+// lists them, so that a test can hold them against the server's OpenAPI
+// description.
+var routes = map[string]route{
+	"/": {file: homeFile, page: true},
+	// Allowing any origin is harmless for a public script, and lets a site
+	// load it with crossorigin or subresource integrity.
+	"/widget.js": {file: "widget.js", cache: "public, max-age=300", anyOrigin: true},
+	"/console":   {file: "console.html", page: true},
+	"/admin":     {file: "admin.html", page: true},
+	"/demo":      {file: "demo.html", page: true},
+}
+
+// Paths returns every path Handler answers (GET and HEAD), in OpenAPI
+// path syntax: the fixed paths, sorted, then /static/{file}.
+func Paths() []string {
+	out := make([]string, 0, len(routes)+1)
+	for p := range routes {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return append(out, "/static/{file}")
 }
 
 type handler struct {
@@ -156,18 +193,19 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cache = "no-cache"
 		page  bool
 	)
-	switch p := r.URL.Path; p {
-	case "/":
-		f, page = h.home, true
-	case "/widget.js":
-		f, cache = h.files["widget.js"], "public, max-age=300"
-		// Harmless for a public script, and lets a site load it with
-		// crossorigin or subresource integrity.
-		w.Header().Set("Access-Control-Allow-Origin", "*")
-	case "/console", "/admin", "/demo":
-		f, page = h.files[p[1:]+".html"], true
-	default:
-		name, ok := strings.CutPrefix(p, "/static/")
+	if rt, ok := routes[r.URL.Path]; ok {
+		f, page = h.files[rt.file], rt.page
+		if rt.file == homeFile {
+			f = h.home
+		}
+		if rt.cache != "" {
+			cache = rt.cache
+		}
+		if rt.anyOrigin {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		}
+	} else {
+		name, ok := strings.CutPrefix(r.URL.Path, "/static/")
 		// Only the flat folder's own files: no listing, no dot files, no
 		// sub-paths.
 		if ok && name != "" && !strings.ContainsAny(name, "/\\") && !strings.HasPrefix(name, ".") {

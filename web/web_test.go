@@ -341,3 +341,16 @@ func TestWidgetIsSmall(t *testing.T) {
 		t.Errorf("widget.js is %d bytes gzipped, want under 6 KiB", len(body))
 	}
 }
+
+// TestPathsAreServed: every path Paths lists (which the OpenAPI description
+// is held against) answers, and /static/{file} serves a file.
+func TestPathsAreServed(t *testing.T) {
+	srv := httptest.NewServer(web.Handler(web.Options{}))
+	defer srv.Close()
+	for _, p := range web.Paths() {
+		p = strings.Replace(p, "{file}", "base.css", 1)
+		if resp, _ := get(t, srv, "GET", p); resp.StatusCode != http.StatusOK {
+			t.Errorf("got %d from GET %s, a path web.Paths lists, want 200", resp.StatusCode, p)
+		}
+	}
+}

@@ -240,13 +240,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		Ready: h.Healthy,
 	})
 
-	srv.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv.Handle("/", web.Handler(web.Options{Dev: cfg.dev}))
-	if cfg.dev {
-		srv.Handle("GET /dev/token", transport.DevTokenHandler(auth))
-	} else {
-		srv.Handle("/dev/token", transport.DevTokenRefused())
-	}
+	mountExtras(srv, reg, auth, cfg.dev)
 
 	httpSrv, httpLn := transport.NewHTTPServer(srv, ln, transport.HTTPLimits{
 		ReadTimeout: cfg.httpRead, IdleTimeout: cfg.httpIdle, MaxConnsPerClient: cfg.maxHTTPConns,
@@ -430,6 +424,19 @@ presencehub dev mode: site %q with groups %v, tokens from %s/dev/token
 }
 
 // serveDebug serves pprof on its own listener, apart from the public one.
+// mountExtras adds to srv what the transport does not serve itself: the
+// metrics, the pages and /dev/token. Every route here must be in the OpenAPI
+// description (transport/openapi.json); TestEveryRouteIsDescribed checks.
+func mountExtras(srv *transport.Server, reg *prometheus.Registry, auth *transport.Auth, dev bool) {
+	srv.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv.Handle("/", web.Handler(web.Options{Dev: dev}))
+	if dev {
+		srv.Handle("GET /dev/token", transport.DevTokenHandler(auth))
+	} else {
+		srv.Handle("/dev/token", transport.DevTokenRefused())
+	}
+}
+
 func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -1,0 +1,123 @@
+package hub
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/presencehub/presencehub/presence"
+)
+
+// Read-only answers about a site's agents for the admin agents API. They
+// come from this replica's view, as every other read does, so they show
+// what the bucket said when the view last applied it.
+
+// AgentState is one agent of a site as the admin agents API shows it.
+type AgentState struct {
+	ID     string          `json:"id"`
+	Status presence.Status `json:"status"`
+	// Effective is what widgets count: Status while any device holds a
+	// lease, offline otherwise.
+	Effective presence.Status `json:"effective"`
+	Groups    []string        `json:"groups"`
+	// Devices are the devices that hold a lease, live or in grace, oldest
+	// first.
+	Devices []AgentDevice `json:"devices"`
+	// ChangedAt is when the agent's record last changed (its status, or
+	// its creation when the agent first connected); nil when the agent is
+	// known only from device leases.
+	ChangedAt *Time `json:"changed_at"`
+	// ChangedBy names who set the status last; nil when nobody has since
+	// the record was created.
+	ChangedBy *ChangedBy `json:"changed_by"`
+}
+
+// AgentDevice is one device of an agent that holds a lease.
+type AgentDevice struct {
+	ID    string               `json:"id"`
+	Kind  presence.DeviceKind  `json:"kind"`
+	State presence.DeviceState `json:"state"`
+	Since Time                 `json:"since"`
+	// GraceUntil is when a device in grace loses its lease unless it comes
+	// back; nil for a live device.
+	GraceUntil *Time `json:"grace_until"`
+}
+
+// ChangedBy names the author of a status change; Kind is one of the kinds
+// of an event's "by" (only "device" today).
+type ChangedBy struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+}
+
+// Agents returns every agent the site's view holds, sorted by id.
+func (h *Hub) Agents(siteID string) ([]AgentState, error) {
+	if !h.Ready() {
+		return nil, ErrNotReady
+	}
+	s := h.lockExistingSite(siteID)
+	if s == nil {
+		return []AgentState{}, nil
+	}
+	defer h.unlockSite(s)
+	devices := make(map[string][]AgentDevice)
+	for key, d := range s.devices {
+		k, _ := parseKey(key)
+		devices[k.agent] = append(devices[k.agent], h.agentDevice(k.device, d))
+	}
+	agents := s.presence.Agents()
+	out := make([]AgentState, 0, len(agents))
+	for _, a := range agents {
+		out = append(out, h.agentStateLocked(s, a, devices[a.ID]))
+	}
+	return out, nil
+}
+
+// Agent returns one agent of the site; ok is false when the view holds
+// neither a record nor a lease of it.
+func (h *Hub) Agent(siteID, agent string) (state AgentState, ok bool, err error) {
+	if !h.Ready() {
+		return AgentState{}, false, ErrNotReady
+	}
+	s := h.lockExistingSite(siteID)
+	if s == nil {
+		return AgentState{}, false, nil
+	}
+	defer h.unlockSite(s)
+	a, ok := s.presence.Agent(agent)
+	if !ok {
+		return AgentState{}, false, nil
+	}
+	var devices []AgentDevice
+	for key, d := range s.devices {
+		if k, _ := parseKey(key); k.agent == agent {
+			devices = append(devices, h.agentDevice(k.device, d))
+		}
+	}
+	return h.agentStateLocked(s, a, devices), true, nil
+}
+
+func (h *Hub) agentStateLocked(s *site, a *presence.Agent, devices []AgentDevice) AgentState {
+	slices.SortFunc(devices, func(x, y AgentDevice) int {
+		return cmp.Or(time.Time(x.Since).Compare(time.Time(y.Since)), cmp.Compare(x.ID, y.ID))
+	})
+	st := AgentState{ID: a.ID, Status: a.Status, Effective: a.Effective(), Groups: nonNil(slices.Clone(a.Groups)), Devices: devices}
+	if st.Devices == nil {
+		st.Devices = []AgentDevice{}
+	}
+	if rec, ok := s.agents[a.ID]; ok {
+		st.ChangedAt = optionalTime(rec.rec.At)
+		if rec.rec.ByDevice != "" {
+			st.ChangedBy = &ChangedBy{Kind: "device", ID: rec.rec.ByDevice}
+		}
+	}
+	return st
+}
+
+func (h *Hub) agentDevice(id string, d storedDevice) AgentDevice {
+	ad := AgentDevice{ID: id, Kind: d.rec.Kind, State: d.rec.State, Since: Time(d.rec.Since)}
+	if d.rec.State == presence.Lingering {
+		ad.GraceUntil = optionalTime(d.written.Add(h.cfg.Grace))
+	}
+	return ad
+}
