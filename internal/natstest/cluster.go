@@ -249,8 +249,41 @@ func (c *Cluster) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 // a leader. It asks through js, which must reach a live node.
 func (c *Cluster) StreamLeader(t testing.TB, js jetstream.JetStream, stream string) *Node {
 	t.Helper()
+	var leader *Node
+	c.pollStream(t, js, stream, "has no leader", func(info *jetstream.StreamInfo) error {
+		if leader = c.Node(info.Cluster.Leader); leader == nil {
+			return fmt.Errorf("unknown leader %q", info.Cluster.Leader)
+		}
+		return nil
+	})
+	return leader
+}
+
+// WaitStreamCurrent waits until stream has a leader and every replica is
+// current, as a rolling restart must before it takes the next node down:
+// a replica still catching up does not count towards the quorum.
+func (c *Cluster) WaitStreamCurrent(t testing.TB, js jetstream.JetStream, stream string) {
+	t.Helper()
+	c.pollStream(t, js, stream, "not current on every node", func(info *jetstream.StreamInfo) error {
+		if len(info.Cluster.Replicas) != len(c.Nodes)-1 {
+			return fmt.Errorf("%d followers", len(info.Cluster.Replicas))
+		}
+		for _, r := range info.Cluster.Replicas {
+			if !r.Current || r.Offline {
+				return errors.New("a follower is behind")
+			}
+		}
+		return nil
+	})
+}
+
+// pollStream asks through js for stream's info until it has a leader and
+// done accepts it (returns nil), failing the test with what after
+// clusterWait.
+func (c *Cluster) pollStream(t testing.TB, js jetstream.JetStream, stream, what string, done func(*jetstream.StreamInfo) error) {
+	t.Helper()
 	deadline := time.Now().Add(clusterWait)
-	var last error
+	last := errors.New("not asked yet")
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		s, err := js.Stream(ctx, stream)
@@ -265,52 +298,13 @@ func (c *Cluster) StreamLeader(t testing.TB, js jetstream.JetStream, stream stri
 		case info.Cluster == nil || info.Cluster.Leader == "":
 			last = errors.New("no leader")
 		default:
-			if n := c.Node(info.Cluster.Leader); n != nil {
-				return n
-			}
-			last = fmt.Errorf("unknown leader %q", info.Cluster.Leader)
-		}
-		time.Sleep(100 * time.Millisecond) // polling the cluster, not synchronising with the test
-	}
-	t.Fatalf("stream %s has no leader after %v: %v", stream, clusterWait, last)
-	return nil
-}
-
-// WaitStreamCurrent waits until stream has a leader and every replica is
-// current, as a rolling restart must before it takes the next node down:
-// a replica still catching up does not count towards the quorum.
-func (c *Cluster) WaitStreamCurrent(t testing.TB, js jetstream.JetStream, stream string) {
-	t.Helper()
-	deadline := time.Now().Add(clusterWait)
-	last := "not asked yet"
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		s, err := js.Stream(ctx, stream)
-		var info *jetstream.StreamInfo
-		if err == nil {
-			info, err = s.Info(ctx)
-		}
-		cancel()
-		switch {
-		case err != nil:
-			last = err.Error()
-		case info.Cluster == nil || info.Cluster.Leader == "":
-			last = "no leader"
-		case len(info.Cluster.Replicas) != len(c.Nodes)-1:
-			last = fmt.Sprintf("%d followers", len(info.Cluster.Replicas))
-		default:
-			current := true
-			for _, r := range info.Cluster.Replicas {
-				current = current && r.Current && !r.Offline
-			}
-			if current {
+			if last = done(info); last == nil {
 				return
 			}
-			last = "a follower is behind"
 		}
 		time.Sleep(100 * time.Millisecond) // polling the cluster, not synchronising with the test
 	}
-	t.Fatalf("stream %s not current on every node after %v: %s", stream, clusterWait, last)
+	t.Fatalf("stream %s %s after %v: %v", stream, what, clusterWait, last)
 }
 
 // URL is the node's client URL.
