@@ -25,6 +25,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/wsconn"
+	"github.com/presencehub/presencehub/transport/webhook"
 )
 
 // Defaults for Config.
@@ -84,6 +85,9 @@ type Config struct {
 	// logs). nil means DefaultTrustedProxies(); an empty, non-nil slice
 	// trusts nobody, so the client is always the TCP peer.
 	TrustedProxies []netip.Prefix
+	// Webhooks registers and delivers webhooks; nil answers the webhooks
+	// API with 404 (the hub runs without the event stream).
+	Webhooks *webhook.Manager
 	// Ready reports why the process is not ready, or nil; /readyz uses it.
 	Ready func() error
 	// Logger receives the transport's logs.
@@ -201,6 +205,7 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	s.handleFunc("GET /v1/admin", s.socket(s.serveAdminStats))
 	s.handleFunc("GET /v1/sites/{site}/status", s.serveSiteStatus)
 	s.routeAdmin()
+	s.routeWebhooks()
 	s.handleFunc("GET /openapi.json", serveOpenAPI)
 	s.handleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

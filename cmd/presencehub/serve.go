@@ -24,6 +24,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/transport"
+	"github.com/presencehub/presencehub/transport/webhook"
 	"github.com/presencehub/presencehub/web"
 )
 
@@ -69,6 +70,18 @@ type serveConfig struct {
 	writeRetry     time.Duration
 	eventStream    string
 	eventRetention time.Duration
+	webhooks       webhookFlags
+}
+
+// webhookFlags are the --webhook-* flags.
+type webhookFlags struct {
+	timeout       time.Duration
+	retrySchedule string
+	allowPrivate  bool
+	maxPerSite    int
+	maxPending    int
+	concurrency   int
+	kept          int
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -85,6 +98,13 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&c.kvReplicas, "kv-replicas", 1, "replicas of the bucket and the event stream (3 on a NATS cluster)")
 	fs.StringVar(&c.eventStream, "events-stream", hub.DefaultEventStream, "JetStream stream of availability events, subjects presence.events.<site>.<type> (docs/events.md); \"none\" publishes no events")
 	fs.DurationVar(&c.eventRetention, "events-retention", hub.DefaultEventRetention, "how long the event stream keeps events")
+	fs.DurationVar(&c.webhooks.timeout, "webhook-timeout", webhook.DefaultTimeout, "how long a webhook endpoint has to answer one delivery before the attempt counts as failed")
+	fs.StringVar(&c.webhooks.retrySchedule, "webhook-retry-schedule", durationList(webhook.DefaultRetrySchedule), "comma list of delays between a webhook event's attempts (each gets up to a tenth more, at random); after the last attempt the event is given up")
+	fs.BoolVar(&c.webhooks.allowPrivate, "webhook-allow-private", false, "allow webhook URLs on loopback, private and link-local addresses, and plain http (tests, private networks)")
+	fs.IntVar(&c.webhooks.maxPerSite, "webhook-max-per-site", webhook.DefaultMaxPerSite, "webhook endpoints one site may register")
+	fs.IntVar(&c.webhooks.maxPending, "webhook-max-pending", webhook.DefaultMaxPending, "events one webhook endpoint may have in flight or waiting for a retry; newer events wait in the event stream")
+	fs.IntVar(&c.webhooks.concurrency, "webhook-concurrency", webhook.DefaultConcurrency, "requests one replica has in flight to one webhook endpoint")
+	fs.IntVar(&c.webhooks.kept, "webhook-deliveries-kept", webhook.DefaultDeliveriesKept, "recent delivery attempts kept per webhook endpoint for its deliveries API")
 	fs.DurationVar(&c.markerTTL, "kv-marker-ttl", hub.DefaultMarkerTTL, "how long delete markers of expired or removed leases stay in the bucket (at least 1s)")
 	fs.DurationVar(&c.helloTimeout, "hello-timeout", transport.DefaultHelloTimeout, "how long an agent socket may take to send hello")
 	fs.Int64Var(&c.maxMessage, "max-message-bytes", transport.DefaultMaxMessageBytes, "largest client message (all its fragments); larger closes the socket with 1009")
@@ -201,17 +221,18 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	events := cfg.eventStream != "none"
+	var webhooks *webhook.Manager
 	if events {
 		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := hub.OpenEventStream(openCtx, js, hub.EventStreamConfig{Name: cfg.eventStream, Retention: cfg.eventRetention, Replicas: cfg.kvReplicas})
+		webhooks, err = openEvents(openCtx, cfg, js, reg, log)
 		cancel()
 		if err != nil {
 			return err
 		}
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := hub.New(hub.Config{
 		ID: cfg.replicaID, JetStream: js, KV: kv, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
 		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics, MaxDevices: cfg.maxDevices,
@@ -233,6 +254,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		StatusBurst:         cfg.statusBurst,
 		MaxWidgetsPerClient: cfg.maxWidgets,
 		TrustedProxies:      proxies,
+		Webhooks:            webhooks,
 		Logger:              log,
 		Registerer:          reg,
 		// Not ready while JetStream does not answer, not only while the
@@ -260,7 +282,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	g := new(errgroup.Group)
 	// failed receives the first error of the hub or the HTTP server, either
 	// of which ends the process.
-	failed := make(chan error, 2)
+	failed := make(chan error, 3)
 	g.Go(func() error {
 		err := h.Run(hubCtx)
 		if err != nil {
@@ -268,6 +290,15 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		}
 		return err
 	})
+	if webhooks != nil {
+		g.Go(func() error {
+			err := webhooks.Run(hubCtx)
+			if err != nil {
+				failed <- fmt.Errorf("webhooks stopped: %w", err)
+			}
+			return err
+		})
+	}
 	g.Go(func() error {
 		if err := httpSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
 			err = fmt.Errorf("failed to serve HTTP: %w", err)
@@ -305,6 +336,35 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// openEvents creates or updates the event stream and opens the webhooks on
+// it.
+func openEvents(ctx context.Context, cfg *serveConfig, js jetstream.JetStream, reg prometheus.Registerer, log *slog.Logger) (*webhook.Manager, error) {
+	_, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{Name: cfg.eventStream, Retention: cfg.eventRetention, Replicas: cfg.kvReplicas})
+	if err != nil {
+		return nil, err
+	}
+	schedule, err := parseDurationList(cfg.webhooks.retrySchedule)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --webhook-retry-schedule: %w", err)
+	}
+	return webhook.Open(ctx, webhook.Config{
+		JetStream:      js,
+		EventStream:    cfg.eventStream,
+		Replicas:       cfg.kvReplicas,
+		Timeout:        cfg.webhooks.timeout,
+		RetrySchedule:  schedule,
+		AllowPrivate:   cfg.webhooks.allowPrivate,
+		MaxPerSite:     cfg.webhooks.maxPerSite,
+		MaxPending:     cfg.webhooks.maxPending,
+		Concurrency:    cfg.webhooks.concurrency,
+		DeliveriesKept: cfg.webhooks.kept,
+		UserAgent:      "presencehub/" + version() + " (webhooks; +https://github.com/presencehub/presencehub)",
+		Replica:        cfg.replicaID,
+		Logger:         log,
+		Registerer:     reg,
+	})
 }
 
 // connectNATS connects to --nats-url, or starts an embedded nats-server and

@@ -116,6 +116,9 @@ func (c *serveConfig) validate() error {
 			}
 		}
 	}
+	if err := c.webhooks.validate(); err != nil {
+		return err
+	}
 	if c.replicaID != "" && (len(c.replicaID) > 128 || strings.IndexFunc(c.replicaID, notIDRune) >= 0) {
 		return fmt.Errorf("invalid --replica-id %q: up to 128 characters, no spaces or control characters", c.replicaID)
 	}
@@ -242,4 +245,62 @@ func (l *natsLog) fatalErr() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.fatal
+}
+
+// validate checks the --webhook-* flags.
+func (w webhookFlags) validate() error {
+	if w.timeout <= 0 {
+		return fmt.Errorf("invalid --webhook-timeout %v: more than 0", w.timeout)
+	}
+	if _, err := parseDurationList(w.retrySchedule); err != nil {
+		return fmt.Errorf("invalid --webhook-retry-schedule %q: %w", w.retrySchedule, err)
+	}
+	for _, f := range []struct {
+		name  string
+		value int
+	}{
+		{"--webhook-max-per-site", w.maxPerSite},
+		{"--webhook-max-pending", w.maxPending},
+		{"--webhook-concurrency", w.concurrency},
+		{"--webhook-deliveries-kept", w.kept},
+	} {
+		if f.value < 1 {
+			return fmt.Errorf("invalid %s %d: at least 1", f.name, f.value)
+		}
+	}
+	return nil
+}
+
+// parseDurationList parses a comma list of positive durations; an empty
+// list is allowed (no retries).
+func parseDurationList(s string) ([]time.Duration, error) {
+	out := []time.Duration{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for i, part := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("item %d (%q): want a positive duration such as 5s or 2h", i+1, strings.TrimSpace(part))
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// durationList formats ds as parseDurationList reads them, in their
+// shortest form (5m, not 5m0s).
+func durationList(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		switch {
+		case d%time.Hour == 0:
+			parts[i] = fmt.Sprintf("%dh", d/time.Hour)
+		case d%time.Minute == 0:
+			parts[i] = fmt.Sprintf("%dm", d/time.Minute)
+		default:
+			parts[i] = d.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/transport"
+	"github.com/presencehub/presencehub/transport/webhook"
 )
 
 // ReplicaOptions configures StartReplica.
@@ -30,6 +31,11 @@ type ReplicaOptions struct {
 	// Transport configures the server; StartReplica sets Logger if it is
 	// nil, to Logger(t).
 	Transport transport.Config
+	// Webhooks, if set, turns on the event stream and the webhooks: the
+	// replica opens the stream, sets Hub.Events, and runs a webhook
+	// Manager with this configuration (JetStream set here; Logger, if
+	// nil, to Logger(t)).
+	Webhooks *webhook.Config
 	// Setup, if set, is called with the server before it serves, to add
 	// handlers.
 	Setup func(srv *transport.Server, auth *transport.Auth)
@@ -83,6 +89,13 @@ func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replic
 	if hcfg.Logger == nil {
 		hcfg.Logger = Logger(t)
 	}
+	tcfg := o.Transport
+	stopWebhooks := func() {}
+	if o.Webhooks != nil {
+		hcfg.Events = true
+		tcfg.Webhooks, stopWebhooks = startWebhooks(t, ctx, js, *o.Webhooks)
+		t.Cleanup(stopWebhooks) // if the replica fails to start
+	}
 	h, err := hub.New(hcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +119,6 @@ func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replic
 		<-done
 		t.Fatal(err)
 	}
-	tcfg := o.Transport
 	if tcfg.Logger == nil {
 		tcfg.Logger = Logger(t)
 	}
@@ -141,9 +153,39 @@ func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replic
 		if err := <-done; err != nil {
 			t.Errorf("hub.Run: %v", err)
 		}
+		stopWebhooks()
 	}
 	t.Cleanup(r.Stop)
 	return r
+}
+
+// startWebhooks opens the event stream and a webhook Manager on js and runs
+// it until the returned func is called.
+func startWebhooks(t testing.TB, ctx context.Context, js jetstream.JetStream, cfg webhook.Config) (*webhook.Manager, func()) {
+	t.Helper()
+	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{Name: cfg.EventStream}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.JetStream = js
+	if cfg.Logger == nil {
+		cfg.Logger = Logger(t)
+	}
+	m, err := webhook.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	var once sync.Once
+	return m, func() {
+		once.Do(func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("webhook Run: %v", err)
+			}
+		})
+	}
 }
 
 // Stop closes the replica's sockets, stops serving and stops the hub, as a

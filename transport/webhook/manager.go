@@ -1,0 +1,396 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/presencehub/presencehub/hub"
+)
+
+// Defaults for Config.
+const (
+	DefaultBucket         = "PRESENCE_WEBHOOKS"
+	DefaultDeliveryStream = "PRESENCE_WEBHOOK_DELIVERIES"
+	DefaultTimeout        = 10 * time.Second
+	DefaultMaxPerSite     = 20
+	DefaultMaxPending     = 1000
+	DefaultConcurrency    = 4
+	DefaultDeliveriesKept = 100
+	// DeliveriesSubjectPrefix starts the subject of an endpoint's attempts:
+	// presence.webhook-deliveries.<site>.<endpoint id>.
+	DeliveriesSubjectPrefix = "presence.webhook-deliveries."
+	// deliveriesMaxAge is how long an attempt stays in the deliveries log
+	// at most: longer than the default retry schedule.
+	deliveriesMaxAge = 7 * 24 * time.Hour
+)
+
+// DefaultRetrySchedule is the delays between attempts: about a day, as
+// common webhook services retry.
+var DefaultRetrySchedule = []time.Duration{
+	5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+}
+
+// Config configures a Manager.
+type Config struct {
+	// JetStream is the hub's JetStream context.
+	JetStream jetstream.JetStream
+	// EventStream is the name of the event stream (hub.OpenEventStream).
+	EventStream string
+	// Bucket holds the registrations; DeliveryStream the attempts.
+	Bucket         string
+	DeliveryStream string
+	// Replicas of the bucket, the delivery stream and the consumers.
+	Replicas int
+	// Timeout bounds one attempt, from connecting to the answer's status.
+	Timeout time.Duration
+	// RetrySchedule is the delays between attempts; after the last one
+	// fails, the event is given up for that endpoint.
+	RetrySchedule []time.Duration
+	// AllowPrivate lets endpoints be on loopback, private and link-local
+	// addresses, and use plain http (tests, private deployments).
+	AllowPrivate bool
+	// MaxPerSite is how many endpoints one site may register.
+	MaxPerSite int
+	// MaxPending is how many events one endpoint may have in flight or
+	// waiting for a retry; beyond it, newer events wait in the event
+	// stream until some are done.
+	MaxPending int
+	// Concurrency is how many requests one replica has in flight to one
+	// endpoint.
+	Concurrency int
+	// DeliveriesKept is how many recent attempts are kept per endpoint.
+	DeliveriesKept int
+	// UserAgent is sent with every request.
+	UserAgent string
+	// Replica names this replica in the deliveries log.
+	Replica string
+	// Logger receives the logs; secrets are never logged.
+	Logger *slog.Logger
+	// Registerer receives the metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+// Manager registers endpoints and delivers events to them.
+type Manager struct {
+	cfg      Config
+	log      *slog.Logger
+	kv       jetstream.KeyValue
+	events   jetstream.Stream
+	client   *http.Client
+	resolver *net.Resolver
+	m        metrics
+
+	mu sync.Mutex
+	// loops holds the delivery loop of each enabled endpoint, by id.
+	// Guarded by mu.
+	loops map[string]*loop
+}
+
+type metrics struct {
+	attempts *prometheus.CounterVec
+	duration prometheus.Histogram
+}
+
+// Open creates the registrations bucket and the deliveries stream, or
+// updates them to cfg, and returns a Manager. Run delivers.
+func Open(ctx context.Context, cfg Config) (*Manager, error) {
+	if cfg.EventStream == "" {
+		cfg.EventStream = hub.DefaultEventStream
+	}
+	if cfg.Bucket == "" {
+		cfg.Bucket = DefaultBucket
+	}
+	if cfg.DeliveryStream == "" {
+		cfg.DeliveryStream = DefaultDeliveryStream
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.RetrySchedule == nil {
+		cfg.RetrySchedule = DefaultRetrySchedule
+	}
+	if cfg.MaxPerSite == 0 {
+		cfg.MaxPerSite = DefaultMaxPerSite
+	}
+	if cfg.MaxPending == 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.DeliveriesKept == 0 {
+		cfg.DeliveriesKept = DefaultDeliveriesKept
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "presencehub-webhooks"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Timeout < 0 || cfg.MaxPerSite < 0 || cfg.MaxPending < 0 || cfg.Concurrency < 0 || cfg.DeliveriesKept < 0 {
+		return nil, errors.New("webhook limits and the timeout must be positive")
+	}
+	for _, d := range cfg.RetrySchedule {
+		if d <= 0 {
+			return nil, errors.New("webhook retry delays must be positive")
+		}
+	}
+	js := cfg.JetStream
+	events, err := js.Stream(ctx, cfg.EventStream)
+	if err != nil {
+		return nil, fmt.Errorf("failed to find event stream %q: %w", cfg.EventStream, err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      cfg.Bucket,
+		Description: "presencehub: webhook endpoints (docs/events.md)",
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to open webhook bucket %q: %w", cfg.Bucket, err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              cfg.DeliveryStream,
+		Description:       "presencehub: recent webhook delivery attempts",
+		Subjects:          []string{DeliveriesSubjectPrefix + ">"},
+		MaxMsgsPerSubject: int64(cfg.DeliveriesKept),
+		MaxAge:            deliveriesMaxAge,
+		Storage:           jetstream.FileStorage,
+		Replicas:          cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to open webhook deliveries stream %q: %w", cfg.DeliveryStream, err)
+	}
+	m := &Manager{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		kv:       kv,
+		events:   events,
+		resolver: net.DefaultResolver,
+		loops:    make(map[string]*loop),
+		m: metrics{
+			attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "presencehub_webhook_attempts_total",
+				Help: "Webhook delivery attempts by outcome: delivered, retrying, given_up, disabled.",
+			}, []string{"outcome"}),
+			duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name:    "presencehub_webhook_attempt_seconds",
+				Help:    "Time from sending a webhook request to its answer or failure.",
+				Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
+			}),
+		},
+	}
+	m.client = newClient(cfg.Timeout, cfg.AllowPrivate)
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(m.m.attempts); err != nil {
+			return nil, fmt.Errorf("failed to register metrics: %w", err)
+		}
+		if err := cfg.Registerer.Register(m.m.duration); err != nil {
+			return nil, fmt.Errorf("failed to register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// newClient returns the HTTP client of deliveries: no proxy from the
+// environment (the address guard must see the real peer), no redirects
+// (a 3xx is an answer, not a delivery), and, unless private addresses are
+// allowed, a dialer that refuses them.
+func newClient(timeout time.Duration, allowPrivate bool) *http.Client {
+	dialer := &net.Dialer{Timeout: timeout}
+	if !allowPrivate {
+		dialer.Control = dialControl
+	}
+	tr := &http.Transport{
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   timeout,
+		ResponseHeaderTimeout: timeout,
+	}
+	return &http.Client{
+		Transport: tr,
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// AllowPrivate reports whether private endpoint addresses are allowed.
+func (m *Manager) AllowPrivate() bool { return m.cfg.AllowPrivate }
+
+// Create registers an endpoint for site and returns it with its secret,
+// which is shown only this once. The consumer holding its deliveries is
+// created first, so that an endpoint in the bucket always has one; events
+// from then on are delivered.
+func (m *Manager) Create(ctx context.Context, site string, reg Registration) (Endpoint, error) {
+	u, err := parseURL(reg.URL, m.cfg.AllowPrivate)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	events, err := normalizeEvents(reg.Events)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	if !m.cfg.AllowPrivate {
+		if err := checkHost(ctx, m.resolver, u.Hostname()); err != nil {
+			return Endpoint{}, &FieldError{Field: "url", Msg: err.Error() + " (allowed only with --webhook-allow-private)"}
+		}
+	}
+	existing, err := m.keys(ctx, site)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	if len(existing) >= m.cfg.MaxPerSite {
+		return Endpoint{}, fmt.Errorf("%w (%d)", ErrTooMany, m.cfg.MaxPerSite)
+	}
+	ep := Endpoint{
+		ID:        uuid.NewString(),
+		Site:      site,
+		URL:       u.String(),
+		Events:    events,
+		Secret:    newSecret(),
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond),
+	}
+	if _, err := m.events.CreateConsumer(ctx, m.consumerConfig(ep)); err != nil {
+		return Endpoint{}, fmt.Errorf("failed to create the webhook's consumer: %w", err)
+	}
+	b, err := json.Marshal(ep)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("failed to encode webhook: %w", err)
+	}
+	if _, err := m.kv.Create(ctx, endpointKey(site, ep.ID), b); err != nil {
+		m.deleteConsumer(context.WithoutCancel(ctx), ep.ID)
+		return Endpoint{}, fmt.Errorf("failed to store webhook: %w", err)
+	}
+	m.log.Info("webhook registered", "site", site, "webhook", ep.ID, "host", u.Host, "events", strings.Join(events, ","))
+	return ep, nil
+}
+
+// consumerConfig is the durable consumer of an endpoint's deliveries. Its
+// ack wait outlasts an attempt with room for the batch it came in, so an
+// event is handed to another replica only when the one holding it is gone.
+func (m *Manager) consumerConfig(ep Endpoint) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        consumerName(ep.ID),
+		Description:    "presencehub webhook " + ep.ID + " of site " + ep.Site,
+		FilterSubjects: filterSubjects(ep.Site, ep.Events),
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        m.ackWait(),
+		MaxAckPending:  m.cfg.MaxPending,
+		Replicas:       m.cfg.Replicas,
+		Metadata:       map[string]string{"site": ep.Site, "webhook": ep.ID},
+	}
+}
+
+func (m *Manager) ackWait() time.Duration { return 2*m.cfg.Timeout + 5*time.Second }
+
+// keys lists the keys of site's endpoints.
+func (m *Manager) keys(ctx context.Context, site string) ([]string, error) {
+	lister, err := m.kv.ListKeysFiltered(ctx, site+".*")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("failed to list webhooks: %w", err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// List returns site's endpoints without their secrets, oldest first.
+func (m *Manager) List(ctx context.Context, site string) ([]Endpoint, error) {
+	keys, err := m.keys(ctx, site)
+	if err != nil {
+		return nil, err
+	}
+	eps := make([]Endpoint, 0, len(keys))
+	for _, k := range keys {
+		ep, err := m.get(ctx, k)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted since it was listed
+		}
+		if err != nil {
+			return nil, err
+		}
+		eps = append(eps, ep.Public())
+	}
+	slices.SortFunc(eps, func(a, b Endpoint) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return eps, nil
+}
+
+// Get returns one of site's endpoints without its secret.
+func (m *Manager) Get(ctx context.Context, site, id string) (Endpoint, error) {
+	if !validID(id) {
+		return Endpoint{}, ErrNotFound
+	}
+	ep, err := m.get(ctx, endpointKey(site, id))
+	return ep.Public(), err
+}
+
+func (m *Manager) get(ctx context.Context, key string) (Endpoint, error) {
+	e, err := m.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Endpoint{}, ErrNotFound
+	}
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("failed to read webhook: %w", err)
+	}
+	var ep Endpoint
+	if err := json.Unmarshal(e.Value(), &ep); err != nil {
+		return Endpoint{}, fmt.Errorf("failed to decode webhook %s: %w", key, err)
+	}
+	return ep, nil
+}
+
+// Delete removes one of site's endpoints, its pending deliveries and its
+// deliveries log.
+func (m *Manager) Delete(ctx context.Context, site, id string) error {
+	if !validID(id) {
+		return ErrNotFound
+	}
+	key := endpointKey(site, id)
+	if _, err := m.get(ctx, key); err != nil {
+		return err
+	}
+	if err := m.kv.Purge(ctx, key); err != nil {
+		return fmt.Errorf("failed to remove webhook: %w", err)
+	}
+	m.deleteConsumer(ctx, id)
+	if s, err := m.cfg.JetStream.Stream(ctx, m.cfg.DeliveryStream); err == nil {
+		if err := s.Purge(ctx, jetstream.WithPurgeSubject(deliveriesSubject(site, id))); err != nil {
+			m.log.Warn("failed to purge webhook deliveries log", "site", site, "webhook", id, "err", err)
+		}
+	}
+	m.log.Info("webhook removed", "site", site, "webhook", id)
+	return nil
+}
+
+func (m *Manager) deleteConsumer(ctx context.Context, id string) {
+	err := m.events.DeleteConsumer(ctx, consumerName(id))
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		m.log.Warn("failed to delete webhook consumer", "webhook", id, "err", err)
+	}
+}
