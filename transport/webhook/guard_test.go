@@ -42,7 +42,7 @@ func TestPublicAddr(t *testing.T) {
 		{"255.255.255.255", false},
 		{"::ffff:127.0.0.1", false},
 		{"::ffff:10.0.0.1", false},
-		{"64:ff9b::a00:1", false}, // NAT64 of 10.0.0.1
+		{"64:ff9b::a00:1", false},  // NAT64 of 10.0.0.1
 		{"64:ff9b::808:808", true}, // NAT64 of 8.8.8.8
 		{"198.18.0.1", false},
 	} {
