@@ -109,6 +109,15 @@ type SiteSettings struct {
 	// AllowedOrigins lists the origins ("https://shop.example") allowed to
 	// open widget sockets for the site; empty allows any.
 	AllowedOrigins []string `json:"allowed_origins"`
+	// Idle, when set, turns an online agent without activity for its
+	// After into its Status (settings.go).
+	Idle *IdleSettings `json:"idle,omitempty"`
+	// SignOffAtClose sets online and busy agents offline when the working
+	// hours that govern them close.
+	SignOffAtClose bool `json:"sign_off_at_close,omitempty"`
+	// Background, when set, lets mobile devices keep their lease for up
+	// to its Max while their app is in the background.
+	Background *BackgroundSettings `json:"background,omitempty"`
 }
 
 func decodeSettings(b []byte) (SiteSettings, error) {

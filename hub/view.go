@@ -587,7 +587,7 @@ func (h *Hub) Settings(siteID string) SiteSettings {
 		return SiteSettings{}
 	}
 	defer h.unlockSite(s)
-	return SiteSettings{AllowedOrigins: slices.Clone(s.settings.AllowedOrigins)}
+	return s.settings.clone()
 }
 
 // Schedule returns the working hours of (site, group), group "" meaning the

@@ -147,6 +147,10 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, t adminTarg
 		}
 		settings.AllowedOrigins[i] = norm
 	}
+	if err := settings.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
+		return
+	}
 	if err := s.hub.PutSettings(r.Context(), t.site, settings); err != nil {
 		s.adminFailed(w, "failed to store settings", err)
 		return
