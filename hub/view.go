@@ -279,6 +279,9 @@ func (h *Hub) applyDeviceLocked(s *site, k parsedKey, e entry) {
 	if e.deleted {
 		delete(s.devices, e.key)
 		s.pending.changed(s.presence.RemoveDevice(k.agent, k.device))
+		if string(e.value) == string(revokedMarker) {
+			h.kickRevokedLocked(s, k)
+		}
 	} else {
 		rec, err := decodeDeviceRecord(e.value)
 		if err != nil {
@@ -409,10 +412,15 @@ func (h *Hub) flushLocked(s *site) {
 	var roster []rosterChange
 	for _, agent := range agents {
 		before, after := p.agents[agent], h.agentNowLocked(s, agent)
+		by, byID := after.rec.author()
 		if after.hasRec && ((before.hasRec && (before.rec.Status != after.rec.Status || !before.rec.At.Equal(after.rec.At))) ||
-			(!before.hasRec && after.rec.ByDevice != "")) {
+			(!before.hasRec && by != "")) {
 			rec := after.rec
-			h.sendToAgentLocked(s, agent, encode(statusFrame{Type: "status", Status: rec.Status, ByDevice: rec.ByDevice, Ref: rec.Ref, At: Time(rec.At)}))
+			f := statusFrame{Type: "status", Status: rec.Status, By: by, ByDevice: rec.ByDevice, Ref: rec.Ref, At: Time(rec.At)}
+			if by == ByAdmin {
+				f.ByAgent = byID
+			}
+			h.sendToAgentLocked(s, agent, encode(f))
 			h.metrics.observePropagation(rec.At, now)
 		}
 		if !slices.Equal(before.live, after.live) {
