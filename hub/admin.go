@@ -29,6 +29,9 @@ var revokedMarker = []byte("revoked")
 // returns the agent as this replica's view shows it once it applied the
 // change. ok is false, and nothing is written, when the view has never seen
 // the agent (neither a record nor a device lease).
+//
+// The record says who set it (by "admin", by_id adminID), which status
+// frames, the agents API and agent.status events show.
 func (h *Hub) SetAgentStatus(ctx context.Context, siteID, agent string, status presence.Status, adminID string) (state AgentState, ok bool, err error) {
 	if _, ok, err := h.Agent(siteID, agent); err != nil || !ok {
 		return AgentState{}, false, err
@@ -53,8 +56,8 @@ func (h *Hub) SetAgentStatus(ctx context.Context, siteID, agent string, status p
 	if err := h.waitApplied(ctx, rev); err != nil {
 		return AgentState{}, true, fmt.Errorf("status stored but not yet applied: %w", err)
 	}
-	state, ok, err = h.Agent(siteID, agent)
-	return state, true, err // ok false: the record was removed since; rare
+	// ok is false only if the agent has been removed meanwhile (rare).
+	return h.Agent(siteID, agent)
 }
 
 // RevokeDevice ends a device of an agent of the site at once: its lease is

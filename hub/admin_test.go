@@ -73,3 +73,39 @@ func TestRevokedLeaseIsNotWrittenAgainByItsKeeper(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRecordWithoutByReadsAsDeviceChange: agent records stored before
+// records said who set them (by_device only) read as a device's change.
+func TestRecordWithoutByReadsAsDeviceChange(t *testing.T) {
+	ns := natstest.Start(t)
+	h := startHub(t, ns, time.Hour)
+	dev := newQueue(16)
+	connect(t, h, "acme", "alice", nil, dev)
+	dev.expect(t, "welcome")
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const other = "0b6f4bb2-5a43-4d55-9d7e-4b7f0f1c2d3e"
+	if _, err := kv.Put(ctx, "a.acme.alice", []byte(`{"status":"busy","by_device":"`+other+`","at":"2026-12-01T09:00:00Z"}`)); err != nil {
+		t.Fatal(err)
+	}
+	f := dev.expect(t, "status", "status", "busy", "by", "device", "by_device", other)
+	if _, ok := f["by_agent"]; ok {
+		t.Fatalf("got %v, want no by_agent", f)
+	}
+	st, ok, err := h.Agent("acme", "alice")
+	if err != nil || !ok {
+		t.Fatalf("got %v, %v reading alice", ok, err)
+	}
+	if st.ChangedBy == nil || *st.ChangedBy != (hub.ChangedBy{Kind: "device", ID: other}) {
+		t.Fatalf("got changed_by %+v, want the device %s", st.ChangedBy, other)
+	}
+}

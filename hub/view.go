@@ -276,10 +276,11 @@ func (h *Hub) applyDeviceLocked(s *site, k parsedKey, e entry) {
 	before, known := s.presence.Agent(k.agent)
 	wasLingering := known && before.Lingering()
 	h.noteAgentLocked(s, k.agent)
+	revoked := e.deleted && string(e.value) == string(revokedMarker)
 	if e.deleted {
 		delete(s.devices, e.key)
 		s.pending.changed(s.presence.RemoveDevice(k.agent, k.device))
-		if string(e.value) == string(revokedMarker) {
+		if revoked {
 			h.kickRevokedLocked(s, k)
 		}
 	} else {
@@ -293,6 +294,9 @@ func (h *Hub) applyDeviceLocked(s *site, k parsedKey, e entry) {
 			ID: k.device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
 		}))
 		h.kickReplacedLocked(s, k, rec.Session)
+	}
+	if revoked {
+		return // a grace an admin cut short did not run out
 	}
 	a, ok := s.presence.Agent(k.agent)
 	h.metrics.observeGrace(wasLingering, a, ok)

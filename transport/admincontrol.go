@@ -50,6 +50,7 @@ func (s *Server) putAgentStatus(w http.ResponseWriter, r *http.Request, t adminT
 	case !ok:
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("agent %q: the site has never seen it", agent))
 	default:
+		s.log.Info("agent status set by an admin", "site", t.site, "agent", agent, "status", status, "admin", t.admin)
 		writeJSON(w, http.StatusOK, state)
 	}
 }

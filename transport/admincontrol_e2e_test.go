@@ -152,6 +152,29 @@ func TestAdminRevokesDeviceOnAnyReplica(t *testing.T) {
 	if e, _ := body["error"].(map[string]any); code != http.StatusNotFound || e["code"] != "not_found" {
 		t.Fatalf("got %d %v revoking a device with no lease, want 404 not_found", code, body)
 	}
+
+	// A device in its grace (dropped without bye; the grace here is an
+	// hour) is revoked too: its agent is offline at once.
+	bob := connectAgent(t, r2, mintToken(t, "acme", "bob"), "", "web")
+	widget.WaitFor("widget_status", "status", "online")
+	bob.Conn.CloseNow()
+	eventually(t, "bob's device in grace on r1", func() bool {
+		_, one := adminCall(t, r1, "GET", "/v1/admin/sites/acme/agents/bob", ops, "")
+		devices, _ := one["devices"].([]any)
+		if len(devices) != 1 {
+			return false
+		}
+		d, _ := devices[0].(map[string]any)
+		return d["state"] == "grace"
+	})
+	if code, body := adminCall(t, r1, "DELETE", "/v1/admin/sites/acme/agents/bob/devices/"+bob.device, ops, ""); code != http.StatusNoContent {
+		t.Fatalf("got %d %v revoking bob's device in grace, want 204", code, body)
+	}
+	widget.WaitFor("widget_status", "status", "offline", "reason", "no_agents")
+	events.waitFor(t, hub.EventDeviceEnded, map[string]any{"agent": "bob", "device": bob.device, "cause": hub.CauseRevoked})
+	events.waitFor(t, hub.EventAgentAvailability, map[string]any{
+		"agent": "bob", "status": "offline", "previous": "online", "cause": hub.CauseRevoked,
+	})
 }
 
 // TestAdminControlRefused: agent tokens and other sites' admins may not
