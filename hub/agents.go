@@ -44,7 +44,8 @@ type AgentDevice struct {
 }
 
 // ChangedBy names the author of a status change; Kind is one of the kinds
-// of an event's "by" (only "device" today).
+// of an event's "by" ("device" with the device id, "admin" with the
+// admin's id).
 type ChangedBy struct {
 	Kind string `json:"kind"`
 	ID   string `json:"id"`
@@ -107,8 +108,8 @@ func (h *Hub) agentStateLocked(s *site, a *presence.Agent, devices []AgentDevice
 	}
 	if rec, ok := s.agents[a.ID]; ok {
 		st.ChangedAt = optionalTime(rec.rec.At)
-		if rec.rec.ByDevice != "" {
-			st.ChangedBy = &ChangedBy{Kind: "device", ID: rec.rec.ByDevice}
+		if by, id := rec.rec.author(); by != "" {
+			st.ChangedBy = &ChangedBy{Kind: by, ID: id}
 		}
 	}
 	return st

@@ -41,6 +41,7 @@ const (
 	CauseBye          = "bye"
 	CauseGraceExpired = "grace_expired"
 	CauseReplaced     = "replaced"
+	CauseRevoked      = "revoked"
 )
 
 // Defaults of the event stream.
@@ -249,14 +250,14 @@ func deriveEvents(siteID string, k parsedKey, e entry, at time.Time, grace time.
 		// As the status frame (view.go): a record created when the
 		// agent first connected holds a default, not a chosen status.
 		b, a := before.agent, after.agent
-		if a.hasRec && a.rec.ByDevice != "" && (!b.hasRec || b.rec.Status != a.rec.Status) {
+		if by, byID := a.rec.author(); a.hasRec && by != "" && (!b.hasRec || b.rec.Status != a.rec.Status) {
 			prev := presence.Offline
 			if b.hasRec {
 				prev = b.rec.Status
 			}
 			at = a.rec.At
 			c.add(EventAgentStatus, k.agent, at, AgentStatusData{
-				Agent: k.agent, Status: a.rec.Status, Previous: prev, By: EventBy{Kind: "device", ID: a.rec.ByDevice},
+				Agent: k.agent, Status: a.rec.Status, Previous: prev, By: EventBy{Kind: by, ID: byID},
 			})
 		}
 	case devicePrefix:
@@ -268,8 +269,11 @@ func deriveEvents(siteID string, k parsedKey, e entry, at time.Time, grace time.
 		case e.deleted && before.hasDevice:
 			d := data(b.rec.Kind)
 			d.Cause = CauseGraceExpired
-			if string(e.value) == string(byeMarker) {
+			switch string(e.value) {
+			case string(byeMarker):
 				d.Cause = CauseBye
+			case string(revokedMarker):
+				d.Cause = CauseRevoked
 			}
 			availabilityCause = d.Cause
 			c.add(EventDeviceEnded, k.device, at, d)

@@ -65,12 +65,38 @@ func parseKey(key string) (parsedKey, bool) {
 
 // agentRecord is the stored value of an agent key: the chosen status and the
 // last status change, which every device of the agent is told about.
+//
+// By and ByID say who set the status (see author); a device's change also
+// keeps its id in ByDevice, which is all that records written before By
+// existed carry.
 type agentRecord struct {
 	Status   presence.Status `json:"status"`
 	Groups   []string        `json:"groups,omitempty"`
+	By       string          `json:"by,omitempty"`
+	ByID     string          `json:"by_id,omitempty"`
 	ByDevice string          `json:"by_device,omitempty"`
 	Ref      string          `json:"ref,omitempty"`
 	At       time.Time       `json:"at"`
+}
+
+// Kinds of who set a status: the "by" of status frames, agent.status events
+// and the agents API.
+const (
+	ByDevice = "device"
+	ByAdmin  = "admin"
+)
+
+// author returns who set the record's status: kind (ByDevice, ByAdmin, ...)
+// and id; kind is "" for a record that holds a default, not a chosen
+// status (created when the agent first connected).
+func (r agentRecord) author() (kind, id string) {
+	switch {
+	case r.By != "":
+		return r.By, r.ByID
+	case r.ByDevice != "":
+		return ByDevice, r.ByDevice // a record stored before By existed
+	}
+	return "", ""
 }
 
 // deviceRecord is the stored value of a device lease.

@@ -166,10 +166,15 @@ type Welcome struct {
 	Hours   Hours           `json:"hours"`
 }
 
+// statusFrame says the agent's status changed. By is who changed it
+// (ByDevice, ByAdmin, ...); ByDevice names the device of a device's change,
+// ByAgent the admin of an admin's.
 type statusFrame struct {
 	Type     string          `json:"type"`
 	Status   presence.Status `json:"status"`
-	ByDevice string          `json:"by_device"`
+	By       string          `json:"by,omitempty"`
+	ByDevice string          `json:"by_device,omitempty"`
+	ByAgent  string          `json:"by_agent,omitempty"`
 	Ref      string          `json:"ref,omitempty"`
 	At       Time            `json:"at"`
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +46,10 @@ type Session struct {
 	record deviceRecord
 	rev    uint64
 	ended  bool
+
+	// revoked is set when an admin revoked the device (admin.go): its
+	// lease is gone for good, so the session writes it no more.
+	revoked atomic.Bool
 }
 
 // ID returns the session id.
@@ -178,7 +183,7 @@ func (h *Hub) ensureAgent(ctx context.Context, site, agent string, groups []stri
 func (s *Session) refresh(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended {
+	if s.ended || s.revoked.Load() {
 		return nil
 	}
 	return s.writeLeaseLocked(ctx, s.record)
@@ -188,7 +193,8 @@ func (s *Session) refresh(ctx context.Context) error {
 // last write. A mismatch does not by itself mean another session took the
 // device over: the lease may have expired during a NATS outage, or a write
 // may have landed whose ack was lost. So the key is read, and ErrReplaced is
-// returned only if another session holds it. Guarded by s.mu.
+// returned only if another session holds it, ErrRevoked if an admin revoked
+// the device. Guarded by s.mu.
 func (s *Session) writeLeaseLocked(ctx context.Context, rec deviceRecord) error {
 	key := deviceKey(s.site, s.agent, s.device)
 	rev, err := s.h.writeLease(ctx, key, rec, s.rev)
@@ -215,7 +221,7 @@ func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref str
 			*rec = agentRecord{Groups: s.groups} // the record was removed meanwhile
 		}
 		rec.Status = status
-		rec.ByDevice = s.device
+		rec.By, rec.ByID, rec.ByDevice = ByDevice, s.device, s.device
 		rec.Ref = ref
 		rec.At = s.h.cfg.Now()
 		return true
@@ -260,16 +266,16 @@ func (s *Session) end() bool {
 // written once more with TTL = grace, so the grace starts now, and then left
 // to expire unless the device comes back.
 func (s *Session) Close(ctx context.Context) error {
-	if !s.end() {
-		return nil
+	if !s.end() || s.revoked.Load() {
+		return nil // a revoked device has no grace
 	}
 	rec := s.record
 	rec.State = presence.Lingering
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.writeLeaseLocked(ctx, rec)
-	if errors.Is(err, ErrReplaced) {
-		return nil // a newer session of the device owns the lease now
+	if errors.Is(err, ErrReplaced) || errors.Is(err, ErrRevoked) {
+		return nil // a newer session of the device owns the lease now, or nobody may
 	}
 	return err
 }
@@ -346,6 +352,8 @@ func (s *Session) purgeLocked(ctx context.Context) (uint64, error) {
 		switch {
 		case errors.Is(err, ErrReplaced):
 			return 0, nil // a newer session of the device owns the lease now
+		case errors.Is(err, ErrRevoked):
+			return 0, nil // an admin removed it already
 		case err == nil && current == 0:
 			return 0, nil // already gone
 		case err == nil:
@@ -387,9 +395,16 @@ func (h *Hub) keepLeases(ctx context.Context) error {
 				defer cancel()
 				err := s.refresh(rctx)
 				switch {
-				case errors.Is(err, ErrReplaced):
+				case errors.Is(err, ErrReplaced) || errors.Is(err, ErrRevoked):
+					// ErrRevoked: the device was revoked and this
+					// replica's watch has not told it yet.
+					reason := ErrReplaced
+					if errors.Is(err, ErrRevoked) {
+						s.revoked.Store(true)
+						reason = ErrRevoked
+					}
 					if site := h.lockExistingSite(s.site); site != nil {
-						h.dropLocked(site, s.sub, ErrReplaced)
+						h.dropLocked(site, s.sub, reason)
 						h.unlockSite(site)
 					}
 				case err != nil && ctx.Err() == nil:

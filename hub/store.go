@@ -24,6 +24,14 @@ import (
 // concurrency: it starts from the view, and on a conflict re-reads the bucket
 // and tries again. fn reports whether it changed anything.
 func (h *Hub) updateAgent(ctx context.Context, key string, fn func(rec *agentRecord, exists bool) bool) error {
+	_, err := h.updateAgentRev(ctx, key, fn)
+	return err
+}
+
+// updateAgentRev is updateAgent that also returns the bucket revision of the
+// record it stored, or of the record it left alone (0 if there is none), so
+// that the caller can wait for the view to apply it.
+func (h *Hub) updateAgentRev(ctx context.Context, key string, fn func(rec *agentRecord, exists bool) bool) (uint64, error) {
 	k, _ := parseKey(key)
 	var (
 		rec    agentRecord
@@ -41,26 +49,27 @@ func (h *Hub) updateAgent(ctx context.Context, key string, fn func(rec *agentRec
 	var written []byte // the last record this call tried to store
 	for attempt := 0; attempt < 10; attempt++ {
 		if !fn(&rec, exists) {
-			return nil
+			return rev, nil
 		}
 		b, _ := json.Marshal(rec)
 		written = b
+		var stored uint64
 		err := h.retry(ctx, func(ctx context.Context) error {
 			var err error
 			if exists {
-				_, err = h.kv.Update(ctx, key, b, rev)
+				stored, err = h.kv.Update(ctx, key, b, rev)
 				h.metrics.kvOp("update", err)
 			} else {
-				_, err = h.kv.Create(ctx, key, b)
+				stored, err = h.kv.Create(ctx, key, b)
 				h.metrics.kvOp("create", err)
 			}
 			return err
 		})
 		if err == nil {
-			return nil
+			return stored, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return fmt.Errorf("failed to write agent record: %w", err)
+			return 0, fmt.Errorf("failed to write agent record: %w", err)
 		}
 		var e jetstream.KeyValueEntry
 		err = h.retry(ctx, func(ctx context.Context) error {
@@ -74,21 +83,21 @@ func (h *Hub) updateAgent(ctx context.Context, key string, fn func(rec *agentRec
 		})
 		switch {
 		case err != nil:
-			return fmt.Errorf("failed to read agent record: %w", err)
+			return 0, fmt.Errorf("failed to read agent record: %w", err)
 		case e == nil:
 			rec, rev, exists = agentRecord{}, 0, false
 		case bytes.Equal(e.Value(), written):
 			// An attempt whose acknowledgement was lost landed after all
 			// (the record carries its time, so no other write equals it).
-			return nil
+			return e.Revision(), nil
 		default:
 			if rec, err = decodeAgentRecord(e.Value()); err != nil {
-				return err
+				return 0, err
 			}
 			rev, exists = e.Revision(), true
 		}
 	}
-	return errors.New("hub: agent record kept changing; gave up")
+	return 0, errors.New("hub: agent record kept changing; gave up")
 }
 
 // writeLease writes a device lease with TTL = grace. With expect > 0 the
@@ -115,7 +124,16 @@ func (h *Hub) leaseOwner(ctx context.Context, key, session string) (uint64, erro
 	})
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return 0, nil // expired or removed: the session may take it again
+		// Expired or removed: the session may take it again, unless an
+		// admin revoked the device, which only a new hello undoes.
+		last, err := h.lastMessage(ctx, key)
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("failed to read lease: %w", err)
+		case last.revoked():
+			return 0, ErrRevoked
+		}
+		return 0, nil
 	case err != nil:
 		return 0, fmt.Errorf("failed to read lease: %w", err)
 	}
@@ -130,10 +148,18 @@ func (h *Hub) leaseOwner(ctx context.Context, key, session string) (uint64, erro
 // marker TTL, and returns the marker's revision. With expect > 0 it succeeds
 // only if the key's last revision is expect.
 func (h *Hub) purgeKey(ctx context.Context, key string, expect uint64) (uint64, error) {
-	msg := nats.NewMsg(h.kvSubject + key)
+	var marker []byte
 	if strings.HasPrefix(key, devicePrefix+".") {
-		msg.Data = byeMarker // tells a bye from an expired lease (events.go)
+		marker = byeMarker // tells a bye from an expired lease (events.go)
 	}
+	return h.purgeKeyWith(ctx, key, expect, marker)
+}
+
+// purgeKeyWith is purgeKey with the marker's body: what every replica's
+// watch reads as the reason the key went (byeMarker, revokedMarker).
+func (h *Hub) purgeKeyWith(ctx context.Context, key string, expect uint64, marker []byte) (uint64, error) {
+	msg := nats.NewMsg(h.kvSubject + key)
+	msg.Data = marker
 	msg.Header.Set("KV-Operation", "PURGE")
 	msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 	return h.publish(ctx, msg, expect)

@@ -12,7 +12,8 @@ import (
 // block: it queues the frame and reports true, or reports false when the
 // queue is full; the hub then unregisters the subscriber everywhere and
 // calls Kick once with ErrSlowSubscriber. Kick is also called with
-// ErrReplaced when a newer session of the same device took its lease over.
+// ErrReplaced when a newer session of the same device took its lease over,
+// and with ErrRevoked when an admin revoked the device.
 // Kick must not block either: it only starts closing the subscriber. The
 // frames of one site reach a subscriber in the order the hub produced them,
 // from one goroutine at a time; a large fan-out calls Send for different

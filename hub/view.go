@@ -276,9 +276,13 @@ func (h *Hub) applyDeviceLocked(s *site, k parsedKey, e entry) {
 	before, known := s.presence.Agent(k.agent)
 	wasLingering := known && before.Lingering()
 	h.noteAgentLocked(s, k.agent)
+	revoked := e.deleted && string(e.value) == string(revokedMarker)
 	if e.deleted {
 		delete(s.devices, e.key)
 		s.pending.changed(s.presence.RemoveDevice(k.agent, k.device))
+		if revoked {
+			h.kickRevokedLocked(s, k)
+		}
 	} else {
 		rec, err := decodeDeviceRecord(e.value)
 		if err != nil {
@@ -290,6 +294,9 @@ func (h *Hub) applyDeviceLocked(s *site, k parsedKey, e entry) {
 			ID: k.device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
 		}))
 		h.kickReplacedLocked(s, k, rec.Session)
+	}
+	if revoked {
+		return // a grace an admin cut short did not run out
 	}
 	a, ok := s.presence.Agent(k.agent)
 	h.metrics.observeGrace(wasLingering, a, ok)
@@ -409,10 +416,15 @@ func (h *Hub) flushLocked(s *site) {
 	var roster []rosterChange
 	for _, agent := range agents {
 		before, after := p.agents[agent], h.agentNowLocked(s, agent)
+		by, byID := after.rec.author()
 		if after.hasRec && ((before.hasRec && (before.rec.Status != after.rec.Status || !before.rec.At.Equal(after.rec.At))) ||
-			(!before.hasRec && after.rec.ByDevice != "")) {
+			(!before.hasRec && by != "")) {
 			rec := after.rec
-			h.sendToAgentLocked(s, agent, encode(statusFrame{Type: "status", Status: rec.Status, ByDevice: rec.ByDevice, Ref: rec.Ref, At: Time(rec.At)}))
+			f := statusFrame{Type: "status", Status: rec.Status, By: by, ByDevice: rec.ByDevice, Ref: rec.Ref, At: Time(rec.At)}
+			if by == ByAdmin {
+				f.ByAgent = byID
+			}
+			h.sendToAgentLocked(s, agent, encode(f))
 			h.metrics.observePropagation(rec.At, now)
 		}
 		if !slices.Equal(before.live, after.live) {

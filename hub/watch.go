@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -228,29 +229,52 @@ func (h *Hub) reconcile(ctx context.Context, snapshot map[string]jetstream.KeyVa
 }
 
 // hasMessage reports whether the stream's leader holds a message for key
-// now. It asks the leader (the message-get API, not a direct get that any
-// replica may answer from an older state).
+// now.
 func (h *Hub) hasMessage(ctx context.Context, key string) (bool, error) {
+	m, err := h.lastMessage(ctx, key)
+	return m != nil, err
+}
+
+// storedMsg is a message of the bucket's stream as the message-get API
+// returns it.
+type storedMsg struct {
+	Header []byte `json:"hdrs"` // NATS/1.0 header block
+	Data   []byte `json:"data"`
+}
+
+// revoked reports whether m is the purge marker an admin's revocation
+// leaves on a device key; false for nil.
+func (m *storedMsg) revoked() bool {
+	return m != nil && bytes.Equal(m.Data, revokedMarker) && bytes.Contains(m.Header, []byte("KV-Operation: PURGE"))
+}
+
+// lastMessage returns the last message the stream's leader holds for key
+// now, or nil when there is none. It asks the leader (the message-get API,
+// not a direct get that any replica may answer from an older state).
+func (h *Hub) lastMessage(ctx context.Context, key string) (*storedMsg, error) {
 	ctx, cancel := context.WithTimeout(ctx, writeAttemptTimeout)
 	defer cancel()
 	req, _ := json.Marshal(map[string]string{"last_by_subj": h.kvSubject + key})
 	msg, err := h.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+h.kv.Bucket(), req)
 	if err != nil {
-		return false, fmt.Errorf("failed to ask for the last message of %s: %w", key, err)
+		return nil, fmt.Errorf("failed to ask for the last message of %s: %w", key, err)
 	}
 	var resp struct {
-		Error *jetstream.APIError `json:"error"`
+		Error   *jetstream.APIError `json:"error"`
+		Message *storedMsg          `json:"message"`
 	}
 	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return false, fmt.Errorf("failed to decode the last message of %s: %w", key, err)
+		return nil, fmt.Errorf("failed to decode the last message of %s: %w", key, err)
 	}
 	switch {
+	case resp.Error == nil && resp.Message != nil:
+		return resp.Message, nil
 	case resp.Error == nil:
-		return true, nil
+		return &storedMsg{}, nil // a message with nothing in it
 	case resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
-		return false, nil
+		return nil, nil
 	}
-	return false, fmt.Errorf("failed to get the last message of %s: %w", key, resp.Error)
+	return nil, fmt.Errorf("failed to get the last message of %s: %w", key, resp.Error)
 }
 
 // apply folds one bucket entry into the view.

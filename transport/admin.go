@@ -28,10 +28,13 @@ func (s *Server) routeAdmin() {
 	s.handleFunc("PUT /v1/admin/sites/{site}/settings", s.admin(s.putSettings))
 	s.handleFunc("GET /v1/admin/sites/{site}/agents", s.admin(s.listAgents))
 	s.handleFunc("GET /v1/admin/sites/{site}/agents/{agent}", s.admin(s.getAgent))
+	s.handleFunc("PUT /v1/admin/sites/{site}/agents/{agent}/status", s.admin(s.putAgentStatus))
+	s.handleFunc("DELETE /v1/admin/sites/{site}/agents/{agent}/devices/{device}", s.admin(s.revokeDevice))
 }
 
-// adminTarget is the site and group an admin request names.
-type adminTarget struct{ site, group string }
+// adminTarget is the site and group an admin request names, and the admin
+// who asks (the token's subject).
+type adminTarget struct{ site, group, admin string }
 
 // admin checks the bearer token (role admin, for the site in the path) and
 // the ids in the path before calling h.
@@ -62,6 +65,7 @@ func (s *Server) admin(h func(http.ResponseWriter, *http.Request, adminTarget)) 
 				return
 			}
 		}
+		t.admin = claims.Subject
 		h(w, r, t)
 	}
 }

@@ -20,6 +20,10 @@ const (
 	// CloseByeNotStored: a bye whose lease removal NATS did not store in
 	// time; the hub keeps trying, and the client may say bye again.
 	CloseByeNotStored wsconn.StatusCode = 4004
+	// CloseRevoked: an admin revoked the device; it may sign in again with
+	// a new hello. (Not 4004, which clients of protocol version 1 already
+	// read as "say bye again": see docs/protocol.md.)
+	CloseRevoked wsconn.StatusCode = 4005
 )
 
 // acceptHello upgrades an agent or admin socket: Origin checked against the

@@ -39,6 +39,9 @@ type replicaOptions struct {
 	now func() time.Time
 	// maxDevices is the hub's limit of live devices per agent.
 	maxDevices int
+	// events publishes the hub's events (the stream must be open: see
+	// openEvents).
+	events bool
 }
 
 // startReplica runs a hub on ns and serves it over HTTP until the test ends.
@@ -50,7 +53,7 @@ func startReplica(t *testing.T, ns *natsserver.Server, opts replicaOptions) *rep
 	r := wstest.StartReplica(t, ns, wstest.ReplicaOptions{
 		Secret:    testSecret,
 		Bucket:    hub.BucketConfig{LimitMarkerTTL: time.Second},
-		Hub:       hub.Config{Grace: opts.grace, MarkerTTL: time.Second, Now: opts.now, MaxDevices: opts.maxDevices},
+		Hub:       hub.Config{Grace: opts.grace, MarkerTTL: time.Second, Now: opts.now, MaxDevices: opts.maxDevices, Events: opts.events},
 		Transport: opts.transport,
 		Wait:      waitTimeout,
 	})

@@ -62,6 +62,10 @@ func (l *sock) Kick(reason error) {
 		l.closeWith(CloseReplaced, "replaced by a newer session of this device", true)
 		return
 	}
+	if errors.Is(reason, hub.ErrRevoked) {
+		l.closeWith(CloseRevoked, "revoked", true)
+		return
+	}
 	l.closeWith(wsconn.StatusPolicyViolation, "too slow: send queue full", false)
 }
 

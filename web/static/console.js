@@ -126,6 +126,10 @@ function closed(ev, welcomed) {
       fromDev ? 'Sign in again' : 'Retry');
     return;
   }
+  if (ev.code === 4005) {
+    signedOut('An admin signed this device out.');
+    return;
+  }
   if (ev.code === 4002) {
     setConn('closed', 'Disconnected');
     showNotice('This device connected again elsewhere (another tab or window?), and that session took over.',
@@ -209,6 +213,8 @@ function handle(f) {
       let note = '';
       if (f.ref && pending.has(f.ref)) {
         pending.delete(f.ref);
+      } else if (f.by === 'admin') {
+        note = 'set by an admin' + (f.by_agent ? ' (' + f.by_agent + ')' : '');
       } else if (f.by_device && f.by_device !== deviceId) {
         const other = devices.find((d) => d && d.id === f.by_device);
         note = 'set from ' + (other ? kindName(other.kind) : 'another device');

@@ -1,0 +1,97 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/presencehub/presencehub/presence"
+)
+
+// Admin control: a site's admin sets an agent's status or revokes one of
+// its devices. Both are writes to the bucket like any other, so every
+// replica learns of them from its watch: the agent's devices, wherever they
+// are connected, get the status frame from their own replica, and the
+// replica that holds a revoked device's session closes it.
+
+// ErrRevoked is the reason a device session is kicked when an admin revoked
+// the device; a session's lease writes also return it once the lease is
+// revoked, so that it is not written again. The device may start a new
+// session with a new hello.
+var ErrRevoked = errors.New("hub: device revoked by an admin")
+
+// revokedMarker is the body of the purge marker a revocation leaves on a
+// device key (see byeMarker).
+var revokedMarker = []byte("revoked")
+
+// SetAgentStatus sets the status of an agent of the site on behalf of the
+// admin adminID, for every device of the agent on every replica, and
+// returns the agent as this replica's view shows it once it applied the
+// change. ok is false, and nothing is written, when the view has never seen
+// the agent (neither a record nor a device lease).
+//
+// The record says who set it (by "admin", by_id adminID), which status
+// frames, the agents API and agent.status events show.
+func (h *Hub) SetAgentStatus(ctx context.Context, siteID, agent string, status presence.Status, adminID string) (state AgentState, ok bool, err error) {
+	if _, ok, err := h.Agent(siteID, agent); err != nil || !ok {
+		return AgentState{}, false, err
+	}
+	h.counters.statusChanges.Add(1)
+	h.metrics.statusChanges.Inc()
+	rev, err := h.updateAgentRev(ctx, agentKey(siteID, agent), func(rec *agentRecord, exists bool) bool {
+		if !exists {
+			// Known from device leases only, or removed meanwhile: the
+			// groups come with the agent's next connection.
+			*rec = agentRecord{}
+		}
+		rec.Status = status
+		rec.By, rec.ByID, rec.ByDevice = ByAdmin, adminID, ""
+		rec.Ref = ""
+		rec.At = h.cfg.Now()
+		return true
+	})
+	if err != nil {
+		return AgentState{}, true, err
+	}
+	if err := h.waitApplied(ctx, rev); err != nil {
+		return AgentState{}, true, fmt.Errorf("status stored but not yet applied: %w", err)
+	}
+	// ok is false only if the agent has been removed meanwhile (rare).
+	return h.Agent(siteID, agent)
+}
+
+// RevokeDevice ends a device of an agent of the site at once: its lease is
+// removed with no grace, and the replica holding its session, if any, kicks
+// it with ErrRevoked. It returns once this replica's view has the device
+// gone; found is false, and nothing is written, when the view has no lease
+// of the device.
+func (h *Hub) RevokeDevice(ctx context.Context, siteID, agent, device string) (found bool, err error) {
+	if !h.Ready() {
+		return false, ErrNotReady
+	}
+	key := deviceKey(siteID, agent, device)
+	if s := h.lockExistingSite(siteID); s != nil {
+		_, found = s.devices[key]
+		h.unlockSite(s)
+	}
+	if !found {
+		return false, nil
+	}
+	rev, err := h.purgeKeyWith(ctx, key, 0, revokedMarker)
+	if err != nil {
+		return true, fmt.Errorf("failed to revoke device: %w", err)
+	}
+	return true, h.waitApplied(ctx, rev)
+}
+
+// kickRevokedLocked closes the local sessions of a device whose lease an
+// admin revoked.
+func (h *Hub) kickRevokedLocked(s *site, k parsedKey) {
+	for sess := range s.local[k.agent] {
+		if sess.device == k.device {
+			h.log.Debug("device revoked", "site", k.site, "agent", k.agent, "device", k.device)
+			sess.revoked.Store(true)
+			h.dropLocked(s, sess.sub, ErrRevoked)
+		}
+	}
+}
