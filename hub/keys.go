@@ -17,12 +17,16 @@ import (
 //	h.<site>                   the site's working hours (presence.Schedule)
 //	h.<site>.<group>           a group's working hours
 //	s.<site>                   site settings
+//	i.<site>.<agent>           the agent's last activity, TTL = the idle rule's after
 const (
 	agentPrefix    = "a"
 	devicePrefix   = "d"
 	hoursPrefix    = "h"
 	settingsPrefix = "s"
+	activityPrefix = "i"
 )
+
+func activityKey(site, agent string) string { return activityPrefix + "." + site + "." + agent }
 
 func hoursKey(site, group string) string {
 	if group == "" {
@@ -57,6 +61,8 @@ func parseKey(key string) (parsedKey, bool) {
 		return parsedKey{kind: hoursPrefix, site: parts[1]}, true
 	case len(parts) == 3 && parts[0] == hoursPrefix:
 		return parsedKey{kind: hoursPrefix, site: parts[1], group: parts[2]}, true
+	case len(parts) == 3 && parts[0] == activityPrefix:
+		return parsedKey{kind: activityPrefix, site: parts[1], agent: parts[2]}, true
 	case len(parts) == 2 && parts[0] == settingsPrefix:
 		return parsedKey{kind: settingsPrefix, site: parts[1]}, true
 	}
@@ -106,6 +112,8 @@ type deviceRecord struct {
 	Session string               `json:"session"`
 	Hub     string               `json:"hub"`
 	State   presence.DeviceState `json:"state"`
+	// ttl is the lease's TTL when it is not the grace (background mode).
+	ttl time.Duration
 }
 
 func decodeAgentRecord(b []byte) (agentRecord, error) {
@@ -124,7 +132,7 @@ func decodeDeviceRecord(b []byte) (deviceRecord, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return r, fmt.Errorf("failed to decode device record: %w", err)
 	}
-	if r.State != presence.Live && r.State != presence.Lingering {
+	if r.State != presence.Live && r.State != presence.Lingering && r.State != presence.Background {
 		return r, fmt.Errorf("failed to decode device record: invalid state %q", r.State)
 	}
 	return r, nil

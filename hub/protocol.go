@@ -149,9 +149,10 @@ type AgentInfo struct {
 
 // DeviceInfo describes one live device of an agent.
 type DeviceInfo struct {
-	ID    string              `json:"id"`
-	Kind  presence.DeviceKind `json:"kind"`
-	Since Time                `json:"since"`
+	ID    string               `json:"id"`
+	Kind  presence.DeviceKind  `json:"kind"`
+	Since Time                 `json:"since"`
+	State presence.DeviceState `json:"state"` // live or background
 }
 
 // Welcome is the first frame an agent device receives.
@@ -207,7 +208,7 @@ type agentFrame struct {
 func deviceInfos(devices []presence.Device) []DeviceInfo {
 	out := make([]DeviceInfo, 0, len(devices))
 	for _, d := range devices {
-		out = append(out, DeviceInfo{ID: d.ID, Kind: d.Kind, Since: Time(d.Since)})
+		out = append(out, DeviceInfo{ID: d.ID, Kind: d.Kind, Since: Time(d.Since), State: d.State})
 	}
 	return out
 }

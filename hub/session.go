@@ -139,6 +139,8 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		h.sessionCount.Add(-1)
 	})
 	h.enqueueLocked(s, encode(welcome), []Subscriber{sub})
+	// A hello counts as activity; noted once the site is unlocked.
+	h.goBackground(func(context.Context) { h.activity(id.Site, id.Agent, device) })
 	return sess, nil
 }
 
@@ -211,12 +213,55 @@ func (s *Session) writeLeaseLocked(ctx context.Context, rec deviceRecord) error 
 	return nil
 }
 
+// ErrBackgroundOff refuses background mode where the site has it off, and
+// ErrNotMobile for a device that is not mobile.
+var (
+	ErrBackgroundOff = errors.New("background mode is off for this site (site setting background)")
+	ErrNotMobile     = errors.New("only mobile devices have a background mode")
+)
+
+// Background puts the session's device in background mode: its lease is
+// written with TTL = the site's background max, so when the operating
+// system suspends the app and its socket drops, the agent stays available
+// for that long instead of the grace. A new hello from the device, or
+// Foreground, ends it.
+func (s *Session) Background(ctx context.Context) error {
+	if s.record.Kind != presence.Mobile {
+		return ErrNotMobile
+	}
+	max := s.h.Settings(s.site).backgroundMax()
+	if max == 0 {
+		return ErrBackgroundOff
+	}
+	return s.setState(ctx, presence.Background, max)
+}
+
+// Foreground ends background mode; the lease is a live one again.
+func (s *Session) Foreground(ctx context.Context) error {
+	return s.setState(ctx, presence.Live, 0)
+}
+
+func (s *Session) setState(ctx context.Context, state presence.DeviceState, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || s.record.State == state && s.record.ttl == ttl {
+		return nil
+	}
+	rec := s.record
+	rec.State, rec.ttl = state, ttl
+	if err := s.writeLeaseLocked(ctx, rec); err != nil {
+		return err
+	}
+	s.record = rec
+	return nil
+}
+
 // SetStatus sets the agent's status; every device of the agent, this one
 // included, then receives a status frame carrying ref.
 func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref string) error {
 	s.h.counters.statusChanges.Add(1)
 	s.h.metrics.statusChanges.Inc()
-	return s.h.updateAgent(ctx, agentKey(s.site, s.agent), func(rec *agentRecord, exists bool) bool {
+	err := s.h.updateAgent(ctx, agentKey(s.site, s.agent), func(rec *agentRecord, exists bool) bool {
 		if !exists {
 			*rec = agentRecord{Groups: s.groups} // the record was removed meanwhile
 		}
@@ -226,6 +271,10 @@ func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref str
 		rec.At = s.h.cfg.Now()
 		return true
 	})
+	if err == nil && status == presence.Online {
+		s.Activity() // choosing online is activity: the idle clock starts
+	}
+	return err
 }
 
 // SubscribeRoster queues the roster of the session's site to the session's
@@ -269,10 +318,12 @@ func (s *Session) Close(ctx context.Context) error {
 	if !s.end() || s.revoked.Load() {
 		return nil // a revoked device has no grace
 	}
-	rec := s.record
-	rec.State = presence.Lingering
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	rec := s.record
+	if rec.State != presence.Background {
+		rec.State = presence.Lingering
+	} // else the app sleeps: its lease lasts the background max from now
 	err := s.writeLeaseLocked(ctx, rec)
 	if errors.Is(err, ErrReplaced) || errors.Is(err, ErrRevoked) {
 		return nil // a newer session of the device owns the lease now, or nobody may

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -104,7 +105,11 @@ func (h *Hub) updateAgentRev(ctx context.Context, key string, fn func(rec *agent
 // write succeeds only if the key's last revision is expect.
 func (h *Hub) writeLease(ctx context.Context, key string, rec deviceRecord, expect uint64) (uint64, error) {
 	b, _ := json.Marshal(rec)
-	rev, err := h.publish(ctx, &nats.Msg{Subject: h.kvSubject + key, Data: b}, expect)
+	ttl := h.cfg.Grace
+	if rec.ttl > 0 {
+		ttl = rec.ttl
+	}
+	rev, err := h.publish(ctx, &nats.Msg{Subject: h.kvSubject + key, Data: b}, ttl, expect)
 	if err != nil && !errors.Is(err, ErrReplaced) {
 		return 0, fmt.Errorf("failed to write lease: %w", err)
 	}
@@ -162,16 +167,16 @@ func (h *Hub) purgeKeyWith(ctx context.Context, key string, expect uint64, marke
 	msg.Data = marker
 	msg.Header.Set("KV-Operation", "PURGE")
 	msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-	return h.publish(ctx, msg, expect)
+	return h.publish(ctx, msg, h.cfg.MarkerTTL, expect)
 }
 
-// publish writes msg to the bucket's stream with TTL = grace for leases or
-// the marker TTL for purges; with expect > 0 only if the subject's last
-// revision is expect, else ErrReplaced.
-func (h *Hub) publish(ctx context.Context, msg *nats.Msg, expect uint64) (uint64, error) {
-	ttl, op := h.cfg.Grace, "lease"
+// publish writes msg to the bucket's stream with TTL ttl (the grace or a
+// background lease's for leases, the marker TTL for purges); with expect >
+// 0 only if the subject's last revision is expect, else ErrReplaced.
+func (h *Hub) publish(ctx context.Context, msg *nats.Msg, ttl time.Duration, expect uint64) (uint64, error) {
+	op := "lease"
 	if msg.Header.Get("KV-Operation") != "" {
-		ttl, op = h.cfg.MarkerTTL, "purge"
+		op = "purge"
 	}
 	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(ttl)}
 	if expect > 0 {

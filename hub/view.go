@@ -40,6 +40,10 @@ type site struct {
 	timers map[string]*hoursTimer
 	// hoursSent is the site's open state as last told to its agents.
 	hoursSent Hours
+	// activity is the agents' activity keys; activityWritten when this
+	// replica last wrote each, so that a burst of activity writes once.
+	activity        map[string]storedActivity
+	activityWritten map[string]time.Time
 	// settings are the site's settings; hasSettings says they were set.
 	settings    SiteSettings
 	hasSettings bool
@@ -77,22 +81,24 @@ type widgetTopic struct {
 
 func newSite(id string) *site {
 	return &site{
-		id:         id,
-		presence:   presence.NewSite(),
-		agents:     make(map[string]storedAgent),
-		devices:    make(map[string]storedDevice),
-		widgets:    make(map[string]*widgetTopic),
-		local:      make(map[string]map[*Session]struct{}),
-		timers:     make(map[string]*hoursTimer),
-		hoursSent:  Hours{Open: true},
-		registered: make(map[Subscriber][]func()),
+		id:              id,
+		presence:        presence.NewSite(),
+		agents:          make(map[string]storedAgent),
+		devices:         make(map[string]storedDevice),
+		activity:        make(map[string]storedActivity),
+		activityWritten: make(map[string]time.Time),
+		widgets:         make(map[string]*widgetTopic),
+		local:           make(map[string]map[*Session]struct{}),
+		timers:          make(map[string]*hoursTimer),
+		hoursSent:       Hours{Open: true},
+		registered:      make(map[Subscriber][]func()),
 	}
 }
 
 // emptyLocked reports whether the site holds nothing any more, so that the
 // view can forget it.
 func (s *site) emptyLocked() bool {
-	return s.presence.Empty() && len(s.agents) == 0 && len(s.devices) == 0 &&
+	return s.presence.Empty() && len(s.agents) == 0 && len(s.devices) == 0 && len(s.activity) == 0 &&
 		len(s.widgets) == 0 && s.roster.len() == 0 && len(s.local) == 0 &&
 		len(s.timers) == 0 && !s.hasSettings && len(s.registered) == 0 &&
 		s.pending.empty() && !s.out.busy()
@@ -227,6 +233,11 @@ func (h *Hub) viewKeys() []string {
 		if s.hasSettings {
 			keys = append(keys, settingsKey(s.id))
 		}
+		for agent, a := range s.activity {
+			if a.present {
+				keys = append(keys, activityKey(s.id, agent))
+			}
+		}
 		s.mu.Unlock()
 	}
 	return keys
@@ -253,6 +264,8 @@ func (h *Hub) applyLocked(s *site, k parsedKey, e entry) {
 		h.applyHoursLocked(s, k.group, e)
 	case settingsPrefix:
 		h.applySettingsLocked(s, e)
+	case activityPrefix:
+		h.applyActivityLocked(s, k, e)
 	}
 }
 
@@ -323,7 +336,14 @@ func (h *Hub) applySettingsLocked(s *site, e entry) {
 		h.log.Error("ignoring bad site settings", "key", e.key, "err", err)
 		return
 	}
+	before := s.settings.idleAfter()
 	s.settings, s.hasSettings = settings, true
+	if after := settings.idleAfter(); after > 0 && after != before && h.isLoaded() {
+		// The idle rule was turned on or changed: online agents' clocks
+		// start now (the load starts them for a replica starting up).
+		id := s.id
+		h.goBackground(func(ctx context.Context) { h.startIdleClocks(ctx, id) })
+	}
 }
 
 // pendingChanges is what entries applied to a site changed since the site
@@ -387,7 +407,7 @@ func (h *Hub) agentNowLocked(s *site, agent string) agentBefore {
 	if a, ok := s.presence.Agent(agent); ok {
 		b.effective, b.groups = a.Effective(), a.Groups
 		for _, d := range a.LiveDevices() {
-			b.live = append(b.live, d.ID)
+			b.live = append(b.live, d.ID+"/"+string(d.State)) // a move to the background is news
 		}
 	}
 	return b

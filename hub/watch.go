@@ -111,6 +111,9 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 					close(h.loaded)
 					h.log.Info("view loaded")
 				})
+				// An activity key that expired while this replica did
+				// not watch left no marker it saw: restart those clocks.
+				h.startAllIdleClocks()
 				if !first {
 					// How long the view lagged behind the bucket after
 					// the watch restarted (docs/operations.md quotes it).

@@ -15,7 +15,14 @@ const (
 	Live DeviceState = "live"
 	// Lingering: the session dropped without bye; the lease runs out the grace.
 	Lingering DeviceState = "grace"
+	// Background: a mobile app in the background; its lease lasts the
+	// site's background max, so it counts as live while the app sleeps.
+	Background DeviceState = "background"
 )
+
+// Up reports whether the device counts as live: its session is connected,
+// or its app is in the background.
+func (s DeviceState) Up() bool { return s == Live || s == Background }
 
 // Device is one of an agent's devices that holds a lease.
 type Device struct {
@@ -58,7 +65,7 @@ func (a *Agent) Lingering() bool {
 		return false
 	}
 	for _, d := range a.devices {
-		if d.State == Live {
+		if d.State.Up() {
 			return false
 		}
 	}
@@ -71,11 +78,12 @@ func (a *Agent) Device(id string) (Device, bool) {
 	return d, ok
 }
 
-// LiveDevices returns the devices with a live session, oldest first.
+// LiveDevices returns the devices with a live session or in the
+// background, oldest first.
 func (a *Agent) LiveDevices() []Device {
 	var out []Device
 	for _, d := range a.devices {
-		if d.State == Live {
+		if d.State.Up() {
 			out = append(out, d)
 		}
 	}
@@ -98,11 +106,14 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
+// liveIDs returns "id/state" of the live and background devices, sorted:
+// a device going to the background changes what its agent's devices are
+// told.
 func (a *Agent) liveIDs() []string {
 	var ids []string
 	for _, d := range a.devices {
-		if d.State == Live {
-			ids = append(ids, d.ID)
+		if d.State.Up() {
+			ids = append(ids, d.ID+"/"+string(d.State))
 		}
 	}
 	slices.Sort(ids)

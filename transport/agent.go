@@ -185,6 +185,22 @@ func (a *agentConn) handle(data []byte) bool {
 			a.log.Error("failed to set status", "err", err)
 			a.l.SendMessage(hub.EncodeError(hub.CodeInternal, "failed to set status; try again", m.Ref))
 		}
+	case "activity":
+		// Taken at any rate, without an error: the hub writes at most
+		// one refresh per agent per quarter of the idle delay.
+		a.sess.Activity()
+	case "background", "foreground":
+		set := a.sess.Background
+		if m.Type == "foreground" {
+			set = a.sess.Foreground
+		}
+		switch err := set(ctx); {
+		case errors.Is(err, hub.ErrBackgroundOff) || errors.Is(err, hub.ErrNotMobile):
+			a.l.SendMessage(hub.EncodeError(hub.CodeBadRequest, err.Error(), m.Ref))
+		case err != nil:
+			a.log.Error("failed to change background mode", "type", m.Type, "err", err)
+			a.l.SendMessage(hub.EncodeError(hub.CodeInternal, "failed to change background mode; try again", m.Ref))
+		}
 	case "subscribe_roster":
 		a.sess.SubscribeRoster()
 	case "bye":

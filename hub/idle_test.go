@@ -1,0 +1,157 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/presence"
+)
+
+// recordWrite is one write of an agent record, as a watch of its key reads
+// it.
+type recordWrite struct {
+	Status presence.Status `json:"status"`
+	By     string          `json:"by"`
+	ByID   string          `json:"by_id"`
+}
+
+// watchRecord follows every write of an agent's record, from now on.
+func watchRecord(t *testing.T, ns *natsserver.Server, site, agent string) chan recordWrite {
+	t.Helper()
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(ctx, "a."+site+"."+agent, jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan recordWrite, 100)
+	go func() {
+		defer w.Stop()
+		for e := range w.Updates() {
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			var r recordWrite
+			json.Unmarshal(e.Value(), &r)
+			out <- r
+		}
+	}()
+	return out
+}
+
+// nextWrite returns the next write of the record, failing the test if none
+// comes in time.
+func nextWrite(t *testing.T, writes chan recordWrite, want string) recordWrite {
+	t.Helper()
+	select {
+	case w := <-writes:
+		return w
+	case <-time.After(waitTimeout):
+		t.Fatalf("no write of the agent record in time; want %s", want)
+		return recordWrite{}
+	}
+}
+
+func expectWrite(t *testing.T, writes chan recordWrite, status presence.Status, by string) {
+	t.Helper()
+	if w := nextWrite(t, writes, string(status)+" by "+by); w.Status != status || w.By != by {
+		t.Fatalf("got the record written %s by %s, want %s by %s", w.Status, w.By, status, by)
+	}
+}
+
+func putSettings(t *testing.T, h *testHub, site string, s hub.SiteSettings) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := h.PutSettings(ctx, site, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIdleRule runs the idle rule on two replicas: the idle deadline is an
+// activity key's TTL in NATS, so it lands once whichever replica is alive,
+// activity postpones it, activity after it restores online, and a status
+// chosen by hand is left alone.
+func TestIdleRule(t *testing.T) {
+	ns := natstest.Start(t)
+	a := startHub(t, ns, time.Hour)
+	b := startHub(t, ns, time.Hour)
+	const after = 2 * time.Second
+	putSettings(t, a, "acme", hub.SiteSettings{Idle: &hub.IdleSettings{After: after.String(), Status: presence.Busy}})
+	writes := watchRecord(t, ns, "acme", "alice")
+
+	q := newQueue(64)
+	alice := connect(t, a, "acme", "alice", nil, q)
+	expectWrite(t, writes, presence.Online, "") // the record a first connect creates
+	// The hello was activity; with none since, both replicas see the key
+	// expire after 2s and race to apply the rule: one write lands.
+	expectWrite(t, writes, presence.Busy, hub.ByIdle)
+	q.expect(t, "status", "status", "busy", "by", "idle")
+
+	// Activity brings back an agent the rule set busy. A second write of
+	// the rule above would come before this one.
+	alice.Activity()
+	expectWrite(t, writes, presence.Online, hub.ByActivity)
+
+	// A status chosen by hand is not the rule's: activity leaves it.
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := alice.SetStatus(ctx, presence.Busy, ""); err != nil {
+		t.Fatal(err)
+	}
+	expectWrite(t, writes, presence.Busy, hub.ByDevice)
+	alice.Activity()
+	if err := alice.SetStatus(ctx, presence.Online, ""); err != nil {
+		t.Fatal(err)
+	}
+	expectWrite(t, writes, presence.Online, hub.ByDevice) // not online by activity before it
+
+	// Activity more often than after keeps the agent online past it.
+	tick := time.NewTicker(after / 3)
+	for range 6 { // 4s of activity, twice after
+		<-tick.C
+		alice.Activity()
+	}
+	tick.Stop()
+	select {
+	case w := <-writes:
+		t.Fatalf("got the record written %s by %s while the agent was active", w.Status, w.By)
+	default:
+	}
+	// The replica holding the agent's device dies before the deadline:
+	// the other applies the rule.
+	a.crash()
+	expectWrite(t, writes, presence.Busy, hub.ByIdle)
+	eventually(t, "replica B shows alice busy by idle", func() bool {
+		st, ok, err := b.Agent("acme", "alice")
+		return err == nil && ok && st.Status == presence.Busy && st.ChangedBy != nil && st.ChangedBy.Kind == hub.ByIdle
+	})
+}
+
+// eventually waits until cond holds, failing the test at the deadline; for
+// a replica's view, which has no event to wait on.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not in time", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
