@@ -30,6 +30,10 @@ type AgentState struct {
 	// ChangedBy names who set the status last; nil when nobody has since
 	// the record was created.
 	ChangedBy *ChangedBy `json:"changed_by"`
+	// LastActivity is the last activity of any of the agent's devices the
+	// view knows of (recorded at most every quarter of the idle delay);
+	// nil when unknown, or the idle rule is off.
+	LastActivity *Time `json:"last_activity"`
 }
 
 // AgentDevice is one device of an agent that holds a lease.
@@ -105,6 +109,9 @@ func (h *Hub) agentStateLocked(s *site, a *presence.Agent, devices []AgentDevice
 	st := AgentState{ID: a.ID, Status: a.Status, Effective: a.Effective(), Groups: nonNil(slices.Clone(a.Groups)), Devices: devices}
 	if st.Devices == nil {
 		st.Devices = []AgentDevice{}
+	}
+	if act, ok := s.activity[a.ID]; ok {
+		st.LastActivity = optionalTime(act.at)
 	}
 	if rec, ok := s.agents[a.ID]; ok {
 		st.ChangedAt = optionalTime(rec.rec.At)

@@ -97,6 +97,7 @@ func TestIdleRule(t *testing.T) {
 
 	q := newQueue(64)
 	alice := connect(t, a, "acme", "alice", nil, q)
+	q.expect(t, "welcome")
 	expectWrite(t, writes, presence.Online, "") // the record a first connect creates
 	// The hello was activity; with none since, both replicas see the key
 	// expire after 2s and race to apply the rule: one write lands.
@@ -153,5 +154,37 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("%s: not in time", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestActivityWritesAtMostOncePerQuarter: a burst of activity writes the
+// activity key once (the hello's) within a quarter of the idle delay.
+func TestActivityWritesAtMostOncePerQuarter(t *testing.T) {
+	ns := natstest.Start(t)
+	h := startHub(t, ns, time.Hour)
+	putSettings(t, h, "acme", hub.SiteSettings{Idle: &hub.IdleSettings{After: "1h", Status: presence.Busy}})
+	alice := connect(t, h, "acme", "alice", nil, newQueue(64))
+	for range 200 {
+		alice.Activity()
+	}
+	h.crash() // waits for the writes the calls started
+	var writes float64
+	families, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "presencehub_kv_operations_total" {
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "op" && l.GetValue() == "activity" {
+						writes += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	if writes != 1 {
+		t.Fatalf("got %v activity writes for a hello and 200 activity messages within 15m, want 1", writes)
 	}
 }
