@@ -176,8 +176,12 @@ type statusFrame struct {
 	By       string          `json:"by,omitempty"`
 	ByDevice string          `json:"by_device,omitempty"`
 	ByAgent  string          `json:"by_agent,omitempty"`
-	Ref      string          `json:"ref,omitempty"`
-	At       Time            `json:"at"`
+	// IdleAfterMS is the idle rule's delay, when the idle rule set the
+	// status, so that a device can say why ("after 15 min without
+	// activity").
+	IdleAfterMS int64  `json:"idle_after_ms,omitempty"`
+	Ref         string `json:"ref,omitempty"`
+	At          Time   `json:"at"`
 }
 
 type devicesFrame struct {

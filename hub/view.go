@@ -441,8 +441,11 @@ func (h *Hub) flushLocked(s *site) {
 			(!before.hasRec && by != "")) {
 			rec := after.rec
 			f := statusFrame{Type: "status", Status: rec.Status, By: by, ByDevice: rec.ByDevice, Ref: rec.Ref, At: Time(rec.At)}
-			if by == ByAdmin {
+			switch by {
+			case ByAdmin:
 				f.ByAgent = byID
+			case ByIdle:
+				f.IdleAfterMS = s.settings.idleAfter().Milliseconds()
 			}
 			h.sendToAgentLocked(s, agent, encode(f))
 			h.metrics.observePropagation(rec.At, now)
