@@ -59,7 +59,7 @@ func TestHoursBoundaryIsInTheEventStreamOnceFromTwoReplicas(t *testing.T) {
 	// The site opens at the boundary, for a minute. Before, it has no
 	// hours (so the entries above are not evaluated against them).
 	boundary := time.Now().Add(5 * time.Second).Truncate(time.Minute).Add(time.Minute).UTC()
-	offset.Store(int64(boundary.Add(-3*time.Second).Sub(time.Now())))
+	offset.Store(int64(boundary.Add(-3 * time.Second).Sub(time.Now())))
 	if err := a.PutSchedule(ctx, "acme", "", &presence.Schedule{Timezone: "UTC", Exceptions: []presence.Exception{{
 		Date:  boundary.Format(time.DateOnly),
 		Hours: []presence.Interval{{From: boundary.Format("15:04"), To: endOfMinute(boundary)}},
