@@ -57,9 +57,12 @@ func TestHoursBoundaryIsInTheEventStreamOnceFromTwoReplicas(t *testing.T) {
 	connect(t, b, "acme", "bob", []string{"vip"}, newQueue(16))
 
 	// The site opens at the boundary, for a minute. Before, it has no
-	// hours (so the entries above are not evaluated against them).
-	boundary := time.Now().Add(5 * time.Second).Truncate(time.Minute).Add(time.Minute).UTC()
-	offset.Store(int64(boundary.Add(-3 * time.Second).Sub(time.Now())))
+	// hours (so the entries above are not evaluated against them). The
+	// boundary is ahead by the time storing the schedule and both views
+	// applying it may take on a busy machine; the clock only moves ahead.
+	const ahead = 6 * time.Second
+	boundary := time.Now().Add(ahead + time.Second).Truncate(time.Minute).Add(time.Minute).UTC()
+	offset.Store(int64(boundary.Add(-ahead).Sub(time.Now())))
 	if err := a.PutSchedule(ctx, "acme", "", &presence.Schedule{Timezone: "UTC", Exceptions: []presence.Exception{{
 		Date:  boundary.Format(time.DateOnly),
 		Hours: []presence.Interval{{From: boundary.Format("15:04"), To: endOfMinute(boundary)}},
