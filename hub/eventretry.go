@@ -167,8 +167,10 @@ func (p *eventPublisher) retryLoop(ctx context.Context) {
 			case <-ctx.Done():
 				t.Stop()
 				r.mu.Lock()
+				lost := len(r.waiting)
 				r.waiting, r.retrying = nil, false
 				r.mu.Unlock()
+				p.m.eventErrors.WithLabelValues("nack").Add(float64(lost))
 				return
 			case <-t.C:
 			}
