@@ -317,35 +317,43 @@ func deriveEvents(siteID string, k parsedKey, e entry, at time.Time, grace time.
 // in the order the watcher hands them over, so the watcher never waits for
 // NATS per event. What JetStream has not acknowledged yet is bounded by
 // eventBacklog; an event that finds the backlog full is dropped and
-// counted, not waited for, as is one JetStream refuses.
+// counted, not waited for, as is one JetStream refuses. One that fails
+// while the stream elects a leader is published again (eventretry.go).
 type eventPublisher struct {
-	js jetstream.JetStream
-	m  *metrics
+	js    jetstream.JetStream
+	m     *metrics
+	retry eventRetry
 }
 
 // eventBacklog bounds the events published but not yet acknowledged.
 const eventBacklog = 4096
 
-// eventAckTimeout is how long an event waits for its acknowledgement.
-const eventAckTimeout = 10 * time.Second
+// eventAckTimeout is how long an event waits for its acknowledgement
+// before it is published again (eventretry.go). It is below the shortest
+// election of a new stream leader (the raft election timeout is 4-9s), so
+// that an event lost with a killed leader goes out again before any later
+// event can be stored by the next one; a late acknowledgement costs only a
+// copy the stream drops.
+const eventAckTimeout = 3 * time.Second
 
 // eventStallWait is how long a publish waits for room in a full backlog
 // before the event is dropped: short, since the watcher is waiting.
 const eventStallWait = 10 * time.Millisecond
 
-func newEventPublisher(nc *nats.Conn, m *metrics) (*eventPublisher, error) {
+func newEventPublisher(nc *nats.Conn, m *metrics, spawn func(func(context.Context)) bool, now func() time.Time) (*eventPublisher, error) {
+	p := &eventPublisher{m: m, retry: eventRetry{inFlight: make(map[*nats.Msg]pendingEvent), spawn: spawn, now: now}}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(eventBacklog),
 		// An event whose acknowledgement never comes (a reconnect lost
-		// it) frees its place in the backlog and counts as an error.
+		// it) frees its place in the backlog and is tried again.
 		jetstream.WithPublishAsyncTimeout(eventAckTimeout),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
-			m.eventErrors.WithLabelValues("nack").Inc()
-		}))
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, msg *nats.Msg, _ *jetstream.PubAck) { p.acked(msg) }),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, msg *nats.Msg, err error) { p.failed(msg, err) }))
 	if err != nil {
 		return nil, fmt.Errorf("failed to open JetStream for events: %w", err)
 	}
-	return &eventPublisher{js: js, m: m}, nil
+	p.js = js
+	return p, nil
 }
 
 func (p *eventPublisher) publish(events []Event) {
@@ -354,8 +362,7 @@ func (p *eventPublisher) publish(events []Event) {
 		if err != nil {
 			panic(fmt.Sprintf("failed to encode event: %v", err)) // Event always encodes
 		}
-		msg := &nats.Msg{Subject: ev.Subject(), Data: b, Header: nats.Header{}}
-		if _, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID), jetstream.WithStallWait(eventStallWait)); err != nil {
+		if err := p.send(ev, b); err != nil {
 			p.m.eventErrors.WithLabelValues("dropped").Inc()
 			continue
 		}

@@ -1,7 +1,10 @@
 package hub
 
 import (
+	"encoding/json"
+	"fmt"
 	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/presencehub/presencehub/presence"
@@ -11,6 +14,13 @@ import (
 // boundary. Every replica arms its own from the same bucket state, so every
 // replica's widgets flip at the same instant, with no polling and nothing
 // but the schedule itself shared.
+//
+// A boundary is not a bucket entry, so its widget.status events cannot be
+// named by a revision. Every replica names them by what it shares with the
+// others instead: the site, the schedule's group and the boundary instant
+// (boundaryEventID), and stamps them with that instant, not with when its
+// timer happened to fire; so every replica builds the same events, and
+// JetStream keeps one copy of each, as for entries (events.go).
 
 func (h *Hub) applyHoursLocked(s *site, group string, e entry) {
 	old, had := s.presence.Hours(group)
@@ -46,7 +56,7 @@ func (h *Hub) armHoursLocked(s *site, group string) {
 	}
 	now := h.cfg.Now()
 	if _, next := sched.OpenAt(now); !next.IsZero() {
-		ht := &hoursTimer{}
+		ht := &hoursTimer{at: next}
 		ht.t = time.AfterFunc(next.Sub(now), func() { h.onBoundary(s.id, group, ht) })
 		s.timers[group] = ht
 	}
@@ -69,22 +79,91 @@ func (h *Hub) sendSiteHoursLocked(s *site, now time.Time) {
 // hoursTimer is a schedule's armed timer; its identity tells a firing timer
 // whether it is still the current one.
 type hoursTimer struct {
-	t *time.Timer // guarded by the site's mu
+	t  *time.Timer // guarded by the site's mu
+	at time.Time   // the boundary it is armed for
 }
 
 // onBoundary runs when a schedule's timer fires: the widgets the schedule
-// governs are told, and the timer is armed for the next boundary.
+// governs are told, their events are published, and the timer is armed for
+// the next boundary.
 func (h *Hub) onBoundary(siteID, group string, ht *hoursTimer) {
 	s := h.lockExistingSite(siteID)
 	if s == nil {
 		return
 	}
-	defer h.unlockSite(s)
 	if s.timers[group] != ht {
-		return // the schedule changed or went away since the timer was armed
+		h.unlockSite(s) // the schedule changed or went away since the timer was armed
+		return
 	}
+	events := h.boundaryEventsLocked(s, group, ht.at)
+	h.signOffLocked(s, group, ht.at)
 	h.armHoursLocked(s, group)
 	s.pending.hoursChanged(group)
+	h.unlockSite(s)
+	if len(events) > 0 {
+		h.events.publish(events)
+	}
+}
+
+// boundaryEventsLocked returns the widget.status events of the boundary at
+// of the schedule of hoursGroup ("" for the site's): one for each widget
+// the schedule governs whose status, reason or next change differs just
+// before at and at at, in group order, stamped at. It returns none without
+// events, and none when at is as old as resyncEventAge: the timer fired
+// that late (a suspended process), so another replica's copy may have left
+// the duplicate window, and a copy now would be a second event.
+func (h *Hub) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []Event {
+	if h.events == nil {
+		return nil
+	}
+	if late := h.cfg.Now().Sub(at); late >= resyncEventAge {
+		h.log.Warn("working-hours boundary passed too long ago to publish its events", "site", s.id, "group", hoursGroup, "boundary", at, "late", late)
+		return nil
+	}
+	// The widgets of the site's groups (and the site's own) are those of
+	// the widget.status events of entries (eventGroupsLocked).
+	groups := []string{hoursGroup}
+	if hoursGroup == "" {
+		for _, g := range s.presence.Groups() {
+			if s.presence.GovernedBy(g, "") {
+				groups = append(groups, g)
+			}
+		}
+	}
+	prefix := boundaryEventID(s.id, hoursGroup, at) + "."
+	var out []Event
+	for _, g := range groups {
+		// Just before the boundary, the schedule's previous state holds and
+		// its next change is the boundary: what the last event said, unless
+		// the widget's agents changed since.
+		was, wasNext := s.presence.WidgetAt(g, at.Add(-time.Nanosecond))
+		w, next := s.presence.WidgetAt(g, at)
+		if w == was && next.Equal(wasNext) {
+			continue
+		}
+		data, err := json.Marshal(WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason, NextChange: optionalTime(next)})
+		if err != nil {
+			panic(fmt.Sprintf("failed to encode event data: %v", err)) // the data types always encode
+		}
+		out = append(out, Event{
+			ID:        prefix + EventWidgetStatus + "." + g,
+			Type:      EventWidgetStatus,
+			Site:      s.id,
+			Timestamp: Time(at),
+			Data:      data,
+		})
+	}
+	return out
+}
+
+// boundaryEventID is what the ids of the events of a working-hours boundary
+// start with: "hours.<site>.<group>.<unix seconds>", group "" for the
+// site's schedule. Ids are never dotted (presence.ValidateID) and
+// boundaries fall on whole minutes, so it names one boundary of one
+// schedule; it cannot be taken for the revision that starts an entry's
+// event id.
+func boundaryEventID(site, group string, at time.Time) string {
+	return "hours." + site + "." + group + "." + strconv.FormatInt(at.Unix(), 10)
 }
 
 // siteHours is the site's open state under its own working hours.

@@ -175,7 +175,7 @@ func New(cfg Config) (*Hub, error) {
 	h.health.set(errNotProbed)
 	h.metrics = newMetrics(h, cfg.Registerer, cfg.PerSiteMetrics)
 	if cfg.Events {
-		p, err := newEventPublisher(h.js.Conn(), h.metrics)
+		p, err := newEventPublisher(h.js.Conn(), h.metrics, h.goBackground, cfg.Now)
 		if err != nil {
 			return nil, err
 		}

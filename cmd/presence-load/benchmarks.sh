@@ -8,6 +8,11 @@
 #   WIDGETS=500 CHANGES=5 bash cmd/presence-load/benchmarks.sh   # a quick try
 #   BASE=a152f97 bash cmd/presence-load/benchmarks.sh   # also the fanout of an older hub
 #   NICE=-15 bash cmd/presence-load/benchmarks.sh      # ahead of other work on the machine (root)
+#   SCENARIOS="agent agent-noevents" RUNS=3 bash cmd/presence-load/benchmarks.sh
+#       # the agent path with events on and off (--events-stream none), alternated
+#
+# SCENARIOS (default "fanout storm agent") picks the hub scenarios; the floor
+# runs only with fanout.
 set -euo pipefail
 OUT=${OUT:-/tmp/presence-bench}
 WIDGETS=${WIDGETS:-10000}
@@ -33,29 +38,34 @@ prio=()
 [ -n "${NICE:-}" ] && prio=(nice -n "$NICE")
 fanout=(--widgets "$WIDGETS" --agents 1 --changes "$CHANGES" --interval 150ms)
 
+scenarios=${SCENARIOS:-fanout storm agent}
 for run in $(seq "$RUNS"); do
-  # The floor: frames once, write(2) per socket, nothing else.
-  "${prio[@]}" "$OUT/pload" floor --addr 127.0.0.1:18182 --jwt-secret s >"$OUT/floor.log" 2>&1 &
-  floor=$!
-  sleep 0.5
-  "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18182 --jwt-secret s "${fanout[@]}" --pids "$floor" --json >"$OUT/floor-fanout-$run.json"
-  stop "$floor"
+  if [[ " $scenarios " == *" fanout "* ]]; then
+    # The floor: frames once, write(2) per socket, nothing else.
+    "${prio[@]}" "$OUT/pload" floor --addr 127.0.0.1:18182 --jwt-secret s >"$OUT/floor.log" 2>&1 &
+    floor=$!
+    sleep 0.5
+    "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18182 --jwt-secret s "${fanout[@]}" --pids "$floor" --json >"$OUT/floor-fanout-$run.json"
+    stop "$floor"
+  fi
 
   # The hub, fresh for each scenario: RSS per socket means something only then.
-  scenarios="fanout storm agent"
-  [ -n "${BASE:-}" ] && scenarios="base-fanout $scenarios"
-  for scenario in $scenarios; do
+  run_scenarios=$scenarios
+  [ -n "${BASE:-}" ] && run_scenarios="base-fanout $scenarios"
+  for scenario in $run_scenarios; do
     rm -rf "$OUT/data"
     bin="$OUT/ph"
     [ "$scenario" = base-fanout ] && bin="$OUT/ph-base"
+    hubargs=()
+    [ "$scenario" = agent-noevents ] && hubargs=(--events-stream none)
     "${prio[@]}" "$bin" --addr 127.0.0.1:18181 --data-dir "$OUT/data" --jwt-secret s --grace 30s \
-      --max-widgets-per-client -1 --log-level warn >"$OUT/hub-$scenario-$run.log" 2>&1 &
+      --max-widgets-per-client -1 --log-level warn "${hubargs[@]}" >"$OUT/hub-$scenario-$run.log" 2>&1 &
     hub=$!
     wait_http http://127.0.0.1:18181/readyz
     case $scenario in
     fanout | base-fanout) args=("${fanout[@]}") ;;
     storm) args=(--widgets "$WIDGETS" --agents 1 --storm) ;;
-    agent) args=(--scenario groups --groups 100 --agents 100 --widgets "$WIDGETS" --rate 100 --duration 10s) ;;
+    agent | agent-noevents) args=(--scenario groups --groups 100 --agents 100 --widgets "$WIDGETS" --rate 100 --duration 10s) ;;
     esac
     "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18181 --jwt-secret s "${args[@]}" --pids "$hub" --json >"$OUT/hub-$scenario-$run.json"
     stop "$hub"
