@@ -217,9 +217,13 @@ function handle(f) {
       } else {
         note = reason(f);
       }
-      // Back from idle, the first input should bring the agent online at
-      // once, not up to ACTIVITY_EVERY_MS later.
-      if (f.by === 'idle') lastActivity = 0;
+      if (f.by === 'idle') {
+        // Back from idle, the first input should bring the agent online at
+        // once, not up to activityEvery later; and a site whose idle delay
+        // is shorter than the usual interval needs activity more often.
+        lastActivity = 0;
+        if (Number(f.idle_after_ms) > 0) activityEvery = Math.min(ACTIVITY_EVERY_MS, Number(f.idle_after_ms) / 2);
+      }
       renderMe(note);
       break;
     }
@@ -307,13 +311,14 @@ function duration(ms) {
 // hub takes activity at any rate, but there is no need to say it more
 // often than this.
 const ACTIVITY_EVERY_MS = 30000;
+let activityEvery = ACTIVITY_EVERY_MS; // shorter once an idle frame says the site's delay is short
 let lastActivity = 0; // when this device last sent activity; 0: send the next at once
 
 function activity() {
   const now = Date.now();
   // Only on a welcomed session: before the welcome the hub takes nothing
   // but the hello.
-  if ($('conn').dataset.state !== 'open' || now - lastActivity < ACTIVITY_EVERY_MS) return;
+  if ($('conn').dataset.state !== 'open' || now - lastActivity < activityEvery) return;
   if (send({ type: 'activity' })) lastActivity = now;
 }
 
