@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -591,31 +593,47 @@ func TestAdminPanelShowsErrors(t *testing.T) {
 
 // TestConsoleSaysWhyIdleChangedStatus: on a site with an idle rule, a
 // console nobody touches turns busy and says why; a key press brings the
-// agent back online at once, and says so. Activity is sent at most once
-// per 30 s, or per half the idle delay when that is shorter (here 2 s).
+// agent back online at once, and says so; so does the window getting
+// focus. Activity is sent at most once per 30 s, or per half the idle delay
+// when that is shorter (here 2 s).
 func TestConsoleSaysWhyIdleChangedStatus(t *testing.T) {
 	ctx := browser(t)
 	th := startHub(t, natstest.Start(t))
 	adminPut(t, th, transport.DevSite, "/settings", `{"idle":{"after":"4s","status":"busy"}}`)
-	// Count the activity messages the page sends.
+	// Record the DOM event during which the page sends each activity
+	// message. The page is kept focused, so that the key presses below
+	// bring no focus event of their own.
 	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
-window.__activity = 0;
+window.__activity = [];
 const send = WebSocket.prototype.send;
 WebSocket.prototype.send = function (data) {
-  if (typeof data === 'string' && data.includes('"type":"activity"')) window.__activity++;
+  if (typeof data === 'string' && data.includes('"type":"activity"')) window.__activity.push(window.event ? window.event.type : 'none');
   return send.call(this, data);
 };`}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	idle := `document.querySelector('.avatar[data-status="busy"]') !== null &&
+  document.getElementById('status-note').textContent === 'set to busy after 4 s without activity'`
+	back := `document.querySelector('.avatar[data-status="online"]') !== null &&
+  document.getElementById('status-note').textContent === 'back online: activity'`
 	run(t, ctx, "open the console", chromedp.Navigate(th.url+"/console?dev&agent=sam"))
-	waitJS(t, ctx, "the idle rule sets busy and the console says why", `document.querySelector('.avatar[data-status="busy"]') !== null &&
-  document.getElementById('status-note').textContent === 'set to busy after 4 s without activity'`)
+	waitJS(t, ctx, "the idle rule sets busy and the console says why", idle)
 	screenshot(t, ctx, "console-idle")
 
 	run(t, ctx, "press keys", chromedp.KeyEvent("a"), chromedp.KeyEvent("b"), chromedp.KeyEvent("c"))
-	waitJS(t, ctx, "back online, saying why", `document.querySelector('.avatar[data-status="online"]') !== null &&
-  document.getElementById('status-note').textContent === 'back online: activity'`)
-	if n := eval(t, ctx, "count activity messages", chromedp.Evaluate[int](`window.__activity`)); n != 1 {
-		t.Fatalf("got %d activity messages for three key presses, want 1", n)
+	waitJS(t, ctx, "back online, saying why", back)
+	if got := eval(t, ctx, "read the activity sent", chromedp.Evaluate[[]string](`window.__activity`)); !slices.Equal(got, []string{"keydown"}) {
+		t.Fatalf("got activity sent during %q for three key presses, want once, on keydown", got)
+	}
+
+	// Nobody types: idle again; the window getting focus is activity too.
+	waitJS(t, ctx, "idle again", idle)
+	eval(t, ctx, "focus the window", chromedp.Evaluate[bool](`window.dispatchEvent(new FocusEvent('focus'))`))
+	waitJS(t, ctx, "back online on focus", back)
+	if got := eval(t, ctx, "read the activity sent", chromedp.Evaluate[[]string](`window.__activity`)); !slices.Equal(got, []string{"keydown", "focus"}) {
+		t.Fatalf("got activity sent during %q, want on keydown, then on focus", got)
 	}
 }
