@@ -12,7 +12,8 @@
 // per-site outboxes, sending, dropping), working hours (hours.go: one timer
 // per schedule), replica statistics (stats.go) and the event stream
 // (events.go: events derived from the entries the watch applies, published
-// to JetStream by every replica and de-duplicated there). The rules themselves, working hours included, are answered by
+// to JetStream by every replica and de-duplicated there; coverage.go: the
+// uncovered alert, a deadline kept as a key's TTL). The rules themselves, working hours included, are answered by
 // package presence.
 //
 // Goroutines: Run starts and owns four, the watcher (applies bucket updates
