@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,4 +264,79 @@ func TestUncoveredAlertSurvivesTheReplicaThatSawTheGap(t *testing.T) {
 		t.Fatalf("got %s %s, want coverage.lost of the site, no_agents", ev.Type, ev.Data)
 	}
 	expectNoMoreCoverage(t, es, b, "acme")
+}
+
+// TestUncoveredAlertEndsWhenHoursClose: a widget uncovered just before its
+// hours close has no alert: at the closing boundary its deadline, the u.
+// key, is removed, so it never expires.
+//
+// The hub's clock runs ahead of the real one so that the next whole-minute
+// boundary is a few seconds away (as in the hours events tests).
+func TestUncoveredAlertEndsWhenHoursClose(t *testing.T) {
+	ns := natstest.Start(t)
+	openEvents(t, ns)
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	h := startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second},
+		hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Events: true, Now: now}, waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+
+	const ahead = 6 * time.Second
+	boundary := time.Now().Add(ahead + time.Second).Truncate(time.Minute).Add(time.Minute).UTC()
+	if boundary.Format("15:04") == "00:00" {
+		t.Skip("the next boundary is midnight, which an interval of the day cannot end at")
+	}
+	offset.Store(int64(boundary.Add(-ahead).Sub(time.Now())))
+	// Open today until the boundary.
+	if err := h.PutSchedule(ctx, "acme", "", &presence.Schedule{Timezone: "UTC", Exceptions: []presence.Exception{{
+		Date:  boundary.Format(time.DateOnly),
+		Hours: []presence.Interval{{From: "00:00", To: boundary.Format("15:04")}},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	alice := connect(t, h, "acme", "alice", nil, newQueue(16))
+
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(ctx, "u.acme", jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	next := func() jetstream.KeyValueEntry {
+		for {
+			select {
+			case e := <-w.Updates():
+				if e != nil {
+					return e
+				}
+			case <-ctx.Done():
+				t.Fatal("no write of u.acme in time")
+			}
+		}
+	}
+
+	putSettings(t, h, "acme", hub.SiteSettings{UncoveredAlert: "1h"})
+	if err := alice.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Operation() != jetstream.KeyValuePut {
+		t.Fatalf("got %s of u.acme, want the deadline created", e.Operation())
+	}
+	if !now().Before(boundary) {
+		t.Fatalf("the boundary %v passed before the deadline was created: the machine is too slow for this test", boundary)
+	}
+	if e := next(); e.Operation() == jetstream.KeyValuePut || string(e.Value()) != "cleared" {
+		t.Fatalf("got %s %q of u.acme, want it removed at the close", e.Operation(), e.Value())
+	}
+	if !now().After(boundary) {
+		t.Fatalf("the deadline was removed before the close at %v", boundary)
+	}
 }
