@@ -287,7 +287,7 @@ func TestUncoveredAlertEndsWhenHoursClose(t *testing.T) {
 	if boundary.Format("15:04") == "00:00" {
 		t.Skip("the next boundary is midnight, which an interval of the day cannot end at")
 	}
-	offset.Store(int64(boundary.Add(-ahead).Sub(time.Now())))
+	offset.Store(int64(time.Until(boundary.Add(-ahead))))
 	// Open today until the boundary.
 	if err := h.PutSchedule(ctx, "acme", "", &presence.Schedule{Timezone: "UTC", Exceptions: []presence.Exception{{
 		Date:  boundary.Format(time.DateOnly),
