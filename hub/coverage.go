@@ -143,12 +143,17 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 			c.purging = 0
 		}
 		c.uncovered, c.uncoveredRev = nil, 0
-		if was == nil || len(e.value) > 0 || !fresh || c.lost != nil || c.losing != nil {
+		if was == nil || len(e.value) > 0 || !fresh || !e.live || c.lost != nil || c.losing != nil {
 			return // purged, or not news
 		}
 		// The key expired: the widget was uncovered for the delay, unless
-		// it is covered now (the view has applied everything before the
-		// marker) or the alert was turned off meanwhile.
+		// it is covered now or the alert was turned off meanwhile. Only a
+		// live watch's view is the state just before the marker: a
+		// snapshot holds each key's last revision only, so the agents'
+		// keys rewritten since (a lease refreshed) would be missing when
+		// its marker is applied. A replica that missed the marker leaves
+		// it to the others; if every one did, the widget, still uncovered
+		// and not lost, gets a new deadline.
 		if w, _ := s.presence.WidgetAt(k.group, h.cfg.Now()); !uncovered(w) || s.settings.uncoveredAlert() == 0 {
 			return
 		}

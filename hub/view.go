@@ -261,6 +261,9 @@ type entry struct {
 	value   []byte
 	deleted bool
 	at      time.Time // when NATS stored it; zero for a removal found by absence
+	// live is set for an entry the watch read after loading, not one of
+	// a snapshot: the view held everything before it when it came.
+	live bool
 }
 
 // applyLocked folds one bucket entry of site s into the view; what it
