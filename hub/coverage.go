@@ -58,13 +58,13 @@ type coverageState struct {
 	losing *coverageRecord
 	// creating is set while this replica creates the u. key.
 	creating bool
-	// purging is the revision of the u. or c. key this replica is
-	// purging.
-	purging uint64
+	// purgingU and purgingC are the revisions of the u. and c. keys this
+	// replica is purging; any entry of the key ends the attempt.
+	purgingU, purgingC uint64
 }
 
 func (c *coverageState) empty() bool {
-	return c.uncovered == nil && c.lost == nil && c.losing == nil && !c.creating && c.purging == 0
+	return c.uncovered == nil && c.lost == nil && c.losing == nil && !c.creating && c.purgingU == 0 && c.purgingC == 0
 }
 
 // Bodies of the purge markers of coverage keys: a u. key purged (covered
@@ -133,15 +133,12 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 	fresh := !e.at.IsZero() && h.cfg.Now().Sub(e.at) < resyncEventAge && h.events != nil
 	switch k.kind {
 	case uncoveredPrefix:
-		c.creating = false
+		c.creating, c.purgingU = false, 0
 		if !e.deleted {
 			c.uncovered, c.uncoveredRev = &rec, e.rev
 			return
 		}
 		was := c.uncovered
-		if c.purging == c.uncoveredRev {
-			c.purging = 0
-		}
 		c.uncovered, c.uncoveredRev = nil, 0
 		if was == nil || len(e.value) > 0 || !fresh || !e.live || c.lost != nil || c.losing != nil {
 			return // purged, or not news
@@ -161,14 +158,12 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 		siteID, group, at, lost := s.id, k.group, e.at, *was
 		h.goBackground(func(ctx context.Context) { h.loseCoverage(ctx, siteID, group, lost, at) })
 	case lostPrefix:
+		c.purgingC = 0
 		if !e.deleted {
 			c.lost, c.lostRev, c.losing = &rec, e.rev, nil
 			return
 		}
 		was := c.lost
-		if c.purging == c.lostRev {
-			c.purging = 0
-		}
 		c.lost, c.lostRev = nil, 0
 		if was == nil || string(e.value) != string(restoredMarker) || !fresh {
 			return
@@ -266,14 +261,16 @@ func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
 			}
 			continue
 		}
-		if c == nil || c.purging != 0 {
+		if c == nil {
 			continue
 		}
-		switch {
-		case c.uncovered != nil:
-			h.purgeCoverageLocked(s, c, coverageKey(uncoveredPrefix, s.id, g), c.uncoveredRev, clearedMarker)
-		case c.lost != nil && w.Status == presence.Online:
-			h.purgeCoverageLocked(s, c, coverageKey(lostPrefix, s.id, g), c.lostRev, restoredMarker)
+		if c.uncovered != nil && c.purgingU == 0 {
+			c.purgingU = c.uncoveredRev
+			h.purgeCoverageLocked(s, g, uncoveredPrefix, c.uncoveredRev, clearedMarker)
+		}
+		if c.lost != nil && w.Status == presence.Online && c.purgingC == 0 {
+			c.purgingC = c.lostRev
+			h.purgeCoverageLocked(s, g, lostPrefix, c.lostRev, restoredMarker)
 		}
 	}
 	for g, c := range s.coverage {
@@ -335,34 +332,40 @@ func (h *Hub) startCoverageClock(ctx context.Context, siteID, group string, rec 
 	}
 }
 
-// purgeCoverageLocked starts purging a coverage key at revision rev with
-// marker as the marker's body; a replica whose purge finds another
-// revision (another replica purged it first) gives up.
-func (h *Hub) purgeCoverageLocked(s *site, c *coverageState, key string, rev uint64, marker []byte) {
-	c.purging = rev
-	siteID := s.id
+// purgeCoverageLocked starts purging the coverage key of kind prefix of
+// group at revision rev with marker as the marker's body; a replica whose
+// purge finds another revision (another replica purged it first) gives
+// up. The caller has set the attempt's revision (purgingU or purgingC).
+func (h *Hub) purgeCoverageLocked(s *site, group, prefix string, rev uint64, marker []byte) {
+	siteID, key := s.id, coverageKey(prefix, s.id, group)
+	// attempt returns the field that records this attempt.
+	attempt := func(c *coverageState) *uint64 {
+		if prefix == uncoveredPrefix {
+			return &c.purgingU
+		}
+		return &c.purgingC
+	}
 	started := h.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 		defer cancel()
 		_, err := h.purgeKeyWith(ctx, key, rev, marker)
 		if err == nil {
-			return // the marker, once applied, clears purging
+			return // the marker, once applied, ends the attempt
 		}
 		if !errors.Is(err, ErrReplaced) && ctx.Err() == nil {
 			h.log.Warn("failed to purge a coverage key", "site", siteID, "key", key, "err", err)
 		}
 		if s := h.lockExistingSite(siteID); s != nil {
-			k, _ := parseKey(key)
-			if c := s.coverage[k.group]; c != nil && c.purging == rev {
-				c.purging = 0
+			if c := s.coverage[group]; c != nil && *attempt(c) == rev {
+				*attempt(c) = 0
 				if !errors.Is(err, ErrReplaced) {
-					s.pending.coverageChanged()
+					s.pending.coverageChanged() // try again at the next check
 				}
 			}
 			h.unlockSite(s)
 		}
 	})
 	if !started {
-		c.purging = 0
+		*attempt(s.coverage[group]) = 0
 	}
 }
