@@ -158,9 +158,12 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 		siteID, group, at, lost := s.id, k.group, e.at, *was
 		h.goBackground(func(ctx context.Context) { h.loseCoverage(ctx, siteID, group, lost, at) })
 	case lostPrefix:
-		c.purgingC = 0
+		// Any entry of the mark after an expiry is the loss marked (and,
+		// for a marker, restored already: a watch that ran behind may
+		// never read the put).
+		c.purgingC, c.losing = 0, nil
 		if !e.deleted {
-			c.lost, c.lostRev, c.losing = &rec, e.rev, nil
+			c.lost, c.lostRev = &rec, e.rev
 			return
 		}
 		was := c.lost
