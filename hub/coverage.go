@@ -181,7 +181,11 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 // loseCoverage publishes coverage.lost for a widget whose u. key expired
 // at at, and marks the loss with its c. key. Every replica that saw the
 // expiry does both: JetStream keeps one copy of the event, Create writes
-// the key once.
+// the key once. A Create so late that the mark was written and removed
+// meanwhile (the widget online again) writes it again (Create takes a
+// removed key); the widget is online, so it is removed again, and the
+// second coverage.restored, named by the same since, is a copy JetStream
+// drops.
 func (h *Hub) loseCoverage(ctx context.Context, siteID, group string, rec coverageRecord, at time.Time) {
 	h.events.publish([]Event{coverageEvent(siteID, group, rec.Since, EventCoverageLost, at, CoverageLostData{
 		Group: group, Since: Time(rec.Since), Reason: rec.Reason,
