@@ -11,9 +11,11 @@
 // sessions and their leases), the fan-out (fanout.go: subscribers,
 // per-site outboxes, sending, dropping), working hours (hours.go: one timer
 // per schedule, and the events of its boundaries), replica statistics
-// (stats.go) and the event stream (events.go: events derived from the
+// (stats.go), the event stream (events.go: events derived from the
 // entries the watch applies, published to JetStream by every replica and
-// de-duplicated there; eventretry.go: how events ride out an election).
+// de-duplicated there; eventretry.go: how events ride out an election),
+// and the rules kept as keys' TTLs (activity.go: the idle rule;
+// signoff.go: sign-off at closing time; coverage.go: the uncovered alert).
 // The rules themselves, working hours included, are answered by
 // package presence.
 //

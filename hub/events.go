@@ -32,6 +32,9 @@ const (
 	EventDeviceResumed     = "device.resumed"
 	EventDeviceEnded       = "device.ended"
 	EventWidgetStatus      = "widget.status"
+	// The uncovered alert's (coverage.go); not derived from one entry.
+	EventCoverageLost     = "coverage.lost"
+	EventCoverageRestored = "coverage.restored"
 )
 
 // Causes of agent.availability and device.ended.

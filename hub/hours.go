@@ -85,7 +85,9 @@ type hoursTimer struct {
 
 // onBoundary runs when a schedule's timer fires: the widgets the schedule
 // governs are told, their events are published, and the timer is armed for
-// the next boundary.
+// the next boundary. Telling the widgets (flushLocked) also checks their
+// coverage: a widget whose hours close is no longer uncovered, one whose
+// hours open may be (coverage.go).
 func (h *Hub) onBoundary(siteID, group string, ht *hoursTimer) {
 	s := h.lockExistingSite(siteID)
 	if s == nil {

@@ -18,12 +18,16 @@ import (
 //	h.<site>.<group>           a group's working hours
 //	s.<site>                   site settings
 //	i.<site>.<agent>           the agent's last activity, TTL = the idle rule's after
+//	u.<site>[.<group>]         a widget uncovered since, TTL = the site's uncovered_alert
+//	c.<site>[.<group>]         a widget's coverage lost (coverage.lost published), no TTL
 const (
-	agentPrefix    = "a"
-	devicePrefix   = "d"
-	hoursPrefix    = "h"
-	settingsPrefix = "s"
-	activityPrefix = "i"
+	agentPrefix     = "a"
+	devicePrefix    = "d"
+	hoursPrefix     = "h"
+	settingsPrefix  = "s"
+	activityPrefix  = "i"
+	uncoveredPrefix = "u"
+	lostPrefix      = "c"
 )
 
 func activityKey(site, agent string) string { return activityPrefix + "." + site + "." + agent }
@@ -47,7 +51,7 @@ func deviceKey(site, agent, device string) string {
 type parsedKey struct {
 	kind                string // one of the prefixes
 	site, agent, device string
-	group               string // of an hours key; "" for the site's
+	group               string // of an hours or coverage key; "" for the site's
 }
 
 func parseKey(key string) (parsedKey, bool) {
@@ -63,6 +67,12 @@ func parseKey(key string) (parsedKey, bool) {
 		return parsedKey{kind: hoursPrefix, site: parts[1], group: parts[2]}, true
 	case len(parts) == 3 && parts[0] == activityPrefix:
 		return parsedKey{kind: activityPrefix, site: parts[1], agent: parts[2]}, true
+	case (len(parts) == 2 || len(parts) == 3) && (parts[0] == uncoveredPrefix || parts[0] == lostPrefix):
+		k := parsedKey{kind: parts[0], site: parts[1]}
+		if len(parts) == 3 {
+			k.group = parts[2]
+		}
+		return k, true
 	case len(parts) == 2 && parts[0] == settingsPrefix:
 		return parsedKey{kind: settingsPrefix, site: parts[1]}, true
 	}
@@ -152,6 +162,11 @@ type SiteSettings struct {
 	// Background, when set, lets mobile devices keep their lease for up
 	// to its Max while their app is in the background.
 	Background *BackgroundSettings `json:"background,omitempty"`
+	// UncoveredAlert, when set (a Go duration, 1s to 24h), publishes
+	// coverage.lost when the widget of the site or a group stays not
+	// online, inside its working hours, for that long, and
+	// coverage.restored when it is online again (coverage.go).
+	UncoveredAlert string `json:"uncovered_alert,omitempty"`
 }
 
 func decodeSettings(b []byte) (SiteSettings, error) {

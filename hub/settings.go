@@ -26,10 +26,12 @@ type BackgroundSettings struct {
 
 // Bounds of the settings' durations.
 const (
-	MinIdleAfter     = time.Second
-	MaxIdleAfter     = 24 * time.Hour
-	MinBackgroundMax = time.Minute
-	MaxBackgroundMax = 7 * 24 * time.Hour
+	MinIdleAfter      = time.Second
+	MaxIdleAfter      = 24 * time.Hour
+	MinBackgroundMax  = time.Minute
+	MaxBackgroundMax  = 7 * 24 * time.Hour
+	MinUncoveredAlert = time.Second
+	MaxUncoveredAlert = 24 * time.Hour
 )
 
 // SettingsError is a setting refused, naming it.
@@ -53,6 +55,11 @@ func (s SiteSettings) Validate() error {
 	}
 	if s.Background != nil {
 		if _, err := parseBounded("background.max", s.Background.Max, MinBackgroundMax, MaxBackgroundMax); err != nil {
+			return err
+		}
+	}
+	if s.UncoveredAlert != "" {
+		if _, err := parseBounded("uncovered_alert", s.UncoveredAlert, MinUncoveredAlert, MaxUncoveredAlert); err != nil {
 			return err
 		}
 	}
@@ -89,6 +96,16 @@ func (s SiteSettings) backgroundMax() time.Duration {
 		return 0
 	}
 	d, _ := time.ParseDuration(s.Background.Max)
+	return d
+}
+
+// uncoveredAlert returns how long a widget may stay uncovered before
+// coverage.lost, or 0 when the alert is off.
+func (s SiteSettings) uncoveredAlert() time.Duration {
+	if s.UncoveredAlert == "" {
+		return 0
+	}
+	d, _ := time.ParseDuration(s.UncoveredAlert) // validated when stored
 	return d
 }
 

@@ -47,6 +47,8 @@ type site struct {
 	// settings are the site's settings; hasSettings says they were set.
 	settings    SiteSettings
 	hasSettings bool
+	// coverage is the widgets' coverage keys, by group (coverage.go).
+	coverage map[string]*coverageState
 	// registered holds, for every subscriber of the site, what unregisters
 	// it.
 	registered map[Subscriber][]func()
@@ -92,6 +94,7 @@ func newSite(id string) *site {
 		timers:          make(map[string]*hoursTimer),
 		hoursSent:       Hours{Open: true},
 		registered:      make(map[Subscriber][]func()),
+		coverage:        make(map[string]*coverageState),
 	}
 }
 
@@ -100,7 +103,7 @@ func newSite(id string) *site {
 func (s *site) emptyLocked() bool {
 	return s.presence.Empty() && len(s.agents) == 0 && len(s.devices) == 0 && len(s.activity) == 0 &&
 		len(s.widgets) == 0 && s.roster.len() == 0 && len(s.local) == 0 &&
-		len(s.timers) == 0 && !s.hasSettings && len(s.registered) == 0 &&
+		len(s.timers) == 0 && !s.hasSettings && len(s.registered) == 0 && len(s.coverage) == 0 &&
 		s.pending.empty() && !s.out.busy()
 }
 
@@ -238,6 +241,14 @@ func (h *Hub) viewKeys() []string {
 				keys = append(keys, activityKey(s.id, agent))
 			}
 		}
+		for group, c := range s.coverage {
+			if c.uncovered != nil {
+				keys = append(keys, coverageKey(uncoveredPrefix, s.id, group))
+			}
+			if c.lost != nil {
+				keys = append(keys, coverageKey(lostPrefix, s.id, group))
+			}
+		}
 		s.mu.Unlock()
 	}
 	return keys
@@ -250,6 +261,9 @@ type entry struct {
 	value   []byte
 	deleted bool
 	at      time.Time // when NATS stored it; zero for a removal found by absence
+	// live is set for an entry the watch read after loading, not one of
+	// a snapshot: the view held everything before it when it came.
+	live bool
 }
 
 // applyLocked folds one bucket entry of site s into the view; what it
@@ -266,6 +280,8 @@ func (h *Hub) applyLocked(s *site, k parsedKey, e entry) {
 		h.applySettingsLocked(s, e)
 	case activityPrefix:
 		h.applyActivityLocked(s, k, e)
+	case uncoveredPrefix, lostPrefix:
+		h.applyCoverageLocked(s, k, e)
 	}
 }
 
@@ -327,6 +343,7 @@ func (h *Hub) kickReplacedLocked(s *site, k parsedKey, session string) {
 }
 
 func (h *Hub) applySettingsLocked(s *site, e entry) {
+	s.pending.settingsChanged()
 	if e.deleted {
 		s.settings, s.hasSettings = SiteSettings{}, false
 		return
@@ -348,12 +365,16 @@ func (h *Hub) applySettingsLocked(s *site, e entry) {
 
 // pendingChanges is what entries applied to a site changed since the site
 // was last told: the agents touched, as they were before the first of
-// those entries, the changes the rules reported, and the groups whose
-// working hours changed.
+// those entries, the changes the rules reported, the groups whose
+// working hours changed, and whether coverage keys or the settings
+// changed (coverage.go).
 type pendingChanges struct {
-	agents  map[string]agentBefore
-	changes []presence.Change
-	hours   map[string]bool
+	agents   map[string]agentBefore
+	changes  []presence.Change
+	hours    map[string]bool
+	coverage bool
+	// allGroups asks the coverage check for the groups of every agent.
+	allGroups bool
 }
 
 // agentBefore is an agent as its subscribers were last told of it.
@@ -366,6 +387,10 @@ type agentBefore struct {
 }
 
 func (p *pendingChanges) changed(ch presence.Change) { p.changes = append(p.changes, ch) }
+
+func (p *pendingChanges) coverageChanged() { p.coverage = true }
+
+func (p *pendingChanges) settingsChanged() { p.coverage, p.allGroups = true, true }
 
 func (p *pendingChanges) hoursChanged(group string) {
 	if p.hours == nil {
@@ -380,10 +405,11 @@ func (p *pendingChanges) reset() {
 	clear(p.changes)
 	p.changes = p.changes[:0]
 	clear(p.hours)
+	p.coverage, p.allGroups = false, false
 }
 
 func (p *pendingChanges) empty() bool {
-	return len(p.agents) == 0 && len(p.changes) == 0 && len(p.hours) == 0
+	return len(p.agents) == 0 && len(p.changes) == 0 && len(p.hours) == 0 && !p.coverage
 }
 
 // noteAgentLocked records how agent looks before an entry changes it, the
@@ -416,7 +442,8 @@ func (h *Hub) agentNowLocked(s *site, agent string) agentBefore {
 // flushLocked turns the site's pending changes into frames in its outbox,
 // in this order: each touched agent's status and device frames to its own
 // devices, then widget frames where a widget moved, roster frames, and the
-// site's open state to its agents where that moved.
+// site's open state to its agents where that moved; last it checks the
+// widgets' coverage (coverage.go).
 func (h *Hub) flushLocked(s *site) {
 	p := &s.pending
 	if p.empty() {
@@ -478,6 +505,7 @@ func (h *Hub) flushLocked(s *site) {
 	if len(p.hours) > 0 {
 		h.sendSiteHoursLocked(s, now)
 	}
+	h.checkCoverageLocked(s, now)
 }
 
 // refreshWidgetsLocked recomputes the widgets of the site's groups for

@@ -288,7 +288,9 @@ func (h *Hub) apply(e jetstream.KeyValueEntry) {
 		h.log.Warn("ignoring unknown key in bucket", "key", e.Key())
 		return
 	}
-	h.applyLive(k, bucketEntry(e))
+	ent := bucketEntry(e)
+	ent.live = true
+	h.applyLive(k, ent)
 }
 
 // applyLive folds one live bucket entry into the view, and publishes the

@@ -13,8 +13,8 @@ import (
 	"github.com/presencehub/presencehub/internal/natstest"
 )
 
-// TestSettingsRefuseBadRules: the idle rule, sign-off at close and the
-// background mode are stored and read back; bad values get 400 naming the
+// TestSettingsRefuseBadRules: the idle rule, sign-off at close, the
+// background mode and the uncovered alert are stored and read back; bad values get 400 naming the
 // field.
 func TestSettingsRefuseBadRules(t *testing.T) {
 	ns := natstest.Start(t)
@@ -33,6 +33,11 @@ func TestSettingsRefuseBadRules(t *testing.T) {
 		{`{"background":{"max":"8d"}}`, `background.max: "8d" is not a duration`},
 		{`{"background":{}}`, "background.max: missing"},
 		{`{"sign_off_at_close":"yes"}`, "sign_off_at_close"},
+		{`{"uncovered_alert":"0s"}`, "uncovered_alert: 0s is out of range: 1s to 24h0m0s"},
+		{`{"uncovered_alert":"500ms"}`, "uncovered_alert: 500ms is out of range"},
+		{`{"uncovered_alert":"25h"}`, "uncovered_alert: 25h0m0s is out of range"},
+		{`{"uncovered_alert":"soon"}`, `uncovered_alert: "soon" is not a duration`},
+		{`{"uncovered_alert":300}`, "uncovered_alert"},
 		{`{"idle":{"after":"15m","status":"busy","STATUS":"offline"}}`, "STATUS"},
 	} {
 		code, body := adminCall(t, r, "PUT", path, admin, tc.body)
@@ -41,14 +46,15 @@ func TestSettingsRefuseBadRules(t *testing.T) {
 			t.Errorf("PUT %s: got %d %q, want 400 with %q", tc.body, code, msg, tc.want)
 		}
 	}
-	good := `{"allowed_origins":[],"idle":{"after":"15m","status":"busy"},"sign_off_at_close":true,"background":{"max":"12h"}}`
+	good := `{"allowed_origins":[],"idle":{"after":"15m","status":"busy"},"sign_off_at_close":true,"background":{"max":"12h"},"uncovered_alert":"5m"}`
 	if code, body := adminCall(t, r, "PUT", path, admin, good); code != http.StatusOK {
 		t.Fatalf("got %d %v, want 200", code, body)
 	}
 	code, body := adminCall(t, r, "GET", path, admin, "")
 	idle, _ := body["idle"].(map[string]any)
 	bg, _ := body["background"].(map[string]any)
-	if code != http.StatusOK || idle["after"] != "15m" || idle["status"] != "busy" || body["sign_off_at_close"] != true || bg["max"] != "12h" {
+	if code != http.StatusOK || idle["after"] != "15m" || idle["status"] != "busy" || body["sign_off_at_close"] != true || bg["max"] != "12h" ||
+		body["uncovered_alert"] != "5m" {
 		t.Fatalf("got %d %v, want the settings back", code, body)
 	}
 }

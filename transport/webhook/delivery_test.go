@@ -219,3 +219,29 @@ func TestEventFilters(t *testing.T) {
 		t.Fatalf("got %s, want only the types asked for", id)
 	}
 }
+
+// TestCoverageEventFilter: an endpoint for coverage.* gets the uncovered
+// alert's events, and coverage.lost alone folds into it.
+func TestCoverageEventFilter(t *testing.T) {
+	ns := natstest.Start(t)
+	r := startReplica(t, ns, webhook.Config{AllowPrivate: true}, nil)
+	rc := startReceiver(t, nil)
+	ep := create(t, r.m, "acme", webhook.Registration{URL: rc.srv.URL, Events: []string{"coverage.lost", "coverage.*"}})
+	if strings.Join(ep.Events, ",") != "coverage.*" {
+		t.Fatalf("got events %v, want coverage.lost folded into coverage.*", ep.Events)
+	}
+	publishEvent(t, r.js, "acme", "widget.status", "1.widget.status.", map[string]string{})
+	publishEvent(t, r.js, "acme", "coverage.lost", "coverage.acme..1.coverage.lost", map[string]string{"group": ""})
+	publishEvent(t, r.js, "acme", "coverage.restored", "coverage.acme..1.coverage.restored", map[string]string{"group": ""})
+	got := map[string]bool{}
+	for range 2 {
+		got[rc.expect(t).header.Get("webhook-id")] = true
+	}
+	if !got["coverage.acme..1.coverage.lost"] || !got["coverage.acme..1.coverage.restored"] {
+		t.Fatalf("got %v, want coverage.lost and coverage.restored only", got)
+	}
+	ep = create(t, r.m, "acme", webhook.Registration{URL: rc.srv.URL + "/only-restored", Events: []string{"coverage.restored"}})
+	if strings.Join(ep.Events, ",") != "coverage.restored" {
+		t.Fatalf("got events %v, want coverage.restored", ep.Events)
+	}
+}

@@ -59,8 +59,9 @@ var (
 		hub.EventAgentStatus, hub.EventAgentAvailability,
 		hub.EventDeviceConnected, hub.EventDeviceDropped, hub.EventDeviceResumed, hub.EventDeviceEnded,
 		hub.EventWidgetStatus,
+		hub.EventCoverageLost, hub.EventCoverageRestored,
 	}
-	eventPrefixes = []string{"agent", "device", "widget"}
+	eventPrefixes = []string{"agent", "device", "widget", "coverage"}
 )
 
 // maxURLBytes bounds an endpoint URL.

@@ -1,0 +1,378 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/presence"
+)
+
+// The uncovered alert (site setting uncovered_alert, docs/events.md). A
+// widget (the site's, "", or a group's) is uncovered when it is not online
+// for a reason other than outside_hours: inside its working hours, nobody
+// answers. Its deadline is kept by NATS, as the idle rule's is
+// (activity.go), not by a timer of one replica:
+//
+//   - When a replica's view finds a widget uncovered, it creates the key
+//     u.<site>[.<group>] holding {since, reason}, with a TTL of the
+//     site's uncovered_alert. Every replica that sees the change tries;
+//     Create refuses a key that exists, so one wins.
+//   - When the widget is online again, or its hours close, the key is
+//     purged (with a compare-and-set on its revision: one purge lands).
+//   - When the key expires, every replica's watch sees its marker. Each
+//     one whose view still finds the widget uncovered publishes
+//     coverage.lost, with an id made of the site, the group and the
+//     stored since, so JetStream keeps one copy, and creates the key
+//     c.<site>[.<group>] holding the same record: the loss is marked.
+//   - When a widget whose loss is marked is online again, the mark is
+//     purged (a compare-and-set again), with restoredMarker as the
+//     marker's body; every replica's watch sees that marker and
+//     publishes coverage.restored, with an id made of the same since
+//     and stamped with the marker's time, so every copy is the same.
+//
+// Whichever replicas die, one that is alive and watching does each step,
+// and every step's effect lands once. A replica without events takes no
+// part.
+
+// coverageRecord is the stored value of u. and c. keys.
+type coverageRecord struct {
+	Since  time.Time       `json:"since"`
+	Reason presence.Reason `json:"reason"`
+}
+
+// coverageState is what the view knows of one widget's coverage keys.
+type coverageState struct {
+	uncovered    *coverageRecord // the u. key, while it exists
+	uncoveredRev uint64
+	lost         *coverageRecord // the c. key, while it exists
+	lostRev      uint64
+	// losing is the record of a u. key that expired while its widget
+	// was uncovered: the loss is being marked (the c. key written).
+	losing *coverageRecord
+	// creating is set while this replica creates the u. key.
+	creating bool
+	// purgingU and purgingC are the revisions of the u. and c. keys this
+	// replica is purging; any entry of the key ends the attempt.
+	purgingU, purgingC uint64
+}
+
+func (c *coverageState) empty() bool {
+	return c.uncovered == nil && c.lost == nil && c.losing == nil && !c.creating && c.purgingU == 0 && c.purgingC == 0
+}
+
+// Bodies of the purge markers of coverage keys: a u. key purged (covered
+// again, or outside hours) and a c. key purged because the widget is
+// online again. An expired key's marker has none.
+var (
+	clearedMarker  = []byte("cleared")
+	restoredMarker = []byte("restored")
+)
+
+// CoverageLostData is the data of coverage.lost.
+type CoverageLostData struct {
+	Group  string          `json:"group"`
+	Since  Time            `json:"since"`
+	Reason presence.Reason `json:"reason"`
+}
+
+// CoverageRestoredData is the data of coverage.restored.
+type CoverageRestoredData struct {
+	Group string `json:"group"`
+	// LostFor is how long the widget was not online, in seconds: from
+	// the since of its coverage.lost to its coverage.restored.
+	LostFor float64 `json:"lost_for"`
+}
+
+func coverageKey(prefix, site, group string) string {
+	if group == "" {
+		return prefix + "." + site
+	}
+	return prefix + "." + site + "." + group
+}
+
+// uncovered reports whether a widget shows that nobody answers inside its
+// working hours.
+func uncovered(w presence.Widget) bool {
+	return w.Status != presence.Online && w.Reason != presence.ReasonOutsideHours
+}
+
+// applyCoverageLocked folds an entry of a u. or c. key into the view.
+func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
+	c := s.coverage[k.group]
+	if c == nil {
+		if e.deleted {
+			return
+		}
+		c = &coverageState{}
+		s.coverage[k.group] = c
+	}
+	defer func() {
+		if c.empty() {
+			delete(s.coverage, k.group)
+		}
+	}()
+	s.pending.coverageChanged()
+	var rec coverageRecord
+	if !e.deleted {
+		if err := json.Unmarshal(e.value, &rec); err != nil {
+			h.log.Error("ignoring bad coverage record", "key", e.key, "err", err)
+			return
+		}
+	}
+	// A marker read from the bucket carries its time; a removal found
+	// only by absence in a snapshot does not, and is not acted on. Nor
+	// is a marker so old that another replica's copy of its event may
+	// have left the stream's duplicate window (a replica starting up).
+	fresh := !e.at.IsZero() && h.cfg.Now().Sub(e.at) < resyncEventAge && h.events != nil
+	switch k.kind {
+	case uncoveredPrefix:
+		c.creating, c.purgingU = false, 0
+		if !e.deleted {
+			c.uncovered, c.uncoveredRev = &rec, e.rev
+			return
+		}
+		was := c.uncovered
+		c.uncovered, c.uncoveredRev = nil, 0
+		if was == nil || len(e.value) > 0 || !fresh || !e.live || c.lost != nil || c.losing != nil {
+			return // purged, or not news
+		}
+		// The key expired: the widget was uncovered for the delay, unless
+		// it is covered now or the alert was turned off meanwhile. Only a
+		// live watch's view is the state just before the marker: a
+		// snapshot holds each key's last revision only, so the agents'
+		// keys rewritten since (a lease refreshed) would be missing when
+		// its marker is applied. A replica that missed the marker leaves
+		// it to the others; if every one did, the widget, still uncovered
+		// and not lost, gets a new deadline.
+		if w, _ := s.presence.WidgetAt(k.group, h.cfg.Now()); !uncovered(w) || s.settings.uncoveredAlert() == 0 {
+			return
+		}
+		c.losing = was
+		siteID, group, at, lost := s.id, k.group, e.at, *was
+		h.goBackground(func(ctx context.Context) { h.loseCoverage(ctx, siteID, group, lost, at) })
+	case lostPrefix:
+		// Any entry of the mark after an expiry is the loss marked (and,
+		// for a marker, restored already: a watch that ran behind may
+		// never read the put).
+		c.purgingC, c.losing = 0, nil
+		if !e.deleted {
+			c.lost, c.lostRev = &rec, e.rev
+			return
+		}
+		was := c.lost
+		c.lost, c.lostRev = nil, 0
+		if was == nil || string(e.value) != string(restoredMarker) || !fresh {
+			return
+		}
+		ev := coverageEvent(s.id, k.group, was.Since, EventCoverageRestored, e.at, CoverageRestoredData{
+			Group: k.group, LostFor: math.Round(e.at.Sub(was.Since).Seconds()*1000) / 1000,
+		})
+		h.goBackground(func(context.Context) { h.events.publish([]Event{ev}) })
+	}
+}
+
+// loseCoverage publishes coverage.lost for a widget whose u. key expired
+// at at, and marks the loss with its c. key. Every replica that saw the
+// expiry does both: JetStream keeps one copy of the event, Create writes
+// the key once. A Create so late that the mark was written and removed
+// meanwhile (the widget online again) writes it again (Create takes a
+// removed key); the widget is online, so it is removed again, and the
+// second coverage.restored, named by the same since, is a copy JetStream
+// drops.
+func (h *Hub) loseCoverage(ctx context.Context, siteID, group string, rec coverageRecord, at time.Time) {
+	h.events.publish([]Event{coverageEvent(siteID, group, rec.Since, EventCoverageLost, at, CoverageLostData{
+		Group: group, Since: Time(rec.Since), Reason: rec.Reason,
+	})})
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
+	defer cancel()
+	b, _ := json.Marshal(rec)
+	err := h.retry(ctx, func(ctx context.Context) error {
+		_, err := h.kv.Create(ctx, coverageKey(lostPrefix, siteID, group), b)
+		h.metrics.kvOp("create", ignoreExists(err))
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return nil // another replica marked it
+		}
+		return err
+	})
+	if err == nil {
+		return
+	}
+	if ctx.Err() == nil {
+		h.log.Warn("failed to mark a widget's coverage lost", "site", siteID, "group", group, "err", err)
+	}
+	// Let the view start over: a widget still uncovered gets a new
+	// deadline.
+	if s := h.lockExistingSite(siteID); s != nil {
+		if c := s.coverage[group]; c != nil && c.losing != nil {
+			c.losing = nil
+			s.pending.coverageChanged()
+		}
+		h.unlockSite(s)
+	}
+}
+
+// coverageEvent builds an event of the uncovered alert. Its id is
+// "coverage.<site>.<group>.<since, Unix nanoseconds>.<type>": the same on
+// every replica, since every one reads since from the bucket, and one per
+// loss of a widget's coverage.
+func coverageEvent(siteID, group string, since time.Time, typ string, at time.Time, data any) Event {
+	b, err := json.Marshal(data)
+	if err != nil {
+		panic("failed to encode event data: " + err.Error()) // the data types always encode
+	}
+	return Event{
+		ID:        "coverage." + siteID + "." + group + "." + strconv.FormatInt(since.UnixNano(), 10) + "." + typ,
+		Type:      typ,
+		Site:      siteID,
+		Timestamp: Time(at),
+		Data:      b,
+	}
+}
+
+// checkCoverageLocked compares the site's widgets with their coverage keys
+// and starts the writes that bring the keys in line: a u. key for a widget
+// newly uncovered, a purge of the u. key of one that is not any more, a
+// purge of the c. key of one that is online again. It runs whenever the
+// view tells a site's changes (flushLocked), which includes the site's
+// working-hours boundaries (onBoundary) and entries of coverage keys.
+func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
+	if h.events == nil {
+		return
+	}
+	alert := s.settings.uncoveredAlert()
+	if alert == 0 && len(s.coverage) == 0 {
+		return
+	}
+	for _, g := range h.coverageGroupsLocked(s) {
+		w, _ := s.presence.WidgetAt(g, now)
+		c := s.coverage[g]
+		if alert > 0 && uncovered(w) {
+			if c != nil && (c.uncovered != nil || c.lost != nil || c.losing != nil || c.creating) {
+				continue
+			}
+			if c == nil {
+				c = &coverageState{}
+				s.coverage[g] = c
+			}
+			c.creating = true
+			siteID, group, rec := s.id, g, coverageRecord{Since: now, Reason: w.Reason}
+			if !h.goBackground(func(ctx context.Context) { h.startCoverageClock(ctx, siteID, group, rec, alert) }) {
+				c.creating = false
+			}
+			continue
+		}
+		if c == nil {
+			continue
+		}
+		if c.uncovered != nil && c.purgingU == 0 {
+			c.purgingU = c.uncoveredRev
+			h.purgeCoverageLocked(s, g, uncoveredPrefix, c.uncoveredRev, clearedMarker)
+		}
+		if c.lost != nil && w.Status == presence.Online && c.purgingC == 0 {
+			c.purgingC = c.lostRev
+			h.purgeCoverageLocked(s, g, lostPrefix, c.lostRev, restoredMarker)
+		}
+	}
+	for g, c := range s.coverage {
+		if c.empty() {
+			delete(s.coverage, g)
+		}
+	}
+}
+
+// coverageGroupsLocked lists the widgets whose coverage is checked: the
+// site's, every group the rules know, the groups of the agents the pending
+// changes touched (a group whose last member left is no longer one the
+// rules know), those with coverage keys and, when the settings changed,
+// the groups of every agent record.
+func (h *Hub) coverageGroupsLocked(s *site) []string {
+	groups := append([]string{""}, s.presence.Groups()...)
+	for _, ch := range s.pending.changes {
+		groups = append(groups, ch.BeforeGroups...)
+		groups = append(groups, ch.AfterGroups...)
+	}
+	for g := range s.coverage {
+		groups = append(groups, g)
+	}
+	if s.pending.allGroups {
+		for _, a := range s.agents {
+			groups = append(groups, a.rec.Groups...)
+		}
+	}
+	slices.Sort(groups)
+	return slices.Compact(groups)
+}
+
+// startCoverageClock creates a widget's u. key, which expires after the
+// alert's delay. Every replica that found the widget uncovered tries;
+// Create refuses a key that exists, so one wins.
+func (h *Hub) startCoverageClock(ctx context.Context, siteID, group string, rec coverageRecord, alert time.Duration) {
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
+	defer cancel()
+	b, _ := json.Marshal(rec)
+	err := h.retry(wctx, func(ctx context.Context) error {
+		_, err := h.kv.Create(ctx, coverageKey(uncoveredPrefix, siteID, group), b, jetstream.KeyTTL(alert))
+		h.metrics.kvOp("create", ignoreExists(err))
+		return err
+	})
+	if err == nil {
+		return // the entry, once applied, clears creating
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) && ctx.Err() == nil {
+		h.log.Warn("failed to start a widget's uncovered clock", "site", siteID, "group", group, "err", err)
+	}
+	if s := h.lockExistingSite(siteID); s != nil {
+		if c := s.coverage[group]; c != nil && c.creating {
+			c.creating = false
+			if !errors.Is(err, jetstream.ErrKeyExists) {
+				s.pending.coverageChanged() // try again at the next check
+			}
+		}
+		h.unlockSite(s)
+	}
+}
+
+// purgeCoverageLocked starts purging the coverage key of kind prefix of
+// group at revision rev with marker as the marker's body; a replica whose
+// purge finds another revision (another replica purged it first) gives
+// up. The caller has set the attempt's revision (purgingU or purgingC).
+func (h *Hub) purgeCoverageLocked(s *site, group, prefix string, rev uint64, marker []byte) {
+	siteID, key := s.id, coverageKey(prefix, s.id, group)
+	// attempt returns the field that records this attempt.
+	attempt := func(c *coverageState) *uint64 {
+		if prefix == uncoveredPrefix {
+			return &c.purgingU
+		}
+		return &c.purgingC
+	}
+	started := h.goBackground(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
+		defer cancel()
+		_, err := h.purgeKeyWith(ctx, key, rev, marker)
+		if err == nil {
+			return // the marker, once applied, ends the attempt
+		}
+		if !errors.Is(err, ErrReplaced) && ctx.Err() == nil {
+			h.log.Warn("failed to purge a coverage key", "site", siteID, "key", key, "err", err)
+		}
+		if s := h.lockExistingSite(siteID); s != nil {
+			if c := s.coverage[group]; c != nil && *attempt(c) == rev {
+				*attempt(c) = 0
+				if !errors.Is(err, ErrReplaced) {
+					s.pending.coverageChanged() // try again at the next check
+				}
+			}
+			h.unlockSite(s)
+		}
+	})
+	if !started {
+		*attempt(s.coverage[group]) = 0
+	}
+}
