@@ -410,7 +410,7 @@ func (x *Index) checkRange(from, to time.Time, fromParam, toParam string) (time.
 		return from, to, &ParamError{fromParam, fmt.Sprintf("before the history the event stream holds, which starts at %s (retention %v)",
 			start.UTC().Format(hub.TimeFormat), x.cfg.Retention)}
 	}
-	if now := x.cfg.Now(); to.After(now) {
+	if now := x.cfg.Now().Truncate(time.Millisecond); to.After(now) {
 		to = now
 	}
 	if !from.Before(to) {
@@ -443,6 +443,19 @@ func widgetSteps(sr *series, from, to int64) (presence.Widget, []presence.Step[p
 		out[i] = presence.Step[presence.Widget]{At: time.UnixMilli(p.at), Value: conv(p)}
 	}
 	return conv(init), out
+}
+
+// widgetFrom is where a widget's history starts in a range from from: its
+// first event, when that is later. Nothing says what a widget showed
+// before it (a group's widget has events once it has online or busy
+// members, hours, or agents in it; the site's once an agent changes).
+func widgetFrom(sr *series, from time.Time) time.Time {
+	if len(sr.points) > 0 {
+		if first := time.UnixMilli(sr.points[0].at); first.After(from) {
+			return first
+		}
+	}
+	return from
 }
 
 // window returns the points of sr inside (from, to) and the one holding at
@@ -486,9 +499,13 @@ func (x *Index) Timeline(site string, from, to time.Time, sel Selection) (Timeli
 		if sel.Group != nil && *sel.Group != g {
 			continue
 		}
+		wfrom := widgetFrom(s.widgets[g], from)
+		if !wfrom.Before(to) {
+			continue
+		}
 		init, steps := widgetSteps(s.widgets[g], fms, tms)
 		wt := WidgetTimeline{Group: g, Intervals: []WidgetInterval{}}
-		for _, sp := range presence.Spans(init, steps, from, to) {
+		for _, sp := range presence.Spans(init, steps, wfrom, to) {
 			wt.Intervals = append(wt.Intervals, WidgetInterval{From: hub.Time(sp.From), To: hub.Time(sp.To), Status: sp.Value.Status, Reason: sp.Value.Reason})
 		}
 		out.Widgets = append(out.Widgets, wt)
@@ -588,7 +605,7 @@ func (x *Index) Report(site string, first, last time.Time, loc *time.Location, s
 			continue
 		}
 		init, steps := widgetSteps(s.widgets[g], fms, tms)
-		widgets = append(widgets, widgetSpans{g, presence.Spans(init, steps, from, to)})
+		widgets = append(widgets, widgetSpans{g, presence.Spans(init, steps, widgetFrom(s.widgets[g], from), to)})
 	}
 	for _, d := range days {
 		if !d.Start.Before(to) {
