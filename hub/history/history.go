@@ -168,11 +168,37 @@ func (x *Index) markReady() {
 }
 
 // Run reads the event stream from its start and follows it until ctx is
-// done.
+// done. While the stream cannot be opened (NATS down at startup) it tries
+// again every retryEvery, logging why.
 func (x *Index) Run(ctx context.Context) error {
+	for {
+		cc, err := x.start(ctx)
+		if err == nil {
+			<-ctx.Done()
+			cc.Stop()
+			<-cc.Closed()
+			return nil
+		}
+		x.cfg.Logger.Warn("history: failed to start reading the event stream; trying again", "err", err, "in", retryEvery)
+		t := time.NewTimer(retryEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// retryEvery is how often Run tries again to open the stream.
+const retryEvery = 2 * time.Second
+
+// start opens the ordered consumer; the ordered consumer itself rides out
+// reconnects and resumes after the last message it handled.
+func (x *Index) start(ctx context.Context) (jetstream.ConsumeContext, error) {
 	stream, err := x.cfg.JetStream.Stream(ctx, x.cfg.Stream)
 	if err != nil {
-		return fmt.Errorf("history: failed to open event stream %q: %w", x.cfg.Stream, err)
+		return nil, fmt.Errorf("history: failed to open event stream %q: %w", x.cfg.Stream, err)
 	}
 	// What "caught up" means: the last message of the subjects read, as
 	// the stream holds it now.
@@ -182,7 +208,7 @@ func (x *Index) Run(ctx context.Context) error {
 		switch {
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 		case err != nil:
-			return fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
+			return nil, fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
 		case m.Sequence > target:
 			target = m.Sequence
 		}
@@ -195,7 +221,7 @@ func (x *Index) Run(ctx context.Context) error {
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
+		return nil, fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
 	}
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		x.apply(msg.Subject(), msg.Data())
@@ -204,12 +230,9 @@ func (x *Index) Run(ctx context.Context) error {
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
+		return nil, fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
 	}
-	<-ctx.Done()
-	cc.Stop()
-	<-cc.Closed()
-	return nil
+	return cc, nil
 }
 
 // envelope is the part of an event the index reads; data holds the
