@@ -10,9 +10,11 @@
 // the JetStream probe behind readiness), sessions (session.go: device
 // sessions and their leases), the fan-out (fanout.go: subscribers,
 // per-site outboxes, sending, dropping), working hours (hours.go: one timer
-// per schedule), replica statistics (stats.go) and the event stream
-// (events.go: events derived from the entries the watch applies, published
-// to JetStream by every replica and de-duplicated there). The rules themselves, working hours included, are answered by
+// per schedule, and the events of its boundaries), replica statistics
+// (stats.go) and the event stream (events.go: events derived from the
+// entries the watch applies, published to JetStream by every replica and
+// de-duplicated there; eventretry.go: how events ride out an election).
+// The rules themselves, working hours included, are answered by
 // package presence.
 //
 // Goroutines: Run starts and owns four, the watcher (applies bucket updates
@@ -23,8 +25,10 @@
 // health prober (asks JetStream every few seconds whether it answers, for
 // Healthy); all end when Run's context is done. A watch that ends is
 // stopped on a goroutine of its own (deleting its consumer can wait out a
-// timeout), and a bye whose caller gave up goes on purging its lease on a
-// goroutine of its own (session.go); Run waits for both kinds. A site
+// timeout), a bye whose caller gave up goes on purging its lease on a
+// goroutine of its own (session.go), and events whose publish failed are
+// published again by one retry goroutine while any wait (eventretry.go);
+// Run waits for all three kinds. A site
 // with frames to send has one delivery goroutine, started when
 // its outbox gets frames and ended when it is empty; a large fan-out splits
 // its sends over short-lived goroutines (one per core, at most 8) and waits

@@ -20,18 +20,18 @@ import (
 // its id, until it is stored. JetStream drops a copy it already holds, so
 // an event that was stored but not acknowledged is still there once.
 //
-// Order: a failure that says the stream has no leader now (no responders,
-// a connection lost) also means that the events still in flight may have
-// been lost with the old leader, with no answer but a timeout much later.
-// So every event in flight is published again along with the failed one,
-// and the events handed over meanwhile wait behind them: all go out again
-// in the order they were handed over, and an agent's events do not
-// overtake each other when the leader dies. An event whose
-// acknowledgement times out while a later one of the same replica was
-// stored (a leader that froze, and a new one elected before the timeout)
-// may still land after it, and so may a copy of another replica that
-// lands first; the ids' revisions give the order of changes
-// (docs/events.md).
+// Order: when one publish fails, the events in flight after it may have
+// been lost too, with no answer but a timeout later (a killed leader
+// answers nothing; see eventAckTimeout). So every event in flight is
+// published again with the failed one, and the events handed over
+// meanwhile wait behind them: all go out again in the order they were
+// handed over, and an agent's events do not overtake each other in the
+// common case, every publish failing while there is no leader. A later
+// event can still land before a retried one when a new leader stored it
+// before the failure was seen (a timeout racing a fast election, or a
+// refusal while another replica's copy was in process at the old leader),
+// and another replica's copy may land first; the ids' revisions give the
+// order of changes (docs/events.md).
 //
 // An event is retried only while it is younger than resyncEventAge, so that
 // every copy of it, this replica's retries included, lands inside the

@@ -62,7 +62,7 @@ func TestHoursBoundaryIsInTheEventStreamOnceFromTwoReplicas(t *testing.T) {
 	// applying it may take on a busy machine; the clock only moves ahead.
 	const ahead = 6 * time.Second
 	boundary := time.Now().Add(ahead + time.Second).Truncate(time.Minute).Add(time.Minute).UTC()
-	offset.Store(int64(boundary.Add(-ahead).Sub(time.Now())))
+	offset.Store(int64(time.Until(boundary.Add(-ahead))))
 	if err := a.PutSchedule(ctx, "acme", "", &presence.Schedule{Timezone: "UTC", Exceptions: []presence.Exception{{
 		Date:  boundary.Format(time.DateOnly),
 		Hours: []presence.Interval{{From: boundary.Format("15:04"), To: endOfMinute(boundary)}},

@@ -27,7 +27,7 @@ func TestSignOffAtClose(t *testing.T) {
 	ns := natstest.Start(t)
 	// A fake wall clock on real timers: it reads 16:59:57 now, so the
 	// 17:00 close comes in 3 real seconds.
-	offset := time.Date(2026, 12, 7, 16, 59, 57, 0, time.UTC).Sub(time.Now())
+	offset := time.Until(time.Date(2026, 12, 7, 16, 59, 57, 0, time.UTC))
 	now := func() time.Time { return time.Now().Add(offset) }
 	cfg := hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Now: now}
 	a := startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second}, cfg, waitTimeout)

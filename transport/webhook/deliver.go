@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -275,7 +276,11 @@ func (m *Manager) post(ctx context.Context, ep Endpoint, key []byte, id string, 
 	req.Header.Set("user-agent", m.cfg.UserAgent)
 	resp, err := m.client.Do(req)
 	if err != nil {
-		return 0, errors.Unwrap(err) // *url.Error repeats the URL, which the log has already
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // *url.Error repeats the URL, which may carry a token in its query
+		}
+		return 0, err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerBytes))
 	resp.Body.Close()
