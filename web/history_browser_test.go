@@ -272,4 +272,12 @@ func TestHistoryPageShowsTimelineAndCoverage(t *testing.T) {
 	waitJS(t, ctx, "the week's rows", `document.getElementById('range').textContent.indexOf(' to ') > 0 && `+
 		lastBar("alice", "online")+" && "+lastBar("carol", "offline")+
 		` && document.querySelectorAll('#timeline .axis .tick').length === 7`)
+
+	// The controls work from the keyboard: Enter on "previous period" goes
+	// back a week, to before the history, and Enter on Today comes back.
+	run(t, ctx, "press Enter on the previous-period button", chromedp.Focus(chromedp.CSS("#prev")), chromedp.KeyEvent("\r"))
+	waitJS(t, ctx, "the week before, with no history", `document.getElementById('date').value === '`+now.AddDate(0, 0, -7).Format(time.DateOnly)+`'`+
+		` && document.getElementById('tl-message').textContent.indexOf('No history for this period') === 0 && document.querySelectorAll('#timeline .trow.agent').length === 0`)
+	run(t, ctx, "press Enter on Today", chromedp.Focus(chromedp.CSS("#today")), chromedp.KeyEvent("\r"))
+	waitJS(t, ctx, "this week again", `document.getElementById('date').value === '`+today+`' && `+lastBar("alice", "online"))
 }

@@ -114,7 +114,8 @@ async function loadTimeline(my) {
       tl = await (await api(q(from))).json();
     } catch (e) {
       start = historyStart(e);
-      if (!start || start >= to) throw e;
+      if (!start) throw e;
+      if (start >= to) throw new APIError(-1, 'No history for this period: the history starts ' + dayHm.format(start) + '.');
       tl = await (await api(q(start))).json();
     }
   } catch (e) {
