@@ -219,9 +219,25 @@ func (h *Hub) eventGroupsLocked(s *site, k parsedKey, e entry) []string {
 	}
 	if all {
 		groups = append(groups, s.presence.Groups()...)
+		groups = append(groups, memberGroupsLocked(s)...)
 	}
 	slices.Sort(groups)
 	return slices.Compact(groups)
+}
+
+// memberGroupsLocked lists the groups any agent of the site is in, online
+// or not. An agent in no group counts for every group, so its changes
+// (and the site's hours) move the widget of a group none of whose members
+// is online too, which presence.Site.Groups does not list: without these,
+// a group's widget that an agent in no group kept online would have no
+// event when that agent leaves, and its history (hub/history) would show
+// it online for ever.
+func memberGroupsLocked(s *site) []string {
+	var out []string
+	for _, a := range s.presence.Agents() {
+		out = append(out, a.Groups...)
+	}
+	return out
 }
 
 func (h *Hub) eventStateLocked(s *site, k parsedKey, key string, groups []string, at time.Time) eventState {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 
@@ -124,7 +125,9 @@ func (h *Hub) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []E
 	// the widget.status events of entries (eventGroupsLocked).
 	groups := []string{hoursGroup}
 	if hoursGroup == "" {
-		for _, g := range s.presence.Groups() {
+		all := append(s.presence.Groups(), memberGroupsLocked(s)...)
+		slices.Sort(all)
+		for _, g := range slices.Compact(all) {
 			if s.presence.GovernedBy(g, "") {
 				groups = append(groups, g)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/internal/wsconn"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
@@ -88,6 +89,9 @@ type Config struct {
 	// Webhooks registers and delivers webhooks; nil answers the webhooks
 	// API with 404 (the hub runs without the event stream).
 	Webhooks *webhook.Manager
+	// History answers the timeline and the availability report; nil
+	// answers them with 404 (the hub runs without the event stream).
+	History *history.Index
 	// Ready reports why the process is not ready, or nil; /readyz uses it.
 	Ready func() error
 	// Logger receives the transport's logs.
@@ -206,6 +210,7 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	s.handleFunc("GET /v1/sites/{site}/status", s.serveSiteStatus)
 	s.routeAdmin()
 	s.routeWebhooks()
+	s.routeHistory()
 	s.handleFunc("GET /openapi.json", serveOpenAPI)
 	s.handleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/transport/webhook"
 	"github.com/presencehub/presencehub/web"
@@ -225,11 +226,17 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	events := cfg.eventStream != "none"
 	var webhooks *webhook.Manager
+	var hist *history.Index
 	if events {
 		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		webhooks, err = openEvents(openCtx, cfg, js, reg, log)
 		cancel()
 		if err != nil {
+			return err
+		}
+		// The history of the timeline and report API, read from the
+		// event stream (docs/protocol.md#history).
+		if hist, err = history.New(history.Config{JetStream: js, Stream: cfg.eventStream, Retention: cfg.eventRetention, Logger: log}); err != nil {
 			return err
 		}
 	}
@@ -255,6 +262,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		MaxWidgetsPerClient: cfg.maxWidgets,
 		TrustedProxies:      proxies,
 		Webhooks:            webhooks,
+		History:             hist,
 		Logger:              log,
 		Registerer:          reg,
 		// Not ready while JetStream does not answer, not only while the
@@ -298,6 +306,9 @@ func serve(ctx context.Context, stop func(), args []string) error {
 			}
 			return err
 		})
+	}
+	if hist != nil {
+		g.Go(func() error { return hist.Run(hubCtx) })
 	}
 	g.Go(func() error {
 		if err := httpSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {

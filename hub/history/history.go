@@ -168,11 +168,37 @@ func (x *Index) markReady() {
 }
 
 // Run reads the event stream from its start and follows it until ctx is
-// done.
+// done. While the stream cannot be opened (NATS down at startup) it tries
+// again every retryEvery, logging why.
 func (x *Index) Run(ctx context.Context) error {
+	for {
+		cc, err := x.start(ctx)
+		if err == nil {
+			<-ctx.Done()
+			cc.Stop()
+			<-cc.Closed()
+			return nil
+		}
+		x.cfg.Logger.Warn("history: failed to start reading the event stream; trying again", "err", err, "in", retryEvery)
+		t := time.NewTimer(retryEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// retryEvery is how often Run tries again to open the stream.
+const retryEvery = 2 * time.Second
+
+// start opens the ordered consumer; the ordered consumer itself rides out
+// reconnects and resumes after the last message it handled.
+func (x *Index) start(ctx context.Context) (jetstream.ConsumeContext, error) {
 	stream, err := x.cfg.JetStream.Stream(ctx, x.cfg.Stream)
 	if err != nil {
-		return fmt.Errorf("history: failed to open event stream %q: %w", x.cfg.Stream, err)
+		return nil, fmt.Errorf("history: failed to open event stream %q: %w", x.cfg.Stream, err)
 	}
 	// What "caught up" means: the last message of the subjects read, as
 	// the stream holds it now.
@@ -182,7 +208,7 @@ func (x *Index) Run(ctx context.Context) error {
 		switch {
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 		case err != nil:
-			return fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
+			return nil, fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
 		case m.Sequence > target:
 			target = m.Sequence
 		}
@@ -195,7 +221,7 @@ func (x *Index) Run(ctx context.Context) error {
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
+		return nil, fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
 	}
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		x.apply(msg.Subject(), msg.Data())
@@ -204,12 +230,9 @@ func (x *Index) Run(ctx context.Context) error {
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
+		return nil, fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
 	}
-	<-ctx.Done()
-	cc.Stop()
-	<-cc.Closed()
-	return nil
+	return cc, nil
 }
 
 // envelope is the part of an event the index reads; data holds the
@@ -410,7 +433,7 @@ func (x *Index) checkRange(from, to time.Time, fromParam, toParam string) (time.
 		return from, to, &ParamError{fromParam, fmt.Sprintf("before the history the event stream holds, which starts at %s (retention %v)",
 			start.UTC().Format(hub.TimeFormat), x.cfg.Retention)}
 	}
-	if now := x.cfg.Now(); to.After(now) {
+	if now := x.cfg.Now().Truncate(time.Millisecond); to.After(now) {
 		to = now
 	}
 	if !from.Before(to) {
@@ -443,6 +466,19 @@ func widgetSteps(sr *series, from, to int64) (presence.Widget, []presence.Step[p
 		out[i] = presence.Step[presence.Widget]{At: time.UnixMilli(p.at), Value: conv(p)}
 	}
 	return conv(init), out
+}
+
+// widgetFrom is where a widget's history starts in a range from from: its
+// first event, when that is later. Nothing says what a widget showed
+// before it (a group's widget has events once it has online or busy
+// members, hours, or agents in it; the site's once an agent changes).
+func widgetFrom(sr *series, from time.Time) time.Time {
+	if len(sr.points) > 0 {
+		if first := time.UnixMilli(sr.points[0].at); first.After(from) {
+			return first
+		}
+	}
+	return from
 }
 
 // window returns the points of sr inside (from, to) and the one holding at
@@ -486,9 +522,13 @@ func (x *Index) Timeline(site string, from, to time.Time, sel Selection) (Timeli
 		if sel.Group != nil && *sel.Group != g {
 			continue
 		}
+		wfrom := widgetFrom(s.widgets[g], from)
+		if !wfrom.Before(to) {
+			continue
+		}
 		init, steps := widgetSteps(s.widgets[g], fms, tms)
 		wt := WidgetTimeline{Group: g, Intervals: []WidgetInterval{}}
-		for _, sp := range presence.Spans(init, steps, from, to) {
+		for _, sp := range presence.Spans(init, steps, wfrom, to) {
 			wt.Intervals = append(wt.Intervals, WidgetInterval{From: hub.Time(sp.From), To: hub.Time(sp.To), Status: sp.Value.Status, Reason: sp.Value.Reason})
 		}
 		out.Widgets = append(out.Widgets, wt)
@@ -588,7 +628,7 @@ func (x *Index) Report(site string, first, last time.Time, loc *time.Location, s
 			continue
 		}
 		init, steps := widgetSteps(s.widgets[g], fms, tms)
-		widgets = append(widgets, widgetSpans{g, presence.Spans(init, steps, from, to)})
+		widgets = append(widgets, widgetSpans{g, presence.Spans(init, steps, widgetFrom(s.widgets[g], from), to)})
 	}
 	for _, d := range days {
 		if !d.Start.Before(to) {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/transport/webhook"
@@ -36,6 +37,11 @@ type ReplicaOptions struct {
 	// Manager with this configuration (JetStream set here; Logger, if
 	// nil, to Logger(t)).
 	Webhooks *webhook.Config
+	// History, if set, turns on the event stream and the history index:
+	// the replica opens the stream, sets Hub.Events, and runs an index with
+	// this configuration (JetStream set here; Logger, if nil, to
+	// Logger(t)), which it waits for before serving.
+	History *history.Config
 	// Setup, if set, is called with the server before it serves, to add
 	// handlers.
 	Setup func(srv *transport.Server, auth *transport.Auth)
@@ -96,6 +102,12 @@ func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replic
 		tcfg.Webhooks, stopWebhooks = startWebhooks(t, ctx, js, *o.Webhooks)
 		t.Cleanup(stopWebhooks) // if the replica fails to start
 	}
+	stopHistory := func() {}
+	if o.History != nil {
+		hcfg.Events = true
+		tcfg.History, stopHistory = startHistory(t, ctx, js, *o.History)
+		t.Cleanup(stopHistory) // if the replica fails to start
+	}
 	h, err := hub.New(hcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +166,7 @@ func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replic
 			t.Errorf("hub.Run: %v", err)
 		}
 		stopWebhooks()
+		stopHistory()
 	}
 	t.Cleanup(r.Stop)
 	return r
@@ -186,6 +199,45 @@ func startWebhooks(t testing.TB, ctx context.Context, js jetstream.JetStream, cf
 			}
 		})
 	}
+}
+
+// startHistory opens the event stream and a history index on js, runs it
+// until the returned func is called, and waits until it is ready.
+func startHistory(t testing.TB, ctx context.Context, js jetstream.JetStream, cfg history.Config) (*history.Index, func()) {
+	t.Helper()
+	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{Name: cfg.Stream}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.JetStream = js
+	if cfg.Logger == nil {
+		cfg.Logger = Logger(t)
+	}
+	x, err := history.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- x.Run(runCtx) }()
+	var once sync.Once
+	stopFn := func() {
+		once.Do(func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("history Run: %v", err)
+			}
+		})
+	}
+	select {
+	case <-x.Loaded():
+	case err := <-done:
+		once.Do(stop)
+		t.Fatalf("history index stopped before ready: %v", err)
+	case <-ctx.Done():
+		stopFn()
+		t.Fatal("history index not ready")
+	}
+	return x, stopFn
 }
 
 // Stop closes the replica's sockets, stops serving and stops the hub, as a

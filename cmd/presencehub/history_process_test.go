@@ -1,0 +1,82 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
+)
+
+// TestHistorySurvivesEveryReplica: two hubs serve the history; both are
+// killed; a new one answers the same timeline, read from the event stream.
+// A hub with --events-stream none answers 404.
+func TestHistorySurvivesEveryReplica(t *testing.T) {
+	ns := natstest.Start(t)
+	args := func(id string) []string {
+		return append(natsHubArgs(t, ns.ClientURL(), time.Hour), "--replica-id", id)
+	}
+	a := startHub(t, "A", args("A")...)
+	b := startHub(t, "B", args("B")...)
+	connectAgent(t, a, "alice@A", mintProcToken(t, procSecret, "acme", "alice"))
+
+	// alice's availability event gives the instant the history starts.
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var online time.Time
+	wstest.Eventually(t, procWait, "alice's availability event", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		stream, err := js.Stream(ctx, hub.DefaultEventStream)
+		if err != nil {
+			return false
+		}
+		m, err := stream.GetLastMsgForSubject(ctx, "presence.events.acme.agent.availability")
+		if err != nil {
+			return false
+		}
+		var ev hub.Event
+		if json.Unmarshal(m.Data, &ev) != nil {
+			return false
+		}
+		online = time.Time(ev.Timestamp)
+		return true
+	})
+	from := online.UTC().Format(hub.TimeFormat)
+	path := "/v1/admin/sites/acme/timeline?" + url.Values{"from": {from}, "to": {online.Add(time.Millisecond).UTC().Format(hub.TimeFormat)}}.Encode()
+	want := fmt.Sprintf("[map[id:alice intervals:[map[effective:online from:%s status:online to:%s]]]]", from, online.Add(time.Millisecond).UTC().Format(hub.TimeFormat))
+	timeline := func(p *hubProc) string {
+		t.Helper()
+		var got string
+		wstest.Eventually(t, procWait, "hub "+p.name+" has alice's history", func() bool {
+			code, body := webhookAPI(t, p, "GET", path, "")
+			got = fmt.Sprint(body["agents"])
+			return code == http.StatusOK && got == want
+		})
+		return got
+	}
+	timeline(a)
+	timeline(b)
+	a.kill()
+	b.kill()
+	timeline(startHub(t, "C", args("C")...))
+
+	off := startHub(t, "D", append(args("D"), "--events-stream", "none")...)
+	code, body := webhookAPI(t, off, "GET", path, "")
+	if code != http.StatusNotFound || !strings.Contains(fmt.Sprint(body), "event stream") {
+		t.Fatalf("with --events-stream none: got %d %v, want 404 saying history needs the event stream", code, body)
+	}
+}
