@@ -116,7 +116,16 @@ async function loadTimeline(my) {
       start = historyStart(e);
       if (!start) throw e;
       if (start >= to) throw new APIError(-1, 'No history for this period: the history starts ' + dayHm.format(start) + '.');
-      tl = await (await api(q(start))).json();
+      try {
+        tl = await (await api(q(start))).json();
+      } catch (e2) {
+        // With nothing in the stream yet, the history starts now, and
+        // moves on with every request.
+        if (historyStart(e2) || /before now/.test(e2.message)) {
+          throw new APIError(-1, 'No history yet: it starts with the first change of an agent or a widget on this site.');
+        }
+        throw e2;
+      }
     }
   } catch (e) {
     if (my !== seq) return;
@@ -311,6 +320,7 @@ async function loadCoverage(my) {
   } catch (e) {
     if (my !== seq) return;
     lastReport = null;
+    $('csv').disabled = true;
     coverageMessage(e.status === -1 ? e.message : 'No report: ' + e.message);
     $('coverage').tBodies[0].textContent = '';
     $('cov-7').textContent = $('cov-30').textContent = '—';
@@ -318,6 +328,7 @@ async function loadCoverage(my) {
   }
   if (my !== seq) return;
   lastReport = got;
+  $('csv').disabled = false;
   renderCoverage();
 }
 
@@ -435,7 +446,7 @@ async function downloadCSV() {
   } catch (e) {
     $('csv-status').textContent = 'Could not download the CSV: ' + e.message;
   } finally {
-    btn.disabled = false;
+    btn.disabled = !lastReport;
   }
 }
 
