@@ -197,7 +197,11 @@ func TestHistoryPageShowsTimelineAndCoverage(t *testing.T) {
 
 	auth, _ := transport.NewAuth(testSecret)
 	admin, _ := auth.Mint(transport.TokenRequest{Site: "acme", Agent: "ops", Role: transport.RoleAdmin, TTL: time.Hour})
-	run(t, ctx, "open the history page", chromedp.Navigate(th.url+"/history?token="+url.QueryEscape(admin)))
+	// The admin page links the history with its token.
+	run(t, ctx, "open the admin page", chromedp.Navigate(th.url+"/admin?token="+url.QueryEscape(admin)))
+	waitJS(t, ctx, "the history link", `document.getElementById('history-link').getAttribute('href') === '/history?token=`+url.QueryEscape(admin)+`'`)
+	href := eval(t, ctx, "read the history link", chromedp.Evaluate[string](`document.getElementById('history-link').href`))
+	run(t, ctx, "follow the history link", chromedp.Navigate(href))
 
 	// A row per agent, its last bar its status now, the widget's row, and
 	// the closed hours shaded on every row.
