@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,11 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
@@ -402,6 +406,7 @@ func TestAdminShowsLiveConnectionCounts(t *testing.T) {
 		`document.getElementById('conn-widget').textContent.trim() === '3' && document.getElementById('conn-agent').textContent.trim() === '1'`)
 	waitJS(t, ctx, "alice online", `document.getElementById('agents-online').textContent.trim() === '1'`)
 	waitJS(t, ctx, "one replica row", `document.querySelectorAll('#replicas [data-hub]').length === 1`)
+	waitJS(t, ctx, "alice keeps the chat open", `document.querySelector('#keepers tr[data-agent="alice"][data-status="online"]') !== null`)
 	screenshot(t, ctx, "admin")
 }
 
@@ -502,4 +507,133 @@ func TestHomePageLeadsToThePages(t *testing.T) {
 	href := eval(t, ctx, "read the console link", chromedp.Evaluate[string](`document.querySelector('#pages a[href^="/console"]').href`))
 	run(t, ctx, "follow the console link", chromedp.Navigate(href))
 	waitJS(t, ctx, "the console is online", `document.querySelector('.avatar[data-status="online"]') !== null`)
+}
+
+// keepersReady is a JavaScript test that the admin page's "Who keeps the
+// chat open" panel shows sam online (console, group sales) and kim busy
+// (a WebSocket device, group support), each scope with its own agents.
+const keepersReady = `(function () {
+  var sam = document.querySelector('#keepers tr[data-agent="sam"][data-status="online"]');
+  var kim = document.querySelector('#keepers tr[data-agent="kim"][data-status="busy"]');
+  var scope = function (g) { return document.querySelector('#scopes li[data-scope="' + g + '"]'); };
+  return !!sam && !!kim && !!sam.querySelector('button[aria-label="Set sam offline"]') &&
+    /^\d\d:\d\d$/.test(sam.querySelector('.last-activity').textContent) &&
+    sam.querySelectorAll('.devs li[data-state="live"] button[aria-label^="End sam\'s web device "]').length === 1 &&
+    kim.querySelectorAll('.devs li[data-state="live"] button[aria-label^="End kim\'s desktop device "]').length === 1 &&
+    !!scope('') && scope('').dataset.status === 'online' &&
+    !!scope('sales') && scope('sales').dataset.status === 'online' &&
+    scope('sales').textContent.includes('sam') && !scope('sales').textContent.includes('kim') &&
+    !!scope('support') && scope('support').dataset.status === 'busy' && !scope('support').textContent.includes('sam');
+})()`
+
+// TestAdminPanelSignsOffForgottenAgent: an agent who left their console
+// open keeps the chat "online"; the admin page names them in "Who keeps
+// the chat open", and Set offline turns the widget offline and tells the
+// agent's console why. End device ends another agent's device session.
+func TestAdminPanelSignsOffForgottenAgent(t *testing.T) {
+	ctx := browser(t)
+	th := startHubNamed(t, natstest.Start(t), "hub-1:8080")
+	// An idle rule far off, so that the agents API reports last activity.
+	adminPut(t, th, transport.DevSite, "/settings", `{"idle":{"after":"15m","status":"busy"}}`)
+	console := ctx
+	demo := tab(t, ctx)
+	admin := tab(t, ctx)
+	run(t, console, "open the forgotten console", chromedp.Navigate(th.url+"/console?dev&agent=sam&groups=sales"))
+	waitJS(t, console, "the console is online", `document.querySelector('.avatar[data-status="online"]') !== null`)
+	kim := connectAgent(t, th, transport.DevSite, "kim", "support")
+	kim.setStatus("busy")
+	run(t, demo, "open the demo page for sales", chromedp.Navigate(th.url+"/demo?group=sales"))
+	waitJS(t, demo, "the sales widget shows online", widgetIs("online"))
+
+	run(t, admin, "open the admin page", chromedp.Navigate(th.url+"/admin?dev"))
+	waitJS(t, admin, "the panel lists sam and kim by scope", keepersReady)
+	waitJS(t, admin, "the stats count this page", `document.getElementById('conn-admin').textContent.trim() === '1'`)
+	screenshot(t, admin, "admin-keepers")
+
+	run(t, admin, "click Set offline for sam", chromedp.Click(chromedp.CSS(`button[aria-label="Set sam offline"]`)))
+	waitJS(t, demo, "the sales widget shows offline", widgetIs("offline"))
+	waitJS(t, console, "the console says an admin set it offline", `document.querySelector('.avatar[data-status="offline"]') !== null &&
+  document.getElementById('status-note').textContent === 'set by an admin (admin)'`)
+	screenshot(t, console, "console-set-by-admin")
+	waitJS(t, admin, "sam leaves the panel and sales has nobody", `(function () {
+  var sales = document.querySelector('#scopes li[data-scope="sales"]');
+  return !document.querySelector('#keepers tr[data-agent="sam"]') && !!document.querySelector('#keepers tr[data-agent="kim"]') &&
+    !!sales && sales.dataset.status === 'offline' && sales.textContent.includes('nobody');
+})()`)
+
+	run(t, admin, "click End device for kim's desktop", chromedp.Click(chromedp.CSS(`button[aria-label^="End kim's desktop device "]`)))
+	kim.FramesUntilEnd()
+	var ce websocket.CloseError
+	if !errors.As(kim.CloseErr(), &ce) || ce.Code != 4005 {
+		t.Fatalf("got kim's socket ended with %v, want close 4005 (revoked)", kim.CloseErr())
+	}
+	waitJS(t, admin, "nobody keeps the chat open", `document.querySelector('#keepers tr[data-agent]') === null &&
+  document.querySelector('#keepers tr.empty') !== null && document.querySelector('#scopes li[data-scope=""]').dataset.status === 'offline'`)
+	if shown := eval(t, admin, "check for errors", chromedp.Evaluate[bool](visible("#keepers-error"))); shown {
+		t.Fatal("got an error shown in the panel, want none")
+	}
+}
+
+// TestAdminPanelShowsErrors: an action that fails is said plainly in the
+// panel, naming the agent and what went wrong.
+func TestAdminPanelShowsErrors(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	connectAgent(t, th, transport.DevSite, "kim")
+	run(t, ctx, "open the admin page", chromedp.Navigate(th.url+"/admin?dev"))
+	waitJS(t, ctx, "kim is listed", visible(`#keepers tr[data-agent="kim"] button[aria-label="Set kim offline"]`))
+	// The hub goes away: the panel keeps what it last loaded, and says
+	// why a click does nothing.
+	th.r.Stop()
+	run(t, ctx, "click Set offline", chromedp.Click(chromedp.CSS(`button[aria-label="Set kim offline"]`)))
+	waitJS(t, ctx, "the failure is shown", visible("#keepers-error")+
+		` && document.getElementById('keepers-error-text').textContent.startsWith('Could not set kim offline: could not reach the hub')`)
+	screenshot(t, ctx, "admin-keepers-error")
+}
+
+// TestConsoleSaysWhyIdleChangedStatus: on a site with an idle rule, a
+// console nobody touches turns busy and says why; a key press brings the
+// agent back online at once, and says so; so does the window getting
+// focus. Activity is sent at most once per 30 s, or per half the idle delay
+// when that is shorter (here 2 s).
+func TestConsoleSaysWhyIdleChangedStatus(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	adminPut(t, th, transport.DevSite, "/settings", `{"idle":{"after":"4s","status":"busy"}}`)
+	// Record the DOM event during which the page sends each activity
+	// message. The page is kept focused, so that the key presses below
+	// bring no focus event of their own.
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+window.__activity = [];
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) {
+  if (typeof data === 'string' && data.includes('"type":"activity"')) window.__activity.push(window.event ? window.event.type : 'none');
+  return send.call(this, data);
+};`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	idle := `document.querySelector('.avatar[data-status="busy"]') !== null &&
+  document.getElementById('status-note').textContent === 'set to busy after 4 s without activity'`
+	back := `document.querySelector('.avatar[data-status="online"]') !== null &&
+  document.getElementById('status-note').textContent === 'back online: activity'`
+	run(t, ctx, "open the console", chromedp.Navigate(th.url+"/console?dev&agent=sam"))
+	waitJS(t, ctx, "the idle rule sets busy and the console says why", idle)
+	screenshot(t, ctx, "console-idle")
+
+	run(t, ctx, "press keys", chromedp.KeyEvent("a"), chromedp.KeyEvent("b"), chromedp.KeyEvent("c"))
+	waitJS(t, ctx, "back online, saying why", back)
+	if got := eval(t, ctx, "read the activity sent", chromedp.Evaluate[[]string](`window.__activity`)); !slices.Equal(got, []string{"keydown"}) {
+		t.Fatalf("got activity sent during %q for three key presses, want once, on keydown", got)
+	}
+
+	// Nobody types: idle again; the window getting focus is activity too.
+	waitJS(t, ctx, "idle again", idle)
+	eval(t, ctx, "focus the window", chromedp.Evaluate[bool](`window.dispatchEvent(new FocusEvent('focus'))`))
+	waitJS(t, ctx, "back online on focus", back)
+	if got := eval(t, ctx, "read the activity sent", chromedp.Evaluate[[]string](`window.__activity`)); !slices.Equal(got, []string{"keydown", "focus"}) {
+		t.Fatalf("got activity sent during %q, want on keydown, then on focus", got)
+	}
 }

@@ -191,6 +191,7 @@ function handle(f) {
       if (STATUSES.includes(f.status)) myStatus = f.status;
       devices = Array.isArray(f.devices) ? f.devices : [];
       pending.clear();
+      lastActivity = Date.now(); // the hub counts the hello as activity
       hideNotice();
       $('signin-panel').hidden = true;
       $('app').hidden = false;
@@ -213,11 +214,15 @@ function handle(f) {
       let note = '';
       if (f.ref && pending.has(f.ref)) {
         pending.delete(f.ref);
-      } else if (f.by === 'admin') {
-        note = 'set by an admin' + (f.by_agent ? ' (' + f.by_agent + ')' : '');
-      } else if (f.by_device && f.by_device !== deviceId) {
-        const other = devices.find((d) => d && d.id === f.by_device);
-        note = 'set from ' + (other ? kindName(other.kind) : 'another device');
+      } else {
+        note = reason(f);
+      }
+      if (f.by === 'idle') {
+        // Back from idle, the first input should bring the agent online at
+        // once, not up to activityEvery later; and a site whose idle delay
+        // is shorter than the usual interval needs activity more often.
+        lastActivity = 0;
+        if (Number(f.idle_after_ms) > 0) activityEvery = Math.min(ACTIVITY_EVERY_MS, Number(f.idle_after_ms) / 2);
       }
       renderMe(note);
       break;
@@ -258,6 +263,63 @@ function handle(f) {
       // Unknown frame types are ignored, as the protocol asks.
       break;
   }
+}
+
+// reason says in words why a status frame that this device did not ask for
+// changed the status (docs/protocol.md, "by").
+function reason(f) {
+  switch (f.by) {
+    case 'admin':
+      return 'set by an admin' + (f.by_agent ? ' (' + f.by_agent + ')' : '');
+    case 'idle': {
+      const after = Number(f.idle_after_ms) > 0 ? ' after ' + duration(Number(f.idle_after_ms)) : '';
+      return 'set to ' + f.status + after + ' without activity';
+    }
+    case 'activity':
+      return f.status === 'online' ? 'back online: activity' : 'set to ' + f.status + ': activity';
+    case 'hours':
+      return 'set ' + f.status + ' at closing time';
+    case 'device':
+    case undefined:
+    case '': {
+      if (!f.by_device || f.by_device === deviceId) return '';
+      const other = devices.find((d) => d && d.id === f.by_device);
+      return 'set from ' + (other ? kindName(other.kind) : 'another device');
+    }
+    default:
+      return 'changed elsewhere';
+  }
+}
+
+// duration says a delay in words: "15 min", "2 h", "1 h 30 min", "45 s".
+function duration(ms) {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return Math.max(s, 1) + ' s';
+  if (s < 3600) {
+    const m = Math.floor(s / 60);
+    return m + ' min' + (s % 60 ? ' ' + (s % 60) + ' s' : '');
+  }
+  const h = Math.floor(s / 3600);
+  const m = Math.round((s % 3600) / 60);
+  return h + ' h' + (m ? ' ' + m + ' min' : '');
+}
+
+// ---- activity ----
+
+// The hub sets an idle agent to the site's idle status (site settings,
+// idle.after); input on this page tells it the agent is still there. The
+// hub takes activity at any rate, but there is no need to say it more
+// often than this.
+const ACTIVITY_EVERY_MS = 30000;
+let activityEvery = ACTIVITY_EVERY_MS; // shorter once an idle frame says the site's delay is short
+let lastActivity = 0; // when this device last sent activity; 0: send the next at once
+
+function activity() {
+  const now = Date.now();
+  // Only on a welcomed session: before the welcome the hub takes nothing
+  // but the hello.
+  if ($('conn').dataset.state !== 'open' || now - lastActivity < activityEvery) return;
+  if (send({ type: 'activity' })) lastActivity = now;
 }
 
 // ---- rendering ----
@@ -501,6 +563,13 @@ function wire() {
     if (!groups) params.delete('groups');
     hideNotice();
     signInDev();
+  });
+  // Input and focus are activity (see activity()); capture, so that a
+  // handler that stops propagation does not hide it.
+  for (const type of ['keydown', 'pointerdown']) document.addEventListener(type, activity, { capture: true, passive: true });
+  window.addEventListener('focus', activity);
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') activity();
   });
   // Back online, or back from the bfcache: no need to wait for the backoff.
   window.addEventListener('online', () => {

@@ -1,0 +1,178 @@
+package history
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/presence"
+)
+
+// The benchmarks of docs/benchmarks.md#history: a site with 100 agents in
+// 5 groups and about 3000 status changes a day, each with its
+// agent.status, agent.availability and, one time in three, widget.status
+// events, over 90 days: 630,000 events.
+
+const (
+	benchAgents  = 100
+	benchGroups  = 5
+	benchDays    = 90
+	benchChanges = 3000 // a day
+)
+
+var benchEnd = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+// benchEvents returns the synthetic history's events as the stream holds
+// them, in order.
+func benchEvents() [][]byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	start := benchEnd.AddDate(0, 0, -benchDays)
+	n := benchDays * benchChanges
+	step := benchEnd.Sub(start) / time.Duration(n)
+	statuses := []presence.Status{presence.Online, presence.Busy, presence.Offline}
+	chosen := make([]presence.Status, benchAgents)
+	for i := range chosen {
+		chosen[i] = presence.Offline
+	}
+	var out [][]byte
+	add := func(typ string, at time.Time, data any) {
+		d, _ := json.Marshal(data)
+		b, _ := json.Marshal(hub.Event{ID: fmt.Sprint(len(out)), Type: typ, Site: "acme", Timestamp: hub.Time(at), Data: d})
+		out = append(out, b)
+	}
+	for i := range n {
+		at := start.Add(time.Duration(i) * step)
+		a := rng.IntN(benchAgents)
+		id := fmt.Sprintf("agent%03d", a)
+		cur := slices.Index(statuses, chosen[a])
+		next := statuses[(cur+1+rng.IntN(2))%3] // always a change
+		add(hub.EventAgentStatus, at, hub.AgentStatusData{Agent: id, Status: next, Previous: chosen[a]})
+		add(hub.EventAgentAvailability, at, hub.AgentAvailabilityData{Agent: id, Status: next, Previous: chosen[a]})
+		chosen[a] = next
+		if i%3 == 0 {
+			g := ""
+			if k := rng.IntN(benchGroups + 1); k > 0 {
+				g = fmt.Sprintf("group%d", k)
+			}
+			w := presence.Widget{Status: presence.Online, Reason: presence.ReasonAgentsOnline}
+			switch rng.IntN(4) {
+			case 1:
+				w = presence.Widget{Status: presence.Busy, Reason: presence.ReasonAllBusy}
+			case 2:
+				w = presence.Widget{Status: presence.Offline, Reason: presence.ReasonNoAgents}
+			case 3:
+				w = presence.Widget{Status: presence.Offline, Reason: presence.ReasonOutsideHours}
+			}
+			add(hub.EventWidgetStatus, at, hub.WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason})
+		}
+	}
+	return out
+}
+
+// benchIndex builds the index of the synthetic history in memory and
+// returns it with a func that reports its size (call it after the loop:
+// b.Loop's first call drops earlier metrics).
+func benchIndex(b *testing.B) (*Index, func()) {
+	b.Helper()
+	events := benchEvents()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	x := &Index{cfg: Config{Retention: hub.DefaultEventRetention + 24*time.Hour, Now: func() time.Time { return benchEnd }}, sites: make(map[string]*siteIndex), ready: true}
+	x.cfg.Logger = slog.Default()
+	for _, e := range events {
+		x.apply("", e)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	mib := float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+	runtime.KeepAlive(events)
+	return x, func() {
+		b.ReportMetric(mib, "index-MiB")
+		b.ReportMetric(float64(len(events)), "events")
+	}
+}
+
+// BenchmarkReport90Days: the availability report over 90 days in
+// Europe/Prague, every agent and widget.
+func BenchmarkReport90Days(b *testing.B) {
+	x, report := benchIndex(b)
+	defer report()
+	prague, _ := time.LoadLocation("Europe/Prague")
+	first := time.Date(2026, 9, 3, 0, 0, 0, 0, prague)
+	last := time.Date(2026, 11, 30, 0, 0, 0, 0, prague)
+	for b.Loop() {
+		rep, err := x.Report("acme", first, last, prague, Selection{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rep.Days) != 89 || len(rep.Days[0].Agents) != benchAgents {
+			b.Fatalf("got %d days", len(rep.Days))
+		}
+	}
+}
+
+// BenchmarkTimeline90Days: the timeline over 90 days.
+func BenchmarkTimeline90Days(b *testing.B) {
+	x, report := benchIndex(b)
+	defer report()
+	from := benchEnd.AddDate(0, 0, -89)
+	for b.Loop() {
+		if _, err := x.Timeline("acme", from, benchEnd, Selection{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReplay90Days: a new index reads the 90 days from a real event
+// stream until it is ready, as every replica does at startup.
+func BenchmarkReplay90Days(b *testing.B) {
+	events := benchEvents()
+	ns := natstest.Start(b)
+	nc := natstest.Connect(b, ns)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{}); err != nil {
+		b.Fatal(err)
+	}
+	for i, e := range events {
+		if i%2000 == 0 {
+			<-js.PublishAsyncComplete()
+		}
+		var ev hub.Event
+		json.Unmarshal(e, &ev)
+		m := nats.NewMsg(ev.Subject())
+		m.Data = e
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-js.PublishAsyncComplete()
+	defer b.ReportMetric(float64(len(events)), "events")
+	for b.Loop() {
+		x, err := New(Config{JetStream: js, Now: func() time.Time { return benchEnd }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- x.Run(ctx) }()
+		<-x.Loaded()
+		cancel()
+		<-done
+	}
+}
