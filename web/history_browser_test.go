@@ -284,4 +284,12 @@ func TestHistoryPageShowsTimelineAndCoverage(t *testing.T) {
 		` && document.getElementById('tl-message').textContent.indexOf('No history for this period') === 0 && document.querySelectorAll('#timeline .trow.agent').length === 0`)
 	run(t, ctx, "press Enter on Today", chromedp.Focus(chromedp.CSS("#today")), chromedp.KeyEvent("\r"))
 	waitJS(t, ctx, "this week again", `document.getElementById('date').value === '`+today+`' && `+lastBar("alice", "online"))
+
+	// The last hour, live: the same rows, ticks every 10 minutes, and no
+	// date to choose.
+	eval(t, ctx, "choose the last hour", chromedp.Evaluate[bool](
+		`(function () { var p = document.getElementById('period'); p.value = 'hour'; p.dispatchEvent(new Event('change')); return true; })()`))
+	waitJS(t, ctx, "the last hour's rows", `document.getElementById('range').textContent.indexOf('Last hour') === 0 && `+
+		lastBar("alice", "online")+" && "+lastBar("bob", "busy")+" && "+lastBar("carol", "offline")+
+		` && document.querySelectorAll('#timeline .axis .tick').length >= 5 && document.getElementById('date').disabled`)
 }

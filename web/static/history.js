@@ -26,8 +26,13 @@ function parseDate(s) {
   return m ? new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : null;
 }
 
-// range is the period shown: [from, to) of local midnights.
+// range is the period shown: [from, to) of local midnights, or the last
+// hour up to the next whole minute.
 function range() {
+  if ($('period').value === 'hour') {
+    const to = new Date(Math.ceil(Date.now() / 60000) * 60000);
+    return { from: new Date(+to - 3600e3), to };
+  }
   const day = parseDate($('date').value) || midnight(new Date());
   if ($('period').value === 'week') {
     const from = addDays(day, -((day.getDay() + 6) % 7)); // Monday
@@ -181,14 +186,17 @@ function renderTimeline(tl, from, to, group) {
     p.textContent = 'No agent has a history in this period.';
     box.append(p);
   }
-  let text = longDay.format(from) + ($('period').value === 'week' ? ' to ' + longDay.format(addDays(to, -1)) : '');
+  const period = $('period').value;
+  let text = period === 'hour' ? 'Last hour, ' + span(from, to) :
+    longDay.format(from) + (period === 'week' ? ' to ' + longDay.format(addDays(to, -1)) : '');
   if (shown.from && +shown.from > t0) text += ' · history from ' + dayHm.format(shown.from);
   if (shown.to && +shown.to < +to) text += ' · up to ' + hm.format(shown.to);
   $('range').textContent = text;
   timelineMessage('');
 }
 
-// axis draws the time scale: every 3 hours in a day, every day in a week.
+// axis draws the time scale: every 10 minutes in the last hour, every 3
+// hours in a day, every day in a week.
 function axis(from, to, pos) {
   const el = document.createElement('div');
   el.className = 'trow axis';
@@ -199,7 +207,11 @@ function axis(from, to, pos) {
   lane.className = 'lane';
   const week = +to - +from > 2 * 864e5;
   const ticks = [];
-  if (week) {
+  if (+to - +from <= 3600e3) {
+    for (let d = new Date(Math.ceil(+from / 600e3) * 600e3); d < to; d = new Date(+d + 600e3)) {
+      ticks.push([d, pad(d.getHours()) + ':' + pad(d.getMinutes())]);
+    }
+  } else if (week) {
     for (let d = from; d < to; d = addDays(d, 1)) ticks.push([d, dayName.format(d)]);
   } else {
     for (let h = 0; h < 24; h += 3) {
@@ -465,6 +477,8 @@ function setConn(state, text) {
 
 async function load() {
   clearTimeout(timer);
+  const live = $('period').value === 'hour';
+  for (const id of ['date', 'prev', 'next', 'today']) $(id).disabled = live;
   const my = ++seq;
   setConn('connecting', 'Loading…');
   await Promise.all([loadTimeline(my), loadCoverage(my)]);
@@ -473,7 +487,7 @@ async function load() {
   $('updated').textContent = clock(new Date());
   const { from, to } = range();
   const now = new Date();
-  if (from <= now && now < to) timer = setTimeout(load, REFRESH_MS);
+  if (from <= now && now <= to) timer = setTimeout(load, $('period').value === 'hour' ? REFRESH_MS / 2 : REFRESH_MS);
 }
 
 function step(n) {
@@ -513,7 +527,7 @@ async function start() {
 
 $('tz-name').textContent = tz;
 $('date').value = params.get('date') && parseDate(params.get('date')) ? params.get('date') : ymd(new Date());
-if (params.get('period') === 'week') $('period').value = 'week';
+if (['week', 'hour'].includes(params.get('period'))) $('period').value = params.get('period');
 if (params.get('group')) {
   const o = document.createElement('option');
   o.value = o.textContent = params.get('group');
