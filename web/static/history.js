@@ -13,6 +13,7 @@ let site = '';
 let timer = 0;
 let seq = 0; // drops answers to requests older than the latest
 let lastReport = null; // the 30-day report, for the table and the CSV range
+let notReady = false; // the hub answered 503: its history index is still loading
 
 // ---- dates (local, the browser's zone) ----
 
@@ -85,6 +86,7 @@ async function api(path, accept) {
     throw new APIError(0, 'Could not reach the hub: ' + e.message);
   }
   if (res.ok) return res;
+  if (res.status === 503) notReady = true;
   const text = await res.text().catch(() => '');
   const body = parse(text);
   let msg = body && body.error && (body.error.message || body.error.code);
@@ -480,6 +482,7 @@ async function load() {
   const live = $('period').value === 'hour';
   for (const id of ['date', 'prev', 'next', 'today']) $(id).disabled = live;
   const my = ++seq;
+  notReady = false;
   setConn('connecting', 'Loading…');
   await Promise.all([loadTimeline(my), loadCoverage(my)]);
   if (my !== seq) return;
@@ -487,7 +490,10 @@ async function load() {
   $('updated').textContent = clock(new Date());
   const { from, to } = range();
   const now = new Date();
-  if (from <= now && now <= to) timer = setTimeout(load, $('period').value === 'hour' ? REFRESH_MS / 2 : REFRESH_MS);
+  if (notReady) {
+    setConn('connecting', 'History loading, retrying…');
+    timer = setTimeout(load, 3000);
+  } else if (from <= now && now <= to) timer = setTimeout(load, $('period').value === 'hour' ? REFRESH_MS / 2 : REFRESH_MS);
 }
 
 function step(n) {
