@@ -536,7 +536,8 @@ $('date').value = params.get('date') && parseDate(params.get('date')) ? params.g
 if (['week', 'hour'].includes(params.get('period'))) $('period').value = params.get('period');
 if (params.get('group')) {
   const o = document.createElement('option');
-  o.value = o.textContent = params.get('group');
+  o.value = params.get('group');
+  o.textContent = 'Group ' + o.value;
   $('group').append(o);
   $('group').value = params.get('group');
 }
