@@ -232,13 +232,7 @@ func (h *Hub) eventGroupsLocked(s *site, k parsedKey, e entry) []string {
 // a group's widget that an agent in no group kept online would have no
 // event when that agent leaves, and its history (hub/history) would show
 // it online for ever.
-func memberGroupsLocked(s *site) []string {
-	var out []string
-	for _, a := range s.presence.Agents() {
-		out = append(out, a.Groups...)
-	}
-	return out
-}
+func memberGroupsLocked(s *site) []string { return s.presence.MemberGroups() }
 
 func (h *Hub) eventStateLocked(s *site, k parsedKey, key string, groups []string, at time.Time) eventState {
 	st := eventState{widgets: make(map[string]presence.Widget, len(groups)), nexts: make(map[string]time.Time, len(groups))}

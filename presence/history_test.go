@@ -122,3 +122,16 @@ func TestSumWidgetOvernight(t *testing.T) {
 		t.Fatalf("closed all day: got %+v", closed)
 	}
 }
+
+func TestMemberGroups(t *testing.T) {
+	s := NewSite()
+	s.SetAgent("alice", Offline, []string{"sales", "support"})
+	s.SetAgent("bob", Online, []string{"sales"})
+	s.SetAgent("dave", Online, nil)
+	if got := s.MemberGroups(); !slices.Equal(got, []string{"sales", "support"}) {
+		t.Fatalf("got %v", got)
+	}
+	if got := NewSite().MemberGroups(); len(got) != 0 {
+		t.Fatalf("empty site: got %v", got)
+	}
+}

@@ -358,6 +358,27 @@ func (s *Site) Groups() []string {
 	return out
 }
 
+// MemberGroups lists, sorted, the groups any agent of the site is in,
+// whatever its status: with Groups, the widgets a change of an agent in no
+// group (who counts for every group) can move.
+func (s *Site) MemberGroups() []string {
+	var seen map[string]bool
+	for _, a := range s.agents {
+		for _, g := range a.Groups {
+			if seen == nil {
+				seen = make(map[string]bool)
+			}
+			seen[g] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for g := range seen {
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // ScheduleFor returns the working hours that govern group's widget: the
 // group's own if it has them, else the site's; nil when neither has any.
 // The site-wide widget ("") follows the site's own hours.

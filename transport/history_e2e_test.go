@@ -399,6 +399,10 @@ func TestHistoryBadQueries(t *testing.T) {
 		{"reports/availability?from=2026-12-02&to=2026-12-01&tz=UTC", "from"},
 		{"reports/availability?from=2026-13-01&to=2026-12-01&tz=UTC", "from"},
 		{"reports/availability?from=2020-01-01&to=2020-01-02&tz=UTC", "from"}, // over the retention
+		{"reports/availability?from=2999-01-01&to=2999-01-02&tz=UTC", "from"}, // the future
+		{"reports/availability?from=2026-12-01&to=12/31/2026&tz=UTC", "to"},
+		{"timeline?from=" + ms(now.Add(time.Hour)) + "&to=" + ms(now.Add(2*time.Hour)), "from"}, // the future
+		{"timeline?from=" + ms(now.Add(-time.Minute)) + "&to=" + ms(now) + "&agent=a.b", "agent"},
 	} {
 		req, _ := http.NewRequest("GET", r.http.URL+"/v1/admin/sites/acme/"+tc.query, nil)
 		req.Header.Set("Authorization", "Bearer "+admin)

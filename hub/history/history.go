@@ -589,6 +589,19 @@ func seconds(d time.Duration) float64 { return d.Seconds() }
 // Report answers the availability report of site for the days first to
 // last (dates in loc, both included), clipped to now.
 func (x *Index) Report(site string, first, last time.Time, loc *time.Location, sel Selection) (Report, error) {
+	if first.After(last) {
+		return Report{}, &ParamError{"from", "must not be after to"}
+	}
+	// Days after today have nothing yet: they are left out, and never
+	// walked (to=9999-12-31 would be millions of days).
+	y, m, d := x.cfg.Now().In(loc).Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if first.After(today) {
+		return Report{}, &ParamError{"from", "must not be after today in " + loc.String()}
+	}
+	if last.After(today) {
+		last = today
+	}
 	days := presence.Days(first, last, loc)
 	if len(days) == 0 {
 		return Report{}, &ParamError{"from", "must not be after to"}
