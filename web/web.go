@@ -113,6 +113,7 @@ type Options struct {
 //	GET /widget.js   the embeddable widget (cached for 5 minutes)
 //	GET /console     the agent console
 //	GET /admin       the live hub statistics
+//	GET /history     the availability history (timeline and coverage)
 //	GET /demo        a demo shop page embedding the widget (site "demo")
 //	GET /static/...  the pages' scripts and styles
 //
@@ -168,6 +169,7 @@ var routes = map[string]route{
 	"/widget.js": {file: "widget.js", cache: "public, max-age=300", anyOrigin: true},
 	"/console":   {file: "console.html", page: true},
 	"/admin":     {file: "admin.html", page: true},
+	"/history":   {file: "history.html", page: true},
 	"/demo":      {file: "demo.html", page: true},
 }
 
