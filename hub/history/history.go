@@ -358,9 +358,9 @@ func (sr *series) add(p point, cutoff int64) {
 	}
 }
 
-// Start is the earliest instant a query may start at: the stream's
-// retention back from now, or the first event read when that is later
-// (now when none).
+// Start is where the history begins: the first event read, or the
+// stream's retention back from now when that is later; now when no event
+// was read.
 func (x *Index) Start() time.Time {
 	x.mu.RLock()
 	first := x.first
@@ -386,6 +386,8 @@ type Selection struct {
 
 // Timeline is the answer of the timeline API.
 type Timeline struct {
+	// From and To are the range answered: the range asked for, clipped to
+	// the start of the history and to now.
 	From    hub.Time         `json:"from"`
 	To      hub.Time         `json:"to"`
 	Agents  []AgentTimeline  `json:"agents"`
@@ -420,8 +422,11 @@ type WidgetInterval struct {
 	Reason presence.Reason `json:"reason"`
 }
 
-// checkRange checks a query's range and clips to at now; it returns the
-// range to answer.
+// checkRange checks a query's range and returns the range to answer:
+// clipped to now, and to the start of the history when the range begins
+// before it (a deployment's first day can be reported). A range that
+// begins before the stream's retention, or that ends before the history
+// begins, is refused naming fromParam.
 func (x *Index) checkRange(from, to time.Time, fromParam, toParam string) (time.Time, time.Time, error) {
 	if !x.Ready() {
 		return from, to, ErrNotReady
@@ -429,11 +434,18 @@ func (x *Index) checkRange(from, to time.Time, fromParam, toParam string) (time.
 	if !from.Before(to) {
 		return from, to, &ParamError{fromParam, "must be before " + toParam}
 	}
-	if start := x.Start(); from.Before(start) {
+	now := x.cfg.Now()
+	if kept := now.Add(-x.cfg.Retention); from.Before(kept) {
+		return from, to, &ParamError{fromParam, fmt.Sprintf("before the retention of the event stream (%v): the history starts at %s",
+			x.cfg.Retention, x.Start().UTC().Format(hub.TimeFormat))}
+	}
+	if start := x.Start(); !start.Before(to) {
 		return from, to, &ParamError{fromParam, fmt.Sprintf("before the history the event stream holds, which starts at %s (retention %v)",
 			start.UTC().Format(hub.TimeFormat), x.cfg.Retention)}
+	} else if from.Before(start) {
+		from = start
 	}
-	if now := x.cfg.Now().Truncate(time.Millisecond); to.After(now) {
+	if now := now.Truncate(time.Millisecond); to.After(now) {
 		to = now
 	}
 	if !from.Before(to) {
@@ -547,6 +559,8 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // Report is the answer of the availability report API.
 type Report struct {
+	// From and To are the first and last days answered: the days asked
+	// for, from the one the history starts in to today.
 	From     string      `json:"from"`
 	To       string      `json:"to"`
 	Timezone string      `json:"tz"`
@@ -611,6 +625,9 @@ func (x *Index) Report(site string, first, last time.Time, loc *time.Location, s
 	if err != nil {
 		return Report{}, err
 	}
+	for len(days) > 0 && !days[0].End.After(from) {
+		days = days[1:] // before the history starts
+	}
 	out := Report{From: days[0].Date, To: days[len(days)-1].Date, Timezone: loc.String(), Days: []ReportDay{}}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -646,6 +663,9 @@ func (x *Index) Report(site string, first, last time.Time, loc *time.Location, s
 	for _, d := range days {
 		if !d.Start.Before(to) {
 			break
+		}
+		if d.Start.Before(from) {
+			d.Start = from // the day the history starts in
 		}
 		end := d.End
 		if end.After(to) {

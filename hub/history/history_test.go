@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,11 +230,32 @@ func TestPragueDST(t *testing.T) {
 		t.Fatalf("widget on the 30th: got %+v", d.Widgets[0])
 	}
 
-	// The 28th starts before the first event: the stream has no history
-	// for it.
+	// The history starts at 21:00 on the 28th: a report from the 27th
+	// starts there, with the 28th's last three hours (midnight in Prague
+	// is 23:00Z in winter), and the 27th left out.
+	early, err := x.Report(site, day("2026-03-27"), day("2026-03-29"), prague, history.Selection{})
+	if err != nil {
+		t.Fatalf("a report from before the history: %v", err)
+	}
+	if early.From != "2026-03-28" || len(early.Days) != 2 || early.Days[0].Date != "2026-03-28" ||
+		!same(early.Days[0].From, hub.Time(utc("2026-03-28T20:00:00Z"))) || !same(early.Days[0].To, hub.Time(utc("2026-03-28T23:00:00Z"))) {
+		t.Fatalf("a report from before the history: got from %s, days %+v; want the 28th from 20:00Z to 23:00Z, then the 29th", early.From, early.Days)
+	}
+	if want := (history.AgentDay{ID: "alice", Online: 10800}); early.Days[0].Agents[0] != want {
+		t.Fatalf("alice on the 28th: got %+v, want %+v", early.Days[0].Agents[0], want)
+	}
+	if w := early.Days[0].Widgets[0]; w.Inside != 10800 || w.Online != 10800 || w.Coverage == nil || *w.Coverage != 1 || w.LongestGap != 0 {
+		t.Fatalf("the widget on the 28th: got %+v, want 3 h inside, all online", w)
+	}
+	tl, err = x.Timeline(site, utc("2026-03-28T00:00:00Z"), utc("2026-03-28T21:00:00Z"), history.Selection{})
+	if err != nil || !same(tl.From, hub.Time(utc("2026-03-28T20:00:00Z"))) {
+		t.Fatalf("a timeline from before the history: got %v, %v; want it from the history's start", tl.From, err)
+	}
+	// A range that ends before the history starts has none.
 	var pe *history.ParamError
-	if _, err := x.Report(site, day("2026-03-28"), day("2026-03-29"), prague, history.Selection{}); !errors.As(err, &pe) || pe.Param != "from" {
-		t.Fatalf("a report before the history: got %v, want an error naming from", err)
+	if _, err := x.Timeline(site, utc("2026-03-27T00:00:00Z"), utc("2026-03-28T20:00:00Z"), history.Selection{}); !errors.As(err, &pe) || pe.Param != "from" ||
+		!strings.Contains(pe.Error(), "starts at 2026-03-28T20:00:00.000Z") {
+		t.Fatalf("a timeline before the history: got %v, want an error naming from and the start", err)
 	}
 	if _, err := x.Timeline(site, now, now.Add(-time.Hour), history.Selection{}); !errors.As(err, &pe) || pe.Param != "from" {
 		t.Fatalf("from after to: got %v", err)
