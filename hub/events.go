@@ -138,15 +138,19 @@ func OpenEventStream(ctx context.Context, js jetstream.JetStream, cfg EventStrea
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        cfg.Name,
-		Description: "presencehub: availability events (docs/events.md)",
-		Subjects:    []string{EventSubjectPrefix + ">"},
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      cfg.Retention,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-		Duplicates:  EventDuplicateWindow,
+	var s jetstream.Stream
+	err := openRetrying(ctx, func(ctx context.Context) (err error) {
+		s, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        cfg.Name,
+			Description: "presencehub: availability events (docs/events.md)",
+			Subjects:    []string{EventSubjectPrefix + ">"},
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      cfg.Retention,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			Duplicates:  EventDuplicateWindow,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to open event stream %q: %w", cfg.Name, err)
