@@ -107,14 +107,16 @@ func parseAddr(s string) (netip.Addr, bool) {
 }
 
 // clientSlots counts the connections (widget sockets, or HTTP connections)
-// open per client address, so that one client cannot hold all of a
-// replica's file descriptors.
+// open per client, so that one client cannot hold all of a replica's file
+// descriptors. A client is an IPv4 address, or an IPv6 /64: one IPv6 host
+// is routinely given a whole /64 and may pick any address of it, so
+// counting each address would let it open 2^64 times the cap.
 type clientSlots struct {
 	limit int // < 0: no limit
 	mu    sync.Mutex
-	// open is the number of sockets per address; an address whose count
-	// reaches 0 is removed, so the map holds only addresses with sockets.
-	// Guarded by mu.
+	// open is the number of sockets per client (clientKey); a client whose
+	// count reaches 0 is removed, so the map holds only clients with
+	// sockets. Guarded by mu.
 	open map[netip.Addr]int
 }
 
@@ -128,13 +130,23 @@ func (c *clientSlots) acquire(a netip.Addr) bool {
 	if c.limit < 0 {
 		return true
 	}
+	k := clientKey(a)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.open[a] >= c.limit {
+	if c.open[k] >= c.limit {
 		return false
 	}
-	c.open[a]++
+	c.open[k]++
 	return true
+}
+
+// clientKey is what a client's connections are counted by: its IPv4
+// address, or the /64 its IPv6 address is in.
+func clientKey(a netip.Addr) netip.Addr {
+	if a.Is6() && !a.Is4In6() {
+		return netip.PrefixFrom(a, 64).Masked().Addr()
+	}
+	return a
 }
 
 // release gives back a slot acquire took for a.
@@ -142,11 +154,12 @@ func (c *clientSlots) release(a netip.Addr) {
 	if c.limit < 0 {
 		return
 	}
+	k := clientKey(a)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n := c.open[a]; n > 1 {
-		c.open[a] = n - 1
+	if n := c.open[k]; n > 1 {
+		c.open[k] = n - 1
 	} else {
-		delete(c.open, a)
+		delete(c.open, k)
 	}
 }

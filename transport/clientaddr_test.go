@@ -80,6 +80,23 @@ func TestClientSlots(t *testing.T) {
 			t.Fatalf("got %d addresses held after every release, want 0", got)
 		}
 	})
+	t.Run("an IPv6 client is its /64", func(t *testing.T) {
+		c := newClientSlots(2)
+		same1, same2 := netip.MustParseAddr("2001:db8:1:2::1"), netip.MustParseAddr("2001:db8:1:2:ffff:ffff:ffff:fffe")
+		other := netip.MustParseAddr("2001:db8:1:3::1")
+		acquire(t, c, same1, true)
+		acquire(t, c, same2, true)
+		acquire(t, c, netip.MustParseAddr("2001:db8:1:2:abcd::9"), false) // a third address of the same /64
+		acquire(t, c, other, true)                                        // the next /64 is another client
+		c.release(same2)
+		acquire(t, c, same1, true)
+		c.release(same1)
+		c.release(same1)
+		c.release(other)
+		if got := len(c.open); got != 0 {
+			t.Fatalf("got %d clients held after every release, want 0", got)
+		}
+	})
 	t.Run("negative is no limit", func(t *testing.T) {
 		c := newClientSlots(-1)
 		for range 1000 {
