@@ -124,8 +124,11 @@ func (h *Hub) agentStateLocked(s *site, a *presence.Agent, devices []AgentDevice
 
 func (h *Hub) agentDevice(id string, d storedDevice) AgentDevice {
 	ad := AgentDevice{ID: id, Kind: d.rec.Kind, State: d.rec.State, Since: Time(d.rec.Since)}
-	if d.rec.State == presence.Lingering {
+	switch {
+	case d.rec.State == presence.Lingering:
 		ad.GraceUntil = optionalTime(d.written.Add(h.cfg.Grace))
+	case !d.rec.Until.IsZero():
+		ad.GraceUntil = optionalTime(d.rec.Until) // a background device that dropped
 	}
 	return ad
 }

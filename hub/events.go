@@ -295,9 +295,10 @@ func deriveEvents(siteID string, k parsedKey, e entry, at time.Time, grace time.
 			availabilityCause = d.Cause
 			c.add(EventDeviceEnded, k.device, at, d)
 		case e.deleted:
-		case before.hasDevice && b.rec.State == presence.Lingering && a.rec.State == presence.Live:
-			// The device came back inside its grace (as a new session of
-			// the same device id).
+		case before.hasDevice && (b.rec.State == presence.Lingering || !b.rec.Until.IsZero()) && a.rec.State == presence.Live:
+			// The device came back inside its grace, or while its
+			// background lease lasted (as a new session of the same
+			// device id).
 			availabilityCause = CauseConnected
 			c.add(EventDeviceResumed, k.device, at, data(a.rec.Kind))
 		case !before.hasDevice || b.rec.Session != a.rec.Session:
@@ -311,6 +312,13 @@ func deriveEvents(siteID string, k parsedKey, e entry, at time.Time, grace time.
 		case b.rec.State == presence.Live && a.rec.State == presence.Lingering:
 			d := data(a.rec.Kind)
 			until := Time(at.Add(grace))
+			d.GraceUntil = &until
+			c.add(EventDeviceDropped, k.device, at, d)
+		case b.rec.Until.IsZero() && !a.rec.Until.IsZero():
+			// A device in background mode dropped: its lease lasts the
+			// background max, which the writer put in the record.
+			d := data(a.rec.Kind)
+			until := Time(a.rec.Until)
 			d.GraceUntil = &until
 			c.add(EventDeviceDropped, k.device, at, d)
 		}

@@ -380,3 +380,44 @@ func TestResyncPublishesOnlyWhatItSaw(t *testing.T) {
 		}
 	}
 }
+
+// TestBackgroundDeviceEvents: a mobile device in background mode that drops
+// is a device.dropped whose grace_until is the background max from the
+// drop, and its return a device.resumed.
+func TestBackgroundDeviceEvents(t *testing.T) {
+	ns := natstest.Start(t)
+	es := openEvents(t, ns)
+	h := startEventHub(t, ns, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := h.PutSettings(ctx, "acme", hub.SiteSettings{Background: &hub.BackgroundSettings{Max: "10h"}}); err != nil {
+		t.Fatal(err)
+	}
+	phone, err := h.Connect(ctx, hub.Identity{Site: "acme", Agent: "alice"}, hub.DeviceHello{Kind: presence.Mobile}, newQueue(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectEvents(t, es,
+		"device.connected alice <nil>",
+		"agent.availability alice offline->online connected",
+		`widget.status "" online`)
+	if err := phone.Background(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Truncate(time.Millisecond) // events carry milliseconds
+	if err := phone.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dropped := expectEvents(t, es, "device.dropped alice <nil>")[0]
+	var d hub.DeviceData
+	if err := json.Unmarshal(dropped.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.GraceUntil == nil || time.Time(*d.GraceUntil).Before(before.Add(10*time.Hour)) || time.Time(*d.GraceUntil).After(time.Now().Add(10*time.Hour)) {
+		t.Fatalf("got grace_until %v, want the drop plus the background max of 10h", d.GraceUntil)
+	}
+	if _, err := h.Connect(ctx, hub.Identity{Site: "acme", Agent: "alice"}, hub.DeviceHello{ID: phone.Device(), Kind: presence.Mobile}, newQueue(16)); err != nil {
+		t.Fatal(err)
+	}
+	expectEvents(t, es, "device.resumed alice <nil>")
+}

@@ -122,6 +122,9 @@ type deviceRecord struct {
 	Session string               `json:"session"`
 	Hub     string               `json:"hub"`
 	State   presence.DeviceState `json:"state"`
+	// Until is set when a device in background mode dropped: when its
+	// lease, written then with the background max, runs out.
+	Until time.Time `json:"until,omitzero"`
 	// ttl is the lease's TTL when it is not the grace (background mode).
 	ttl time.Duration
 }

@@ -323,7 +323,10 @@ func (s *Session) Close(ctx context.Context) error {
 	rec := s.record
 	if rec.State != presence.Background {
 		rec.State = presence.Lingering
-	} // else the app sleeps: its lease lasts the background max from now
+	} else {
+		// The app sleeps: its lease lasts the background max from now.
+		rec.Until = s.h.cfg.Now().Add(rec.ttl)
+	}
 	err := s.writeLeaseLocked(ctx, rec)
 	if errors.Is(err, ErrReplaced) || errors.Is(err, ErrRevoked) {
 		return nil // a newer session of the device owns the lease now, or nobody may
