@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,28 +20,26 @@ func everyDay(from, until string) *presence.Schedule {
 	return s
 }
 
-// TestSignOffAtClose: two replicas whose clock is 3s before the site's
+// TestSignOffAtClose: two replicas whose clock is 10s before the site's
 // 17:00 close both reach the boundary; the agents the site's hours govern
 // who are online or busy are set offline by hours, once; a member of a
 // group whose own hours run later, and an agent already offline, are not.
 func TestSignOffAtClose(t *testing.T) {
 	ns := natstest.Start(t)
-	// A fake wall clock on real timers: it reads 16:59:57 now, so the
-	// 17:00 close comes in 3 real seconds.
-	offset := time.Until(time.Date(2026, 12, 7, 16, 59, 57, 0, time.UTC))
-	now := func() time.Time { return time.Now().Add(offset) }
+	// A fake wall clock on real timers. It reads 16:00 while the agents
+	// arrive, however long that takes; then it is moved to 16:59:50 and
+	// the schedules are stored, so the replicas arm their timers for the
+	// 17:00 close 10 real seconds ahead.
+	var offset atomic.Int64
+	setClock := func(at time.Time) { offset.Store(int64(time.Until(at))) }
+	setClock(time.Date(2026, 12, 7, 16, 0, 0, 0, time.UTC))
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	cfg := hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Now: now}
 	a := startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second}, cfg, waitTimeout)
 	b := startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second}, cfg, waitTimeout)
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if err := a.PutSchedule(ctx, "acme", "", everyDay("09:00", "17:00")); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.PutSchedule(ctx, "acme", "sales", everyDay("09:00", "18:00")); err != nil {
-		t.Fatal(err)
-	}
 	putSettings(t, a, "acme", hub.SiteSettings{SignOffAtClose: true})
 
 	alice := watchRecord(t, ns, "acme", "alice") // no group: the site's hours
@@ -62,8 +61,18 @@ func TestSignOffAtClose(t *testing.T) {
 	}
 	expectWrite(t, carol, presence.Busy, hub.ByDevice)
 	expectWrite(t, dave, presence.Offline, hub.ByDevice)
-	if now().After(time.Date(2026, 12, 7, 17, 0, 0, 0, time.UTC)) {
-		t.Skip("the machine took over 3s to set up; the close passed before the agents were there")
+	setClock(time.Date(2026, 12, 7, 16, 59, 50, 0, time.UTC))
+	if err := a.PutSchedule(ctx, "acme", "", everyDay("09:00", "17:00")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PutSchedule(ctx, "acme", "sales", everyDay("09:00", "18:00")); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []*testHub{a, b} { // both replicas armed their timers
+		eventually(t, "the schedules on both replicas", func() bool {
+			_, ok := h.Schedule("acme", "sales")
+			return ok
+		})
 	}
 
 	expectWrite(t, alice, presence.Offline, hub.ByHours)
