@@ -55,8 +55,8 @@ func (h *Hub) applyActivityLocked(s *site, k parsedKey, e entry) {
 		// snapshot carries no time and is not acted on: the key's
 		// marker, if still there, is.
 		if !e.at.IsZero() && s.settings.idleAfter() > 0 {
-			site, agent := s.id, k.agent
-			h.goBackground(func(ctx context.Context) { h.idleDeadline(ctx, site, agent) })
+			site, agent, rev := s.id, k.agent, e.rev
+			h.goBackground(func(ctx context.Context) { h.idleDeadline(ctx, site, agent, rev) })
 		}
 		return
 	}
@@ -68,13 +68,17 @@ func (h *Hub) applyActivityLocked(s *site, k parsedKey, e entry) {
 	s.activity[k.agent] = storedActivity{at: rec.At, present: true}
 }
 
-// idleDeadline runs when an agent's activity key expired: unless activity
-// came back meanwhile, an agent still online gets the idle status. Every
-// replica that saw the expiry runs it; the compare-and-set lets one win.
-func (h *Hub) idleDeadline(ctx context.Context, siteID, agent string) {
+// idleDeadline runs when an agent's activity key expired, the expiry
+// being bucket revision deadline: unless activity came back meanwhile, an
+// agent still online gets the idle status. Every replica that saw the
+// expiry runs it, each with a compare-and-set on the agent record as it
+// read it, and only on a record older than the expiry: a record written
+// since (the rule applied by another replica, activity bringing the agent
+// back, a status chosen by hand) is newer than the deadline, and a replica
+// that comes late must not apply the rule to it.
+func (h *Hub) idleDeadline(ctx context.Context, siteID, agent string, deadline uint64) {
 	settings := h.Settings(siteID)
-	after := settings.idleAfter()
-	if after == 0 {
+	if settings.idleAfter() == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
@@ -90,16 +94,38 @@ func (h *Hub) idleDeadline(ctx context.Context, siteID, agent string) {
 		h.log.Warn("failed to check an agent's activity at its idle deadline", "site", siteID, "agent", agent, "err", err)
 		return
 	}
-	err = h.updateAgent(ctx, agentKey(siteID, agent), func(rec *agentRecord, exists bool) bool {
-		if !exists || rec.Status != presence.Online {
-			return false
+	key := agentKey(siteID, agent)
+	var e jetstream.KeyValueEntry
+	err = h.retry(ctx, func(ctx context.Context) (err error) {
+		e, err = h.kv.Get(ctx, key)
+		h.metrics.kvOp("get", ignoreNotFound(err))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
 		}
-		rec.Status = settings.Idle.Status
-		rec.By, rec.ByID, rec.ByDevice, rec.Ref = ByIdle, "", "", ""
-		rec.At = h.cfg.Now()
-		return true
+		return err
 	})
-	if err != nil {
+	if e == nil || err != nil {
+		if err != nil {
+			h.log.Warn("failed to read an agent at its idle deadline", "site", siteID, "agent", agent, "err", err)
+		}
+		return
+	}
+	rec, err := decodeAgentRecord(e.Value())
+	if err != nil || e.Revision() > deadline || rec.Status != presence.Online {
+		return
+	}
+	rec.Status = settings.Idle.Status
+	rec.By, rec.ByID, rec.ByDevice, rec.Ref = ByIdle, "", "", ""
+	rec.At = h.cfg.Now()
+	b, _ := json.Marshal(rec)
+	err = h.retry(ctx, func(ctx context.Context) error {
+		_, err := h.kv.Update(ctx, key, b, e.Revision())
+		h.metrics.kvOp("update", err)
+		return err
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		// A conflict is another write since the read: newer than the
+		// deadline, so the rule does not apply to it either.
 		h.log.Warn("failed to apply the idle rule", "site", siteID, "agent", agent, "err", err)
 	}
 }

@@ -68,29 +68,21 @@ func TestSignOffAtClose(t *testing.T) {
 	if err := a.PutSchedule(ctx, "acme", "sales", everyDay("09:00", "18:00")); err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range []*testHub{a, b} { // both replicas armed their timers
-		eventually(t, "the schedules on both replicas", func() bool {
-			_, ok := h.Schedule("acme", "sales")
-			return ok
-		})
-	}
+	// Both replicas arm their timers from the schedules: B once its
+	// view has applied the second one.
+	waitApplied(t, lastRevision(t, ns, "h.acme.sales"), b)
 
-	expectWrite(t, alice, presence.Offline, hub.ByHours)
-	expectWrite(t, carol, presence.Offline, hub.ByHours)
-	// Each replica signs its agents off in id order, so once carol is
-	// done bob's turn has passed on both. A marker write of each record
-	// shows that nothing else was written before it: no second sign-off
-	// of alice or carol, no sign-off of bob or dave.
-	for _, agent := range []string{"alice", "bob", "carol", "dave"} {
-		eventually(t, agent+"'s sign-off settled on both replicas", func() bool {
-			sa, _, _ := a.Agent("acme", agent)
-			sb, _, _ := b.Agent("acme", agent)
-			return sa.Status == sb.Status && sa.ChangedAt != nil && sb.ChangedAt != nil && *sa.ChangedAt == *sb.ChangedAt
-		})
+	wa := expectWrite(t, alice, presence.Offline, hub.ByHours)
+	wc := expectWrite(t, carol, presence.Offline, hub.ByHours)
+	waitApplied(t, max(wa.Rev, wc.Rev), a, b)
+	for _, h := range []*testHub{a, b} {
+		if st, _, _ := h.Agent("acme", "bob"); st.Status != presence.Online {
+			t.Fatalf("bob of sales (open until 18:00) is %s, want online", st.Status)
+		}
 	}
-	if st, _, _ := b.Agent("acme", "bob"); st.Status != presence.Online {
-		t.Fatalf("bob of sales (open until 18:00) is %s, want online", st.Status)
-	}
+	// The replica whose compare-and-set lost re-read each record, found
+	// it offline and wrote nothing: no second sign-off of alice or carol,
+	// and none of bob or dave, has been written by now.
 	select {
 	case w := <-bob:
 		t.Fatalf("bob's record was written %s by %s", w.Status, w.By)
