@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/transport/webhook"
 )
 
 // webhookAPI sends an admin request for site acme to hub p and returns the
@@ -191,11 +194,24 @@ func TestKilledHubMidDeliveryCompletesElsewhere(t *testing.T) {
 	if second.id != first.id {
 		t.Fatalf("got webhook-id %s from B, want %s again", second.id, first.id)
 	}
-	var ds []map[string]any
-	deadline := time.Now().Add(procWait)
-	for ds = deliveriesOf(t, b, id); len(ds) == 0 && time.Now().Before(deadline); ds = deliveriesOf(t, b, id) {
-		time.Sleep(20 * time.Millisecond) // the attempt is recorded just after it is answered
+	// The attempt is recorded just after it is answered: wait for it in
+	// the deliveries stream, then read it through the API.
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), procWait)
+	defer cancel()
+	log, err := js.OrderedConsumer(ctx, webhook.DefaultDeliveryStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{webhook.DeliveriesSubjectPrefix + "acme." + id},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := log.Next(jetstream.FetchContext(ctx)); err != nil {
+		t.Fatalf("B's attempt was not recorded in time: %v", err)
+	}
+	ds := deliveriesOf(t, b, id)
 	if len(ds) != 1 || ds[0]["event_id"] != first.id || ds[0]["outcome"] != "delivered" || ds[0]["replica"] != "B" || ds[0]["attempt"] != 2.0 {
 		t.Fatalf("got deliveries %v, want attempt 2 delivered by B (A died before recording attempt 1)", ds)
 	}

@@ -91,11 +91,8 @@ func TestRetriesUntilAnswered(t *testing.T) {
 			t.Fatalf("attempt %d: %v", i+1, err)
 		}
 	}
-	var ds []webhook.Delivery
-	eventually(t, "three attempts in the deliveries log", func() bool {
-		ds = deliveries(t, r.m, "acme", ep.ID)
-		return len(ds) == 3
-	})
+	followAttempts(t, r.js, "acme", ep.ID, func(ds []webhook.Delivery) bool { return len(ds) == 3 })
+	ds := deliveries(t, r.m, "acme", ep.ID)
 	for i, want := range []struct {
 		attempt, status int
 		outcome         string
@@ -122,11 +119,10 @@ func TestGivesUpAfterTheSchedule(t *testing.T) {
 	rc := startReceiver(t, func(int, request) int { return http.StatusServiceUnavailable })
 	ep := create(t, r.m, "acme", webhook.Registration{URL: rc.srv.URL})
 	publishEvent(t, r.js, "acme", "agent.status", "5.agent.status.alice", map[string]string{"agent": "alice"})
-	var ds []webhook.Delivery
-	eventually(t, "the event given up", func() bool {
-		ds = deliveries(t, r.m, "acme", ep.ID)
-		return len(ds) > 0 && ds[0].Outcome == webhook.OutcomeGivenUp
+	followAttempts(t, r.js, "acme", ep.ID, func(ds []webhook.Delivery) bool {
+		return len(ds) > 0 && ds[len(ds)-1].Outcome == webhook.OutcomeGivenUp
 	})
+	ds := deliveries(t, r.m, "acme", ep.ID)
 	// Given up is recorded after the event is terminated: nothing more
 	// comes, so the count is final.
 	if n := rc.count(); n != 3 || len(ds) != 3 || ds[0].Attempt != 3 || ds[0].NextAttempt != nil {
@@ -145,13 +141,10 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 	gone.expect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	var got webhook.Endpoint
-	eventually(t, "the endpoint disabled", func() bool {
-		var err error
-		got, err = r.m.Get(ctx, "acme", ep.ID)
-		return err == nil && got.DisabledAt != nil
-	})
-	if !strings.Contains(got.DisabledReason, "410") {
+	// The attempt is recorded once the endpoint is disabled.
+	followAttempts(t, r.js, "acme", ep.ID, func(ds []webhook.Delivery) bool { return len(ds) == 1 })
+	got, err := r.m.Get(ctx, "acme", ep.ID)
+	if err != nil || got.DisabledAt == nil || !strings.Contains(got.DisabledReason, "410") {
 		t.Fatalf("got disabled reason %q, want it to name the 410", got.DisabledReason)
 	}
 	stream, err := r.js.Stream(ctx, "PRESENCE_EVENTS")

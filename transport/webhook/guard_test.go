@@ -107,22 +107,21 @@ func TestDeliveryRefusesPrivateAddress(t *testing.T) {
 	if _, err := js.Publish(ctx, "presence.events.acme.agent.status", body); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ds, err := m.Deliveries(ctx, "acme", ep.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ds) > 0 {
-			if d := ds[0]; d.Outcome != OutcomeRetrying || !strings.Contains(d.Error, "refused to connect to 127.0.0.1") || d.StatusCode != 0 {
-				t.Fatalf("got %+v, want the attempt refused before connecting", d)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no attempt recorded in time")
-		}
-		time.Sleep(10 * time.Millisecond)
+	// Wait for the attempt to be recorded in the deliveries stream.
+	log, err := js.OrderedConsumer(ctx, DefaultDeliveryStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{deliveriesSubject("acme", ep.ID)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := log.Next(jetstream.FetchContext(ctx))
+	if err != nil {
+		t.Fatalf("no attempt recorded in time: %v", err)
+	}
+	var d Delivery
+	if err := json.Unmarshal(msg.Data(), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Outcome != OutcomeRetrying || !strings.Contains(d.Error, "refused to connect to 127.0.0.1") || d.StatusCode != 0 {
+		t.Fatalf("got %+v, want the attempt refused before connecting", d)
 	}
 	if n := conns.Load(); n != 0 {
 		t.Fatalf("the receiver saw %d connection state changes, want none", n)

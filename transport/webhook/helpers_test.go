@@ -165,17 +165,31 @@ func (rc *receiver) count() int {
 	return rc.n
 }
 
-// eventually waits until cond holds, failing the test at the deadline; for
-// state read through an API, which has no event to wait on.
-func eventually(t *testing.T, what string, cond func() bool) {
+// followAttempts reads an endpoint's attempts from the deliveries stream,
+// oldest first, as they are recorded, until cond holds of those read.
+func followAttempts(t *testing.T, js jetstream.JetStream, site, id string, cond func([]webhook.Delivery) bool) []webhook.Delivery {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not in time", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, webhook.DefaultDeliveryStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{webhook.DeliveriesSubjectPrefix + site + "." + id},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	var got []webhook.Delivery
+	for !cond(got) {
+		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			t.Fatalf("the attempts recorded so far, %+v, are not all that was awaited: %v", got, err)
+		}
+		var d webhook.Delivery
+		if err := json.Unmarshal(msg.Data(), &d); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d)
+	}
+	return got
 }
 
 // deliveries returns the deliveries log of an endpoint.
