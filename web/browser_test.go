@@ -426,6 +426,98 @@ func TestWidgetRecoversAfterHubRestart(t *testing.T) {
 	screenshot(t, ctx, "widget-after-restart")
 }
 
+// TestWidgetBackOnSocketAfterLongOutage: a hub away long enough for the
+// widget to give up on its socket and poll (three failed sockets and a
+// failed poll) must not leave it polling for a minute once the hub is back:
+// with polls unanswered too it keeps backing off on the socket.
+func TestWidgetBackOnSocketAfterLongOutage(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	run(t, ctx, "open the shop page", chromedp.Navigate(shopPage(t, th, "acme", "")))
+	waitJS(t, ctx, "the widget shows offline", widgetIs("offline")+` && window.PresenceWidget.transport === 'websocket'`)
+
+	th.r.Stop()
+	down := standInForDownHub(t, th.addr)
+	down.waitFor(t, "three failed sockets and a failed poll", func(sockets, polls int) bool { return sockets >= 3 && polls >= 1 })
+	down.close()
+	th.start()
+	alice := connectAgent(t, th, "acme", "alice")
+	alice.setStatus("online")
+	waitJS(t, ctx, "the widget is back on its socket", widgetIs("online")+` && window.PresenceWidget.transport === 'websocket'`)
+}
+
+// downHub stands in for a hub that is down: it accepts on the hub's
+// address, counts the widget's socket and poll requests, and closes each
+// without an answer.
+type downHub struct {
+	ln      net.Listener
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on each request; guarded by mu
+	sockets int           // guarded by mu
+	polls   int           // guarded by mu
+	done    chan struct{}
+}
+
+func standInForDownHub(t *testing.T, addr string) *downHub {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("failed to listen on the stopped hub's address: %v", err)
+	}
+	d := &downHub{ln: ln, changed: make(chan struct{}), done: make(chan struct{})}
+	go d.serve()
+	t.Cleanup(d.close)
+	return d
+}
+
+func (d *downHub) serve() {
+	defer close(d.done)
+	for {
+		c, err := d.ln.Accept()
+		if err != nil {
+			return
+		}
+		line := make([]byte, 64)
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		n, _ := io.ReadAtLeast(c, line, 20)
+		c.Close()
+		req := string(line[:n])
+		d.mu.Lock()
+		switch {
+		case strings.HasPrefix(req, "GET /v1/widget"):
+			d.sockets++
+		case strings.HasPrefix(req, "GET /v1/sites/"):
+			d.polls++
+		}
+		close(d.changed)
+		d.changed = make(chan struct{})
+		d.mu.Unlock()
+	}
+}
+
+func (d *downHub) waitFor(t *testing.T, what string, ok func(sockets, polls int) bool) {
+	t.Helper()
+	deadline := time.After(browserTimeout)
+	for {
+		d.mu.Lock()
+		done, changed := ok(d.sockets, d.polls), d.changed
+		d.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("failed to wait until %s", what)
+		}
+	}
+}
+
+func (d *downHub) close() {
+	d.ln.Close()
+	<-d.done
+}
+
 // visible is a JavaScript test that the element matching selector exists
 // and takes up space on the page.
 func visible(selector string) string {

@@ -120,6 +120,9 @@
   // ---- transports ----
   var ws = null, wsTimer, attempt = 0, fails = 0;
   var polling = false, pollTimer, pollFails = 0, inflight = false;
+  // answered: the last poll got an answer, so the hub is up and it is the
+  // socket that fails (a proxy that blocks WebSockets).
+  var answered = false;
 
   // Exponential backoff with full jitter: random(0, min(30 s, 500 ms * 2^n)).
   function backoff() { return Math.random() * Math.min(30000, 500 * Math.pow(2, attempt++)); }
@@ -144,7 +147,11 @@
       if (code === 1008 || code === 4001) attempt = Math.max(attempt, 3);
       if (polling || fails >= 3) {
         startPolling();
-        wsTimer = setTimeout(connect, jitter(60000)); // try the socket again now and then
+        // With polls answered the socket is blocked on the way: try it again
+        // only now and then. Without, the hub itself is away (a restart):
+        // keep backing off, capped at 30 s, to be back on the socket soon
+        // after it returns.
+        wsTimer = setTimeout(connect, answered ? jitter(60000) : backoff());
       } else {
         wsTimer = setTimeout(connect, backoff());
       }
@@ -181,8 +188,8 @@
     inflight = true;
     fetch(pollURL, { cache: 'no-store', credentials: 'omit' })
       .then(function (r) { if (!r.ok) throw r.status; return r.json(); })
-      .then(function (f) { pollFails = 0; if (polling) apply(f, 'polling'); },
-        function () { pollFails++; })
+      .then(function (f) { pollFails = 0; answered = true; if (polling) apply(f, 'polling'); },
+        function () { pollFails++; answered = false; })
       .then(function () {
         inflight = false;
         if (polling) pollTimer = setTimeout(poll, jitter(15000 * Math.min(4, Math.pow(2, pollFails))));
