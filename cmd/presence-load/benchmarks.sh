@@ -12,7 +12,7 @@
 #       # the agent path with events on and off (--events-stream none), alternated
 #
 # SCENARIOS (default "fanout storm agent") picks the hub scenarios; the floor
-# runs only with fanout.
+# runs with fanout and with agent.
 set -euo pipefail
 OUT=${OUT:-/tmp/presence-bench}
 WIDGETS=${WIDGETS:-10000}
@@ -37,17 +37,22 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 prio=()
 [ -n "${NICE:-}" ] && prio=(nice -n "$NICE")
 fanout=(--widgets "$WIDGETS" --agents 1 --changes "$CHANGES" --interval 150ms)
+agentpath=(--scenario groups --groups 100 --agents 100 --widgets "$WIDGETS" --rate 100 --duration 10s)
 
 scenarios=${SCENARIOS:-fanout storm agent}
 for run in $(seq "$RUNS"); do
-  if [[ " $scenarios " == *" fanout "* ]]; then
-    # The floor: frames once, write(2) per socket, nothing else.
+  # The floor: frames once, write(2) per socket, nothing else; for the
+  # fanout scenario and for the agent path.
+  for scenario in fanout agent; do
+    [[ " $scenarios " == *" $scenario "* ]] || continue
     "${prio[@]}" "$OUT/pload" floor --addr 127.0.0.1:18182 --jwt-secret s >"$OUT/floor.log" 2>&1 &
     floor=$!
     sleep 0.5
-    "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18182 --jwt-secret s "${fanout[@]}" --pids "$floor" --json >"$OUT/floor-fanout-$run.json"
+    args=("${fanout[@]}")
+    [ "$scenario" = agent ] && args=("${agentpath[@]}")
+    "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18182 --jwt-secret s "${args[@]}" --pids "$floor" --json >"$OUT/floor-$scenario-$run.json"
     stop "$floor"
-  fi
+  done
 
   # The hub, fresh for each scenario: RSS per socket means something only then.
   run_scenarios=$scenarios
@@ -65,7 +70,7 @@ for run in $(seq "$RUNS"); do
     case $scenario in
     fanout | base-fanout) args=("${fanout[@]}") ;;
     storm) args=(--widgets "$WIDGETS" --agents 1 --storm) ;;
-    agent | agent-noevents) args=(--scenario groups --groups 100 --agents 100 --widgets "$WIDGETS" --rate 100 --duration 10s) ;;
+    agent | agent-noevents) args=("${agentpath[@]}") ;;
     esac
     "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18181 --jwt-secret s "${args[@]}" --pids "$hub" --json >"$OUT/hub-$scenario-$run.json"
     stop "$hub"

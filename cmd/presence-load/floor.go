@@ -24,10 +24,14 @@ import (
 )
 
 // The floor: `presence-load floor` serves the part of the wire protocol the
-// fanout scenario uses, doing the least any server must do to deliver its
-// frames: a status set by an agent device is framed once and written with
-// one write(2) per socket, in a loop on the device's reader goroutine, with
-// no NATS, no hub, no queue, no lock held while writing and no keepalive.
+// fanout and groups scenarios use, doing the least any server must do to
+// deliver their frames: a status set by an agent device is framed once and
+// written with one write(2) per socket to the agent's devices and to the
+// widgets of its groups (of the whole site for an agent in no group), in a
+// loop on the device's reader goroutine, with no NATS, no hub, no queue, no
+// lock held while writing and no keepalive. A group's widget shows the
+// status of the agent that changed last, which is the hub's answer when each
+// group has one agent, as in the groups scenario.
 // Its CPU per 1,000 deliveries, measured by the generator with --pids like
 // a hub's, is the floor the hub's figure is compared with in
 // docs/benchmarks.md.
@@ -36,7 +40,7 @@ const floorUsage = `presence-load floor: a stand-in hub for measuring the write(
 
 Usage: presence-load floor --addr HOST:PORT --jwt-secret SECRET
 
-Then run the generator's fanout scenario against it with --pids.
+Then run the generator's fanout or groups scenario against it with --pids.
 `
 
 // runFloor serves the floor until ctx is done.
@@ -100,32 +104,78 @@ type floor struct {
 	sites map[string]*floorSite // guarded by mu
 }
 
-// floorSite is one site: its agent's status and its sockets. Guarded by
-// floor.mu.
+// floorSite is one site: its widgets by group ("" for the site's own) with
+// the status each shows, and its agents' devices. Guarded by floor.mu.
 type floorSite struct {
-	status  string
-	widgets map[*floorConn]struct{}
-	devices map[*floorConn]struct{}
+	widgets map[string]map[*floorConn]struct{}
+	status  map[string]string
+	anyone  string                             // the status set last by an agent in no group
+	devices map[string]map[*floorConn]struct{} // by agent
 }
 
 func (f *floor) siteLocked(id string) *floorSite {
 	s := f.sites[id]
 	if s == nil {
-		s = &floorSite{status: "offline", widgets: make(map[*floorConn]struct{}), devices: make(map[*floorConn]struct{})}
+		s = &floorSite{widgets: make(map[string]map[*floorConn]struct{}), status: make(map[string]string), devices: make(map[string]map[*floorConn]struct{})}
 		f.sites[id] = s
 	}
 	return s
+}
+
+// widgetStatusLocked is what group's widget shows: offline until an agent
+// counting for it connects or changes.
+func (s *floorSite) widgetStatusLocked(group string) string {
+	if st, ok := s.status[group]; ok {
+		return st
+	}
+	if s.anyone != "" {
+		return s.anyone
+	}
+	return "offline"
+}
+
+// setLocked records the status an agent of groups set, for the widgets it
+// counts for, and returns those widgets' groups.
+func (s *floorSite) setLocked(groups []string, status string) []string {
+	gs := s.groupsLocked(groups)
+	if len(groups) == 0 {
+		s.anyone = status
+	}
+	for _, g := range gs {
+		s.status[g] = status
+	}
+	return gs
+}
+
+// groupsLocked lists the widget groups an agent of groups counts for: its
+// groups and the site's own widget, or every widget of the site.
+func (s *floorSite) groupsLocked(groups []string) []string {
+	if len(groups) == 0 {
+		all := make([]string, 0, len(s.widgets)+1)
+		all = append(all, "")
+		for g := range s.widgets {
+			if g != "" {
+				all = append(all, g)
+			}
+		}
+		return all
+	}
+	return append([]string{""}, groups...)
 }
 
 func (f *floor) closeAll() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, s := range f.sites {
-		for c := range s.widgets {
-			c.conn.Close()
+		for _, set := range s.widgets {
+			for c := range set {
+				c.conn.Close()
+			}
 		}
-		for c := range s.devices {
-			c.conn.Close()
+		for _, set := range s.devices {
+			for c := range set {
+				c.conn.Close()
+			}
 		}
 	}
 }
@@ -252,22 +302,25 @@ func serverFrame(op byte, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-func widgetStatusFrame(site, status string) []byte {
+func widgetStatusFrame(site, group, status string) []byte {
 	reason := map[string]string{"online": "agents_online", "busy": "all_busy", "offline": "no_agents"}[status]
-	return serverFrame(0x1, fmt.Appendf(nil, `{"type":"widget_status","site":%q,"status":%q,"reason":%q,"next_change":null,"at":%q}`,
-		site, status, reason, time.Now().UTC().Format(time.RFC3339Nano)))
+	return serverFrame(0x1, fmt.Appendf(nil, `{"type":"widget_status","site":%q,"group":%q,"status":%q,"reason":%q,"next_change":null,"at":%q}`,
+		site, group, status, reason, time.Now().UTC().Format(time.RFC3339Nano)))
 }
 
 func (f *floor) serveWidget(w http.ResponseWriter, r *http.Request) {
-	site := r.URL.Query().Get("site")
+	site, group := r.URL.Query().Get("site"), r.URL.Query().Get("group")
 	c, err := upgradeFloor(w, r)
 	if err != nil {
 		return
 	}
 	f.mu.Lock()
 	s := f.siteLocked(site)
-	s.widgets[c] = struct{}{}
-	c.write(widgetStatusFrame(site, s.status))
+	if s.widgets[group] == nil {
+		s.widgets[group] = make(map[*floorConn]struct{})
+	}
+	s.widgets[group][c] = struct{}{}
+	c.write(widgetStatusFrame(site, group, s.widgetStatusLocked(group)))
 	f.mu.Unlock()
 	f.readers.Go(func() {
 		defer c.conn.Close()
@@ -277,7 +330,7 @@ func (f *floor) serveWidget(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		f.mu.Lock()
-		delete(s.widgets, c)
+		delete(s.widgets[group], c)
 		f.mu.Unlock()
 	})
 }
@@ -294,13 +347,14 @@ func (f *floor) serveAgent(w http.ResponseWriter, r *http.Request) {
 }
 
 // readAgent serves one agent device: hello, then set_status, each fanned
-// out to the site's widgets and the agent's devices at once.
+// out to the agent's devices and its groups' widgets at once.
 func (f *floor) readAgent(c *floorConn) {
-	var site, device string
+	var site, agent, device string
+	var groups []string
 	defer func() {
 		if site != "" {
 			f.mu.Lock()
-			delete(f.sites[site].devices, c)
+			delete(f.sites[site].devices[agent], c)
 			f.mu.Unlock()
 		}
 	}()
@@ -322,34 +376,47 @@ func (f *floor) readAgent(c *floorConn) {
 				c.write(serverFrame(0x1, fmt.Appendf(nil, `{"type":"error","code":"unauthorized","message":%q}`, err.Error())))
 				return
 			}
-			site, device = claims.Site, uuid.NewString()
+			site, agent, groups, device = claims.Site, claims.Subject, claims.Groups, uuid.NewString()
 			f.mu.Lock()
 			s := f.siteLocked(site)
-			if len(s.devices) == 0 {
-				s.status = "online" // as the hub, an agent that connects is online until it says otherwise
+			status := "online" // as the hub, an agent that connects is online until it says otherwise
+			if len(s.devices[agent]) == 0 {
+				s.setLocked(groups, status)
+			} else {
+				status = s.widgetStatusLocked(s.groupsLocked(groups)[0])
 			}
-			s.devices[c] = struct{}{}
-			status := s.status
+			if s.devices[agent] == nil {
+				s.devices[agent] = make(map[*floorConn]struct{})
+			}
+			s.devices[agent][c] = struct{}{}
 			f.mu.Unlock()
 			c.write(serverFrame(0x1, fmt.Appendf(nil, `{"type":"welcome","session":%q,"device":%q,"status":%q,"devices":[]}`, uuid.NewString(), device, status)))
 		case m.Type == "set_status" && site != "":
-			f.setStatus(site, device, m.Status, m.Ref)
+			f.setStatus(site, agent, groups, device, m.Status, m.Ref)
 		}
 	}
 }
 
 // setStatus fans one status change out: the frames are made once and
-// written to every socket of the site, after the lock is released.
-func (f *floor) setStatus(site, device, status, ref string) {
+// written to the agent's devices and its groups' widgets, after the lock is
+// released.
+func (f *floor) setStatus(site, agent string, groups []string, device, status, ref string) {
+	type fanOut struct {
+		group   string
+		widgets []*floorConn
+	}
 	f.mu.Lock()
 	s := f.sites[site]
-	s.status = status
-	widgets := make([]*floorConn, 0, len(s.widgets))
-	for c := range s.widgets {
-		widgets = append(widgets, c)
+	var outs []fanOut
+	for _, g := range s.setLocked(groups, status) {
+		out := fanOut{group: g, widgets: make([]*floorConn, 0, len(s.widgets[g]))}
+		for c := range s.widgets[g] {
+			out.widgets = append(out.widgets, c)
+		}
+		outs = append(outs, out)
 	}
-	devices := make([]*floorConn, 0, len(s.devices))
-	for c := range s.devices {
+	devices := make([]*floorConn, 0, len(s.devices[agent]))
+	for c := range s.devices[agent] {
 		devices = append(devices, c)
 	}
 	f.mu.Unlock()
@@ -358,8 +425,10 @@ func (f *floor) setStatus(site, device, status, ref string) {
 	for _, c := range devices {
 		c.write(st)
 	}
-	ws := widgetStatusFrame(site, status)
-	for _, c := range widgets {
-		c.write(ws)
+	for _, out := range outs {
+		ws := widgetStatusFrame(site, out.group, status)
+		for _, c := range out.widgets {
+			c.write(ws)
+		}
 	}
 }

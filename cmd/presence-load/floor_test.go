@@ -8,8 +8,9 @@ import (
 	"github.com/presencehub/presencehub/transport"
 )
 
-// TestFloor runs the generator's fanout scenario against the floor: every
-// frame arrives, so its CPU figures measure the same deliveries as a hub's.
+// TestFloor runs the generator's fanout and groups scenarios against the
+// floor: every frame arrives, so its CPU and latency figures measure the
+// same deliveries as a hub's.
 func TestFloor(t *testing.T) {
 	auth, err := transport.NewAuth([]byte(testSecret))
 	if err != nil {
@@ -36,4 +37,11 @@ func TestFloor(t *testing.T) {
 	// A second run finds the statuses the first left, as against a hub.
 	s = runLoad(t, "--url", url, "--sites", "2", "--widgets", "10", "--changes", "3", "--interval", "20ms")
 	checkChanges(t, s, 2*3*2+10*3)
+	// Fanout with groups: the agent in no group counts for every widget.
+	s = runLoad(t, "--url", url, "--sites", "1", "--groups", "2", "--widgets", "30", "--changes", "2", "--interval", "20ms", "--site-prefix", "fg")
+	checkChanges(t, s, 2*2+30*2)
+	// Groups: each change reaches its agent's 3 devices and its group's 10
+	// widgets, not the other groups'.
+	s = runLoad(t, "--url", url, "--scenario", "groups", "--groups", "3", "--widgets", "30", "--devices", "3", "--changes", "3", "--interval", "30ms", "--site-prefix", "g")
+	checkChanges(t, s, 3*3*3+30*3)
 }
