@@ -1,6 +1,9 @@
 package hub
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // WaitApplied waits until the view has applied bucket revision rev; the
 // events of every entry up to rev have then been handed to JetStream.
@@ -9,3 +12,15 @@ func (h *Hub) WaitApplied(ctx context.Context, rev uint64) error { return h.appl
 // EventsComplete is closed when JetStream has acknowledged every event
 // handed to it so far.
 func (h *Hub) EventsComplete() <-chan struct{} { return h.events.js.PublishAsyncComplete() }
+
+// MissedSignOffs lists what a view (re)loading now would sign off, as
+// "site/agent by hours of group".
+func (h *Hub) MissedSignOffs() []string {
+	var out []string
+	for _, m := range h.missedSignOffs(h.cfg.Now()) {
+		for _, agent := range m.agents {
+			out = append(out, fmt.Sprintf("%s/%s by hours of %q", m.site, agent, m.hoursGroup))
+		}
+	}
+	return out
+}

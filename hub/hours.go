@@ -30,6 +30,7 @@ func (h *Hub) applyHoursLocked(s *site, group string, e entry) {
 			return
 		}
 		s.presence.SetHours(group, nil)
+		delete(s.hoursAt, group)
 	} else {
 		sched, err := presence.ParseSchedule(e.value)
 		if err != nil {
@@ -40,6 +41,7 @@ func (h *Hub) applyHoursLocked(s *site, group string, e entry) {
 			return // a reconcile re-applying what the view holds
 		}
 		s.presence.SetHours(group, sched)
+		s.hoursAt[group] = e.at
 	}
 	h.armHoursLocked(s, group)
 	s.pending.hoursChanged(group)

@@ -15,6 +15,10 @@ import (
 // and only for a record last changed before the boundary, so the change
 // lands once however many replicas try, and an agent who chose a status
 // after the close keeps it.
+//
+// A close that came while no replica could act on it (every replica down,
+// or NATS unreachable past the write timeout) is caught up when a view
+// (re)loads: see catchUpSignOffs.
 
 // signOffLocked starts signing off the agents hoursGroup's schedule governs
 // if it closed at boundary and the site signs off at close.
@@ -56,4 +60,63 @@ func (h *Hub) signOff(ctx context.Context, siteID, agent, hoursGroup string, bou
 	if err != nil && ctx.Err() == nil {
 		h.log.Warn("failed to sign an agent off at closing time", "site", siteID, "agent", agent, "err", err)
 	}
+}
+
+// signOffCatchUp is how far back a (re)loading view looks for a close
+// whose sign-off nobody carried out: a week and a day, so a close of every
+// weekly schedule is in reach.
+const signOffCatchUp = 8 * 24 * time.Hour
+
+// missedSignOff is a close of hoursGroup's schedule whose sign-off of
+// agents nobody carried out.
+type missedSignOff struct {
+	site, hoursGroup string
+	close            time.Time
+	agents           []string
+}
+
+// catchUpSignOffs signs off, after the view (re)loaded, the agents that
+// missedSignOffs lists. The compare-and-set of signOff makes it once across
+// replicas, with or without the boundary's own sign-off.
+func (h *Hub) catchUpSignOffs() {
+	for _, m := range h.missedSignOffs(h.cfg.Now()) {
+		h.goBackground(func(ctx context.Context) {
+			for _, agent := range m.agents {
+				h.signOff(ctx, m.site, agent, m.hoursGroup, m.close)
+			}
+		})
+	}
+}
+
+// missedSignOffs lists, for each schedule of a site that signs off at
+// close, the agents its last close before now should have signed off and
+// did not: online or busy by a record older than that close. Only a close
+// after the settings and the schedule were stored counts, so a replica that
+// restarts does what the running replicas did, never more
+// (sign_off_at_close turned on after a close leaves that close alone).
+func (h *Hub) missedSignOffs(now time.Time) []missedSignOff {
+	var out []missedSignOff
+	for _, s := range h.sites.all() {
+		s.mu.Lock()
+		if !s.removed && s.settings.SignOffAtClose {
+			for _, group := range s.presence.HoursGroups() {
+				sched, _ := s.presence.Hours(group)
+				last := sched.LastClose(now, signOffCatchUp)
+				if last.IsZero() || !s.settingsAt.Before(last) || !s.hoursAt[group].Before(last) {
+					continue
+				}
+				var agents []string
+				for _, agent := range s.presence.SignOffAt(group, last) {
+					if s.agents[agent].rec.At.Before(last) {
+						agents = append(agents, agent)
+					}
+				}
+				if len(agents) > 0 {
+					out = append(out, missedSignOff{s.id, group, last, agents})
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out
 }

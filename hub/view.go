@@ -44,9 +44,13 @@ type site struct {
 	// replica last wrote each, so that a burst of activity writes once.
 	activity        map[string]storedActivity
 	activityWritten map[string]time.Time
-	// settings are the site's settings; hasSettings says they were set.
+	// settings are the site's settings; hasSettings says they were set;
+	// settingsAt when NATS stored them.
 	settings    SiteSettings
 	hasSettings bool
+	settingsAt  time.Time
+	// hoursAt is when NATS stored each schedule, by group.
+	hoursAt map[string]time.Time
 	// coverage is the widgets' coverage keys, by group (coverage.go).
 	coverage map[string]*coverageState
 	// registered holds, for every subscriber of the site, what unregisters
@@ -92,6 +96,7 @@ func newSite(id string) *site {
 		widgets:         make(map[string]*widgetTopic),
 		local:           make(map[string]map[*Session]struct{}),
 		timers:          make(map[string]*hoursTimer),
+		hoursAt:         make(map[string]time.Time),
 		hoursSent:       Hours{Open: true},
 		registered:      make(map[Subscriber][]func()),
 		coverage:        make(map[string]*coverageState),
@@ -345,7 +350,7 @@ func (h *Hub) kickReplacedLocked(s *site, k parsedKey, session string) {
 func (h *Hub) applySettingsLocked(s *site, e entry) {
 	s.pending.settingsChanged()
 	if e.deleted {
-		s.settings, s.hasSettings = SiteSettings{}, false
+		s.settings, s.hasSettings, s.settingsAt = SiteSettings{}, false, time.Time{}
 		return
 	}
 	settings, err := decodeSettings(e.value)
@@ -354,7 +359,7 @@ func (h *Hub) applySettingsLocked(s *site, e entry) {
 		return
 	}
 	before := s.settings.idleAfter()
-	s.settings, s.hasSettings = settings, true
+	s.settings, s.hasSettings, s.settingsAt = settings, true, e.at
 	if after := settings.idleAfter(); after > 0 && after != before && h.isLoaded() {
 		// The idle rule was turned on or changed: online agents' clocks
 		// start now (the load starts them for a replica starting up).

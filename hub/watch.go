@@ -114,6 +114,8 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 				// An activity key that expired while this replica did
 				// not watch left no marker it saw: restart those clocks.
 				h.startAllIdleClocks()
+				// Likewise a close that came while no replica watched.
+				h.catchUpSignOffs()
 				if !first {
 					// How long the view lagged behind the bucket after
 					// the watch restarted (docs/operations.md quotes it).

@@ -144,6 +144,22 @@ func (s *Schedule) OpenAt(t time.Time) (open bool, next time.Time) {
 	return c.openAt(t)
 }
 
+// LastClose returns the latest instant in (t-within, t] at which the
+// schedule closed (went from open to closed), or zero if it did not close
+// then. It answers which closing time a sign-off that nobody carried out
+// belonged to.
+func (s *Schedule) LastClose(t time.Time, within time.Duration) time.Time {
+	var last time.Time
+	open, next := s.OpenAt(t.Add(-within))
+	for !next.IsZero() && !next.After(t) {
+		if open {
+			last = next
+		}
+		open, next = s.OpenAt(next)
+	}
+	return last
+}
+
 // EffectiveSchedule returns the schedule that governs a widget: the group's
 // if it has one, else the site's (possibly nil: no working hours).
 func EffectiveSchedule(site, group *Schedule) *Schedule {

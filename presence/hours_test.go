@@ -950,3 +950,44 @@ func BenchmarkOpenAt(b *testing.B) {
 		s.OpenAt(x)
 	}
 }
+
+// TestLastClose: the latest closing boundary in (t-within, t], in the
+// schedule's zone, across a DST change, an overnight interval, touching
+// intervals (one stretch, one close) and an exception day.
+func TestLastClose(t *testing.T) {
+	prague := mustSchedule(t, `{"timezone":"Europe/Prague","weekly":{
+	  "monday":[{"from":"09:00","to":"17:00"}],"tuesday":[{"from":"09:00","to":"12:00"},{"from":"12:00","to":"17:00"}],
+	  "wednesday":[{"from":"09:00","to":"17:00"}],"thursday":[{"from":"09:00","to":"17:00"}],
+	  "friday":[{"from":"22:00","to":"06:00"}],"sunday":[{"from":"09:00","to":"17:00"}]},
+	  "exceptions":[{"date":"2026-10-28","closed":true}]}`)
+	week := 8 * 24 * time.Hour
+	for _, c := range []struct {
+		name, at string
+		within   time.Duration
+		want     string
+	}{
+		{"after Monday's close", "2026-10-26T20:00:00+01:00", week, "2026-10-26T17:00:00+01:00"},
+		{"at the close itself", "2026-10-26T17:00:00+01:00", week, "2026-10-26T17:00:00+01:00"},
+		{"just before it: Sunday's, the DST day", "2026-10-26T16:59:59+01:00", week, "2026-10-25T17:00:00+01:00"},
+		{"touching intervals close once", "2026-10-27T13:00:00+01:00", time.Hour, ""},
+		{"Tuesday's one close", "2026-10-27T18:00:00+01:00", week, "2026-10-27T17:00:00+01:00"},
+		{"a closed exception day adds none", "2026-10-28T18:00:00+01:00", week, "2026-10-27T17:00:00+01:00"},
+		{"overnight: Saturday 06:00", "2026-10-31T10:00:00+01:00", week, "2026-10-31T06:00:00+01:00"},
+		{"open now: the last one before", "2026-10-29T10:00:00+01:00", week, "2026-10-27T17:00:00+01:00"},
+		{"none within the window", "2026-10-26T20:00:00+01:00", 2 * time.Hour, ""},
+		{"the window's start is excluded", "2026-10-26T19:00:00+01:00", 2 * time.Hour, ""},
+	} {
+		got := prague.LastClose(instant(t, c.at), c.within)
+		if want := instant(t, c.want); !sameInstant(got, want) {
+			t.Errorf("%s: LastClose(%s, %v) = %s, want %s", c.name, c.at, c.within, show(got, mustLoc(t, "Europe/Prague")), show(want, mustLoc(t, "Europe/Prague")))
+		}
+	}
+	for _, js := range []string{
+		`{"timezone":"UTC","weekly":{}}`, // never open
+		`{"timezone":"UTC","weekly":{"monday":[{"from":"00:00","to":"24:00"}],"tuesday":[{"from":"00:00","to":"24:00"}],"wednesday":[{"from":"00:00","to":"24:00"}],"thursday":[{"from":"00:00","to":"24:00"}],"friday":[{"from":"00:00","to":"24:00"}],"saturday":[{"from":"00:00","to":"24:00"}],"sunday":[{"from":"00:00","to":"24:00"}]}}`,
+	} {
+		if got := mustSchedule(t, js).LastClose(instant(t, "2026-10-26T20:00:00Z"), week); !got.IsZero() {
+			t.Errorf("LastClose of %s = %v, want zero: it never closes", js, got)
+		}
+	}
+}
