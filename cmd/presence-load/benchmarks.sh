@@ -12,7 +12,7 @@
 #       # the agent path with events on and off (--events-stream none), alternated
 #
 # SCENARIOS (default "fanout storm agent") picks the hub scenarios; the floor
-# runs with fanout and with agent.
+# runs with each of fanout, storm and agent.
 set -euo pipefail
 OUT=${OUT:-/tmp/presence-bench}
 WIDGETS=${WIDGETS:-10000}
@@ -37,19 +37,23 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 prio=()
 [ -n "${NICE:-}" ] && prio=(nice -n "$NICE")
 fanout=(--widgets "$WIDGETS" --agents 1 --changes "$CHANGES" --interval 150ms)
+storm=(--widgets "$WIDGETS" --agents 1 --storm)
 agentpath=(--scenario groups --groups 100 --agents 100 --widgets "$WIDGETS" --rate 100 --duration 10s)
 
 scenarios=${SCENARIOS:-fanout storm agent}
 for run in $(seq "$RUNS"); do
   # The floor: frames once, write(2) per socket, nothing else; for the
-  # fanout scenario and for the agent path.
-  for scenario in fanout agent; do
+  # fanout scenario, the reconnect storm and the agent path.
+  for scenario in fanout storm agent; do
     [[ " $scenarios " == *" $scenario "* ]] || continue
     "${prio[@]}" "$OUT/pload" floor --addr 127.0.0.1:18182 --jwt-secret s >"$OUT/floor.log" 2>&1 &
     floor=$!
     sleep 0.5
-    args=("${fanout[@]}")
-    [ "$scenario" = agent ] && args=("${agentpath[@]}")
+    case $scenario in
+    fanout) args=("${fanout[@]}") ;;
+    storm) args=("${storm[@]}") ;;
+    agent) args=("${agentpath[@]}") ;;
+    esac
     "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18182 --jwt-secret s "${args[@]}" --pids "$floor" --json >"$OUT/floor-$scenario-$run.json"
     stop "$floor"
   done
@@ -69,7 +73,7 @@ for run in $(seq "$RUNS"); do
     wait_http http://127.0.0.1:18181/readyz
     case $scenario in
     fanout | base-fanout) args=("${fanout[@]}") ;;
-    storm) args=(--widgets "$WIDGETS" --agents 1 --storm) ;;
+    storm) args=("${storm[@]}") ;;
     agent | agent-noevents) args=("${agentpath[@]}") ;;
     esac
     "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18181 --jwt-secret s "${args[@]}" --pids "$hub" --json >"$OUT/hub-$scenario-$run.json"
