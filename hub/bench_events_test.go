@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -21,25 +22,50 @@ import (
 // whether any were lost: a figure for docs/benchmarks.md, not a limit.
 func BenchmarkEventsTwoReplicas(b *testing.B) {
 	ns := natstest.Start(b)
+	benchEvents(b, 1, natstest.Connect(b, ns), natstest.Connect(b, ns))
+}
+
+// BenchmarkEventsThreeNodeCluster is the same with three replicas, as in
+// production: each connected to its own node of a three-node cluster of
+// nats-server processes, with the bucket and the event stream replicated
+// on all three (R3), so every stored event is a RAFT commit.
+func BenchmarkEventsThreeNodeCluster(b *testing.B) {
+	c := natstest.StartCluster(b)
+	conns := make([]*nats.Conn, len(c.Nodes))
+	for i, n := range c.Nodes {
+		nc, err := nats.Connect(n.URL())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(nc.Close)
+		conns[i] = nc
+	}
+	benchEvents(b, 3, conns...)
+}
+
+// benchEvents runs a replica on each connection, with the bucket and the
+// event stream at the given replication, and measures the events they
+// publish for the same changes.
+func benchEvents(b *testing.B, replication int, conns ...*nats.Conn) {
 	type replica struct {
 		h   *Hub
 		q   *drainQueue
 		reg *prometheus.Registry
 		in  chan entry
 	}
-	var replicas [2]*replica
+	replicas := make([]*replica, len(conns))
 	var stream jetstream.Stream
 	var rev uint64
 	for i := range replicas {
-		js, err := jetstream.New(natstest.Connect(b, ns))
+		js, err := jetstream.New(conns[i])
 		if err != nil {
 			b.Fatal(err)
 		}
-		kv, err := OpenBucket(b.Context(), js, BucketConfig{})
+		kv, err := OpenBucket(b.Context(), js, BucketConfig{Replicas: replication})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if stream, err = OpenEventStream(b.Context(), js, EventStreamConfig{}); err != nil {
+		if stream, err = OpenEventStream(b.Context(), js, EventStreamConfig{Replicas: replication}); err != nil {
 			b.Fatal(err)
 		}
 		reg := prometheus.NewRegistry()
@@ -48,6 +74,9 @@ func BenchmarkEventsTwoReplicas(b *testing.B) {
 			b.Fatal(err)
 		}
 		h.ready.Store(true)
+		// Failed publishes are retried on a goroutine of Run's; without
+		// Run, the benchmark lends its context.
+		h.bg.start(b.Context())
 		r := &replica{h: h, reg: reg, in: make(chan entry)}
 		rev, r.q = seedBenchSite(b, h)
 		replicas[i] = r
@@ -94,6 +123,7 @@ func BenchmarkEventsTwoReplicas(b *testing.B) {
 	}
 	for _, r := range replicas {
 		close(r.in)
+		r.h.bg.stop() // waits for the retries
 		<-r.h.events.js.PublishAsyncComplete()
 	}
 	elapsed := time.Since(start).Seconds()
@@ -121,7 +151,14 @@ func BenchmarkEventsTwoReplicas(b *testing.B) {
 	stored := float64(after.State.Msgs - before.State.Msgs)
 	// Seeding the site published nothing: its entries were applied without
 	// events (applyEntry), so every stored event is one of the changes'.
+	var retried uint64
+	for _, r := range replicas {
+		r.h.events.retry.mu.Lock()
+		retried += r.h.events.retry.failures
+		r.h.events.retry.mu.Unlock()
+	}
 	b.ReportMetric(failed, "failed")
+	b.ReportMetric(float64(retried)/stored, "failures/event")
 	b.ReportMetric(published/float64(len(replicas))/elapsed, "published/s/replica")
 	b.ReportMetric(stored/elapsed, "stored/s")
 	b.ReportMetric(published/float64(len(replicas))-stored, "lost")
