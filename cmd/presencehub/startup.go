@@ -71,6 +71,8 @@ func (c *serveConfig) validate() error {
 	if c.maxDevices < 1 {
 		return fmt.Errorf("invalid --max-devices %d: at least 1", c.maxDevices)
 	}
+	// These limits must be positive: transport reads 0 as its default,
+	// which is not what an operator writing 0 means.
 	for _, f := range []struct {
 		name  string
 		value float64
@@ -80,14 +82,20 @@ func (c *serveConfig) validate() error {
 		{"--send-queue", float64(c.sendQueue)},
 		{"--write-timeout", c.writeTimeout.Seconds()},
 		{"--pong-timeout", c.pongTimeout.Seconds()},
+		{"--close-timeout", c.closeTimeout.Seconds()},
 		{"--status-rate", c.statusRate},
 		{"--status-burst", float64(c.statusBurst)},
-		{"--shutdown-delay", c.shutdownDelay.Seconds()},
 		{"--shutdown-timeout", c.shutdownWait.Seconds()},
 	} {
-		if f.value < 0 {
-			return fmt.Errorf("invalid %s: negative", f.name)
+		if f.value <= 0 {
+			return fmt.Errorf("invalid %s: more than 0", f.name)
 		}
+	}
+	if c.pingInterval == 0 {
+		return errors.New("invalid --ping-interval 0: use a negative value to turn pings off")
+	}
+	if c.shutdownDelay < 0 {
+		return fmt.Errorf("invalid --shutdown-delay %v: negative", c.shutdownDelay)
 	}
 	if c.natsURL == "" {
 		if c.kvReplicas != 1 {
