@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -488,4 +489,31 @@ func TestServeHTTPLimitFlags(t *testing.T) {
 	expectEOF(idleReader, "an idle keep-alive connection")
 	expectEOF(bufio.NewReader(stalled), "a stalled request body")
 	h.terminate()
+}
+
+// TestShutdownTimeoutBoundsStuckSockets: a client that never answers the
+// close frame holds its socket for --close-timeout; on SIGTERM the hub waits
+// for it only --shutdown-timeout, says so, and exits cleanly.
+func TestShutdownTimeoutBoundsStuckSockets(t *testing.T) {
+	h := startHub(t, "hub", "--addr", "127.0.0.1:0", "--grace", "2s", "--data-dir", t.TempDir(), "--jwt-secret", procSecret,
+		"--shutdown-timeout", "1s", "--close-timeout", "10m")
+	// A raw client: the upgrade, then nothing read or answered.
+	c, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /v1/widget?site=acme HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", h.addr)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("failed to read the upgrade answer: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("got HTTP %d for the upgrade, want 101", resp.StatusCode)
+	}
+	h.terminate() // fails unless the hub exits, with code 0, within procWait: far less than --close-timeout
+	if !strings.Contains(h.stderrText(), "sockets still open at shutdown") {
+		t.Errorf("got no warning about the socket left open; stderr:\n%s", h.stderrText())
+	}
 }
