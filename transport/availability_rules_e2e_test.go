@@ -31,6 +31,7 @@ func TestSettingsRefuseBadRules(t *testing.T) {
 		{`{"idle":{"after":"15m"}}`, `idle.status: "": want busy or offline`},
 		{`{"background":{"max":"30s"}}`, "background.max: 30s is out of range: 1m0s to 168h0m0s"},
 		{`{"background":{"max":"8d"}}`, `background.max: "8d" is not a duration`},
+		{`{"background":{"max":"169h"}}`, "background.max: 169h0m0s is out of range: 1m0s to 168h0m0s"},
 		{`{"background":{}}`, "background.max: missing"},
 		{`{"sign_off_at_close":"yes"}`, "sign_off_at_close"},
 		{`{"uncovered_alert":"0s"}`, "uncovered_alert: 0s is out of range: 1s to 24h0m0s"},
