@@ -25,9 +25,9 @@ const (
 	// host (6 per origin) even behind a NAT shared by a few users, and far
 	// below the process's file descriptors.
 	DefaultMaxHTTPConnsPerClient = 64
-	// httpReadHeaderTimeout bounds the headers alone (slowloris), unless
-	// the read timeout is shorter.
-	httpReadHeaderTimeout = 10 * time.Second
+	// DefaultHTTPHeaderTimeout bounds the headers alone (slowloris), unless
+	// the read timeout is shorter; browsers send theirs in one packet.
+	DefaultHTTPHeaderTimeout = 10 * time.Second
 )
 
 // HTTPLimits bounds what plain HTTP connections may hold, so that no client
@@ -40,9 +40,13 @@ const (
 // devices per agent) cover them from then on.
 type HTTPLimits struct {
 	// ReadTimeout bounds reading one request, headers and body; the headers
-	// alone get at most 10s. Zero means DefaultHTTPReadTimeout, negative
-	// no limit (the headers still get 10s).
+	// alone get at most HeaderTimeout. Zero means DefaultHTTPReadTimeout,
+	// negative no limit (the headers still get HeaderTimeout).
 	ReadTimeout time.Duration
+	// HeaderTimeout bounds reading one request's headers, when shorter
+	// than ReadTimeout. Zero means DefaultHTTPHeaderTimeout, negative no
+	// limit of its own (the headers then get ReadTimeout).
+	HeaderTimeout time.Duration
 	// IdleTimeout is how long a keep-alive connection may wait for its next
 	// request. Zero means DefaultHTTPIdleTimeout, negative no limit.
 	IdleTimeout time.Duration
@@ -77,6 +81,9 @@ func NewHTTPServer(h http.Handler, ln net.Listener, limits HTTPLimits) (*http.Se
 	if limits.IdleTimeout == 0 {
 		limits.IdleTimeout = DefaultHTTPIdleTimeout
 	}
+	if limits.HeaderTimeout == 0 {
+		limits.HeaderTimeout = DefaultHTTPHeaderTimeout
+	}
 	if limits.MaxConnsPerClient == 0 {
 		limits.MaxConnsPerClient = DefaultMaxHTTPConnsPerClient
 	}
@@ -90,8 +97,8 @@ func NewHTTPServer(h http.Handler, ln net.Listener, limits HTTPLimits) (*http.Se
 	// request by ReadTimeout counted from the request's start, so a header
 	// timeout longer than the read timeout would let the headers alone
 	// take longer than the whole request may.
-	headerTimeout := httpReadHeaderTimeout
-	if limits.ReadTimeout > 0 && limits.ReadTimeout < headerTimeout {
+	headerTimeout := limits.HeaderTimeout
+	if limits.ReadTimeout > 0 && (headerTimeout < 0 || limits.ReadTimeout < headerTimeout) {
 		headerTimeout = limits.ReadTimeout
 	}
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -160,6 +160,21 @@ func TestStalledRequestIsClosed(t *testing.T) {
 	dialFrom(t, addr, "").expectClosed("a connection that sends nothing")
 }
 
+// TestStalledHeadersAreClosedWithoutReadTimeout: with no read timeout, the
+// header timeout alone closes a connection that trickles its headers, long
+// before DefaultHTTPHeaderTimeout would.
+func TestStalledHeadersAreClosedWithoutReadTimeout(t *testing.T) {
+	addr := serveLimited(t, okHandler, transport.HTTPLimits{ReadTimeout: -1, HeaderTimeout: 200 * time.Millisecond})
+	c := dialFrom(t, addr, "")
+	c.send("GET /healthz HTTP/1.1\r\nHost: hub\r\n")
+	// A deadline for failing, half the default: a header timeout ignored
+	// would leave the connection open past it.
+	c.SetReadDeadline(time.Now().Add(transport.DefaultHTTPHeaderTimeout / 2))
+	if _, err := io.Copy(io.Discard, c.br); !closedByPeer(err) {
+		t.Fatalf("got %v reading stalled headers, want the server to close the connection", err)
+	}
+}
+
 func TestHTTPConnectionsPerClientAddressAreCapped(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	addr := serveLimited(t, okHandler, transport.HTTPLimits{MaxConnsPerClient: 2, Registerer: reg, TrustedProxies: []netip.Prefix{}})

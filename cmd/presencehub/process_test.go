@@ -355,6 +355,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{name: "zero HTTP connection cap", args: []string{"--max-http-conns-per-client", "0"}, want: "invalid --max-http-conns-per-client 0"},
 		{name: "zero read timeout from the environment", env: []string{"PRESENCE_HTTP_READ_TIMEOUT=0s"}, want: "invalid --http-read-timeout 0"},
 		{name: "zero idle timeout", args: []string{"--http-idle-timeout", "0"}, want: "invalid --http-idle-timeout 0"},
+		{name: "zero header timeout", args: []string{"--http-header-timeout", "0s"}, want: "invalid --http-header-timeout 0"},
 		{name: "busy --nats-listen", args: []string{"--nats-listen", busyAddr}, want: "failed to listen on --nats-listen " + busyAddr},
 		{name: "busy --addr", args: []string{"--addr", busyAddr}, want: "failed to listen on --addr " + busyAddr},
 		{name: "--nats-listen without a port", args: []string{"--nats-listen", "127.0.0.1"}, want: `invalid --nats-listen "127.0.0.1"`},

@@ -63,6 +63,7 @@ type serveConfig struct {
 	maxWidgets     int
 	trustedProxies string
 	httpRead       time.Duration
+	httpHeader     time.Duration
 	httpIdle       time.Duration
 	maxHTTPConns   int
 	replicaID      string
@@ -127,7 +128,8 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.Float64Var(&c.statusRate, "status-rate", transport.DefaultStatusRate, "status changes per second allowed per device; more get rate_limited errors")
 	fs.IntVar(&c.statusBurst, "status-burst", transport.DefaultStatusBurst, "burst of status changes allowed per device")
 	fs.IntVar(&c.maxWidgets, "max-widgets-per-client", transport.DefaultMaxWidgetsPerClient, "widget sockets one client address may hold open on this replica; more are refused with HTTP 429; -1 disables the cap (load tests from one address)")
-	fs.DurationVar(&c.httpRead, "http-read-timeout", transport.DefaultHTTPReadTimeout, "time limit for reading one HTTP request, headers and body (the headers alone get at most 10s); negative: none")
+	fs.DurationVar(&c.httpRead, "http-read-timeout", transport.DefaultHTTPReadTimeout, "time limit for reading one HTTP request, headers and body (the headers alone get at most --http-header-timeout); negative: none")
+	fs.DurationVar(&c.httpHeader, "http-header-timeout", transport.DefaultHTTPHeaderTimeout, "time limit for reading one HTTP request's headers, when shorter than --http-read-timeout (slow clients that trickle headers); negative: none of its own")
 	fs.DurationVar(&c.httpIdle, "http-idle-timeout", transport.DefaultHTTPIdleTimeout, "how long a keep-alive HTTP connection may wait for its next request; negative: none")
 	fs.IntVar(&c.maxHTTPConns, "max-http-conns-per-client", transport.DefaultMaxHTTPConnsPerClient, "plain HTTP connections one TCP peer address may have open at once (a WebSocket leaves the count at its upgrade); more are closed at once; --trusted-proxies are not counted")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", prefixList(transport.DefaultTrustedProxies()), "comma list of CIDRs (or addresses) of proxies whose X-Forwarded-For names the client address; \"none\" or empty trusts nobody")
@@ -273,7 +275,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	mountExtras(srv, reg, auth, cfg.dev)
 
 	httpSrv, httpLn := transport.NewHTTPServer(srv, ln, transport.HTTPLimits{
-		ReadTimeout: cfg.httpRead, IdleTimeout: cfg.httpIdle, MaxConnsPerClient: cfg.maxHTTPConns,
+		ReadTimeout: cfg.httpRead, HeaderTimeout: cfg.httpHeader, IdleTimeout: cfg.httpIdle, MaxConnsPerClient: cfg.maxHTTPConns,
 		TrustedProxies: proxies, Logger: log, Registerer: reg,
 	})
 	log.Info("listening", "addr", ln.Addr().String(), "hub", h.ID(), "grace", cfg.grace)

@@ -33,6 +33,9 @@ func (c *serveConfig) validate() error {
 	if c.httpRead == 0 {
 		return errors.New("invalid --http-read-timeout 0: use a negative value for no timeout")
 	}
+	if c.httpHeader == 0 {
+		return errors.New("invalid --http-header-timeout 0: use a negative value for no timeout of its own")
+	}
 	if c.httpIdle == 0 {
 		return errors.New("invalid --http-idle-timeout 0: use a negative value for no timeout")
 	}
