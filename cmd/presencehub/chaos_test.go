@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +95,23 @@ func TestKilledHubWithThousandDevices(t *testing.T) {
 		if got := roster.status[id]; got != "online" {
 			t.Fatalf("got %s %s, want online: it still has a device on B", id, got)
 		}
+	}
+}
+
+// TestStartupTimeoutGivesUpWithoutQuorum: a replicated bucket cannot be
+// created on a NATS cluster that lost two of its three nodes; serve keeps
+// trying for --startup-timeout, then stops with an error naming the bucket,
+// well before its default would let it.
+func TestStartupTimeoutGivesUpWithoutQuorum(t *testing.T) {
+	c := natstest.StartCluster(t)
+	c.Nodes[1].Kill()
+	c.Nodes[2].Kill()
+	res := runPresencehub(t, nil, "serve", "--addr", "127.0.0.1:0", "--nats-url", c.Nodes[0].URL(), "--kv-replicas", "3",
+		"--grace", "30s", "--data-dir", t.TempDir(), "--jwt-secret", procSecret, "--startup-timeout", "2s")
+	if res.code != 1 {
+		t.Fatalf("got exit code %d, want 1; stderr:\n%s", res.code, res.stderr)
+	}
+	if want := `failed to open bucket "presence"`; !strings.Contains(res.stderr, want) {
+		t.Errorf("got stderr %q, want it to contain %q", res.stderr, want)
 	}
 }

@@ -56,6 +56,7 @@ type serveConfig struct {
 	perSiteMetrics bool
 	shutdownDelay  time.Duration
 	shutdownWait   time.Duration
+	startupTimeout time.Duration
 	debugAddr      string
 	maxDevices     int
 	statusRate     float64
@@ -123,6 +124,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.BoolVar(&c.perSiteMetrics, "metrics-per-site", false, "add per-site series to /metrics (one series per site: keep off with many sites)")
 	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz answers 503 before sockets are closed, so a load balancer stops routing here first")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long closing sockets and draining NATS may take")
+	fs.DurationVar(&c.startupTimeout, "startup-timeout", 30*time.Second, "how long the embedded nats-server may take to start, and the bucket and event stream to open (a NATS cluster still electing its leaders), before serve gives up")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "HOST:PORT serving Go's pprof profiles under /debug/pprof/ (off by default; keep it private)")
 	fs.IntVar(&c.maxDevices, "max-devices", hub.DefaultMaxDevices, "live devices one agent may have; more are refused with close 4003")
 	fs.Float64Var(&c.statusRate, "status-rate", transport.DefaultStatusRate, "status changes per second allowed per device; more get rate_limited errors")
@@ -218,7 +220,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	if err != nil {
 		return fmt.Errorf("failed to start JetStream client: %w", err)
 	}
-	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	openCtx, cancel := context.WithTimeout(ctx, cfg.startupTimeout)
 	kv, err := hub.OpenBucket(openCtx, js, hub.BucketConfig{Name: cfg.bucket, Replicas: cfg.kvReplicas, LimitMarkerTTL: cfg.markerTTL})
 	cancel()
 	if err != nil {
@@ -230,7 +232,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	var webhooks *webhook.Manager
 	var hist *history.Index
 	if events {
-		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		openCtx, cancel := context.WithTimeout(ctx, cfg.startupTimeout)
 		webhooks, err = openEvents(openCtx, cfg, js, reg, log)
 		cancel()
 		if err != nil {
@@ -455,7 +457,7 @@ func connectNATS(cfg *serveConfig, log *slog.Logger) (*nats.Conn, func(), error)
 		}
 		return nil, nil, fmt.Errorf("failed to start embedded NATS: %w", err)
 	}
-	if !ns.ReadyForConnections(30 * time.Second) {
+	if !ns.ReadyForConnections(cfg.startupTimeout) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		return nil, nil, errors.New("embedded NATS did not become ready")

@@ -89,6 +89,7 @@ func (c *serveConfig) validate() error {
 		{"--status-rate", c.statusRate},
 		{"--status-burst", float64(c.statusBurst)},
 		{"--shutdown-timeout", c.shutdownWait.Seconds()},
+		{"--startup-timeout", c.startupTimeout.Seconds()},
 	} {
 		if f.value <= 0 {
 			return fmt.Errorf("invalid %s: more than 0", f.name)
