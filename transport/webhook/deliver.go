@@ -253,7 +253,8 @@ func (m *Manager) attempt(ctx context.Context, ep Endpoint, key []byte, msg jets
 }
 
 // jitter adds up to a tenth to d, so that the retries of many events that
-// failed together do not come back together.
+// failed together do not come back together. retrySpan counts the most it
+// adds.
 func jitter(d time.Duration) time.Duration {
 	return d + rand.N(d/10+1)
 }

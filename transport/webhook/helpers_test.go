@@ -49,10 +49,10 @@ type replica struct {
 	stop func()
 }
 
-// startReplica opens a Manager on ns with cfg (JetStream set here) and runs
-// it until the test ends or stop is called. Its logs, at every level, go to
-// logs as well as the test's log on failure.
-func startReplica(t *testing.T, ns *natsserver.Server, cfg webhook.Config, logs *syncBuffer) *replica {
+// openManager opens a Manager on ns with cfg (JetStream set here), without
+// running it: registrations made with it are delivered by the replicas
+// that run. Its logs, at every level, go to logs.
+func openManager(t *testing.T, ns *natsserver.Server, cfg webhook.Config, logs *syncBuffer) (*webhook.Manager, jetstream.JetStream) {
 	t.Helper()
 	nc := natstest.Connect(t, ns)
 	js, err := jetstream.New(nc)
@@ -72,6 +72,15 @@ func startReplica(t *testing.T, ns *natsserver.Server, cfg webhook.Config, logs 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, js
+}
+
+// startReplica opens a Manager on ns with cfg (JetStream set here) and runs
+// it until the test ends or stop is called. Its logs, at every level, go to
+// logs as well as the test's log on failure.
+func startReplica(t *testing.T, ns *natsserver.Server, cfg webhook.Config, logs *syncBuffer) *replica {
+	t.Helper()
+	m, js := openManager(t, ns, cfg, logs)
 	runCtx, stopRun := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(runCtx) }()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -33,7 +34,8 @@ const (
 	// presence.webhook-deliveries.<site>.<endpoint id>.
 	DeliveriesSubjectPrefix = "presence.webhook-deliveries."
 	// deliveriesMaxAge is how long an attempt stays in the deliveries log
-	// at most: longer than the default retry schedule.
+	// at most: longer than the default retry schedule. Open refuses a
+	// schedule that could outlast it (retrySpan).
 	deliveriesMaxAge = 7 * 24 * time.Hour
 )
 
@@ -57,7 +59,9 @@ type Config struct {
 	// Timeout bounds one attempt, from connecting to the answer's status.
 	Timeout time.Duration
 	// RetrySchedule is the delays between attempts; after the last one
-	// fails, the event is given up for that endpoint.
+	// fails, the event is given up for that endpoint. From the first
+	// attempt to the last it must fit in the deliveries log's 7 days and
+	// in the event stream's retention.
 	RetrySchedule []time.Duration
 	// AllowPrivate lets endpoints be on loopback, private and link-local
 	// addresses, and use plain http (tests, private deployments).
@@ -151,10 +155,25 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 			return nil, errors.New("webhook retry delays must be positive")
 		}
 	}
+	// The deliveries log must still hold an event's first attempt when its
+	// last one is recorded, or the log would show the retries of an event
+	// without how they began.
+	span := retrySpan(cfg.RetrySchedule, cfg.Timeout)
+	if span > deliveriesMaxAge {
+		return nil, fmt.Errorf("webhook retry schedule %s spans up to %v (each delay gets up to a tenth more, each attempt up to the timeout %v), more than the %v the deliveries log keeps an attempt",
+			durations(cfg.RetrySchedule), span, cfg.Timeout, deliveriesMaxAge)
+	}
 	js := cfg.JetStream
 	events, err := js.Stream(ctx, cfg.EventStream)
 	if err != nil {
 		return nil, fmt.Errorf("failed to find event stream %q: %w", cfg.EventStream, err)
+	}
+	// A retry is the event stream's message delivered again: once the
+	// stream's retention has removed it, the attempts left never happen,
+	// and nothing records that they did not.
+	if retention := events.CachedInfo().Config.MaxAge; retention > 0 && span > retention {
+		return nil, fmt.Errorf("webhook retry schedule %s spans up to %v (each delay gets up to a tenth more, each attempt up to the timeout %v), more than the %v event stream %q keeps events",
+			durations(cfg.RetrySchedule), span, cfg.Timeout, retention, cfg.EventStream)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
@@ -206,6 +225,32 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 	}
 	return m, nil
+}
+
+// retrySpan is the longest time from an event's first attempt to its last
+// with schedule: every delay with the most jitter adds, every attempt but the
+// last taking the whole timeout. Time an event waits behind others for its
+// turn is not counted; it has no bound. It saturates rather than wrap, so
+// that absurd flags are refused rather than let through negative.
+func retrySpan(schedule []time.Duration, timeout time.Duration) time.Duration {
+	var span time.Duration
+	for _, d := range schedule {
+		step := d + d/10 + timeout
+		if step < 0 || span > math.MaxInt64-step {
+			return math.MaxInt64
+		}
+		span += step
+	}
+	return span
+}
+
+// durations formats a retry schedule as the flag takes it.
+func durations(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = d.String()
+	}
+	return strings.Join(s, ",")
 }
 
 // newClient returns the HTTP client of deliveries: no proxy from the
