@@ -371,6 +371,8 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{name: "webhook timeout", args: []string{"--webhook-timeout", "0s"}, want: "invalid --webhook-timeout 0s"},
 		{name: "webhook retry schedule", env: []string{"PRESENCE_WEBHOOK_RETRY_SCHEDULE=5s,soon"}, want: `invalid --webhook-retry-schedule "5s,soon": item 2 ("soon")`},
 		{name: "negative webhook retry delay", args: []string{"--webhook-retry-schedule", "5s,-1m"}, want: `item 2 ("-1m")`},
+		{name: "webhook retries beyond the deliveries log", args: []string{"--webhook-retry-schedule", "100h,100h"}, want: `invalid --webhook-retry-schedule "100h,100h": webhook retry schedule 100h0m0s,100h0m0s spans up to`},
+		{name: "webhook retries beyond the events' retention", env: []string{"PRESENCE_EVENTS_RETENTION=24h"}, want: `more than the 24h0m0s the event stream keeps events; shorten it, or lengthen --events-retention`},
 		{name: "no webhooks per site", args: []string{"--webhook-max-per-site", "0"}, want: "invalid --webhook-max-per-site 0"},
 		{name: "no webhook pending", args: []string{"--webhook-max-pending", "0"}, want: "invalid --webhook-max-pending 0"},
 		{name: "no webhook concurrency", args: []string{"--webhook-concurrency", "0"}, want: "invalid --webhook-concurrency 0"},

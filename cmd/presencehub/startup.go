@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/transport/webhook"
 )
 
 // validate checks the flags that serve would otherwise find wrong only after
@@ -130,6 +131,12 @@ func (c *serveConfig) validate() error {
 	}
 	if err := c.webhooks.validate(); err != nil {
 		return err
+	}
+	if c.eventStream != "none" {
+		schedule, _ := parseDurationList(c.webhooks.retrySchedule) // parsed by validate
+		if err := webhook.CheckRetrySchedule(schedule, c.webhooks.timeout, c.eventRetention); err != nil {
+			return fmt.Errorf("invalid --webhook-retry-schedule %q: %w; shorten it, or lengthen --events-retention", c.webhooks.retrySchedule, err)
+		}
 	}
 	if c.replicaID != "" && (len(c.replicaID) > 128 || strings.IndexFunc(c.replicaID, notIDRune) >= 0) {
 		return fmt.Errorf("invalid --replica-id %q: up to 128 characters, no spaces or control characters", c.replicaID)

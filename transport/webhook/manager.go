@@ -158,22 +158,13 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	// The deliveries log must still hold an event's first attempt when its
 	// last one is recorded, or the log would show the retries of an event
 	// without how they began.
-	span := retrySpan(cfg.RetrySchedule, cfg.Timeout)
-	if span > deliveriesMaxAge {
-		return nil, fmt.Errorf("webhook retry schedule %s spans up to %v (each delay gets up to a tenth more, each attempt up to the timeout %v), more than the %v the deliveries log keeps an attempt",
-			durations(cfg.RetrySchedule), span, cfg.Timeout, deliveriesMaxAge)
-	}
 	js := cfg.JetStream
 	events, err := js.Stream(ctx, cfg.EventStream)
 	if err != nil {
 		return nil, fmt.Errorf("failed to find event stream %q: %w", cfg.EventStream, err)
 	}
-	// A retry is the event stream's message delivered again: once the
-	// stream's retention has removed it, the attempts left never happen,
-	// and nothing records that they did not.
-	if retention := events.CachedInfo().Config.MaxAge; retention > 0 && span > retention {
-		return nil, fmt.Errorf("webhook retry schedule %s spans up to %v (each delay gets up to a tenth more, each attempt up to the timeout %v), more than the %v event stream %q keeps events",
-			durations(cfg.RetrySchedule), span, cfg.Timeout, retention, cfg.EventStream)
+	if err := CheckRetrySchedule(cfg.RetrySchedule, cfg.Timeout, events.CachedInfo().Config.MaxAge); err != nil {
+		return nil, fmt.Errorf("event stream %q: %w", cfg.EventStream, err)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
@@ -225,6 +216,25 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 	}
 	return m, nil
+}
+
+// CheckRetrySchedule reports whether an event's attempts on schedule, each
+// taking up to timeout, fit from the first to the last in the deliveries
+// log's 7 days, so that the log still holds how an event's retries began,
+// and in the event stream's retention (0: none), since a retry is the
+// stream's message delivered again: once the stream has removed it, the
+// attempts left never happen, and nothing records that they did not.
+func CheckRetrySchedule(schedule []time.Duration, timeout, retention time.Duration) error {
+	span := retrySpan(schedule, timeout)
+	if span > deliveriesMaxAge {
+		return fmt.Errorf("webhook retry schedule %s spans up to %v (each delay gets up to a tenth more, each attempt up to the timeout %v), more than the %v the deliveries log keeps an attempt",
+			durations(schedule), span, timeout, deliveriesMaxAge)
+	}
+	if retention > 0 && span > retention {
+		return fmt.Errorf("webhook retry schedule %s spans up to %v (each delay gets up to a tenth more, each attempt up to the timeout %v), more than the %v the event stream keeps events",
+			durations(schedule), span, timeout, retention)
+	}
+	return nil
 }
 
 // retrySpan is the longest time from an event's first attempt to its last
