@@ -26,6 +26,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 )
@@ -49,6 +50,7 @@ func TestMain(m *testing.M) {
 	if procBinDir != "" {
 		os.RemoveAll(procBinDir)
 	}
+	natstest.RemoveBinary() // built for the cluster tests
 	if code == 0 {
 		// No goroutine a test started may still run.
 		if err := goleak.Find(); err != nil {
