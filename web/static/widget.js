@@ -120,8 +120,8 @@
   // ---- transports ----
   var ws = null, wsTimer, attempt = 0, fails = 0;
   var polling = false, pollTimer, pollFails = 0, inflight = false;
-  // answered: the last poll got an answer, so the hub is up and it is the
-  // socket that fails (a proxy that blocks WebSockets).
+  // answered: the last poll got an HTTP answer (any status), so the hub is
+  // up and it is the socket that fails (a proxy that blocks WebSockets).
   var answered = false;
 
   // Exponential backoff with full jitter: random(0, min(30 s, 500 ms * 2^n)).
@@ -187,9 +187,10 @@
     if (inflight || !polling) return;
     inflight = true;
     fetch(pollURL, { cache: 'no-store', credentials: 'omit' })
-      .then(function (r) { if (!r.ok) throw r.status; return r.json(); })
-      .then(function (f) { pollFails = 0; answered = true; if (polling) apply(f, 'polling'); },
-        function () { pollFails++; answered = false; })
+      .then(function (r) { answered = true; if (!r.ok) throw r.status; return r.json(); },
+        function (e) { answered = false; throw e; }) // no answer at all: the hub is away
+      .then(function (f) { pollFails = 0; if (polling) apply(f, 'polling'); },
+        function () { pollFails++; })
       .then(function () {
         inflight = false;
         if (polling) pollTimer = setTimeout(poll, jitter(15000 * Math.min(4, Math.pow(2, pollFails))));
