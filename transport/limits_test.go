@@ -3,6 +3,7 @@ package transport_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -26,9 +27,12 @@ func TestStatusChangesAreRateLimitedPerDevice(t *testing.T) {
 		fast.Send(map[string]string{"type": "set_status", "status": []string{"busy", "online"}[i%2], "ref": fmt.Sprint("r", i)})
 	}
 	// Refusals are answered at once, statuses after a round trip through
-	// NATS: the two streams interleave, each in order.
+	// NATS: the two streams interleave, each in order. The two accepted
+	// changes write one bucket key twice in a row, and a watch that runs
+	// behind may find the second only (docs/protocol.md: a status frame
+	// carries the latest status), so r0's frame may not come; r1's must.
 	var statuses, refused []string
-	for range 5 {
+	for len(refused) < 3 || !slices.Contains(statuses, "r1") {
 		f := fast.Next()
 		switch f.Str("type") {
 		case "status":
@@ -42,12 +46,11 @@ func TestStatusChangesAreRateLimitedPerDevice(t *testing.T) {
 			t.Fatalf("got %s, want a status or an error", f)
 		}
 	}
-	if got, want := fmt.Sprint(statuses, refused), "[r0 r1] [r2 r3 r4]"; got != want {
-		t.Fatalf("got statuses and refusals %s, want %s", got, want)
+	if got := fmt.Sprint(statuses, refused); got != "[r0 r1] [r2 r3 r4]" && got != "[r1] [r2 r3 r4]" {
+		t.Fatalf("got statuses and refusals %s, want [r0 r1] [r2 r3 r4] (or r1 alone, r0 replaced before it was read)", got)
 	}
 	// The limited device is not disconnected, and the limit is per device.
-	other.Expect("status", "ref", "r0")
-	other.Expect("status", "ref", "r1")
+	other.WaitFor("status", "ref", "r1")
 	other.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "m1"})
 	other.Expect("status", "status", "busy", "ref", "m1")
 	fast.Expect("status", "status", "busy", "ref", "m1")
