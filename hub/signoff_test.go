@@ -51,16 +51,19 @@ func TestSignOffAtClose(t *testing.T) {
 	connect(t, b, "acme", "bob", []string{"sales"}, newQueue(64))
 	c := connect(t, b, "acme", "carol", []string{"support"}, newQueue(64))
 	d := connect(t, a, "acme", "dave", nil, newQueue(64))
-	if err := c.SetStatus(ctx, presence.Busy, ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetStatus(ctx, presence.Offline, ""); err != nil {
-		t.Fatal(err)
-	}
+	// Each write read before the next of the same record: the watch keeps
+	// only a record's latest revision, so one written over at once could
+	// be missed.
 	for _, w := range []chan recordWrite{alice, bob, carol, dave} {
 		nextWrite(t, w, "the record a first connect creates")
 	}
+	if err := c.SetStatus(ctx, presence.Busy, ""); err != nil {
+		t.Fatal(err)
+	}
 	expectWrite(t, carol, presence.Busy, hub.ByDevice)
+	if err := d.SetStatus(ctx, presence.Offline, ""); err != nil {
+		t.Fatal(err)
+	}
 	expectWrite(t, dave, presence.Offline, hub.ByDevice)
 	setClock(time.Date(2026, 12, 7, 16, 59, 50, 0, time.UTC))
 	if err := a.PutSchedule(ctx, "acme", "", everyDay("09:00", "17:00")); err != nil {
