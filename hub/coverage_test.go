@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -275,8 +274,8 @@ func TestUncoveredAlertSurvivesTheReplicaThatSawTheGap(t *testing.T) {
 func TestUncoveredAlertEndsWhenHoursClose(t *testing.T) {
 	ns := natstest.Start(t)
 	openEvents(t, ns)
-	var offset atomic.Int64
-	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	var clock fakeClock
+	now := clock.now
 	h := startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second},
 		hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Events: true, Now: now}, waitTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -285,7 +284,7 @@ func TestUncoveredAlertEndsWhenHoursClose(t *testing.T) {
 	// The fake clock reads 6s before a 17:00 close, whatever the real time.
 	const ahead = 6 * time.Second
 	boundary := time.Date(2026, 12, 7, 17, 0, 0, 0, time.UTC)
-	offset.Store(int64(time.Until(boundary.Add(-ahead))))
+	clock.set(boundary.Add(-ahead))
 	// Open today until the boundary.
 	if err := h.PutSchedule(ctx, "acme", "", &presence.Schedule{Timezone: "UTC", Exceptions: []presence.Exception{{
 		Date:  boundary.Format(time.DateOnly),

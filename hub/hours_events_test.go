@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,8 +33,8 @@ func TestHoursBoundaryIsInTheEventStreamOnceFromTwoReplicas(t *testing.T) {
 	if _, err := natstest.Connect(t, ns).ChanSubscribe("presence.events.>", published); err != nil {
 		t.Fatal(err)
 	}
-	var offset atomic.Int64
-	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	var clock fakeClock
+	now := clock.now
 	start := func() *testHub {
 		return startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second},
 			hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Events: true, Now: now}, waitTimeout)
@@ -62,7 +61,7 @@ func TestHoursBoundaryIsInTheEventStreamOnceFromTwoReplicas(t *testing.T) {
 	// applying it may take on a busy machine; the clock only moves ahead.
 	const ahead = 6 * time.Second
 	boundary := time.Now().Add(ahead + time.Second).Truncate(time.Minute).Add(time.Minute).UTC()
-	offset.Store(int64(time.Until(boundary.Add(-ahead))))
+	clock.set(boundary.Add(-ahead))
 	if err := a.PutSchedule(ctx, "acme", "", &presence.Schedule{Timezone: "UTC", Exceptions: []presence.Exception{{
 		Date:  boundary.Format(time.DateOnly),
 		Hours: []presence.Interval{{From: boundary.Format("15:04"), To: endOfMinute(boundary)}},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -365,3 +366,11 @@ func TestLargeFanOut(t *testing.T) {
 		t.Fatalf("got %v frames counted, want %v: one per served widget and the device's status", got, want)
 	}
 }
+
+// fakeClock is a wall clock (hub.Config.Now) that a test can move while
+// the hub's real timers run: it reads the real time plus an offset.
+type fakeClock struct{ offset atomic.Int64 }
+
+// set moves the clock so that it reads at, now.
+func (c *fakeClock) set(at time.Time) { c.offset.Store(int64(time.Until(at))) }
+func (c *fakeClock) now() time.Time   { return time.Now().Add(time.Duration(c.offset.Load())) }

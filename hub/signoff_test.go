@@ -3,7 +3,6 @@ package hub_test
 import (
 	"context"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,11 +30,9 @@ func TestSignOffAtClose(t *testing.T) {
 	// arrive, however long that takes; then it is moved to 16:59:50 and
 	// the schedules are stored, so the replicas arm their timers for the
 	// 17:00 close 10 real seconds ahead.
-	var offset atomic.Int64
-	setClock := func(at time.Time) { offset.Store(int64(time.Until(at))) }
-	setClock(time.Date(2026, 12, 7, 16, 0, 0, 0, time.UTC))
-	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	cfg := hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Now: now}
+	var clock fakeClock
+	clock.set(time.Date(2026, 12, 7, 16, 0, 0, 0, time.UTC))
+	cfg := hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Now: clock.now}
 	a := startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second}, cfg, waitTimeout)
 	b := startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second}, cfg, waitTimeout)
 
@@ -65,7 +62,7 @@ func TestSignOffAtClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectWrite(t, dave, presence.Offline, hub.ByDevice)
-	setClock(time.Date(2026, 12, 7, 16, 59, 50, 0, time.UTC))
+	clock.set(time.Date(2026, 12, 7, 16, 59, 50, 0, time.UTC))
 	if err := a.PutSchedule(ctx, "acme", "", everyDay("09:00", "17:00")); err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +96,6 @@ func TestSignOffAtClose(t *testing.T) {
 	default:
 	}
 }
-
-// fakeClock is a wall clock that can be moved while real timers run.
-type fakeClock struct{ offset atomic.Int64 }
-
-func (c *fakeClock) set(at time.Time) { c.offset.Store(int64(time.Until(at))) }
-func (c *fakeClock) now() time.Time   { return time.Now().Add(time.Duration(c.offset.Load())) }
 
 // TestSignOffCaughtUpAfterCloseNobodySaw: every replica was down when the
 // site's 17:00 close came. The replicas that start afterwards sign off the
