@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // Activity and the idle rule (docs/protocol.md, site settings). An agent's
@@ -115,7 +116,7 @@ func (h *Hub) idleDeadline(ctx context.Context, siteID, agent string, deadline u
 		return
 	}
 	rec.Status = settings.Idle.Status
-	rec.By, rec.ByID, rec.ByDevice, rec.Ref = ByIdle, "", "", ""
+	rec.By, rec.ByID, rec.ByDevice, rec.Ref = protocol.ByIdle, "", "", ""
 	rec.At = h.cfg.Now()
 	b, _ := json.Marshal(rec)
 	err = h.retry(ctx, func(ctx context.Context) error {
@@ -159,7 +160,7 @@ func (h *Hub) activity(siteID, agent, device string) {
 		}
 	}
 	restore := false
-	if a, ok := st.agents[agent]; ok && a.rec.By == ByIdle && a.rec.Status != presence.Online {
+	if a, ok := st.agents[agent]; ok && a.rec.By == protocol.ByIdle && a.rec.Status != presence.Online {
 		restore = true
 	}
 	h.unlockSite(st)
@@ -184,11 +185,11 @@ func (h *Hub) activity(siteID, agent, device string) {
 // status chosen by hand (or by an admin, or at closing time) is left alone.
 func (h *Hub) restoreFromIdle(ctx context.Context, siteID, agent, device string) {
 	err := h.updateAgent(ctx, agentKey(siteID, agent), func(rec *agentRecord, exists bool) bool {
-		if !exists || rec.By != ByIdle || rec.Status == presence.Online {
+		if !exists || rec.By != protocol.ByIdle || rec.Status == presence.Online {
 			return false
 		}
 		rec.Status = presence.Online
-		rec.By, rec.ByID, rec.ByDevice, rec.Ref = ByActivity, device, "", ""
+		rec.By, rec.ByID, rec.ByDevice, rec.Ref = protocol.ByActivity, device, "", ""
 		rec.At = h.cfg.Now()
 		return true
 	})

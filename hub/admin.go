@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // Admin control: a site's admin sets an agent's status or revokes one of
@@ -45,7 +46,7 @@ func (h *Hub) SetAgentStatus(ctx context.Context, siteID, agent string, status p
 			*rec = agentRecord{}
 		}
 		rec.Status = status
-		rec.By, rec.ByID, rec.ByDevice = ByAdmin, adminID, ""
+		rec.By, rec.ByID, rec.ByDevice = protocol.ByAdmin, adminID, ""
 		rec.Ref = ""
 		rec.At = h.cfg.Now()
 		return true

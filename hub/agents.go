@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // Read-only answers about a site's agents for the admin agents API. They
@@ -26,14 +27,14 @@ type AgentState struct {
 	// ChangedAt is when the agent's record last changed (its status, or
 	// its creation when the agent first connected); nil when the agent is
 	// known only from device leases.
-	ChangedAt *Time `json:"changed_at"`
+	ChangedAt *protocol.Time `json:"changed_at"`
 	// ChangedBy names who set the status last; nil when nobody has since
 	// the record was created.
 	ChangedBy *ChangedBy `json:"changed_by"`
 	// LastActivity is the last activity of any of the agent's devices the
 	// view knows of (recorded at most every quarter of the idle delay);
 	// nil when unknown, or the idle rule is off.
-	LastActivity *Time `json:"last_activity"`
+	LastActivity *protocol.Time `json:"last_activity"`
 }
 
 // AgentDevice is one device of an agent that holds a lease.
@@ -41,10 +42,10 @@ type AgentDevice struct {
 	ID    string               `json:"id"`
 	Kind  presence.DeviceKind  `json:"kind"`
 	State presence.DeviceState `json:"state"`
-	Since Time                 `json:"since"`
+	Since protocol.Time        `json:"since"`
 	// GraceUntil is when a device in grace loses its lease unless it comes
 	// back; nil for a live device.
-	GraceUntil *Time `json:"grace_until"`
+	GraceUntil *protocol.Time `json:"grace_until"`
 }
 
 // ChangedBy names the author of a status change; Kind is one of the kinds
@@ -106,15 +107,15 @@ func (h *Hub) agentStateLocked(s *site, a *presence.Agent, devices []AgentDevice
 	slices.SortFunc(devices, func(x, y AgentDevice) int {
 		return cmp.Or(time.Time(x.Since).Compare(time.Time(y.Since)), cmp.Compare(x.ID, y.ID))
 	})
-	st := AgentState{ID: a.ID, Status: a.Status, Effective: a.Effective(), Groups: nonNil(slices.Clone(a.Groups)), Devices: devices}
+	st := AgentState{ID: a.ID, Status: a.Status, Effective: a.Effective(), Groups: protocol.NonNil(slices.Clone(a.Groups)), Devices: devices}
 	if st.Devices == nil {
 		st.Devices = []AgentDevice{}
 	}
 	if act, ok := s.activity[a.ID]; ok {
-		st.LastActivity = optionalTime(act.at)
+		st.LastActivity = protocol.OptionalTime(act.at)
 	}
 	if rec, ok := s.agents[a.ID]; ok {
-		st.ChangedAt = optionalTime(rec.rec.At)
+		st.ChangedAt = protocol.OptionalTime(rec.rec.At)
 		if by, id := rec.rec.author(); by != "" {
 			st.ChangedBy = &ChangedBy{Kind: by, ID: id}
 		}
@@ -123,12 +124,12 @@ func (h *Hub) agentStateLocked(s *site, a *presence.Agent, devices []AgentDevice
 }
 
 func (h *Hub) agentDevice(id string, d storedDevice) AgentDevice {
-	ad := AgentDevice{ID: id, Kind: d.rec.Kind, State: d.rec.State, Since: Time(d.rec.Since)}
+	ad := AgentDevice{ID: id, Kind: d.rec.Kind, State: d.rec.State, Since: protocol.Time(d.rec.Since)}
 	switch {
 	case d.rec.State == presence.Lingering:
-		ad.GraceUntil = optionalTime(d.written.Add(h.cfg.Grace))
+		ad.GraceUntil = protocol.OptionalTime(d.written.Add(h.cfg.Grace))
 	case !d.rec.Until.IsZero():
-		ad.GraceUntil = optionalTime(d.rec.Until) // a background device that dropped
+		ad.GraceUntil = protocol.OptionalTime(d.rec.Until) // a background device that dropped
 	}
 	return ad
 }

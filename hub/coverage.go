@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // The uncovered alert (site setting uncovered_alert, docs/events.md). A
@@ -78,7 +79,7 @@ var (
 // CoverageLostData is the data of coverage.lost.
 type CoverageLostData struct {
 	Group  string          `json:"group"`
-	Since  Time            `json:"since"`
+	Since  protocol.Time   `json:"since"`
 	Reason presence.Reason `json:"reason"`
 }
 
@@ -188,7 +189,7 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 // drops.
 func (h *Hub) loseCoverage(ctx context.Context, siteID, group string, rec coverageRecord, at time.Time) {
 	h.events.publish([]Event{coverageEvent(siteID, group, rec.Since, EventCoverageLost, at, CoverageLostData{
-		Group: group, Since: Time(rec.Since), Reason: rec.Reason,
+		Group: group, Since: protocol.Time(rec.Since), Reason: rec.Reason,
 	})})
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 	defer cancel()
@@ -231,7 +232,7 @@ func coverageEvent(siteID, group string, since time.Time, typ string, at time.Ti
 		ID:        "coverage." + siteID + "." + group + "." + strconv.FormatInt(since.UnixNano(), 10) + "." + typ,
 		Type:      typ,
 		Site:      siteID,
-		Timestamp: Time(at),
+		Timestamp: protocol.Time(at),
 		Data:      b,
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // The event stream (docs/events.md): every replica derives events from the
@@ -68,7 +69,7 @@ type Event struct {
 	ID        string          `json:"id"`
 	Type      string          `json:"type"`
 	Site      string          `json:"site"`
-	Timestamp Time            `json:"timestamp"`
+	Timestamp protocol.Time   `json:"timestamp"`
 	Data      json.RawMessage `json:"data"`
 
 	rev uint64 // the revision that caused it, for ordering
@@ -106,7 +107,7 @@ type DeviceData struct {
 	Kind   presence.DeviceKind `json:"kind"`
 	// GraceUntil is when the lease of a dropped device expires
 	// (device.dropped only).
-	GraceUntil *Time `json:"grace_until,omitempty"`
+	GraceUntil *protocol.Time `json:"grace_until,omitempty"`
 	// Cause says why a session ended (device.ended only).
 	Cause string `json:"cause,omitempty"`
 }
@@ -116,7 +117,7 @@ type WidgetStatusData struct {
 	Group      string          `json:"group"`
 	Status     presence.Status `json:"status"`
 	Reason     presence.Reason `json:"reason"`
-	NextChange *Time           `json:"next_change"`
+	NextChange *protocol.Time  `json:"next_change"`
 }
 
 // EventStreamConfig says how the event stream is created.
@@ -182,7 +183,7 @@ func (c *eventCtx) add(typ, about string, at time.Time, data any) {
 		ID:        strconv.FormatUint(c.rev, 10) + "." + typ + "." + about,
 		Type:      typ,
 		Site:      c.site,
-		Timestamp: Time(at),
+		Timestamp: protocol.Time(at),
 		Data:      b,
 		rev:       c.rev,
 	})
@@ -311,14 +312,14 @@ func deriveEvents(siteID string, k parsedKey, e entry, at time.Time, grace time.
 			c.add(EventDeviceConnected, k.device, at, data(a.rec.Kind))
 		case b.rec.State == presence.Live && a.rec.State == presence.Lingering:
 			d := data(a.rec.Kind)
-			until := Time(at.Add(grace))
+			until := protocol.Time(at.Add(grace))
 			d.GraceUntil = &until
 			c.add(EventDeviceDropped, k.device, at, d)
 		case b.rec.Until.IsZero() && !a.rec.Until.IsZero():
 			// A device in background mode dropped: its lease lasts the
 			// background max, which the writer put in the record.
 			d := data(a.rec.Kind)
-			until := Time(a.rec.Until)
+			until := protocol.Time(a.rec.Until)
 			d.GraceUntil = &until
 			c.add(EventDeviceDropped, k.device, at, d)
 		}
@@ -333,7 +334,7 @@ func deriveEvents(siteID string, k parsedKey, e entry, at time.Time, grace time.
 		if w == before.widgets[g] && next.Equal(before.nexts[g]) {
 			continue
 		}
-		c.add(EventWidgetStatus, g, at, WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason, NextChange: optionalTime(next)})
+		c.add(EventWidgetStatus, g, at, WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason, NextChange: protocol.OptionalTime(next)})
 	}
 	return c.out
 }

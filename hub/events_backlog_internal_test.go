@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // TestEventBacklogDropsWhenFull: while JetStream acknowledges nothing (here
@@ -39,7 +40,7 @@ func TestEventBacklogDropsWhenFull(t *testing.T) {
 	events := make([]Event, eventBacklog+over)
 	for i := range events {
 		events[i] = Event{ID: fmt.Sprintf("%d.agent.status.alice", i+1), Type: EventAgentStatus, Site: "acme",
-			Timestamp: Time(time.Now()), Data: json.RawMessage(`{}`)}
+			Timestamp: protocol.Time(time.Now()), Data: json.RawMessage(`{}`)}
 	}
 	h.events.publish(events)
 	if got := h.events.pending(); got != eventBacklog {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // Working hours: each schedule in the view has one timer, armed for its next
@@ -73,7 +74,7 @@ func (h *Hub) sendSiteHoursLocked(s *site, now time.Time) {
 		return
 	}
 	s.hoursSent = hours
-	frame := encode(hoursFrame{Type: "hours", Hours: hours})
+	frame := encode(protocol.HoursFrame{Type: "hours", Hours: hours})
 	for agent := range s.local {
 		h.sendToAgentLocked(s, agent, frame)
 	}
@@ -148,7 +149,7 @@ func (h *Hub) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []E
 		if w == was && next.Equal(wasNext) {
 			continue
 		}
-		data, err := json.Marshal(WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason, NextChange: optionalTime(next)})
+		data, err := json.Marshal(WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason, NextChange: protocol.OptionalTime(next)})
 		if err != nil {
 			panic(fmt.Sprintf("failed to encode event data: %v", err)) // the data types always encode
 		}
@@ -156,7 +157,7 @@ func (h *Hub) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []E
 			ID:        prefix + EventWidgetStatus + "." + g,
 			Type:      EventWidgetStatus,
 			Site:      s.id,
-			Timestamp: Time(at),
+			Timestamp: protocol.Time(at),
 			Data:      data,
 		})
 	}
@@ -174,9 +175,9 @@ func boundaryEventID(site, group string, at time.Time) string {
 }
 
 // siteHours is the site's open state under its own working hours.
-func siteHours(p *presence.Site, now time.Time) Hours {
+func siteHours(p *presence.Site, now time.Time) protocol.Hours {
 	open, next := p.OpenAt(now)
-	return Hours{Open: open, NextChange: optionalTime(next)}
+	return protocol.Hours{Open: open, NextChange: protocol.OptionalTime(next)}
 }
 
 func (h *Hub) stopTimers() {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // A hand-set clock: the boundary timers are armed for hours ahead of it and
@@ -118,7 +119,7 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 	}
 	nEntryEvents := int(info.State.Msgs)
 	for range nEntryEvents {
-		if ev := next(); ev.Timestamp == (Time{}) {
+		if ev := next(); ev.Timestamp == (protocol.Time{}) {
 			t.Fatalf("entry event %s has no time", ev.ID)
 		}
 	}
@@ -131,10 +132,10 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 		t.Fatalf("timer was armed for %v, want %v", at, opens)
 	}
 	want := []WidgetStatusData{
-		{Group: "", Status: presence.Online, Reason: presence.ReasonAgentsOnline, NextChange: optionalTime(closes)},
+		{Group: "", Status: presence.Online, Reason: presence.ReasonAgentsOnline, NextChange: protocol.OptionalTime(closes)},
 		// ops has a member, none online: its widget opens too.
-		{Group: "ops", Status: presence.Offline, Reason: presence.ReasonNoAgents, NextChange: optionalTime(closes)},
-		{Group: "sales", Status: presence.Online, Reason: presence.ReasonAgentsOnline, NextChange: optionalTime(closes)},
+		{Group: "ops", Status: presence.Offline, Reason: presence.ReasonNoAgents, NextChange: protocol.OptionalTime(closes)},
+		{Group: "sales", Status: presence.Online, Reason: presence.ReasonAgentsOnline, NextChange: protocol.OptionalTime(closes)},
 	}
 	for _, w := range want {
 		expectBoundaryEvent(t, next(), "hours.acme..1768208400.widget.status."+w.Group, opens, w)
@@ -150,7 +151,7 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 	clock.set(reopens)
 	fireBoundary(t, h, "acme", "")
 	for _, w := range want {
-		w.NextChange = optionalTime(closes.AddDate(0, 0, 1))
+		w.NextChange = protocol.OptionalTime(closes.AddDate(0, 0, 1))
 		expectBoundaryEvent(t, next(), "hours.acme..1768294800.widget.status."+w.Group, reopens, w)
 	}
 	// Nothing else: not vip (its own hours), not the late boundary.

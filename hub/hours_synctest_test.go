@@ -11,6 +11,7 @@ import (
 
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // These tests drive the hours timers with synctest's fake clock. NATS lives
@@ -32,19 +33,19 @@ func (q *bubbleQueue) Send(f *Frame) bool {
 func (q *bubbleQueue) Kick(error) {}
 
 // take returns the frame waiting now, failing if there is none.
-func (q *bubbleQueue) take(t *testing.T) WidgetStatus {
+func (q *bubbleQueue) take(t *testing.T) protocol.WidgetStatus {
 	t.Helper()
 	select {
 	case f := <-q.frames:
 		var ws struct {
-			WidgetStatus
+			protocol.WidgetStatus
 			NextChange *time.Time `json:"next_change"`
 		}
 		if err := json.Unmarshal(f, &ws); err != nil {
 			t.Fatal(err)
 		}
 		if ws.NextChange != nil {
-			nc := Time(*ws.NextChange)
+			nc := protocol.Time(*ws.NextChange)
 			ws.WidgetStatus.NextChange = &nc
 		}
 		return ws.WidgetStatus
@@ -185,7 +186,7 @@ func sleepUntil(at time.Time) {
 	synctest.Wait()
 }
 
-func assertWidget(t *testing.T, got WidgetStatus, status presence.Status, reason presence.Reason, next time.Time) {
+func assertWidget(t *testing.T, got protocol.WidgetStatus, status presence.Status, reason presence.Reason, next time.Time) {
 	t.Helper()
 	if got.Status != status || got.Reason != reason {
 		t.Fatalf("got %s/%s at %v, want %s/%s", got.Status, got.Reason, time.Now().UTC(), status, reason)

@@ -12,6 +12,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // recordWrite is one write of an agent record, as a watch of its key reads
@@ -117,13 +118,13 @@ func TestIdleRule(t *testing.T) {
 	expectWrite(t, writes, presence.Online, "") // the record a first connect creates
 	// The hello was activity; with none since, both replicas see the key
 	// expire after 2s and race to apply the rule: one write lands.
-	expectWrite(t, writes, presence.Busy, hub.ByIdle)
+	expectWrite(t, writes, presence.Busy, protocol.ByIdle)
 	q.expect(t, "status", "status", "busy", "by", "idle")
 
 	// Activity brings back an agent the rule set busy. A second write of
 	// the rule above would come before this one.
 	alice.Activity()
-	expectWrite(t, writes, presence.Online, hub.ByActivity)
+	expectWrite(t, writes, presence.Online, protocol.ByActivity)
 
 	// A status chosen by hand is not the rule's: activity leaves it.
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -131,12 +132,12 @@ func TestIdleRule(t *testing.T) {
 	if err := alice.SetStatus(ctx, presence.Busy, ""); err != nil {
 		t.Fatal(err)
 	}
-	expectWrite(t, writes, presence.Busy, hub.ByDevice)
+	expectWrite(t, writes, presence.Busy, protocol.ByDevice)
 	alice.Activity()
 	if err := alice.SetStatus(ctx, presence.Online, ""); err != nil {
 		t.Fatal(err)
 	}
-	expectWrite(t, writes, presence.Online, hub.ByDevice) // not online by activity before it
+	expectWrite(t, writes, presence.Online, protocol.ByDevice) // not online by activity before it
 
 	// Activity more often than after keeps the agent online past it.
 	tick := time.NewTicker(after / 3)
@@ -153,9 +154,9 @@ func TestIdleRule(t *testing.T) {
 	// The replica holding the agent's device dies before the deadline:
 	// the other applies the rule.
 	a.crash()
-	w := expectWrite(t, writes, presence.Busy, hub.ByIdle)
+	w := expectWrite(t, writes, presence.Busy, protocol.ByIdle)
 	waitApplied(t, w.Rev, b)
-	if st, ok, err := b.Agent("acme", "alice"); err != nil || !ok || st.Status != presence.Busy || st.ChangedBy == nil || st.ChangedBy.Kind != hub.ByIdle {
+	if st, ok, err := b.Agent("acme", "alice"); err != nil || !ok || st.Status != presence.Busy || st.ChangedBy == nil || st.ChangedBy.Kind != protocol.ByIdle {
 		t.Fatalf("replica B shows alice %+v (%v), want busy by idle", st, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // Key layout of the bucket. Ids are 1-64 characters of A-Za-z0-9_- (device
@@ -83,7 +84,7 @@ func parseKey(key string) (parsedKey, bool) {
 // last status change, which every device of the agent is told about.
 //
 // By and ByID say who set the status (see author); a device's change also
-// keeps its id in ByDevice, which is all that records written before By
+// keeps its id in protocol.ByDevice, which is all that records written before By
 // existed carry.
 type agentRecord struct {
 	Status   presence.Status `json:"status"`
@@ -102,7 +103,7 @@ const (
 	ByAdmin  = "admin"
 )
 
-// author returns who set the record's status: kind (ByDevice, ByAdmin, ...)
+// author returns who set the record's status: kind (protocol.ByDevice, protocol.ByAdmin, ...)
 // and id; kind is "" for a record that holds a default, not a chosen
 // status (created when the agent first connected).
 func (r agentRecord) author() (kind, id string) {
@@ -110,7 +111,7 @@ func (r agentRecord) author() (kind, id string) {
 	case r.By != "":
 		return r.By, r.ByID
 	case r.ByDevice != "":
-		return ByDevice, r.ByDevice // a record stored before By existed
+		return protocol.ByDevice, r.ByDevice // a record stored before By existed
 	}
 	return "", ""
 }

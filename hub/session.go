@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // Identity is who a device session acts for, as its token says.
@@ -113,17 +114,17 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		sess.ended = true
 		return nil, ErrReplaced
 	}
-	welcome := Welcome{
+	welcome := protocol.Welcome{
 		Type: "welcome", Session: sess.id, Device: device,
-		Agent:   AgentInfo{Site: id.Site, ID: id.Agent, Groups: nonNil(groups)},
+		Agent:   protocol.AgentInfo{Site: id.Site, ID: id.Agent, Groups: protocol.NonNil(groups)},
 		Status:  presence.Online,
-		Devices: []DeviceInfo{},
+		Devices: []protocol.DeviceInfo{},
 		GraceMS: h.cfg.Grace.Milliseconds(),
 		Hours:   siteHours(s.presence, h.cfg.Now()),
 	}
 	if a, ok := s.presence.Agent(id.Agent); ok {
 		welcome.Status = a.Status
-		welcome.Devices = deviceInfos(a.LiveDevices())
+		welcome.Devices = protocol.DeviceInfos(a.LiveDevices())
 	}
 	if s.local[id.Agent] == nil {
 		s.local[id.Agent] = make(map[*Session]struct{})
@@ -266,7 +267,7 @@ func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref str
 			*rec = agentRecord{Groups: s.groups} // the record was removed meanwhile
 		}
 		rec.Status = status
-		rec.By, rec.ByID, rec.ByDevice = ByDevice, s.device, s.device
+		rec.By, rec.ByID, rec.ByDevice = protocol.ByDevice, s.device, s.device
 		rec.Ref = ref
 		rec.At = s.h.cfg.Now()
 		return true
@@ -291,9 +292,9 @@ func (s *Session) SubscribeRoster() {
 		return // dropped or ended
 	}
 	agents := site.presence.Agents()
-	roster := rosterFrame{Type: "roster", Agents: make([]RosterAgent, 0, len(agents)), Hours: siteHours(site.presence, h.cfg.Now())}
+	roster := protocol.RosterFrame{Type: "roster", Agents: make([]protocol.RosterAgent, 0, len(agents)), Hours: siteHours(site.presence, h.cfg.Now())}
 	for _, a := range agents {
-		roster.Agents = append(roster.Agents, RosterAgent{ID: a.ID, Status: a.Effective(), Groups: nonNil(a.Groups)})
+		roster.Agents = append(roster.Agents, protocol.RosterAgent{ID: a.ID, Status: a.Effective(), Groups: protocol.NonNil(a.Groups)})
 	}
 	site.roster.add(s.sub)
 	h.enqueueLocked(site, encode(roster), []Subscriber{s.sub})

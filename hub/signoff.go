@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // Sign-off at closing time (docs/protocol.md, site settings): with
@@ -53,7 +54,7 @@ func (h *Hub) signOff(ctx context.Context, siteID, agent, hoursGroup string, bou
 			return false
 		}
 		rec.Status = presence.Offline
-		rec.By, rec.ByID, rec.ByDevice, rec.Ref = ByHours, hoursGroup, "", ""
+		rec.By, rec.ByID, rec.ByDevice, rec.Ref = protocol.ByHours, hoursGroup, "", ""
 		rec.At = h.cfg.Now()
 		return true
 	})

@@ -9,6 +9,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // everyDay is a schedule open from to until, every day, in UTC.
@@ -57,11 +58,11 @@ func TestSignOffAtClose(t *testing.T) {
 	if err := c.SetStatus(ctx, presence.Busy, ""); err != nil {
 		t.Fatal(err)
 	}
-	expectWrite(t, carol, presence.Busy, hub.ByDevice)
+	expectWrite(t, carol, presence.Busy, protocol.ByDevice)
 	if err := d.SetStatus(ctx, presence.Offline, ""); err != nil {
 		t.Fatal(err)
 	}
-	expectWrite(t, dave, presence.Offline, hub.ByDevice)
+	expectWrite(t, dave, presence.Offline, protocol.ByDevice)
 	clock.set(time.Date(2026, 12, 7, 16, 59, 50, 0, time.UTC))
 	if err := a.PutSchedule(ctx, "acme", "", everyDay("09:00", "17:00")); err != nil {
 		t.Fatal(err)
@@ -73,8 +74,8 @@ func TestSignOffAtClose(t *testing.T) {
 	// view has applied the second one.
 	waitApplied(t, lastRevision(t, ns, "h.acme.sales"), b)
 
-	wa := expectWrite(t, alice, presence.Offline, hub.ByHours)
-	wc := expectWrite(t, carol, presence.Offline, hub.ByHours)
+	wa := expectWrite(t, alice, presence.Offline, protocol.ByHours)
+	wc := expectWrite(t, carol, presence.Offline, protocol.ByHours)
 	waitApplied(t, max(wa.Rev, wc.Rev), a, b)
 	for _, h := range []*testHub{a, b} {
 		if st, _, _ := h.Agent("acme", "bob"); st.Status != presence.Online {
@@ -136,14 +137,14 @@ func TestSignOffCaughtUpAfterCloseNobodySaw(t *testing.T) {
 	if err := c.SetStatus(ctx, presence.Busy, ""); err != nil {
 		t.Fatal(err)
 	}
-	wc := expectWrite(t, carol, presence.Busy, hub.ByDevice)
+	wc := expectWrite(t, carol, presence.Busy, protocol.ByDevice)
 	bobRev := lastRevision(t, ns, "a.acme.bob")
 	a.crash()
 
 	clock.set(time.Date(2030, 1, 7, 17, 30, 0, 0, time.UTC))
 	b := startHubWith(t, ns.ClientURL(), nil, bucket, cfg, waitTimeout)
 	d := startHubWith(t, ns.ClientURL(), nil, bucket, cfg, waitTimeout)
-	wa := expectWrite(t, alice, presence.Offline, hub.ByHours)
+	wa := expectWrite(t, alice, presence.Offline, protocol.ByHours)
 	if wa.ByID != "" {
 		t.Errorf("alice was signed off by the hours of group %q, want the site's", wa.ByID)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // Statistics: every replica publishes its own numbers over core NATS each
@@ -44,24 +45,24 @@ type Connections struct {
 
 // ReplicaStats is one replica's numbers.
 type ReplicaStats struct {
-	Hub     string `json:"hub"`
-	Name    string `json:"name"`
-	Started Time   `json:"started"`
+	Hub     string        `json:"hub"`
+	Name    string        `json:"name"`
+	Started protocol.Time `json:"started"`
 	// NATS is the connection's state: "connected" only while JetStream
 	// answers too (the admin page marks anything else), else "jetstream
 	// not answering" or the connection's state.
 	NATS string `json:"nats"`
 	// JetStreamError says why JetStream did not answer the last probe.
-	JetStreamError      string      `json:"jetstream_error,omitempty"`
-	ViewLoaded          bool        `json:"view_loaded"`
-	Connections         Connections `json:"connections"`
-	Sessions            int         `json:"sessions"`
-	StatusChanges       uint64      `json:"status_changes"`
-	StatusChangesPerSec float64     `json:"status_changes_per_sec"`
-	FramesOut           uint64      `json:"frames_out"`
-	SlowClosed          uint64      `json:"slow_closed"`
-	PendingGrace        int         `json:"pending_grace"`
-	At                  Time        `json:"at"`
+	JetStreamError      string        `json:"jetstream_error,omitempty"`
+	ViewLoaded          bool          `json:"view_loaded"`
+	Connections         Connections   `json:"connections"`
+	Sessions            int           `json:"sessions"`
+	StatusChanges       uint64        `json:"status_changes"`
+	StatusChangesPerSec float64       `json:"status_changes_per_sec"`
+	FramesOut           uint64        `json:"frames_out"`
+	SlowClosed          uint64        `json:"slow_closed"`
+	PendingGrace        int           `json:"pending_grace"`
+	At                  protocol.Time `json:"at"`
 }
 
 // AgentCounts counts a site's agents by effective status.
@@ -95,7 +96,7 @@ type Totals struct {
 // AdminStats is the stats frame of the admin socket.
 type AdminStats struct {
 	Type      string         `json:"type"`
-	At        Time           `json:"at"`
+	At        protocol.Time  `json:"at"`
 	Site      string         `json:"site"`
 	SiteStats SiteStats      `json:"site_stats"`
 	Replicas  []ReplicaStats `json:"replicas"`
@@ -178,13 +179,13 @@ func (h *Hub) replicaStats() ReplicaStats {
 	rs := ReplicaStats{
 		Hub:           h.cfg.ID,
 		Name:          hostname(),
-		Started:       Time(h.started),
+		Started:       protocol.Time(h.started),
 		NATS:          strings.ToLower(h.js.Conn().Status().String()),
 		ViewLoaded:    h.Ready(),
 		StatusChanges: h.counters.statusChanges.Load(),
 		FramesOut:     h.counters.framesOut.Load(),
 		SlowClosed:    h.counters.slowClosed.Load(),
-		At:            Time(now),
+		At:            protocol.Time(now),
 	}
 	if err := h.health.get(); err != nil && h.js.Conn().Status() == nats.CONNECTED {
 		rs.NATS, rs.JetStreamError = "jetstream not answering", err.Error()
@@ -248,7 +249,7 @@ const siteStatsWait = 300 * time.Millisecond
 // numbers.
 func (h *Hub) AdminStats(ctx context.Context, site string) AdminStats {
 	now := h.cfg.Now()
-	out := AdminStats{Type: "stats", At: Time(now), Site: site, Replicas: h.Replicas()}
+	out := AdminStats{Type: "stats", At: protocol.Time(now), Site: site, Replicas: h.Replicas()}
 	for _, r := range out.Replicas {
 		out.Totals.Connections.Agent += r.Connections.Agent
 		out.Totals.Connections.Widget += r.Connections.Widget

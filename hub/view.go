@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // The view: every site's state as the bucket says, each site behind a lock
@@ -39,7 +40,7 @@ type site struct {
 	// timers holds one timer per schedule, armed for its next boundary.
 	timers map[string]*hoursTimer
 	// hoursSent is the site's open state as last told to its agents.
-	hoursSent Hours
+	hoursSent protocol.Hours
 	// activity is the agents' activity keys; activityWritten when this
 	// replica last wrote each, so that a burst of activity writes once.
 	activity        map[string]storedActivity
@@ -80,7 +81,7 @@ type storedDevice struct {
 type widgetTopic struct {
 	widget presence.Widget
 	next   time.Time // next hours boundary; zero if none
-	status WidgetStatus
+	status protocol.WidgetStatus
 	frame  *Frame
 	subs   subscriberSet
 }
@@ -97,7 +98,7 @@ func newSite(id string) *site {
 		local:           make(map[string]map[*Session]struct{}),
 		timers:          make(map[string]*hoursTimer),
 		hoursAt:         make(map[string]time.Time),
-		hoursSent:       Hours{Open: true},
+		hoursSent:       protocol.Hours{Open: true},
 		registered:      make(map[Subscriber][]func()),
 		coverage:        make(map[string]*coverageState),
 	}
@@ -472,11 +473,11 @@ func (h *Hub) flushLocked(s *site) {
 		if after.hasRec && ((before.hasRec && (before.rec.Status != after.rec.Status || !before.rec.At.Equal(after.rec.At))) ||
 			(!before.hasRec && by != "")) {
 			rec := after.rec
-			f := statusFrame{Type: "status", Status: rec.Status, By: by, ByDevice: rec.ByDevice, Ref: rec.Ref, At: Time(rec.At)}
+			f := protocol.StatusFrame{Type: "status", Status: rec.Status, By: by, ByDevice: rec.ByDevice, Ref: rec.Ref, At: protocol.Time(rec.At)}
 			switch by {
-			case ByAdmin:
+			case protocol.ByAdmin:
 				f.ByAgent = byID
-			case ByIdle:
+			case protocol.ByIdle:
 				f.IdleAfterMS = s.settings.idleAfter().Milliseconds()
 			}
 			h.sendToAgentLocked(s, agent, encode(f))
@@ -504,7 +505,7 @@ func (h *Hub) flushLocked(s *site) {
 	})
 	if s.roster.len() > 0 {
 		for _, rc := range roster {
-			h.enqueueLocked(s, encode(agentFrame{Type: "agent", ID: rc.agent, Status: rc.after.effective, Groups: nonNil(rc.after.groups)}), s.roster.snapshot())
+			h.enqueueLocked(s, encode(protocol.AgentFrame{Type: "agent", ID: rc.agent, Status: rc.after.effective, Groups: protocol.NonNil(rc.after.groups)}), s.roster.snapshot())
 		}
 	}
 	if len(p.hours) > 0 {
@@ -531,8 +532,8 @@ func (h *Hub) refreshWidgetsLocked(s *site, now time.Time, touched func(group st
 	}
 }
 
-func widgetFrame(site, group string, w presence.Widget, next, now time.Time) (WidgetStatus, *Frame) {
-	ws := WidgetStatus{Type: "widget_status", Site: site, Group: group, Status: w.Status, Reason: w.Reason, NextChange: optionalTime(next), At: Time(now)}
+func widgetFrame(site, group string, w presence.Widget, next, now time.Time) (protocol.WidgetStatus, *Frame) {
+	ws := protocol.WidgetStatus{Type: "widget_status", Site: site, Group: group, Status: w.Status, Reason: w.Reason, NextChange: protocol.OptionalTime(next), At: protocol.Time(now)}
 	return ws, encode(ws)
 }
 
@@ -544,7 +545,7 @@ func (h *Hub) sendDevicesLocked(s *site, agent string) {
 	if a, ok := s.presence.Agent(agent); ok {
 		devices = a.LiveDevices()
 	}
-	h.sendToAgentLocked(s, agent, encode(devicesFrame{Type: "devices", Devices: deviceInfos(devices)}))
+	h.sendToAgentLocked(s, agent, encode(protocol.DevicesFrame{Type: "devices", Devices: protocol.DeviceInfos(devices)}))
 }
 
 func (h *Hub) sendToAgentLocked(s *site, agent string, f *Frame) {
@@ -626,12 +627,12 @@ func (h *Hub) SubscribeWidget(siteID, group string, sub Subscriber) (unsubscribe
 	return func() { h.unregister(siteID, sub) }, nil
 }
 
-// WidgetStatus returns the current widget status of (site, group) from the
+// protocol.WidgetStatus returns the current widget status of (site, group) from the
 // view. At is when a local subscriber last saw it change, or now when no
 // subscriber watches it.
-func (h *Hub) WidgetStatus(siteID, group string) (WidgetStatus, error) {
+func (h *Hub) WidgetStatus(siteID, group string) (protocol.WidgetStatus, error) {
 	if !h.Ready() {
-		return WidgetStatus{}, ErrNotReady
+		return protocol.WidgetStatus{}, ErrNotReady
 	}
 	now := h.cfg.Now()
 	s := h.lockExistingSite(siteID)

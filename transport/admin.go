@@ -12,6 +12,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/strictjson"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // maxAdminBody bounds an admin request body.
@@ -45,23 +46,23 @@ func (s *Server) admin(h func(http.ResponseWriter, *http.Request, adminTarget)) 
 		if err != nil {
 			if status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="presencehub"`)
-				writeError(w, status, hub.CodeUnauthorized, err.Error())
+				writeError(w, status, protocol.CodeUnauthorized, err.Error())
 			} else {
-				writeError(w, status, hub.CodeForbidden, err.Error())
+				writeError(w, status, protocol.CodeForbidden, err.Error())
 			}
 			return
 		}
 		if err := presence.ValidateID("site", t.site); err != nil {
-			writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
+			writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 			return
 		}
 		if claims.Site != t.site {
-			writeError(w, http.StatusForbidden, hub.CodeForbidden, "the token is for another site")
+			writeError(w, http.StatusForbidden, protocol.CodeForbidden, "the token is for another site")
 			return
 		}
 		if t.group != "" {
 			if err := presence.ValidateID("group", t.group); err != nil {
-				writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
+				writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 				return
 			}
 		}
@@ -102,7 +103,7 @@ func (s *Server) putHours(w http.ResponseWriter, r *http.Request, t adminTarget)
 	}
 	sched, err := presence.ParseSchedule(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 		return
 	}
 	if err := s.hub.PutSchedule(r.Context(), t.site, t.group, sched); err != nil {
@@ -140,19 +141,19 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, t adminTarg
 	}
 	var settings hub.SiteSettings
 	if err := strictjson.Decode(body, &settings); err != nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, "invalid settings JSON: "+err.Error())
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, "invalid settings JSON: "+err.Error())
 		return
 	}
 	for i, o := range settings.AllowedOrigins {
 		norm, err := normalizeOrigin(o)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, hub.CodeBadRequest, fmt.Sprintf("allowed_origins[%d]: %v", i, err))
+			writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, fmt.Sprintf("allowed_origins[%d]: %v", i, err))
 			return
 		}
 		settings.AllowedOrigins[i] = norm
 	}
 	if err := settings.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 		return
 	}
 	if err := s.hub.PutSettings(r.Context(), t.site, settings); err != nil {
@@ -174,7 +175,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, t adminTarge
 func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, t adminTarget) {
 	id := r.PathValue("agent")
 	if err := presence.ValidateID("agent", id); err != nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 		return
 	}
 	agent, ok, err := s.hub.Agent(t.site, id)
@@ -194,7 +195,7 @@ func (s *Server) adminFailed(w http.ResponseWriter, what string, err error) {
 		return
 	}
 	s.log.Error(what, "err", err)
-	writeError(w, http.StatusInternalServerError, hub.CodeInternal, what)
+	writeError(w, http.StatusInternalServerError, protocol.CodeInternal, what)
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
@@ -203,13 +204,13 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
-			writeError(w, http.StatusRequestEntityTooLarge, hub.CodeBadRequest, fmt.Sprintf("body over %d bytes", maxAdminBody))
+			writeError(w, http.StatusRequestEntityTooLarge, protocol.CodeBadRequest, fmt.Sprintf("body over %d bytes", maxAdminBody))
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// The server's read timeout (HTTPLimits.ReadTimeout) ran out
 			// while the client was still sending.
-			writeError(w, http.StatusRequestTimeout, hub.CodeBadRequest, "body not received in time")
+			writeError(w, http.StatusRequestTimeout, protocol.CodeBadRequest, "body not received in time")
 		default:
-			writeError(w, http.StatusBadRequest, hub.CodeBadRequest, "failed to read body")
+			writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, "failed to read body")
 		}
 		return nil, false
 	}

@@ -6,9 +6,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/strictjson"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // Admin control of a site's agents: setting an agent's status and revoking
@@ -22,7 +22,7 @@ type agentStatusBody struct {
 func (s *Server) putAgentStatus(w http.ResponseWriter, r *http.Request, t adminTarget) {
 	agent := r.PathValue("agent")
 	if err := presence.ValidateID("agent", agent); err != nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 		return
 	}
 	body, ok := readBody(w, r)
@@ -31,16 +31,16 @@ func (s *Server) putAgentStatus(w http.ResponseWriter, r *http.Request, t adminT
 	}
 	var req agentStatusBody
 	if err := strictjson.Decode(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, "invalid status JSON: "+err.Error())
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, "invalid status JSON: "+err.Error())
 		return
 	}
 	if req.Status == nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, "status: required")
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, "status: required")
 		return
 	}
 	status, err := presence.ParseStatus(*req.Status)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, "status: "+err.Error())
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, "status: "+err.Error())
 		return
 	}
 	state, ok, err := s.hub.SetAgentStatus(r.Context(), t.site, agent, status, t.admin)
@@ -58,12 +58,12 @@ func (s *Server) putAgentStatus(w http.ResponseWriter, r *http.Request, t adminT
 func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, t adminTarget) {
 	agent := r.PathValue("agent")
 	if err := presence.ValidateID("agent", agent); err != nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 		return
 	}
 	id, err := uuid.Parse(r.PathValue("device"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, fmt.Sprintf("invalid device id %q: want a UUID", truncate(r.PathValue("device"), 70)))
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, fmt.Sprintf("invalid device id %q: want a UUID", truncate(r.PathValue("device"), 70)))
 		return
 	}
 	device := id.String()

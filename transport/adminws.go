@@ -8,6 +8,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/wsconn"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // serveAdminStats serves GET /v1/admin: after a hello with an admin token,
@@ -36,22 +37,22 @@ func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
 		}
 		s.framesIn.WithLabelValues("admin").Inc()
 		if helloed {
-			l.SendMessage(hub.EncodeError(hub.CodeBadRequest, "the admin socket takes no messages after hello", ""))
+			l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, "the admin socket takes no messages after hello", ""))
 			return
 		}
 		ended = true
-		m, err := hub.DecodeClientMessage(data)
+		m, err := protocol.DecodeClientMessage(data)
 		if err != nil || m.Type != "hello" {
-			l.fail(CloseBadHello, hub.CodeBadRequest, "first message must be a hello", "")
+			l.fail(CloseBadHello, protocol.CodeBadRequest, "first message must be a hello", "")
 			return
 		}
 		claims, err := s.auth.Verify(m.Token)
 		if err != nil {
-			l.fail(CloseBadHello, hub.CodeUnauthorized, err.Error(), "")
+			l.fail(CloseBadHello, protocol.CodeUnauthorized, err.Error(), "")
 			return
 		}
 		if claims.Role != RoleAdmin {
-			l.fail(CloseBadHello, hub.CodeForbidden, "the token's role is not admin", "")
+			l.fail(CloseBadHello, protocol.CodeForbidden, "the token's role is not admin", "")
 			return
 		}
 		if !helloTimer.Stop() {
@@ -60,7 +61,7 @@ func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
 		helloed, ended = true, false
 		if claims.ExpiresAt != nil {
 			expiry = time.AfterFunc(time.Until(claims.ExpiresAt.Time), func() {
-				l.fail(CloseBadHello, hub.CodeUnauthorized, "token expired", "")
+				l.fail(CloseBadHello, protocol.CodeUnauthorized, "token expired", "")
 			})
 		}
 		site <- claims.Site

@@ -15,6 +15,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/wsconn"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // serveAgent serves GET /v1/agent: one agent device. The handler returns
@@ -51,10 +52,10 @@ func (a *agentConn) read(typ wsconn.MessageType, data []byte) {
 	a.srv.framesIn.WithLabelValues("agent").Inc()
 	switch {
 	case typ != wsconn.Text && a.sess == nil:
-		a.l.fail(CloseBadHello, hub.CodeBadRequest, "expected a hello text frame", "")
+		a.l.fail(CloseBadHello, protocol.CodeBadRequest, "expected a hello text frame", "")
 		a.ended = true
 	case typ != wsconn.Text:
-		a.l.SendMessage(hub.EncodeError(hub.CodeBadRequest, "binary frames are not accepted; send JSON text frames", ""))
+		a.l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, "binary frames are not accepted; send JSON text frames", ""))
 	case a.sess == nil:
 		a.ended = !a.hello(data)
 	default:
@@ -89,18 +90,18 @@ func (a *agentConn) opContext() (context.Context, context.CancelFunc) {
 
 // hello handles the first frame; it reports whether the session started.
 func (a *agentConn) hello(data []byte) bool {
-	m, err := hub.DecodeClientMessage(data)
+	m, err := protocol.DecodeClientMessage(data)
 	if err != nil {
-		a.l.fail(CloseBadHello, hub.CodeBadRequest, "bad hello: "+err.Error(), "")
+		a.l.fail(CloseBadHello, protocol.CodeBadRequest, "bad hello: "+err.Error(), "")
 		return false
 	}
 	if m.Type != "hello" {
-		a.l.fail(CloseBadHello, hub.CodeBadRequest, fmt.Sprintf("first message must be hello, got %q", truncate(m.Type, 32)), "")
+		a.l.fail(CloseBadHello, protocol.CodeBadRequest, fmt.Sprintf("first message must be hello, got %q", truncate(m.Type, 32)), "")
 		return false
 	}
 	claims, err := a.srv.auth.Verify(m.Token)
 	if err != nil {
-		a.l.fail(CloseBadHello, hub.CodeUnauthorized, err.Error(), "")
+		a.l.fail(CloseBadHello, protocol.CodeUnauthorized, err.Error(), "")
 		return false
 	}
 	var dev hub.DeviceHello
@@ -108,14 +109,14 @@ func (a *agentConn) hello(data []byte) bool {
 		if m.Device.ID != "" {
 			id, err := uuid.Parse(m.Device.ID)
 			if err != nil {
-				a.l.fail(CloseBadHello, hub.CodeBadRequest, "bad hello: device.id must be a UUID", "")
+				a.l.fail(CloseBadHello, protocol.CodeBadRequest, "bad hello: device.id must be a UUID", "")
 				return false
 			}
 			dev.ID = id.String()
 		}
 		if m.Device.Kind != "" {
 			if dev.Kind, err = presence.ParseDeviceKind(m.Device.Kind); err != nil {
-				a.l.fail(CloseBadHello, hub.CodeBadRequest, "bad hello: "+err.Error(), "")
+				a.l.fail(CloseBadHello, protocol.CodeBadRequest, "bad hello: "+err.Error(), "")
 				return false
 			}
 		}
@@ -130,20 +131,20 @@ func (a *agentConn) hello(data []byte) bool {
 	defer cancel()
 	sess, err := a.srv.hub.Connect(ctx, hub.Identity{Site: claims.Site, Agent: claims.Subject, Groups: claims.Groups}, dev, a.l)
 	if errors.Is(err, hub.ErrReplaced) {
-		a.l.fail(CloseReplaced, hub.CodeBadRequest, "replaced by a newer session of this device", "")
+		a.l.fail(CloseReplaced, protocol.CodeBadRequest, "replaced by a newer session of this device", "")
 		return false
 	}
 	if errors.Is(err, hub.ErrTooManyDevices) {
-		a.l.fail(CloseTooManyDevices, hub.CodeForbidden, "too many devices for this agent; log out on another device first", "")
+		a.l.fail(CloseTooManyDevices, protocol.CodeForbidden, "too many devices for this agent; log out on another device first", "")
 		return false
 	}
 	if errors.Is(err, hub.ErrNotReady) {
-		a.l.fail(wsconn.StatusTryAgainLater, hub.CodeInternal, "the hub is still loading; try again", "")
+		a.l.fail(wsconn.StatusTryAgainLater, protocol.CodeInternal, "the hub is still loading; try again", "")
 		return false
 	}
 	if err != nil {
 		a.log.Error("failed to start device session", "site", claims.Site, "agent", claims.Subject, "err", err)
-		a.l.fail(wsconn.StatusInternalError, hub.CodeInternal, "failed to start session; try again", "")
+		a.l.fail(wsconn.StatusInternalError, protocol.CodeInternal, "failed to start session; try again", "")
 		return false
 	}
 	a.sess = sess
@@ -151,7 +152,7 @@ func (a *agentConn) hello(data []byte) bool {
 	a.log.Debug("agent session started")
 	if claims.ExpiresAt != nil {
 		a.expiry = time.AfterFunc(time.Until(claims.ExpiresAt.Time), func() {
-			a.l.fail(CloseBadHello, hub.CodeUnauthorized, "token expired", "")
+			a.l.fail(CloseBadHello, protocol.CodeUnauthorized, "token expired", "")
 		})
 	}
 	return true
@@ -161,29 +162,29 @@ func (a *agentConn) hello(data []byte) bool {
 func (a *agentConn) handle(data []byte) bool {
 	ctx, cancel := a.opContext()
 	defer cancel()
-	m, err := hub.DecodeClientMessage(data)
+	m, err := protocol.DecodeClientMessage(data)
 	if err != nil {
-		a.l.SendMessage(hub.EncodeError(hub.CodeBadRequest, "bad message: "+err.Error(), ""))
+		a.l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, "bad message: "+err.Error(), ""))
 		return true
 	}
 	switch m.Type {
 	case "set_status":
 		st, err := presence.ParseStatus(m.Status)
 		if err != nil {
-			a.l.SendMessage(hub.EncodeError(hub.CodeBadRequest, err.Error(), m.Ref))
+			a.l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, err.Error(), m.Ref))
 			return true
 		}
 		if !a.limit.Allow() {
-			a.l.SendMessage(hub.EncodeError(hub.CodeRateLimited, "too many status changes; slow down", m.Ref))
+			a.l.SendMessage(protocol.EncodeError(protocol.CodeRateLimited, "too many status changes; slow down", m.Ref))
 			return true
 		}
 		switch err := a.sess.SetStatus(ctx, st, m.Ref); {
 		case errors.Is(err, hub.ErrOutcomeUnknown):
 			a.log.Warn("status change not confirmed", "err", err)
-			a.l.SendMessage(hub.EncodeError(hub.CodeUnavailable, "NATS did not confirm the change; it may still apply: a status frame with this ref means it did", m.Ref))
+			a.l.SendMessage(protocol.EncodeError(protocol.CodeUnavailable, "NATS did not confirm the change; it may still apply: a status frame with this ref means it did", m.Ref))
 		case err != nil:
 			a.log.Error("failed to set status", "err", err)
-			a.l.SendMessage(hub.EncodeError(hub.CodeInternal, "failed to set status; try again", m.Ref))
+			a.l.SendMessage(protocol.EncodeError(protocol.CodeInternal, "failed to set status; try again", m.Ref))
 		}
 	case "activity":
 		// Taken at any rate, without an error: the hub writes at most
@@ -196,10 +197,10 @@ func (a *agentConn) handle(data []byte) bool {
 		}
 		switch err := set(ctx); {
 		case errors.Is(err, hub.ErrBackgroundOff) || errors.Is(err, hub.ErrNotMobile):
-			a.l.SendMessage(hub.EncodeError(hub.CodeBadRequest, err.Error(), m.Ref))
+			a.l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, err.Error(), m.Ref))
 		case err != nil:
 			a.log.Error("failed to change background mode", "type", m.Type, "err", err)
-			a.l.SendMessage(hub.EncodeError(hub.CodeInternal, "failed to change background mode; try again", m.Ref))
+			a.l.SendMessage(protocol.EncodeError(protocol.CodeInternal, "failed to change background mode; try again", m.Ref))
 		}
 	case "subscribe_roster":
 		a.sess.SubscribeRoster()
@@ -216,9 +217,9 @@ func (a *agentConn) handle(data []byte) bool {
 		}
 		return false
 	case "hello":
-		a.l.SendMessage(hub.EncodeError(hub.CodeBadRequest, "already said hello", m.Ref))
+		a.l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, "already said hello", m.Ref))
 	default:
-		a.l.SendMessage(hub.EncodeError(hub.CodeBadRequest, fmt.Sprintf("unknown message type %q", truncate(m.Type, 32)), m.Ref))
+		a.l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, fmt.Sprintf("unknown message type %q", truncate(m.Type, 32)), m.Ref))
 	}
 	return true
 }

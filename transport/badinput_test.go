@@ -14,9 +14,9 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
+	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -190,14 +190,14 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 		wantCode string
 		wantMsg  string
 	}{
-		{"not JSON", "hello?", hub.CodeBadRequest, "bad hello"},
-		{"JSON array", "[1,2]", hub.CodeBadRequest, "bad hello"},
-		{"JSON without type", `{"token":"x"}`, hub.CodeBadRequest, "missing type"},
-		{"set_status before hello", map[string]string{"type": "set_status", "status": "busy"}, hub.CodeBadRequest, "hello"},
-		{"binary frame before hello", binaryFrame(`{"type":"hello"}`), hub.CodeBadRequest, "hello"},
-		{"device id not a UUID", map[string]any{"type": "hello", "token": malloryTok, "device": map[string]string{"id": "not-a-uuid", "kind": "desktop"}}, hub.CodeBadRequest, "device.id"},
-		{"device kind tablet", map[string]any{"type": "hello", "token": malloryTok, "device": map[string]string{"kind": "tablet"}}, hub.CodeBadRequest, "tablet"},
-		{"hello without token", map[string]any{"type": "hello", "device": map[string]string{"kind": "desktop"}}, hub.CodeUnauthorized, "token"},
+		{"not JSON", "hello?", protocol.CodeBadRequest, "bad hello"},
+		{"JSON array", "[1,2]", protocol.CodeBadRequest, "bad hello"},
+		{"JSON without type", `{"token":"x"}`, protocol.CodeBadRequest, "missing type"},
+		{"set_status before hello", map[string]string{"type": "set_status", "status": "busy"}, protocol.CodeBadRequest, "hello"},
+		{"binary frame before hello", binaryFrame(`{"type":"hello"}`), protocol.CodeBadRequest, "hello"},
+		{"device id not a UUID", map[string]any{"type": "hello", "token": malloryTok, "device": map[string]string{"id": "not-a-uuid", "kind": "desktop"}}, protocol.CodeBadRequest, "device.id"},
+		{"device kind tablet", map[string]any{"type": "hello", "token": malloryTok, "device": map[string]string{"kind": "tablet"}}, protocol.CodeBadRequest, "tablet"},
+		{"hello without token", map[string]any{"type": "hello", "device": map[string]string{"kind": "desktop"}}, protocol.CodeUnauthorized, "token"},
 	} {
 		run("first frame/"+tc.name, func(t *testing.T) {
 			c := dial(t, r.wsURL+"/v1/agent", nil)
@@ -246,7 +246,7 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 		run("token/"+tc.name, func(t *testing.T) {
 			c := dial(t, r.wsURL+"/v1/agent", nil)
 			sendFrame(t, c, helloFrame(tc.token))
-			msg := expectErrorFrame(t, c, hub.CodeUnauthorized, "")
+			msg := expectErrorFrame(t, c, protocol.CodeUnauthorized, "")
 			mustContain(t, "error message", msg, tc.wantMsg)
 			if strings.Contains(msg, tc.token) {
 				t.Fatalf("got error message %q, want it not to contain the token", msg)
@@ -282,7 +282,7 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 		run("after hello/"+tc.name, func(t *testing.T) {
 			a := connectAgent(t, r, mintToken(t, "other", fmt.Sprintf("olga%d", i)), "", "mobile")
 			sendFrame(t, a.Client, tc.frame)
-			msg := expectErrorFrame(t, a.Client, hub.CodeBadRequest, tc.wantRef)
+			msg := expectErrorFrame(t, a.Client, protocol.CodeBadRequest, tc.wantRef)
 			mustContain(t, "error message", msg, tc.wantMsg)
 			// The bad frame changed nothing (no status frame came before the
 			// error) and the socket still serves good frames.
@@ -354,7 +354,7 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 	} {
 		run("widget/"+tc.name, func(t *testing.T) {
 			c := dial(t, r.wsURL+"/v1/widget"+tc.query, nil)
-			msg := expectErrorFrame(t, c, hub.CodeBadRequest, "")
+			msg := expectErrorFrame(t, c, protocol.CodeBadRequest, "")
 			mustContain(t, "error message", msg, tc.wantMsg)
 			expectClosedWith(t, c, websocket.StatusPolicyViolation)
 		})
@@ -362,7 +362,7 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 	run("widget/sends a message", func(t *testing.T) {
 		c := watchWidget(t, r, bystanderSite, "", "busy", "all_busy")
 		sendFrame(t, c, map[string]string{"type": "set_status", "status": "online"})
-		expectErrorFrame(t, c, hub.CodeBadRequest, "")
+		expectErrorFrame(t, c, protocol.CodeBadRequest, "")
 		expectClosedWith(t, c, websocket.StatusPolicyViolation)
 	})
 
@@ -386,7 +386,7 @@ func TestBadInputGetsClearErrorAndHubKeepsServing(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			msg := expectHTTPError(t, resp, tc.path, http.StatusBadRequest, hub.CodeBadRequest)
+			msg := expectHTTPError(t, resp, tc.path, http.StatusBadRequest, protocol.CodeBadRequest)
 			mustContain(t, "error message", msg, tc.wantMsg)
 		})
 	}

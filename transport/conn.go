@@ -5,25 +5,25 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/wsconn"
+	"github.com/presencehub/presencehub/protocol"
 )
 
-// Close codes beyond the standard ones; see docs/protocol.md.
+// The protocol's own close codes (package protocol), as wsconn status codes.
 const (
 	// CloseBadHello: no hello in time, a bad hello, or a bad or expired token.
-	CloseBadHello wsconn.StatusCode = 4001
+	CloseBadHello = wsconn.StatusCode(protocol.CloseBadHello)
 	// CloseReplaced: the same device connected again; the newer session won.
-	CloseReplaced wsconn.StatusCode = 4002
+	CloseReplaced = wsconn.StatusCode(protocol.CloseReplaced)
 	// CloseTooManyDevices: the agent already has the most live devices allowed.
-	CloseTooManyDevices wsconn.StatusCode = 4003
+	CloseTooManyDevices = wsconn.StatusCode(protocol.CloseTooManyDevices)
 	// CloseByeNotStored: a bye whose lease removal NATS did not store in
 	// time; the hub keeps trying, and the client may say bye again.
-	CloseByeNotStored wsconn.StatusCode = 4004
+	CloseByeNotStored = wsconn.StatusCode(protocol.CloseByeNotStored)
 	// CloseRevoked: an admin revoked the device; it may sign in again with
 	// a new hello. (Not 4004, which clients of protocol version 1 already
 	// read as "say bye again": see docs/protocol.md.)
-	CloseRevoked wsconn.StatusCode = 4005
+	CloseRevoked = wsconn.StatusCode(protocol.CloseRevoked)
 )
 
 // acceptHello upgrades an agent or admin socket: Origin checked against the
@@ -36,13 +36,13 @@ func (s *Server) acceptHello(w http.ResponseWriter, r *http.Request, kind string
 		return nil, nil, false
 	}
 	timer := time.AfterFunc(s.cfg.HelloTimeout, func() {
-		l.fail(CloseBadHello, hub.CodeBadRequest, fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout), "")
+		l.fail(CloseBadHello, protocol.CodeBadRequest, fmt.Sprintf("no hello within %v", s.cfg.HelloTimeout), "")
 	})
 	return l, timer, true
 }
 
 // fail sends an error frame and closes the socket after it.
 func (l *sock) fail(close wsconn.StatusCode, code, message, ref string) {
-	l.SendMessage(hub.EncodeError(code, message, ref))
+	l.SendMessage(protocol.EncodeError(code, message, ref))
 	l.closeWith(close, truncateReason(message), true)
 }

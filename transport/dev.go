@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // DevSite is the site the --dev mode's pages and tokens use, and DevGroups
@@ -41,7 +41,7 @@ func DevTokenHandler(auth *Auth) http.Handler {
 		}
 		tok, err := auth.Mint(TokenRequest{Site: DevSite, Agent: agent, Groups: groups, Role: role, TTL: devTokenTTL})
 		if err != nil {
-			writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
+			writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // The history API (docs/protocol.md#history): an admin of a site reads its
@@ -33,7 +33,7 @@ func (s *Server) historyOff(w http.ResponseWriter) bool {
 }
 
 func badParam(w http.ResponseWriter, param, msg string) {
-	writeError(w, http.StatusBadRequest, hub.CodeBadRequest, param+": "+msg)
+	writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, param+": "+msg)
 }
 
 // selection builds the agents and widget a request asks for: agent=A that

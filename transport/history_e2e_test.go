@@ -23,6 +23,7 @@ import (
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // eventLog collects the events of the stream, read from its start.
@@ -107,7 +108,7 @@ func seed(t *testing.T, ns *natsserver.Server, site string, at time.Time) {
 		t.Fatal(err)
 	}
 	data, _ := json.Marshal(hub.WidgetStatusData{Group: "", Status: presence.Offline, Reason: presence.ReasonNoAgents})
-	ev := hub.Event{ID: "seed.widget.status.", Type: hub.EventWidgetStatus, Site: site, Timestamp: hub.Time(at), Data: data}
+	ev := hub.Event{ID: "seed.widget.status.", Type: hub.EventWidgetStatus, Site: site, Timestamp: protocol.Time(at), Data: data}
 	body, _ := json.Marshal(ev)
 	msg := nats.NewMsg(ev.Subject())
 	msg.Data = body
@@ -131,7 +132,7 @@ func startHistoryReplica(t *testing.T, ns *natsserver.Server) (*replica, *wstest
 	return &replica{hub: r.Hub, srv: r.Server, http: r.HTTP, wsURL: r.WSURL}, r
 }
 
-func ms(t time.Time) string { return t.UTC().Format(hub.TimeFormat) }
+func ms(t time.Time) string { return t.UTC().Format(protocol.TimeFormat) }
 
 // interval is an interval of an answer, as strings.
 type interval [4]string
@@ -410,7 +411,7 @@ func TestHistoryBadQueries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg := expectHTTPError(t, resp, tc.query, http.StatusBadRequest, hub.CodeBadRequest)
+		msg := expectHTTPError(t, resp, tc.query, http.StatusBadRequest, protocol.CodeBadRequest)
 		resp.Body.Close()
 		if !strings.HasPrefix(msg, tc.param+": ") {
 			t.Errorf("%s: got %q, want a message naming %s", tc.query, msg, tc.param)

@@ -14,8 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -147,7 +147,7 @@ func TestStalledRequestIsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("got %v for a stalled body, want HTTP 408", err)
 	}
-	msg := expectHTTPError(t, resp, "a stalled admin body", http.StatusRequestTimeout, hub.CodeBadRequest)
+	msg := expectHTTPError(t, resp, "a stalled admin body", http.StatusRequestTimeout, protocol.CodeBadRequest)
 	mustContain(t, "the 408's message", msg, "not received in time")
 	c.expectClosed("a stalled body")
 

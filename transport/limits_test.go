@@ -9,9 +9,9 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
+	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -113,7 +113,7 @@ func TestWidgetSocketsPerClientAddressAreCapped(t *testing.T) {
 	// A socket refused for a bad site id holds its slot only until it closes.
 	for range 3 {
 		bad := dial(t, widgetURL(r, "bad%20site", ""), third)
-		bad.Expect("error", "code", hub.CodeBadRequest)
+		bad.Expect("error", "code", protocol.CodeBadRequest)
 		if got := bad.ExpectClose(); got != websocket.StatusPolicyViolation {
 			t.Fatalf("got close %d for a bad site id, want %d", got, websocket.StatusPolicyViolation)
 		}
@@ -174,5 +174,5 @@ func expectWidgetRefused(t *testing.T, r *replica, header http.Header) {
 	if resp == nil {
 		t.Fatalf("got %v over the per-client cap, want HTTP 429", err)
 	}
-	expectHTTPError(t, resp, "a widget dial over the per-client cap", http.StatusTooManyRequests, hub.CodeTooManyConnections)
+	expectHTTPError(t, resp, "a widget dial over the per-client cap", http.StatusTooManyRequests, protocol.CodeTooManyConnections)
 }

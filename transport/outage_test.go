@@ -5,9 +5,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
+	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -35,7 +37,7 @@ func TestChangesNATSDidNotTakeAreSaidSo(t *testing.T) {
 	proxy.Cut()
 	eventually(t, "the replica sees NATS gone", func() bool { return cut.Hub.Healthy() != nil })
 	alice.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "maybe"})
-	alice.Expect("error", "code", hub.CodeUnavailable, "ref", "maybe")
+	alice.Expect("error", "code", protocol.CodeUnavailable, "ref", "maybe")
 	alice.Send(map[string]string{"type": "bye"})
 	expectClosedWith(t, alice.Client, websocket.StatusCode(transport.CloseByeNotStored))
 

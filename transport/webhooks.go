@@ -4,8 +4,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/strictjson"
+	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
 
@@ -40,7 +40,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, t adminTa
 	}
 	var reg webhook.Registration
 	if err := strictjson.Decode(body, &reg); err != nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, "invalid webhook JSON: "+err.Error())
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, "invalid webhook JSON: "+err.Error())
 		return
 	}
 	ep, err := s.cfg.Webhooks.Create(r.Context(), t.site, reg)
@@ -103,7 +103,7 @@ func (s *Server) webhookFailed(w http.ResponseWriter, what string, err error) {
 	var field *webhook.FieldError
 	switch {
 	case errors.As(err, &field):
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, field.Error())
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, field.Error())
 	case errors.Is(err, webhook.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", "no such webhook")
 	case errors.Is(err, webhook.ErrTooMany):

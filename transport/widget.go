@@ -8,6 +8,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/wsconn"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // widgetTarget reads and validates ?site=S&group=G (or the {site} path value).
@@ -36,14 +37,14 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 	if !s.widgetSlots.acquire(client) {
 		s.widgetRefused.WithLabelValues(refusedPerClientLimit).Inc()
 		s.log.Debug("widget upgrade refused", "remote", remote, "client", client, "err", "too many widget sockets from this address")
-		writeError(w, http.StatusTooManyRequests, hub.CodeTooManyConnections, "too many widget sockets from this address")
+		writeError(w, http.StatusTooManyRequests, protocol.CodeTooManyConnections, "too many widget sockets from this address")
 		return
 	}
 	release := func() { s.widgetSlots.release(client) }
 	site, group, targetErr := widgetTarget(r)
 	if targetErr == nil && !originAllowed(r.Header.Get("Origin"), s.hub.Settings(site).AllowedOrigins) {
 		release()
-		writeError(w, http.StatusForbidden, hub.CodeForbidden, "origin not allowed for this site's widget")
+		writeError(w, http.StatusForbidden, protocol.CodeForbidden, "origin not allowed for this site's widget")
 		return
 	}
 	l, err := s.accept(w, r, s.widgetOpts)
@@ -54,7 +55,7 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 	}
 	ignore := func(wsconn.MessageType, []byte) {}
 	if targetErr != nil {
-		l.SendMessage(hub.EncodeError(hub.CodeBadRequest, targetErr.Error(), ""))
+		l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, targetErr.Error(), ""))
 		l.closeWith(wsconn.StatusPolicyViolation, truncateReason(targetErr.Error()), true)
 		l.run(ignore, release)
 		return
@@ -69,7 +70,7 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 	// The handler returns now; the reader goroutine owns the socket.
 	l.run(func(wsconn.MessageType, []byte) {
 		s.framesIn.WithLabelValues("widget").Inc()
-		l.SendMessage(hub.EncodeError(hub.CodeBadRequest, "widget sockets are receive-only", ""))
+		l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, "widget sockets are receive-only", ""))
 		l.closeWith(wsconn.StatusPolicyViolation, "widget sockets are receive-only", true)
 	}, func() {
 		unsubscribe()
@@ -82,7 +83,7 @@ func (s *Server) serveWidget(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveSiteStatus(w http.ResponseWriter, r *http.Request) {
 	site, group, err := widgetTarget(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, hub.CodeBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 		return
 	}
 	allowed := s.hub.Settings(site).AllowedOrigins
@@ -94,7 +95,7 @@ func (s *Server) serveSiteStatus(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", origin)
 		w.Header().Add("Vary", "Origin")
 	case origin != "":
-		writeError(w, http.StatusForbidden, hub.CodeForbidden, "origin not allowed for this site's widget")
+		writeError(w, http.StatusForbidden, protocol.CodeForbidden, "origin not allowed for this site's widget")
 		return
 	}
 	st, err := s.hub.WidgetStatus(site, group)
@@ -103,7 +104,7 @@ func (s *Server) serveSiteStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, hub.CodeInternal, "failed to read status")
+		writeError(w, http.StatusInternalServerError, protocol.CodeInternal, "failed to read status")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -21,6 +21,7 @@ import (
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
+	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/web"
 )
@@ -69,7 +70,7 @@ func seedHistory(t *testing.T, ns *natsserver.Server, site string, from, to time
 	for i, e := range events {
 		at := from.Add(time.Duration(e.f * float64(to.Sub(from)))).Truncate(time.Millisecond)
 		data, _ := json.Marshal(e.data)
-		ev := hub.Event{ID: fmt.Sprintf("seed.%d", i), Type: e.typ, Site: site, Timestamp: hub.Time(at), Data: data}
+		ev := hub.Event{ID: fmt.Sprintf("seed.%d", i), Type: e.typ, Site: site, Timestamp: protocol.Time(at), Data: data}
 		body, _ := json.Marshal(ev)
 		msg := nats.NewMsg(ev.Subject())
 		msg.Data = body

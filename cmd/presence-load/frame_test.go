@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 func TestWidgetFrameStatus(t *testing.T) {
@@ -18,15 +18,15 @@ func TestWidgetFrameStatus(t *testing.T) {
 		}
 		return b
 	}
-	at := hub.Time(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC))
+	at := protocol.Time(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC))
 	tests := []struct {
 		name   string
 		frame  []byte
 		want   string
 		wantOK bool
 	}{
-		{"the hub's widget frame", encode(t, hub.WidgetStatus{Type: "widget_status", Site: "acme", Status: presence.Busy, Reason: "all_busy", At: at}), "busy", true},
-		{"site and group in the way", encode(t, hub.WidgetStatus{Type: "widget_status", Site: `x","status":"online`, Group: `"status":"online"`, Status: presence.Offline, Reason: "no_agents", At: at}), "offline", true},
+		{"the hub's widget frame", encode(t, protocol.WidgetStatus{Type: "widget_status", Site: "acme", Status: presence.Busy, Reason: "all_busy", At: at}), "busy", true},
+		{"site and group in the way", encode(t, protocol.WidgetStatus{Type: "widget_status", Site: `x","status":"online`, Group: `"status":"online"`, Status: presence.Offline, Reason: "no_agents", At: at}), "offline", true},
 		{"an agent's status frame", []byte(`{"type":"status","status":"online","ref":"1"}`), "", false},
 		{"an unknown status", []byte(`{"type":"widget_status","site":"acme","status":"away"}`), "", false},
 		{"no status", []byte(`{"type":"widget_status","site":"acme"}`), "", false},

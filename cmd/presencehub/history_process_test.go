@@ -17,6 +17,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // TestHistorySurvivesEveryReplica: two hubs serve the history; both are
@@ -55,9 +56,9 @@ func TestHistorySurvivesEveryReplica(t *testing.T) {
 		online = time.Time(ev.Timestamp)
 		return true
 	})
-	from := online.UTC().Format(hub.TimeFormat)
-	path := "/v1/admin/sites/acme/timeline?" + url.Values{"from": {from}, "to": {online.Add(time.Millisecond).UTC().Format(hub.TimeFormat)}}.Encode()
-	want := fmt.Sprintf("[map[id:alice intervals:[map[effective:online from:%s status:online to:%s]]]]", from, online.Add(time.Millisecond).UTC().Format(hub.TimeFormat))
+	from := online.UTC().Format(protocol.TimeFormat)
+	path := "/v1/admin/sites/acme/timeline?" + url.Values{"from": {from}, "to": {online.Add(time.Millisecond).UTC().Format(protocol.TimeFormat)}}.Encode()
+	want := fmt.Sprintf("[map[id:alice intervals:[map[effective:online from:%s status:online to:%s]]]]", from, online.Add(time.Millisecond).UTC().Format(protocol.TimeFormat))
 	timeline := func(p *hubProc) string {
 		t.Helper()
 		var got string

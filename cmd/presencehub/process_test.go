@@ -20,9 +20,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
+	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -313,7 +313,7 @@ func TestServeSecretPersisted(t *testing.T) {
 	other := dialWS(t, "other", h.wsURL("/v1/agent"))
 	other.Send(map[string]any{"type": "hello", "token": mintProcToken(t, "some-other-secret", "acme", "alice")})
 	for _, f := range other.FramesUntilEnd() {
-		if f.Str("type") != "error" || f.Str("code") != hub.CodeUnauthorized {
+		if f.Str("type") != "error" || f.Str("code") != protocol.CodeUnauthorized {
 			t.Errorf("got %s for a token with a foreign signature, want only an unauthorized error before the socket ends", f)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // The benchmarks of docs/benchmarks.md#history: a site with 100 agents in
@@ -48,7 +49,7 @@ func benchEvents() [][]byte {
 	var out [][]byte
 	add := func(typ string, at time.Time, data any) {
 		d, _ := json.Marshal(data)
-		b, _ := json.Marshal(hub.Event{ID: fmt.Sprint(len(out)), Type: typ, Site: "acme", Timestamp: hub.Time(at), Data: d})
+		b, _ := json.Marshal(hub.Event{ID: fmt.Sprint(len(out)), Type: typ, Site: "acme", Timestamp: protocol.Time(at), Data: d})
 		out = append(out, b)
 	}
 	for i := range n {

@@ -34,6 +34,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // ErrNotReady is returned by queries until the index has read what the
@@ -238,9 +239,9 @@ func (x *Index) start(ctx context.Context) (jetstream.ConsumeContext, error) {
 // envelope is the part of an event the index reads; data holds the
 // fields of every type it reads.
 type envelope struct {
-	Type      string   `json:"type"`
-	Site      string   `json:"site"`
-	Timestamp hub.Time `json:"timestamp"`
+	Type      string        `json:"type"`
+	Site      string        `json:"site"`
+	Timestamp protocol.Time `json:"timestamp"`
 	Data      struct {
 		Agent    string          `json:"agent"`
 		Group    string          `json:"group"`
@@ -388,8 +389,8 @@ type Selection struct {
 type Timeline struct {
 	// From and To are the range answered: the range asked for, clipped to
 	// the start of the history and to now.
-	From    hub.Time         `json:"from"`
-	To      hub.Time         `json:"to"`
+	From    protocol.Time    `json:"from"`
+	To      protocol.Time    `json:"to"`
 	Agents  []AgentTimeline  `json:"agents"`
 	Widgets []WidgetTimeline `json:"widgets"`
 }
@@ -402,8 +403,8 @@ type AgentTimeline struct {
 
 // AgentInterval is a stretch of one chosen and one effective status.
 type AgentInterval struct {
-	From      hub.Time        `json:"from"`
-	To        hub.Time        `json:"to"`
+	From      protocol.Time   `json:"from"`
+	To        protocol.Time   `json:"to"`
 	Status    presence.Status `json:"status"`
 	Effective presence.Status `json:"effective"`
 }
@@ -416,8 +417,8 @@ type WidgetTimeline struct {
 
 // WidgetInterval is a stretch of one widget status and reason.
 type WidgetInterval struct {
-	From   hub.Time        `json:"from"`
-	To     hub.Time        `json:"to"`
+	From   protocol.Time   `json:"from"`
+	To     protocol.Time   `json:"to"`
 	Status presence.Status `json:"status"`
 	Reason presence.Reason `json:"reason"`
 }
@@ -437,11 +438,11 @@ func (x *Index) checkRange(from, to time.Time, fromParam, toParam string) (time.
 	now := x.cfg.Now()
 	if kept := now.Add(-x.cfg.Retention); from.Before(kept) {
 		return from, to, &ParamError{fromParam, fmt.Sprintf("before the retention of the event stream (%v): the history starts at %s",
-			x.cfg.Retention, x.Start().UTC().Format(hub.TimeFormat))}
+			x.cfg.Retention, x.Start().UTC().Format(protocol.TimeFormat))}
 	}
 	if start := x.Start(); !start.Before(to) {
 		return from, to, &ParamError{fromParam, fmt.Sprintf("before the history the event stream holds, which starts at %s (retention %v)",
-			start.UTC().Format(hub.TimeFormat), x.cfg.Retention)}
+			start.UTC().Format(protocol.TimeFormat), x.cfg.Retention)}
 	} else if from.Before(start) {
 		from = start
 	}
@@ -511,7 +512,7 @@ func (x *Index) Timeline(site string, from, to time.Time, sel Selection) (Timeli
 	if err != nil {
 		return Timeline{}, err
 	}
-	out := Timeline{From: hub.Time(from), To: hub.Time(to), Agents: []AgentTimeline{}, Widgets: []WidgetTimeline{}}
+	out := Timeline{From: protocol.Time(from), To: protocol.Time(to), Agents: []AgentTimeline{}, Widgets: []WidgetTimeline{}}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	s := x.sites[site]
@@ -526,7 +527,7 @@ func (x *Index) Timeline(site string, from, to time.Time, sel Selection) (Timeli
 		init, steps := agentSteps(s.agents[id], fms, tms)
 		at := AgentTimeline{ID: id, Intervals: []AgentInterval{}}
 		for _, sp := range presence.Spans(init, steps, from, to) {
-			at.Intervals = append(at.Intervals, AgentInterval{From: hub.Time(sp.From), To: hub.Time(sp.To), Status: sp.Value.Status, Effective: sp.Value.Effective})
+			at.Intervals = append(at.Intervals, AgentInterval{From: protocol.Time(sp.From), To: protocol.Time(sp.To), Status: sp.Value.Status, Effective: sp.Value.Effective})
 		}
 		out.Agents = append(out.Agents, at)
 	}
@@ -541,7 +542,7 @@ func (x *Index) Timeline(site string, from, to time.Time, sel Selection) (Timeli
 		init, steps := widgetSteps(s.widgets[g], fms, tms)
 		wt := WidgetTimeline{Group: g, Intervals: []WidgetInterval{}}
 		for _, sp := range presence.Spans(init, steps, wfrom, to) {
-			wt.Intervals = append(wt.Intervals, WidgetInterval{From: hub.Time(sp.From), To: hub.Time(sp.To), Status: sp.Value.Status, Reason: sp.Value.Reason})
+			wt.Intervals = append(wt.Intervals, WidgetInterval{From: protocol.Time(sp.From), To: protocol.Time(sp.To), Status: sp.Value.Status, Reason: sp.Value.Reason})
 		}
 		out.Widgets = append(out.Widgets, wt)
 	}
@@ -570,11 +571,11 @@ type Report struct {
 // ReportDay is one calendar day of the report's zone; To is its end, or
 // now for today.
 type ReportDay struct {
-	Date    string      `json:"date"`
-	From    hub.Time    `json:"from"`
-	To      hub.Time    `json:"to"`
-	Agents  []AgentDay  `json:"agents"`
-	Widgets []WidgetDay `json:"widgets"`
+	Date    string        `json:"date"`
+	From    protocol.Time `json:"from"`
+	To      protocol.Time `json:"to"`
+	Agents  []AgentDay    `json:"agents"`
+	Widgets []WidgetDay   `json:"widgets"`
 }
 
 // AgentDay is an agent's seconds effectively online, busy and offline in
@@ -590,12 +591,12 @@ type AgentDay struct {
 // hours, those of them it showed online, their ratio (null when no hours),
 // and the longest stretch inside hours it did not show online.
 type WidgetDay struct {
-	Group          string    `json:"group"`
-	Inside         float64   `json:"inside_hours_seconds"`
-	Online         float64   `json:"online_seconds"`
-	Coverage       *float64  `json:"coverage"`
-	LongestGap     float64   `json:"longest_gap_seconds"`
-	LongestGapFrom *hub.Time `json:"longest_gap_from"`
+	Group          string         `json:"group"`
+	Inside         float64        `json:"inside_hours_seconds"`
+	Online         float64        `json:"online_seconds"`
+	Coverage       *float64       `json:"coverage"`
+	LongestGap     float64        `json:"longest_gap_seconds"`
+	LongestGapFrom *protocol.Time `json:"longest_gap_from"`
 }
 
 func seconds(d time.Duration) float64 { return d.Seconds() }
@@ -671,7 +672,7 @@ func (x *Index) Report(site string, first, last time.Time, loc *time.Location, s
 		if end.After(to) {
 			end = to
 		}
-		rd := ReportDay{Date: d.Date, From: hub.Time(d.Start), To: hub.Time(end), Agents: make([]AgentDay, 0, len(agents)), Widgets: make([]WidgetDay, 0, len(widgets))}
+		rd := ReportDay{Date: d.Date, From: protocol.Time(d.Start), To: protocol.Time(end), Agents: make([]AgentDay, 0, len(agents)), Widgets: make([]WidgetDay, 0, len(widgets))}
 		for _, a := range agents {
 			t := presence.SumAgent(spansOf(a.spans, d.Start, end), d.Start, end)
 			rd.Agents = append(rd.Agents, AgentDay{ID: a.id, Online: seconds(t.Online), Busy: seconds(t.Busy), Offline: seconds(t.Offline)})
@@ -683,7 +684,7 @@ func (x *Index) Report(site string, first, last time.Time, loc *time.Location, s
 				wd.Coverage = &c
 			}
 			if t.LongestGap > 0 {
-				at := hub.Time(t.LongestGapFrom)
+				at := protocol.Time(t.LongestGapFrom)
 				wd.LongestGapFrom = &at
 			}
 			rd.Widgets = append(rd.Widgets, wd)

@@ -17,6 +17,7 @@ import (
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 const waitTimeout = 15 * time.Second
@@ -61,7 +62,7 @@ func (s *stream) publish(site, typ, at string, data any) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	ev := hub.Event{ID: fmt.Sprintf("%d.%s", s.rev, typ), Type: typ, Site: site, Timestamp: hub.Time(utc(at)), Data: b}
+	ev := hub.Event{ID: fmt.Sprintf("%d.%s", s.rev, typ), Type: typ, Site: site, Timestamp: protocol.Time(utc(at)), Data: b}
 	body, err := json.Marshal(ev)
 	if err != nil {
 		s.t.Fatal(err)
@@ -133,11 +134,11 @@ const (
 )
 
 func ai(from, to string, st, eff presence.Status) history.AgentInterval {
-	return history.AgentInterval{From: hub.Time(utc(from)), To: hub.Time(utc(to)), Status: st, Effective: eff}
+	return history.AgentInterval{From: protocol.Time(utc(from)), To: protocol.Time(utc(to)), Status: st, Effective: eff}
 }
 
 func wi(from, to string, st presence.Status, r presence.Reason) history.WidgetInterval {
-	return history.WidgetInterval{From: hub.Time(utc(from)), To: hub.Time(utc(to)), Status: st, Reason: r}
+	return history.WidgetInterval{From: protocol.Time(utc(from)), To: protocol.Time(utc(to)), Status: st, Reason: r}
 }
 
 // same compares a and b as JSON, which is what the API answers.
@@ -184,7 +185,7 @@ func TestPragueDST(t *testing.T) {
 	if len(tl.Agents) != 1 || !same(tl.Agents[0].Intervals, want) {
 		t.Fatalf("alice: got %+v\nwant %+v", tl.Agents, want)
 	}
-	if !same(tl.To, hub.Time(now)) {
+	if !same(tl.To, protocol.Time(now)) {
 		t.Fatalf("to: got %v, want now", tl.To)
 	}
 	wantW := []history.WidgetInterval{
@@ -206,7 +207,7 @@ func TestPragueDST(t *testing.T) {
 	}
 	d := rep.Days[0]
 	// The 23-hour day: 2026-03-28T23:00Z to 2026-03-29T22:00Z.
-	if !same(d.From, hub.Time(utc("2026-03-28T23:00:00Z"))) || !same(d.To, hub.Time(utc("2026-03-29T22:00:00Z"))) {
+	if !same(d.From, protocol.Time(utc("2026-03-28T23:00:00Z"))) || !same(d.To, protocol.Time(utc("2026-03-29T22:00:00Z"))) {
 		t.Fatalf("day: %v to %v", d.From, d.To)
 	}
 	wantAgents := []history.AgentDay{
@@ -217,7 +218,7 @@ func TestPragueDST(t *testing.T) {
 		t.Fatalf("agents: got %+v, want %+v", d.Agents, wantAgents)
 	}
 	cov := 16200.0 / 82800
-	gapFrom := hub.Time(utc("2026-03-29T12:00:00Z"))
+	gapFrom := protocol.Time(utc("2026-03-29T12:00:00Z"))
 	wantWidget := []history.WidgetDay{{Group: "", Inside: 82800, Online: 16200, Coverage: &cov, LongestGap: 36000, LongestGapFrom: &gapFrom}}
 	if !same(d.Widgets, wantWidget) {
 		t.Fatalf("widgets: got %+v, want %+v", d.Widgets, wantWidget)
@@ -238,7 +239,7 @@ func TestPragueDST(t *testing.T) {
 		t.Fatalf("a report from before the history: %v", err)
 	}
 	if early.From != "2026-03-28" || len(early.Days) != 2 || early.Days[0].Date != "2026-03-28" ||
-		!same(early.Days[0].From, hub.Time(utc("2026-03-28T20:00:00Z"))) || !same(early.Days[0].To, hub.Time(utc("2026-03-28T23:00:00Z"))) {
+		!same(early.Days[0].From, protocol.Time(utc("2026-03-28T20:00:00Z"))) || !same(early.Days[0].To, protocol.Time(utc("2026-03-28T23:00:00Z"))) {
 		t.Fatalf("a report from before the history: got from %s, days %+v; want the 28th from 20:00Z to 23:00Z, then the 29th", early.From, early.Days)
 	}
 	if want := (history.AgentDay{ID: "alice", Online: 10800}); early.Days[0].Agents[0] != want {
@@ -248,7 +249,7 @@ func TestPragueDST(t *testing.T) {
 		t.Fatalf("the widget on the 28th: got %+v, want 3 h inside, all online", w)
 	}
 	tl, err = x.Timeline(site, utc("2026-03-28T00:00:00Z"), utc("2026-03-28T21:00:00Z"), history.Selection{})
-	if err != nil || !same(tl.From, hub.Time(utc("2026-03-28T20:00:00Z"))) {
+	if err != nil || !same(tl.From, protocol.Time(utc("2026-03-28T20:00:00Z"))) {
 		t.Fatalf("a timeline from before the history: got %v, %v; want it from the history's start", tl.From, err)
 	}
 	// A range that ends before the history starts has none.
@@ -341,7 +342,7 @@ func TestOvernightGroupHours(t *testing.T) {
 		t.Fatalf("agents: got %+v, want %+v", day.Agents, wantAgents)
 	}
 	siteCov, nightCov := 23400.0/86400, 19800.0/28800
-	siteGap, nightGap := hub.Time(utc("2026-12-01T07:00:00Z")), hub.Time(utc("2026-12-01T22:00:00Z"))
+	siteGap, nightGap := protocol.Time(utc("2026-12-01T07:00:00Z")), protocol.Time(utc("2026-12-01T22:00:00Z"))
 	wantWidgets := []history.WidgetDay{
 		// online 00:00-02:00, 03:00-07:00, 23:30-24:00; longest gap 07:00-23:30
 		{Group: "", Inside: 86400, Online: 23400, Coverage: &siteCov, LongestGap: 59400, LongestGapFrom: &siteGap},

@@ -20,10 +20,11 @@ import (
 // importing internal/wstest, which imports transport, is refused.
 var layers = map[string]int{
 	"presence":  0, // the rules, pure Go
-	"hub":       1, // the view, leases, fan-out over NATS
-	"transport": 2, // WebSocket and HTTP
-	"web":       2, // the embedded pages: served by cmd, beside transport
-	"cmd":       3, // flags and wiring
+	"protocol":  1, // the wire protocol: messages, codes, the time format
+	"hub":       2, // the view, leases, fan-out over NATS
+	"transport": 3, // WebSocket and HTTP
+	"web":       3, // the embedded pages: served by cmd, beside transport
+	"cmd":       4, // flags and wiring
 }
 
 // pureLayer is the rank whose packages must stay pure Go: only the
@@ -248,13 +249,13 @@ func TestViolationsFound(t *testing.T) {
 	}
 	got := violations(m, pkgs)
 	want := []string{
-		"hub imports example.com/m/web (example.com/m/hub -> example.com/m/web): web (rank 2) is not below hub (rank 1)",
+		"hub imports example.com/m/web (example.com/m/hub -> example.com/m/web): web (rank 3) is not below hub (rank 2)",
 		"presence imports net (example.com/m/presence -> net/http -> net): presence stays pure Go: no networking",
 		"presence/rules imports github.com/nats-io/nats.go (example.com/m/presence/rules -> github.com/nats-io/nats.go): presence stays pure Go: no third-party packages",
 		"presence/rules imports net (example.com/m/presence/rules -> example.com/m/presence -> net/http -> net): presence stays pure Go: no networking",
 		"tools: tools/ has no rank in layers (arch_test.go): give it one",
-		"transport imports example.com/m/web (example.com/m/transport -> example.com/m/hub -> example.com/m/web): web (rank 2) is not below transport (rank 2)",
-		"web imports example.com/m/transport/frames (example.com/m/web -> example.com/m/internal/harness -> example.com/m/transport/frames): transport (rank 2) is not below web (rank 2)",
+		"transport imports example.com/m/web (example.com/m/transport -> example.com/m/hub -> example.com/m/web): web (rank 3) is not below transport (rank 3)",
+		"web imports example.com/m/transport/frames (example.com/m/web -> example.com/m/internal/harness -> example.com/m/transport/frames): transport (rank 3) is not below web (rank 3)",
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got violations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
 
@@ -105,7 +106,7 @@ func publishEvent(t *testing.T, js jetstream.JetStream, site, typ, id string, da
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := hub.Event{ID: id, Type: typ, Site: site, Timestamp: hub.Time(time.Now()), Data: raw}
+	ev := hub.Event{ID: id, Type: typ, Site: site, Timestamp: protocol.Time(time.Now()), Data: raw}
 	body, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)
