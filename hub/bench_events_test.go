@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -65,7 +66,7 @@ func benchEvents(b *testing.B, replication int, conns ...*nats.Conn) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if stream, err = OpenEventStream(b.Context(), js, EventStreamConfig{Replicas: replication}); err != nil {
+		if stream, err = events.OpenStream(b.Context(), js, events.StreamConfig{Replicas: replication}); err != nil {
 			b.Fatal(err)
 		}
 		reg := prometheus.NewRegistry()
@@ -127,9 +128,9 @@ func benchEvents(b *testing.B, replication int, conns ...*nats.Conn) {
 		close(r.in)
 		// The acknowledgements, then the retries they caused, then theirs:
 		// a failure told after stop would count as lost.
-		<-r.h.events.js.PublishAsyncComplete()
+		<-r.h.events.Complete()
 		r.h.bg.stop()
-		<-r.h.events.js.PublishAsyncComplete()
+		<-r.h.events.Complete()
 	}
 	elapsed := time.Since(start).Seconds()
 	after, err := stream.Info(b.Context())
@@ -159,9 +160,7 @@ func benchEvents(b *testing.B, replication int, conns ...*nats.Conn) {
 	// events (applyEntry), so every stored event is one of the changes'.
 	var retried uint64
 	for _, r := range replicas {
-		r.h.events.retry.mu.Lock()
-		retried += r.h.events.retry.failures
-		r.h.events.retry.mu.Unlock()
+		retried += r.h.events.Failures()
 	}
 	b.ReportMetric(failed["dropped"], "dropped")
 	b.ReportMetric(failed["nack"], "nacked")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/presence"
 )
 
@@ -164,7 +165,7 @@ func BenchmarkEncodeWidgetFrame(b *testing.B) {
 // agent.status, agent.availability, the site's and a group's widget).
 func BenchmarkApplyAgentUpdateWithEvents(b *testing.B) {
 	be := newBucketEntries(b)
-	if _, err := OpenEventStream(b.Context(), be.js, EventStreamConfig{}); err != nil {
+	if _, err := events.OpenStream(b.Context(), be.js, events.StreamConfig{}); err != nil {
 		b.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
@@ -194,7 +195,7 @@ func BenchmarkApplyAgentUpdateWithEvents(b *testing.B) {
 		<-q.frames
 	}
 	b.StopTimer()
-	<-h.events.js.PublishAsyncComplete()
+	<-h.events.Complete()
 	families, err := reg.Gather()
 	if err != nil {
 		b.Fatal(err)

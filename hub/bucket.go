@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/internal/jsretry"
 )
 
 // BucketConfig says how the presence bucket is created.
@@ -43,7 +45,7 @@ func OpenBucket(ctx context.Context, js jetstream.JetStream, cfg BucketConfig) (
 		LimitMarkerTTL: cfg.LimitMarkerTTL,
 	}
 	var kv jetstream.KeyValue
-	err := openRetrying(ctx, func(ctx context.Context) (err error) {
+	err := jsretry.Open(ctx, func(ctx context.Context) (err error) {
 		kv, err = js.CreateOrUpdateKeyValue(ctx, kvcfg)
 		return err
 	})
@@ -52,30 +54,3 @@ func OpenBucket(ctx context.Context, js jetstream.JetStream, cfg BucketConfig) (
 	}
 	return kv, nil
 }
-
-// openRetrying runs open, which creates or updates a stream, until it
-// succeeds, fails for good, or ctx ends. A cluster that is still forming
-// (routes reconnecting, a meta leader just elected) can drop a JetStream
-// API request without an answer, and one attempt would then wait out the
-// whole of ctx; so each attempt gets openAttemptTimeout, and a failure
-// that passes is tried again.
-func openRetrying(ctx context.Context, open func(ctx context.Context) error) error {
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		actx, cancel := context.WithTimeout(ctx, openAttemptTimeout)
-		err := open(actx)
-		cancel()
-		if err == nil || ctx.Err() != nil || !retryable(err) {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-	}
-}
-
-// openAttemptTimeout bounds one attempt to create or update the bucket.
-const openAttemptTimeout = 5 * time.Second

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -39,11 +40,11 @@ func TestClusterEventsSurviveStreamLeaderKill(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*chaosWait)
 	defer cancel()
-	stream, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{Replicas: 3})
+	stream, err := events.OpenStream(ctx, js, events.StreamConfig{Replicas: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	leader := c.StreamLeader(t, js, hub.DefaultEventStream)
+	leader := c.StreamLeader(t, js, events.DefaultStream)
 	other := c.Nodes[0]
 	if other == leader {
 		other = c.Nodes[1]
@@ -121,7 +122,7 @@ func TestClusterEventsSurviveStreamLeaderKill(t *testing.T) {
 		}
 	}
 	leader.Kill()
-	if next := c.StreamLeader(t, js, hub.DefaultEventStream); next == leader {
+	if next := c.StreamLeader(t, js, events.DefaultStream); next == leader {
 		t.Fatalf("the killed node %s still leads the stream", leader.Name)
 	}
 	leader.Restart()
@@ -134,7 +135,7 @@ func TestClusterEventsSurviveStreamLeaderKill(t *testing.T) {
 			t.Fatalf("only %d of %s's %d changes were stored", len(r.stored), r.name, clusterChanges)
 		}
 	}
-	c.WaitStreamCurrent(t, js, hub.DefaultEventStream)
+	c.WaitStreamCurrent(t, js, events.DefaultStream)
 
 	// Read the stream until every stored change is there, then until both
 	// hubs have nothing left in flight, and check there is nothing more.
@@ -142,14 +143,14 @@ func TestClusterEventsSurviveStreamLeaderKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string][]hub.Event{}
+	got := map[string][]events.Event{}
 	ids := map[string]bool{}
-	read := func(ev hub.Event) {
+	read := func(ev events.Event) {
 		if ids[ev.ID] {
 			t.Fatalf("event %s is in the stream twice", ev.ID)
 		}
 		ids[ev.ID] = true
-		var d hub.AgentStatusData
+		var d events.AgentStatusData
 		if err := json.Unmarshal(ev.Data, &d); err != nil {
 			t.Fatal(err)
 		}
@@ -201,10 +202,10 @@ func TestClusterEventsSurviveStreamLeaderKill(t *testing.T) {
 		if inverted > 0 {
 			t.Logf("%s: %d of %d events are in the stream after a later change's event", r.name, inverted, len(evs))
 		}
-		slices.SortFunc(evs, func(x, y hub.Event) int { return cmp.Compare(revOf(t, x), revOf(t, y)) })
+		slices.SortFunc(evs, func(x, y events.Event) int { return cmp.Compare(revOf(t, x), revOf(t, y)) })
 		prev := presence.Online // connected: online by default
 		for i, ev := range evs {
-			var d hub.AgentStatusData
+			var d events.AgentStatusData
 			if err := json.Unmarshal(ev.Data, &d); err != nil {
 				t.Fatal(err)
 			}
@@ -240,22 +241,22 @@ func waitStatusFrame(ctx context.Context, dev *queue, ref string) error {
 
 // nextEvent waits up to wait for the consumer's next event, riding out an
 // election: fetches that fail before the deadline are tried again.
-func nextEvent(cons jetstream.Consumer, wait time.Duration) (hub.Event, error) {
+func nextEvent(cons jetstream.Consumer, wait time.Duration) (events.Event, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		msg, err := cons.Next(jetstream.FetchMaxWait(time.Until(deadline)))
 		if err == nil {
-			var ev hub.Event
+			var ev events.Event
 			if err := json.Unmarshal(msg.Data(), &ev); err != nil {
-				return hub.Event{}, err
+				return events.Event{}, err
 			}
 			if id := msg.Headers().Get("Nats-Msg-Id"); id != ev.ID || !strings.HasSuffix(msg.Subject(), ev.Type) {
-				return hub.Event{}, fmt.Errorf("message %s %s does not match its event %s", msg.Subject(), id, msg.Data())
+				return events.Event{}, fmt.Errorf("message %s %s does not match its event %s", msg.Subject(), id, msg.Data())
 			}
 			return ev, nil
 		}
 		if time.Until(deadline) < 100*time.Millisecond {
-			return hub.Event{}, err
+			return events.Event{}, err
 		}
 	}
 }

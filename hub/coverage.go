@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -172,10 +173,10 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 		if was == nil || string(e.value) != string(restoredMarker) || !fresh {
 			return
 		}
-		ev := coverageEvent(s.id, k.group, was.Since, EventCoverageRestored, e.at, CoverageRestoredData{
+		ev := coverageEvent(s.id, k.group, was.Since, events.TypeCoverageRestored, e.at, CoverageRestoredData{
 			Group: k.group, LostFor: math.Round(e.at.Sub(was.Since).Seconds()*1000) / 1000,
 		})
-		h.goBackground(func(context.Context) { h.events.publish([]Event{ev}) })
+		h.goBackground(func(context.Context) { h.events.Publish([]events.Event{ev}) })
 	}
 }
 
@@ -188,7 +189,7 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 // second coverage.restored, named by the same since, is a copy JetStream
 // drops.
 func (h *Hub) loseCoverage(ctx context.Context, siteID, group string, rec coverageRecord, at time.Time) {
-	h.events.publish([]Event{coverageEvent(siteID, group, rec.Since, EventCoverageLost, at, CoverageLostData{
+	h.events.Publish([]events.Event{coverageEvent(siteID, group, rec.Since, events.TypeCoverageLost, at, CoverageLostData{
 		Group: group, Since: protocol.Time(rec.Since), Reason: rec.Reason,
 	})})
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
@@ -223,12 +224,12 @@ func (h *Hub) loseCoverage(ctx context.Context, siteID, group string, rec covera
 // "coverage.<site>.<group>.<since, Unix nanoseconds>.<type>": the same on
 // every replica, since every one reads since from the bucket, and one per
 // loss of a widget's coverage.
-func coverageEvent(siteID, group string, since time.Time, typ string, at time.Time, data any) Event {
+func coverageEvent(siteID, group string, since time.Time, typ string, at time.Time, data any) events.Event {
 	b, err := json.Marshal(data)
 	if err != nil {
 		panic("failed to encode event data: " + err.Error()) // the data types always encode
 	}
-	return Event{
+	return events.Event{
 		ID:        "coverage." + siteID + "." + group + "." + strconv.FormatInt(since.UnixNano(), 10) + "." + typ,
 		Type:      typ,
 		Site:      siteID,

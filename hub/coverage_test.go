@@ -12,13 +12,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
 
 // coverageEvent is a coverage.* event with its data decoded.
 type coverageEvent struct {
-	hub.Event
+	events.Event
 	Group   string  `json:"group"`
 	Since   string  `json:"since"`
 	Reason  string  `json:"reason"`
@@ -114,7 +115,7 @@ func TestUncoveredAlertOnceFromTwoReplicas(t *testing.T) {
 	if err := alice.Bye(ctx); err != nil {
 		t.Fatal(err)
 	}
-	lost := coverageByGroup(t, es, "acme", hub.EventCoverageLost, 2)
+	lost := coverageByGroup(t, es, "acme", events.TypeCoverageLost, 2)
 	for _, g := range []string{"", "sales"} {
 		ev, ok := lost[g]
 		if !ok {
@@ -128,7 +129,7 @@ func TestUncoveredAlertOnceFromTwoReplicas(t *testing.T) {
 
 	// Alice comes back, through the other replica.
 	connect(t, b, "acme", "alice", []string{"sales"}, newQueue(16))
-	restored := coverageByGroup(t, es, "acme", hub.EventCoverageRestored, 2)
+	restored := coverageByGroup(t, es, "acme", events.TypeCoverageRestored, 2)
 	for g, ev := range restored {
 		l, ok := lost[g]
 		if !ok {
@@ -138,7 +139,7 @@ func TestUncoveredAlertOnceFromTwoReplicas(t *testing.T) {
 			t.Fatalf("got coverage.restored %s, want lost_for at least the alert's %v", ev.Data, alert)
 		}
 		// The ids of one loss name the same since.
-		if strings.TrimSuffix(ev.ID, hub.EventCoverageRestored) != strings.TrimSuffix(l.ID, hub.EventCoverageLost) {
+		if strings.TrimSuffix(ev.ID, events.TypeCoverageRestored) != strings.TrimSuffix(l.ID, events.TypeCoverageLost) {
 			t.Fatalf("coverage.restored %s and coverage.lost %s name different losses", ev.ID, l.ID)
 		}
 	}
@@ -215,7 +216,7 @@ func TestUncoveredAlertNotOutsideHours(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev, _ := nextCoverage(t, es, "acme", "")
-	if ev.Type != hub.EventCoverageLost || ev.Group != "vip" {
+	if ev.Type != events.TypeCoverageLost || ev.Group != "vip" {
 		t.Fatalf("got %s %s, want coverage.lost of vip only", ev.Type, ev.Data)
 	}
 	// vip's keys, the loss's mark last; nothing of the site or sales.
@@ -259,7 +260,7 @@ func TestUncoveredAlertSurvivesTheReplicaThatSawTheGap(t *testing.T) {
 	}
 	a.crash()
 	ev, _ := nextCoverage(t, es, "acme", "")
-	if ev.Type != hub.EventCoverageLost || ev.Group != "" || ev.Reason != string(presence.ReasonNoAgents) {
+	if ev.Type != events.TypeCoverageLost || ev.Group != "" || ev.Reason != string(presence.ReasonNoAgents) {
 		t.Fatalf("got %s %s, want coverage.lost of the site, no_agents", ev.Type, ev.Data)
 	}
 	expectNoMoreCoverage(t, es, b, "acme")

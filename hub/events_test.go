@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -34,7 +35,7 @@ func openEvents(t *testing.T, ns *natsserver.Server) *eventStream {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	s, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{})
+	s, err := events.OpenStream(ctx, js, events.StreamConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,13 +48,13 @@ func openEvents(t *testing.T, ns *natsserver.Server) *eventStream {
 
 // next waits for the next event in the stream and checks that its subject
 // and message id agree with its envelope.
-func (es *eventStream) next(t *testing.T) hub.Event {
+func (es *eventStream) next(t *testing.T) events.Event {
 	t.Helper()
 	msg, err := es.cons.Next(jetstream.FetchMaxWait(waitTimeout))
 	if err != nil {
 		t.Fatalf("no event arrived: %v", err)
 	}
-	var ev hub.Event
+	var ev events.Event
 	if err := json.Unmarshal(msg.Data(), &ev); err != nil {
 		t.Fatalf("got undecodable event %s: %v", msg.Data(), err)
 	}
@@ -104,25 +105,25 @@ func startEventHub(t *testing.T, ns *natsserver.Server, grace time.Duration) *te
 }
 
 // summary is an event reduced to what the tests compare.
-func summary(t *testing.T, ev hub.Event) string {
+func summary(t *testing.T, ev events.Event) string {
 	t.Helper()
 	var d map[string]any
 	if err := json.Unmarshal(ev.Data, &d); err != nil {
 		t.Fatal(err)
 	}
 	switch {
-	case ev.Type == hub.EventWidgetStatus:
+	case ev.Type == events.TypeWidgetStatus:
 		return fmt.Sprintf("%s %q %v", ev.Type, d["group"], d["status"])
 	case strings.HasPrefix(ev.Type, "device."):
 		return fmt.Sprintf("%s %v %v", ev.Type, d["agent"], d["cause"])
-	case ev.Type == hub.EventAgentStatus:
+	case ev.Type == events.TypeAgentStatus:
 		return fmt.Sprintf("%s %v %v->%v", ev.Type, d["agent"], d["previous"], d["status"])
 	}
 	return fmt.Sprintf("%s %v %v->%v %v", ev.Type, d["agent"], d["previous"], d["status"], d["cause"])
 }
 
 // revOf is the bucket revision an event's id names.
-func revOf(t *testing.T, ev hub.Event) uint64 {
+func revOf(t *testing.T, ev events.Event) uint64 {
 	t.Helper()
 	rev, err := strconv.ParseUint(strings.SplitN(ev.ID, ".", 2)[0], 10, 64)
 	if err != nil {
@@ -131,9 +132,9 @@ func revOf(t *testing.T, ev hub.Event) uint64 {
 	return rev
 }
 
-func expectEvents(t *testing.T, es *eventStream, want ...string) []hub.Event {
+func expectEvents(t *testing.T, es *eventStream, want ...string) []events.Event {
 	t.Helper()
-	var got []hub.Event
+	var got []events.Event
 	for i, w := range want {
 		ev := es.next(t)
 		if s := summary(t, ev); s != w {
@@ -169,11 +170,11 @@ func TestStatusChangeIsInTheEventStreamOnceFromTwoReplicas(t *testing.T) {
 		`widget.status "" busy`,
 		`widget.status "sales" busy`)
 	status := got[0]
-	var data hub.AgentStatusData
+	var data events.AgentStatusData
 	if err := json.Unmarshal(status.Data, &data); err != nil {
 		t.Fatal(err)
 	}
-	if data.By != (hub.EventBy{Kind: "device", ID: s.Device()}) {
+	if data.By != (events.By{Kind: "device", ID: s.Device()}) {
 		t.Fatalf("got by %+v, want the device %s", data.By, s.Device())
 	}
 	rev := revOf(t, status)
@@ -276,7 +277,7 @@ func TestDeviceLifecycleEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	dropped := expectEvents(t, es, "device.dropped alice <nil>")[0]
-	var d hub.DeviceData
+	var d events.DeviceData
 	if err := json.Unmarshal(dropped.Data, &d); err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +376,7 @@ func TestResyncPublishesOnlyWhatItSaw(t *testing.T) {
 		if d["agent"] == "alice" {
 			t.Fatalf("got %s (%s), want nothing more about alice", ev.ID, ev.Data)
 		}
-		if ev.Type == hub.EventAgentAvailability && d["agent"] == "sam" {
+		if ev.Type == events.TypeAgentAvailability && d["agent"] == "sam" {
 			break
 		}
 	}
@@ -409,7 +410,7 @@ func TestBackgroundDeviceEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	dropped := expectEvents(t, es, "device.dropped alice <nil>")[0]
-	var d hub.DeviceData
+	var d events.DeviceData
 	if err := json.Unmarshal(dropped.Data, &d); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ func (h *Hub) WaitApplied(ctx context.Context, rev uint64) error { return h.appl
 
 // EventsComplete is closed when JetStream has acknowledged every event
 // handed to it so far.
-func (h *Hub) EventsComplete() <-chan struct{} { return h.events.js.PublishAsyncComplete() }
+func (h *Hub) EventsComplete() <-chan struct{} { return h.events.Complete() }
 
 // MissedSignOffs lists what a view (re)loading now would sign off, as
 // "site/agent by hours of group".

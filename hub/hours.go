@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -101,13 +102,13 @@ func (h *Hub) onBoundary(siteID, group string, ht *hoursTimer) {
 		h.unlockSite(s) // the schedule changed or went away since the timer was armed
 		return
 	}
-	events := h.boundaryEventsLocked(s, group, ht.at)
+	evs := h.boundaryEventsLocked(s, group, ht.at)
 	h.signOffLocked(s, group, ht.at)
 	h.armHoursLocked(s, group)
 	s.pending.hoursChanged(group)
 	h.unlockSite(s)
-	if len(events) > 0 {
-		h.events.publish(events)
+	if len(evs) > 0 {
+		h.events.Publish(evs)
 	}
 }
 
@@ -118,7 +119,7 @@ func (h *Hub) onBoundary(siteID, group string, ht *hoursTimer) {
 // events, and none when at is as old as resyncEventAge: the timer fired
 // that late (a suspended process), so another replica's copy may have left
 // the duplicate window, and a copy now would be a second event.
-func (h *Hub) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []Event {
+func (h *Hub) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []events.Event {
 	if h.events == nil {
 		return nil
 	}
@@ -139,7 +140,7 @@ func (h *Hub) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []E
 		}
 	}
 	prefix := boundaryEventID(s.id, hoursGroup, at) + "."
-	var out []Event
+	var out []events.Event
 	for _, g := range groups {
 		// Just before the boundary, the schedule's previous state holds and
 		// its next change is the boundary: what the last event said, unless
@@ -149,13 +150,13 @@ func (h *Hub) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []E
 		if w == was && next.Equal(wasNext) {
 			continue
 		}
-		data, err := json.Marshal(WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason, NextChange: protocol.OptionalTime(next)})
+		data, err := json.Marshal(events.WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason, NextChange: protocol.OptionalTime(next)})
 		if err != nil {
 			panic(fmt.Sprintf("failed to encode event data: %v", err)) // the data types always encode
 		}
-		out = append(out, Event{
-			ID:        prefix + EventWidgetStatus + "." + g,
-			Type:      EventWidgetStatus,
+		out = append(out, events.Event{
+			ID:        prefix + events.TypeWidgetStatus + "." + g,
+			Type:      events.TypeWidgetStatus,
 			Site:      s.id,
 			Timestamp: protocol.Time(at),
 			Data:      data,

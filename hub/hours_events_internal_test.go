@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -52,7 +53,7 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 	b := newBucketEntries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	stream, err := OpenEventStream(ctx, b.js, EventStreamConfig{})
+	stream, err := events.OpenStream(ctx, b.js, events.StreamConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,13 +61,13 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := func() Event {
+	next := func() events.Event {
 		t.Helper()
 		msg, err := cons.Next(jetstream.FetchMaxWait(15 * time.Second))
 		if err != nil {
 			t.Fatalf("no event arrived: %v", err)
 		}
-		var ev Event
+		var ev events.Event
 		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +108,7 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 	acked := func() {
 		t.Helper()
 		select {
-		case <-h.events.js.PublishAsyncComplete():
+		case <-h.events.Complete():
 		case <-ctx.Done():
 			t.Fatal("events not acknowledged in time")
 		}
@@ -131,7 +132,7 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 	if at := fireBoundary(t, h, "acme", ""); !at.Equal(opens) {
 		t.Fatalf("timer was armed for %v, want %v", at, opens)
 	}
-	want := []WidgetStatusData{
+	want := []events.WidgetStatusData{
 		{Group: "", Status: presence.Online, Reason: presence.ReasonAgentsOnline, NextChange: protocol.OptionalTime(closes)},
 		// ops has a member, none online: its widget opens too.
 		{Group: "ops", Status: presence.Offline, Reason: presence.ReasonNoAgents, NextChange: protocol.OptionalTime(closes)},
@@ -165,15 +166,15 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 	}
 }
 
-func expectBoundaryEvent(t *testing.T, ev Event, id string, at time.Time, want WidgetStatusData) {
+func expectBoundaryEvent(t *testing.T, ev events.Event, id string, at time.Time, want events.WidgetStatusData) {
 	t.Helper()
-	if ev.ID != id || ev.Type != EventWidgetStatus || ev.Site != "acme" {
+	if ev.ID != id || ev.Type != events.TypeWidgetStatus || ev.Site != "acme" {
 		t.Fatalf("got event %s %s of %s, want %s", ev.ID, ev.Type, ev.Site, id)
 	}
 	if !time.Time(ev.Timestamp).Equal(at) {
 		t.Fatalf("event %s is stamped %v, want the boundary %v", ev.ID, time.Time(ev.Timestamp).UTC(), at)
 	}
-	var got WidgetStatusData
+	var got events.WidgetStatusData
 	if err := json.Unmarshal(ev.Data, &got); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -113,8 +114,8 @@ func TestHoursBoundaryIsInTheEventStreamOnceFromTwoReplicas(t *testing.T) {
 		if ev.Site == "globex" {
 			break
 		}
-		var d hub.WidgetStatusData
-		if ev.Type == hub.EventWidgetStatus {
+		var d events.WidgetStatusData
+		if ev.Type == events.TypeWidgetStatus {
 			if err := json.Unmarshal(ev.Data, &d); err != nil {
 				t.Fatal(err)
 			}

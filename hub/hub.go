@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/presencehub/presencehub/hub/events"
 )
 
 // Defaults for Config.
@@ -61,7 +63,7 @@ type Config struct {
 	PerSiteMetrics bool
 	// Events publishes an event for every change the watch applies live to
 	// the event stream (events.go), which must have been opened with
-	// OpenEventStream.
+	// events.OpenStream.
 	Events bool
 }
 
@@ -113,7 +115,7 @@ type Hub struct {
 	book     replicaBook
 	metrics  *metrics
 	// events publishes the event stream; nil without Config.Events.
-	events *eventPublisher
+	events *events.Publisher
 }
 
 // New returns a hub; call Run to load the view and keep it current.
@@ -175,7 +177,7 @@ func New(cfg Config) (*Hub, error) {
 	h.health.set(errNotProbed)
 	h.metrics = newMetrics(h, cfg.Registerer, cfg.PerSiteMetrics)
 	if cfg.Events {
-		p, err := newEventPublisher(h.js.Conn(), h.metrics, h.goBackground, cfg.Now)
+		p, err := events.NewPublisher(h.js.Conn(), events.Metrics{Published: h.metrics.eventsPublished, Errors: h.metrics.eventErrors}, h.goBackground, cfg.Now)
 		if err != nil {
 			return nil, err
 		}

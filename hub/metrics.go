@@ -125,7 +125,7 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 			if h.events == nil {
 				return 0
 			}
-			return float64(h.events.pending())
+			return float64(h.events.Pending())
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "presencehub_view_loaded",

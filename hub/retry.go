@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/presencehub/presencehub/internal/jsretry"
 )
 
 // Writes ride out an election: while the bucket's stream elects a new
@@ -38,12 +36,6 @@ var ErrOutcomeUnknown = errors.New("hub: outcome unknown: the change may still a
 // server that froze is abandoned in time to try again through another.
 const writeAttemptTimeout = 2 * time.Second
 
-// Backoff between attempts: short first, since an election ends all at once.
-const (
-	retryFirstWait = 50 * time.Millisecond
-	retryMaxWait   = time.Second
-)
-
 // WriteRetry returns how long a write is retried through an election or a
 // NATS reconnect (Config.WriteRetry); a caller that wants the write stored
 // should allow at least this long.
@@ -62,7 +54,7 @@ func (h *Hub) retryFor(ctx context.Context, bound time.Duration, write func(ctx 
 		return write(ctx)
 	}
 	deadline := time.Now().Add(bound)
-	wait := retryFirstWait
+	wait := jsretry.FirstWait
 	unknown, retried := false, false
 	for {
 		actx, cancel := context.WithTimeout(ctx, writeAttemptTimeout)
@@ -74,13 +66,13 @@ func (h *Hub) retryFor(ctx context.Context, bound time.Duration, write func(ctx 
 			}
 			return nil
 		}
-		if !retryable(err) {
+		if !jsretry.Retryable(err) {
 			if unknown && !errors.Is(err, ErrReplaced) && !isConflict(err) {
 				return fmt.Errorf("%w (%w)", err, ErrOutcomeUnknown)
 			}
 			return err
 		}
-		unknown = unknown || maybeStored(err)
+		unknown = unknown || jsretry.MaybeStored(err)
 		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
 			if retried || unknown {
 				outcome := "failed"
@@ -101,27 +93,6 @@ func (h *Hub) retryFor(ctx context.Context, bound time.Duration, write func(ctx 
 			t.Stop()
 		case <-t.C:
 		}
-		wait = min(2*wait, retryMaxWait)
+		wait = min(2*wait, jsretry.MaxWait)
 	}
-}
-
-// retryable reports whether err means NATS could not take a write now but
-// may soon: no stream leader (no responders, a 503 from JetStream), a
-// timeout, or a connection between servers.
-func retryable(err error) bool {
-	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected) ||
-		maybeStored(err) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.Code == http.StatusServiceUnavailable ||
-		apiErr.Code == http.StatusRequestTimeout || apiErr.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabled)
-}
-
-// maybeStored reports whether err is a timeout: the write was sent and may
-// have been stored although no acknowledgement came.
-func maybeStored(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, context.Canceled)
 }

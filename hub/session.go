@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/presencehub/presencehub/internal/jsretry"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -387,7 +388,7 @@ func (s *Session) purgeUntil(ctx context.Context, deadline time.Time) (uint64, e
 	defer s.mu.Unlock()
 	for {
 		rev, err := s.purgeLocked(ctx)
-		if err == nil || ctx.Err() != nil || s.h.cfg.WriteRetry <= 0 || !(retryable(err) || errors.Is(err, ErrOutcomeUnknown)) {
+		if err == nil || ctx.Err() != nil || s.h.cfg.WriteRetry <= 0 || !(jsretry.Retryable(err) || errors.Is(err, ErrOutcomeUnknown)) {
 			return rev, err
 		}
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/hub/events"
 )
 
 // The watch loop: one watch of the whole bucket, started again after every
@@ -211,23 +213,23 @@ func (h *Hub) reconcile(ctx context.Context, snapshot map[string]jetstream.KeyVa
 		last = max(last, e.Revision())
 	}
 	since, loaded := h.appliedRev(), h.isLoaded()
-	var events []Event
+	var evs []events.Event
 	for id, es := range bySite {
 		s := h.lockSite(id)
 		for _, e := range es {
 			k, _ := parseKey(e.key)
 			if h.resyncEvents(e, since, loaded) {
-				events = append(events, h.applyWithEventsLocked(s, k, e)...)
+				evs = append(evs, h.applyWithEventsLocked(s, k, e)...)
 			} else {
 				h.applyLocked(s, k, e)
 			}
 		}
 		h.unlockSite(s)
 	}
-	if len(events) > 0 {
+	if len(evs) > 0 {
 		// In revision order across sites, as a live watch publishes.
-		slices.SortStableFunc(events, func(a, b Event) int { return cmp.Compare(a.rev, b.rev) })
-		h.events.publish(events)
+		slices.SortStableFunc(evs, func(a, b events.Event) int { return cmp.Compare(a.Rev, b.Rev) })
+		h.events.Publish(evs)
 	}
 	h.applied.mark(last)
 	return removed, unsure
@@ -305,14 +307,14 @@ func (h *Hub) applyLive(k parsedKey, e entry) {
 		h.unlockSite(s)
 		return
 	}
-	events := h.applyWithEventsLocked(s, k, e)
+	evs := h.applyWithEventsLocked(s, k, e)
 	h.unlockSite(s)
-	h.events.publish(events)
+	h.events.Publish(evs)
 }
 
 // applyWithEventsLocked applies e to site s and returns the events it
 // caused.
-func (h *Hub) applyWithEventsLocked(s *site, k parsedKey, e entry) []Event {
+func (h *Hub) applyWithEventsLocked(s *site, k parsedKey, e entry) []events.Event {
 	groups := h.eventGroupsLocked(s, k, e)
 	before := h.eventStateLocked(s, k, e.key, groups, e.at)
 	h.applyLocked(s, k, e)
@@ -323,7 +325,7 @@ func (h *Hub) applyWithEventsLocked(s *site, k parsedKey, e entry) []Event {
 // resyncEventAge bounds how old an entry first seen in a resync may be for
 // the resync to publish its events: young enough that another replica's
 // copy, published live, is still inside the stream's duplicate window.
-const resyncEventAge = EventDuplicateWindow / 2
+const resyncEventAge = events.MaxRetryAge
 
 // resyncEvents reports whether a reconcile publishes events for entry e: the
 // view has loaded before (a first load reports nothing: it is not news), e

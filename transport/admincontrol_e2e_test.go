@@ -15,7 +15,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wsconn"
 	"github.com/presencehub/presencehub/internal/wstest"
@@ -28,7 +28,7 @@ import (
 // which admin, and widgets follow.
 func TestAdminSetsAgentStatusOnEveryReplica(t *testing.T) {
 	ns := natstest.Start(t)
-	events := openEvents(t, ns)
+	er := openEvents(t, ns)
 	r1 := startReplica(t, ns, replicaOptions{events: true})
 	r2 := startReplica(t, ns, replicaOptions{events: true})
 	tok := mintToken(t, "acme", "alice", "sales")
@@ -60,11 +60,11 @@ func TestAdminSetsAgentStatusOnEveryReplica(t *testing.T) {
 	if devices, _ := one["devices"].([]any); len(devices) != 2 {
 		t.Fatalf("got devices %v, want both still connected", one["devices"])
 	}
-	events.waitFor(t, hub.EventAgentStatus, map[string]any{
+	er.waitFor(t, events.TypeAgentStatus, map[string]any{
 		"agent": "alice", "status": "offline", "previous": "online", "by": map[string]any{"kind": "admin", "id": "ops"},
 	})
-	events.waitFor(t, hub.EventAgentAvailability, map[string]any{
-		"agent": "alice", "status": "offline", "previous": "online", "cause": hub.CauseStatusSet,
+	er.waitFor(t, events.TypeAgentAvailability, map[string]any{
+		"agent": "alice", "status": "offline", "previous": "online", "cause": events.CauseStatusSet,
 	})
 
 	// A device's own change still says so.
@@ -73,7 +73,7 @@ func TestAdminSetsAgentStatusOnEveryReplica(t *testing.T) {
 	if f.Fields["by_agent"] != nil {
 		t.Fatalf("got %s, want no by_agent for a device's change", f)
 	}
-	events.waitFor(t, hub.EventAgentStatus, map[string]any{
+	er.waitFor(t, events.TypeAgentStatus, map[string]any{
 		"agent": "alice", "status": "busy", "previous": "offline", "by": map[string]any{"kind": "device", "id": desk.device},
 	})
 	code, one = adminCall(t, r2, "GET", "/v1/admin/sites/acme/agents/alice", ops, "")
@@ -89,7 +89,7 @@ func TestAdminSetsAgentStatusOnEveryReplica(t *testing.T) {
 // last device is revoked.
 func TestAdminRevokesDeviceOnAnyReplica(t *testing.T) {
 	ns := natstest.Start(t)
-	events := openEvents(t, ns)
+	er := openEvents(t, ns)
 	r1 := startReplica(t, ns, replicaOptions{events: true})
 	r2 := startReplica(t, ns, replicaOptions{events: true})
 	tok := mintToken(t, "acme", "alice")
@@ -112,7 +112,7 @@ func TestAdminRevokesDeviceOnAnyReplica(t *testing.T) {
 	if got := deviceIDs(phone.WaitFor("devices")); !slices.Equal(got, []string{phone.device}) {
 		t.Fatalf("got devices %v after the revocation, want only the phone", got)
 	}
-	events.waitFor(t, hub.EventDeviceEnded, map[string]any{"agent": "alice", "device": deskID, "cause": hub.CauseRevoked})
+	er.waitFor(t, events.TypeDeviceEnded, map[string]any{"agent": "alice", "device": deskID, "cause": events.CauseRevoked})
 	code, one := adminCall(t, r2, "GET", "/v1/admin/sites/acme/agents/alice", ops, "")
 	if got := agentDeviceIDs(one); code != http.StatusOK || !slices.Equal(got, []string{phone.device}) {
 		t.Fatalf("got %d %v, want only the phone, the desktop without grace", code, one)
@@ -139,9 +139,9 @@ func TestAdminRevokesDeviceOnAnyReplica(t *testing.T) {
 		t.Fatalf("the phone's socket ended with %v, want close %d revoked", phone.CloseErr(), transport.CloseRevoked)
 	}
 	widget.WaitFor("widget_status", "status", "offline", "reason", "no_agents")
-	events.waitFor(t, hub.EventDeviceEnded, map[string]any{"agent": "alice", "device": phone.device, "cause": hub.CauseRevoked})
-	events.waitFor(t, hub.EventAgentAvailability, map[string]any{
-		"agent": "alice", "status": "offline", "previous": "online", "cause": hub.CauseRevoked,
+	er.waitFor(t, events.TypeDeviceEnded, map[string]any{"agent": "alice", "device": phone.device, "cause": events.CauseRevoked})
+	er.waitFor(t, events.TypeAgentAvailability, map[string]any{
+		"agent": "alice", "status": "offline", "previous": "online", "cause": events.CauseRevoked,
 	})
 	code, one = adminCall(t, r1, "GET", "/v1/admin/sites/acme/agents/alice", ops, "")
 	if got := agentDeviceIDs(one); code != http.StatusOK || one["effective"] != "offline" || len(got) != 0 {
@@ -171,9 +171,9 @@ func TestAdminRevokesDeviceOnAnyReplica(t *testing.T) {
 		t.Fatalf("got %d %v revoking bob's device in grace, want 204", code, body)
 	}
 	widget.WaitFor("widget_status", "status", "offline", "reason", "no_agents")
-	events.waitFor(t, hub.EventDeviceEnded, map[string]any{"agent": "bob", "device": bob.device, "cause": hub.CauseRevoked})
-	events.waitFor(t, hub.EventAgentAvailability, map[string]any{
-		"agent": "bob", "status": "offline", "previous": "online", "cause": hub.CauseRevoked,
+	er.waitFor(t, events.TypeDeviceEnded, map[string]any{"agent": "bob", "device": bob.device, "cause": events.CauseRevoked})
+	er.waitFor(t, events.TypeAgentAvailability, map[string]any{
+		"agent": "bob", "status": "offline", "previous": "online", "cause": events.CauseRevoked,
 	})
 }
 
@@ -308,11 +308,11 @@ func openEvents(t *testing.T, ns *natsserver.Server) *eventReader {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	s, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{})
+	s, err := events.OpenStream(ctx, js, events.StreamConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{hub.EventSubjectPrefix + ">"}})
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + ">"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func openEvents(t *testing.T, ns *natsserver.Server) *eventReader {
 
 // waitFor reads events until one of type typ whose data holds every key of
 // want with the same JSON value, and fails the test if none comes in time.
-func (er *eventReader) waitFor(t *testing.T, typ string, want map[string]any) hub.Event {
+func (er *eventReader) waitFor(t *testing.T, typ string, want map[string]any) events.Event {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	var seen []string
@@ -335,7 +335,7 @@ func (er *eventReader) waitFor(t *testing.T, typ string, want map[string]any) hu
 			t.Fatalf("got events %v and then %v, want a %s with %v", seen, err, typ, want)
 		}
 		seen = append(seen, string(msg.Data()))
-		var ev hub.Event
+		var ev events.Event
 		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
 			t.Fatalf("got undecodable event %s: %v", msg.Data(), err)
 		}

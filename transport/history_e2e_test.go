@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
@@ -29,7 +30,7 @@ import (
 // eventLog collects the events of the stream, read from its start.
 type eventLog struct {
 	mu     sync.Mutex
-	events []hub.Event
+	events []events.Event
 	data   []map[string]any
 }
 
@@ -41,7 +42,7 @@ func readEvents(t *testing.T, ns *natsserver.Server) *eventLog {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	s, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{})
+	s, err := events.OpenStream(ctx, js, events.StreamConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func readEvents(t *testing.T, ns *natsserver.Server) *eventLog {
 	}
 	l := &eventLog{}
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		var ev hub.Event
+		var ev events.Event
 		var data map[string]any
 		if err := json.Unmarshal(msg.Data(), &ev); err == nil && json.Unmarshal(ev.Data, &data) == nil {
 			l.mu.Lock()
@@ -104,11 +105,11 @@ func seed(t *testing.T, ns *natsserver.Server, site string, at time.Time) {
 	}
 	openCtx, cancelOpen := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancelOpen()
-	if _, err := hub.OpenEventStream(openCtx, js, hub.EventStreamConfig{}); err != nil {
+	if _, err := events.OpenStream(openCtx, js, events.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	data, _ := json.Marshal(hub.WidgetStatusData{Group: "", Status: presence.Offline, Reason: presence.ReasonNoAgents})
-	ev := hub.Event{ID: "seed.widget.status.", Type: hub.EventWidgetStatus, Site: site, Timestamp: protocol.Time(at), Data: data}
+	data, _ := json.Marshal(events.WidgetStatusData{Group: "", Status: presence.Offline, Reason: presence.ReasonNoAgents})
+	ev := events.Event{ID: "seed.widget.status.", Type: events.TypeWidgetStatus, Site: site, Timestamp: protocol.Time(at), Data: data}
 	body, _ := json.Marshal(ev)
 	msg := nats.NewMsg(ev.Subject())
 	msg.Data = body
@@ -186,7 +187,7 @@ func checkIntervals(t *testing.T, what string, got, want []interval) {
 // new replica (every replica restarted) answers the same.
 func TestHistoryThroughTheHub(t *testing.T) {
 	ns := natstest.Start(t)
-	events := readEvents(t, ns)
+	log := readEvents(t, ns)
 	now := time.Now().UTC()
 	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	seed(t, ns, "acme", midnight)
@@ -197,25 +198,25 @@ func TestHistoryThroughTheHub(t *testing.T) {
 	if code, body := adminCall(t, r, "PUT", "/v1/admin/sites/acme/groups/night/hours", admin, `{"timezone":"UTC"}`); code != http.StatusOK {
 		t.Fatalf("PUT hours: %d %v", code, body)
 	}
-	tH := events.wait(t, hub.EventWidgetStatus, "group", "night", "reason", "outside_hours")
+	tH := log.wait(t, events.TypeWidgetStatus, "group", "night", "reason", "outside_hours")
 
 	alice := connectAgent(t, r, mintToken(t, "acme", "alice", "sales"), "", "desktop")
-	t1 := events.wait(t, hub.EventAgentAvailability, "agent", "alice", "status", "online")
+	t1 := log.wait(t, events.TypeAgentAvailability, "agent", "alice", "status", "online")
 	dave := connectAgent(t, r, mintToken(t, "acme", "dave"), "", "desktop") // in no group
-	t2 := events.wait(t, hub.EventAgentAvailability, "agent", "dave", "status", "online")
+	t2 := log.wait(t, events.TypeAgentAvailability, "agent", "dave", "status", "online")
 	dave.Send(map[string]string{"type": "set_status", "status": "busy"})
-	t3 := events.wait(t, hub.EventAgentAvailability, "agent", "dave", "status", "busy")
+	t3 := log.wait(t, events.TypeAgentAvailability, "agent", "dave", "status", "busy")
 	alice.Send(map[string]string{"type": "set_status", "status": "busy"})
-	t4 := events.wait(t, hub.EventAgentAvailability, "agent", "alice", "status", "busy")
+	t4 := log.wait(t, events.TypeAgentAvailability, "agent", "alice", "status", "busy")
 	// dave, in no group, makes the sales widget online.
 	dave.Send(map[string]string{"type": "set_status", "status": "online"})
-	t5 := events.wait(t, hub.EventAgentAvailability, "agent", "dave", "status", "online", "previous", "busy")
+	t5 := log.wait(t, events.TypeAgentAvailability, "agent", "dave", "status", "online", "previous", "busy")
 	alice.Conn.CloseNow() // dropped without bye; the grace (1s) runs out
-	t6 := events.wait(t, hub.EventAgentAvailability, "agent", "alice", "status", "offline")
+	t6 := log.wait(t, events.TypeAgentAvailability, "agent", "alice", "status", "offline")
 	dave.Send(map[string]string{"type": "bye"})
-	t7 := events.wait(t, hub.EventAgentAvailability, "agent", "dave", "status", "offline")
-	events.wait(t, hub.EventWidgetStatus, "group", "sales", "status", "offline")
-	events.wait(t, hub.EventWidgetStatus, "group", "", "status", "offline", "reason", "no_agents")
+	t7 := log.wait(t, events.TypeAgentAvailability, "agent", "dave", "status", "offline")
+	log.wait(t, events.TypeWidgetStatus, "group", "sales", "status", "offline")
+	log.wait(t, events.TypeWidgetStatus, "group", "", "status", "offline", "reason", "no_agents")
 	// The report below is of the day the test began on (UTC); a run that
 	// crossed midnight (a minute a day) has its changes in two days.
 	if !t7.Before(midnight.Add(24 * time.Hour)) {

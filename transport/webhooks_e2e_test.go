@@ -15,6 +15,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
@@ -43,7 +44,7 @@ func (l *lockedBuffer) String() string {
 type hookEvent struct {
 	header http.Header
 	body   []byte
-	hub.Event
+	events.Event
 	data map[string]any
 }
 
@@ -107,7 +108,7 @@ func TestWebhooksFollowStatusChanges(t *testing.T) {
 	byType := map[string]hookEvent{}
 	// Deliveries run concurrently, so the three may come in any order.
 	done := func() bool {
-		for _, typ := range []string{hub.EventAgentStatus, hub.EventAgentAvailability, hub.EventWidgetStatus} {
+		for _, typ := range []string{events.TypeAgentStatus, events.TypeAgentAvailability, events.TypeWidgetStatus} {
 			if byType[typ].data["status"] != "busy" {
 				return false
 			}
@@ -140,10 +141,10 @@ func TestWebhooksFollowStatusChanges(t *testing.T) {
 			t.Fatalf("event %s arrived %d times", id, n)
 		}
 	}
-	if d := byType[hub.EventAgentStatus].data; d["agent"] != "alice" || d["status"] != "busy" {
+	if d := byType[events.TypeAgentStatus].data; d["agent"] != "alice" || d["status"] != "busy" {
 		t.Fatalf("got agent.status %v, want alice busy", d)
 	}
-	if d := byType[hub.EventAgentAvailability].data; d["agent"] != "alice" || d["status"] != "busy" || d["cause"] != "status_set" {
+	if d := byType[events.TypeAgentAvailability].data; d["agent"] != "alice" || d["status"] != "busy" || d["cause"] != "status_set" {
 		t.Fatalf("got agent.availability %v, want alice busy by status_set", d)
 	}
 

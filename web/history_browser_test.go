@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
@@ -56,7 +57,7 @@ type seedEvent struct {
 
 // seedHistory publishes events on the event stream as hubs would have
 // published them earlier, placed over [from, to).
-func seedHistory(t *testing.T, ns *natsserver.Server, site string, from, to time.Time, events []seedEvent) {
+func seedHistory(t *testing.T, ns *natsserver.Server, site string, from, to time.Time, seeds []seedEvent) {
 	t.Helper()
 	js, err := jetstream.New(natstest.Connect(t, ns))
 	if err != nil {
@@ -64,13 +65,13 @@ func seedHistory(t *testing.T, ns *natsserver.Server, site string, from, to time
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
-	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{}); err != nil {
+	if _, err := events.OpenStream(ctx, js, events.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	for i, e := range events {
+	for i, e := range seeds {
 		at := from.Add(time.Duration(e.f * float64(to.Sub(from)))).Truncate(time.Millisecond)
 		data, _ := json.Marshal(e.data)
-		ev := hub.Event{ID: fmt.Sprintf("seed.%d", i), Type: e.typ, Site: site, Timestamp: protocol.Time(at), Data: data}
+		ev := events.Event{ID: fmt.Sprintf("seed.%d", i), Type: e.typ, Site: site, Timestamp: protocol.Time(at), Data: data}
 		body, _ := json.Marshal(ev)
 		msg := nats.NewMsg(ev.Subject())
 		msg.Data = body
@@ -82,15 +83,15 @@ func seedHistory(t *testing.T, ns *natsserver.Server, site string, from, to time
 }
 
 func widgetEv(f float64, status, reason string) seedEvent {
-	return seedEvent{f, hub.EventWidgetStatus, map[string]any{"group": "", "status": status, "reason": reason}}
+	return seedEvent{f, events.TypeWidgetStatus, map[string]any{"group": "", "status": status, "reason": reason}}
 }
 
 func availabilityEv(f float64, agent, status, previous string) seedEvent {
-	return seedEvent{f, hub.EventAgentAvailability, map[string]any{"agent": agent, "status": status, "previous": previous}}
+	return seedEvent{f, events.TypeAgentAvailability, map[string]any{"agent": agent, "status": status, "previous": previous}}
 }
 
 func chosenEv(f float64, agent, status, previous string) seedEvent {
-	return seedEvent{f, hub.EventAgentStatus, map[string]any{"agent": agent, "status": status, "previous": previous}}
+	return seedEvent{f, events.TypeAgentStatus, map[string]any{"agent": agent, "status": status, "previous": previous}}
 }
 
 // adminGet sends an admin API GET for site and decodes its JSON answer.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 )
 
@@ -31,7 +31,7 @@ func TestKilledHubAgentOfflineInEventStreamOnce(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), procWait)
 	defer cancel()
-	stream, err := js.Stream(ctx, hub.DefaultEventStream)
+	stream, err := js.Stream(ctx, events.DefaultStream)
 	if err != nil {
 		t.Fatalf("serve did not create the event stream: %v", err)
 	}
@@ -39,8 +39,8 @@ func TestKilledHubAgentOfflineInEventStreamOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := info.Config; c.MaxAge != hub.DefaultEventRetention || c.Duplicates != hub.EventDuplicateWindow || c.Replicas != 1 {
-		t.Fatalf("got stream max age %v, duplicate window %v, replicas %d; want %v, %v, 1", c.MaxAge, c.Duplicates, c.Replicas, hub.DefaultEventRetention, hub.EventDuplicateWindow)
+	if c := info.Config; c.MaxAge != events.DefaultRetention || c.Duplicates != events.DuplicateWindow || c.Replicas != 1 {
+		t.Fatalf("got stream max age %v, duplicate window %v, replicas %d; want %v, %v, 1", c.MaxAge, c.Duplicates, c.Replicas, events.DefaultRetention, events.DuplicateWindow)
 	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"presence.events.acme.>"}})
 	if err != nil {
@@ -79,17 +79,17 @@ func TestKilledHubAgentOfflineInEventStreamOnce(t *testing.T) {
 	}
 
 	alice := connectAgent(t, a, "alice@A", mintProcToken(t, procSecret, "acme", "alice"))
-	until(hub.EventAgentAvailability, "alice", "online")
+	until(events.TypeAgentAvailability, "alice", "online")
 	waitLeaseRefreshes(t, nc, []string{"d.acme.alice." + alice.device})
 
 	killedAt := a.kill()
 	clear(aliceSeen)
-	until(hub.EventAgentAvailability, "alice", "offline")
+	until(events.TypeAgentAvailability, "alice", "offline")
 	t.Logf("alice offline in the stream %v after hub A was killed (grace %v)", time.Since(killedAt).Round(time.Millisecond), grace)
 	// B publishes in its watch's order on one connection, so a second copy
 	// of alice's events from B would be stored before bob's; A is dead.
 	connectAgent(t, b, "bob@B", mintProcToken(t, procSecret, "acme", "bob"))
-	until(hub.EventAgentAvailability, "bob", "online")
+	until(events.TypeAgentAvailability, "bob", "online")
 	want := map[string]int{"device.ended grace_expired": 1, "agent.availability grace_expired": 1}
 	if len(aliceSeen) != len(want) || aliceSeen["device.ended grace_expired"] != 1 || aliceSeen["agent.availability grace_expired"] != 1 {
 		t.Fatalf("got alice's events %v after the kill, want %v", aliceSeen, want)

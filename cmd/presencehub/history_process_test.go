@@ -14,7 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/protocol"
@@ -41,7 +41,7 @@ func TestHistorySurvivesEveryReplica(t *testing.T) {
 	wstest.Eventually(t, procWait, "alice's availability event", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		stream, err := js.Stream(ctx, hub.DefaultEventStream)
+		stream, err := js.Stream(ctx, events.DefaultStream)
 		if err != nil {
 			return false
 		}
@@ -49,7 +49,7 @@ func TestHistorySurvivesEveryReplica(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		var ev hub.Event
+		var ev events.Event
 		if json.Unmarshal(m.Data, &ev) != nil {
 			return false
 		}

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/transport/webhook"
@@ -99,8 +100,8 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma list of Origin host patterns allowed to open agent sockets, besides the hub's own host")
 	fs.StringVar(&c.bucket, "bucket", hub.DefaultBucket, "JetStream key-value bucket holding presence state")
 	fs.IntVar(&c.kvReplicas, "kv-replicas", 1, "replicas of the bucket and the event stream (3 on a NATS cluster)")
-	fs.StringVar(&c.eventStream, "events-stream", hub.DefaultEventStream, "JetStream stream of availability events, subjects presence.events.<site>.<type> (docs/events.md); \"none\" publishes no events")
-	fs.DurationVar(&c.eventRetention, "events-retention", hub.DefaultEventRetention, "how long the event stream keeps events")
+	fs.StringVar(&c.eventStream, "events-stream", events.DefaultStream, "JetStream stream of availability events, subjects presence.events.<site>.<type> (docs/events.md); \"none\" publishes no events")
+	fs.DurationVar(&c.eventRetention, "events-retention", events.DefaultRetention, "how long the event stream keeps events")
 	fs.DurationVar(&c.webhooks.timeout, "webhook-timeout", webhook.DefaultTimeout, "how long a webhook endpoint has to answer one delivery before the attempt counts as failed")
 	fs.StringVar(&c.webhooks.retrySchedule, "webhook-retry-schedule", durationList(webhook.DefaultRetrySchedule), "comma list of delays between a webhook event's attempts (each gets up to a tenth more, at random); after the last attempt the event is given up")
 	fs.BoolVar(&c.webhooks.allowPrivate, "webhook-allow-private", false, "allow webhook URLs on loopback, private and link-local addresses, and plain http (tests, private networks)")
@@ -356,7 +357,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 // openEvents creates or updates the event stream and opens the webhooks on
 // it.
 func openEvents(ctx context.Context, cfg *serveConfig, js jetstream.JetStream, reg prometheus.Registerer, log *slog.Logger) (*webhook.Manager, error) {
-	_, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{Name: cfg.eventStream, Retention: cfg.eventRetention, Replicas: cfg.kvReplicas})
+	_, err := events.OpenStream(ctx, js, events.StreamConfig{Name: cfg.eventStream, Retention: cfg.eventRetention, Replicas: cfg.kvReplicas})
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
 
@@ -56,8 +56,8 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("invalid --events-stream %q: letters, digits, _ and - only, or none", c.eventStream)
 	}
 	// JetStream refuses a duplicate window longer than the retention.
-	if c.eventRetention < hub.EventDuplicateWindow {
-		return fmt.Errorf("invalid --events-retention %v: at least %v, the stream's duplicate window", c.eventRetention, hub.EventDuplicateWindow)
+	if c.eventRetention < events.DuplicateWindow {
+		return fmt.Errorf("invalid --events-retention %v: at least %v, the stream's duplicate window", c.eventRetention, events.DuplicateWindow)
 	}
 	// JetStream keeps at most 5 replicas of a stream.
 	if c.kvReplicas < 1 || c.kvReplicas > 5 {

@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
@@ -49,7 +49,7 @@ func benchEvents() [][]byte {
 	var out [][]byte
 	add := func(typ string, at time.Time, data any) {
 		d, _ := json.Marshal(data)
-		b, _ := json.Marshal(hub.Event{ID: fmt.Sprint(len(out)), Type: typ, Site: "acme", Timestamp: protocol.Time(at), Data: d})
+		b, _ := json.Marshal(events.Event{ID: fmt.Sprint(len(out)), Type: typ, Site: "acme", Timestamp: protocol.Time(at), Data: d})
 		out = append(out, b)
 	}
 	for i := range n {
@@ -58,8 +58,8 @@ func benchEvents() [][]byte {
 		id := fmt.Sprintf("agent%03d", a)
 		cur := slices.Index(statuses, chosen[a])
 		next := statuses[(cur+1+rng.IntN(2))%3] // always a change
-		add(hub.EventAgentStatus, at, hub.AgentStatusData{Agent: id, Status: next, Previous: chosen[a]})
-		add(hub.EventAgentAvailability, at, hub.AgentAvailabilityData{Agent: id, Status: next, Previous: chosen[a]})
+		add(events.TypeAgentStatus, at, events.AgentStatusData{Agent: id, Status: next, Previous: chosen[a]})
+		add(events.TypeAgentAvailability, at, events.AgentAvailabilityData{Agent: id, Status: next, Previous: chosen[a]})
 		chosen[a] = next
 		if i%3 == 0 {
 			g := ""
@@ -75,7 +75,7 @@ func benchEvents() [][]byte {
 			case 3:
 				w = presence.Widget{Status: presence.Offline, Reason: presence.ReasonOutsideHours}
 			}
-			add(hub.EventWidgetStatus, at, hub.WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason})
+			add(events.TypeWidgetStatus, at, events.WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason})
 		}
 	}
 	return out
@@ -86,22 +86,22 @@ func benchEvents() [][]byte {
 // b.Loop's first call drops earlier metrics).
 func benchIndex(b *testing.B) (*Index, func()) {
 	b.Helper()
-	events := benchEvents()
+	encoded := benchEvents()
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	x := &Index{cfg: Config{Retention: hub.DefaultEventRetention + 24*time.Hour, Now: func() time.Time { return benchEnd }}, sites: make(map[string]*siteIndex), ready: true}
+	x := &Index{cfg: Config{Retention: events.DefaultRetention + 24*time.Hour, Now: func() time.Time { return benchEnd }}, sites: make(map[string]*siteIndex), ready: true}
 	x.cfg.Logger = slog.Default()
-	for _, e := range events {
+	for _, e := range encoded {
 		x.apply("", e)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	mib := float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
-	runtime.KeepAlive(events)
+	runtime.KeepAlive(encoded)
 	return x, func() {
 		b.ReportMetric(mib, "index-MiB")
-		b.ReportMetric(float64(len(events)), "events")
+		b.ReportMetric(float64(len(encoded)), "events")
 	}
 }
 
@@ -139,7 +139,7 @@ func BenchmarkTimeline90Days(b *testing.B) {
 // BenchmarkReplay90Days: a new index reads the 90 days from a real event
 // stream until it is ready, as every replica does at startup.
 func BenchmarkReplay90Days(b *testing.B) {
-	events := benchEvents()
+	encoded := benchEvents()
 	ns := natstest.Start(b)
 	nc := natstest.Connect(b, ns)
 	js, err := jetstream.New(nc)
@@ -147,14 +147,14 @@ func BenchmarkReplay90Days(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{}); err != nil {
+	if _, err := events.OpenStream(ctx, js, events.StreamConfig{}); err != nil {
 		b.Fatal(err)
 	}
-	for i, e := range events {
+	for i, e := range encoded {
 		if i%2000 == 0 {
 			<-js.PublishAsyncComplete()
 		}
-		var ev hub.Event
+		var ev events.Event
 		json.Unmarshal(e, &ev)
 		m := nats.NewMsg(ev.Subject())
 		m.Data = e
@@ -163,7 +163,7 @@ func BenchmarkReplay90Days(b *testing.B) {
 		}
 	}
 	<-js.PublishAsyncComplete()
-	defer b.ReportMetric(float64(len(events)), "events")
+	defer b.ReportMetric(float64(len(encoded)), "events")
 	for b.Loop() {
 		x, err := New(Config{JetStream: js, Now: func() time.Time { return benchEnd }})
 		if err != nil {

@@ -32,7 +32,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -51,10 +51,10 @@ func (e *ParamError) Error() string { return e.Param + ": " + e.Msg }
 // Config configures an Index.
 type Config struct {
 	JetStream jetstream.JetStream
-	// Stream is the event stream's name; default hub.DefaultEventStream.
+	// Stream is the event stream's name; default events.DefaultStream.
 	Stream string
 	// Retention is the stream's retention; default
-	// hub.DefaultEventRetention. No query reaches further back.
+	// events.DefaultRetention. No query reaches further back.
 	Retention time.Duration
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
@@ -63,9 +63,9 @@ type Config struct {
 
 // Subjects the index reads.
 var subjects = []string{
-	hub.EventSubjectPrefix + "*." + hub.EventAgentStatus,
-	hub.EventSubjectPrefix + "*." + hub.EventAgentAvailability,
-	hub.EventSubjectPrefix + "*." + hub.EventWidgetStatus,
+	events.SubjectPrefix + "*." + events.TypeAgentStatus,
+	events.SubjectPrefix + "*." + events.TypeAgentAvailability,
+	events.SubjectPrefix + "*." + events.TypeWidgetStatus,
 }
 
 // Statuses and reasons are stored as a byte each.
@@ -134,10 +134,10 @@ func New(cfg Config) (*Index, error) {
 		return nil, errors.New("history: no JetStream")
 	}
 	if cfg.Stream == "" {
-		cfg.Stream = hub.DefaultEventStream
+		cfg.Stream = events.DefaultStream
 	}
 	if cfg.Retention == 0 {
-		cfg.Retention = hub.DefaultEventRetention
+		cfg.Retention = events.DefaultRetention
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -271,12 +271,12 @@ func (x *Index) apply(subject string, data []byte) {
 	}
 	cutoff := x.cfg.Now().Add(-x.cfg.Retention).UnixMilli()
 	switch ev.Type {
-	case hub.EventAgentStatus:
+	case events.TypeAgentStatus:
 		sr := get(s.agents, ev.Data.Agent)
 		sr.learn(1, statusCode(ev.Data.Previous))
 		last := sr.last()
 		sr.add(point{at: at, a: statusCode(ev.Data.Status), b: last.b}, cutoff)
-	case hub.EventAgentAvailability:
+	case events.TypeAgentAvailability:
 		sr := get(s.agents, ev.Data.Agent)
 		sr.learn(2, statusCode(ev.Data.Previous))
 		last := sr.last()
@@ -286,7 +286,7 @@ func (x *Index) apply(subject string, data []byte) {
 			p.a = p.b
 		}
 		sr.add(p, cutoff)
-	case hub.EventWidgetStatus:
+	case events.TypeWidgetStatus:
 		sr := get(s.widgets, ev.Data.Group)
 		sr.known = 3
 		sr.add(point{at: at, a: statusCode(ev.Data.Status), b: reasonCode(ev.Data.Reason)}, cutoff)

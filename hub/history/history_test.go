@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
@@ -47,13 +47,13 @@ func openStream(t *testing.T) *stream {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{}); err != nil {
+	if _, err := events.OpenStream(ctx, js, events.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	return &stream{t: t, js: js}
 }
 
-// publish stores one event as a hub would: hub.Event JSON on its subject,
+// publish stores one event as a hub would: events.Event JSON on its subject,
 // Nats-Msg-Id its id.
 func (s *stream) publish(site, typ, at string, data any) {
 	s.t.Helper()
@@ -62,7 +62,7 @@ func (s *stream) publish(site, typ, at string, data any) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	ev := hub.Event{ID: fmt.Sprintf("%d.%s", s.rev, typ), Type: typ, Site: site, Timestamp: protocol.Time(utc(at)), Data: b}
+	ev := events.Event{ID: fmt.Sprintf("%d.%s", s.rev, typ), Type: typ, Site: site, Timestamp: protocol.Time(utc(at)), Data: b}
 	body, err := json.Marshal(ev)
 	if err != nil {
 		s.t.Fatal(err)
@@ -82,16 +82,16 @@ func (s *stream) publish(site, typ, at string, data any) {
 func (s *stream) agent(site, at, agent string, status, prev, eff, prevEff presence.Status) {
 	s.t.Helper()
 	if status != prev {
-		s.publish(site, hub.EventAgentStatus, at, hub.AgentStatusData{Agent: agent, Status: status, Previous: prev, By: hub.EventBy{Kind: "device", ID: "d"}})
+		s.publish(site, events.TypeAgentStatus, at, events.AgentStatusData{Agent: agent, Status: status, Previous: prev, By: events.By{Kind: "device", ID: "d"}})
 	}
 	if eff != prevEff {
-		s.publish(site, hub.EventAgentAvailability, at, hub.AgentAvailabilityData{Agent: agent, Status: eff, Previous: prevEff, Cause: hub.CauseStatusSet})
+		s.publish(site, events.TypeAgentAvailability, at, events.AgentAvailabilityData{Agent: agent, Status: eff, Previous: prevEff, Cause: events.CauseStatusSet})
 	}
 }
 
 func (s *stream) widget(site, at, group string, status presence.Status, reason presence.Reason) {
 	s.t.Helper()
-	s.publish(site, hub.EventWidgetStatus, at, hub.WidgetStatusData{Group: group, Status: status, Reason: reason})
+	s.publish(site, events.TypeWidgetStatus, at, events.WidgetStatusData{Group: group, Status: status, Reason: reason})
 }
 
 // startIndex runs an index on the stream until the test ends (or the
@@ -157,15 +157,15 @@ func TestPragueDST(t *testing.T) {
 	s.agent(site, "2026-03-28T20:00:00Z", "alice", on, off, on, off)
 	s.widget(site, "2026-03-28T20:00:00Z", "", on, presence.ReasonAgentsOnline)
 	// 03:30 CEST: alice's device drops for good.
-	s.publish(site, hub.EventAgentAvailability, "2026-03-29T01:30:00Z", hub.AgentAvailabilityData{Agent: "alice", Status: off, Previous: on, Cause: hub.CauseGraceExpired})
+	s.publish(site, events.TypeAgentAvailability, "2026-03-29T01:30:00Z", events.AgentAvailabilityData{Agent: "alice", Status: off, Previous: on, Cause: events.CauseGraceExpired})
 	s.widget(site, "2026-03-29T01:30:00Z", "", off, presence.ReasonNoAgents)
 	s.agent(site, "2026-03-29T10:00:00Z", "bob", on, off, on, off)
 	s.widget(site, "2026-03-29T10:00:00Z", "", on, presence.ReasonAgentsOnline)
-	s.publish(site, hub.EventAgentAvailability, "2026-03-29T12:00:00Z", hub.AgentAvailabilityData{Agent: "bob", Status: off, Previous: on, Cause: hub.CauseBye})
+	s.publish(site, events.TypeAgentAvailability, "2026-03-29T12:00:00Z", events.AgentAvailabilityData{Agent: "bob", Status: off, Previous: on, Cause: events.CauseBye})
 	s.widget(site, "2026-03-29T12:00:00Z", "", off, presence.ReasonNoAgents)
 	// alice chooses busy while she has no device: effective stays offline.
-	s.publish(site, hub.EventAgentStatus, "2026-03-29T20:00:00Z", hub.AgentStatusData{Agent: "alice", Status: bz, Previous: on, By: hub.EventBy{Kind: "admin", ID: "ops"}})
-	s.publish(site, hub.EventAgentAvailability, "2026-03-30T05:00:00Z", hub.AgentAvailabilityData{Agent: "alice", Status: bz, Previous: off, Cause: hub.CauseConnected})
+	s.publish(site, events.TypeAgentStatus, "2026-03-29T20:00:00Z", events.AgentStatusData{Agent: "alice", Status: bz, Previous: on, By: events.By{Kind: "admin", ID: "ops"}})
+	s.publish(site, events.TypeAgentAvailability, "2026-03-30T05:00:00Z", events.AgentAvailabilityData{Agent: "alice", Status: bz, Previous: off, Cause: events.CauseConnected})
 
 	now := utc("2026-03-30T12:00:00Z")
 	x, stop := startIndex(t, s.js, now)
@@ -317,7 +317,7 @@ func TestOvernightGroupHours(t *testing.T) {
 	s.widget(site, "2026-12-01T03:00:00Z", "", on, presence.ReasonAgentsOnline)
 	s.widget(site, "2026-12-01T03:00:00Z", "night", on, presence.ReasonAgentsOnline)
 	s.widget(site, "2026-12-01T06:00:00Z", "night", off, presence.ReasonOutsideHours) // closes
-	s.publish(site, hub.EventAgentAvailability, "2026-12-01T07:00:00Z", hub.AgentAvailabilityData{Agent: "carol", Status: off, Previous: on, Cause: hub.CauseBye})
+	s.publish(site, events.TypeAgentAvailability, "2026-12-01T07:00:00Z", events.AgentAvailabilityData{Agent: "carol", Status: off, Previous: on, Cause: events.CauseBye})
 	s.widget(site, "2026-12-01T07:00:00Z", "", bz, presence.ReasonAllBusy)
 	s.widget(site, "2026-12-01T22:00:00Z", "night", bz, presence.ReasonAllBusy) // opens
 	s.agent(site, "2026-12-01T23:30:00Z", "dave", on, bz, on, bz)

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/transport"
@@ -176,7 +177,7 @@ func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replic
 // it until the returned func is called.
 func startWebhooks(t testing.TB, ctx context.Context, js jetstream.JetStream, cfg webhook.Config) (*webhook.Manager, func()) {
 	t.Helper()
-	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{Name: cfg.EventStream}); err != nil {
+	if _, err := events.OpenStream(ctx, js, events.StreamConfig{Name: cfg.EventStream}); err != nil {
 		t.Fatal(err)
 	}
 	cfg.JetStream = js
@@ -205,7 +206,7 @@ func startWebhooks(t testing.TB, ctx context.Context, js jetstream.JetStream, cf
 // until the returned func is called, and waits until it is ready.
 func startHistory(t testing.TB, ctx context.Context, js jetstream.JetStream, cfg history.Config) (*history.Index, func()) {
 	t.Helper()
-	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{Name: cfg.Stream}); err != nil {
+	if _, err := events.OpenStream(ctx, js, events.StreamConfig{Name: cfg.Stream}); err != nil {
 		t.Fatal(err)
 	}
 	cfg.JetStream = js

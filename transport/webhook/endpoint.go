@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 )
 
 // Endpoint is a registered webhook endpoint as stored. Secret is set only
@@ -56,10 +56,10 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 // prefixes they have, as in docs/events.md.
 var (
 	eventTypes = []string{
-		hub.EventAgentStatus, hub.EventAgentAvailability,
-		hub.EventDeviceConnected, hub.EventDeviceDropped, hub.EventDeviceResumed, hub.EventDeviceEnded,
-		hub.EventWidgetStatus,
-		hub.EventCoverageLost, hub.EventCoverageRestored,
+		events.TypeAgentStatus, events.TypeAgentAvailability,
+		events.TypeDeviceConnected, events.TypeDeviceDropped, events.TypeDeviceResumed, events.TypeDeviceEnded,
+		events.TypeWidgetStatus,
+		events.TypeCoverageLost, events.TypeCoverageRestored,
 	}
 	eventPrefixes = []string{"agent", "device", "widget", "coverage"}
 )
@@ -76,7 +76,7 @@ func normalizeEvents(events []string) ([]string, error) {
 		return []string{"*"}, nil
 	}
 	var prefixes, types []string
-	for i, ev := range events {
+	for i, ev := range types {
 		if p, ok := strings.CutSuffix(ev, ".*"); ok && slices.Contains(eventPrefixes, p) {
 			prefixes = append(prefixes, p)
 			continue
@@ -103,13 +103,13 @@ func normalizeEvents(events []string) ([]string, error) {
 
 // filterSubjects returns the event-stream subjects of site that events
 // select.
-func filterSubjects(site string, events []string) []string {
-	base := hub.EventSubjectPrefix + site + "."
-	if len(events) == 1 && events[0] == "*" {
+func filterSubjects(site string, types []string) []string {
+	base := events.SubjectPrefix + site + "."
+	if len(types) == 1 && types[0] == "*" {
 		return []string{base + ">"}
 	}
-	subjects := make([]string, len(events))
-	for i, ev := range events {
+	subjects := make([]string, len(types))
+	for i, ev := range types {
 		if p, ok := strings.CutSuffix(ev, ".*"); ok {
 			subjects[i] = base + p + ".>"
 		} else {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 )
 
@@ -77,7 +77,7 @@ func TestDeliveryRefusesPrivateAddress(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{}); err != nil {
+	if _, err := events.OpenStream(ctx, js, events.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := Open(ctx, Config{JetStream: js, RetrySchedule: []time.Duration{time.Hour}})
@@ -103,7 +103,7 @@ func TestDeliveryRefusesPrivateAddress(t *testing.T) {
 	defer func() { stop(); <-done }()
 
 	data, _ := json.Marshal(map[string]string{"agent": "alice"})
-	body, _ := json.Marshal(hub.Event{ID: "1.agent.status.alice", Type: "agent.status", Site: "acme", Data: data})
+	body, _ := json.Marshal(events.Event{ID: "1.agent.status.alice", Type: "agent.status", Site: "acme", Data: data})
 	if _, err := js.Publish(ctx, "presence.events.acme.agent.status", body); err != nil {
 		t.Fatal(err)
 	}

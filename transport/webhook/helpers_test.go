@@ -15,7 +15,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport/webhook"
@@ -62,7 +62,7 @@ func openManager(t *testing.T, ns *natsserver.Server, cfg webhook.Config, logs *
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{}); err != nil {
+	if _, err := events.OpenStream(ctx, js, events.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	cfg.JetStream = js
@@ -106,7 +106,7 @@ func publishEvent(t *testing.T, js jetstream.JetStream, site, typ, id string, da
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := hub.Event{ID: id, Type: typ, Site: site, Timestamp: protocol.Time(time.Now()), Data: raw}
+	ev := events.Event{ID: id, Type: typ, Site: site, Timestamp: protocol.Time(time.Now()), Data: raw}
 	body, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
@@ -69,9 +69,9 @@ func TestMaxPendingHoldsBackEvents(t *testing.T) {
 	// the cap it would take them all at once.
 	admin, js := openManager(t, ns, cfg, nil)
 	ep := create(t, admin, "acme", webhook.Registration{URL: rc.srv.URL})
-	const events = 5
+	const sent = 5
 	ids := make(map[string]bool)
-	for i := range events {
+	for i := range sent {
 		id := strconv.Itoa(i+1) + ".agent.status.alice"
 		ids[id] = true
 		publishEvent(t, js, "acme", "agent.status", id, map[string]string{"agent": "alice"})
@@ -83,7 +83,7 @@ func TestMaxPendingHoldsBackEvents(t *testing.T) {
 	// acknowledged none: what it holds back now, it holds back for the cap.
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	stream, err := js.Stream(ctx, hub.DefaultEventStream)
+	stream, err := js.Stream(ctx, events.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,20 +95,20 @@ func TestMaxPendingHoldsBackEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.NumAckPending != 2 || info.NumPending != events-2 {
-		t.Fatalf("got %d events in flight and %d waiting, want 2 and %d", info.NumAckPending, info.NumPending, events-2)
+	if info.NumAckPending != 2 || info.NumPending != sent-2 {
+		t.Fatalf("got %d events in flight and %d waiting, want 2 and %d", info.NumAckPending, info.NumPending, sent-2)
 	}
 	if n := rc.count(); n != 2 {
 		t.Fatalf("the endpoint got %d requests, want 2", n)
 	}
 	releaseAll()
-	for range events - 2 {
+	for range sent - 2 {
 		rc.expect(t)
 	}
-	ds := followAttempts(t, js, "acme", ep.ID, func(ds []webhook.Delivery) bool { return len(ds) == events })
+	ds := followAttempts(t, js, "acme", ep.ID, func(ds []webhook.Delivery) bool { return len(ds) == sent })
 	for _, d := range ds {
 		if d.Outcome != webhook.OutcomeDelivered || !ids[d.EventID] {
-			t.Fatalf("got attempts %+v, want each of the %d events delivered once", ds, events)
+			t.Fatalf("got attempts %+v, want each of the %d events delivered once", ds, sent)
 		}
 		delete(ids, d.EventID)
 	}
@@ -173,7 +173,7 @@ func TestRetryScheduleBounded(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{}); err != nil {
+	if _, err := events.OpenStream(ctx, js, events.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	day := 24 * time.Hour
@@ -204,7 +204,7 @@ func TestRetryScheduleBounded(t *testing.T) {
 
 	// With the event stream keeping events an hour, a retry after that
 	// would find its event gone.
-	if _, err := hub.OpenEventStream(ctx, js, hub.EventStreamConfig{Retention: time.Hour}); err != nil {
+	if _, err := events.OpenStream(ctx, js, events.StreamConfig{Retention: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	for _, schedule := range [][]time.Duration{nil, {time.Minute, time.Hour}} {

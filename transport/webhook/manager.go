@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 )
 
 // Defaults for Config.
@@ -49,7 +49,7 @@ var DefaultRetrySchedule = []time.Duration{
 type Config struct {
 	// JetStream is the hub's JetStream context.
 	JetStream jetstream.JetStream
-	// EventStream is the name of the event stream (hub.OpenEventStream).
+	// EventStream is the name of the event stream (events.OpenStream).
 	EventStream string
 	// Bucket holds the registrations; DeliveryStream the attempts.
 	Bucket         string
@@ -112,7 +112,7 @@ type metrics struct {
 // updates them to cfg, and returns a Manager. Run delivers.
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.EventStream == "" {
-		cfg.EventStream = hub.DefaultEventStream
+		cfg.EventStream = events.DefaultStream
 	}
 	if cfg.Bucket == "" {
 		cfg.Bucket = DefaultBucket

@@ -1,6 +1,7 @@
-package hub
+package events_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -9,13 +10,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/protocol"
 )
 
 // TestEventBacklogDropsWhenFull: while JetStream acknowledges nothing (here
 // a stream that sends no acknowledgements), the publisher keeps at most
-// eventBacklog events in flight and drops and counts the ones after them
+// events.Backlog events in flight and drops and counts the ones after them
 // at once, rather than holding up the watcher that hands them over.
 func TestEventBacklogDropsWhenFull(t *testing.T) {
 	ns := natstest.Start(t)
@@ -24,32 +26,33 @@ func TestEventBacklogDropsWhenFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SILENT", Subjects: []string{EventSubjectPrefix + ">"}, NoAck: true}); err != nil {
-		t.Fatal(err)
-	}
-	kv, err := OpenBucket(ctx, js, BucketConfig{})
-	if err != nil {
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SILENT", Subjects: []string{events.SubjectPrefix + ">"}, NoAck: true}); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	h, err := New(Config{JetStream: js, KV: kv, Events: true, Registerer: reg})
+	m := events.Metrics{
+		Published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "published"}, []string{"type"}),
+		Errors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "errors"}, []string{"reason"}),
+	}
+	reg.MustRegister(m.Published, m.Errors)
+	p, err := events.NewPublisher(natstest.Connect(t, ns), m, func(func(context.Context)) bool { return false }, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const over = 3
-	events := make([]Event, eventBacklog+over)
-	for i := range events {
-		events[i] = Event{ID: fmt.Sprintf("%d.agent.status.alice", i+1), Type: EventAgentStatus, Site: "acme",
+	evs := make([]events.Event, events.Backlog+over)
+	for i := range evs {
+		evs[i] = events.Event{ID: fmt.Sprintf("%d.agent.status.alice", i+1), Type: events.TypeAgentStatus, Site: "acme",
 			Timestamp: protocol.Time(time.Now()), Data: json.RawMessage(`{}`)}
 	}
-	h.events.publish(events)
-	if got := h.events.pending(); got != eventBacklog {
-		t.Errorf("got %d events waiting for an acknowledgement, want the backlog's %d", got, eventBacklog)
+	p.Publish(evs)
+	if got := p.Pending(); got != events.Backlog {
+		t.Errorf("got %d events waiting for an acknowledgement, want the backlog's %d", got, events.Backlog)
 	}
-	if got := counter(t, reg, "presencehub_events_published_total", EventAgentStatus); got != eventBacklog {
-		t.Errorf("got %v events published, want %d", got, eventBacklog)
+	if got := counter(t, reg, "published", events.TypeAgentStatus); got != events.Backlog {
+		t.Errorf("got %v events published, want %d", got, events.Backlog)
 	}
-	if got := counter(t, reg, "presencehub_event_errors_total", "dropped"); got != over {
+	if got := counter(t, reg, "errors", "dropped"); got != over {
 		t.Errorf("got %v events dropped, want the %d over the backlog", got, over)
 	}
 }

@@ -1,4 +1,4 @@
-package hub
+package events
 
 import (
 	"cmp"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/internal/jsretry"
 )
 
 // Events ride out an election of the event stream's leader, as writes do
@@ -33,11 +35,11 @@ import (
 // and another replica's copy may land first; the ids' revisions give the
 // order of changes (docs/events.md).
 //
-// An event is retried only while it is younger than resyncEventAge, so that
+// An event is retried only while it is younger than MaxRetryAge, so that
 // every copy of it, this replica's retries included, lands inside the
 // stream's duplicate window and the stream holds it once.
 
-// eventRetry is the eventPublisher's record of events in flight and of
+// eventRetry is the Publisher's record of events in flight and of
 // events waiting to be published again.
 type eventRetry struct {
 	mu  sync.Mutex
@@ -73,7 +75,7 @@ type pendingEvent struct {
 
 // send publishes an event, or queues it behind the events waiting for a
 // retry.
-func (p *eventPublisher) send(ev Event, data []byte) error {
+func (p *Publisher) send(ev Event, data []byte) error {
 	r := &p.retry
 	r.mu.Lock()
 	r.seq++
@@ -88,7 +90,7 @@ func (p *eventPublisher) send(ev Event, data []byte) error {
 }
 
 // publishPending hands a pending event to JetStream as a new attempt.
-func (p *eventPublisher) publishPending(pe pendingEvent) error {
+func (p *Publisher) publishPending(pe pendingEvent) error {
 	msg := &nats.Msg{Subject: pe.subject, Data: pe.data, Header: nats.Header{}}
 	p.retry.mu.Lock()
 	p.retry.inFlight[msg] = pe
@@ -106,7 +108,7 @@ func (p *eventPublisher) publishPending(pe pendingEvent) error {
 }
 
 // acked forgets an acknowledged event.
-func (p *eventPublisher) acked(msg *nats.Msg) {
+func (p *Publisher) acked(msg *nats.Msg) {
 	p.retry.mu.Lock()
 	defer p.retry.mu.Unlock()
 	delete(p.retry.inFlight, msg)
@@ -116,7 +118,7 @@ func (p *eventPublisher) acked(msg *nats.Msg) {
 // event in flight (see Order above), if the failure passes and the event is
 // young enough; otherwise it is lost, and counted. The answer to an attempt
 // given up on already is ignored.
-func (p *eventPublisher) failed(msg *nats.Msg, err error) {
+func (p *Publisher) failed(msg *nats.Msg, err error) {
 	r := &p.retry
 	r.mu.Lock()
 	pe, ok := r.inFlight[msg]
@@ -125,9 +127,9 @@ func (p *eventPublisher) failed(msg *nats.Msg, err error) {
 		r.mu.Unlock()
 		return
 	}
-	if !retryableEvent(err) || r.now().Sub(pe.at) >= resyncEventAge {
+	if !retryableEvent(err) || r.now().Sub(pe.at) >= MaxRetryAge {
 		r.mu.Unlock()
-		p.m.eventErrors.WithLabelValues("nack").Inc()
+		p.m.Errors.WithLabelValues("nack").Inc()
 		return
 	}
 	r.failures++
@@ -146,16 +148,16 @@ func (p *eventPublisher) failed(msg *nats.Msg, err error) {
 		lost := len(r.waiting)
 		r.waiting, r.retrying = nil, false
 		r.mu.Unlock()
-		p.m.eventErrors.WithLabelValues("nack").Add(float64(lost))
+		p.m.Errors.WithLabelValues("nack").Add(float64(lost))
 	}
 }
 
 // retryLoop publishes the waiting events again, in order, until none waits
 // or ctx ends. It backs off while attempts keep failing; events that only
 // waited behind the failed ones go out at once.
-func (p *eventPublisher) retryLoop(ctx context.Context) {
+func (p *Publisher) retryLoop(ctx context.Context) {
 	r := &p.retry
-	backoff := retryFirstWait
+	backoff := jsretry.FirstWait
 	wait := backoff
 	r.mu.Lock()
 	seen := r.failures
@@ -170,7 +172,7 @@ func (p *eventPublisher) retryLoop(ctx context.Context) {
 				lost := len(r.waiting)
 				r.waiting, r.retrying = nil, false
 				r.mu.Unlock()
-				p.m.eventErrors.WithLabelValues("nack").Add(float64(lost))
+				p.m.Errors.WithLabelValues("nack").Add(float64(lost))
 				return
 			case <-t.C:
 			}
@@ -181,14 +183,14 @@ func (p *eventPublisher) retryLoop(ctx context.Context) {
 		now := r.now()
 		var lost int
 		batch = slices.DeleteFunc(batch, func(pe pendingEvent) bool {
-			old := now.Sub(pe.at) >= resyncEventAge
+			old := now.Sub(pe.at) >= MaxRetryAge
 			if old {
 				lost++
 			}
 			return old
 		})
 		r.mu.Unlock()
-		p.m.eventErrors.WithLabelValues("nack").Add(float64(lost))
+		p.m.Errors.WithLabelValues("nack").Add(float64(lost))
 		for i, pe := range batch {
 			if err := p.publishPending(pe); err != nil {
 				// The backlog stayed full: the rest wait, in order, ahead
@@ -210,7 +212,7 @@ func (p *eventPublisher) retryLoop(ctx context.Context) {
 		if r.failures != seen {
 			seen = r.failures
 			wait = backoff
-			backoff = min(2*backoff, retryMaxWait)
+			backoff = min(2*backoff, jsretry.MaxWait)
 		}
 		r.mu.Unlock()
 	}
@@ -223,7 +225,7 @@ func (p *eventPublisher) retryLoop(ctx context.Context) {
 // dropped as a duplicate).
 func retryableEvent(err error) bool {
 	var apiErr *jetstream.APIError
-	return retryable(err) || errors.Is(err, jetstream.ErrAsyncPublishTimeout) ||
+	return jsretry.Retryable(err) || errors.Is(err, jetstream.ErrAsyncPublishTimeout) ||
 		(errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeDuplicateInProcess)
 }
 
