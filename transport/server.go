@@ -1,15 +1,31 @@
-// Package transport serves the hub over WebSocket and HTTP: the wire
-// protocol, token checks and the per-socket send queues.
+// Package transport serves the hub to its clients: the agent, widget and
+// admin stats sockets, and the HTTP API (a site's widget status, the admin
+// API over hours, settings, agents, webhooks and history, /healthz,
+// /readyz, and the OpenAPI description at /openapi.json, kept by hand in
+// openapi.json and held against the routes by the tests). It owns what
+// happens at that edge: the routes and their handlers, the tokens (Auth:
+// HS256, roles, expiry), the hello and its deadline, Origin checks, the
+// status rate per device, the widget sockets per client address and the
+// client address behind trusted proxies, the limits of plain HTTP
+// connections (HTTPLimits), and draining and closing the sockets at
+// shutdown.
 //
-// Goroutines: a socket's HTTP handler returns after the upgrade; from then
-// on each socket has one reader goroutine (package wsconn's), which handles
-// what the client sends and, once the socket is closed, cleans up after it.
-// Frames are written by whoever sends them (the hub's fan-out) when the
-// socket can take them at once; a writer goroutine runs only while a socket
-// has frames the kernel did not take yet. Pings, the hello deadline, token
-// expiry and the close handshake's timeout run on timers. An admin stats
-// socket has one more goroutine, which pushes the stats and which its
-// reader waits for. CloseSockets waits for every reader.
+// It defines nothing of the wire format itself: the messages, error
+// codes, close codes and time format are package protocol's (described in
+// docs/protocol.md); what crosses a socket byte by byte is package
+// wsconn's.
+//
+// Goroutines: HTTP requests run on net/http's goroutines. A socket's HTTP
+// handler returns after the upgrade; from then on each socket has one
+// reader goroutine (package wsconn's), which handles what the client sends
+// and, once the socket is closed, cleans up after it. Frames are written by
+// whoever sends them (the hub's fan-out) when the socket can take them at
+// once; a writer goroutine runs only while a socket has frames the kernel
+// did not take yet. Pings, the hello deadline, token expiry and the close
+// handshake's timeout run on timers. An admin stats socket has one more
+// goroutine, which pushes the stats and which its reader waits for, and
+// while it runs a second one that cancels its stats query when the socket
+// closes. CloseSockets waits for every reader.
 package transport
 
 import (

@@ -1,4 +1,13 @@
 // Package web holds the embedded pages and the widget script the hub serves.
+//
+// It owns those files (static/ and home.html, the template of the page at
+// /), the paths they are served at, and how: their content types, entity
+// tags, gzip, caching, and the pages' Content-Security-Policy. The pages
+// talk to the hub through the transport's sockets and HTTP API; this
+// package serves nothing else.
+//
+// Goroutines: none. Handler reads, renders and compresses every file once,
+// on its caller's goroutine; ServeHTTP runs on net/http's.
 package web
 
 import (

@@ -1,9 +1,3 @@
-// Command presence-load is a load generator for presencehub. It speaks the
-// real wire protocol (docs/protocol.md): it opens widget sockets and agent
-// device sockets, changes agents' statuses, and measures how long the
-// frames take to reach the agents' other devices and the widgets, how many
-// arrive, how many are lost or duplicated, and what the hub processes spend
-// in CPU and memory. See docs/load.md and --help.
 package main
 
 import (

@@ -1,5 +1,3 @@
-// Command presencehub runs the presence hub: agent and widget sockets over
-// a NATS JetStream key-value bucket, with an embedded nats-server by default.
 package main
 
 import (

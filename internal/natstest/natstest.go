@@ -1,5 +1,15 @@
-// Package natstest runs a real nats-server with JetStream inside a test
-// process, for tests that need NATS.
+// Package natstest runs real NATS for tests: a nats-server with JetStream
+// inside the test process (Start), a three-node JetStream cluster of
+// nats-server processes that a test can kill, freeze and restart
+// (StartCluster; the binary is built once from go.mod's nats-server, and
+// RemoveBinary deletes it), and a TCP proxy that cuts a client off a server
+// as a partition does (NewProxy). Every server, process and proxy it starts
+// is stopped when the test ends.
+//
+// Goroutines: an in-process server runs nats-server's own. A cluster node
+// has one goroutine waiting for its process to exit. A proxy has one
+// goroutine accepting and two per proxied connection, all waited for when
+// the test ends.
 package natstest
 
 import (

@@ -9,7 +9,7 @@
 // hub. Decode refuses such bodies, naming the key.
 //
 // It imports no network package, so that package presence (pure rules) can
-// use it as well as package transport.
+// use it as well as package transport. It runs no goroutines.
 package strictjson
 
 import (

@@ -1,5 +1,15 @@
-// Package wstest holds the real-WebSocket test client and replica harness
-// shared by the tests.
+// Package wstest holds the WebSocket clients and the replica harness shared
+// by the tests: Client, a real WebSocket client (github.com/coder/websocket)
+// that collects the JSON frames it receives; RawClient, which writes any
+// bytes or frames and checks every frame the server sends against RFC 6455;
+// and StartReplica, one hub with its NATS connection, its transport server
+// on an HTTP test server and, when asked, webhooks and a history index.
+//
+// Goroutines: a Client has one reader goroutine, which ends when the socket
+// closes (at the latest in the test's cleanup, which waits for it). A
+// RawClient has none. A Replica runs the hub's Run, and the webhooks' and
+// the history's when asked, on a goroutine each, and its HTTP server's;
+// Stop, or the test's end, closes its sockets and waits for them all.
 package wstest
 
 import (

@@ -13,8 +13,17 @@
 // timer of a replica. Every attempt is recorded in a stream that keeps the
 // last attempts of each endpoint, read by the deliveries API.
 //
-// Goroutines: Run watches the registrations bucket and runs one delivery
-// loop per enabled endpoint, each with at most Config.Concurrency requests
-// in flight, so a slow or failing endpoint holds up only its own loop.
-// Everything Run starts has stopped when it returns.
+// It owns the registrations bucket, one durable consumer per endpoint, the
+// deliveries stream, the signing (sign.go) and the address guard that keeps
+// deliveries off the hub's own network (guard.go). The HTTP API over it is
+// the transport's, and the event stream, which it reads through its
+// consumers, is created and written by others.
+//
+// Goroutines: Run, on its caller's goroutine, watches the registrations
+// bucket and starts one delivery loop goroutine per enabled endpoint. A
+// loop pulls at most Config.Concurrency events at a time and attempts each
+// on a goroutine of its own, waiting for them all before it pulls again, so
+// a slow or failing endpoint holds up only its own loop. Everything Run
+// starts has stopped when it returns. The registration and deliveries
+// methods run on their caller's goroutine.
 package webhook

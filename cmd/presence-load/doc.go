@@ -1,0 +1,25 @@
+// Command presence-load is a load generator for presencehub. It speaks the
+// real wire protocol (docs/protocol.md): it opens widget sockets and agent
+// device sockets, changes agents' statuses, and measures how long the
+// frames take to reach the agents' other devices and the widgets, how many
+// arrive, how many are lost or duplicated, and what the hub processes spend
+// in CPU and memory. See docs/load.md and --help.
+//
+// It owns its own sockets and measurements, nothing of the hub's: the
+// command line (main.go), the sockets a scenario lays out (load.go),
+// connecting them (connect.go), the phases, initial state then status
+// changes or a reconnect storm (phases.go), the sockets' readers, which
+// measure what arrives (readers.go), the hub processes' CPU and memory read
+// from /proc for --pids (hubprobes.go), and the report (report.go).
+// `presence-load floor` (floor.go) serves a stand-in hub instead, to measure
+// the write(2) floor.
+//
+// Goroutines: the phases run on main's. Connecting runs up to --dialers
+// goroutines at a time (in a storm without --storm-rate, one per widget) and
+// one that prints the progress every second. Every open socket has one
+// reader goroutine, which alone writes its socket's counters; closeAll waits
+// for them all before the counts are collected. Closing runs up to 256
+// goroutines at a time. The floor serves with net/http and gives every
+// upgraded socket a reader goroutine of its own, which also writes the frames
+// of the changes it reads; all are closed and waited for when ctx ends.
+package main
