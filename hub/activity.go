@@ -2,14 +2,9 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -24,49 +19,36 @@ import (
 // record, so exactly one change lands, whichever replicas are alive. No
 // replica runs a timer for it.
 
-// activityRecord is the stored value of an activity key.
-type activityRecord struct {
-	At     time.Time `json:"at"`
-	Device string    `json:"device,omitempty"`
-}
-
 // storedActivity is what the view knows of an agent's activity.
 type storedActivity struct {
 	at      time.Time // the last activity seen; kept after the key expires
 	present bool      // the key exists: the idle deadline has not passed
 }
 
-// Who sets a status besides devices and admins.
-const (
-	ByIdle     = "idle"
-	ByActivity = "activity"
-	ByHours    = "hours"
-)
-
-func (h *Hub) applyActivityLocked(s *site, k parsedKey, e entry) {
+func (h *Hub) applyActivityLocked(s *site, k store.Key, e entry) {
 	if e.deleted {
-		a, ok := s.activity[k.agent]
+		a, ok := s.activity[k.Agent]
 		if !ok {
 			return
 		}
 		a.present = false
-		s.activity[k.agent] = a
+		s.activity[k.Agent] = a
 		// A marker read from the bucket is the expiry (or its replay
 		// after a restart); a removal found only by absence in a
 		// snapshot carries no time and is not acted on: the key's
 		// marker, if still there, is.
 		if !e.at.IsZero() && s.settings.idleAfter() > 0 {
-			site, agent, rev := s.id, k.agent, e.rev
+			site, agent, rev := s.id, k.Agent, e.rev
 			h.goBackground(func(ctx context.Context) { h.idleDeadline(ctx, site, agent, rev) })
 		}
 		return
 	}
-	var rec activityRecord
-	if err := json.Unmarshal(e.value, &rec); err != nil {
+	rec, err := store.DecodeActivityRecord(e.value)
+	if err != nil {
 		h.log.Error("ignoring bad activity record", "key", e.key, "err", err)
 		return
 	}
-	s.activity[k.agent] = storedActivity{at: rec.At, present: true}
+	s.activity[k.Agent] = storedActivity{at: rec.At, present: true}
 }
 
 // idleDeadline runs when an agent's activity key expired, the expiry
@@ -86,53 +68,33 @@ func (h *Hub) idleDeadline(ctx context.Context, siteID, agent string, deadline u
 	defer cancel()
 	// The watch may run behind: ask the bucket whether the agent was
 	// active again since.
-	_, err := h.kv.Get(ctx, activityKey(siteID, agent))
-	h.metrics.kvOp("get", ignoreNotFound(err))
+	active, err := h.store.Exists(ctx, store.ActivityKey(siteID, agent))
 	switch {
-	case err == nil:
-		return
-	case !errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
 		h.log.Warn("failed to check an agent's activity at its idle deadline", "site", siteID, "agent", agent, "err", err)
 		return
-	}
-	key := agentKey(siteID, agent)
-	var e jetstream.KeyValueEntry
-	err = h.retry(ctx, func(ctx context.Context) (err error) {
-		e, err = h.kv.Get(ctx, key)
-		h.metrics.kvOp("get", ignoreNotFound(err))
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil
-		}
-		return err
-	})
-	if e == nil || err != nil {
-		if err != nil {
-			h.log.Warn("failed to read an agent at its idle deadline", "site", siteID, "agent", agent, "err", err)
-		}
+	case active:
 		return
 	}
-	rec, err := decodeAgentRecord(e.Value())
-	if err != nil || e.Revision() > deadline || rec.Status != presence.Online {
-		return
-	}
-	rec.Status = settings.Idle.Status
-	rec.By, rec.ByID, rec.ByDevice, rec.Ref = protocol.ByIdle, "", "", ""
-	rec.At = h.cfg.Now()
-	b, _ := json.Marshal(rec)
-	err = h.retry(ctx, func(ctx context.Context) error {
-		_, err := h.kv.Update(ctx, key, b, e.Revision())
-		h.metrics.kvOp("update", err)
-		return err
+	// Read from the bucket, not the view: a record written since the
+	// deadline (a conflict too: another write came first) is newer than
+	// it, so the rule does not apply to it.
+	_, err = h.store.UpdateAgent(ctx, siteID, agent, nil, func(rec *store.AgentRecord, rev uint64, exists bool) bool {
+		if !exists || rev > deadline || rec.Status != presence.Online {
+			return false
+		}
+		rec.Status = settings.Idle.Status
+		rec.By, rec.ByID, rec.ByDevice, rec.Ref = protocol.ByIdle, "", "", ""
+		rec.At = h.cfg.Now()
+		return true
 	})
-	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		// A conflict is another write since the read: newer than the
-		// deadline, so the rule does not apply to it either.
+	if err != nil {
 		h.log.Warn("failed to apply the idle rule", "site", siteID, "agent", agent, "err", err)
 	}
 }
 
 // writeTimeout bounds one background write of the idle rules.
-func writeTimeout(h *Hub) time.Duration { return writeAttemptTimeout + max(h.cfg.WriteRetry, 0) }
+func writeTimeout(h *Hub) time.Duration { return store.WriteAttemptTimeout + h.store.WriteRetry() }
 
 // Activity records that the session's person interacted. It returns at
 // once; the write, if one is due, runs in the background.
@@ -184,7 +146,7 @@ func (h *Hub) activity(siteID, agent, device string) {
 // restoreFromIdle sets online an agent whose status the idle rule set; a
 // status chosen by hand (or by an admin, or at closing time) is left alone.
 func (h *Hub) restoreFromIdle(ctx context.Context, siteID, agent, device string) {
-	err := h.updateAgent(ctx, agentKey(siteID, agent), func(rec *agentRecord, exists bool) bool {
+	_, err := h.updateAgent(ctx, siteID, agent, func(rec *store.AgentRecord, exists bool) bool {
 		if !exists || rec.By != protocol.ByIdle || rec.Status == presence.Online {
 			return false
 		}
@@ -200,17 +162,7 @@ func (h *Hub) restoreFromIdle(ctx context.Context, siteID, agent, device string)
 
 // writeActivity stores an activity key that expires after after.
 func (h *Hub) writeActivity(ctx context.Context, siteID, agent, device string, at time.Time, after time.Duration) error {
-	b, _ := json.Marshal(activityRecord{At: at, Device: device})
-	msg := &nats.Msg{Subject: h.kvSubject + activityKey(siteID, agent), Data: b}
-	err := h.retry(ctx, func(ctx context.Context) error {
-		_, err := h.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(after))
-		h.metrics.kvOp("activity", err)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("failed to write activity: %w", err)
-	}
-	return nil
+	return h.store.WriteActivity(ctx, siteID, agent, store.ActivityRecord{At: at, Device: device}, after)
 }
 
 // startIdleClocks starts the idle deadline of every online agent of the
@@ -235,12 +187,10 @@ func (h *Hub) startIdleClocks(ctx context.Context, siteID string) {
 	h.unlockSite(st)
 	now := h.cfg.Now()
 	for _, agent := range agents {
-		b, _ := json.Marshal(activityRecord{At: now})
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
-		_, err := h.kv.Create(wctx, activityKey(siteID, agent), b, jetstream.KeyTTL(after))
+		_, err := h.store.Create(wctx, store.ActivityKey(siteID, agent), store.ActivityRecord{At: now}, after)
 		cancel()
-		h.metrics.kvOp("create", ignoreExists(err))
-		if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil {
 			h.log.Warn("failed to start an agent's idle clock", "site", siteID, "agent", agent, "err", err)
 		}
 	}
@@ -258,11 +208,4 @@ func (h *Hub) startAllIdleClocks() {
 			h.goBackground(func(ctx context.Context) { h.startIdleClocks(ctx, id) })
 		}
 	}
-}
-
-func ignoreExists(err error) error {
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return nil
-	}
-	return err
 }

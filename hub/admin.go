@@ -2,9 +2,9 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -14,16 +14,6 @@ import (
 // replica learns of them from its watch: the agent's devices, wherever they
 // are connected, get the status frame from their own replica, and the
 // replica that holds a revoked device's session closes it.
-
-// ErrRevoked is the reason a device session is kicked when an admin revoked
-// the device; a session's lease writes also return it once the lease is
-// revoked, so that it is not written again. The device may start a new
-// session with a new hello.
-var ErrRevoked = errors.New("hub: device revoked by an admin")
-
-// revokedMarker is the body of the purge marker a revocation leaves on a
-// device key (see byeMarker).
-var revokedMarker = []byte("revoked")
 
 // SetAgentStatus sets the status of an agent of the site on behalf of the
 // admin adminID, for every device of the agent on every replica, and
@@ -39,11 +29,11 @@ func (h *Hub) SetAgentStatus(ctx context.Context, siteID, agent string, status p
 	}
 	h.counters.statusChanges.Add(1)
 	h.metrics.statusChanges.Inc()
-	rev, err := h.updateAgentRev(ctx, agentKey(siteID, agent), func(rec *agentRecord, exists bool) bool {
+	rev, err := h.updateAgent(ctx, siteID, agent, func(rec *store.AgentRecord, exists bool) bool {
 		if !exists {
 			// Known from device leases only, or removed meanwhile: the
 			// groups come with the agent's next connection.
-			*rec = agentRecord{}
+			*rec = store.AgentRecord{}
 		}
 		rec.Status = status
 		rec.By, rec.ByID, rec.ByDevice = protocol.ByAdmin, adminID, ""
@@ -70,15 +60,15 @@ func (h *Hub) RevokeDevice(ctx context.Context, siteID, agent, device string) (f
 	if !h.Ready() {
 		return false, ErrNotReady
 	}
-	key := deviceKey(siteID, agent, device)
+	key := store.LeaseKey(siteID, agent, device)
 	if s := h.lockExistingSite(siteID); s != nil {
-		_, found = s.devices[key]
+		_, found = s.devices[key.String()]
 		h.unlockSite(s)
 	}
 	if !found {
 		return false, nil
 	}
-	rev, err := h.purgeKeyWith(ctx, key, 0, revokedMarker)
+	rev, err := h.store.Purge(ctx, key, 0, store.RevokedMarker)
 	if err != nil {
 		return true, fmt.Errorf("failed to revoke device: %w", err)
 	}
@@ -87,10 +77,10 @@ func (h *Hub) RevokeDevice(ctx context.Context, siteID, agent, device string) (f
 
 // kickRevokedLocked closes the local sessions of a device whose lease an
 // admin revoked.
-func (h *Hub) kickRevokedLocked(s *site, k parsedKey) {
-	for sess := range s.local[k.agent] {
-		if sess.device == k.device {
-			h.log.Debug("device revoked", "site", k.site, "agent", k.agent, "device", k.device)
+func (h *Hub) kickRevokedLocked(s *site, k store.Key) {
+	for sess := range s.local[k.Agent] {
+		if sess.device == k.Device {
+			h.log.Debug("device revoked", "site", k.Site, "agent", k.Agent, "device", k.Device)
 			sess.revoked.Store(true)
 			h.dropLocked(s, sess.sub, ErrRevoked)
 		}

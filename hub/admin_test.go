@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -42,7 +43,7 @@ func TestRevokedLeaseIsNotWrittenAgainByItsKeeper(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("the revoked session was not kicked by its keeper")
 	}
-	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	kv, err := js.KeyValue(ctx, store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestRecordWithoutByReadsAsDeviceChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	kv, err := js.KeyValue(ctx, store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -68,8 +69,8 @@ func (h *Hub) Agents(siteID string) ([]AgentState, error) {
 	defer h.unlockSite(s)
 	devices := make(map[string][]AgentDevice)
 	for key, d := range s.devices {
-		k, _ := parseKey(key)
-		devices[k.agent] = append(devices[k.agent], h.agentDevice(k.device, d))
+		k, _ := store.ParseKey(key)
+		devices[k.Agent] = append(devices[k.Agent], h.agentDevice(k.Device, d))
 	}
 	agents := s.presence.Agents()
 	out := make([]AgentState, 0, len(agents))
@@ -96,8 +97,8 @@ func (h *Hub) Agent(siteID, agent string) (state AgentState, ok bool, err error)
 	}
 	var devices []AgentDevice
 	for key, d := range s.devices {
-		if k, _ := parseKey(key); k.agent == agent {
-			devices = append(devices, h.agentDevice(k.device, d))
+		if k, _ := store.ParseKey(key); k.Agent == agent {
+			devices = append(devices, h.agentDevice(k.Device, d))
 		}
 	}
 	return h.agentStateLocked(s, a, devices), true, nil
@@ -116,7 +117,7 @@ func (h *Hub) agentStateLocked(s *site, a *presence.Agent, devices []AgentDevice
 	}
 	if rec, ok := s.agents[a.ID]; ok {
 		st.ChangedAt = protocol.OptionalTime(rec.rec.At)
-		if by, id := rec.rec.author(); by != "" {
+		if by, id := rec.rec.Author(); by != "" {
 			st.ChangedBy = &ChangedBy{Kind: by, ID: id}
 		}
 	}

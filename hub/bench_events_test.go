@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -62,7 +63,7 @@ func benchEvents(b *testing.B, replication int, conns ...*nats.Conn) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		kv, err := OpenBucket(b.Context(), js, BucketConfig{Replicas: replication})
+		kv, err := store.OpenBucket(b.Context(), js, store.BucketConfig{Replicas: replication})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -70,7 +71,7 @@ func benchEvents(b *testing.B, replication int, conns ...*nats.Conn) {
 			b.Fatal(err)
 		}
 		reg := prometheus.NewRegistry()
-		h, err := New(Config{JetStream: js, KV: kv, Events: true, Registerer: reg})
+		h, err := New(Config{JetStream: js, Bucket: kv, Events: true, Registerer: reg})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -84,14 +85,14 @@ func benchEvents(b *testing.B, replication int, conns ...*nats.Conn) {
 	}
 	entries := []entry{agentEntry(b, "acme", "agent7", presence.Online, 0), agentEntry(b, "acme", "agent7", presence.Busy, 0)}
 	for i := range entries {
-		var rec agentRecord
+		var rec store.AgentRecord
 		if err := json.Unmarshal(entries[i].value, &rec); err != nil {
 			b.Fatal(err)
 		}
 		rec.ByDevice, rec.Groups = "d", []string{"sales"}
 		entries[i].value, _ = json.Marshal(rec)
 	}
-	k, _ := parseKey(entries[0].key)
+	k, _ := store.ParseKey(entries[0].key)
 	// Each replica's watcher is a goroutine of its own, as in a process.
 	done := make(chan struct{}, len(replicas))
 	for _, r := range replicas {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/presence"
 )
 
@@ -40,26 +41,26 @@ func newBenchHub(b *testing.B) *Hub {
 
 func agentEntry(b *testing.B, site, agent string, status presence.Status, rev uint64) entry {
 	b.Helper()
-	v, err := json.Marshal(agentRecord{Status: status, At: time.Now()})
+	v, err := json.Marshal(store.AgentRecord{Status: status, At: time.Now()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return entry{key: agentKey(site, agent), rev: rev, value: v}
+	return entry{key: store.AgentKey(site, agent).String(), rev: rev, value: v}
 }
 
 func deviceEntry(b *testing.B, site, agent, device string, rev uint64) entry {
 	b.Helper()
-	v, err := json.Marshal(deviceRecord{Kind: presence.Desktop, Session: "s-" + device, State: presence.Live, Since: time.Now()})
+	v, err := json.Marshal(store.DeviceRecord{Kind: presence.Desktop, Session: "s-" + device, State: presence.Live, Since: time.Now()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return entry{key: deviceKey(site, agent, device), rev: rev, value: v}
+	return entry{key: store.LeaseKey(site, agent, device).String(), rev: rev, value: v}
 }
 
 // applyEntry applies e as the watcher does.
 func (h *Hub) applyEntry(e entry) {
-	k, _ := parseKey(e.key)
-	s := h.lockSite(k.site)
+	k, _ := store.ParseKey(e.key)
+	s := h.lockSite(k.Site)
 	h.applyLocked(s, k, e)
 	h.unlockSite(s)
 }
@@ -169,7 +170,7 @@ func BenchmarkApplyAgentUpdateWithEvents(b *testing.B) {
 		b.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	h, err := New(Config{JetStream: be.js, KV: be.kv, Events: true, Registerer: reg})
+	h, err := New(Config{JetStream: be.js, Bucket: be.bucket, Events: true, Registerer: reg})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -177,14 +178,14 @@ func BenchmarkApplyAgentUpdateWithEvents(b *testing.B) {
 	rev, q := seedBenchSite(b, h)
 	entries := []entry{agentEntry(b, "acme", "agent7", presence.Online, 0), agentEntry(b, "acme", "agent7", presence.Busy, 0)}
 	for i := range entries {
-		var rec agentRecord
+		var rec store.AgentRecord
 		if err := json.Unmarshal(entries[i].value, &rec); err != nil {
 			b.Fatal(err)
 		}
 		rec.ByDevice, rec.Groups = "d", []string{"sales"}
 		entries[i].value, _ = json.Marshal(rec)
 	}
-	k, _ := parseKey(entries[0].key)
+	k, _ := store.ParseKey(entries[0].key)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {

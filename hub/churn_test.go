@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/presence"
@@ -29,7 +30,7 @@ func TestBucketDoesNotGrowWithChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	stream, err := js.Stream(ctx, "KV_"+hub.DefaultBucket)
+	stream, err := js.Stream(ctx, "KV_"+store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/presence"
@@ -30,7 +31,7 @@ const (
 	// chaosWait bounds the waits of a chaos test: an election, a hub
 	// leaving a frozen node, a write riding them out.
 	chaosWait = 45 * time.Second
-	kvStream  = "KV_" + hub.DefaultBucket
+	kvStream  = "KV_" + store.DefaultBucket
 	// chaosMarkerTTL outlasts a node's restart: a node that comes back
 	// after the marker of a removed lease expired may keep that lease
 	// (see docs/operations.md).
@@ -42,7 +43,7 @@ const (
 func startClusterHub(t *testing.T, c *natstest.Cluster) *testHub {
 	t.Helper()
 	return startHubWith(t, c.URLs(), []nats.Option{nats.PingInterval(2 * time.Second), nats.MaxPingsOutstanding(2)},
-		hub.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL},
+		store.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL},
 		hub.Config{Grace: chaosGrace, RefreshEvery: chaosRefresh, MarkerTTL: chaosMarkerTTL, HealthEvery: 500 * time.Millisecond},
 		chaosWait)
 }
@@ -166,7 +167,7 @@ func (cs *chaosSite) settle() {
 			info, err = stream.Info(ictx)
 		}
 		if err == nil {
-			kv, err = cs.js.KeyValue(ictx, hub.DefaultBucket)
+			kv, err = cs.js.KeyValue(ictx, store.DefaultBucket)
 		}
 		return err == nil
 	})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -58,7 +59,7 @@ func TestClusterEventsSurviveStreamLeaderKill(t *testing.T) {
 			}
 		}
 		return startHubWith(t, urls, []nats.Option{nats.DontRandomize(), nats.PingInterval(2 * time.Second), nats.MaxPingsOutstanding(2)},
-			hub.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL},
+			store.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL},
 			hub.Config{Grace: chaosGrace, RefreshEvery: chaosRefresh, MarkerTTL: chaosMarkerTTL, HealthEvery: 500 * time.Millisecond, Events: true},
 			chaosWait)
 	}

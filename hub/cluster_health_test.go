@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 )
@@ -32,7 +33,7 @@ func TestReplicasStayReadyThroughMetaLeaderElection(t *testing.T) {
 	}
 	start := func(url string) *testHub {
 		return startHubWith(t, url, []nats.Option{nats.PingInterval(2 * time.Second), nats.MaxPingsOutstanding(2)},
-			hub.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL},
+			store.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL},
 			hub.Config{Grace: chaosGrace, RefreshEvery: chaosRefresh, MarkerTTL: chaosMarkerTTL},
 			chaosWait)
 	}

@@ -9,9 +9,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -34,7 +33,7 @@ import (
 //     stored since, so JetStream keeps one copy, and creates the key
 //     c.<site>[.<group>] holding the same record: the loss is marked.
 //   - When a widget whose loss is marked is online again, the mark is
-//     purged (a compare-and-set again), with restoredMarker as the
+//     purged (a compare-and-set again), with store.RestoredMarker as the
 //     marker's body; every replica's watch sees that marker and
 //     publishes coverage.restored, with an id made of the same since
 //     and stamped with the marker's time, so every copy is the same.
@@ -43,39 +42,25 @@ import (
 // and every step's effect lands once. A replica without events takes no
 // part.
 
-// coverageRecord is the stored value of u. and c. keys.
-type coverageRecord struct {
-	Since  time.Time       `json:"since"`
-	Reason presence.Reason `json:"reason"`
-}
-
 // coverageState is what the view knows of one widget's coverage keys.
 type coverageState struct {
-	uncovered    *coverageRecord // the u. key, while it exists
+	uncovered    *store.CoverageRecord // the u. key, while it exists
 	uncoveredRev uint64
-	lost         *coverageRecord // the c. key, while it exists
+	lost         *store.CoverageRecord // the c. key, while it exists
 	lostRev      uint64
 	// losing is the record of a u. key that expired while its widget
 	// was uncovered: the loss is being marked (the c. key written).
-	losing *coverageRecord
+	losing *store.CoverageRecord
 	// creating is set while this replica creates the u. key.
 	creating bool
-	// purgingU and purgingC are the revisions of the u. and c. keys this
+	// purgingUncovered and purgingLost are the revisions of the u. and c. keys this
 	// replica is purging; any entry of the key ends the attempt.
-	purgingU, purgingC uint64
+	purgingUncovered, purgingLost uint64
 }
 
 func (c *coverageState) empty() bool {
-	return c.uncovered == nil && c.lost == nil && c.losing == nil && !c.creating && c.purgingU == 0 && c.purgingC == 0
+	return c.uncovered == nil && c.lost == nil && c.losing == nil && !c.creating && c.purgingUncovered == 0 && c.purgingLost == 0
 }
-
-// Bodies of the purge markers of coverage keys: a u. key purged (covered
-// again, or outside hours) and a c. key purged because the widget is
-// online again. An expired key's marker has none.
-var (
-	clearedMarker  = []byte("cleared")
-	restoredMarker = []byte("restored")
-)
 
 // CoverageLostData is the data of coverage.lost.
 type CoverageLostData struct {
@@ -92,13 +77,6 @@ type CoverageRestoredData struct {
 	LostFor float64 `json:"lost_for"`
 }
 
-func coverageKey(prefix, site, group string) string {
-	if group == "" {
-		return prefix + "." + site
-	}
-	return prefix + "." + site + "." + group
-}
-
 // uncovered reports whether a widget shows that nobody answers inside its
 // working hours.
 func uncovered(w presence.Widget) bool {
@@ -106,22 +84,22 @@ func uncovered(w presence.Widget) bool {
 }
 
 // applyCoverageLocked folds an entry of a u. or c. key into the view.
-func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
-	c := s.coverage[k.group]
+func (h *Hub) applyCoverageLocked(s *site, k store.Key, e entry) {
+	c := s.coverage[k.Group]
 	if c == nil {
 		if e.deleted {
 			return
 		}
 		c = &coverageState{}
-		s.coverage[k.group] = c
+		s.coverage[k.Group] = c
 	}
 	defer func() {
 		if c.empty() {
-			delete(s.coverage, k.group)
+			delete(s.coverage, k.Group)
 		}
 	}()
 	s.pending.coverageChanged()
-	var rec coverageRecord
+	var rec store.CoverageRecord
 	if !e.deleted {
 		if err := json.Unmarshal(e.value, &rec); err != nil {
 			h.log.Error("ignoring bad coverage record", "key", e.key, "err", err)
@@ -133,9 +111,9 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 	// is a marker so old that another replica's copy of its event may
 	// have left the stream's duplicate window (a replica starting up).
 	fresh := !e.at.IsZero() && h.cfg.Now().Sub(e.at) < resyncEventAge && h.events != nil
-	switch k.kind {
-	case uncoveredPrefix:
-		c.creating, c.purgingU = false, 0
+	switch k.Kind {
+	case store.KindUncovered:
+		c.creating, c.purgingUncovered = false, 0
 		if !e.deleted {
 			c.uncovered, c.uncoveredRev = &rec, e.rev
 			return
@@ -153,28 +131,28 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 		// its marker is applied. A replica that missed the marker leaves
 		// it to the others; if every one did, the widget, still uncovered
 		// and not lost, gets a new deadline.
-		if w, _ := s.presence.WidgetAt(k.group, h.cfg.Now()); !uncovered(w) || s.settings.uncoveredAlert() == 0 {
+		if w, _ := s.presence.WidgetAt(k.Group, h.cfg.Now()); !uncovered(w) || s.settings.uncoveredAlert() == 0 {
 			return
 		}
 		c.losing = was
-		siteID, group, at, lost := s.id, k.group, e.at, *was
+		siteID, group, at, lost := s.id, k.Group, e.at, *was
 		h.goBackground(func(ctx context.Context) { h.loseCoverage(ctx, siteID, group, lost, at) })
-	case lostPrefix:
+	case store.KindCoverageLost:
 		// Any entry of the mark after an expiry is the loss marked (and,
 		// for a marker, restored already: a watch that ran behind may
 		// never read the put).
-		c.purgingC, c.losing = 0, nil
+		c.purgingLost, c.losing = 0, nil
 		if !e.deleted {
 			c.lost, c.lostRev = &rec, e.rev
 			return
 		}
 		was := c.lost
 		c.lost, c.lostRev = nil, 0
-		if was == nil || string(e.value) != string(restoredMarker) || !fresh {
+		if was == nil || string(e.value) != string(store.RestoredMarker) || !fresh {
 			return
 		}
-		ev := coverageEvent(s.id, k.group, was.Since, events.TypeCoverageRestored, e.at, CoverageRestoredData{
-			Group: k.group, LostFor: math.Round(e.at.Sub(was.Since).Seconds()*1000) / 1000,
+		ev := coverageEvent(s.id, k.Group, was.Since, events.TypeCoverageRestored, e.at, CoverageRestoredData{
+			Group: k.Group, LostFor: math.Round(e.at.Sub(was.Since).Seconds()*1000) / 1000,
 		})
 		h.goBackground(func(context.Context) { h.events.Publish([]events.Event{ev}) })
 	}
@@ -188,21 +166,14 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 // removed key); the widget is online, so it is removed again, and the
 // second coverage.restored, named by the same since, is a copy JetStream
 // drops.
-func (h *Hub) loseCoverage(ctx context.Context, siteID, group string, rec coverageRecord, at time.Time) {
+func (h *Hub) loseCoverage(ctx context.Context, siteID, group string, rec store.CoverageRecord, at time.Time) {
 	h.events.Publish([]events.Event{coverageEvent(siteID, group, rec.Since, events.TypeCoverageLost, at, CoverageLostData{
 		Group: group, Since: protocol.Time(rec.Since), Reason: rec.Reason,
 	})})
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 	defer cancel()
-	b, _ := json.Marshal(rec)
-	err := h.retry(ctx, func(ctx context.Context) error {
-		_, err := h.kv.Create(ctx, coverageKey(lostPrefix, siteID, group), b)
-		h.metrics.kvOp("create", ignoreExists(err))
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return nil // another replica marked it
-		}
-		return err
-	})
+	// Created or not (another replica marked it), the loss is marked.
+	_, err := h.store.CreateRetrying(ctx, store.CoverageKey(store.KindCoverageLost, siteID, group), rec, 0)
 	if err == nil {
 		return
 	}
@@ -264,7 +235,7 @@ func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
 				s.coverage[g] = c
 			}
 			c.creating = true
-			siteID, group, rec := s.id, g, coverageRecord{Since: now, Reason: w.Reason}
+			siteID, group, rec := s.id, g, store.CoverageRecord{Since: now, Reason: w.Reason}
 			if !h.goBackground(func(ctx context.Context) { h.startCoverageClock(ctx, siteID, group, rec, alert) }) {
 				c.creating = false
 			}
@@ -273,13 +244,13 @@ func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
 		if c == nil {
 			continue
 		}
-		if c.uncovered != nil && c.purgingU == 0 {
-			c.purgingU = c.uncoveredRev
-			h.purgeCoverageLocked(s, g, uncoveredPrefix, c.uncoveredRev, clearedMarker)
+		if c.uncovered != nil && c.purgingUncovered == 0 {
+			c.purgingUncovered = c.uncoveredRev
+			h.purgeCoverageLocked(s, g, store.KindUncovered, c.uncoveredRev, store.ClearedMarker)
 		}
-		if c.lost != nil && w.Status == presence.Online && c.purgingC == 0 {
-			c.purgingC = c.lostRev
-			h.purgeCoverageLocked(s, g, lostPrefix, c.lostRev, restoredMarker)
+		if c.lost != nil && w.Status == presence.Online && c.purgingLost == 0 {
+			c.purgingLost = c.lostRev
+			h.purgeCoverageLocked(s, g, store.KindCoverageLost, c.lostRev, store.RestoredMarker)
 		}
 	}
 	for g, c := range s.coverage {
@@ -315,25 +286,21 @@ func (h *Hub) coverageGroupsLocked(s *site) []string {
 // startCoverageClock creates a widget's u. key, which expires after the
 // alert's delay. Every replica that found the widget uncovered tries;
 // Create refuses a key that exists, so one wins.
-func (h *Hub) startCoverageClock(ctx context.Context, siteID, group string, rec coverageRecord, alert time.Duration) {
+func (h *Hub) startCoverageClock(ctx context.Context, siteID, group string, rec store.CoverageRecord, alert time.Duration) {
 	wctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 	defer cancel()
-	b, _ := json.Marshal(rec)
-	err := h.retry(wctx, func(ctx context.Context) error {
-		_, err := h.kv.Create(ctx, coverageKey(uncoveredPrefix, siteID, group), b, jetstream.KeyTTL(alert))
-		h.metrics.kvOp("create", ignoreExists(err))
-		return err
-	})
-	if err == nil {
+	created, err := h.store.CreateRetrying(wctx, store.CoverageKey(store.KindUncovered, siteID, group), rec, alert)
+	if created {
 		return // the entry, once applied, clears creating
 	}
-	if !errors.Is(err, jetstream.ErrKeyExists) && ctx.Err() == nil {
+	exists := err == nil // another replica created it
+	if !exists && ctx.Err() == nil {
 		h.log.Warn("failed to start a widget's uncovered clock", "site", siteID, "group", group, "err", err)
 	}
 	if s := h.lockExistingSite(siteID); s != nil {
 		if c := s.coverage[group]; c != nil && c.creating {
 			c.creating = false
-			if !errors.Is(err, jetstream.ErrKeyExists) {
+			if !exists {
 				s.pending.coverageChanged() // try again at the next check
 			}
 		}
@@ -344,20 +311,20 @@ func (h *Hub) startCoverageClock(ctx context.Context, siteID, group string, rec 
 // purgeCoverageLocked starts purging the coverage key of kind prefix of
 // group at revision rev with marker as the marker's body; a replica whose
 // purge finds another revision (another replica purged it first) gives
-// up. The caller has set the attempt's revision (purgingU or purgingC).
-func (h *Hub) purgeCoverageLocked(s *site, group, prefix string, rev uint64, marker []byte) {
-	siteID, key := s.id, coverageKey(prefix, s.id, group)
+// up. The caller has set the attempt's revision (purgingUncovered or purgingLost).
+func (h *Hub) purgeCoverageLocked(s *site, group string, kind store.Kind, rev uint64, marker []byte) {
+	siteID, key := s.id, store.CoverageKey(kind, s.id, group)
 	// attempt returns the field that records this attempt.
 	attempt := func(c *coverageState) *uint64 {
-		if prefix == uncoveredPrefix {
-			return &c.purgingU
+		if kind == store.KindUncovered {
+			return &c.purgingUncovered
 		}
-		return &c.purgingC
+		return &c.purgingLost
 	}
 	started := h.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 		defer cancel()
-		_, err := h.purgeKeyWith(ctx, key, rev, marker)
+		_, err := h.store.Purge(ctx, key, rev, marker)
 		if err == nil {
 			return // the marker, once applied, ends the attempt
 		}

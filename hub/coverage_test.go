@@ -13,6 +13,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -197,7 +198,7 @@ func TestUncoveredAlertNotOutsideHours(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	kv, err := js.KeyValue(ctx, store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +278,7 @@ func TestUncoveredAlertEndsWhenHoursClose(t *testing.T) {
 	openEvents(t, ns)
 	var clock fakeClock
 	now := clock.now
-	h := startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second},
+	h := startHubWith(t, ns.ClientURL(), nil, store.BucketConfig{LimitMarkerTTL: time.Second},
 		hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Events: true, Now: now}, waitTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -299,7 +300,7 @@ func TestUncoveredAlertEndsWhenHoursClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	kv, err := js.KeyValue(ctx, store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

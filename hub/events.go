@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -20,11 +21,6 @@ import (
 // and JetStream keeps the first copy of each within its duplicate window:
 // a change is in the stream once as long as any one replica watched it. A
 // resync publishes only what it need not guess (Hub.resyncEvents).
-
-// byeMarker is the body of the purge marker a bye leaves on a device key;
-// an expired lease's marker has none, which is how every replica tells a
-// bye from an expired grace.
-var byeMarker = []byte("bye")
 
 // eventCtx is what the events of one entry share.
 type eventCtx struct {
@@ -65,23 +61,23 @@ type eventState struct {
 // is applied: the site, the agent's groups before and after it, and, when
 // the agent is in no group (it counts for every group) or the entry is
 // working hours, every group.
-func (h *Hub) eventGroupsLocked(s *site, k parsedKey, e entry) []string {
+func (h *Hub) eventGroupsLocked(s *site, k store.Key, e entry) []string {
 	groups := []string{""}
 	all := false
-	switch k.kind {
-	case hoursPrefix:
+	switch k.Kind {
+	case store.KindHours:
 		all = true
-		groups = append(groups, k.group)
-	case agentPrefix, devicePrefix:
-		st, ok := s.agents[k.agent]
+		groups = append(groups, k.Group)
+	case store.KindAgent, store.KindLease:
+		st, ok := s.agents[k.Agent]
 		all = !ok || len(st.rec.Groups) == 0
 		groups = append(groups, st.rec.Groups...)
-		if a, ok := s.presence.Agent(k.agent); ok {
+		if a, ok := s.presence.Agent(k.Agent); ok {
 			all = all || len(a.Groups) == 0
 			groups = append(groups, a.Groups...)
 		}
-		if k.kind == agentPrefix && !e.deleted {
-			if rec, err := decodeAgentRecord(e.value); err == nil {
+		if k.Kind == store.KindAgent && !e.deleted {
+			if rec, err := store.DecodeAgentRecord(e.value); err == nil {
 				all = all || len(rec.Groups) == 0
 				groups = append(groups, rec.Groups...)
 			}
@@ -104,12 +100,12 @@ func (h *Hub) eventGroupsLocked(s *site, k parsedKey, e entry) []string {
 // it online for ever.
 func memberGroupsLocked(s *site) []string { return s.presence.MemberGroups() }
 
-func (h *Hub) eventStateLocked(s *site, k parsedKey, key string, groups []string, at time.Time) eventState {
+func (h *Hub) eventStateLocked(s *site, k store.Key, key string, groups []string, at time.Time) eventState {
 	st := eventState{widgets: make(map[string]presence.Widget, len(groups)), nexts: make(map[string]time.Time, len(groups))}
-	if k.agent != "" {
-		st.agent = h.agentNowLocked(s, k.agent)
+	if k.Agent != "" {
+		st.agent = h.agentNowLocked(s, k.Agent)
 	}
-	if k.kind == devicePrefix {
+	if k.Kind == store.KindLease {
 		st.device, st.hasDevice = s.devices[key]
 	}
 	for _, g := range groups {
@@ -121,74 +117,74 @@ func (h *Hub) eventStateLocked(s *site, k parsedKey, key string, groups []string
 // deriveEvents compares an entry's before and after states and returns the
 // events it caused, in a fixed order: device, agent status, availability,
 // widgets by group.
-func deriveEvents(siteID string, k parsedKey, e entry, at time.Time, grace time.Duration, groups []string, before, after eventState) []events.Event {
+func deriveEvents(siteID string, k store.Key, e entry, at time.Time, grace time.Duration, groups []string, before, after eventState) []events.Event {
 	c := eventCtx{site: siteID, rev: e.rev}
 	availabilityCause := ""
-	switch k.kind {
-	case agentPrefix:
+	switch k.Kind {
+	case store.KindAgent:
 		availabilityCause = events.CauseStatusSet
 		// As the status frame (view.go): a record created when the
 		// agent first connected holds a default, not a chosen status.
 		b, a := before.agent, after.agent
-		if by, byID := a.rec.author(); a.hasRec && by != "" && (!b.hasRec || b.rec.Status != a.rec.Status) {
+		if by, byID := a.rec.Author(); a.hasRec && by != "" && (!b.hasRec || b.rec.Status != a.rec.Status) {
 			prev := presence.Offline
 			if b.hasRec {
 				prev = b.rec.Status
 			}
 			at = a.rec.At
-			c.add(events.TypeAgentStatus, k.agent, at, events.AgentStatusData{
-				Agent: k.agent, Status: a.rec.Status, Previous: prev, By: events.By{Kind: by, ID: byID},
+			c.add(events.TypeAgentStatus, k.Agent, at, events.AgentStatusData{
+				Agent: k.Agent, Status: a.rec.Status, Previous: prev, By: events.By{Kind: by, ID: byID},
 			})
 		}
-	case devicePrefix:
+	case store.KindLease:
 		b, a := before.device, after.device
 		data := func(kind presence.DeviceKind) events.DeviceData {
-			return events.DeviceData{Agent: k.agent, Device: k.device, Kind: kind}
+			return events.DeviceData{Agent: k.Agent, Device: k.Device, Kind: kind}
 		}
 		switch {
 		case e.deleted && before.hasDevice:
 			d := data(b.rec.Kind)
 			d.Cause = events.CauseGraceExpired
 			switch string(e.value) {
-			case string(byeMarker):
+			case string(store.ByeMarker):
 				d.Cause = events.CauseBye
-			case string(revokedMarker):
+			case string(store.RevokedMarker):
 				d.Cause = events.CauseRevoked
 			}
 			availabilityCause = d.Cause
-			c.add(events.TypeDeviceEnded, k.device, at, d)
+			c.add(events.TypeDeviceEnded, k.Device, at, d)
 		case e.deleted:
 		case before.hasDevice && (b.rec.State == presence.Lingering || !b.rec.Until.IsZero()) && a.rec.State == presence.Live:
 			// The device came back inside its grace, or while its
 			// background lease lasted (as a new session of the same
 			// device id).
 			availabilityCause = events.CauseConnected
-			c.add(events.TypeDeviceResumed, k.device, at, data(a.rec.Kind))
+			c.add(events.TypeDeviceResumed, k.Device, at, data(a.rec.Kind))
 		case !before.hasDevice || b.rec.Session != a.rec.Session:
 			availabilityCause = events.CauseConnected
 			if before.hasDevice {
 				d := data(b.rec.Kind)
 				d.Cause = events.CauseReplaced
-				c.add(events.TypeDeviceEnded, k.device, at, d)
+				c.add(events.TypeDeviceEnded, k.Device, at, d)
 			}
-			c.add(events.TypeDeviceConnected, k.device, at, data(a.rec.Kind))
+			c.add(events.TypeDeviceConnected, k.Device, at, data(a.rec.Kind))
 		case b.rec.State == presence.Live && a.rec.State == presence.Lingering:
 			d := data(a.rec.Kind)
 			until := protocol.Time(at.Add(grace))
 			d.GraceUntil = &until
-			c.add(events.TypeDeviceDropped, k.device, at, d)
+			c.add(events.TypeDeviceDropped, k.Device, at, d)
 		case b.rec.Until.IsZero() && !a.rec.Until.IsZero():
 			// A device in background mode dropped: its lease lasts the
 			// background max, which the writer put in the record.
 			d := data(a.rec.Kind)
 			until := protocol.Time(a.rec.Until)
 			d.GraceUntil = &until
-			c.add(events.TypeDeviceDropped, k.device, at, d)
+			c.add(events.TypeDeviceDropped, k.Device, at, d)
 		}
 	}
-	if k.agent != "" && availabilityCause != "" && before.agent.effective != after.agent.effective {
-		c.add(events.TypeAgentAvailability, k.agent, at, events.AgentAvailabilityData{
-			Agent: k.agent, Status: after.agent.effective, Previous: before.agent.effective, Cause: availabilityCause,
+	if k.Agent != "" && availabilityCause != "" && before.agent.effective != after.agent.effective {
+		c.add(events.TypeAgentAvailability, k.Agent, at, events.AgentAvailabilityData{
+			Agent: k.Agent, Status: after.agent.effective, Previous: before.agent.effective, Cause: availabilityCause,
 		})
 	}
 	for _, g := range groups {

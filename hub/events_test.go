@@ -14,6 +14,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -100,7 +101,7 @@ func settle(t *testing.T, rev uint64, hubs ...*testHub) {
 
 func startEventHub(t *testing.T, ns *natsserver.Server, grace time.Duration) *testHub {
 	t.Helper()
-	return startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second},
+	return startHubWith(t, ns.ClientURL(), nil, store.BucketConfig{LimitMarkerTTL: time.Second},
 		hub.Config{Grace: grace, MarkerTTL: time.Second, Events: true}, waitTimeout)
 }
 
@@ -195,7 +196,7 @@ func TestStatusChangeIsInTheEventStreamOnceFromTwoReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := kvJS.KeyValue(ctx, hub.DefaultBucket)
+	kv, err := kvJS.KeyValue(ctx, store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +338,7 @@ func TestResyncPublishesOnlyWhatItSaw(t *testing.T) {
 	ns := natstest.Start(t)
 	es := openEvents(t, ns)
 	proxy := natstest.NewProxy(t, ns.Addr().String())
-	startHubWith(t, proxy.URL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second},
+	startHubWith(t, proxy.URL(), nil, store.BucketConfig{LimitMarkerTTL: time.Second},
 		hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Events: true}, waitTimeout)
 	b := startHub(t, ns, time.Hour) // publishes no events
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Health: a TCP connection to a NATS server says nothing about whether that
@@ -22,10 +21,6 @@ import (
 const (
 	DefaultHealthEvery = 2 * time.Second
 )
-
-// healthProbeKey is the key the probe reads: no key of the bucket's layout
-// (keys.go) has it, so the answer is always "not found".
-const healthProbeKey = "_probe"
 
 // errNotProbed is the health before the first probe answered.
 var errNotProbed = errors.New("JetStream not probed yet")
@@ -55,7 +50,7 @@ func (hl *health) get() error {
 // has not loaded. /readyz uses it, so that a load balancer moves clients
 // off a replica whose NATS server froze while its socket stayed open.
 func (h *Hub) Healthy() error {
-	if st := h.js.Conn().Status(); st != nats.CONNECTED {
+	if st := h.nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("NATS %s", strings.ToLower(st.String()))
 	}
 	if err := h.health.get(); err != nil {
@@ -67,29 +62,16 @@ func (h *Hub) Healthy() error {
 	return nil
 }
 
-// probeJetStream reads a key that never exists from the bucket every
-// HealthEvery, each answer bounded by HealthEvery too, until ctx is done.
-// The read is a direct get, answered by a replica of the bucket's stream
-// through the server this replica is connected to: it fails while that
-// server is frozen or unreachable, and succeeds during a stream or meta
-// leader election, which writes ride out (see retry.go) and which must not
-// take every replica out of its load balancer at once. (An account-info
-// request, answered by the meta leader alone, did: every replica reported
-// not ready while it was elected.)
+// probeJetStream probes the bucket (store.Probe) every HealthEvery, each
+// answer bounded by HealthEvery too, until ctx is done. (An account-info
+// request, answered by the meta leader alone, was tried first: every
+// replica reported not ready while the meta leader was elected.)
 func (h *Hub) probeJetStream(ctx context.Context) error {
 	t := time.NewTicker(h.cfg.HealthEvery)
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, h.cfg.HealthEvery)
-		_, err := h.kv.Get(pctx, healthProbeKey)
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, nats.ErrNoResponders) {
-			// Answered. "No responders" comes from the connected server
-			// itself, at once, while the stream's replicas stop serving
-			// reads for a leader election: the server is alive, and
-			// writes wait for the election (retry.go). What the probe
-			// must catch is a server that does not answer at all.
-			err = nil
-		}
+		err := h.store.Probe(pctx)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()

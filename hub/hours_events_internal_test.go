@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -78,7 +79,7 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 	}
 
 	clock := &handClock{now: time.Date(2026, 1, 12, 8, 0, 0, 0, time.UTC)} // a Monday
-	h, err := New(Config{JetStream: b.js, KV: b.kv, Events: true, Now: clock.Now})
+	h, err := New(Config{JetStream: b.js, Bucket: b.bucket, Events: true, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,14 +94,14 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 	// alice (sales) follows the site's hours; bob's group vip has hours of
 	// its own, open around the clock, so the site's boundaries do not move
 	// its widget; carol's group ops has no one online: not a widget.
-	for _, e := range []jetstream.KeyValueEntry{
-		b.entry(hoursKey("acme", ""), presence.Schedule{Timezone: "UTC", Weekly: daily}),
-		b.entry(hoursKey("acme", "vip"), presence.Schedule{Timezone: "UTC", Weekly: allDay}),
-		b.entry(agentKey("acme", "alice"), agentRecord{Status: presence.Online, Groups: []string{"sales"}}),
-		b.entry(deviceKey("acme", "alice", "d1"), deviceRecord{Kind: presence.Desktop, Session: "s1", State: presence.Live}),
-		b.entry(agentKey("acme", "bob"), agentRecord{Status: presence.Online, Groups: []string{"vip"}}),
-		b.entry(deviceKey("acme", "bob", "d2"), deviceRecord{Kind: presence.Desktop, Session: "s2", State: presence.Live}),
-		b.entry(agentKey("acme", "carol"), agentRecord{Status: presence.Online, Groups: []string{"ops"}}),
+	for _, e := range []*store.Entry{
+		b.entry(store.HoursKey("acme", "").String(), presence.Schedule{Timezone: "UTC", Weekly: daily}),
+		b.entry(store.HoursKey("acme", "vip").String(), presence.Schedule{Timezone: "UTC", Weekly: allDay}),
+		b.entry(store.AgentKey("acme", "alice").String(), store.AgentRecord{Status: presence.Online, Groups: []string{"sales"}}),
+		b.entry(store.LeaseKey("acme", "alice", "d1").String(), store.DeviceRecord{Kind: presence.Desktop, Session: "s1", State: presence.Live}),
+		b.entry(store.AgentKey("acme", "bob").String(), store.AgentRecord{Status: presence.Online, Groups: []string{"vip"}}),
+		b.entry(store.LeaseKey("acme", "bob", "d2").String(), store.DeviceRecord{Kind: presence.Desktop, Session: "s2", State: presence.Live}),
+		b.entry(store.AgentKey("acme", "carol").String(), store.AgentRecord{Status: presence.Online, Groups: []string{"ops"}}),
 	} {
 		h.apply(e)
 	}

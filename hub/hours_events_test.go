@@ -14,6 +14,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -37,7 +38,7 @@ func TestHoursBoundaryIsInTheEventStreamOnceFromTwoReplicas(t *testing.T) {
 	var clock fakeClock
 	now := clock.now
 	start := func() *testHub {
-		return startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second},
+		return startHubWith(t, ns.ClientURL(), nil, store.BucketConfig{LimitMarkerTTL: time.Second},
 			hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Events: true, Now: now}, waitTimeout)
 	}
 	a, b := start(), start()
@@ -159,7 +160,7 @@ func lastRevision(t *testing.T, ns *natsserver.Server, key string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	kv, err := js.KeyValue(ctx, store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

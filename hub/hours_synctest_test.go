@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
@@ -67,15 +68,16 @@ func (q *bubbleQueue) none(t *testing.T) {
 // bucketEntries writes values to a real bucket and returns them as the
 // watcher would deliver them.
 type bucketEntries struct {
-	t  testing.TB
-	js jetstream.JetStream
-	kv jetstream.KeyValue
+	t      testing.TB
+	js     jetstream.JetStream
+	bucket *store.Bucket
+	kv     jetstream.KeyValue // the same bucket, written directly by the test
 }
 
 // newHub returns a hub on the bucket whose view is fed by hand, not by Run.
 func (b *bucketEntries) newHub() *Hub {
 	b.t.Helper()
-	h, err := New(Config{JetStream: b.js, KV: b.kv})
+	h, err := New(Config{JetStream: b.js, Bucket: b.bucket})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -90,14 +92,19 @@ func newBucketEntries(t testing.TB) *bucketEntries {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := OpenBucket(context.Background(), js, BucketConfig{})
+	bucket, err := store.OpenBucket(context.Background(), js, store.BucketConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &bucketEntries{t: t, js: js, kv: kv}
+	kv, err := js.KeyValue(context.Background(), bucket.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bucketEntries{t: t, js: js, bucket: bucket, kv: kv}
 }
 
-func (b *bucketEntries) entry(key string, v any) jetstream.KeyValueEntry {
+// entry stores v at key and returns the entry as the watch hands it over.
+func (b *bucketEntries) entry(key string, v any) *store.Entry {
 	b.t.Helper()
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -111,7 +118,7 @@ func (b *bucketEntries) entry(key string, v any) jetstream.KeyValueEntry {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	return e
+	return &store.Entry{Key: e.Key(), Rev: e.Revision(), Value: e.Value(), Deleted: e.Operation() != jetstream.KeyValuePut, Created: e.Created()}
 }
 
 func mustLoad(t *testing.T, name string) *time.Location {
@@ -129,9 +136,9 @@ func TestHoursTransitionsAtExactBoundaries(t *testing.T) {
 	for _, d := range []string{"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"} {
 		daily[d] = []presence.Interval{{From: "09:00", To: "17:00"}}
 	}
-	schedule := b.entry(hoursKey("acme", ""), presence.Schedule{Timezone: "Europe/Prague", Weekly: daily})
-	agent := b.entry(agentKey("acme", "alice"), agentRecord{Status: presence.Online})
-	lease := b.entry(deviceKey("acme", "alice", "d1"), deviceRecord{Kind: presence.Desktop, Session: "s1", State: presence.Live})
+	schedule := b.entry(store.HoursKey("acme", "").String(), presence.Schedule{Timezone: "Europe/Prague", Weekly: daily})
+	agent := b.entry(store.AgentKey("acme", "alice").String(), store.AgentRecord{Status: presence.Online})
+	lease := b.entry(store.LeaseKey("acme", "alice", "d1").String(), store.DeviceRecord{Kind: presence.Desktop, Session: "s1", State: presence.Live})
 	prague := mustLoad(t, "Europe/Prague")
 
 	tests := []struct {

@@ -10,18 +10,19 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 )
 
 // Defaults for Config.
 const (
 	DefaultGrace      = 2 * time.Minute
-	DefaultMarkerTTL  = time.Minute
-	DefaultBucket     = "presence"
+	DefaultMarkerTTL  = store.DefaultMarkerTTL
 	DefaultMaxDevices = 10
 )
 
@@ -32,8 +33,9 @@ var ErrNotReady = errors.New("hub: view not loaded yet")
 type Config struct {
 	// JetStream is the NATS JetStream context the hub uses; required.
 	JetStream jetstream.JetStream
-	// KV is the bucket, as opened by OpenBucket; required.
-	KV jetstream.KeyValue
+	// Bucket is the presence bucket, as opened by store.OpenBucket;
+	// required. Only the hub's store reads and writes it.
+	Bucket *store.Bucket
 	// Grace is how long a dropped device keeps its lease. NATS TTLs have a
 	// resolution of one second, so it must be at least 1s. Default 2m.
 	Grace time.Duration
@@ -74,14 +76,14 @@ type Config struct {
 // fan-out to subscribers (fanout.go), working-hours timers (hours.go) and
 // replica statistics (stats.go).
 type Hub struct {
-	cfg       Config
-	js        jetstream.JetStream
-	kv        jetstream.KeyValue
-	kvSubject string // "$KV.<bucket>.", the subject prefix of keys
-	log       *slog.Logger
-	ready     atomic.Bool
-	loaded    chan struct{} // closed when the view first loads
-	loadOnce  sync.Once
+	cfg      Config
+	js       jetstream.JetStream
+	nc       *nats.Conn
+	store    *store.Store
+	log      *slog.Logger
+	ready    atomic.Bool
+	loaded   chan struct{} // closed when the view first loads
+	loadOnce sync.Once
 
 	// sites is the view, one lock per site.
 	sites *siteRegistry
@@ -120,8 +122,8 @@ type Hub struct {
 
 // New returns a hub; call Run to load the view and keep it current.
 func New(cfg Config) (*Hub, error) {
-	if cfg.JetStream == nil || cfg.KV == nil {
-		return nil, errors.New("hub: JetStream and KV are required")
+	if cfg.JetStream == nil || cfg.Bucket == nil {
+		return nil, errors.New("hub: JetStream and Bucket are required")
 	}
 	if cfg.Grace == 0 {
 		cfg.Grace = DefaultGrace
@@ -163,19 +165,22 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Now = time.Now
 	}
 	h := &Hub{
-		cfg:       cfg,
-		js:        cfg.JetStream,
-		kv:        cfg.KV,
-		kvSubject: "$KV." + cfg.KV.Bucket() + ".",
-		log:       cfg.Logger.With("hub", cfg.ID),
-		sites:     newSiteRegistry(),
-		applied:   applied{ch: make(chan struct{})},
-		loaded:    make(chan struct{}),
-		started:   cfg.Now(),
-		book:      replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)},
+		cfg:     cfg,
+		js:      cfg.JetStream,
+		nc:      cfg.JetStream.Conn(),
+		log:     cfg.Logger.With("hub", cfg.ID),
+		sites:   newSiteRegistry(),
+		applied: applied{ch: make(chan struct{})},
+		loaded:  make(chan struct{}),
+		started: cfg.Now(),
+		book:    replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)},
 	}
 	h.health.set(errNotProbed)
 	h.metrics = newMetrics(h, cfg.Registerer, cfg.PerSiteMetrics)
+	h.store = store.New(cfg.Bucket, store.Config{
+		Grace: cfg.Grace, MarkerTTL: cfg.MarkerTTL, WriteRetry: cfg.WriteRetry,
+		Metrics: store.Metrics{Ops: h.metrics.kvOps, Errors: h.metrics.kvErrors, Retries: h.metrics.writeRetries},
+	})
 	if cfg.Events {
 		p, err := events.NewPublisher(h.js.Conn(), events.Metrics{Published: h.metrics.eventsPublished, Errors: h.metrics.eventErrors}, h.goBackground, cfg.Now)
 		if err != nil {

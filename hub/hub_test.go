@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -100,14 +101,14 @@ func startHub(t *testing.T, ns *natsserver.Server, grace time.Duration) *testHub
 // startHubAt runs a hub connected to the NATS at url (a proxy, say).
 func startHubAt(t *testing.T, url string, grace time.Duration) *testHub {
 	t.Helper()
-	return startHubWith(t, url, nil, hub.BucketConfig{LimitMarkerTTL: time.Second},
+	return startHubWith(t, url, nil, store.BucketConfig{LimitMarkerTTL: time.Second},
 		hub.Config{Grace: grace, MarkerTTL: time.Second}, waitTimeout)
 }
 
 // startHubWith runs a hub with cfg (its JetStream, bucket and registry
 // filled in) on a connection to url with extra options, opening the bucket
 // with bucket; it fails the test if the view does not load within wait.
-func startHubWith(t *testing.T, url string, opts []nats.Option, bucket hub.BucketConfig, cfg hub.Config, wait time.Duration) *testHub {
+func startHubWith(t *testing.T, url string, opts []nats.Option, bucket store.BucketConfig, cfg hub.Config, wait time.Duration) *testHub {
 	t.Helper()
 	nc, err := nats.Connect(url, append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)...)
 	if err != nil {
@@ -120,12 +121,12 @@ func startHubWith(t *testing.T, url string, opts []nats.Option, bucket hub.Bucke
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	kv, err := hub.OpenBucket(ctx, js, bucket)
+	kv, err := store.OpenBucket(ctx, js, bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	cfg.JetStream, cfg.KV, cfg.Registerer = js, kv, reg
+	cfg.JetStream, cfg.Bucket, cfg.Registerer = js, kv, reg
 	h, err := hub.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +238,7 @@ func TestLiveLeaseOutlivesGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(context.Background(), hub.DefaultBucket)
+	kv, err := js.KeyValue(context.Background(), store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,11 +269,11 @@ func TestConnectBeforeLoadIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := hub.OpenBucket(context.Background(), js, hub.BucketConfig{})
+	kv, err := store.OpenBucket(context.Background(), js, store.BucketConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.New(hub.Config{JetStream: js, KV: kv})
+	h, err := hub.New(hub.Config{JetStream: js, Bucket: kv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +288,7 @@ func TestConfigValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := hub.OpenBucket(context.Background(), js, hub.BucketConfig{})
+	kv, err := store.OpenBucket(context.Background(), js, store.BucketConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,9 +296,9 @@ func TestConfigValidation(t *testing.T) {
 		name string
 		cfg  hub.Config
 	}{
-		{"grace under a second", hub.Config{JetStream: js, KV: kv, Grace: 500 * time.Millisecond}},
-		{"refresh not under grace", hub.Config{JetStream: js, KV: kv, Grace: 2 * time.Second, RefreshEvery: 2 * time.Second}},
-		{"marker ttl under a second", hub.Config{JetStream: js, KV: kv, MarkerTTL: time.Millisecond}},
+		{"grace under a second", hub.Config{JetStream: js, Bucket: kv, Grace: 500 * time.Millisecond}},
+		{"refresh not under grace", hub.Config{JetStream: js, Bucket: kv, Grace: 2 * time.Second, RefreshEvery: 2 * time.Second}},
+		{"marker ttl under a second", hub.Config{JetStream: js, Bucket: kv, MarkerTTL: time.Millisecond}},
 		{"no bucket", hub.Config{JetStream: js}},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
@@ -33,7 +34,7 @@ func watchRecord(t *testing.T, ns *natsserver.Server, site, agent string) chan r
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	kv, err := js.KeyValue(ctx, store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 )
@@ -48,7 +49,7 @@ func TestLaggingWatchEndsAtLatestAndCountsWhatItMissed(t *testing.T) {
 	}
 	// A resumed consumer may wait for news before it delivers again: a key
 	// the hub ignores is news that changes nothing.
-	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	kv, err := js.KeyValue(ctx, store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func pauseWatch(ctx context.Context, t *testing.T, ns *natsserver.Server) (jetst
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream := "KV_" + hub.DefaultBucket
+	stream := "KV_" + store.DefaultBucket
 	watch := watchConsumer(ctx, t, js, stream)
 	if _, err := js.PauseConsumer(ctx, stream, watch, time.Now().Add(time.Hour)); err != nil {
 		t.Fatalf("failed to pause the watch: %v", err)
@@ -126,7 +127,7 @@ func TestConnectKeepsFirstLeaseWhileViewLags(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	js, stream, watch := pauseWatch(ctx, t, ns)
-	kv, err := js.KeyValue(ctx, hub.DefaultBucket)
+	kv, err := js.KeyValue(ctx, store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,9 @@
 package hub
 
 import (
-	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presencehub/presencehub/presence"
@@ -108,7 +106,7 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 	reg.MustRegister(m.statusChanges, m.framesOut, m.slowClosed, m.graceStarted, m.graceCancel,
 		m.graceExpired, m.propagation, m.kvOps, m.kvErrors, m.watchMissed, m.jetstreamHealthy, m.writeRetries,
 		m.eventsPublished, m.eventErrors, &viewCollector{h: h, perSite: perSite})
-	nc := h.js.Conn()
+	nc := h.nc
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "presencehub_nats_connected",
@@ -140,15 +138,6 @@ func boolFloat(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// kvOp counts one bucket operation and its failure; ErrReplaced and
-// conflicts that the caller resolves are not failures.
-func (m *metrics) kvOp(op string, err error) {
-	m.kvOps.WithLabelValues(op).Inc()
-	if err != nil && !errors.Is(err, ErrReplaced) && !isConflict(err) {
-		m.kvErrors.WithLabelValues(op).Inc()
-	}
 }
 
 // observeGrace counts the grace periods an agent change starts, cancels or
@@ -237,15 +226,4 @@ func (c *viewCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(pendingGraceDesc, prometheus.GaugeValue, float64(lingering))
 	ch <- prometheus.MustNewConstMetric(sitesDesc, prometheus.GaugeValue, float64(len(sites)))
-}
-
-// isConflict reports whether err is a lost optimistic-concurrency race,
-// which the callers resolve.
-func isConflict(err error) bool {
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 )
@@ -17,11 +17,11 @@ import (
 // not even the marker of its expiry.
 func leaseGone(t *testing.T, js jetstream.JetStream, key string) bool {
 	t.Helper()
-	st, err := js.Stream(context.Background(), "KV_"+hub.DefaultBucket)
+	st, err := js.Stream(context.Background(), "KV_"+store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = st.GetLastMsgForSubject(context.Background(), "$KV."+hub.DefaultBucket+"."+key)
+	_, err = st.GetLastMsgForSubject(context.Background(), "$KV."+store.DefaultBucket+"."+key)
 	return errors.Is(err, jetstream.ErrMsgNotFound)
 }
 

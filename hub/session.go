@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/jsretry"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
@@ -45,7 +46,7 @@ type Session struct {
 	// of its last write, which the next write expects (a mismatch means a
 	// newer session of the same device took the lease over). Guarded by mu.
 	mu     sync.Mutex
-	record deviceRecord
+	record store.DeviceRecord
 	rev    uint64
 	ended  bool
 
@@ -59,9 +60,6 @@ func (s *Session) ID() string { return s.id }
 
 // Device returns the device id.
 func (s *Session) Device() string { return s.device }
-
-// ErrReplaced is returned when a newer session of the same device took over.
-var ErrReplaced = errors.New("hub: session replaced by a newer one of the same device")
 
 // ErrTooManyDevices is returned by Connect when the agent already has
 // Config.MaxDevices live devices.
@@ -88,16 +86,16 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		device = uuid.NewString()
 	}
 	sess := &Session{h: h, id: uuid.NewString(), site: id.Site, agent: id.Agent, groups: groups, device: device, sub: sub}
-	key := deviceKey(id.Site, id.Agent, device)
+	key := store.LeaseKey(id.Site, id.Agent, device)
 	since := h.cfg.Now()
 	if s := h.lockExistingSite(id.Site); s != nil {
-		if d, ok := s.devices[key]; ok {
+		if d, ok := s.devices[key.String()]; ok {
 			since = d.rec.Since // a reconnect inside the grace continues the device's run
 		}
 		h.unlockSite(s)
 	}
-	sess.record = deviceRecord{Kind: hello.Kind, Since: since, Session: sess.id, Hub: h.cfg.ID, State: presence.Live}
-	rev, err := h.writeLease(ctx, key, sess.record, 0)
+	sess.record = store.DeviceRecord{Kind: hello.Kind, Since: since, Session: sess.id, Hub: h.cfg.ID, State: presence.Live}
+	rev, err := h.store.WriteLease(ctx, key, sess.record, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +107,7 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 
 	s := h.lockSite(id.Site)
 	defer h.unlockSite(s)
-	if d, ok := s.devices[key]; !ok || d.rec.Session != sess.id {
+	if d, ok := s.devices[key.String()]; !ok || d.rec.Session != sess.id {
 		// Another session of the device took the lease over before this one
 		// registered (or it already ended); this one must not go live.
 		sess.ended = true
@@ -169,10 +167,9 @@ func (h *Hub) waitLease(ctx context.Context, sess *Session) error {
 // ensureAgent creates the agent's record if it has none and keeps its groups
 // in step with the token's.
 func (h *Hub) ensureAgent(ctx context.Context, site, agent string, groups []string) error {
-	key := agentKey(site, agent)
-	return h.updateAgent(ctx, key, func(rec *agentRecord, exists bool) bool {
+	_, err := h.updateAgent(ctx, site, agent, func(rec *store.AgentRecord, exists bool) bool {
 		if !exists {
-			*rec = agentRecord{Status: presence.Online, Groups: groups, At: h.cfg.Now()}
+			*rec = store.AgentRecord{Status: presence.Online, Groups: groups, At: h.cfg.Now()}
 			return true
 		}
 		if slices.Equal(rec.Groups, groups) {
@@ -181,6 +178,7 @@ func (h *Hub) ensureAgent(ctx context.Context, site, agent string, groups []stri
 		rec.Groups = groups
 		return true
 	})
+	return err
 }
 
 // refresh re-writes the session's lease so that its TTL starts again.
@@ -199,13 +197,13 @@ func (s *Session) refresh(ctx context.Context) error {
 // may have landed whose ack was lost. So the key is read, and ErrReplaced is
 // returned only if another session holds it, ErrRevoked if an admin revoked
 // the device. Guarded by s.mu.
-func (s *Session) writeLeaseLocked(ctx context.Context, rec deviceRecord) error {
-	key := deviceKey(s.site, s.agent, s.device)
-	rev, err := s.h.writeLease(ctx, key, rec, s.rev)
+func (s *Session) writeLeaseLocked(ctx context.Context, rec store.DeviceRecord) error {
+	key := store.LeaseKey(s.site, s.agent, s.device)
+	rev, err := s.h.store.WriteLease(ctx, key, rec, s.rev)
 	if errors.Is(err, ErrReplaced) {
 		var current uint64
-		if current, err = s.h.leaseOwner(ctx, key, s.id); err == nil {
-			rev, err = s.h.writeLease(ctx, key, rec, current)
+		if current, err = s.h.store.LeaseOwner(ctx, key, s.id); err == nil {
+			rev, err = s.h.store.WriteLease(ctx, key, rec, current)
 		}
 	}
 	if err != nil {
@@ -246,11 +244,11 @@ func (s *Session) Foreground(ctx context.Context) error {
 func (s *Session) setState(ctx context.Context, state presence.DeviceState, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended || s.record.State == state && s.record.ttl == ttl {
+	if s.ended || s.record.State == state && s.record.TTL == ttl {
 		return nil
 	}
 	rec := s.record
-	rec.State, rec.ttl = state, ttl
+	rec.State, rec.TTL = state, ttl
 	if err := s.writeLeaseLocked(ctx, rec); err != nil {
 		return err
 	}
@@ -263,9 +261,9 @@ func (s *Session) setState(ctx context.Context, state presence.DeviceState, ttl 
 func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref string) error {
 	s.h.counters.statusChanges.Add(1)
 	s.h.metrics.statusChanges.Inc()
-	err := s.h.updateAgent(ctx, agentKey(s.site, s.agent), func(rec *agentRecord, exists bool) bool {
+	_, err := s.h.updateAgent(ctx, s.site, s.agent, func(rec *store.AgentRecord, exists bool) bool {
 		if !exists {
-			*rec = agentRecord{Groups: s.groups} // the record was removed meanwhile
+			*rec = store.AgentRecord{Groups: s.groups} // the record was removed meanwhile
 		}
 		rec.Status = status
 		rec.By, rec.ByID, rec.ByDevice = protocol.ByDevice, s.device, s.device
@@ -327,7 +325,7 @@ func (s *Session) Close(ctx context.Context) error {
 		rec.State = presence.Lingering
 	} else {
 		// The app sleeps: its lease lasts the background max from now.
-		rec.Until = s.h.cfg.Now().Add(rec.ttl)
+		rec.Until = s.h.cfg.Now().Add(rec.TTL)
 	}
 	err := s.writeLeaseLocked(ctx, rec)
 	if errors.Is(err, ErrReplaced) || errors.Is(err, ErrRevoked) {
@@ -400,11 +398,11 @@ func (s *Session) purgeUntil(ctx context.Context, deadline time.Time) (uint64, e
 // acknowledgement was lost landed, or it expired), needs nothing more.
 // Guarded by s.mu.
 func (s *Session) purgeLocked(ctx context.Context) (uint64, error) {
-	key := deviceKey(s.site, s.agent, s.device)
-	rev, err := s.h.purgeKey(ctx, key, s.rev)
+	key := store.LeaseKey(s.site, s.agent, s.device)
+	rev, err := s.h.store.Purge(ctx, key, s.rev, store.ByeMarker)
 	if errors.Is(err, ErrReplaced) {
 		var current uint64
-		current, err = s.h.leaseOwner(ctx, key, s.id)
+		current, err = s.h.store.LeaseOwner(ctx, key, s.id)
 		switch {
 		case errors.Is(err, ErrReplaced):
 			return 0, nil // a newer session of the device owns the lease now
@@ -414,7 +412,7 @@ func (s *Session) purgeLocked(ctx context.Context) (uint64, error) {
 			return 0, nil // already gone
 		case err == nil:
 			s.rev = current
-			rev, err = s.h.purgeKey(ctx, key, current)
+			rev, err = s.h.store.Purge(ctx, key, current, store.ByeMarker)
 		}
 	}
 	if err != nil {

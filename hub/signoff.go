@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -49,7 +50,7 @@ func (h *Hub) signOffLocked(s *site, hoursGroup string, boundary time.Time) {
 func (h *Hub) signOff(ctx context.Context, siteID, agent, hoursGroup string, boundary time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 	defer cancel()
-	err := h.updateAgent(ctx, agentKey(siteID, agent), func(rec *agentRecord, exists bool) bool {
+	_, err := h.updateAgent(ctx, siteID, agent, func(rec *store.AgentRecord, exists bool) bool {
 		if !exists || (rec.Status != presence.Online && rec.Status != presence.Busy) || !rec.At.Before(boundary) {
 			return false
 		}

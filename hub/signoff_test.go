@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
@@ -34,8 +35,8 @@ func TestSignOffAtClose(t *testing.T) {
 	var clock fakeClock
 	clock.set(time.Date(2026, 12, 7, 16, 0, 0, 0, time.UTC))
 	cfg := hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Now: clock.now}
-	a := startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second}, cfg, waitTimeout)
-	b := startHubWith(t, ns.ClientURL(), nil, hub.BucketConfig{LimitMarkerTTL: time.Second}, cfg, waitTimeout)
+	a := startHubWith(t, ns.ClientURL(), nil, store.BucketConfig{LimitMarkerTTL: time.Second}, cfg, waitTimeout)
+	b := startHubWith(t, ns.ClientURL(), nil, store.BucketConfig{LimitMarkerTTL: time.Second}, cfg, waitTimeout)
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -110,7 +111,7 @@ func TestSignOffCaughtUpAfterCloseNobodySaw(t *testing.T) {
 	var clock fakeClock
 	clock.set(time.Date(2030, 1, 7, 16, 0, 0, 0, time.UTC))
 	cfg := hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Now: clock.now}
-	bucket := hub.BucketConfig{LimitMarkerTTL: time.Second}
+	bucket := store.BucketConfig{LimitMarkerTTL: time.Second}
 	a := startHubWith(t, ns.ClientURL(), nil, bucket, cfg, waitTimeout)
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -173,7 +174,7 @@ func TestSignOffNotCaughtUpForCloseBeforeSetting(t *testing.T) {
 	var clock fakeClock
 	clock.set(time.Date(2026, 1, 5, 16, 0, 0, 0, time.UTC))
 	cfg := hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Now: clock.now}
-	bucket := hub.BucketConfig{LimitMarkerTTL: time.Second}
+	bucket := store.BucketConfig{LimitMarkerTTL: time.Second}
 	a := startHubWith(t, ns.ClientURL(), nil, bucket, cfg, waitTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()

@@ -128,13 +128,13 @@ func (h *Hub) connections() Connections {
 	return c
 }
 
-func (h *Hub) statsSubject() string     { return "presencehub." + h.kv.Bucket() + ".stats" }
-func (h *Hub) siteStatsSubject() string { return "presencehub." + h.kv.Bucket() + ".sitestats" }
+func (h *Hub) statsSubject() string     { return "presencehub." + h.store.Bucket() + ".stats" }
+func (h *Hub) siteStatsSubject() string { return "presencehub." + h.store.Bucket() + ".sitestats" }
 
 // publishStats publishes this replica's numbers every StatsInterval and
 // answers site-stats requests, until ctx is done.
 func (h *Hub) publishStats(ctx context.Context) error {
-	nc := h.js.Conn()
+	nc := h.nc
 	sub, err := nc.Subscribe(h.statsSubject(), func(m *nats.Msg) {
 		var rs ReplicaStats
 		if json.Unmarshal(m.Data, &rs) == nil && rs.Hub != "" {
@@ -180,14 +180,14 @@ func (h *Hub) replicaStats() ReplicaStats {
 		Hub:           h.cfg.ID,
 		Name:          hostname(),
 		Started:       protocol.Time(h.started),
-		NATS:          strings.ToLower(h.js.Conn().Status().String()),
+		NATS:          strings.ToLower(h.nc.Status().String()),
 		ViewLoaded:    h.Ready(),
 		StatusChanges: h.counters.statusChanges.Load(),
 		FramesOut:     h.counters.framesOut.Load(),
 		SlowClosed:    h.counters.slowClosed.Load(),
 		At:            protocol.Time(now),
 	}
-	if err := h.health.get(); err != nil && h.js.Conn().Status() == nats.CONNECTED {
+	if err := h.health.get(); err != nil && h.nc.Status() == nats.CONNECTED {
 		rs.NATS, rs.JetStreamError = "jetstream not answering", err.Error()
 	}
 	rs.Connections = h.connections()
@@ -280,7 +280,7 @@ func (h *Hub) gatherWidgetCounts(ctx context.Context, site string, replicas int)
 			wc.Total += n
 		}
 	}
-	nc := h.js.Conn()
+	nc := h.nc
 	inbox := nc.NewRespInbox()
 	replies := make(chan *nats.Msg, 64)
 	sub, err := nc.ChanSubscribe(inbox, replies)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -64,12 +65,12 @@ type site struct {
 }
 
 type storedAgent struct {
-	rec agentRecord
+	rec store.AgentRecord
 	rev uint64
 }
 
 type storedDevice struct {
-	rec deviceRecord
+	rec store.DeviceRecord
 	rev uint64
 	// written is when the bucket stored the lease; a lease in grace is not
 	// refreshed, so it runs out at written + grace (the agents API says so).
@@ -231,28 +232,28 @@ func (h *Hub) viewKeys() []string {
 	for _, s := range h.sites.all() {
 		s.mu.Lock()
 		for agent := range s.agents {
-			keys = append(keys, agentKey(s.id, agent))
+			keys = append(keys, store.AgentKey(s.id, agent).String())
 		}
 		for key := range s.devices {
 			keys = append(keys, key)
 		}
 		for _, group := range s.presence.HoursGroups() {
-			keys = append(keys, hoursKey(s.id, group))
+			keys = append(keys, store.HoursKey(s.id, group).String())
 		}
 		if s.hasSettings {
-			keys = append(keys, settingsKey(s.id))
+			keys = append(keys, store.SettingsKey(s.id).String())
 		}
 		for agent, a := range s.activity {
 			if a.present {
-				keys = append(keys, activityKey(s.id, agent))
+				keys = append(keys, store.ActivityKey(s.id, agent).String())
 			}
 		}
 		for group, c := range s.coverage {
 			if c.uncovered != nil {
-				keys = append(keys, coverageKey(uncoveredPrefix, s.id, group))
+				keys = append(keys, store.CoverageKey(store.KindUncovered, s.id, group).String())
 			}
 			if c.lost != nil {
-				keys = append(keys, coverageKey(lostPrefix, s.id, group))
+				keys = append(keys, store.CoverageKey(store.KindCoverageLost, s.id, group).String())
 			}
 		}
 		s.mu.Unlock()
@@ -274,19 +275,19 @@ type entry struct {
 
 // applyLocked folds one bucket entry of site s into the view; what it
 // changes is told when s is unlocked.
-func (h *Hub) applyLocked(s *site, k parsedKey, e entry) {
-	switch k.kind {
-	case agentPrefix:
-		h.applyAgentLocked(s, k.agent, e)
-	case devicePrefix:
+func (h *Hub) applyLocked(s *site, k store.Key, e entry) {
+	switch k.Kind {
+	case store.KindAgent:
+		h.applyAgentLocked(s, k.Agent, e)
+	case store.KindLease:
 		h.applyDeviceLocked(s, k, e)
-	case hoursPrefix:
-		h.applyHoursLocked(s, k.group, e)
-	case settingsPrefix:
+	case store.KindHours:
+		h.applyHoursLocked(s, k.Group, e)
+	case store.KindSettings:
 		h.applySettingsLocked(s, e)
-	case activityPrefix:
+	case store.KindActivity:
 		h.applyActivityLocked(s, k, e)
-	case uncoveredPrefix, lostPrefix:
+	case store.KindUncovered, store.KindCoverageLost:
 		h.applyCoverageLocked(s, k, e)
 	}
 }
@@ -298,7 +299,7 @@ func (h *Hub) applyAgentLocked(s *site, agent string, e entry) {
 		s.pending.changed(s.presence.RemoveAgent(agent))
 		return
 	}
-	rec, err := decodeAgentRecord(e.value)
+	rec, err := store.DecodeAgentRecord(e.value)
 	if err != nil {
 		h.log.Error("ignoring bad agent record", "key", e.key, "err", err)
 		return
@@ -307,42 +308,42 @@ func (h *Hub) applyAgentLocked(s *site, agent string, e entry) {
 	s.pending.changed(s.presence.SetAgent(agent, rec.Status, rec.Groups))
 }
 
-func (h *Hub) applyDeviceLocked(s *site, k parsedKey, e entry) {
-	before, known := s.presence.Agent(k.agent)
+func (h *Hub) applyDeviceLocked(s *site, k store.Key, e entry) {
+	before, known := s.presence.Agent(k.Agent)
 	wasLingering := known && before.Lingering()
-	h.noteAgentLocked(s, k.agent)
-	revoked := e.deleted && string(e.value) == string(revokedMarker)
+	h.noteAgentLocked(s, k.Agent)
+	revoked := e.deleted && string(e.value) == string(store.RevokedMarker)
 	if e.deleted {
 		delete(s.devices, e.key)
-		s.pending.changed(s.presence.RemoveDevice(k.agent, k.device))
+		s.pending.changed(s.presence.RemoveDevice(k.Agent, k.Device))
 		if revoked {
 			h.kickRevokedLocked(s, k)
 		}
 	} else {
-		rec, err := decodeDeviceRecord(e.value)
+		rec, err := store.DecodeDeviceRecord(e.value)
 		if err != nil {
 			h.log.Error("ignoring bad device record", "key", e.key, "err", err)
 			return
 		}
 		s.devices[e.key] = storedDevice{rec: rec, rev: e.rev, written: e.at}
-		s.pending.changed(s.presence.SetDevice(k.agent, presence.Device{
-			ID: k.device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
+		s.pending.changed(s.presence.SetDevice(k.Agent, presence.Device{
+			ID: k.Device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
 		}))
 		h.kickReplacedLocked(s, k, rec.Session)
 	}
 	if revoked {
 		return // a grace an admin cut short did not run out
 	}
-	a, ok := s.presence.Agent(k.agent)
+	a, ok := s.presence.Agent(k.Agent)
 	h.metrics.observeGrace(wasLingering, a, ok)
 }
 
 // kickReplacedLocked closes a local session whose device has been taken over
 // by a newer session (the same device id connected again elsewhere).
-func (h *Hub) kickReplacedLocked(s *site, k parsedKey, session string) {
-	for sess := range s.local[k.agent] {
-		if sess.device == k.device && sess.id != session {
-			h.log.Debug("device session replaced", "site", k.site, "agent", k.agent, "device", k.device)
+func (h *Hub) kickReplacedLocked(s *site, k store.Key, session string) {
+	for sess := range s.local[k.Agent] {
+		if sess.device == k.Device && sess.id != session {
+			h.log.Debug("device session replaced", "site", k.Site, "agent", k.Agent, "device", k.Device)
 			h.dropLocked(s, sess.sub, ErrReplaced)
 		}
 	}
@@ -385,7 +386,7 @@ type pendingChanges struct {
 
 // agentBefore is an agent as its subscribers were last told of it.
 type agentBefore struct {
-	rec       agentRecord
+	rec       store.AgentRecord
 	hasRec    bool
 	effective presence.Status
 	groups    []string
@@ -469,7 +470,7 @@ func (h *Hub) flushLocked(s *site) {
 	var roster []rosterChange
 	for _, agent := range agents {
 		before, after := p.agents[agent], h.agentNowLocked(s, agent)
-		by, byID := after.rec.author()
+		by, byID := after.rec.Author()
 		if after.hasRec && ((before.hasRec && (before.rec.Status != after.rec.Status || !before.rec.At.Equal(after.rec.At))) ||
 			(!before.hasRec && by != "")) {
 			rec := after.rec

@@ -1,19 +1,16 @@
 package hub
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 )
 
 // The watch loop: one watch of the whole bucket, started again after every
@@ -27,8 +24,8 @@ import (
 // of leases that expired meanwhile) is corrected. A new watch starts whenever
 // the NATS connection comes back or the watch ends.
 func (h *Hub) watch(ctx context.Context) error {
-	reconnected := h.js.Conn().StatusChanged(nats.CONNECTED)
-	defer h.js.Conn().RemoveStatusListener(reconnected)
+	reconnected := h.nc.StatusChanged(nats.CONNECTED)
+	defer h.nc.RemoveStatusListener(reconnected)
 	for {
 		err := h.watchOnce(ctx, reconnected)
 		if ctx.Err() != nil {
@@ -65,15 +62,15 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started := time.Now()
-	w, err := h.kv.WatchAll(ctx)
+	w, err := h.store.WatchAll(ctx)
 	if err != nil {
-		return fmt.Errorf("failed to watch bucket: %w", err)
+		return err
 	}
 	// Stopping a watch deletes its consumer, which waits out a JetStream
 	// timeout when the server that held it has gone away; the next watch
 	// must not wait for that.
 	defer h.stopping.Go(func() { w.Stop() })
-	snapshot := make(map[string]jetstream.KeyValueEntry)
+	snapshot := make(map[string]*store.Entry)
 	loading := true
 	var lastLive uint64         // revision of the last entry read after loading
 	var resync <-chan time.Time // fires when a snapshot for missed revisions is due
@@ -91,7 +88,7 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 			case !ok:
 				return errors.New("bucket watch ended")
 			case loading && e != nil:
-				snapshot[e.Key()] = e
+				snapshot[e.Key] = e
 			case loading:
 				loading = false
 				removed, unsure := h.reconcile(ctx, snapshot)
@@ -125,8 +122,8 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 						"entries", entries, "removed", removed)
 				}
 			case e != nil:
-				missed := h.noteSkipped(lastLive, e.Revision())
-				lastLive = e.Revision()
+				missed := h.noteSkipped(lastLive, e.Rev)
+				lastLive = e.Rev
 				h.apply(e)
 				if missed && resync == nil {
 					resync = time.After(time.Until(h.lastMissedResync.Add(missedResyncEvery)))
@@ -179,11 +176,12 @@ const missedLogEvery = 10 * time.Second
 // the watch, so removing it would flap a live lease offline and back. When
 // the leader cannot tell (an election), the key is kept and unsure is
 // true: the caller reads another snapshot soon.
-func (h *Hub) reconcile(ctx context.Context, snapshot map[string]jetstream.KeyValueEntry) (removed int, unsure bool) {
+func (h *Hub) reconcile(ctx context.Context, snapshot map[string]*store.Entry) (removed int, unsure bool) {
 	bySite := make(map[string][]entry)
 	for _, key := range h.viewKeys() {
 		if _, ok := snapshot[key]; !ok {
-			has, err := h.hasMessage(ctx, key)
+			k, _ := store.ParseKey(key)
+			has, err := h.hasMessage(ctx, k)
 			if err != nil {
 				h.log.Debug("failed to check a key missing from the snapshot; keeping it", "key", key, "err", err)
 				unsure = true
@@ -193,31 +191,30 @@ func (h *Hub) reconcile(ctx context.Context, snapshot map[string]jetstream.KeyVa
 				continue
 			}
 			removed++
-			k, _ := parseKey(key)
-			bySite[k.site] = append(bySite[k.site], entry{key: key, deleted: true})
+			bySite[k.Site] = append(bySite[k.Site], entry{key: key, deleted: true})
 		}
 	}
-	entries := make([]jetstream.KeyValueEntry, 0, len(snapshot))
+	entries := make([]*store.Entry, 0, len(snapshot))
 	for _, e := range snapshot {
 		entries = append(entries, e)
 	}
-	slices.SortFunc(entries, func(a, b jetstream.KeyValueEntry) int { return cmp.Compare(a.Revision(), b.Revision()) })
+	slices.SortFunc(entries, func(a, b *store.Entry) int { return cmp.Compare(a.Rev, b.Rev) })
 	var last uint64
 	for _, e := range entries {
-		k, ok := parseKey(e.Key())
+		k, ok := store.ParseKey(e.Key)
 		if !ok {
-			h.log.Warn("ignoring unknown key in bucket", "key", e.Key())
+			h.log.Warn("ignoring unknown key in bucket", "key", e.Key)
 			continue
 		}
-		bySite[k.site] = append(bySite[k.site], bucketEntry(e))
-		last = max(last, e.Revision())
+		bySite[k.Site] = append(bySite[k.Site], bucketEntry(e))
+		last = max(last, e.Rev)
 	}
 	since, loaded := h.appliedRev(), h.isLoaded()
 	var evs []events.Event
 	for id, es := range bySite {
 		s := h.lockSite(id)
 		for _, e := range es {
-			k, _ := parseKey(e.key)
+			k, _ := store.ParseKey(e.key)
 			if h.resyncEvents(e, since, loaded) {
 				evs = append(evs, h.applyWithEventsLocked(s, k, e)...)
 			} else {
@@ -237,59 +234,17 @@ func (h *Hub) reconcile(ctx context.Context, snapshot map[string]jetstream.KeyVa
 
 // hasMessage reports whether the stream's leader holds a message for key
 // now.
-func (h *Hub) hasMessage(ctx context.Context, key string) (bool, error) {
-	m, err := h.lastMessage(ctx, key)
+func (h *Hub) hasMessage(ctx context.Context, key store.Key) (bool, error) {
+	m, err := h.store.LastMessage(ctx, key)
 	return m != nil, err
 }
 
-// storedMsg is a message of the bucket's stream as the message-get API
-// returns it.
-type storedMsg struct {
-	Header []byte `json:"hdrs"` // NATS/1.0 header block
-	Data   []byte `json:"data"`
-}
-
-// revoked reports whether m is the purge marker an admin's revocation
-// leaves on a device key; false for nil.
-func (m *storedMsg) revoked() bool {
-	return m != nil && bytes.Equal(m.Data, revokedMarker) && bytes.Contains(m.Header, []byte("KV-Operation: PURGE"))
-}
-
-// lastMessage returns the last message the stream's leader holds for key
-// now, or nil when there is none. It asks the leader (the message-get API,
-// not a direct get that any replica may answer from an older state).
-func (h *Hub) lastMessage(ctx context.Context, key string) (*storedMsg, error) {
-	ctx, cancel := context.WithTimeout(ctx, writeAttemptTimeout)
-	defer cancel()
-	req, _ := json.Marshal(map[string]string{"last_by_subj": h.kvSubject + key})
-	msg, err := h.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+h.kv.Bucket(), req)
-	if err != nil {
-		return nil, fmt.Errorf("failed to ask for the last message of %s: %w", key, err)
-	}
-	var resp struct {
-		Error   *jetstream.APIError `json:"error"`
-		Message *storedMsg          `json:"message"`
-	}
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return nil, fmt.Errorf("failed to decode the last message of %s: %w", key, err)
-	}
-	switch {
-	case resp.Error == nil && resp.Message != nil:
-		return resp.Message, nil
-	case resp.Error == nil:
-		return &storedMsg{}, nil // a message with nothing in it
-	case resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
-		return nil, nil
-	}
-	return nil, fmt.Errorf("failed to get the last message of %s: %w", key, resp.Error)
-}
-
 // apply folds one bucket entry into the view.
-func (h *Hub) apply(e jetstream.KeyValueEntry) {
-	defer h.applied.mark(e.Revision())
-	k, ok := parseKey(e.Key())
+func (h *Hub) apply(e *store.Entry) {
+	defer h.applied.mark(e.Rev)
+	k, ok := store.ParseKey(e.Key)
 	if !ok {
-		h.log.Warn("ignoring unknown key in bucket", "key", e.Key())
+		h.log.Warn("ignoring unknown key in bucket", "key", e.Key)
 		return
 	}
 	ent := bucketEntry(e)
@@ -300,8 +255,8 @@ func (h *Hub) apply(e jetstream.KeyValueEntry) {
 // applyLive folds one live bucket entry into the view, and publishes the
 // events it caused, after the site is unlocked, in the watch's order,
 // asynchronously.
-func (h *Hub) applyLive(k parsedKey, e entry) {
-	s := h.lockSite(k.site)
+func (h *Hub) applyLive(k store.Key, e entry) {
+	s := h.lockSite(k.Site)
 	if h.events == nil {
 		h.applyLocked(s, k, e)
 		h.unlockSite(s)
@@ -314,7 +269,7 @@ func (h *Hub) applyLive(k parsedKey, e entry) {
 
 // applyWithEventsLocked applies e to site s and returns the events it
 // caused.
-func (h *Hub) applyWithEventsLocked(s *site, k parsedKey, e entry) []events.Event {
+func (h *Hub) applyWithEventsLocked(s *site, k store.Key, e entry) []events.Event {
 	groups := h.eventGroupsLocked(s, k, e)
 	before := h.eventStateLocked(s, k, e.key, groups, e.at)
 	h.applyLocked(s, k, e)
@@ -340,6 +295,6 @@ func (h *Hub) resyncEvents(e entry, since uint64, loaded bool) bool {
 	return h.events != nil && loaded && e.rev > since && !e.at.IsZero() && h.cfg.Now().Sub(e.at) < resyncEventAge
 }
 
-func bucketEntry(e jetstream.KeyValueEntry) entry {
-	return entry{key: e.Key(), rev: e.Revision(), value: e.Value(), deleted: e.Operation() != jetstream.KeyValuePut, at: e.Created()}
+func bucketEntry(e *store.Entry) entry {
+	return entry{key: e.Key, rev: e.Rev, value: e.Value, deleted: e.Deleted, at: e.Created}
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 )
 
@@ -144,11 +144,11 @@ func TestBackgroundMode(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	stream, err := js.Stream(ctx, "KV_"+hub.DefaultBucket)
+	stream, err := js.Stream(ctx, "KV_"+store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := stream.GetLastMsgForSubject(ctx, "$KV."+hub.DefaultBucket+".d.acme.alice."+phone.device)
+	msg, err := stream.GetLastMsgForSubject(ctx, "$KV."+store.DefaultBucket+".d.acme.alice."+phone.device)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 )
@@ -52,7 +53,7 @@ func startReplica(t *testing.T, ns *natsserver.Server, opts replicaOptions) *rep
 	}
 	r := wstest.StartReplica(t, ns, wstest.ReplicaOptions{
 		Secret:    testSecret,
-		Bucket:    hub.BucketConfig{LimitMarkerTTL: time.Second},
+		Bucket:    store.BucketConfig{LimitMarkerTTL: time.Second},
 		Hub:       hub.Config{Grace: opts.grace, MarkerTTL: time.Second, Now: opts.now, MaxDevices: opts.maxDevices, Events: opts.events},
 		Transport: opts.transport,
 		Wait:      waitTimeout,

@@ -21,6 +21,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/history"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/presence"
@@ -125,7 +126,7 @@ func startHistoryReplica(t *testing.T, ns *natsserver.Server) (*replica, *wstest
 	t.Helper()
 	r := wstest.StartReplica(t, ns, wstest.ReplicaOptions{
 		Secret:  testSecret,
-		Bucket:  hub.BucketConfig{LimitMarkerTTL: time.Second},
+		Bucket:  store.BucketConfig{LimitMarkerTTL: time.Second},
 		Hub:     hub.Config{Grace: time.Second, MarkerTTL: time.Second},
 		History: &history.Config{},
 		Wait:    waitTimeout,

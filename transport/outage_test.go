@@ -7,6 +7,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/protocol"
@@ -22,7 +23,7 @@ func TestChangesNATSDidNotTakeAreSaidSo(t *testing.T) {
 	proxy := natstest.NewProxy(t, ns.Addr().String())
 	cut := wstest.StartReplica(t, ns, wstest.ReplicaOptions{
 		Secret:    testSecret,
-		Bucket:    hub.BucketConfig{LimitMarkerTTL: time.Second},
+		Bucket:    store.BucketConfig{LimitMarkerTTL: time.Second},
 		Hub:       hub.Config{Grace: time.Hour, MarkerTTL: time.Second, WriteRetry: 300 * time.Millisecond},
 		Transport: transport.Config{WriteTimeout: time.Second},
 		Wait:      waitTimeout,

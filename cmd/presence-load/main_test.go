@@ -14,6 +14,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
@@ -37,7 +38,7 @@ func startHubWith(t *testing.T, ns *natsserver.Server, cfg transport.Config) str
 	t.Helper()
 	return wstest.StartReplica(t, ns, wstest.ReplicaOptions{
 		Secret:    []byte(testSecret),
-		Bucket:    hub.BucketConfig{LimitMarkerTTL: time.Second},
+		Bucket:    store.BucketConfig{LimitMarkerTTL: time.Second},
 		Hub:       hub.Config{Grace: time.Hour, MarkerTTL: time.Second},
 		Transport: cfg,
 		Wait:      waitTimeout,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
@@ -89,7 +90,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.natsListen, "nats-listen", "", "HOST:PORT on which the embedded nats-server accepts other hubs (default: in-process only)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 token signing secret (default: generated once and kept in --data-dir)")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma list of Origin host patterns allowed to open agent sockets, besides the hub's own host")
-	fs.StringVar(&c.bucket, "bucket", hub.DefaultBucket, "JetStream key-value bucket holding presence state")
+	fs.StringVar(&c.bucket, "bucket", store.DefaultBucket, "JetStream key-value bucket holding presence state")
 	fs.IntVar(&c.kvReplicas, "kv-replicas", 1, "replicas of the bucket and the event stream (3 on a NATS cluster)")
 	fs.StringVar(&c.eventStream, "events-stream", events.DefaultStream, "JetStream stream of availability events, subjects presence.events.<site>.<type> (docs/events.md); \"none\" publishes no events")
 	fs.DurationVar(&c.eventRetention, "events-retention", events.DefaultRetention, "how long the event stream keeps events")
@@ -176,7 +177,7 @@ func loadServeConfig(args []string) (*serveConfig, *slog.Logger, []netip.Prefix,
 // validate checks the flags that serve would otherwise find wrong only after
 // it has started the embedded NATS server or written into --data-dir: a
 // mistyped flag must stop serve before it leaves anything behind. The rules
-// of the hub's own (hub.New, hub.OpenBucket) are repeated here, in terms of
+// of the hub's own (hub.New, store.OpenBucket) are repeated here, in terms of
 // flags, because those run only once NATS is up.
 func (c *serveConfig) validate() error {
 	if c.maxWidgets == 0 {

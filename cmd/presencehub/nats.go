@@ -16,9 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/history"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
 
@@ -27,7 +27,7 @@ import (
 // the event stream with the webhooks and the history read from it.
 type stores struct {
 	js       jetstream.JetStream
-	kv       jetstream.KeyValue
+	bucket   *store.Bucket
 	events   bool
 	webhooks *webhook.Manager // nil without events
 	history  *history.Index   // nil without events
@@ -42,7 +42,7 @@ func openStores(ctx context.Context, cfg *serveConfig, nc *nats.Conn, reg promet
 	}
 	st := &stores{js: js, events: cfg.eventStream != "none"}
 	openCtx, cancel := context.WithTimeout(ctx, cfg.startupTimeout)
-	st.kv, err = hub.OpenBucket(openCtx, js, hub.BucketConfig{Name: cfg.bucket, Replicas: cfg.kvReplicas, LimitMarkerTTL: cfg.markerTTL})
+	st.bucket, err = store.OpenBucket(openCtx, js, store.BucketConfig{Name: cfg.bucket, Replicas: cfg.kvReplicas, LimitMarkerTTL: cfg.markerTTL})
 	cancel()
 	if err != nil {
 		return nil, err

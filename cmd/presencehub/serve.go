@@ -51,7 +51,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		return err
 	}
 	h, err := hub.New(hub.Config{
-		ID: cfg.replicaID, JetStream: st.js, KV: st.kv, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
+		ID: cfg.replicaID, JetStream: st.js, Bucket: st.bucket, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
 		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics, MaxDevices: cfg.maxDevices,
 		WriteRetry: writeRetryConfig(cfg.writeRetry), Events: st.events,
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/history"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/transport/webhook"
@@ -26,7 +27,7 @@ type ReplicaOptions struct {
 	// Secret signs and verifies the replica's tokens.
 	Secret []byte
 	// Bucket configures the presence bucket the replica opens.
-	Bucket hub.BucketConfig
+	Bucket store.BucketConfig
 	// Hub configures the hub; StartReplica sets JetStream and KV, and
 	// Logger if it is nil, to Logger(t).
 	Hub hub.Config
@@ -87,12 +88,12 @@ func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replic
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.Wait)
 	defer cancel()
-	kv, err := hub.OpenBucket(ctx, js, o.Bucket)
+	kv, err := store.OpenBucket(ctx, js, o.Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hcfg := o.Hub
-	hcfg.JetStream, hcfg.KV = js, kv
+	hcfg.JetStream, hcfg.Bucket = js, kv
 	if hcfg.Logger == nil {
 		hcfg.Logger = Logger(t)
 	}

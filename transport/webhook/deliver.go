@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/hub/store"
 )
 
 // Outcomes of an attempt, as in the deliveries log.
@@ -78,19 +80,19 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 // apply starts or stops the loop of the endpoint e is about.
-func (m *Manager) apply(ctx context.Context, e jetstream.KeyValueEntry) {
+func (m *Manager) apply(ctx context.Context, e *store.Entry) {
 	var ep Endpoint
-	if e.Operation() == jetstream.KeyValuePut {
-		if err := json.Unmarshal(e.Value(), &ep); err != nil {
-			m.log.Error("ignoring bad webhook", "key", e.Key(), "err", err)
+	if !e.Deleted {
+		if err := json.Unmarshal(e.Value, &ep); err != nil {
+			m.log.Error("ignoring bad webhook", "key", e.Key, "err", err)
 			return
 		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, id, _ := strings.Cut(e.Key(), ".")
+	_, id, _ := strings.Cut(e.Key, ".")
 	running := m.loops[id]
-	if e.Operation() == jetstream.KeyValuePut && ep.DisabledAt == nil {
+	if !e.Deleted && ep.DisabledAt == nil {
 		if running == nil {
 			m.loops[id] = m.startLoop(ctx, ep)
 		}
@@ -295,12 +297,12 @@ func (m *Manager) post(ctx context.Context, ep Endpoint, key []byte, id string, 
 // removes its consumer with the deliveries still pending.
 func (m *Manager) disable(ctx context.Context, ep Endpoint, reason string) {
 	key := endpointKey(ep.Site, ep.ID)
-	e, err := m.kv.Get(ctx, key)
+	value, rev, err := m.kv.Get(ctx, key)
 	if err != nil {
 		return // removed meanwhile
 	}
 	var stored Endpoint
-	if err := json.Unmarshal(e.Value(), &stored); err != nil || stored.DisabledAt != nil {
+	if err := json.Unmarshal(value, &stored); err != nil || stored.DisabledAt != nil {
 		return
 	}
 	now := time.Now().UTC()
@@ -309,7 +311,7 @@ func (m *Manager) disable(ctx context.Context, ep Endpoint, reason string) {
 	if err != nil {
 		return
 	}
-	if _, err := m.kv.Update(ctx, key, b, e.Revision()); err != nil {
+	if err := m.kv.Update(ctx, key, b, rev); err != nil {
 		return // another replica disabled it, or it was removed
 	}
 	m.deleteConsumer(ctx, ep.ID)

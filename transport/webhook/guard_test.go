@@ -94,7 +94,7 @@ func TestDeliveryRefusesPrivateAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(ep)
-	if _, err := m.kv.Create(ctx, endpointKey(ep.Site, ep.ID), b); err != nil {
+	if err := m.kv.Create(ctx, endpointKey(ep.Site, ep.ID), b); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 )
 
 // Defaults for Config.
@@ -91,7 +92,7 @@ type Config struct {
 type Manager struct {
 	cfg      Config
 	log      *slog.Logger
-	kv       jetstream.KeyValue
+	kv       *store.Records
 	events   jetstream.Stream
 	client   *http.Client
 	resolver *net.Resolver
@@ -166,10 +167,9 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := CheckRetrySchedule(cfg.RetrySchedule, cfg.Timeout, events.CachedInfo().Config.MaxAge); err != nil {
 		return nil, fmt.Errorf("event stream %q: %w", cfg.EventStream, err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      cfg.Bucket,
+	kv, err := store.OpenRecords(ctx, js, store.RecordsConfig{
+		Name:        cfg.Bucket,
 		Description: "presencehub: webhook endpoints (docs/events.md)",
-		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
 	})
 	if err != nil {
@@ -332,7 +332,7 @@ func (m *Manager) Create(ctx context.Context, site string, reg Registration) (En
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("failed to encode webhook: %w", err)
 	}
-	if _, err := m.kv.Create(ctx, endpointKey(site, ep.ID), b); err != nil {
+	if err := m.kv.Create(ctx, endpointKey(site, ep.ID), b); err != nil {
 		m.deleteConsumer(context.WithoutCancel(ctx), ep.ID)
 		return Endpoint{}, fmt.Errorf("failed to store webhook: %w", err)
 	}
@@ -361,16 +361,9 @@ func (m *Manager) ackWait() time.Duration { return 2*m.cfg.Timeout + 5*time.Seco
 
 // keys lists the keys of site's endpoints.
 func (m *Manager) keys(ctx context.Context, site string) ([]string, error) {
-	lister, err := m.kv.ListKeysFiltered(ctx, site+".*")
+	keys, err := m.kv.Keys(ctx, site+".*")
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("failed to list webhooks: %w", err)
-	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
 	}
 	return keys, nil
 }
@@ -406,15 +399,15 @@ func (m *Manager) Get(ctx context.Context, site, id string) (Endpoint, error) {
 }
 
 func (m *Manager) get(ctx context.Context, key string) (Endpoint, error) {
-	e, err := m.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	value, _, err := m.kv.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
 		return Endpoint{}, ErrNotFound
 	}
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("failed to read webhook: %w", err)
 	}
 	var ep Endpoint
-	if err := json.Unmarshal(e.Value(), &ep); err != nil {
+	if err := json.Unmarshal(value, &ep); err != nil {
 		return Endpoint{}, fmt.Errorf("failed to decode webhook %s: %w", key, err)
 	}
 	return ep, nil

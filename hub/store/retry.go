@@ -1,4 +1,4 @@
-package hub
+package store
 
 import (
 	"context"
@@ -23,33 +23,36 @@ import (
 // writeLeaseLocked, Bye). Giving up after such a timeout returns an error
 // wrapping ErrOutcomeUnknown.
 
-// DefaultWriteRetry is the default Config.WriteRetry: above the longest
+// DefaultWriteRetry, the default Config.WriteRetry, is above the longest
 // stream leader election measured on a three-node cluster (about 5s after
 // a SIGKILL of the leader; the raft election timeout is 4-9s).
-const DefaultWriteRetry = 15 * time.Second
 
 // ErrOutcomeUnknown is wrapped by a write error when a write was sent but
 // not acknowledged before giving up: it may still be applied later.
 var ErrOutcomeUnknown = errors.New("hub: outcome unknown: the change may still apply")
 
-// writeAttemptTimeout bounds one attempt, so that an attempt sent to a
-// server that froze is abandoned in time to try again through another.
-const writeAttemptTimeout = 2 * time.Second
+// ErrReplaced is returned by a compare-and-set on a lease that another
+// session of the same device holds now.
+var ErrReplaced = errors.New("hub: session replaced by a newer one of the same device")
 
-// WriteRetry returns how long a write is retried through an election or a
-// NATS reconnect (Config.WriteRetry); a caller that wants the write stored
-// should allow at least this long.
-func (h *Hub) WriteRetry() time.Duration { return max(h.cfg.WriteRetry, 0) }
+// ErrRevoked is returned by a lease write once an admin revoked the
+// device: only a new session may write it again.
+var ErrRevoked = errors.New("hub: device revoked by an admin")
+
+// WriteAttemptTimeout bounds one attempt, so that an attempt sent to a
+// server that froze is abandoned in time to try again through another.
+const WriteAttemptTimeout = 2 * time.Second
 
 // retry runs write until it succeeds, fails for a reason a retry cannot
 // cure, ctx ends or Config.WriteRetry has passed. Each attempt gets at most
-// writeAttemptTimeout.
-func (h *Hub) retry(ctx context.Context, write func(ctx context.Context) error) error {
-	return h.retryFor(ctx, h.cfg.WriteRetry, write)
+// WriteAttemptTimeout.
+func (s *Store) retry(ctx context.Context, write func(ctx context.Context) error) error {
+	return s.retryFor(ctx, s.cfg.WriteRetry, write)
 }
 
-// retryFor is retry with its own bound.
-func (h *Hub) retryFor(ctx context.Context, bound time.Duration, write func(ctx context.Context) error) error {
+// retryFor runs write as the store retries its own writes, with its own
+// bound (0 or negative: one attempt).
+func (s *Store) retryFor(ctx context.Context, bound time.Duration, write func(ctx context.Context) error) error {
 	if bound <= 0 {
 		return write(ctx)
 	}
@@ -57,17 +60,17 @@ func (h *Hub) retryFor(ctx context.Context, bound time.Duration, write func(ctx 
 	wait := jsretry.FirstWait
 	unknown, retried := false, false
 	for {
-		actx, cancel := context.WithTimeout(ctx, writeAttemptTimeout)
+		actx, cancel := context.WithTimeout(ctx, WriteAttemptTimeout)
 		err := write(actx)
 		cancel()
 		if err == nil {
 			if retried {
-				h.metrics.writeRetries.WithLabelValues("stored").Inc()
+				s.countRetry("stored")
 			}
 			return nil
 		}
 		if !jsretry.Retryable(err) {
-			if unknown && !errors.Is(err, ErrReplaced) && !isConflict(err) {
+			if unknown && !errors.Is(err, ErrReplaced) && !IsConflict(err) {
 				return fmt.Errorf("%w (%w)", err, ErrOutcomeUnknown)
 			}
 			return err
@@ -79,7 +82,7 @@ func (h *Hub) retryFor(ctx context.Context, bound time.Duration, write func(ctx 
 				if unknown {
 					outcome = "unknown"
 				}
-				h.metrics.writeRetries.WithLabelValues(outcome).Inc()
+				s.countRetry(outcome)
 			}
 			if unknown {
 				return fmt.Errorf("%w (%w)", err, ErrOutcomeUnknown)
@@ -94,5 +97,11 @@ func (h *Hub) retryFor(ctx context.Context, bound time.Duration, write func(ctx 
 		case <-t.C:
 		}
 		wait = min(2*wait, jsretry.MaxWait)
+	}
+}
+
+func (s *Store) countRetry(outcome string) {
+	if s.cfg.Metrics.Retries != nil {
+		s.cfg.Metrics.Retries.WithLabelValues(outcome).Inc()
 	}
 }

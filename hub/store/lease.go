@@ -1,0 +1,145 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Leases and purges are written to the bucket's stream as messages with
+// their own TTL (the grace, a background lease's max, the marker TTL),
+// which the key-value API has no call for.
+
+// WriteLease writes a device lease with TTL = the grace, or rec.TTL when
+// set. With expect > 0 the write succeeds only if the key's last revision
+// is expect, else it returns ErrReplaced.
+func (s *Store) WriteLease(ctx context.Context, key Key, rec DeviceRecord, expect uint64) (uint64, error) {
+	b, _ := json.Marshal(rec)
+	ttl := s.cfg.Grace
+	if rec.TTL > 0 {
+		ttl = rec.TTL
+	}
+	rev, err := s.publish(ctx, "lease", &nats.Msg{Subject: s.subject + key.String(), Data: b}, ttl, expect)
+	if err != nil && !errors.Is(err, ErrReplaced) {
+		return 0, fmt.Errorf("failed to write lease: %w", err)
+	}
+	return rev, err
+}
+
+// LeaseOwner reads a device's lease: it returns the revision to expect
+// when the lease is session's own or gone, ErrReplaced when another session
+// holds it, and ErrRevoked when an admin removed it.
+func (s *Store) LeaseOwner(ctx context.Context, key Key, session string) (uint64, error) {
+	var e jetstream.KeyValueEntry
+	err := s.retry(ctx, func(ctx context.Context) (err error) {
+		e, err = s.kv.Get(ctx, key.String())
+		s.count("get", ignoreNotFound(err))
+		return err
+	})
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		// Expired or removed: the session may take it again, unless an
+		// admin revoked the device, which only a new hello undoes.
+		last, err := s.LastMessage(ctx, key)
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("failed to read lease: %w", err)
+		case last.Revoked():
+			return 0, ErrRevoked
+		}
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("failed to read lease: %w", err)
+	}
+	rec, err := DecodeDeviceRecord(e.Value())
+	if err != nil || rec.Session != session {
+		return 0, ErrReplaced
+	}
+	return e.Revision(), nil
+}
+
+// Purge removes a key with a purge marker whose body is marker (what every
+// replica's watch reads as the reason the key went: ByeMarker,
+// RevokedMarker, ...) and which NATS deletes after the marker TTL, and
+// returns the marker's revision. With expect > 0 it succeeds only if the
+// key's last revision is expect, else it returns ErrReplaced.
+func (s *Store) Purge(ctx context.Context, key Key, expect uint64, marker []byte) (uint64, error) {
+	msg := nats.NewMsg(s.subject + key.String())
+	msg.Data = marker
+	msg.Header.Set("KV-Operation", "PURGE")
+	msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	return s.publish(ctx, "purge", msg, s.cfg.MarkerTTL, expect)
+}
+
+// publish writes msg to the bucket's stream with TTL ttl; with expect > 0
+// only if the subject's last revision is expect, else ErrReplaced.
+func (s *Store) publish(ctx context.Context, op string, msg *nats.Msg, ttl time.Duration, expect uint64) (uint64, error) {
+	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(ttl)}
+	if expect > 0 {
+		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(expect))
+	}
+	var ack *jetstream.PubAck
+	err := s.retry(ctx, func(ctx context.Context) (err error) {
+		ack, err = s.js.PublishMsg(ctx, msg, opts...)
+		s.count(op, err)
+		return err
+	})
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return 0, ErrReplaced
+		}
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// StoredMsg is a message of the bucket's stream as the message-get API
+// returns it.
+type StoredMsg struct {
+	Header []byte `json:"hdrs"` // NATS/1.0 header block
+	Data   []byte `json:"data"`
+}
+
+// Revoked reports whether m is the purge marker an admin's revocation
+// leaves on a lease key; false for nil.
+func (m *StoredMsg) Revoked() bool {
+	return m != nil && bytes.Equal(m.Data, RevokedMarker) && bytes.Contains(m.Header, []byte("KV-Operation: PURGE"))
+}
+
+// LastMessage returns the last message the stream's leader holds for key
+// now, or nil when there is none. It asks the leader (the message-get API,
+// not a direct get that any replica may answer from an older state), once,
+// within WriteAttemptTimeout.
+func (s *Store) LastMessage(ctx context.Context, key Key) (*StoredMsg, error) {
+	ctx, cancel := context.WithTimeout(ctx, WriteAttemptTimeout)
+	defer cancel()
+	req, _ := json.Marshal(map[string]string{"last_by_subj": s.subject + key.String()})
+	msg, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+s.kv.Bucket(), req)
+	if err != nil {
+		return nil, fmt.Errorf("failed to ask for the last message of %s: %w", key, err)
+	}
+	var resp struct {
+		Error   *jetstream.APIError `json:"error"`
+		Message *StoredMsg          `json:"message"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return nil, fmt.Errorf("failed to decode the last message of %s: %w", key, err)
+	}
+	switch {
+	case resp.Error == nil && resp.Message != nil:
+		return resp.Message, nil
+	case resp.Error == nil:
+		return &StoredMsg{}, nil // a message with nothing in it
+	case resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("failed to get the last message of %s: %w", key, resp.Error)
+}

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
+)
+
+// AgentRecord is the stored value of an agent key: the chosen status and
+// the last status change, which every device of the agent is told about.
+//
+// By and ByID say who set the status (see Author); a device's change also
+// keeps its id in ByDevice, which is all that records written before By
+// existed carry.
+type AgentRecord struct {
+	Status   presence.Status `json:"status"`
+	Groups   []string        `json:"groups,omitempty"`
+	By       string          `json:"by,omitempty"`
+	ByID     string          `json:"by_id,omitempty"`
+	ByDevice string          `json:"by_device,omitempty"`
+	Ref      string          `json:"ref,omitempty"`
+	At       time.Time       `json:"at"`
+}
+
+// Author returns who set the record's status: kind (protocol.ByDevice,
+// protocol.ByAdmin, ...) and id; kind is "" for a record that holds a
+// default, not a chosen status (created when the agent first connected).
+func (r AgentRecord) Author() (kind, id string) {
+	switch {
+	case r.By != "":
+		return r.By, r.ByID
+	case r.ByDevice != "":
+		return protocol.ByDevice, r.ByDevice // a record stored before By existed
+	}
+	return "", ""
+}
+
+// DecodeAgentRecord decodes the value of an agent key.
+func DecodeAgentRecord(b []byte) (AgentRecord, error) {
+	var r AgentRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("failed to decode agent record: %w", err)
+	}
+	if _, err := presence.ParseStatus(string(r.Status)); err != nil {
+		return r, fmt.Errorf("failed to decode agent record: %w", err)
+	}
+	return r, nil
+}
+
+// DeviceRecord is the stored value of a device lease.
+type DeviceRecord struct {
+	Kind    presence.DeviceKind  `json:"kind"`
+	Since   time.Time            `json:"since"`
+	Session string               `json:"session"`
+	Hub     string               `json:"hub"`
+	State   presence.DeviceState `json:"state"`
+	// Until is set when a device in background mode dropped: when its
+	// lease, written then with the background max, runs out.
+	Until time.Time `json:"until,omitzero"`
+	// TTL is the lease's TTL when it is not the grace (background mode);
+	// not stored.
+	TTL time.Duration `json:"-"`
+}
+
+// DecodeDeviceRecord decodes the value of a lease key.
+func DecodeDeviceRecord(b []byte) (DeviceRecord, error) {
+	var r DeviceRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("failed to decode device record: %w", err)
+	}
+	if r.State != presence.Live && r.State != presence.Lingering && r.State != presence.Background {
+		return r, fmt.Errorf("failed to decode device record: invalid state %q", r.State)
+	}
+	return r, nil
+}
+
+// ActivityRecord is the stored value of an activity key.
+type ActivityRecord struct {
+	At     time.Time `json:"at"`
+	Device string    `json:"device,omitempty"`
+}
+
+// DecodeActivityRecord decodes the value of an activity key.
+func DecodeActivityRecord(b []byte) (ActivityRecord, error) {
+	var r ActivityRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("failed to decode activity record: %w", err)
+	}
+	return r, nil
+}
+
+// CoverageRecord is the stored value of the uncovered and coverage-lost
+// keys: since when the widget is not online, and why.
+type CoverageRecord struct {
+	Since  time.Time       `json:"since"`
+	Reason presence.Reason `json:"reason"`
+}
+
+// DecodeCoverageRecord decodes the value of a coverage key.
+func DecodeCoverageRecord(b []byte) (CoverageRecord, error) {
+	var r CoverageRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("failed to decode coverage record: %w", err)
+	}
+	return r, nil
+}
+
+// The bodies of purge markers, which every replica's watch reads as the
+// reason a key went; a key removed by its TTL leaves a marker with none.
+var (
+	// ByeMarker: a device said bye (an expired lease is a grace that ran
+	// out).
+	ByeMarker = []byte("bye")
+	// RevokedMarker: an admin revoked the device.
+	RevokedMarker = []byte("revoked")
+	// ClearedMarker: an uncovered key removed because its widget is
+	// covered again, or outside its hours.
+	ClearedMarker = []byte("cleared")
+	// RestoredMarker: a coverage-lost key removed because its widget is
+	// online again.
+	RestoredMarker = []byte("restored")
+)
+
+// Versioned is a record as read at a revision of its key. Rev is 0, and
+// Exists false, when there is no record.
+type Versioned[T any] struct {
+	Rec    T
+	Rev    uint64
+	Exists bool
+}

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// maxUpdateAttempts bounds the compare-and-set attempts of one update: a
+// record that changes under every attempt is given up on.
+const maxUpdateAttempts = 10
+
+// ErrKeptChanging is returned by UpdateAgent when every attempt lost its
+// compare-and-set.
+var ErrKeptChanging = errors.New("hub: agent record kept changing; gave up")
+
+// UpdateAgent changes the agent record of (site, agent) with optimistic
+// concurrency, the one compare-and-set loop of the store. It starts from
+// from, the caller's view of the record (nil: read it from the bucket),
+// calls fn with the record, the revision it was read at (0 when there is
+// none) and whether it exists, and stores what fn made of it if fn reports
+// true. When another write came first it reads the bucket and calls fn
+// again. It returns the revision of the record stored, or of the record fn
+// left alone (0 if there is none), so that the caller can wait for its view
+// to apply it.
+func (s *Store) UpdateAgent(ctx context.Context, site, agent string, from *Versioned[AgentRecord],
+	fn func(rec *AgentRecord, rev uint64, exists bool) bool) (uint64, error) {
+	key := AgentKey(site, agent).String()
+	var cur Versioned[AgentRecord]
+	if from != nil {
+		cur = *from
+		cur.Rec.Groups = slices.Clone(cur.Rec.Groups)
+	} else if err := s.readAgent(ctx, key, &cur); err != nil {
+		return 0, err
+	}
+	var written []byte // the last record this call tried to store
+	for range maxUpdateAttempts {
+		if !fn(&cur.Rec, cur.Rev, cur.Exists) {
+			return cur.Rev, nil
+		}
+		b, _ := json.Marshal(cur.Rec)
+		written = b
+		var stored uint64
+		err := s.retry(ctx, func(ctx context.Context) (err error) {
+			if cur.Exists {
+				stored, err = s.kv.Update(ctx, key, b, cur.Rev)
+				s.count("update", err)
+			} else {
+				stored, err = s.kv.Create(ctx, key, b)
+				s.count("create", err)
+			}
+			return err
+		})
+		if err == nil {
+			return stored, nil
+		}
+		if !IsConflict(err) {
+			return 0, fmt.Errorf("failed to write agent record: %w", err)
+		}
+		var raw []byte
+		if err := s.readAgentRaw(ctx, key, &cur, &raw); err != nil {
+			return 0, err
+		}
+		if cur.Exists && bytes.Equal(raw, written) {
+			// An attempt whose acknowledgement was lost landed after all
+			// (the record carries its time, so no other write equals it).
+			return cur.Rev, nil
+		}
+	}
+	return 0, ErrKeptChanging
+}
+
+// readAgent reads the agent record at key into v, retrying through an
+// election.
+func (s *Store) readAgent(ctx context.Context, key string, v *Versioned[AgentRecord]) error {
+	var raw []byte
+	return s.readAgentRaw(ctx, key, v, &raw)
+}
+
+func (s *Store) readAgentRaw(ctx context.Context, key string, v *Versioned[AgentRecord], raw *[]byte) error {
+	var e jetstream.KeyValueEntry
+	err := s.retry(ctx, func(ctx context.Context) (err error) {
+		e, err = s.kv.Get(ctx, key)
+		s.count("get", ignoreNotFound(err))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			e = nil
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("failed to read agent record: %w", err)
+	}
+	if e == nil {
+		*v, *raw = Versioned[AgentRecord]{}, nil
+		return nil
+	}
+	rec, err := DecodeAgentRecord(e.Value())
+	if err != nil {
+		return err
+	}
+	*v, *raw = Versioned[AgentRecord]{Rec: rec, Rev: e.Revision(), Exists: true}, e.Value()
+	return nil
+}
