@@ -267,10 +267,7 @@ func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
 // the groups of every agent record.
 func (h *Hub) coverageGroupsLocked(s *site) []string {
 	groups := append([]string{""}, s.presence.Groups()...)
-	for _, ch := range s.pending.changes {
-		groups = append(groups, ch.BeforeGroups...)
-		groups = append(groups, ch.AfterGroups...)
-	}
+	groups = append(groups, s.pending.agentGroups...)
 	for g := range s.coverage {
 		groups = append(groups, g)
 	}

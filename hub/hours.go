@@ -1,14 +1,13 @@
 package hub
 
 import (
-	"encoding/json"
-	"fmt"
 	"reflect"
-	"slices"
 	"strconv"
 	"time"
 
+	"github.com/presencehub/presencehub/hub/change"
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -127,16 +126,12 @@ func (h *Hub) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []e
 		h.log.Warn("working-hours boundary passed too long ago to publish its events", "site", s.id, "group", hoursGroup, "boundary", at, "late", late)
 		return nil
 	}
-	// The widgets of the site's groups (and the site's own) are those of
-	// the widget.status events of entries (eventGroupsLocked).
-	groups := []string{hoursGroup}
-	if hoursGroup == "" {
-		all := append(s.presence.Groups(), memberGroupsLocked(s)...)
-		slices.Sort(all)
-		for _, g := range slices.Compact(all) {
-			if s.presence.GovernedBy(g, "") {
-				groups = append(groups, g)
-			}
+	// The widgets the schedule governs, of those an entry of the schedule
+	// can move (change.TouchedBy).
+	var groups []string
+	for _, g := range change.TouchedBy(store.HoursKey(s.id, hoursGroup), nil, nil, nil).Expand(s.presence) {
+		if s.presence.GovernedBy(g, hoursGroup) {
+			groups = append(groups, g)
 		}
 	}
 	prefix := boundaryEventID(s.id, hoursGroup, at) + "."
@@ -150,17 +145,8 @@ func (h *Hub) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []e
 		if w == was && next.Equal(wasNext) {
 			continue
 		}
-		data, err := json.Marshal(events.WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason, NextChange: protocol.OptionalTime(next)})
-		if err != nil {
-			panic(fmt.Sprintf("failed to encode event data: %v", err)) // the data types always encode
-		}
-		out = append(out, events.Event{
-			ID:        prefix + events.TypeWidgetStatus + "." + g,
-			Type:      events.TypeWidgetStatus,
-			Site:      s.id,
-			Timestamp: protocol.Time(at),
-			Data:      data,
-		})
+		out = append(out, events.New(s.id, prefix+events.TypeWidgetStatus+"."+g, events.TypeWidgetStatus, at,
+			events.WidgetStatusData{Group: g, Status: w.Status, Reason: w.Reason, NextChange: protocol.OptionalTime(next)}))
 	}
 	return out
 }

@@ -3,9 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"reflect"
-	"slices"
 	"sync"
 	"time"
 
@@ -114,72 +112,6 @@ func (s *site) emptyLocked() bool {
 		s.pending.empty() && !s.out.busy()
 }
 
-// siteRegistry finds sites by id. Its shards' locks are held only to look a
-// site up, add or remove it, never while a site is locked by the same
-// goroutine's lookup, so the lock order is site, then shard.
-type siteRegistry struct {
-	seed   maphash.Seed
-	shards [registryShards]registryShard
-}
-
-const registryShards = 64
-
-type registryShard struct {
-	mu    sync.Mutex
-	sites map[string]*site // guarded by mu
-}
-
-func newSiteRegistry() *siteRegistry {
-	r := &siteRegistry{seed: maphash.MakeSeed()}
-	for i := range r.shards {
-		r.shards[i].sites = make(map[string]*site)
-	}
-	return r
-}
-
-func (r *siteRegistry) shard(id string) *registryShard {
-	return &r.shards[maphash.String(r.seed, id)%registryShards]
-}
-
-// get returns the site with id, or nil; with create, a new one is added if
-// there is none.
-func (r *siteRegistry) get(id string, create bool) *site {
-	sh := r.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	s := sh.sites[id]
-	if s == nil && create {
-		s = newSite(id)
-		sh.sites[id] = s
-	}
-	return s
-}
-
-// removeLocked takes s out of the registry; the caller holds s.mu.
-func (r *siteRegistry) removeLocked(s *site) {
-	sh := r.shard(s.id)
-	sh.mu.Lock()
-	if sh.sites[s.id] == s {
-		delete(sh.sites, s.id)
-	}
-	sh.mu.Unlock()
-	s.removed = true
-}
-
-// all returns every site in the registry now, in no order.
-func (r *siteRegistry) all() []*site {
-	var out []*site
-	for i := range r.shards {
-		sh := &r.shards[i]
-		sh.mu.Lock()
-		for _, s := range sh.sites {
-			out = append(out, s)
-		}
-		sh.mu.Unlock()
-	}
-	return out
-}
-
 // lockSite returns the site with id locked, creating it if the view has
 // none. Release it with unlockSite.
 func (h *Hub) lockSite(id string) *site {
@@ -259,306 +191,6 @@ func (h *Hub) viewKeys() []string {
 		s.mu.Unlock()
 	}
 	return keys
-}
-
-// entry is one bucket update: a put of value, or the key's removal.
-type entry struct {
-	key     string
-	rev     uint64
-	value   []byte
-	deleted bool
-	at      time.Time // when NATS stored it; zero for a removal found by absence
-	// live is set for an entry the watch read after loading, not one of
-	// a snapshot: the view held everything before it when it came.
-	live bool
-}
-
-// applyLocked folds one bucket entry of site s into the view; what it
-// changes is told when s is unlocked.
-func (h *Hub) applyLocked(s *site, k store.Key, e entry) {
-	switch k.Kind {
-	case store.KindAgent:
-		h.applyAgentLocked(s, k.Agent, e)
-	case store.KindLease:
-		h.applyDeviceLocked(s, k, e)
-	case store.KindHours:
-		h.applyHoursLocked(s, k.Group, e)
-	case store.KindSettings:
-		h.applySettingsLocked(s, e)
-	case store.KindActivity:
-		h.applyActivityLocked(s, k, e)
-	case store.KindUncovered, store.KindCoverageLost:
-		h.applyCoverageLocked(s, k, e)
-	}
-}
-
-func (h *Hub) applyAgentLocked(s *site, agent string, e entry) {
-	h.noteAgentLocked(s, agent)
-	if e.deleted {
-		delete(s.agents, agent)
-		s.pending.changed(s.presence.RemoveAgent(agent))
-		return
-	}
-	rec, err := store.DecodeAgentRecord(e.value)
-	if err != nil {
-		h.log.Error("ignoring bad agent record", "key", e.key, "err", err)
-		return
-	}
-	s.agents[agent] = storedAgent{rec: rec, rev: e.rev}
-	s.pending.changed(s.presence.SetAgent(agent, rec.Status, rec.Groups))
-}
-
-func (h *Hub) applyDeviceLocked(s *site, k store.Key, e entry) {
-	before, known := s.presence.Agent(k.Agent)
-	wasLingering := known && before.Lingering()
-	h.noteAgentLocked(s, k.Agent)
-	revoked := e.deleted && string(e.value) == string(store.RevokedMarker)
-	if e.deleted {
-		delete(s.devices, e.key)
-		s.pending.changed(s.presence.RemoveDevice(k.Agent, k.Device))
-		if revoked {
-			h.kickRevokedLocked(s, k)
-		}
-	} else {
-		rec, err := store.DecodeDeviceRecord(e.value)
-		if err != nil {
-			h.log.Error("ignoring bad device record", "key", e.key, "err", err)
-			return
-		}
-		s.devices[e.key] = storedDevice{rec: rec, rev: e.rev, written: e.at}
-		s.pending.changed(s.presence.SetDevice(k.Agent, presence.Device{
-			ID: k.Device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
-		}))
-		h.kickReplacedLocked(s, k, rec.Session)
-	}
-	if revoked {
-		return // a grace an admin cut short did not run out
-	}
-	a, ok := s.presence.Agent(k.Agent)
-	h.metrics.observeGrace(wasLingering, a, ok)
-}
-
-// kickReplacedLocked closes a local session whose device has been taken over
-// by a newer session (the same device id connected again elsewhere).
-func (h *Hub) kickReplacedLocked(s *site, k store.Key, session string) {
-	for sess := range s.local[k.Agent] {
-		if sess.device == k.Device && sess.id != session {
-			h.log.Debug("device session replaced", "site", k.Site, "agent", k.Agent, "device", k.Device)
-			h.dropLocked(s, sess.sub, ErrReplaced)
-		}
-	}
-}
-
-func (h *Hub) applySettingsLocked(s *site, e entry) {
-	s.pending.settingsChanged()
-	if e.deleted {
-		s.settings, s.hasSettings, s.settingsAt = SiteSettings{}, false, time.Time{}
-		return
-	}
-	settings, err := decodeSettings(e.value)
-	if err != nil {
-		h.log.Error("ignoring bad site settings", "key", e.key, "err", err)
-		return
-	}
-	before := s.settings.idleAfter()
-	s.settings, s.hasSettings, s.settingsAt = settings, true, e.at
-	if after := settings.idleAfter(); after > 0 && after != before && h.isLoaded() {
-		// The idle rule was turned on or changed: online agents' clocks
-		// start now (the load starts them for a replica starting up).
-		id := s.id
-		h.goBackground(func(ctx context.Context) { h.startIdleClocks(ctx, id) })
-	}
-}
-
-// pendingChanges is what entries applied to a site changed since the site
-// was last told: the agents touched, as they were before the first of
-// those entries, the changes the rules reported, the groups whose
-// working hours changed, and whether coverage keys or the settings
-// changed (coverage.go).
-type pendingChanges struct {
-	agents   map[string]agentBefore
-	changes  []presence.Change
-	hours    map[string]bool
-	coverage bool
-	// allGroups asks the coverage check for the groups of every agent.
-	allGroups bool
-}
-
-// agentBefore is an agent as its subscribers were last told of it.
-type agentBefore struct {
-	rec       store.AgentRecord
-	hasRec    bool
-	effective presence.Status
-	groups    []string
-	live      []string // ids of live devices
-}
-
-func (p *pendingChanges) changed(ch presence.Change) { p.changes = append(p.changes, ch) }
-
-func (p *pendingChanges) coverageChanged() { p.coverage = true }
-
-func (p *pendingChanges) settingsChanged() { p.coverage, p.allGroups = true, true }
-
-func (p *pendingChanges) hoursChanged(group string) {
-	if p.hours == nil {
-		p.hours = make(map[string]bool)
-	}
-	p.hours[group] = true
-}
-
-// reset empties p, keeping its storage for the next changes.
-func (p *pendingChanges) reset() {
-	clear(p.agents)
-	clear(p.changes)
-	p.changes = p.changes[:0]
-	clear(p.hours)
-	p.coverage, p.allGroups = false, false
-}
-
-func (p *pendingChanges) empty() bool {
-	return len(p.agents) == 0 && len(p.changes) == 0 && len(p.hours) == 0 && !p.coverage
-}
-
-// noteAgentLocked records how agent looks before an entry changes it, the
-// first time it is touched since the site was last told.
-func (h *Hub) noteAgentLocked(s *site, agent string) {
-	if _, ok := s.pending.agents[agent]; ok {
-		return
-	}
-	if s.pending.agents == nil {
-		s.pending.agents = make(map[string]agentBefore)
-	}
-	s.pending.agents[agent] = h.agentNowLocked(s, agent)
-}
-
-func (h *Hub) agentNowLocked(s *site, agent string) agentBefore {
-	var b agentBefore
-	if a, ok := s.agents[agent]; ok {
-		b.rec, b.hasRec = a.rec, true
-	}
-	b.effective = presence.Offline
-	if a, ok := s.presence.Agent(agent); ok {
-		b.effective, b.groups = a.Effective(), a.Groups
-		for _, d := range a.LiveDevices() {
-			b.live = append(b.live, d.ID+"/"+string(d.State)) // a move to the background is news
-		}
-	}
-	return b
-}
-
-// flushLocked turns the site's pending changes into frames in its outbox,
-// in this order: each touched agent's status and device frames to its own
-// devices, then widget frames where a widget moved, roster frames, and the
-// site's open state to its agents where that moved; last it checks the
-// widgets' coverage (coverage.go).
-func (h *Hub) flushLocked(s *site) {
-	p := &s.pending
-	if p.empty() {
-		return
-	}
-	defer p.reset()
-	now := h.cfg.Now()
-	agents := make([]string, 0, len(p.agents))
-	for agent := range p.agents {
-		agents = append(agents, agent)
-	}
-	slices.Sort(agents)
-	type rosterChange struct {
-		agent string
-		after agentBefore
-	}
-	var roster []rosterChange
-	for _, agent := range agents {
-		before, after := p.agents[agent], h.agentNowLocked(s, agent)
-		by, byID := after.rec.Author()
-		if after.hasRec && ((before.hasRec && (before.rec.Status != after.rec.Status || !before.rec.At.Equal(after.rec.At))) ||
-			(!before.hasRec && by != "")) {
-			rec := after.rec
-			f := protocol.StatusFrame{Type: "status", Status: rec.Status, By: by, ByDevice: rec.ByDevice, Ref: rec.Ref, At: protocol.Time(rec.At)}
-			switch by {
-			case protocol.ByAdmin:
-				f.ByAgent = byID
-			case protocol.ByIdle:
-				f.IdleAfterMS = s.settings.idleAfter().Milliseconds()
-			}
-			h.sendToAgentLocked(s, agent, encode(f))
-			h.metrics.observePropagation(rec.At, now)
-		}
-		if !slices.Equal(before.live, after.live) {
-			h.sendDevicesLocked(s, agent)
-		}
-		if before.effective != after.effective || !slices.Equal(before.groups, after.groups) {
-			roster = append(roster, rosterChange{agent, after})
-		}
-	}
-	h.refreshWidgetsLocked(s, now, func(group string) bool {
-		for hoursGroup := range p.hours {
-			if s.presence.GovernedBy(group, hoursGroup) {
-				return true
-			}
-		}
-		for _, ch := range p.changes {
-			if ch.Touches(group) {
-				return true
-			}
-		}
-		return false
-	})
-	if s.roster.len() > 0 {
-		for _, rc := range roster {
-			h.enqueueLocked(s, encode(protocol.AgentFrame{Type: "agent", ID: rc.agent, Status: rc.after.effective, Groups: protocol.NonNil(rc.after.groups)}), s.roster.snapshot())
-		}
-	}
-	if len(p.hours) > 0 {
-		h.sendSiteHoursLocked(s, now)
-	}
-	h.checkCoverageLocked(s, now)
-}
-
-// refreshWidgetsLocked recomputes the widgets of the site's groups for
-// which touched reports true, and queues a frame to the subscribers of each
-// one whose status, reason or next hours boundary moved.
-func (h *Hub) refreshWidgetsLocked(s *site, now time.Time, touched func(group string) bool) {
-	for group, t := range s.widgets {
-		if !touched(group) {
-			continue
-		}
-		w, next := s.presence.WidgetAt(group, now)
-		if w == t.widget && next.Equal(t.next) {
-			continue
-		}
-		t.widget, t.next = w, next
-		t.status, t.frame = widgetFrame(s.id, group, w, next, now)
-		h.enqueueLocked(s, t.frame, t.subs.snapshot())
-	}
-}
-
-func widgetFrame(site, group string, w presence.Widget, next, now time.Time) (protocol.WidgetStatus, *Frame) {
-	ws := protocol.WidgetStatus{Type: "widget_status", Site: site, Group: group, Status: w.Status, Reason: w.Reason, NextChange: protocol.OptionalTime(next), At: protocol.Time(now)}
-	return ws, encode(ws)
-}
-
-func (h *Hub) sendDevicesLocked(s *site, agent string) {
-	if len(s.local[agent]) == 0 {
-		return
-	}
-	var devices []presence.Device
-	if a, ok := s.presence.Agent(agent); ok {
-		devices = a.LiveDevices()
-	}
-	h.sendToAgentLocked(s, agent, encode(protocol.DevicesFrame{Type: "devices", Devices: protocol.DeviceInfos(devices)}))
-}
-
-func (h *Hub) sendToAgentLocked(s *site, agent string, f *Frame) {
-	sessions := s.local[agent]
-	if len(sessions) == 0 {
-		return
-	}
-	to := make([]Subscriber, 0, len(sessions))
-	for sess := range sessions {
-		to = append(to, sess.sub)
-	}
-	h.enqueueLocked(s, f, to)
 }
 
 // applied tracks the highest bucket revision the view has applied, so that
@@ -673,3 +305,20 @@ func (h *Hub) Schedule(siteID, group string) (*presence.Schedule, bool) {
 
 // equalSchedules reports whether two schedules say the same.
 func equalSchedules(a, b *presence.Schedule) bool { return reflect.DeepEqual(a, b) }
+
+// appliedRev returns the highest bucket revision the view has applied.
+func (h *Hub) appliedRev() uint64 {
+	h.applied.mu.Lock()
+	defer h.applied.mu.Unlock()
+	return h.applied.rev
+}
+
+// isLoaded reports whether the view has loaded once.
+func (h *Hub) isLoaded() bool {
+	select {
+	case <-h.loaded:
+		return true
+	default:
+		return false
+	}
+}

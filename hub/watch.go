@@ -216,9 +216,9 @@ func (h *Hub) reconcile(ctx context.Context, snapshot map[string]*store.Entry) (
 		for _, e := range es {
 			k, _ := store.ParseKey(e.key)
 			if h.resyncEvents(e, since, loaded) {
-				evs = append(evs, h.applyWithEventsLocked(s, k, e)...)
+				evs = append(evs, events.Derive(h.applyEntryLocked(s, k, e, true), h.cfg.Grace)...)
 			} else {
-				h.applyLocked(s, k, e)
+				h.applyEntryLocked(s, k, e, false)
 			}
 		}
 		h.unlockSite(s)
@@ -257,24 +257,11 @@ func (h *Hub) apply(e *store.Entry) {
 // asynchronously.
 func (h *Hub) applyLive(k store.Key, e entry) {
 	s := h.lockSite(k.Site)
-	if h.events == nil {
-		h.applyLocked(s, k, e)
-		h.unlockSite(s)
-		return
-	}
-	evs := h.applyWithEventsLocked(s, k, e)
+	rec := h.applyEntryLocked(s, k, e, h.events != nil)
 	h.unlockSite(s)
-	h.events.Publish(evs)
-}
-
-// applyWithEventsLocked applies e to site s and returns the events it
-// caused.
-func (h *Hub) applyWithEventsLocked(s *site, k store.Key, e entry) []events.Event {
-	groups := h.eventGroupsLocked(s, k, e)
-	before := h.eventStateLocked(s, k, e.key, groups, e.at)
-	h.applyLocked(s, k, e)
-	after := h.eventStateLocked(s, k, e.key, groups, e.at)
-	return deriveEvents(s.id, k, e, e.at, h.cfg.Grace, groups, before, after)
+	if h.events != nil {
+		h.events.Publish(events.Derive(rec, h.cfg.Grace))
+	}
 }
 
 // resyncEventAge bounds how old an entry first seen in a resync may be for

@@ -76,7 +76,7 @@ func normalizeEvents(events []string) ([]string, error) {
 		return []string{"*"}, nil
 	}
 	var prefixes, types []string
-	for i, ev := range types {
+	for i, ev := range events {
 		if p, ok := strings.CutSuffix(ev, ".*"); ok && slices.Contains(eventPrefixes, p) {
 			prefixes = append(prefixes, p)
 			continue

@@ -1,0 +1,197 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	"github.com/presencehub/presencehub/hub/change"
+	"github.com/presencehub/presencehub/hub/store"
+	"github.com/presencehub/presencehub/presence"
+)
+
+// Applying bucket entries to the view. Every entry is applied by
+// applyEntryLocked, which returns its change record (package change): the
+// frames for local subscribers are derived from the records gathered in the
+// site's pending changes (frames.go), and the events from each record
+// (events.Derive).
+
+// applyEntryLocked applies entry e of key k to site s, gathers its change
+// record for the site's next frames and returns it. withWidgets fills in
+// the states of the widgets the entry can move, before and after, which
+// only the events need (frames compare with what they last sent).
+func (h *Hub) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool) change.Record {
+	rec := change.Record{Site: s.id, Key: k, Rev: e.rev, At: e.at, Removed: e.deleted}
+	if e.deleted {
+		rec.Marker = e.value
+	}
+	touched := h.touchedLocked(s, k, e)
+	agentKind := k.Kind == store.KindAgent || k.Kind == store.KindLease
+	if agentKind {
+		rec.Agent.Before = h.agentNowLocked(s, k.Agent)
+	}
+	if k.Kind == store.KindLease {
+		d, ok := s.devices[e.key]
+		rec.Lease.Before, rec.Lease.Had = d.rec, ok
+	}
+	if withWidgets {
+		groups := touched.Expand(s.presence)
+		rec.Widgets = make([]change.Widget, len(groups))
+		for i, g := range groups {
+			w, next := s.presence.WidgetAt(g, e.at)
+			rec.Widgets[i] = change.Widget{Group: g, Before: change.WidgetState{Widget: w, Next: next}}
+		}
+	}
+	h.applyLocked(s, k, e)
+	if agentKind {
+		rec.Agent.After = h.agentNowLocked(s, k.Agent)
+	}
+	if k.Kind == store.KindLease {
+		d, ok := s.devices[e.key]
+		rec.Lease.After, rec.Lease.Has = d.rec, ok
+	}
+	for i := range rec.Widgets {
+		w, next := s.presence.WidgetAt(rec.Widgets[i].Group, e.at)
+		rec.Widgets[i].After = change.WidgetState{Widget: w, Next: next}
+	}
+	s.pending.add(rec, touched)
+	return rec
+}
+
+// touchedLocked returns the widgets entry e of key k can move, as
+// change.TouchedBy decides from the view before e is applied.
+func (h *Hub) touchedLocked(s *site, k store.Key, e entry) change.Touched {
+	var rec, next *store.AgentRecord
+	if st, ok := s.agents[k.Agent]; ok {
+		rec = &st.rec
+	}
+	agent, _ := s.presence.Agent(k.Agent)
+	if k.Kind == store.KindAgent && !e.deleted {
+		if r, err := store.DecodeAgentRecord(e.value); err == nil {
+			next = &r
+		}
+	}
+	return change.TouchedBy(k, rec, agent, next)
+}
+
+// agentNowLocked returns agent as the view holds it now.
+func (h *Hub) agentNowLocked(s *site, agent string) change.AgentState {
+	var st change.AgentState
+	if a, ok := s.agents[agent]; ok {
+		st.Record, st.HasRecord = a.rec, true
+	}
+	st.Effective = presence.Offline
+	if a, ok := s.presence.Agent(agent); ok {
+		st.Effective, st.Groups = a.Effective(), a.Groups
+		for _, d := range a.LiveDevices() {
+			st.Live = append(st.Live, d.ID+"/"+string(d.State)) // a move to the background is news
+		}
+	}
+	return st
+}
+
+// entry is one bucket update: a put of value, or the key's removal.
+type entry struct {
+	key     string
+	rev     uint64
+	value   []byte
+	deleted bool
+	at      time.Time // when NATS stored it; zero for a removal found by absence
+	// live is set for an entry the watch read after loading, not one of
+	// a snapshot: the view held everything before it when it came.
+	live bool
+}
+
+// applyLocked folds one bucket entry of site s into the view; what it
+// changes is told when s is unlocked.
+func (h *Hub) applyLocked(s *site, k store.Key, e entry) {
+	switch k.Kind {
+	case store.KindAgent:
+		h.applyAgentLocked(s, k.Agent, e)
+	case store.KindLease:
+		h.applyDeviceLocked(s, k, e)
+	case store.KindHours:
+		h.applyHoursLocked(s, k.Group, e)
+	case store.KindSettings:
+		h.applySettingsLocked(s, e)
+	case store.KindActivity:
+		h.applyActivityLocked(s, k, e)
+	case store.KindUncovered, store.KindCoverageLost:
+		h.applyCoverageLocked(s, k, e)
+	}
+}
+
+func (h *Hub) applyAgentLocked(s *site, agent string, e entry) {
+	if e.deleted {
+		delete(s.agents, agent)
+		s.presence.RemoveAgent(agent)
+		return
+	}
+	rec, err := store.DecodeAgentRecord(e.value)
+	if err != nil {
+		h.log.Error("ignoring bad agent record", "key", e.key, "err", err)
+		return
+	}
+	s.agents[agent] = storedAgent{rec: rec, rev: e.rev}
+	s.presence.SetAgent(agent, rec.Status, rec.Groups)
+}
+
+func (h *Hub) applyDeviceLocked(s *site, k store.Key, e entry) {
+	before, known := s.presence.Agent(k.Agent)
+	wasLingering := known && before.Lingering()
+	revoked := e.deleted && string(e.value) == string(store.RevokedMarker)
+	if e.deleted {
+		delete(s.devices, e.key)
+		s.presence.RemoveDevice(k.Agent, k.Device)
+		if revoked {
+			h.kickRevokedLocked(s, k)
+		}
+	} else {
+		rec, err := store.DecodeDeviceRecord(e.value)
+		if err != nil {
+			h.log.Error("ignoring bad device record", "key", e.key, "err", err)
+			return
+		}
+		s.devices[e.key] = storedDevice{rec: rec, rev: e.rev, written: e.at}
+		s.presence.SetDevice(k.Agent, presence.Device{
+			ID: k.Device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
+		})
+		h.kickReplacedLocked(s, k, rec.Session)
+	}
+	if revoked {
+		return // a grace an admin cut short did not run out
+	}
+	a, ok := s.presence.Agent(k.Agent)
+	h.metrics.observeGrace(wasLingering, a, ok)
+}
+
+// kickReplacedLocked closes a local session whose device has been taken over
+// by a newer session (the same device id connected again elsewhere).
+func (h *Hub) kickReplacedLocked(s *site, k store.Key, session string) {
+	for sess := range s.local[k.Agent] {
+		if sess.device == k.Device && sess.id != session {
+			h.log.Debug("device session replaced", "site", k.Site, "agent", k.Agent, "device", k.Device)
+			h.dropLocked(s, sess.sub, ErrReplaced)
+		}
+	}
+}
+
+func (h *Hub) applySettingsLocked(s *site, e entry) {
+	s.pending.settingsChanged()
+	if e.deleted {
+		s.settings, s.hasSettings, s.settingsAt = SiteSettings{}, false, time.Time{}
+		return
+	}
+	settings, err := decodeSettings(e.value)
+	if err != nil {
+		h.log.Error("ignoring bad site settings", "key", e.key, "err", err)
+		return
+	}
+	before := s.settings.idleAfter()
+	s.settings, s.hasSettings, s.settingsAt = settings, true, e.at
+	if after := settings.idleAfter(); after > 0 && after != before && h.isLoaded() {
+		// The idle rule was turned on or changed: online agents' clocks
+		// start now (the load starts them for a replica starting up).
+		id := s.id
+		h.goBackground(func(ctx context.Context) { h.startIdleClocks(ctx, id) })
+	}
+}

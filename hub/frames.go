@@ -1,0 +1,182 @@
+package hub
+
+import (
+	"slices"
+	"time"
+
+	"github.com/presencehub/presencehub/hub/change"
+	"github.com/presencehub/presencehub/hub/store"
+	"github.com/presencehub/presencehub/presence"
+	"github.com/presencehub/presencehub/protocol"
+)
+
+// The frames for local subscribers, derived from the change records of the
+// entries applied to a site since it was last told (pendingChanges) when
+// the site is unlocked: a run of entries applied together (a reconcile)
+// tells subscribers only where things ended up.
+
+// pendingChanges is what entries applied to a site changed since the site
+// was last told, gathered from their change records: the agents touched,
+// as they were before the first of those entries, the widgets the entries
+// can move, the groups the touched agents were or are in (for the coverage
+// check), the groups whose working hours changed or passed a boundary,
+// and whether coverage keys or the settings changed (coverage.go).
+type pendingChanges struct {
+	agents      map[string]change.AgentState
+	touched     change.Touched
+	agentGroups []string
+	hours       map[string]bool
+	coverage    bool
+	// allGroups asks the coverage check for the groups of every agent.
+	allGroups bool
+}
+
+// add gathers a change record and the widgets its entry can move.
+func (p *pendingChanges) add(rec change.Record, t change.Touched) {
+	if rec.Key.Agent != "" && (rec.Key.Kind == store.KindAgent || rec.Key.Kind == store.KindLease) {
+		if _, ok := p.agents[rec.Key.Agent]; !ok {
+			if p.agents == nil {
+				p.agents = make(map[string]change.AgentState)
+			}
+			p.agents[rec.Key.Agent] = rec.Agent.Before
+		}
+		p.agentGroups = append(p.agentGroups, rec.Agent.Before.Groups...)
+		p.agentGroups = append(p.agentGroups, rec.Agent.After.Groups...)
+	}
+	if t.All || len(t.Groups) > 0 {
+		p.touched.Add(t)
+	}
+}
+
+func (p *pendingChanges) coverageChanged() { p.coverage = true }
+
+func (p *pendingChanges) settingsChanged() { p.coverage, p.allGroups = true, true }
+
+func (p *pendingChanges) hoursChanged(group string) {
+	if p.hours == nil {
+		p.hours = make(map[string]bool)
+	}
+	p.hours[group] = true
+}
+
+// reset empties p, keeping its storage for the next changes.
+func (p *pendingChanges) reset() {
+	clear(p.agents)
+	p.touched = change.Touched{Groups: p.touched.Groups[:0]}
+	p.agentGroups = p.agentGroups[:0]
+	clear(p.hours)
+	p.coverage, p.allGroups = false, false
+}
+
+func (p *pendingChanges) empty() bool {
+	return len(p.agents) == 0 && !p.touched.All && len(p.touched.Groups) == 0 && len(p.hours) == 0 && !p.coverage
+}
+
+// flushLocked turns the site's pending changes into frames in its outbox,
+// in this order: each touched agent's status and device frames to its own
+// devices, then widget frames where a widget moved, roster frames, and the
+// site's open state to its agents where that moved; last it checks the
+// widgets' coverage (coverage.go).
+func (h *Hub) flushLocked(s *site) {
+	p := &s.pending
+	if p.empty() {
+		return
+	}
+	defer p.reset()
+	now := h.cfg.Now()
+	agents := make([]string, 0, len(p.agents))
+	for agent := range p.agents {
+		agents = append(agents, agent)
+	}
+	slices.Sort(agents)
+	type rosterChange struct {
+		agent string
+		after change.AgentState
+	}
+	var roster []rosterChange
+	for _, agent := range agents {
+		ch := change.Agent{Before: p.agents[agent], After: h.agentNowLocked(s, agent)}
+		if ch.StatusChanged() {
+			rec := ch.After.Record
+			by, byID := rec.Author()
+			f := protocol.StatusFrame{Type: "status", Status: rec.Status, By: by, ByDevice: rec.ByDevice, Ref: rec.Ref, At: protocol.Time(rec.At)}
+			switch by {
+			case protocol.ByAdmin:
+				f.ByAgent = byID
+			case protocol.ByIdle:
+				f.IdleAfterMS = s.settings.idleAfter().Milliseconds()
+			}
+			h.sendToAgentLocked(s, agent, encode(f))
+			h.metrics.observePropagation(rec.At, now)
+		}
+		if ch.DevicesChanged() {
+			h.sendDevicesLocked(s, agent)
+		}
+		if ch.RosterChanged() {
+			roster = append(roster, rosterChange{agent, ch.After})
+		}
+	}
+	h.refreshWidgetsLocked(s, now, func(group string) bool {
+		for hoursGroup := range p.hours {
+			if s.presence.GovernedBy(group, hoursGroup) {
+				return true
+			}
+		}
+		return p.touched.Has(group)
+	})
+	if s.roster.len() > 0 {
+		for _, rc := range roster {
+			h.enqueueLocked(s, encode(protocol.AgentFrame{Type: "agent", ID: rc.agent, Status: rc.after.Effective, Groups: protocol.NonNil(rc.after.Groups)}), s.roster.snapshot())
+		}
+	}
+	if len(p.hours) > 0 {
+		h.sendSiteHoursLocked(s, now)
+	}
+	h.checkCoverageLocked(s, now)
+}
+
+// refreshWidgetsLocked recomputes the widgets of the site's groups for
+// which touched reports true, and queues a frame to the subscribers of each
+// one whose status, reason or next hours boundary moved.
+func (h *Hub) refreshWidgetsLocked(s *site, now time.Time, touched func(group string) bool) {
+	for group, t := range s.widgets {
+		if !touched(group) {
+			continue
+		}
+		w, next := s.presence.WidgetAt(group, now)
+		if w == t.widget && next.Equal(t.next) {
+			continue
+		}
+		t.widget, t.next = w, next
+		t.status, t.frame = widgetFrame(s.id, group, w, next, now)
+		h.enqueueLocked(s, t.frame, t.subs.snapshot())
+	}
+}
+
+func widgetFrame(site, group string, w presence.Widget, next, now time.Time) (protocol.WidgetStatus, *Frame) {
+	ws := protocol.WidgetStatus{Type: "widget_status", Site: site, Group: group, Status: w.Status, Reason: w.Reason, NextChange: protocol.OptionalTime(next), At: protocol.Time(now)}
+	return ws, encode(ws)
+}
+
+func (h *Hub) sendDevicesLocked(s *site, agent string) {
+	if len(s.local[agent]) == 0 {
+		return
+	}
+	var devices []presence.Device
+	if a, ok := s.presence.Agent(agent); ok {
+		devices = a.LiveDevices()
+	}
+	h.sendToAgentLocked(s, agent, encode(protocol.DevicesFrame{Type: "devices", Devices: protocol.DeviceInfos(devices)}))
+}
+
+func (h *Hub) sendToAgentLocked(s *site, agent string, f *Frame) {
+	sessions := s.local[agent]
+	if len(sessions) == 0 {
+		return
+	}
+	to := make([]Subscriber, 0, len(sessions))
+	for sess := range sessions {
+		to = append(to, sess.sub)
+	}
+	h.enqueueLocked(s, f, to)
+}
