@@ -192,7 +192,7 @@ func BenchmarkApplyAgentUpdateWithEvents(b *testing.B) {
 		rev++
 		e := entries[i%2]
 		e.rev, e.at = rev, time.Now()
-		h.applyLive(k, e)
+		h.watcher.applyLive(k, e)
 		<-q.frames
 	}
 	b.StopTimer()

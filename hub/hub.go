@@ -89,32 +89,20 @@ type Hub struct {
 	sites *siteRegistry
 	// applied is the highest bucket revision applied to the view.
 	applied applied
-	// stopping counts the old watches being stopped in the background; Run
-	// waits for them.
-	stopping sync.WaitGroup
-	// missedLogged is when noteSkipped last logged, and missedUnlogged what
-	// it counted since. Only the watcher goroutine touches them.
-	missedLogged   time.Time
-	missedUnlogged uint64
-	// lastMissedResync is when the watch last re-read the bucket because
-	// it missed revisions. Only the watcher goroutine touches it.
-	lastMissedResync time.Time
+	// watcher keeps the view in step with the bucket (watch.go).
+	watcher watcher
 	// sessionCount and widgetSubs count the local device sessions and
 	// widget subscribers, for statistics.
 	sessionCount atomic.Int64
 	widgetSubs   atomic.Int64
-	// adminSockets counts the transport's admin sockets, for statistics;
-	// nil until the transport reports them.
-	adminSockets atomic.Pointer[func() int]
 
 	// bg runs work that outlives its caller, such as a bye's purge.
 	bg background
 	// health is the outcome of the last JetStream probe.
 	health health
 
-	started  time.Time
 	counters counters
-	book     replicaBook
+	stats    stats
 	metrics  *metrics
 	// events publishes the event stream; nil without Config.Events.
 	events *events.Publisher
@@ -172,9 +160,9 @@ func New(cfg Config) (*Hub, error) {
 		sites:   newSiteRegistry(),
 		applied: applied{ch: make(chan struct{})},
 		loaded:  make(chan struct{}),
-		started: cfg.Now(),
-		book:    replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)},
+		stats:   stats{started: cfg.Now(), book: replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)}},
 	}
+	h.watcher.h, h.stats.h = h, h
 	h.health.set(errNotProbed)
 	h.metrics = newMetrics(h, cfg.Registerer, cfg.PerSiteMetrics)
 	h.store = store.New(cfg.Bucket, store.Config{
@@ -208,13 +196,13 @@ func (h *Hub) Loaded() <-chan struct{} { return h.loaded }
 func (h *Hub) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	h.bg.start(ctx)
-	g.Go(func() error { return h.watch(ctx) })
+	g.Go(func() error { return h.watcher.run(ctx) })
 	g.Go(func() error { return h.keepLeases(ctx) })
-	g.Go(func() error { return h.publishStats(ctx) })
+	g.Go(func() error { return h.stats.publish(ctx) })
 	g.Go(func() error { return h.probeJetStream(ctx) })
 	err := g.Wait()
 	h.bg.stop()
-	h.stopping.Wait()
+	h.watcher.stopping.Wait()
 	h.ready.Store(false)
 	h.stopTimers()
 	if errors.Is(err, context.Canceled) {

@@ -217,7 +217,7 @@ func (c *viewCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(siteWidgetsDesc, prometheus.GaugeValue, float64(widgets), s.id)
 		}
 	}
-	conns := h.connections()
+	conns := h.stats.connections()
 	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(conns.Agent), "agent")
 	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(conns.Widget), "widget")
 	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(conns.Admin), "admin")

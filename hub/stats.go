@@ -103,6 +103,18 @@ type AdminStats struct {
 	Totals    Totals         `json:"totals"`
 }
 
+// stats is the part of a Hub that publishes this replica's numbers over
+// NATS, hears the other replicas', and answers per-site questions; Run's
+// stats publisher goroutine runs it.
+type stats struct {
+	h       *Hub
+	started time.Time
+	book    replicaBook
+	// adminSockets counts the transport's admin sockets; nil until the
+	// transport reports them.
+	adminSockets atomic.Pointer[func() int]
+}
+
 // replicaBook holds the latest numbers heard from every replica.
 type replicaBook struct {
 	mu       sync.Mutex
@@ -117,40 +129,42 @@ type replicaBook struct {
 // ReportAdminSockets tells the hub how to count the transport's open admin
 // sockets, which it publishes with this replica's numbers and metrics; the
 // hub itself holds no admin sockets.
-func (h *Hub) ReportAdminSockets(count func() int) { h.adminSockets.Store(&count) }
+func (h *Hub) ReportAdminSockets(count func() int) { h.stats.adminSockets.Store(&count) }
 
 // connections counts this replica's open sockets by kind.
-func (h *Hub) connections() Connections {
+func (st *stats) connections() Connections {
+	h := st.h
 	c := Connections{Agent: int(h.sessionCount.Load()), Widget: int(h.widgetSubs.Load())}
-	if count := h.adminSockets.Load(); count != nil {
+	if count := st.adminSockets.Load(); count != nil {
 		c.Admin = (*count)()
 	}
 	return c
 }
 
-func (h *Hub) statsSubject() string     { return "presencehub." + h.store.Bucket() + ".stats" }
-func (h *Hub) siteStatsSubject() string { return "presencehub." + h.store.Bucket() + ".sitestats" }
+func (st *stats) statsSubject() string     { return "presencehub." + st.h.store.Bucket() + ".stats" }
+func (st *stats) siteStatsSubject() string { return "presencehub." + st.h.store.Bucket() + ".sitestats" }
 
-// publishStats publishes this replica's numbers every StatsInterval and
+// publish publishes this replica's numbers every StatsInterval and
 // answers site-stats requests, until ctx is done.
-func (h *Hub) publishStats(ctx context.Context) error {
+func (st *stats) publish(ctx context.Context) error {
+	h := st.h
 	nc := h.nc
-	sub, err := nc.Subscribe(h.statsSubject(), func(m *nats.Msg) {
+	sub, err := nc.Subscribe(st.statsSubject(), func(m *nats.Msg) {
 		var rs ReplicaStats
 		if json.Unmarshal(m.Data, &rs) == nil && rs.Hub != "" {
-			h.book.mu.Lock()
-			h.book.replicas[rs.Hub] = rs
-			h.book.seen[rs.Hub] = time.Now()
-			h.book.mu.Unlock()
+			st.book.mu.Lock()
+			st.book.replicas[rs.Hub] = rs
+			st.book.seen[rs.Hub] = time.Now()
+			st.book.mu.Unlock()
 		}
 	})
 	if err != nil {
 		return fmt.Errorf("failed to subscribe to stats: %w", err)
 	}
 	defer sub.Unsubscribe()
-	req, err := nc.Subscribe(h.siteStatsSubject()+".*", func(m *nats.Msg) {
-		site := strings.TrimPrefix(m.Subject, h.siteStatsSubject()+".")
-		b, _ := json.Marshal(h.localWidgetCounts(site))
+	req, err := nc.Subscribe(st.siteStatsSubject()+".*", func(m *nats.Msg) {
+		site := strings.TrimPrefix(m.Subject, st.siteStatsSubject()+".")
+		b, _ := json.Marshal(st.localWidgetCounts(site))
 		m.Respond(b)
 	})
 	if err != nil {
@@ -161,8 +175,8 @@ func (h *Hub) publishStats(ctx context.Context) error {
 	t := time.NewTicker(StatsInterval)
 	defer t.Stop()
 	for {
-		b, _ := json.Marshal(h.replicaStats())
-		if err := nc.Publish(h.statsSubject(), b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		b, _ := json.Marshal(st.replicaStats())
+		if err := nc.Publish(st.statsSubject(), b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			h.log.Debug("failed to publish stats", "err", err)
 		}
 		select {
@@ -174,12 +188,13 @@ func (h *Hub) publishStats(ctx context.Context) error {
 }
 
 // replicaStats measures this replica now.
-func (h *Hub) replicaStats() ReplicaStats {
+func (st *stats) replicaStats() ReplicaStats {
+	h := st.h
 	now := h.cfg.Now()
 	rs := ReplicaStats{
 		Hub:           h.cfg.ID,
 		Name:          hostname(),
-		Started:       protocol.Time(h.started),
+		Started:       protocol.Time(st.started),
 		NATS:          strings.ToLower(h.nc.Status().String()),
 		ViewLoaded:    h.Ready(),
 		StatusChanges: h.counters.statusChanges.Load(),
@@ -190,32 +205,32 @@ func (h *Hub) replicaStats() ReplicaStats {
 	if err := h.health.get(); err != nil && h.nc.Status() == nats.CONNECTED {
 		rs.NATS, rs.JetStreamError = "jetstream not answering", err.Error()
 	}
-	rs.Connections = h.connections()
+	rs.Connections = st.connections()
 	rs.Sessions = rs.Connections.Agent
 	for _, s := range h.sites.all() {
 		s.mu.Lock()
 		rs.PendingGrace += s.presence.Counts().Lingering
 		s.mu.Unlock()
 	}
-	if !h.book.lastAt.IsZero() {
-		if secs := now.Sub(h.book.lastAt).Seconds(); secs > 0 {
-			rs.StatusChangesPerSec = float64(rs.StatusChanges-h.book.lastChanges) / secs
+	if !st.book.lastAt.IsZero() {
+		if secs := now.Sub(st.book.lastAt).Seconds(); secs > 0 {
+			rs.StatusChangesPerSec = float64(rs.StatusChanges-st.book.lastChanges) / secs
 		}
 	}
-	h.book.lastChanges, h.book.lastAt = rs.StatusChanges, now
+	st.book.lastChanges, st.book.lastAt = rs.StatusChanges, now
 	return rs
 }
 
 // Replicas returns the latest numbers of every replica heard from recently,
 // sorted by name and id.
 func (h *Hub) Replicas() []ReplicaStats {
-	h.book.mu.Lock()
-	defer h.book.mu.Unlock()
+	h.stats.book.mu.Lock()
+	defer h.stats.book.mu.Unlock()
 	var out []ReplicaStats
-	for id, rs := range h.book.replicas {
-		if time.Since(h.book.seen[id]) > replicaTTL {
-			delete(h.book.replicas, id)
-			delete(h.book.seen, id)
+	for id, rs := range h.stats.book.replicas {
+		if time.Since(h.stats.book.seen[id]) > replicaTTL {
+			delete(h.stats.book.replicas, id)
+			delete(h.stats.book.seen, id)
 			continue
 		}
 		out = append(out, rs)
@@ -230,7 +245,8 @@ func (h *Hub) Replicas() []ReplicaStats {
 }
 
 // localWidgetCounts counts this replica's widget sockets for site by group.
-func (h *Hub) localWidgetCounts(siteID string) map[string]int {
+func (st *stats) localWidgetCounts(siteID string) map[string]int {
+	h := st.h
 	counts := make(map[string]int)
 	if s := h.lockExistingSite(siteID); s != nil {
 		for group, t := range s.widgets {
@@ -266,13 +282,14 @@ func (h *Hub) AdminStats(ctx context.Context, site string) AdminStats {
 		}
 		h.unlockSite(s)
 	}
-	out.SiteStats.Widgets = h.gatherWidgetCounts(ctx, site, len(out.Replicas))
+	out.SiteStats.Widgets = h.stats.gatherWidgetCounts(ctx, site, len(out.Replicas))
 	return out
 }
 
 // gatherWidgetCounts asks every replica for its widget sockets of site and
 // adds up the answers that arrive within siteStatsWait.
-func (h *Hub) gatherWidgetCounts(ctx context.Context, site string, replicas int) WidgetCounts {
+func (st *stats) gatherWidgetCounts(ctx context.Context, site string, replicas int) WidgetCounts {
+	h := st.h
 	wc := WidgetCounts{ByGroup: make(map[string]int)}
 	add := func(counts map[string]int) {
 		for g, n := range counts {
@@ -285,12 +302,12 @@ func (h *Hub) gatherWidgetCounts(ctx context.Context, site string, replicas int)
 	replies := make(chan *nats.Msg, 64)
 	sub, err := nc.ChanSubscribe(inbox, replies)
 	if err != nil {
-		add(h.localWidgetCounts(site))
+		add(st.localWidgetCounts(site))
 		return wc
 	}
 	defer sub.Unsubscribe()
-	if err := nc.PublishRequest(h.siteStatsSubject()+"."+site, inbox, nil); err != nil {
-		add(h.localWidgetCounts(site))
+	if err := nc.PublishRequest(st.siteStatsSubject()+"."+site, inbox, nil); err != nil {
+		add(st.localWidgetCounts(site))
 		return wc
 	}
 	ctx, cancel := context.WithTimeout(ctx, siteStatsWait)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -12,6 +13,22 @@ import (
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/store"
 )
+
+// watcher is the watch loop: the part of a Hub that keeps its view in step
+// with the bucket. Its fields are used only by its goroutine (Run's
+// watcher), but stopping, which Run waits for.
+type watcher struct {
+	h *Hub
+	// missedLogged is when noteSkipped last logged, and missedUnlogged what
+	// it counted since.
+	missedLogged   time.Time
+	missedUnlogged uint64
+	// lastMissedResync is when the watch last re-read the bucket because
+	// it missed revisions.
+	lastMissedResync time.Time
+	// stopping counts the old watches being stopped in the background.
+	stopping sync.WaitGroup
+}
 
 // The watch loop: one watch of the whole bucket, started again after every
 // NATS reconnect, feeds the view. It runs on one goroutine (Run's watcher)
@@ -23,11 +40,12 @@ import (
 // missed updates (a NATS outage longer than the marker TTL loses the markers
 // of leases that expired meanwhile) is corrected. A new watch starts whenever
 // the NATS connection comes back or the watch ends.
-func (h *Hub) watch(ctx context.Context) error {
+func (w *watcher) run(ctx context.Context) error {
+	h := w.h
 	reconnected := h.nc.StatusChanged(nats.CONNECTED)
 	defer h.nc.RemoveStatusListener(reconnected)
 	for {
-		err := h.watchOnce(ctx, reconnected)
+		err := w.once(ctx, reconnected)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -58,18 +76,19 @@ var errMissed = errors.New("bucket watch missed revisions; re-reading the bucket
 // time re-reading the bucket.
 const missedResyncEvery = 2 * time.Second
 
-func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) error {
+func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) error {
+	h := w.h
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started := time.Now()
-	w, err := h.store.WatchAll(ctx)
+	kw, err := h.store.WatchAll(ctx)
 	if err != nil {
 		return err
 	}
 	// Stopping a watch deletes its consumer, which waits out a JetStream
 	// timeout when the server that held it has gone away; the next watch
 	// must not wait for that.
-	defer h.stopping.Go(func() { w.Stop() })
+	defer w.stopping.Go(func() { kw.Stop() })
 	snapshot := make(map[string]*store.Entry)
 	loading := true
 	var lastLive uint64         // revision of the last entry read after loading
@@ -81,9 +100,9 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 		case <-reconnected:
 			return errReconnected
 		case <-resync:
-			h.lastMissedResync = time.Now()
+			w.lastMissedResync = time.Now()
 			return errMissed
-		case e, ok := <-w.Updates():
+		case e, ok := <-kw.Updates():
 			switch {
 			case !ok:
 				return errors.New("bucket watch ended")
@@ -91,7 +110,7 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 				snapshot[e.Key] = e
 			case loading:
 				loading = false
-				removed, unsure := h.reconcile(ctx, snapshot)
+				removed, unsure := w.reconcile(ctx, snapshot)
 				if unsure && resync == nil {
 					resync = time.After(missedResyncEvery)
 				}
@@ -122,11 +141,11 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 						"entries", entries, "removed", removed)
 				}
 			case e != nil:
-				missed := h.noteSkipped(lastLive, e.Rev)
+				missed := w.noteSkipped(lastLive, e.Rev)
 				lastLive = e.Rev
-				h.apply(e)
+				w.apply(e)
 				if missed && resync == nil {
-					resync = time.After(time.Until(h.lastMissedResync.Add(missedResyncEvery)))
+					resync = time.After(time.Until(w.lastMissedResync.Add(missedResyncEvery)))
 				}
 			}
 		}
@@ -142,16 +161,17 @@ func (h *Hub) watchOnce(ctx context.Context, reconnected <-chan nats.Status) err
 // A replica that runs behind would skip revisions over and over, so the
 // warning sums them up at most once per missedLogEvery.
 // It reports whether revisions were missed.
-func (h *Hub) noteSkipped(last, rev uint64) bool {
+func (w *watcher) noteSkipped(last, rev uint64) bool {
+	h := w.h
 	if last == 0 || rev <= last+1 {
 		return false
 	}
 	missed := rev - last - 1
 	h.metrics.watchMissed.Add(float64(missed))
-	h.missedUnlogged += missed
-	if now := time.Now(); now.Sub(h.missedLogged) >= missedLogEvery {
-		h.log.Warn("bucket watch missed revisions: it runs behind", "missed", h.missedUnlogged, "since", h.missedLogged, "next", rev)
-		h.missedLogged, h.missedUnlogged = now, 0
+	w.missedUnlogged += missed
+	if now := time.Now(); now.Sub(w.missedLogged) >= missedLogEvery {
+		h.log.Warn("bucket watch missed revisions: it runs behind", "missed", w.missedUnlogged, "since", w.missedLogged, "next", rev)
+		w.missedLogged, w.missedUnlogged = now, 0
 	}
 	return true
 }
@@ -176,12 +196,13 @@ const missedLogEvery = 10 * time.Second
 // the watch, so removing it would flap a live lease offline and back. When
 // the leader cannot tell (an election), the key is kept and unsure is
 // true: the caller reads another snapshot soon.
-func (h *Hub) reconcile(ctx context.Context, snapshot map[string]*store.Entry) (removed int, unsure bool) {
+func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entry) (removed int, unsure bool) {
+	h := w.h
 	bySite := make(map[string][]entry)
 	for _, key := range h.viewKeys() {
 		if _, ok := snapshot[key]; !ok {
 			k, _ := store.ParseKey(key)
-			has, err := h.hasMessage(ctx, k)
+			has, err := w.hasMessage(ctx, k)
 			if err != nil {
 				h.log.Debug("failed to check a key missing from the snapshot; keeping it", "key", key, "err", err)
 				unsure = true
@@ -215,7 +236,7 @@ func (h *Hub) reconcile(ctx context.Context, snapshot map[string]*store.Entry) (
 		s := h.lockSite(id)
 		for _, e := range es {
 			k, _ := store.ParseKey(e.key)
-			if h.resyncEvents(e, since, loaded) {
+			if w.resyncEvents(e, since, loaded) {
 				evs = append(evs, events.Derive(h.applyEntryLocked(s, k, e, true), h.cfg.Grace)...)
 			} else {
 				h.applyEntryLocked(s, k, e, false)
@@ -234,13 +255,15 @@ func (h *Hub) reconcile(ctx context.Context, snapshot map[string]*store.Entry) (
 
 // hasMessage reports whether the stream's leader holds a message for key
 // now.
-func (h *Hub) hasMessage(ctx context.Context, key store.Key) (bool, error) {
+func (w *watcher) hasMessage(ctx context.Context, key store.Key) (bool, error) {
+	h := w.h
 	m, err := h.store.LastMessage(ctx, key)
 	return m != nil, err
 }
 
 // apply folds one bucket entry into the view.
-func (h *Hub) apply(e *store.Entry) {
+func (w *watcher) apply(e *store.Entry) {
+	h := w.h
 	defer h.applied.mark(e.Rev)
 	k, ok := store.ParseKey(e.Key)
 	if !ok {
@@ -249,13 +272,14 @@ func (h *Hub) apply(e *store.Entry) {
 	}
 	ent := bucketEntry(e)
 	ent.live = true
-	h.applyLive(k, ent)
+	w.applyLive(k, ent)
 }
 
 // applyLive folds one live bucket entry into the view, and publishes the
 // events it caused, after the site is unlocked, in the watch's order,
 // asynchronously.
-func (h *Hub) applyLive(k store.Key, e entry) {
+func (w *watcher) applyLive(k store.Key, e entry) {
+	h := w.h
 	s := h.lockSite(k.Site)
 	rec := h.applyEntryLocked(s, k, e, h.events != nil)
 	h.unlockSite(s)
@@ -278,7 +302,8 @@ const resyncEventAge = events.MaxRetryAge
 // live watch would, so what an event says is the change from the last state
 // this replica saw; revisions of the same key replaced before the snapshot
 // was read are not guessed at.
-func (h *Hub) resyncEvents(e entry, since uint64, loaded bool) bool {
+func (w *watcher) resyncEvents(e entry, since uint64, loaded bool) bool {
+	h := w.h
 	return h.events != nil && loaded && e.rev > since && !e.at.IsZero() && h.cfg.Now().Sub(e.at) < resyncEventAge
 }
 
