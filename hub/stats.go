@@ -141,8 +141,10 @@ func (st *stats) connections() Connections {
 	return c
 }
 
-func (st *stats) statsSubject() string     { return "presencehub." + st.h.store.Bucket() + ".stats" }
-func (st *stats) siteStatsSubject() string { return "presencehub." + st.h.store.Bucket() + ".sitestats" }
+func (st *stats) statsSubject() string { return "presencehub." + st.h.store.Bucket() + ".stats" }
+func (st *stats) siteStatsSubject() string {
+	return "presencehub." + st.h.store.Bucket() + ".sitestats"
+}
 
 // publish publishes this replica's numbers every StatsInterval and
 // answers site-stats requests, until ctx is done.

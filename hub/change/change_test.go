@@ -74,8 +74,8 @@ func TestAgentChanges(t *testing.T) {
 	chosen := store.AgentRecord{Status: presence.Busy, By: "device", ByID: "d1", At: at}
 	def := store.AgentRecord{Status: presence.Online, At: at}
 	for _, tc := range []struct {
-		name                     string
-		ch                       Agent
+		name                    string
+		ch                      Agent
 		status, devices, roster bool
 	}{
 		{"first record, a default", Agent{After: AgentState{Record: def, HasRecord: true}}, false, false, false},
