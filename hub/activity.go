@@ -54,7 +54,7 @@ func (h *Hub) applyActivityLocked(s *site, k parsedKey, e entry) {
 		// after a restart); a removal found only by absence in a
 		// snapshot carries no time and is not acted on: the key's
 		// marker, if still there, is.
-		if !e.at.IsZero() && s.settings.idleAfter() > 0 {
+		if !e.at.IsZero() && s.settings.IdleAfter() > 0 {
 			site, agent, rev := s.id, k.agent, e.rev
 			h.goBackground(func(ctx context.Context) { h.idleDeadline(ctx, site, agent, rev) })
 		}
@@ -78,7 +78,7 @@ func (h *Hub) applyActivityLocked(s *site, k parsedKey, e entry) {
 // that comes late must not apply the rule to it.
 func (h *Hub) idleDeadline(ctx context.Context, siteID, agent string, deadline uint64) {
 	settings := h.Settings(siteID)
-	if settings.idleAfter() == 0 {
+	if settings.IdleAfter() == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
@@ -145,7 +145,7 @@ func (h *Hub) activity(siteID, agent, device string) {
 	if st == nil {
 		return
 	}
-	after := st.settings.idleAfter()
+	after := st.settings.IdleAfter()
 	now := h.cfg.Now()
 	write := false
 	if after > 0 {
@@ -222,7 +222,7 @@ func (h *Hub) startIdleClocks(ctx context.Context, siteID string) {
 	if st == nil {
 		return
 	}
-	after := st.settings.idleAfter()
+	after := st.settings.IdleAfter()
 	var agents []string
 	if after > 0 {
 		for id, a := range st.agents {
@@ -250,7 +250,7 @@ func (h *Hub) startIdleClocks(ctx context.Context, siteID string) {
 func (h *Hub) startAllIdleClocks() {
 	for _, st := range h.sites.all() {
 		st.mu.Lock()
-		on := st.settings.idleAfter() > 0
+		on := st.settings.IdleAfter() > 0
 		st.mu.Unlock()
 		if on {
 			id := st.id

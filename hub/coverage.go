@@ -151,7 +151,7 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 		// its marker is applied. A replica that missed the marker leaves
 		// it to the others; if every one did, the widget, still uncovered
 		// and not lost, gets a new deadline.
-		if w, _ := s.presence.WidgetAt(k.group, h.cfg.Now()); !uncovered(w) || s.settings.uncoveredAlert() == 0 {
+		if w, _ := s.presence.WidgetAt(k.group, h.cfg.Now()); !uncovered(w) || s.settings.UncoveredAfter() == 0 {
 			return
 		}
 		c.losing = was
@@ -246,7 +246,7 @@ func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
 	if h.events == nil {
 		return
 	}
-	alert := s.settings.uncoveredAlert()
+	alert := s.settings.UncoveredAfter()
 	if alert == 0 && len(s.coverage) == 0 {
 		return
 	}

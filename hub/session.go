@@ -229,7 +229,7 @@ func (s *Session) Background(ctx context.Context) error {
 	if s.record.Kind != presence.Mobile {
 		return ErrNotMobile
 	}
-	max := s.h.Settings(s.site).backgroundMax()
+	max := s.h.Settings(s.site).BackgroundMax()
 	if max == 0 {
 		return ErrBackgroundOff
 	}

@@ -46,7 +46,7 @@ type site struct {
 	activityWritten map[string]time.Time
 	// settings are the site's settings; hasSettings says they were set;
 	// settingsAt when NATS stored them.
-	settings    SiteSettings
+	settings    presence.Settings
 	hasSettings bool
 	settingsAt  time.Time
 	// hoursAt is when NATS stored each schedule, by group.
@@ -350,7 +350,7 @@ func (h *Hub) kickReplacedLocked(s *site, k parsedKey, session string) {
 func (h *Hub) applySettingsLocked(s *site, e entry) {
 	s.pending.settingsChanged()
 	if e.deleted {
-		s.settings, s.hasSettings, s.settingsAt = SiteSettings{}, false, time.Time{}
+		s.settings, s.hasSettings, s.settingsAt = presence.Settings{}, false, time.Time{}
 		return
 	}
 	settings, err := decodeSettings(e.value)
@@ -358,9 +358,9 @@ func (h *Hub) applySettingsLocked(s *site, e entry) {
 		h.log.Error("ignoring bad site settings", "key", e.key, "err", err)
 		return
 	}
-	before := s.settings.idleAfter()
+	before := s.settings.IdleAfter()
 	s.settings, s.hasSettings, s.settingsAt = settings, true, e.at
-	if after := settings.idleAfter(); after > 0 && after != before && h.isLoaded() {
+	if after := settings.IdleAfter(); after > 0 && after != before && h.isLoaded() {
 		// The idle rule was turned on or changed: online agents' clocks
 		// start now (the load starts them for a replica starting up).
 		id := s.id
@@ -477,7 +477,7 @@ func (h *Hub) flushLocked(s *site) {
 			case ByAdmin:
 				f.ByAgent = byID
 			case ByIdle:
-				f.IdleAfterMS = s.settings.idleAfter().Milliseconds()
+				f.IdleAfterMS = s.settings.IdleAfter().Milliseconds()
 			}
 			h.sendToAgentLocked(s, agent, encode(f))
 			h.metrics.observePropagation(rec.At, now)
@@ -649,13 +649,13 @@ func (h *Hub) WidgetStatus(siteID, group string) (WidgetStatus, error) {
 }
 
 // Settings returns the site's settings from the view.
-func (h *Hub) Settings(siteID string) SiteSettings {
+func (h *Hub) Settings(siteID string) presence.Settings {
 	s := h.lockExistingSite(siteID)
 	if s == nil {
-		return SiteSettings{}
+		return presence.Settings{}
 	}
 	defer h.unlockSite(s)
-	return s.settings.clone()
+	return s.settings.Clone()
 }
 
 // Schedule returns the working hours of (site, group), group "" meaning the
