@@ -299,6 +299,7 @@ func TestConfigValidation(t *testing.T) {
 		{"refresh not under grace", hub.Config{JetStream: js, KV: kv, Grace: 2 * time.Second, RefreshEvery: 2 * time.Second}},
 		{"marker ttl under a second", hub.Config{JetStream: js, KV: kv, MarkerTTL: time.Millisecond}},
 		{"no bucket", hub.Config{JetStream: js}},
+		{"negative rule workers", hub.Config{JetStream: js, KV: kv, RuleWorkers: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
