@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -40,6 +39,10 @@ import (
 // Whichever replicas die, one that is alive and watching does each step,
 // and every step's effect lands once. A replica without events takes no
 // part.
+//
+// When a widget is uncovered, and when its coverage counts as lost or
+// restored, is package presence's (coverage.go there); this file keeps the
+// keys and carries out its decisions on the rule worker (worker.go).
 
 // coverageRecord is the stored value of u. and c. keys.
 type coverageRecord struct {
@@ -61,6 +64,19 @@ type coverageState struct {
 	// purgingU and purgingC are the revisions of the u. and c. keys this
 	// replica is purging; any entry of the key ends the attempt.
 	purgingU, purgingC uint64
+}
+
+// state is what the rules see of the keys: a clock runs while the u. key
+// exists or is being created, a loss is marked while the c. key exists or
+// is being written.
+func (c *coverageState) state() presence.CoverageState {
+	if c == nil {
+		return presence.CoverageState{}
+	}
+	return presence.CoverageState{
+		Clock: c.uncovered != nil || c.creating,
+		Lost:  c.lost != nil || c.losing != nil,
+	}
 }
 
 func (c *coverageState) empty() bool {
@@ -95,12 +111,6 @@ func coverageKey(prefix, site, group string) string {
 		return prefix + "." + site
 	}
 	return prefix + "." + site + "." + group
-}
-
-// uncovered reports whether a widget shows that nobody answers inside its
-// working hours.
-func uncovered(w presence.Widget) bool {
-	return w.Status != presence.Online && w.Reason != presence.ReasonOutsideHours
 }
 
 // applyCoverageLocked folds an entry of a u. or c. key into the view.
@@ -140,7 +150,7 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 		}
 		was := c.uncovered
 		c.uncovered, c.uncoveredRev = nil, 0
-		if was == nil || len(e.value) > 0 || !fresh || !e.live || c.lost != nil || c.losing != nil {
+		if was == nil || len(e.value) > 0 || !fresh || !e.live {
 			return // purged, or not news
 		}
 		// The key expired: the widget was uncovered for the delay, unless
@@ -151,12 +161,16 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 		// its marker is applied. A replica that missed the marker leaves
 		// it to the others; if every one did, the widget, still uncovered
 		// and not lost, gets a new deadline.
-		if w, _ := s.presence.WidgetAt(k.group, h.cfg.Now()); !uncovered(w) || s.settings.UncoveredAfter() == 0 {
+		w, _ := s.presence.WidgetAt(k.group, h.cfg.Now())
+		if !presence.CoverageLost(s.settings.UncoveredAfter(), w, c.state()) {
 			return
 		}
-		c.losing = was
 		siteID, group, at, lost := s.id, k.group, e.at, *was
-		h.goBackground(func(ctx context.Context) { h.loseCoverage(ctx, siteID, group, lost, at) })
+		if h.rules.enqueue(ruleKey{ruleCoverageLose, siteID, group}, ruleFunc(func(ctx context.Context) {
+			h.loseCoverage(ctx, siteID, group, lost, at)
+		})) {
+			c.losing = was
+		}
 	case lostPrefix:
 		// Any entry of the mark after an expiry is the loss marked (and,
 		// for a marker, restored already: a watch that ran behind may
@@ -172,9 +186,9 @@ func (h *Hub) applyCoverageLocked(s *site, k parsedKey, e entry) {
 			return
 		}
 		ev := coverageEvent(s.id, k.group, was.Since, EventCoverageRestored, e.at, CoverageRestoredData{
-			Group: k.group, LostFor: math.Round(e.at.Sub(was.Since).Seconds()*1000) / 1000,
+			Group: k.group, LostFor: presence.LostFor(was.Since, e.at),
 		})
-		h.goBackground(func(context.Context) { h.events.publish([]Event{ev}) })
+		h.rules.enqueue(ruleKey{ruleCoverageRestored, s.id, ev.ID}, ruleFunc(func(context.Context) { h.events.publish([]Event{ev}) }))
 	}
 }
 
@@ -237,11 +251,13 @@ func coverageEvent(siteID, group string, since time.Time, typ string, at time.Ti
 }
 
 // checkCoverageLocked compares the site's widgets with their coverage keys
-// and starts the writes that bring the keys in line: a u. key for a widget
-// newly uncovered, a purge of the u. key of one that is not any more, a
-// purge of the c. key of one that is online again. It runs whenever the
-// view tells a site's changes (flushLocked), which includes the site's
-// working-hours boundaries (onBoundary) and entries of coverage keys.
+// and carries out what presence.CheckCoverage calls for: a u. key for a
+// widget newly uncovered, a purge of the u. key of one that is not any
+// more, a purge of the c. key of one that is online again. A write of a
+// key already under way is not started again, and a restore waits for the
+// loss's mark to be written. It runs whenever the view tells a site's
+// changes (flushLocked), which includes the site's working-hours
+// boundaries (onBoundary) and entries of coverage keys.
 func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
 	if h.events == nil {
 		return
@@ -253,29 +269,24 @@ func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
 	for _, g := range h.coverageGroupsLocked(s) {
 		w, _ := s.presence.WidgetAt(g, now)
 		c := s.coverage[g]
-		if alert > 0 && uncovered(w) {
-			if c != nil && (c.uncovered != nil || c.lost != nil || c.losing != nil || c.creating) {
-				continue
-			}
-			if c == nil {
-				c = &coverageState{}
-				s.coverage[g] = c
-			}
-			c.creating = true
+		act := presence.CheckCoverage(alert, w, c.state())
+		if act.StartClock {
 			siteID, group, rec := s.id, g, coverageRecord{Since: now, Reason: w.Reason}
-			if !h.goBackground(func(ctx context.Context) { h.startCoverageClock(ctx, siteID, group, rec, alert) }) {
-				c.creating = false
+			if h.rules.enqueue(ruleKey{ruleCoverageClock, siteID, group}, ruleFunc(func(ctx context.Context) {
+				h.startCoverageClock(ctx, siteID, group, rec, alert)
+			})) {
+				if c == nil {
+					c = &coverageState{}
+					s.coverage[g] = c
+				}
+				c.creating = true
 			}
-			continue
 		}
-		if c == nil {
-			continue
-		}
-		if c.uncovered != nil && c.purgingU == 0 {
+		if act.StopClock && c.uncovered != nil && c.purgingU == 0 {
 			c.purgingU = c.uncoveredRev
 			h.purgeCoverageLocked(s, g, uncoveredPrefix, c.uncoveredRev, clearedMarker)
 		}
-		if c.lost != nil && w.Status == presence.Online && c.purgingC == 0 {
+		if act.Restore && c.lost != nil && c.purgingC == 0 {
 			c.purgingC = c.lostRev
 			h.purgeCoverageLocked(s, g, lostPrefix, c.lostRev, restoredMarker)
 		}
@@ -352,7 +363,7 @@ func (h *Hub) purgeCoverageLocked(s *site, group, prefix string, rev uint64, mar
 		}
 		return &c.purgingC
 	}
-	started := h.goBackground(func(ctx context.Context) {
+	started := h.rules.enqueue(ruleKey{ruleCoveragePurge, siteID, key}, ruleFunc(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 		defer cancel()
 		_, err := h.purgeKeyWith(ctx, key, rev, marker)
@@ -371,7 +382,7 @@ func (h *Hub) purgeCoverageLocked(s *site, group, prefix string, rev uint64, mar
 			}
 			h.unlockSite(s)
 		}
-	})
+	}))
 	if !started {
 		*attempt(s.coverage[group]) = 0
 	}

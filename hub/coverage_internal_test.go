@@ -1,10 +1,6 @@
 package hub
 
-import (
-	"testing"
-
-	"github.com/presencehub/presencehub/presence"
-)
+import "testing"
 
 // TestCoverageKeys: the coverage keys of the site's widget and of a
 // group's parse back to their kind, site and group, and are not taken for
@@ -31,24 +27,6 @@ func TestCoverageKeys(t *testing.T) {
 	for _, key := range []string{"u", "c", "u.acme.sales.x", "c.acme.sales.x"} {
 		if k, ok := parseKey(key); ok {
 			t.Fatalf("parsed %q as %+v, want it refused", key, k)
-		}
-	}
-}
-
-// TestUncovered: a widget is uncovered when it is not online, unless its
-// hours are closed.
-func TestUncovered(t *testing.T) {
-	for _, tc := range []struct {
-		w    presence.Widget
-		want bool
-	}{
-		{presence.Widget{Status: presence.Online, Reason: presence.ReasonAgentsOnline}, false},
-		{presence.Widget{Status: presence.Busy, Reason: presence.ReasonAllBusy}, true},
-		{presence.Widget{Status: presence.Offline, Reason: presence.ReasonNoAgents}, true},
-		{presence.Widget{Status: presence.Offline, Reason: presence.ReasonOutsideHours}, false},
-	} {
-		if got := uncovered(tc.w); got != tc.want {
-			t.Errorf("uncovered(%+v) = %v, want %v", tc.w, got, tc.want)
 		}
 	}
 }

@@ -363,8 +363,7 @@ func (h *Hub) applySettingsLocked(s *site, e entry) {
 	if after := settings.IdleAfter(); after > 0 && after != before && h.isLoaded() {
 		// The idle rule was turned on or changed: online agents' clocks
 		// start now (the load starts them for a replica starting up).
-		id := s.id
-		h.goBackground(func(ctx context.Context) { h.startIdleClocks(ctx, id) })
+		h.startIdleClocksLocked(s)
 	}
 }
 

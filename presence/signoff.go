@@ -67,11 +67,11 @@ func (s *Site) ClosingSignOffs(settings Settings, hoursGroup string, boundary ti
 }
 
 // SignOffApplies reports whether the sign-off of a close sets an agent
-// offline, by their status record as it is when written: online or busy,
-// by a record written before the close. A status chosen after the close
+// offline at the close at closedAt, by their status record as it is when
+// written: online or busy, by a record written before the close. A status chosen after the close
 // is kept, and a sign-off tried again finds its own write newer.
-func SignOffApplies(status Status, writtenAt, close time.Time) bool {
-	return (status == Online || status == Busy) && writtenAt.Before(close)
+func SignOffApplies(status Status, writtenAt, closedAt time.Time) bool {
+	return (status == Online || status == Busy) && writtenAt.Before(closedAt)
 }
 
 // MissedSignOff is a close of HoursGroup's hours whose sign-off of Agents

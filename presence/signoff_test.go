@@ -80,20 +80,20 @@ func TestClosingSignOffs(t *testing.T) {
 // TestSignOffApplies: the sign-off writes only an online or busy status
 // set before the close.
 func TestSignOffApplies(t *testing.T) {
-	close := monday(17)
+	closedAt := monday(17)
 	for _, tt := range []struct {
 		status  Status
 		written time.Time
 		want    bool
 	}{
-		{Online, close.Add(-time.Second), true},
-		{Busy, close.Add(-time.Hour), true},
+		{Online, closedAt.Add(-time.Second), true},
+		{Busy, closedAt.Add(-time.Hour), true},
 		{Online, time.Time{}, true}, // an agent who never chose
-		{Offline, close.Add(-time.Hour), false},
-		{Online, close, false},
-		{Busy, close.Add(time.Second), false},
+		{Offline, closedAt.Add(-time.Hour), false},
+		{Online, closedAt, false},
+		{Busy, closedAt.Add(time.Second), false},
 	} {
-		if got := SignOffApplies(tt.status, tt.written, close); got != tt.want {
+		if got := SignOffApplies(tt.status, tt.written, closedAt); got != tt.want {
 			t.Errorf("SignOffApplies(%s, written %s) = %v, want %v", tt.status, tt.written.Format(time.TimeOnly), got, tt.want)
 		}
 	}
@@ -151,13 +151,13 @@ func TestMissedSignOffsReach(t *testing.T) {
 	// Open on Monday 9 November 2026 only.
 	s.SetHours("", &Schedule{Timezone: "UTC", Exceptions: []Exception{{Date: "2026-11-09", Hours: []Interval{{From: "09:00", To: "17:00"}}}}})
 	s.SetAgent("alice", Online, nil)
-	close := time.Date(2026, 11, 9, 17, 0, 0, 0, time.UTC)
+	closedAt := time.Date(2026, 11, 9, 17, 0, 0, 0, time.UTC)
 	stored := StoredAt{Hours: map[string]time.Time{}, Status: func(string) time.Time { return time.Time{} }}
 	on := Settings{SignOffAtClose: true}
-	if got := s.MissedSignOffs(on, stored, close.Add(SignOffCatchUp-time.Second)); len(got) != 1 || !got[0].Close.Equal(close) {
-		t.Errorf("just inside the reach: got %+v, want the close of %s", got, close)
+	if got := s.MissedSignOffs(on, stored, closedAt.Add(SignOffCatchUp-time.Second)); len(got) != 1 || !got[0].Close.Equal(closedAt) {
+		t.Errorf("just inside the reach: got %+v, want the close of %s", got, closedAt)
 	}
-	if got := s.MissedSignOffs(on, stored, close.Add(SignOffCatchUp)); got != nil {
+	if got := s.MissedSignOffs(on, stored, closedAt.Add(SignOffCatchUp)); got != nil {
 		t.Errorf("at the reach: got %+v, want nothing", got)
 	}
 	if SignOffCatchUp != 8*24*time.Hour {
