@@ -59,6 +59,7 @@ type serveConfig struct {
 	startupTimeout time.Duration
 	debugAddr      string
 	maxDevices     int
+	ruleWorkers    int
 	statusRate     float64
 	statusBurst    int
 	maxWidgets     int
@@ -127,6 +128,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.startupTimeout, "startup-timeout", 30*time.Second, "how long the embedded nats-server may take to start, and the bucket and event stream to open (a NATS cluster still electing its leaders), before serve gives up")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "HOST:PORT serving Go's pprof profiles under /debug/pprof/ (off by default; keep it private)")
 	fs.IntVar(&c.maxDevices, "max-devices", hub.DefaultMaxDevices, "live devices one agent may have; more are refused with close 4003")
+	fs.IntVar(&c.ruleWorkers, "rule-workers", hub.DefaultRuleWorkers, "goroutines that carry out the writes of the idle, sign-off and uncovered-alert rules")
 	fs.Float64Var(&c.statusRate, "status-rate", transport.DefaultStatusRate, "status changes per second allowed per device; more get rate_limited errors")
 	fs.IntVar(&c.statusBurst, "status-burst", transport.DefaultStatusBurst, "burst of status changes allowed per device")
 	fs.IntVar(&c.maxWidgets, "max-widgets-per-client", transport.DefaultMaxWidgetsPerClient, "widget sockets one client address may hold open on this replica; more are refused with HTTP 429; -1 disables the cap (load tests from one address)")
@@ -247,7 +249,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	h, err := hub.New(hub.Config{
 		ID: cfg.replicaID, JetStream: js, KV: kv, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
 		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics, MaxDevices: cfg.maxDevices,
-		WriteRetry: writeRetryConfig(cfg.writeRetry), Events: events,
+		WriteRetry: writeRetryConfig(cfg.writeRetry), Events: events, RuleWorkers: cfg.ruleWorkers,
 	})
 	if err != nil {
 		return err

@@ -75,6 +75,11 @@ func (c *serveConfig) validate() error {
 	if c.maxDevices < 1 {
 		return fmt.Errorf("invalid --max-devices %d: at least 1", c.maxDevices)
 	}
+	// hub.Config reads 0 as its default, which is not what an operator
+	// writing 0 means.
+	if c.ruleWorkers < 1 {
+		return fmt.Errorf("invalid --rule-workers %d: at least 1", c.ruleWorkers)
+	}
 	// These limits must be positive: transport reads 0 as its default,
 	// which is not what an operator writing 0 means.
 	for _, f := range []struct {
