@@ -8,14 +8,29 @@ import (
 	"time"
 )
 
+// startWorkers runs n workers until the test ends.
+func startWorkers(t *testing.T, n int) *ruleWorker {
+	w := &ruleWorker{}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.start(ctx, n)
+	t.Cleanup(func() {
+		cancel()
+		w.stop()
+	})
+	return w
+}
+
 // blockWorker queues a job under key that holds its worker until release is
-// closed, and returns once it runs.
+// closed (or the workers stop), and returns once it runs.
 func blockWorker(t *testing.T, w *ruleWorker, key ruleKey, release <-chan struct{}) {
 	t.Helper()
 	started := make(chan struct{})
-	if !w.enqueue(key, ruleFunc(func(context.Context) {
+	if !w.enqueue(key, ruleFunc(func(ctx context.Context) {
 		close(started)
-		<-release
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
 	})) {
 		t.Fatal("enqueue refused while the workers run")
 	}
@@ -44,13 +59,9 @@ func (j sumJob) merge(pending ruleJob) ruleJob {
 // so the queue holds one per key however many come; enqueueing never
 // blocks; and the waiting keys run in the order they first came.
 func TestRuleWorkerMergesByKey(t *testing.T) {
-	var w ruleWorker
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	w.start(ctx, 1)
-	defer w.stop()
+	w := startWorkers(t, 1)
 	release := make(chan struct{})
-	blockWorker(t, &w, ruleKey{ruleIdleClocks, "acme", ""}, release)
+	blockWorker(t, w, ruleKey{ruleIdleClocks, "acme", ""}, release)
 
 	ran := make(chan string, 10)
 	for i := range 1000 {
@@ -88,15 +99,11 @@ func TestRuleWorkerMergesByKey(t *testing.T) {
 
 // TestRuleWorkerCount: n workers carry out n decisions at once.
 func TestRuleWorkerCount(t *testing.T) {
-	var w ruleWorker
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	w.start(ctx, 3)
-	defer w.stop()
+	w := startWorkers(t, 3)
 	release := make(chan struct{})
 	defer close(release)
 	for i := range 3 {
-		blockWorker(t, &w, ruleKey{ruleIdleClocks, fmt.Sprint("site", i), ""}, release)
+		blockWorker(t, w, ruleKey{ruleIdleClocks, fmt.Sprint("site", i), ""}, release)
 	}
 }
 
