@@ -84,9 +84,9 @@ type idleDeadlineJob struct {
 
 func (j idleDeadlineJob) run(ctx context.Context) { j.h.idleDeadline(ctx, j.site, j.agent, j.deadline) }
 
-// merge keeps the later deadline: a record older than it is older than
-// the earlier one too, and one written between the two is not the rule's
-// own, which a later expiry means nobody was active since.
+// merge keeps the later deadline: a record the rule would set idle at the
+// earlier one (older than it) is older than the later one too, so the
+// later alone does what both would.
 func (j idleDeadlineJob) merge(pending ruleJob) ruleJob {
 	j.deadline = max(j.deadline, pending.(idleDeadlineJob).deadline)
 	return j

@@ -47,8 +47,9 @@ func (j signOffJob) run(ctx context.Context) {
 	j.h.signOff(ctx, j.site, j.agent, j.hoursGroup, j.closedAt)
 }
 
-// merge keeps the later close: a record older than the earlier close is
-// older than the later one too, and the agent is to be signed off at both.
+// merge keeps the later close: a record the earlier close would sign off
+// (older than it) is older than the later one too, so the later alone does
+// what both would, naming the later close's hours as the author.
 func (j signOffJob) merge(pending ruleJob) ruleJob {
 	if p := pending.(signOffJob); p.closedAt.After(j.closedAt) {
 		return p
