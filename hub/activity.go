@@ -17,7 +17,9 @@ import (
 // watch sees the expiry marker, and each one that does tries to set the
 // agent's status to idle.status with a compare-and-set on the agent
 // record, so exactly one change lands, whichever replicas are alive. No
-// replica runs a timer for it.
+// replica runs a timer for it. What the rule decides is package presence's
+// (idle.go there); this file keeps its keys and carries out its decisions
+// on the rule worker (worker.go).
 
 // storedActivity is what the view knows of an agent's activity.
 type storedActivity struct {
@@ -37,9 +39,8 @@ func (h *Hub) applyActivityLocked(s *site, k store.Key, e entry) {
 		// after a restart); a removal found only by absence in a
 		// snapshot carries no time and is not acted on: the key's
 		// marker, if still there, is.
-		if !e.at.IsZero() && s.settings.idleAfter() > 0 {
-			site, agent, rev := s.id, k.Agent, e.rev
-			h.goBackground(func(ctx context.Context) { h.idleDeadline(ctx, site, agent, rev) })
+		if !e.at.IsZero() && s.settings.IdleAfter() > 0 {
+			h.rules.enqueue(ruleKey{ruleIdleDeadline, s.id, k.Agent}, idleDeadlineJob{h, s.id, k.Agent, e.rev})
 		}
 		return
 	}
@@ -51,39 +52,64 @@ func (h *Hub) applyActivityLocked(s *site, k store.Key, e entry) {
 	s.activity[k.Agent] = storedActivity{at: rec.At, present: true}
 }
 
-// idleDeadline runs when an agent's activity key expired, the expiry
-// being bucket revision deadline: unless activity came back meanwhile, an
-// agent still online gets the idle status. Every replica that saw the
-// expiry runs it, each with a compare-and-set on the agent record as it
-// read it, and only on a record older than the expiry: a record written
-// since (the rule applied by another replica, activity bringing the agent
-// back, a status chosen by hand) is newer than the deadline, and a replica
-// that comes late must not apply the rule to it.
+// clock is the agent's idle clock as the rules see it.
+func (a storedActivity) clock() presence.IdleClock {
+	return presence.IdleClock{Start: a.at, Running: a.present}
+}
+
+// idleDeadlineJob is the idle rule due at an agent's idle deadline, the
+// expiry of their activity key at bucket revision deadline.
+type idleDeadlineJob struct {
+	h           *Hub
+	site, agent string
+	deadline    uint64
+}
+
+func (j idleDeadlineJob) run(ctx context.Context) { j.h.idleDeadline(ctx, j.site, j.agent, j.deadline) }
+
+// merge keeps the later deadline: a record the rule would set idle at the
+// earlier one (older than it) is older than the later one too, so the
+// later alone does what both would.
+func (j idleDeadlineJob) merge(pending ruleJob) ruleJob {
+	j.deadline = max(j.deadline, pending.(idleDeadlineJob).deadline)
+	return j
+}
+
+// idleDeadline carries out the idle rule (presence.Settings.IdleAtDeadline)
+// when an agent's activity key expired at bucket revision deadline. Every
+// replica that saw the expiry runs it, each with a compare-and-set on the
+// agent record as it read it, and the rule leaves alone a record newer
+// than the deadline, so a replica that comes late does not apply it over
+// the one that came first, nor over a status chosen since.
 func (h *Hub) idleDeadline(ctx context.Context, siteID, agent string, deadline uint64) {
 	settings := h.Settings(siteID)
-	if settings.idleAfter() == 0 {
-		return
+	if settings.IdleAfter() == 0 {
+		return // spare the reads: the rule is off
 	}
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 	defer cancel()
+	var check presence.IdleCheck
 	// The watch may run behind: ask the bucket whether the agent was
 	// active again since.
 	active, err := h.store.Exists(ctx, store.ActivityKey(siteID, agent))
-	switch {
-	case err != nil:
+	if err != nil {
 		h.log.Warn("failed to check an agent's activity at its idle deadline", "site", siteID, "agent", agent, "err", err)
 		return
-	case active:
-		return
 	}
-	// Read from the bucket, not the view: a record written since the
-	// deadline (a conflict too: another write came first) is newer than
-	// it, so the rule does not apply to it.
+	if check.Active = active; settings.IdleAfter() > 0 && active {
+		return // spare the read: activity came, a new clock runs
+	}
+	// The record is read from the bucket, not the view, and written with
+	// the store's compare-and-set: a record another write replaced since
+	// the read is newer than the deadline, so the rule does not apply to
+	// it either.
 	_, err = h.store.UpdateAgent(ctx, siteID, agent, nil, func(rec *store.AgentRecord, rev uint64, exists bool) bool {
-		if !exists || rev > deadline || rec.Status != presence.Online {
+		check.Exists, check.Status, check.Rev = exists, rec.Status, rev
+		status, ok := settings.IdleAtDeadline(check, deadline)
+		if !ok {
 			return false
 		}
-		rec.Status = settings.Idle.Status
+		rec.Status = status
 		rec.By, rec.ByID, rec.ByDevice, rec.Ref = protocol.ByIdle, "", "", ""
 		rec.At = h.cfg.Now()
 		return true
@@ -93,61 +119,55 @@ func (h *Hub) idleDeadline(ctx context.Context, siteID, agent string, deadline u
 	}
 }
 
-// writeTimeout bounds one background write of the idle rules.
+// writeTimeout bounds one background write of the rules.
 func writeTimeout(h *Hub) time.Duration { return store.WriteAttemptTimeout + h.store.WriteRetry() }
 
 // Activity records that the session's person interacted. It returns at
-// once; the write, if one is due, runs in the background.
+// once; the write, if one is due, is left to the rule worker.
 func (s *Session) Activity() { s.h.activity(s.site, s.agent, s.device) }
 
-// activity notes activity of a device of agent: the activity key is
-// rewritten when the last write is older than after/4, and an agent whose
-// status the idle rule set is online again.
+// activity notes activity of a device of agent.
 func (h *Hub) activity(siteID, agent, device string) {
-	st := h.lockExistingSite(siteID)
-	if st == nil {
-		return
+	if st := h.lockExistingSite(siteID); st != nil {
+		h.activityLocked(st, agent, device)
+		h.unlockSite(st)
 	}
-	after := st.settings.idleAfter()
-	now := h.cfg.Now()
-	write := false
-	if after > 0 {
-		last := st.activity[agent]
-		wrote := st.activityWritten[agent]
-		if !last.present || now.Sub(last.at) >= after/4 {
-			if now.Sub(wrote) >= after/4 {
-				st.activityWritten[agent] = now
-				write = true
-			}
-		}
-	}
-	restore := false
-	if a, ok := st.agents[agent]; ok && a.rec.By == protocol.ByIdle && a.rec.Status != presence.Online {
-		restore = true
-	}
-	h.unlockSite(st)
-	if !write && !restore {
-		return
-	}
-	h.goBackground(func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
-		defer cancel()
-		if write {
+}
+
+// activityLocked carries out what activity of a device of agent calls
+// for: the activity key is rewritten when it is due
+// (presence.Settings.ActivityWriteDue), and an agent whose status the idle
+// rule set is online again (presence.ActivityRestores).
+func (h *Hub) activityLocked(st *site, agent, device string) {
+	siteID, now := st.id, h.cfg.Now()
+	if st.settings.ActivityWriteDue(now, st.activity[agent].clock(), st.activityWritten[agent]) {
+		// A write still waiting is replaced: this one is later.
+		after := st.settings.IdleAfter()
+		if h.rules.enqueue(ruleKey{ruleActivityWrite, siteID, agent}, ruleFunc(func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
+			defer cancel()
 			if err := h.writeActivity(ctx, siteID, agent, device, now, after); err != nil {
 				h.log.Warn("failed to record activity", "site", siteID, "agent", agent, "err", err)
 			}
+		})) {
+			st.activityWritten[agent] = now
 		}
-		if restore {
+	}
+	if a, ok := st.agents[agent]; ok && presence.ActivityRestores(a.rec.Status, a.rec.By == protocol.ByIdle) {
+		h.rules.enqueue(ruleKey{ruleRestoreFromIdle, siteID, agent}, ruleFunc(func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
+			defer cancel()
 			h.restoreFromIdle(ctx, siteID, agent, device)
-		}
-	})
+		}))
+	}
 }
 
 // restoreFromIdle sets online an agent whose status the idle rule set; a
-// status chosen by hand (or by an admin, or at closing time) is left alone.
+// status chosen by hand (or by an admin, or at closing time) since is left
+// alone.
 func (h *Hub) restoreFromIdle(ctx context.Context, siteID, agent, device string) {
 	_, err := h.updateAgent(ctx, siteID, agent, func(rec *store.AgentRecord, exists bool) bool {
-		if !exists || rec.By != protocol.ByIdle || rec.Status == presence.Online {
+		if !exists || !presence.ActivityRestores(rec.Status, rec.By == protocol.ByIdle) {
 			return false
 		}
 		rec.Status = presence.Online
@@ -165,9 +185,15 @@ func (h *Hub) writeActivity(ctx context.Context, siteID, agent, device string, a
 	return h.store.WriteActivity(ctx, siteID, agent, store.ActivityRecord{At: at, Device: device}, after)
 }
 
-// startIdleClocks starts the idle deadline of every online agent of the
-// site that has none: after the idle rule is turned on (the clock starts
-// then, not at the agent's last status change), and after a load, for
+// startIdleClocksLocked has the rule worker start the idle clock of every
+// agent of the site that needs one (presence.Settings.IdleClockNeeded).
+func (h *Hub) startIdleClocksLocked(s *site) {
+	id := s.id
+	h.rules.enqueue(ruleKey{ruleIdleClocks, id, ""}, ruleFunc(func(ctx context.Context) { h.startIdleClocks(ctx, id) }))
+}
+
+// startIdleClocks starts the idle clock of every agent of the site that
+// needs one: after the idle rule is turned on, and after a load, for
 // agents whose key expired while no replica watched. Create refuses a key
 // that exists, so replicas doing this together write each key once.
 func (h *Hub) startIdleClocks(ctx context.Context, siteID string) {
@@ -175,13 +201,11 @@ func (h *Hub) startIdleClocks(ctx context.Context, siteID string) {
 	if st == nil {
 		return
 	}
-	after := st.settings.idleAfter()
+	after := st.settings.IdleAfter()
 	var agents []string
-	if after > 0 {
-		for id, a := range st.agents {
-			if a.rec.Status == presence.Online && !st.activity[id].present {
-				agents = append(agents, id)
-			}
+	for id, a := range st.agents {
+		if st.settings.IdleClockNeeded(a.rec.Status, st.activity[id].clock()) {
+			agents = append(agents, id)
 		}
 	}
 	h.unlockSite(st)
@@ -196,16 +220,14 @@ func (h *Hub) startIdleClocks(ctx context.Context, siteID string) {
 	}
 }
 
-// startAllIdleClocks runs startIdleClocks, in the background, for every
+// startAllIdleClocks runs startIdleClocks, on the rule worker, for every
 // site with the idle rule on.
 func (h *Hub) startAllIdleClocks() {
 	for _, st := range h.sites.all() {
 		st.mu.Lock()
-		on := st.settings.idleAfter() > 0
-		st.mu.Unlock()
-		if on {
-			id := st.id
-			h.goBackground(func(ctx context.Context) { h.startIdleClocks(ctx, id) })
+		if st.settings.IdleAfter() > 0 {
+			h.startIdleClocksLocked(st)
 		}
+		st.mu.Unlock()
 	}
 }

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"context"
 	"time"
 
 	"github.com/presencehub/presencehub/hub/change"
@@ -178,7 +177,7 @@ func (h *Hub) kickReplacedLocked(s *site, k store.Key, session string) {
 func (h *Hub) applySettingsLocked(s *site, e entry) {
 	s.pending.settingsChanged()
 	if e.deleted {
-		s.settings, s.hasSettings, s.settingsAt = SiteSettings{}, false, time.Time{}
+		s.settings, s.hasSettings, s.settingsAt = presence.Settings{}, false, time.Time{}
 		return
 	}
 	settings, err := decodeSettings(e.value)
@@ -186,12 +185,11 @@ func (h *Hub) applySettingsLocked(s *site, e entry) {
 		h.log.Error("ignoring bad site settings", "key", e.key, "err", err)
 		return
 	}
-	before := s.settings.idleAfter()
+	before := s.settings.IdleAfter()
 	s.settings, s.hasSettings, s.settingsAt = settings, true, e.at
-	if after := settings.idleAfter(); after > 0 && after != before && h.isLoaded() {
+	if after := settings.IdleAfter(); after > 0 && after != before && h.isLoaded() {
 		// The idle rule was turned on or changed: online agents' clocks
 		// start now (the load starts them for a replica starting up).
-		id := s.id
-		h.goBackground(func(ctx context.Context) { h.startIdleClocks(ctx, id) })
+		h.startIdleClocksLocked(s)
 	}
 }

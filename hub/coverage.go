@@ -2,9 +2,7 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -41,6 +39,10 @@ import (
 // Whichever replicas die, one that is alive and watching does each step,
 // and every step's effect lands once. A replica without events takes no
 // part.
+//
+// When a widget is uncovered, and when its coverage counts as lost or
+// restored, is package presence's (coverage.go there); this file keeps the
+// keys and carries out its decisions on the rule worker (worker.go).
 
 // coverageState is what the view knows of one widget's coverage keys.
 type coverageState struct {
@@ -58,29 +60,21 @@ type coverageState struct {
 	purgingUncovered, purgingLost uint64
 }
 
+// state is what the rules see of the keys: a clock runs while the u. key
+// exists or is being created, a loss is marked while the c. key exists or
+// is being written.
+func (c *coverageState) state() presence.CoverageState {
+	if c == nil {
+		return presence.CoverageState{}
+	}
+	return presence.CoverageState{
+		Clock: c.uncovered != nil || c.creating,
+		Lost:  c.lost != nil || c.losing != nil,
+	}
+}
+
 func (c *coverageState) empty() bool {
 	return c.uncovered == nil && c.lost == nil && c.losing == nil && !c.creating && c.purgingUncovered == 0 && c.purgingLost == 0
-}
-
-// CoverageLostData is the data of coverage.lost.
-type CoverageLostData struct {
-	Group  string          `json:"group"`
-	Since  protocol.Time   `json:"since"`
-	Reason presence.Reason `json:"reason"`
-}
-
-// CoverageRestoredData is the data of coverage.restored.
-type CoverageRestoredData struct {
-	Group string `json:"group"`
-	// LostFor is how long the widget was not online, in seconds: from
-	// the since of its coverage.lost to its coverage.restored.
-	LostFor float64 `json:"lost_for"`
-}
-
-// uncovered reports whether a widget shows that nobody answers inside its
-// working hours.
-func uncovered(w presence.Widget) bool {
-	return w.Status != presence.Online && w.Reason != presence.ReasonOutsideHours
 }
 
 // applyCoverageLocked folds an entry of a u. or c. key into the view.
@@ -101,7 +95,8 @@ func (h *Hub) applyCoverageLocked(s *site, k store.Key, e entry) {
 	s.pending.coverageChanged()
 	var rec store.CoverageRecord
 	if !e.deleted {
-		if err := json.Unmarshal(e.value, &rec); err != nil {
+		var err error
+		if rec, err = store.DecodeCoverageRecord(e.value); err != nil {
 			h.log.Error("ignoring bad coverage record", "key", e.key, "err", err)
 			return
 		}
@@ -120,7 +115,7 @@ func (h *Hub) applyCoverageLocked(s *site, k store.Key, e entry) {
 		}
 		was := c.uncovered
 		c.uncovered, c.uncoveredRev = nil, 0
-		if was == nil || len(e.value) > 0 || !fresh || !e.live || c.lost != nil || c.losing != nil {
+		if was == nil || len(e.value) > 0 || !fresh || !e.live {
 			return // purged, or not news
 		}
 		// The key expired: the widget was uncovered for the delay, unless
@@ -131,12 +126,16 @@ func (h *Hub) applyCoverageLocked(s *site, k store.Key, e entry) {
 		// its marker is applied. A replica that missed the marker leaves
 		// it to the others; if every one did, the widget, still uncovered
 		// and not lost, gets a new deadline.
-		if w, _ := s.presence.WidgetAt(k.Group, h.cfg.Now()); !uncovered(w) || s.settings.uncoveredAlert() == 0 {
+		w, _ := s.presence.WidgetAt(k.Group, h.cfg.Now())
+		if !presence.CoverageLost(s.settings.UncoveredAfter(), w, c.state()) {
 			return
 		}
-		c.losing = was
 		siteID, group, at, lost := s.id, k.Group, e.at, *was
-		h.goBackground(func(ctx context.Context) { h.loseCoverage(ctx, siteID, group, lost, at) })
+		if h.rules.enqueue(ruleKey{ruleCoverageLose, siteID, group}, ruleFunc(func(ctx context.Context) {
+			h.loseCoverage(ctx, siteID, group, lost, at)
+		})) {
+			c.losing = was
+		}
 	case store.KindCoverageLost:
 		// Any entry of the mark after an expiry is the loss marked (and,
 		// for a marker, restored already: a watch that ran behind may
@@ -151,10 +150,10 @@ func (h *Hub) applyCoverageLocked(s *site, k store.Key, e entry) {
 		if was == nil || string(e.value) != string(store.RestoredMarker) || !fresh {
 			return
 		}
-		ev := coverageEvent(s.id, k.Group, was.Since, events.TypeCoverageRestored, e.at, CoverageRestoredData{
-			Group: k.Group, LostFor: math.Round(e.at.Sub(was.Since).Seconds()*1000) / 1000,
+		ev := coverageEvent(s.id, k.Group, was.Since, events.TypeCoverageRestored, e.at, events.CoverageRestoredData{
+			Group: k.Group, LostFor: presence.LostFor(was.Since, e.at),
 		})
-		h.goBackground(func(context.Context) { h.events.Publish([]events.Event{ev}) })
+		h.rules.enqueue(ruleKey{ruleCoverageRestored, s.id, ev.ID}, ruleFunc(func(context.Context) { h.events.Publish([]events.Event{ev}) }))
 	}
 }
 
@@ -167,7 +166,7 @@ func (h *Hub) applyCoverageLocked(s *site, k store.Key, e entry) {
 // second coverage.restored, named by the same since, is a copy JetStream
 // drops.
 func (h *Hub) loseCoverage(ctx context.Context, siteID, group string, rec store.CoverageRecord, at time.Time) {
-	h.events.Publish([]events.Event{coverageEvent(siteID, group, rec.Since, events.TypeCoverageLost, at, CoverageLostData{
+	h.events.Publish([]events.Event{coverageEvent(siteID, group, rec.Since, events.TypeCoverageLost, at, events.CoverageLostData{
 		Group: group, Since: protocol.Time(rec.Since), Reason: rec.Reason,
 	})})
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
@@ -196,59 +195,46 @@ func (h *Hub) loseCoverage(ctx context.Context, siteID, group string, rec store.
 // every replica, since every one reads since from the bucket, and one per
 // loss of a widget's coverage.
 func coverageEvent(siteID, group string, since time.Time, typ string, at time.Time, data any) events.Event {
-	b, err := json.Marshal(data)
-	if err != nil {
-		panic("failed to encode event data: " + err.Error()) // the data types always encode
-	}
-	return events.Event{
-		ID:        "coverage." + siteID + "." + group + "." + strconv.FormatInt(since.UnixNano(), 10) + "." + typ,
-		Type:      typ,
-		Site:      siteID,
-		Timestamp: protocol.Time(at),
-		Data:      b,
-	}
+	return events.New(siteID, "coverage."+siteID+"."+group+"."+strconv.FormatInt(since.UnixNano(), 10)+"."+typ, typ, at, data)
 }
 
 // checkCoverageLocked compares the site's widgets with their coverage keys
-// and starts the writes that bring the keys in line: a u. key for a widget
-// newly uncovered, a purge of the u. key of one that is not any more, a
-// purge of the c. key of one that is online again. It runs whenever the
-// view tells a site's changes (flushLocked), which includes the site's
-// working-hours boundaries (onBoundary) and entries of coverage keys.
+// and carries out what presence.CheckCoverage calls for: a u. key for a
+// widget newly uncovered, a purge of the u. key of one that is not any
+// more, a purge of the c. key of one that is online again. A write of a
+// key already under way is not started again, and a restore waits for the
+// loss's mark to be written. It runs whenever the view tells a site's
+// changes (flushLocked), which includes the site's working-hours
+// boundaries (onBoundary) and entries of coverage keys.
 func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
 	if h.events == nil {
 		return
 	}
-	alert := s.settings.uncoveredAlert()
+	alert := s.settings.UncoveredAfter()
 	if alert == 0 && len(s.coverage) == 0 {
 		return
 	}
 	for _, g := range h.coverageGroupsLocked(s) {
 		w, _ := s.presence.WidgetAt(g, now)
 		c := s.coverage[g]
-		if alert > 0 && uncovered(w) {
-			if c != nil && (c.uncovered != nil || c.lost != nil || c.losing != nil || c.creating) {
-				continue
-			}
-			if c == nil {
-				c = &coverageState{}
-				s.coverage[g] = c
-			}
-			c.creating = true
+		act := presence.CheckCoverage(alert, w, c.state())
+		if act.StartClock {
 			siteID, group, rec := s.id, g, store.CoverageRecord{Since: now, Reason: w.Reason}
-			if !h.goBackground(func(ctx context.Context) { h.startCoverageClock(ctx, siteID, group, rec, alert) }) {
-				c.creating = false
+			if h.rules.enqueue(ruleKey{ruleCoverageClock, siteID, group}, ruleFunc(func(ctx context.Context) {
+				h.startCoverageClock(ctx, siteID, group, rec, alert)
+			})) {
+				if c == nil {
+					c = &coverageState{}
+					s.coverage[g] = c
+				}
+				c.creating = true
 			}
-			continue
 		}
-		if c == nil {
-			continue
-		}
-		if c.uncovered != nil && c.purgingUncovered == 0 {
+		if act.StopClock && c.uncovered != nil && c.purgingUncovered == 0 {
 			c.purgingUncovered = c.uncoveredRev
 			h.purgeCoverageLocked(s, g, store.KindUncovered, c.uncoveredRev, store.ClearedMarker)
 		}
-		if c.lost != nil && w.Status == presence.Online && c.purgingLost == 0 {
+		if act.Restore && c.lost != nil && c.purgingLost == 0 {
 			c.purgingLost = c.lostRev
 			h.purgeCoverageLocked(s, g, store.KindCoverageLost, c.lostRev, store.RestoredMarker)
 		}
@@ -305,7 +291,7 @@ func (h *Hub) startCoverageClock(ctx context.Context, siteID, group string, rec 
 	}
 }
 
-// purgeCoverageLocked starts purging the coverage key of kind prefix of
+// purgeCoverageLocked starts purging the coverage key of kind kind of
 // group at revision rev with marker as the marker's body; a replica whose
 // purge finds another revision (another replica purged it first) gives
 // up. The caller has set the attempt's revision (purgingUncovered or purgingLost).
@@ -318,7 +304,7 @@ func (h *Hub) purgeCoverageLocked(s *site, group string, kind store.Kind, rev ui
 		}
 		return &c.purgingLost
 	}
-	started := h.goBackground(func(ctx context.Context) {
+	started := h.rules.enqueue(ruleKey{ruleCoveragePurge, siteID, key.String()}, ruleFunc(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 		defer cancel()
 		_, err := h.store.Purge(ctx, key, rev, marker)
@@ -337,7 +323,7 @@ func (h *Hub) purgeCoverageLocked(s *site, group string, kind store.Kind, rev ui
 			}
 			h.unlockSite(s)
 		}
-	})
+	}))
 	if !started {
 		*attempt(s.coverage[group]) = 0
 	}

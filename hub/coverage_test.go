@@ -110,7 +110,7 @@ func TestUncoveredAlertOnceFromTwoReplicas(t *testing.T) {
 	alice := connect(t, a, "acme", "alice", []string{"sales"}, dev)
 	dev.expect(t, "welcome")
 	const alert = 2 * time.Second
-	putSettings(t, a, "acme", hub.SiteSettings{UncoveredAlert: alert.String()})
+	putSettings(t, a, "acme", presence.Settings{UncoveredAlert: alert.String()})
 	waitSettings(t, ns, "acme", a, b)
 
 	if err := alice.Bye(ctx); err != nil {
@@ -208,7 +208,7 @@ func TestUncoveredAlertNotOutsideHours(t *testing.T) {
 	}
 	defer w.Stop()
 
-	putSettings(t, a, "acme", hub.SiteSettings{UncoveredAlert: "2s"})
+	putSettings(t, a, "acme", presence.Settings{UncoveredAlert: "2s"})
 	waitSettings(t, ns, "acme", a, b)
 	if err := alice.Bye(ctx); err != nil {
 		t.Fatal(err)
@@ -254,7 +254,7 @@ func TestUncoveredAlertSurvivesTheReplicaThatSawTheGap(t *testing.T) {
 	defer cancel()
 
 	alice := connect(t, a, "acme", "alice", nil, newQueue(16))
-	putSettings(t, a, "acme", hub.SiteSettings{UncoveredAlert: "2s"})
+	putSettings(t, a, "acme", presence.Settings{UncoveredAlert: "2s"})
 	waitSettings(t, ns, "acme", a, b)
 	if err := alice.Bye(ctx); err != nil {
 		t.Fatal(err)
@@ -322,7 +322,7 @@ func TestUncoveredAlertEndsWhenHoursClose(t *testing.T) {
 		}
 	}
 
-	putSettings(t, h, "acme", hub.SiteSettings{UncoveredAlert: "1h"})
+	putSettings(t, h, "acme", presence.Settings{UncoveredAlert: "1h"})
 	if err := alice.Bye(ctx); err != nil {
 		t.Fatal(err)
 	}

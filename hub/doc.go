@@ -25,12 +25,19 @@
 // local sessions), the stats publisher (publishes this replica's numbers
 // over NATS and answers per-site questions from other replicas) and the
 // health prober (asks JetStream every few seconds whether it answers, for
-// Healthy); all end when Run's context is done. A watch that ends is
-// stopped on a goroutine of its own (deleting its consumer can wait out a
-// timeout), a bye whose caller gave up goes on purging its lease on a
-// goroutine of its own (session.go), and events whose publish failed are
-// published again by one retry goroutine while any wait (eventretry.go);
-// Run waits for all three kinds. A site
+// Healthy); all end when Run's context is done. Run also starts and owns
+// the rule workers (worker.go; Config.RuleWorkers of them, 4 by default),
+// which carry out the decisions of the idle, sign-off and coverage rules
+// (writing activity keys and idle clocks, restoring agents from idle,
+// signing agents off, writing and purging coverage keys, publishing
+// coverage events) from a queue that holds at most one decision per key
+// and never blocks who adds to it; they end with Run's context, dropping
+// what is still queued. A watch that ends is stopped on a goroutine of its
+// own (deleting its consumer can wait out a timeout), a bye whose caller
+// gave up goes on purging its lease on a goroutine of its own
+// (session.go), and events whose publish failed are published again by
+// one retry goroutine while any wait (eventretry.go); Run waits for the
+// rule workers and all three kinds. A site
 // with frames to send has one delivery goroutine, started when
 // its outbox gets frames and ended when it is empty; a large fan-out splits
 // its sends over short-lived goroutines (one per core, at most 8) and waits

@@ -392,7 +392,7 @@ func TestBackgroundDeviceEvents(t *testing.T) {
 	h := startEventHub(t, ns, time.Hour)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if err := h.PutSettings(ctx, "acme", hub.SiteSettings{Background: &hub.BackgroundSettings{Max: "10h"}}); err != nil {
+	if err := h.PutSettings(ctx, "acme", presence.Settings{Background: &presence.BackgroundSettings{Max: "10h"}}); err != nil {
 		t.Fatal(err)
 	}
 	phone, err := h.Connect(ctx, hub.Identity{Site: "acme", Agent: "alice"}, hub.DeviceHello{Kind: presence.Mobile}, newQueue(16))

@@ -18,8 +18,8 @@ func (h *Hub) EventsComplete() <-chan struct{} { return h.events.Complete() }
 func (h *Hub) MissedSignOffs() []string {
 	var out []string
 	for _, m := range h.missedSignOffs(h.cfg.Now()) {
-		for _, agent := range m.agents {
-			out = append(out, fmt.Sprintf("%s/%s by hours of %q", m.site, agent, m.hoursGroup))
+		for _, agent := range m.Agents {
+			out = append(out, fmt.Sprintf("%s/%s by hours of %q", m.site, agent, m.HoursGroup))
 		}
 	}
 	return out

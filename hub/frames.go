@@ -104,7 +104,7 @@ func (h *Hub) flushLocked(s *site) {
 			case protocol.ByAdmin:
 				f.ByAgent = byID
 			case protocol.ByIdle:
-				f.IdleAfterMS = s.settings.idleAfter().Milliseconds()
+				f.IdleAfterMS = s.settings.IdleAfter().Milliseconds()
 			}
 			h.sendToAgentLocked(s, agent, encode(f))
 			h.metrics.observePropagation(rec.At, now)

@@ -24,6 +24,9 @@ const (
 	DefaultGrace      = 2 * time.Minute
 	DefaultMarkerTTL  = store.DefaultMarkerTTL
 	DefaultMaxDevices = 10
+	// DefaultRuleWorkers is how many goroutines carry out the rules'
+	// decisions (worker.go).
+	DefaultRuleWorkers = 4
 )
 
 // ErrNotReady is returned while the view is still loading.
@@ -67,6 +70,9 @@ type Config struct {
 	// the event stream (events.go), which must have been opened with
 	// events.OpenStream.
 	Events bool
+	// RuleWorkers is how many goroutines carry out the writes of the idle,
+	// sign-off and coverage rules (worker.go); default DefaultRuleWorkers.
+	RuleWorkers int
 }
 
 // Hub is one replica's view of all presence state and its local
@@ -98,6 +104,8 @@ type Hub struct {
 
 	// bg runs work that outlives its caller, such as a bye's purge.
 	bg background
+	// rules carries out the rules' decisions (worker.go).
+	rules ruleWorker
 	// health is the outcome of the last JetStream probe.
 	health health
 
@@ -142,6 +150,12 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.HealthEvery < 0 {
 		return nil, fmt.Errorf("hub: health probe interval %v is negative", cfg.HealthEvery)
+	}
+	if cfg.RuleWorkers == 0 {
+		cfg.RuleWorkers = DefaultRuleWorkers
+	}
+	if cfg.RuleWorkers < 0 {
+		return nil, fmt.Errorf("hub: rule workers %d is negative", cfg.RuleWorkers)
 	}
 	if cfg.WriteRetry == 0 {
 		cfg.WriteRetry = DefaultWriteRetry
@@ -196,11 +210,13 @@ func (h *Hub) Loaded() <-chan struct{} { return h.loaded }
 func (h *Hub) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	h.bg.start(ctx)
+	h.rules.start(ctx, h.cfg.RuleWorkers)
 	g.Go(func() error { return h.watcher.run(ctx) })
 	g.Go(func() error { return h.keepLeases(ctx) })
 	g.Go(func() error { return h.stats.publish(ctx) })
 	g.Go(func() error { return h.probeJetStream(ctx) })
 	err := g.Wait()
+	h.rules.stop()
 	h.bg.stop()
 	h.watcher.stopping.Wait()
 	h.ready.Store(false)

@@ -300,6 +300,7 @@ func TestConfigValidation(t *testing.T) {
 		{"refresh not under grace", hub.Config{JetStream: js, Bucket: kv, Grace: 2 * time.Second, RefreshEvery: 2 * time.Second}},
 		{"marker ttl under a second", hub.Config{JetStream: js, Bucket: kv, MarkerTTL: time.Millisecond}},
 		{"no bucket", hub.Config{JetStream: js}},
+		{"negative rule workers", hub.Config{JetStream: js, Bucket: kv, RuleWorkers: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

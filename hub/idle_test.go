@@ -9,7 +9,6 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
@@ -92,7 +91,7 @@ func waitApplied(t *testing.T, rev uint64, hubs ...*testHub) {
 	}
 }
 
-func putSettings(t *testing.T, h *testHub, site string, s hub.SiteSettings) {
+func putSettings(t *testing.T, h *testHub, site string, s presence.Settings) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -110,7 +109,7 @@ func TestIdleRule(t *testing.T) {
 	a := startHub(t, ns, time.Hour)
 	b := startHub(t, ns, time.Hour)
 	const after = 2 * time.Second
-	putSettings(t, a, "acme", hub.SiteSettings{Idle: &hub.IdleSettings{After: after.String(), Status: presence.Busy}})
+	putSettings(t, a, "acme", presence.Settings{Idle: &presence.IdleSettings{After: after.String(), Status: presence.Busy}})
 	writes := watchRecord(t, ns, "acme", "alice")
 
 	q := newQueue(64)

@@ -139,8 +139,8 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		h.sessionCount.Add(-1)
 	})
 	h.enqueueLocked(s, encode(welcome), []Subscriber{sub})
-	// A hello counts as activity; noted once the site is unlocked.
-	h.goBackground(func(context.Context) { h.activity(id.Site, id.Agent, device) })
+	// A hello counts as activity.
+	h.activityLocked(s, id.Agent, device)
 	return sess, nil
 }
 
@@ -229,7 +229,7 @@ func (s *Session) Background(ctx context.Context) error {
 	if s.record.Kind != presence.Mobile {
 		return ErrNotMobile
 	}
-	max := s.h.Settings(s.site).backgroundMax()
+	max := s.h.Settings(s.site).BackgroundMax()
 	if max == 0 {
 		return ErrBackgroundOff
 	}

@@ -21,37 +21,51 @@ import (
 // A close that came while no replica could act on it (every replica down,
 // or NATS unreachable past the write timeout) is caught up when a view
 // (re)loads: see catchUpSignOffs.
+//
+// Which agents a close concerns, and which closes a catch-up does, is
+// package presence's (signoff.go there); this file carries out its
+// decisions on the rule worker (worker.go).
 
-// signOffLocked starts signing off the agents hoursGroup's schedule governs
-// if it closed at boundary and the site signs off at close.
+// signOffLocked has the rule worker sign off the agents that a boundary of
+// hoursGroup's schedule concerns (presence.Site.ClosingSignOffs).
 func (h *Hub) signOffLocked(s *site, hoursGroup string, boundary time.Time) {
-	if !s.settings.SignOffAtClose {
-		return
+	for _, agent := range s.presence.ClosingSignOffs(s.settings, hoursGroup, boundary) {
+		h.enqueueSignOff(s.id, agent, hoursGroup, boundary)
 	}
-	sched, ok := s.presence.Hours(hoursGroup)
-	if !ok {
-		return
-	}
-	if open, _ := sched.OpenAt(boundary); open {
-		return // an opening
-	}
-	agents := s.presence.SignOffAt(hoursGroup, boundary)
-	if len(agents) == 0 {
-		return
-	}
-	siteID := s.id
-	h.goBackground(func(ctx context.Context) {
-		for _, agent := range agents {
-			h.signOff(ctx, siteID, agent, hoursGroup, boundary)
-		}
-	})
 }
 
-func (h *Hub) signOff(ctx context.Context, siteID, agent, hoursGroup string, boundary time.Time) {
+func (h *Hub) enqueueSignOff(siteID, agent, hoursGroup string, closedAt time.Time) {
+	h.rules.enqueue(ruleKey{ruleSignOff, siteID, agent}, signOffJob{h, siteID, agent, hoursGroup, closedAt})
+}
+
+// signOffJob signs an agent off at the close of hoursGroup's hours.
+type signOffJob struct {
+	h                       *Hub
+	site, agent, hoursGroup string
+	closedAt                time.Time
+}
+
+func (j signOffJob) run(ctx context.Context) {
+	j.h.signOff(ctx, j.site, j.agent, j.hoursGroup, j.closedAt)
+}
+
+// merge keeps the later close: a record the earlier close would sign off
+// (older than it) is older than the later one too, so the later alone does
+// what both would, naming the later close's hours as the author.
+func (j signOffJob) merge(pending ruleJob) ruleJob {
+	if p := pending.(signOffJob); p.closedAt.After(j.closedAt) {
+		return p
+	}
+	return j
+}
+
+// signOff sets an agent offline by the close of hoursGroup's hours, if the
+// record it finds says so (presence.SignOffApplies).
+func (h *Hub) signOff(ctx context.Context, siteID, agent, hoursGroup string, closedAt time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 	defer cancel()
 	_, err := h.updateAgent(ctx, siteID, agent, func(rec *store.AgentRecord, exists bool) bool {
-		if !exists || (rec.Status != presence.Online && rec.Status != presence.Busy) || !rec.At.Before(boundary) {
+		if !exists || !presence.SignOffApplies(rec.Status, rec.At, closedAt) {
 			return false
 		}
 		rec.Status = presence.Offline
@@ -64,17 +78,11 @@ func (h *Hub) signOff(ctx context.Context, siteID, agent, hoursGroup string, bou
 	}
 }
 
-// signOffCatchUp is how far back a (re)loading view looks for a close
-// whose sign-off nobody carried out: a week and a day, so a close of every
-// weekly schedule is in reach.
-const signOffCatchUp = 8 * 24 * time.Hour
-
-// missedSignOff is a close of hoursGroup's schedule whose sign-off of
-// agents nobody carried out.
+// missedSignOff is a close of a site's hours whose sign-off nobody carried
+// out.
 type missedSignOff struct {
-	site, hoursGroup string
-	close            time.Time
-	agents           []string
+	site string
+	presence.MissedSignOff
 }
 
 // catchUpSignOffs signs off, after the view (re)loaded, the agents that
@@ -82,40 +90,26 @@ type missedSignOff struct {
 // replicas, with or without the boundary's own sign-off.
 func (h *Hub) catchUpSignOffs() {
 	for _, m := range h.missedSignOffs(h.cfg.Now()) {
-		h.goBackground(func(ctx context.Context) {
-			for _, agent := range m.agents {
-				h.signOff(ctx, m.site, agent, m.hoursGroup, m.close)
-			}
-		})
+		for _, agent := range m.Agents {
+			h.enqueueSignOff(m.site, agent, m.HoursGroup, m.Close)
+		}
 	}
 }
 
-// missedSignOffs lists, for each schedule of a site that signs off at
-// close, the agents its last close before now should have signed off and
-// did not: online or busy by a record older than that close. Only a close
-// after the settings and the schedule were stored counts, so a replica that
-// restarts does what the running replicas did, never more
-// (sign_off_at_close turned on after a close leaves that close alone).
+// missedSignOffs lists the closes of every site whose sign-off nobody
+// carried out (presence.Site.MissedSignOffs), from what the view holds.
 func (h *Hub) missedSignOffs(now time.Time) []missedSignOff {
 	var out []missedSignOff
 	for _, s := range h.sites.all() {
 		s.mu.Lock()
-		if !s.removed && s.settings.SignOffAtClose {
-			for _, group := range s.presence.HoursGroups() {
-				sched, _ := s.presence.Hours(group)
-				last := sched.LastClose(now, signOffCatchUp)
-				if last.IsZero() || !s.settingsAt.Before(last) || !s.hoursAt[group].Before(last) {
-					continue
-				}
-				var agents []string
-				for _, agent := range s.presence.SignOffAt(group, last) {
-					if s.agents[agent].rec.At.Before(last) {
-						agents = append(agents, agent)
-					}
-				}
-				if len(agents) > 0 {
-					out = append(out, missedSignOff{s.id, group, last, agents})
-				}
+		if !s.removed {
+			stored := presence.StoredAt{
+				Settings: s.settingsAt,
+				Hours:    s.hoursAt,
+				Status:   func(agent string) time.Time { return s.agents[agent].rec.At },
+			}
+			for _, m := range s.presence.MissedSignOffs(s.settings, stored, now) {
+				out = append(out, missedSignOff{s.id, m})
 			}
 		}
 		s.mu.Unlock()

@@ -40,7 +40,7 @@ func TestSignOffAtClose(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	putSettings(t, a, "acme", hub.SiteSettings{SignOffAtClose: true})
+	putSettings(t, a, "acme", presence.Settings{SignOffAtClose: true})
 
 	alice := watchRecord(t, ns, "acme", "alice") // no group: the site's hours
 	bob := watchRecord(t, ns, "acme", "bob")     // sales: open until 18:00
@@ -116,7 +116,7 @@ func TestSignOffCaughtUpAfterCloseNobodySaw(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	putSettings(t, a, "acme", hub.SiteSettings{SignOffAtClose: true})
+	putSettings(t, a, "acme", presence.Settings{SignOffAtClose: true})
 	if err := a.PutSchedule(ctx, "acme", "", everyDay("09:00", "17:00")); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestSignOffNotCaughtUpForCloseBeforeSetting(t *testing.T) {
 	connect(t, a, "acme", "alice", nil, newQueue(64))
 	nextWrite(t, alice, "the record a first connect creates")
 	clock.set(time.Date(2026, 1, 5, 17, 30, 0, 0, time.UTC))
-	putSettings(t, a, "acme", hub.SiteSettings{SignOffAtClose: true})
+	putSettings(t, a, "acme", presence.Settings{SignOffAtClose: true})
 	rev := lastRevision(t, ns, "a.acme.alice")
 	a.crash()
 

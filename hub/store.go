@@ -80,7 +80,7 @@ func (h *Hub) DeleteSchedule(ctx context.Context, site, group string) (bool, err
 
 // PutSettings stores the site's settings for every replica and returns once
 // this replica applies them.
-func (h *Hub) PutSettings(ctx context.Context, site string, settings SiteSettings) error {
+func (h *Hub) PutSettings(ctx context.Context, site string, settings presence.Settings) error {
 	if err := settings.Validate(); err != nil {
 		return err
 	}

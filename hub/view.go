@@ -46,7 +46,7 @@ type site struct {
 	activityWritten map[string]time.Time
 	// settings are the site's settings; hasSettings says they were set;
 	// settingsAt when NATS stored them.
-	settings    SiteSettings
+	settings    presence.Settings
 	hasSettings bool
 	settingsAt  time.Time
 	// hoursAt is when NATS stored each schedule, by group.
@@ -283,13 +283,13 @@ func (h *Hub) WidgetStatus(siteID, group string) (protocol.WidgetStatus, error) 
 }
 
 // Settings returns the site's settings from the view.
-func (h *Hub) Settings(siteID string) SiteSettings {
+func (h *Hub) Settings(siteID string) presence.Settings {
 	s := h.lockExistingSite(siteID)
 	if s == nil {
-		return SiteSettings{}
+		return presence.Settings{}
 	}
 	defer h.unlockSite(s)
-	return s.settings.clone()
+	return s.settings.Clone()
 }
 
 // Schedule returns the working hours of (site, group), group "" meaning the

@@ -1,5 +1,7 @@
 // Package presence holds the product's rules as pure Go: agent statuses,
-// device sessions and the widget status of a site or group.
+// device sessions, the widget status of a site or group, and the rules a
+// site's settings turn on. It runs no goroutines and imports no network
+// package.
 //
 // The rules, from the vendor help article this product replaces:
 //
@@ -23,6 +25,19 @@
 //  7. Working hours (Schedule, per site or per group, a group's overriding
 //     the site's) force the widget offline with reason outside_hours outside
 //     them, and say when they next change.
+//
+// A site's Settings (settings.go, bounds included) turn on three more rules,
+// each a pure decision whose deadline and writes are kept outside this
+// package:
+//
+//  8. Idle (idle.go): an online agent none of whose devices showed activity
+//     for idle.after gets idle.status; activity brings back an agent the
+//     rule set away.
+//  9. Sign-off at close (signoff.go): when working hours close, the online
+//     and busy agents they govern go offline; a close nobody carried out is
+//     caught up on.
+//  10. Coverage (coverage.go): a widget uncovered inside its hours for
+//     uncovered_alert has lost its coverage until it is online again.
 //
 // Nothing in this package is safe for concurrent use; its owner (the hub's
 // view) serialises access.

@@ -139,7 +139,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, t adminTarg
 	if !ok {
 		return
 	}
-	var settings hub.SiteSettings
+	var settings presence.Settings
 	if err := strictjson.Decode(body, &settings); err != nil {
 		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, "invalid settings JSON: "+err.Error())
 		return

@@ -52,6 +52,7 @@ type serveConfig struct {
 	startupTimeout time.Duration
 	debugAddr      string
 	maxDevices     int
+	ruleWorkers    int
 	statusRate     float64
 	statusBurst    int
 	maxWidgets     int
@@ -120,6 +121,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.startupTimeout, "startup-timeout", 30*time.Second, "how long the embedded nats-server may take to start, and the bucket and event stream to open (a NATS cluster still electing its leaders), before serve gives up")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "HOST:PORT serving Go's pprof profiles under /debug/pprof/ (off by default; keep it private)")
 	fs.IntVar(&c.maxDevices, "max-devices", hub.DefaultMaxDevices, "live devices one agent may have; more are refused with close 4003")
+	fs.IntVar(&c.ruleWorkers, "rule-workers", hub.DefaultRuleWorkers, "goroutines that carry out the writes of the idle, sign-off and uncovered-alert rules")
 	fs.Float64Var(&c.statusRate, "status-rate", transport.DefaultStatusRate, "status changes per second allowed per device; more get rate_limited errors")
 	fs.IntVar(&c.statusBurst, "status-burst", transport.DefaultStatusBurst, "burst of status changes allowed per device")
 	fs.IntVar(&c.maxWidgets, "max-widgets-per-client", transport.DefaultMaxWidgetsPerClient, "widget sockets one client address may hold open on this replica; more are refused with HTTP 429; -1 disables the cap (load tests from one address)")
@@ -231,6 +233,11 @@ func (c *serveConfig) validate() error {
 	}
 	if c.maxDevices < 1 {
 		return fmt.Errorf("invalid --max-devices %d: at least 1", c.maxDevices)
+	}
+	// hub.Config reads 0 as its default, which is not what an operator
+	// writing 0 means.
+	if c.ruleWorkers < 1 {
+		return fmt.Errorf("invalid --rule-workers %d: at least 1", c.ruleWorkers)
 	}
 	// These limits must be positive: transport reads 0 as its default,
 	// which is not what an operator writing 0 means.

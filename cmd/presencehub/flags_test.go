@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -86,3 +87,29 @@ func TestSocketLimitFlagsDefaultToTransport(t *testing.T) {
 type stringer string
 
 func (s stringer) String() string { return string(s) }
+
+// --rule-workers defaults to the hub's and refuses 0 and negative values,
+// which would leave the rules' decisions undone (0 would also read as the
+// hub's default).
+func TestRuleWorkersFlag(t *testing.T) {
+	if got := parseServe(t).ruleWorkers; got != hub.DefaultRuleWorkers {
+		t.Errorf("got default %d, want the hub's %d", got, hub.DefaultRuleWorkers)
+	}
+	for _, tc := range []struct {
+		value string
+		ok    bool
+	}{
+		{"1", true},
+		{"16", true},
+		{"0", false},
+		{"-1", false},
+	} {
+		err := parseServe(t, "--rule-workers", tc.value).validate()
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("--rule-workers %s: got %v, want valid", tc.value, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "invalid --rule-workers "+tc.value)):
+			t.Errorf("--rule-workers %s: got %v, want an error naming the flag and the value", tc.value, err)
+		}
+	}
+}

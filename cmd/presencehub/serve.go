@@ -53,7 +53,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	h, err := hub.New(hub.Config{
 		ID: cfg.replicaID, JetStream: st.js, Bucket: st.bucket, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
 		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics, MaxDevices: cfg.maxDevices,
-		WriteRetry: writeRetryConfig(cfg.writeRetry), Events: st.events,
+		WriteRetry: writeRetryConfig(cfg.writeRetry), RuleWorkers: cfg.ruleWorkers, Events: st.events,
 	})
 	if err != nil {
 		return err

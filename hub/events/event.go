@@ -109,3 +109,18 @@ type WidgetStatusData struct {
 // late (a resync, a retry): young enough that every other copy of it still
 // lands inside the stream's duplicate window.
 const MaxRetryAge = DuplicateWindow / 2
+
+// CoverageLostData is the data of coverage.lost.
+type CoverageLostData struct {
+	Group  string          `json:"group"`
+	Since  protocol.Time   `json:"since"`
+	Reason presence.Reason `json:"reason"`
+}
+
+// CoverageRestoredData is the data of coverage.restored.
+type CoverageRestoredData struct {
+	Group string `json:"group"`
+	// LostFor is how long the widget was not online, in seconds: from
+	// the since of its coverage.lost to its coverage.restored.
+	LostFor float64 `json:"lost_for"`
+}
