@@ -33,7 +33,7 @@ func (h *Hub) applyHoursLocked(s *site, group string, e entry) {
 		s.presence.SetHours(group, nil)
 		delete(s.hoursAt, group)
 	} else {
-		sched, err := presence.ParseSchedule(e.value)
+		sched, err := protocol.ParseSchedule(e.value)
 		if err != nil {
 			h.log.Error("ignoring bad schedule", "key", e.key, "err", err)
 			return

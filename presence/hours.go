@@ -1,12 +1,8 @@
 package presence
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
 	_ "time/tzdata" // zones work without system tz files
-
-	"github.com/presencehub/presencehub/internal/strictjson"
 )
 
 // Schedule is a working-hours schedule for a site or a group; it is also
@@ -48,9 +44,9 @@ import (
 // to 03:30 but New York's 02:30 to 01:30, and in an overlap it picks
 // Prague's second 02:30 but New York's first 01:30.
 //
-// Call Validate (or use ParseSchedule) before relying on a Schedule. It has
-// no hidden state, so one that is not being modified is safe for
-// concurrent use.
+// Call Validate (protocol.ParseSchedule, which decodes one from JSON,
+// does) before relying on a Schedule. It has no hidden state, so one that
+// is not being modified is safe for concurrent use.
 type Schedule struct {
 	// Timezone is an IANA zone name such as "Europe/Prague".
 	Timezone string `json:"timezone"`
@@ -74,45 +70,6 @@ type Exception struct {
 	Date   string     `json:"date"` // YYYY-MM-DD in the schedule's zone
 	Closed bool       `json:"closed,omitempty"`
 	Hours  []Interval `json:"hours,omitempty"`
-}
-
-// ParseSchedule decodes a JSON schedule strictly (unknown fields, keys in
-// another case than the field's, duplicate keys and trailing data are
-// errors) and validates it.
-func ParseSchedule(data []byte) (*Schedule, error) {
-	// Decode in steps so that a type error names the weekday or the
-	// exception it is in: encoding/json leaves out map keys and indexes.
-	var raw struct {
-		Timezone   string                     `json:"timezone"`
-		Weekly     map[string]json.RawMessage `json:"weekly"`
-		Exceptions []json.RawMessage          `json:"exceptions"`
-	}
-	if err := strictjson.Decode(data, &raw); err != nil {
-		return nil, fmt.Errorf("invalid schedule JSON: %w", err)
-	}
-	s := Schedule{Timezone: raw.Timezone}
-	if raw.Weekly != nil {
-		s.Weekly = make(map[string][]Interval, len(raw.Weekly))
-	}
-	for day, msg := range raw.Weekly {
-		var ivs []Interval
-		if err := strictjson.Decode(msg, &ivs); err != nil {
-			return nil, fmt.Errorf("invalid schedule JSON: weekly.%s: %w", truncate(day, 70), err)
-		}
-		s.Weekly[day] = ivs
-	}
-	if raw.Exceptions != nil {
-		s.Exceptions = make([]Exception, len(raw.Exceptions))
-	}
-	for i, msg := range raw.Exceptions {
-		if err := strictjson.Decode(msg, &s.Exceptions[i]); err != nil {
-			return nil, fmt.Errorf("invalid schedule JSON: exceptions[%d]: %w", i, err)
-		}
-	}
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
-	return &s, nil
 }
 
 // Validate reports the first problem with s, naming the bad field, as in

@@ -101,7 +101,7 @@ func (s *Server) putHours(w http.ResponseWriter, r *http.Request, t adminTarget)
 	if !ok {
 		return
 	}
-	sched, err := presence.ParseSchedule(body)
+	sched, err := protocol.ParseSchedule(body)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 		return

@@ -1,4 +1,4 @@
-package presence
+package protocol
 
 import (
 	"encoding/json"
