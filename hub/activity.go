@@ -27,7 +27,8 @@ type storedActivity struct {
 	present bool      // the key exists: the idle deadline has not passed
 }
 
-func (h *Hub) applyActivityLocked(s *site, k store.Key, e entry) {
+func (r *rules) applyActivityLocked(s *site, k store.Key, e entry) {
+	h := r.h
 	if e.deleted {
 		a, ok := s.activity[k.Agent]
 		if !ok {
@@ -40,7 +41,7 @@ func (h *Hub) applyActivityLocked(s *site, k store.Key, e entry) {
 		// snapshot carries no time and is not acted on: the key's
 		// marker, if still there, is.
 		if !e.at.IsZero() && s.settings.IdleAfter() > 0 {
-			h.rules.enqueue(ruleKey{ruleIdleDeadline, s.id, k.Agent}, idleDeadlineJob{h, s.id, k.Agent, e.rev})
+			h.rules.worker.enqueue(ruleKey{ruleIdleDeadline, s.id, k.Agent}, idleDeadlineJob{h, s.id, k.Agent, e.rev})
 		}
 		return
 	}
@@ -65,7 +66,7 @@ type idleDeadlineJob struct {
 	deadline    uint64
 }
 
-func (j idleDeadlineJob) run(ctx context.Context) { j.h.idleDeadline(ctx, j.site, j.agent, j.deadline) }
+func (j idleDeadlineJob) run(ctx context.Context) { j.h.rules.idleDeadline(ctx, j.site, j.agent, j.deadline) }
 
 // merge keeps the later deadline: a record the rule would set idle at the
 // earlier one (older than it) is older than the later one too, so the
@@ -81,7 +82,8 @@ func (j idleDeadlineJob) merge(pending ruleJob) ruleJob {
 // agent record as it read it, and the rule leaves alone a record newer
 // than the deadline, so a replica that comes late does not apply it over
 // the one that came first, nor over a status chosen since.
-func (h *Hub) idleDeadline(ctx context.Context, siteID, agent string, deadline uint64) {
+func (r *rules) idleDeadline(ctx context.Context, siteID, agent string, deadline uint64) {
+	h := r.h
 	settings := h.Settings(siteID)
 	if settings.IdleAfter() == 0 {
 		return // spare the reads: the rule is off
@@ -124,13 +126,14 @@ func writeTimeout(h *Hub) time.Duration { return store.WriteAttemptTimeout + h.s
 
 // Activity records that the session's person interacted. It returns at
 // once; the write, if one is due, is left to the rule worker.
-func (s *Session) Activity() { s.h.activity(s.site, s.agent, s.device) }
+func (s *Session) Activity() { s.h.rules.activity(s.site, s.agent, s.device) }
 
 // activity notes activity of a device of agent.
-func (h *Hub) activity(siteID, agent, device string) {
-	if st := h.lockExistingSite(siteID); st != nil {
-		h.activityLocked(st, agent, device)
-		h.unlockSite(st)
+func (r *rules) activity(siteID, agent, device string) {
+	h := r.h
+	if st := h.view.lockExistingSite(siteID); st != nil {
+		h.rules.activityLocked(st, agent, device)
+		h.view.unlockSite(st)
 	}
 }
 
@@ -138,15 +141,16 @@ func (h *Hub) activity(siteID, agent, device string) {
 // for: the activity key is rewritten when it is due
 // (presence.Settings.ActivityWriteDue), and an agent whose status the idle
 // rule set is online again (presence.ActivityRestores).
-func (h *Hub) activityLocked(st *site, agent, device string) {
+func (r *rules) activityLocked(st *site, agent, device string) {
+	h := r.h
 	siteID, now := st.id, h.cfg.Now()
 	if st.settings.ActivityWriteDue(now, st.activity[agent].clock(), st.activityWritten[agent]) {
 		// A write still waiting is replaced: this one is later.
 		after := st.settings.IdleAfter()
-		if h.rules.enqueue(ruleKey{ruleActivityWrite, siteID, agent}, ruleFunc(func(ctx context.Context) {
+		if h.rules.worker.enqueue(ruleKey{ruleActivityWrite, siteID, agent}, ruleFunc(func(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 			defer cancel()
-			if err := h.writeActivity(ctx, siteID, agent, device, now, after); err != nil {
+			if err := h.rules.writeActivity(ctx, siteID, agent, device, now, after); err != nil {
 				h.log.Warn("failed to record activity", "site", siteID, "agent", agent, "err", err)
 			}
 		})) {
@@ -154,10 +158,10 @@ func (h *Hub) activityLocked(st *site, agent, device string) {
 		}
 	}
 	if a, ok := st.agents[agent]; ok && presence.ActivityRestores(a.rec.Status, a.rec.By == protocol.ByIdle) {
-		h.rules.enqueue(ruleKey{ruleRestoreFromIdle, siteID, agent}, ruleFunc(func(ctx context.Context) {
+		h.rules.worker.enqueue(ruleKey{ruleRestoreFromIdle, siteID, agent}, ruleFunc(func(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 			defer cancel()
-			h.restoreFromIdle(ctx, siteID, agent, device)
+			h.rules.restoreFromIdle(ctx, siteID, agent, device)
 		}))
 	}
 }
@@ -165,7 +169,8 @@ func (h *Hub) activityLocked(st *site, agent, device string) {
 // restoreFromIdle sets online an agent whose status the idle rule set; a
 // status chosen by hand (or by an admin, or at closing time) since is left
 // alone.
-func (h *Hub) restoreFromIdle(ctx context.Context, siteID, agent, device string) {
+func (r *rules) restoreFromIdle(ctx context.Context, siteID, agent, device string) {
+	h := r.h
 	_, err := h.updateAgent(ctx, siteID, agent, func(rec *store.AgentRecord, exists bool) bool {
 		if !exists || !presence.ActivityRestores(rec.Status, rec.By == protocol.ByIdle) {
 			return false
@@ -181,23 +186,26 @@ func (h *Hub) restoreFromIdle(ctx context.Context, siteID, agent, device string)
 }
 
 // writeActivity stores an activity key that expires after after.
-func (h *Hub) writeActivity(ctx context.Context, siteID, agent, device string, at time.Time, after time.Duration) error {
+func (r *rules) writeActivity(ctx context.Context, siteID, agent, device string, at time.Time, after time.Duration) error {
+	h := r.h
 	return h.store.WriteActivity(ctx, siteID, agent, store.ActivityRecord{At: at, Device: device}, after)
 }
 
 // startIdleClocksLocked has the rule worker start the idle clock of every
 // agent of the site that needs one (presence.Settings.IdleClockNeeded).
-func (h *Hub) startIdleClocksLocked(s *site) {
+func (r *rules) startIdleClocksLocked(s *site) {
+	h := r.h
 	id := s.id
-	h.rules.enqueue(ruleKey{ruleIdleClocks, id, ""}, ruleFunc(func(ctx context.Context) { h.startIdleClocks(ctx, id) }))
+	h.rules.worker.enqueue(ruleKey{ruleIdleClocks, id, ""}, ruleFunc(func(ctx context.Context) { h.rules.startIdleClocks(ctx, id) }))
 }
 
 // startIdleClocks starts the idle clock of every agent of the site that
 // needs one: after the idle rule is turned on, and after a load, for
 // agents whose key expired while no replica watched. Create refuses a key
 // that exists, so replicas doing this together write each key once.
-func (h *Hub) startIdleClocks(ctx context.Context, siteID string) {
-	st := h.lockExistingSite(siteID)
+func (r *rules) startIdleClocks(ctx context.Context, siteID string) {
+	h := r.h
+	st := h.view.lockExistingSite(siteID)
 	if st == nil {
 		return
 	}
@@ -208,7 +216,7 @@ func (h *Hub) startIdleClocks(ctx context.Context, siteID string) {
 			agents = append(agents, id)
 		}
 	}
-	h.unlockSite(st)
+	h.view.unlockSite(st)
 	now := h.cfg.Now()
 	for _, agent := range agents {
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
@@ -222,11 +230,12 @@ func (h *Hub) startIdleClocks(ctx context.Context, siteID string) {
 
 // startAllIdleClocks runs startIdleClocks, on the rule worker, for every
 // site with the idle rule on.
-func (h *Hub) startAllIdleClocks() {
-	for _, st := range h.sites.all() {
+func (r *rules) startAllIdleClocks() {
+	h := r.h
+	for _, st := range h.view.sites.all() {
 		st.mu.Lock()
 		if st.settings.IdleAfter() > 0 {
-			h.startIdleClocksLocked(st)
+			h.rules.startIdleClocksLocked(st)
 		}
 		st.mu.Unlock()
 	}

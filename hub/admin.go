@@ -61,9 +61,9 @@ func (h *Hub) RevokeDevice(ctx context.Context, siteID, agent, device string) (f
 		return false, ErrNotReady
 	}
 	key := store.LeaseKey(siteID, agent, device)
-	if s := h.lockExistingSite(siteID); s != nil {
+	if s := h.view.lockExistingSite(siteID); s != nil {
 		_, found = s.devices[key.String()]
-		h.unlockSite(s)
+		h.view.unlockSite(s)
 	}
 	if !found {
 		return false, nil
@@ -82,7 +82,7 @@ func (h *Hub) kickRevokedLocked(s *site, k store.Key) {
 		if sess.device == k.Device {
 			h.log.Debug("device revoked", "site", k.Site, "agent", k.Agent, "device", k.Device)
 			sess.revoked.Store(true)
-			h.dropLocked(s, sess.sub, ErrRevoked)
+			h.fanout.dropLocked(s, sess.sub, ErrRevoked)
 		}
 	}
 }

@@ -62,11 +62,11 @@ func (h *Hub) Agents(siteID string) ([]AgentState, error) {
 	if !h.Ready() {
 		return nil, ErrNotReady
 	}
-	s := h.lockExistingSite(siteID)
+	s := h.view.lockExistingSite(siteID)
 	if s == nil {
 		return []AgentState{}, nil
 	}
-	defer h.unlockSite(s)
+	defer h.view.unlockSite(s)
 	devices := make(map[string][]AgentDevice)
 	for key, d := range s.devices {
 		k, _ := store.ParseKey(key)
@@ -86,11 +86,11 @@ func (h *Hub) Agent(siteID, agent string) (state AgentState, ok bool, err error)
 	if !h.Ready() {
 		return AgentState{}, false, ErrNotReady
 	}
-	s := h.lockExistingSite(siteID)
+	s := h.view.lockExistingSite(siteID)
 	if s == nil {
 		return AgentState{}, false, nil
 	}
-	defer h.unlockSite(s)
+	defer h.view.unlockSite(s)
 	a, ok := s.presence.Agent(agent)
 	if !ok {
 		return AgentState{}, false, nil

@@ -18,15 +18,16 @@ import (
 // record for the site's next frames and returns it. withWidgets fills in
 // the states of the widgets the entry can move, before and after, which
 // only the events need (frames compare with what they last sent).
-func (h *Hub) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool) change.Record {
+func (v *view) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool) change.Record {
+	h := v.h
 	rec := change.Record{Site: s.id, Key: k, Rev: e.rev, At: e.at, Removed: e.deleted}
 	if e.deleted {
 		rec.Marker = e.value
 	}
-	touched := h.touchedLocked(s, k, e)
+	touched := h.view.touchedLocked(s, k, e)
 	agentKind := k.Kind == store.KindAgent || k.Kind == store.KindLease
 	if agentKind {
-		rec.Agent.Before = h.agentNowLocked(s, k.Agent)
+		rec.Agent.Before = h.view.agentNowLocked(s, k.Agent)
 	}
 	if k.Kind == store.KindLease {
 		d, ok := s.devices[e.key]
@@ -40,9 +41,9 @@ func (h *Hub) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool) 
 			rec.Widgets[i] = change.Widget{Group: g, Before: change.WidgetState{Widget: w, Next: next}}
 		}
 	}
-	h.applyLocked(s, k, e)
+	h.view.applyLocked(s, k, e)
 	if agentKind {
-		rec.Agent.After = h.agentNowLocked(s, k.Agent)
+		rec.Agent.After = h.view.agentNowLocked(s, k.Agent)
 	}
 	if k.Kind == store.KindLease {
 		d, ok := s.devices[e.key]
@@ -58,7 +59,7 @@ func (h *Hub) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool) 
 
 // touchedLocked returns the widgets entry e of key k can move, as
 // change.TouchedBy decides from the view before e is applied.
-func (h *Hub) touchedLocked(s *site, k store.Key, e entry) change.Touched {
+func (v *view) touchedLocked(s *site, k store.Key, e entry) change.Touched {
 	var rec, next *store.AgentRecord
 	if st, ok := s.agents[k.Agent]; ok {
 		rec = &st.rec
@@ -73,7 +74,7 @@ func (h *Hub) touchedLocked(s *site, k store.Key, e entry) change.Touched {
 }
 
 // agentNowLocked returns agent as the view holds it now.
-func (h *Hub) agentNowLocked(s *site, agent string) change.AgentState {
+func (v *view) agentNowLocked(s *site, agent string) change.AgentState {
 	var st change.AgentState
 	if a, ok := s.agents[agent]; ok {
 		st.Record, st.HasRecord = a.rec, true
@@ -102,24 +103,26 @@ type entry struct {
 
 // applyLocked folds one bucket entry of site s into the view; what it
 // changes is told when s is unlocked.
-func (h *Hub) applyLocked(s *site, k store.Key, e entry) {
+func (v *view) applyLocked(s *site, k store.Key, e entry) {
+	h := v.h
 	switch k.Kind {
 	case store.KindAgent:
-		h.applyAgentLocked(s, k.Agent, e)
+		h.view.applyAgentLocked(s, k.Agent, e)
 	case store.KindLease:
-		h.applyDeviceLocked(s, k, e)
+		h.view.applyDeviceLocked(s, k, e)
 	case store.KindHours:
-		h.applyHoursLocked(s, k.Group, e)
+		h.view.applyHoursLocked(s, k.Group, e)
 	case store.KindSettings:
-		h.applySettingsLocked(s, e)
+		h.view.applySettingsLocked(s, e)
 	case store.KindActivity:
-		h.applyActivityLocked(s, k, e)
+		h.rules.applyActivityLocked(s, k, e)
 	case store.KindUncovered, store.KindCoverageLost:
-		h.applyCoverageLocked(s, k, e)
+		h.rules.applyCoverageLocked(s, k, e)
 	}
 }
 
-func (h *Hub) applyAgentLocked(s *site, agent string, e entry) {
+func (v *view) applyAgentLocked(s *site, agent string, e entry) {
+	h := v.h
 	if e.deleted {
 		delete(s.agents, agent)
 		s.presence.RemoveAgent(agent)
@@ -134,7 +137,8 @@ func (h *Hub) applyAgentLocked(s *site, agent string, e entry) {
 	s.presence.SetAgent(agent, rec.Status, rec.Groups)
 }
 
-func (h *Hub) applyDeviceLocked(s *site, k store.Key, e entry) {
+func (v *view) applyDeviceLocked(s *site, k store.Key, e entry) {
+	h := v.h
 	before, known := s.presence.Agent(k.Agent)
 	wasLingering := known && before.Lingering()
 	revoked := e.deleted && string(e.value) == string(store.RevokedMarker)
@@ -154,7 +158,7 @@ func (h *Hub) applyDeviceLocked(s *site, k store.Key, e entry) {
 		s.presence.SetDevice(k.Agent, presence.Device{
 			ID: k.Device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
 		})
-		h.kickReplacedLocked(s, k, rec.Session)
+		h.view.kickReplacedLocked(s, k, rec.Session)
 	}
 	if revoked {
 		return // a grace an admin cut short did not run out
@@ -165,16 +169,18 @@ func (h *Hub) applyDeviceLocked(s *site, k store.Key, e entry) {
 
 // kickReplacedLocked closes a local session whose device has been taken over
 // by a newer session (the same device id connected again elsewhere).
-func (h *Hub) kickReplacedLocked(s *site, k store.Key, session string) {
+func (v *view) kickReplacedLocked(s *site, k store.Key, session string) {
+	h := v.h
 	for sess := range s.local[k.Agent] {
 		if sess.device == k.Device && sess.id != session {
 			h.log.Debug("device session replaced", "site", k.Site, "agent", k.Agent, "device", k.Device)
-			h.dropLocked(s, sess.sub, ErrReplaced)
+			h.fanout.dropLocked(s, sess.sub, ErrReplaced)
 		}
 	}
 }
 
-func (h *Hub) applySettingsLocked(s *site, e entry) {
+func (v *view) applySettingsLocked(s *site, e entry) {
+	h := v.h
 	s.pending.settingsChanged()
 	if e.deleted {
 		s.settings, s.hasSettings, s.settingsAt = presence.Settings{}, false, time.Time{}
@@ -187,9 +193,9 @@ func (h *Hub) applySettingsLocked(s *site, e entry) {
 	}
 	before := s.settings.IdleAfter()
 	s.settings, s.hasSettings, s.settingsAt = settings, true, e.at
-	if after := settings.IdleAfter(); after > 0 && after != before && h.isLoaded() {
+	if after := settings.IdleAfter(); after > 0 && after != before && h.view.isLoaded() {
 		// The idle rule was turned on or changed: online agents' clocks
 		// start now (the load starts them for a replica starting up).
-		h.startIdleClocksLocked(s)
+		h.rules.startIdleClocksLocked(s)
 	}
 }

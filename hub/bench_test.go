@@ -60,9 +60,9 @@ func deviceEntry(b *testing.B, site, agent, device string, rev uint64) entry {
 // applyEntry applies e as the watcher does.
 func (h *Hub) applyEntry(e entry) {
 	k, _ := store.ParseKey(e.key)
-	s := h.lockSite(k.Site)
-	h.applyLocked(s, k, e)
-	h.unlockSite(s)
+	s := h.view.lockSite(k.Site)
+	h.view.applyLocked(s, k, e)
+	h.view.unlockSite(s)
 }
 
 // seedBenchSite fills site acme with 1,000 busy agents, one device each,

@@ -78,7 +78,8 @@ func (c *coverageState) empty() bool {
 }
 
 // applyCoverageLocked folds an entry of a u. or c. key into the view.
-func (h *Hub) applyCoverageLocked(s *site, k store.Key, e entry) {
+func (r *rules) applyCoverageLocked(s *site, k store.Key, e entry) {
+	h := r.h
 	c := s.coverage[k.Group]
 	if c == nil {
 		if e.deleted {
@@ -131,8 +132,8 @@ func (h *Hub) applyCoverageLocked(s *site, k store.Key, e entry) {
 			return
 		}
 		siteID, group, at, lost := s.id, k.Group, e.at, *was
-		if h.rules.enqueue(ruleKey{ruleCoverageLose, siteID, group}, ruleFunc(func(ctx context.Context) {
-			h.loseCoverage(ctx, siteID, group, lost, at)
+		if h.rules.worker.enqueue(ruleKey{ruleCoverageLose, siteID, group}, ruleFunc(func(ctx context.Context) {
+			h.rules.loseCoverage(ctx, siteID, group, lost, at)
 		})) {
 			c.losing = was
 		}
@@ -153,7 +154,7 @@ func (h *Hub) applyCoverageLocked(s *site, k store.Key, e entry) {
 		ev := coverageEvent(s.id, k.Group, was.Since, events.TypeCoverageRestored, e.at, events.CoverageRestoredData{
 			Group: k.Group, LostFor: presence.LostFor(was.Since, e.at),
 		})
-		h.rules.enqueue(ruleKey{ruleCoverageRestored, s.id, ev.ID}, ruleFunc(func(context.Context) { h.events.Publish([]events.Event{ev}) }))
+		h.rules.worker.enqueue(ruleKey{ruleCoverageRestored, s.id, ev.ID}, ruleFunc(func(context.Context) { h.events.Publish([]events.Event{ev}) }))
 	}
 }
 
@@ -165,7 +166,8 @@ func (h *Hub) applyCoverageLocked(s *site, k store.Key, e entry) {
 // removed key); the widget is online, so it is removed again, and the
 // second coverage.restored, named by the same since, is a copy JetStream
 // drops.
-func (h *Hub) loseCoverage(ctx context.Context, siteID, group string, rec store.CoverageRecord, at time.Time) {
+func (r *rules) loseCoverage(ctx context.Context, siteID, group string, rec store.CoverageRecord, at time.Time) {
+	h := r.h
 	h.events.Publish([]events.Event{coverageEvent(siteID, group, rec.Since, events.TypeCoverageLost, at, events.CoverageLostData{
 		Group: group, Since: protocol.Time(rec.Since), Reason: rec.Reason,
 	})})
@@ -181,12 +183,12 @@ func (h *Hub) loseCoverage(ctx context.Context, siteID, group string, rec store.
 	}
 	// Let the view start over: a widget still uncovered gets a new
 	// deadline.
-	if s := h.lockExistingSite(siteID); s != nil {
+	if s := h.view.lockExistingSite(siteID); s != nil {
 		if c := s.coverage[group]; c != nil && c.losing != nil {
 			c.losing = nil
 			s.pending.coverageChanged()
 		}
-		h.unlockSite(s)
+		h.view.unlockSite(s)
 	}
 }
 
@@ -206,7 +208,8 @@ func coverageEvent(siteID, group string, since time.Time, typ string, at time.Ti
 // loss's mark to be written. It runs whenever the view tells a site's
 // changes (flushLocked), which includes the site's working-hours
 // boundaries (onBoundary) and entries of coverage keys.
-func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
+func (r *rules) checkCoverageLocked(s *site, now time.Time) {
+	h := r.h
 	if h.events == nil {
 		return
 	}
@@ -214,14 +217,14 @@ func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
 	if alert == 0 && len(s.coverage) == 0 {
 		return
 	}
-	for _, g := range h.coverageGroupsLocked(s) {
+	for _, g := range h.rules.coverageGroupsLocked(s) {
 		w, _ := s.presence.WidgetAt(g, now)
 		c := s.coverage[g]
 		act := presence.CheckCoverage(alert, w, c.state())
 		if act.StartClock {
 			siteID, group, rec := s.id, g, store.CoverageRecord{Since: now, Reason: w.Reason}
-			if h.rules.enqueue(ruleKey{ruleCoverageClock, siteID, group}, ruleFunc(func(ctx context.Context) {
-				h.startCoverageClock(ctx, siteID, group, rec, alert)
+			if h.rules.worker.enqueue(ruleKey{ruleCoverageClock, siteID, group}, ruleFunc(func(ctx context.Context) {
+				h.rules.startCoverageClock(ctx, siteID, group, rec, alert)
 			})) {
 				if c == nil {
 					c = &coverageState{}
@@ -232,11 +235,11 @@ func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
 		}
 		if act.StopClock && c.uncovered != nil && c.purgingUncovered == 0 {
 			c.purgingUncovered = c.uncoveredRev
-			h.purgeCoverageLocked(s, g, store.KindUncovered, c.uncoveredRev, store.ClearedMarker)
+			h.rules.purgeCoverageLocked(s, g, store.KindUncovered, c.uncoveredRev, store.ClearedMarker)
 		}
 		if act.Restore && c.lost != nil && c.purgingLost == 0 {
 			c.purgingLost = c.lostRev
-			h.purgeCoverageLocked(s, g, store.KindCoverageLost, c.lostRev, store.RestoredMarker)
+			h.rules.purgeCoverageLocked(s, g, store.KindCoverageLost, c.lostRev, store.RestoredMarker)
 		}
 	}
 	for g, c := range s.coverage {
@@ -251,7 +254,7 @@ func (h *Hub) checkCoverageLocked(s *site, now time.Time) {
 // changes touched (a group whose last member left is no longer one the
 // rules know), those with coverage keys and, when the settings changed,
 // the groups of every agent record.
-func (h *Hub) coverageGroupsLocked(s *site) []string {
+func (r *rules) coverageGroupsLocked(s *site) []string {
 	groups := append([]string{""}, s.presence.Groups()...)
 	groups = append(groups, s.pending.agentGroups...)
 	for g := range s.coverage {
@@ -269,7 +272,8 @@ func (h *Hub) coverageGroupsLocked(s *site) []string {
 // startCoverageClock creates a widget's u. key, which expires after the
 // alert's delay. Every replica that found the widget uncovered tries;
 // Create refuses a key that exists, so one wins.
-func (h *Hub) startCoverageClock(ctx context.Context, siteID, group string, rec store.CoverageRecord, alert time.Duration) {
+func (r *rules) startCoverageClock(ctx context.Context, siteID, group string, rec store.CoverageRecord, alert time.Duration) {
+	h := r.h
 	wctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 	defer cancel()
 	created, err := h.store.CreateRetrying(wctx, store.CoverageKey(store.KindUncovered, siteID, group), rec, alert)
@@ -280,14 +284,14 @@ func (h *Hub) startCoverageClock(ctx context.Context, siteID, group string, rec 
 	if !exists && ctx.Err() == nil {
 		h.log.Warn("failed to start a widget's uncovered clock", "site", siteID, "group", group, "err", err)
 	}
-	if s := h.lockExistingSite(siteID); s != nil {
+	if s := h.view.lockExistingSite(siteID); s != nil {
 		if c := s.coverage[group]; c != nil && c.creating {
 			c.creating = false
 			if !exists {
 				s.pending.coverageChanged() // try again at the next check
 			}
 		}
-		h.unlockSite(s)
+		h.view.unlockSite(s)
 	}
 }
 
@@ -295,7 +299,8 @@ func (h *Hub) startCoverageClock(ctx context.Context, siteID, group string, rec 
 // group at revision rev with marker as the marker's body; a replica whose
 // purge finds another revision (another replica purged it first) gives
 // up. The caller has set the attempt's revision (purgingUncovered or purgingLost).
-func (h *Hub) purgeCoverageLocked(s *site, group string, kind store.Kind, rev uint64, marker []byte) {
+func (r *rules) purgeCoverageLocked(s *site, group string, kind store.Kind, rev uint64, marker []byte) {
+	h := r.h
 	siteID, key := s.id, store.CoverageKey(kind, s.id, group)
 	// attempt returns the field that records this attempt.
 	attempt := func(c *coverageState) *uint64 {
@@ -304,7 +309,7 @@ func (h *Hub) purgeCoverageLocked(s *site, group string, kind store.Kind, rev ui
 		}
 		return &c.purgingLost
 	}
-	started := h.rules.enqueue(ruleKey{ruleCoveragePurge, siteID, key.String()}, ruleFunc(func(ctx context.Context) {
+	started := h.rules.worker.enqueue(ruleKey{ruleCoveragePurge, siteID, key.String()}, ruleFunc(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 		defer cancel()
 		_, err := h.store.Purge(ctx, key, rev, marker)
@@ -314,14 +319,14 @@ func (h *Hub) purgeCoverageLocked(s *site, group string, kind store.Kind, rev ui
 		if !errors.Is(err, ErrReplaced) && ctx.Err() == nil {
 			h.log.Warn("failed to purge a coverage key", "site", siteID, "key", key, "err", err)
 		}
-		if s := h.lockExistingSite(siteID); s != nil {
+		if s := h.view.lockExistingSite(siteID); s != nil {
 			if c := s.coverage[group]; c != nil && *attempt(c) == rev {
 				*attempt(c) = 0
 				if !errors.Is(err, ErrReplaced) {
 					s.pending.coverageChanged() // try again at the next check
 				}
 			}
-			h.unlockSite(s)
+			h.view.unlockSite(s)
 		}
 	}))
 	if !started {

@@ -7,7 +7,7 @@ import (
 
 // WaitApplied waits until the view has applied bucket revision rev; the
 // events of every entry up to rev have then been handed to JetStream.
-func (h *Hub) WaitApplied(ctx context.Context, rev uint64) error { return h.applied.wait(ctx, rev) }
+func (h *Hub) WaitApplied(ctx context.Context, rev uint64) error { return h.view.applied.wait(ctx, rev) }
 
 // EventsComplete is closed when JetStream has acknowledged every event
 // handed to it so far.
@@ -17,7 +17,7 @@ func (h *Hub) EventsComplete() <-chan struct{} { return h.events.Complete() }
 // "site/agent by hours of group".
 func (h *Hub) MissedSignOffs() []string {
 	var out []string
-	for _, m := range h.missedSignOffs(h.cfg.Now()) {
+	for _, m := range h.rules.missedSignOffs(h.cfg.Now()) {
 		for _, agent := range m.Agents {
 			out = append(out, fmt.Sprintf("%s/%s by hours of %q", m.site, agent, m.HoursGroup))
 		}

@@ -14,6 +14,10 @@ import (
 // frames to send, and ends when its outbox is empty, so a blocked or slow
 // subscriber holds up only its own site.
 
+// fanout is the part of a Hub that queues frames to local subscribers and
+// sends them: one delivery goroutine per site with frames to send.
+type fanout struct{ h *Hub }
+
 // subscriberSet is a set of subscribers with a list of them for sending,
 // made again only after the set changed: a widget watched by 10,000
 // subscribers costs no copy per change, and a list handed to a delivery
@@ -79,7 +83,7 @@ func (o *outbox) busy() bool { return o.delivering || len(o.queue) > 0 }
 
 // enqueueLocked queues frame for the subscribers in to, which the caller
 // must not modify afterwards.
-func (h *Hub) enqueueLocked(s *site, frame *Frame, to []Subscriber) {
+func (f *fanout) enqueueLocked(s *site, frame *Frame, to []Subscriber) {
 	if len(to) > 0 {
 		s.out.queue = append(s.out.queue, delivery{frame: frame, to: to})
 	}
@@ -87,7 +91,8 @@ func (h *Hub) enqueueLocked(s *site, frame *Frame, to []Subscriber) {
 
 // deliver sends the site's queued deliveries in order until its outbox is
 // empty. It runs on a goroutine of its own, one per site at a time.
-func (h *Hub) deliver(s *site) {
+func (f *fanout) deliver(s *site) {
+	h := f.h
 	for {
 		s.mu.Lock()
 		batch := s.out.queue
@@ -95,7 +100,7 @@ func (h *Hub) deliver(s *site) {
 		if len(batch) == 0 {
 			s.out.delivering = false
 			if s.emptyLocked() {
-				h.sites.removeLocked(s)
+				h.view.sites.removeLocked(s)
 			}
 			s.mu.Unlock()
 			return
@@ -107,10 +112,10 @@ func (h *Hub) deliver(s *site) {
 				d.kick.Kick(d.why)
 				continue
 			}
-			full = append(full, h.fanOut(d.frame, d.to)...)
+			full = append(full, h.fanout.fanOut(d.frame, d.to)...)
 		}
 		if len(full) > 0 {
-			h.dropSlow(s, full)
+			h.fanout.dropSlow(s, full)
 		}
 	}
 }
@@ -119,17 +124,18 @@ func (h *Hub) deliver(s *site) {
 // queue was full. A Send writes to a socket at once, and a write costs the
 // kernel a few microseconds, so a large fan-out is split over the cores to
 // get the frame to the last subscriber sooner.
-func (h *Hub) fanOut(frame *Frame, to []Subscriber) []Subscriber {
+func (f *fanout) fanOut(frame *Frame, to []Subscriber) []Subscriber {
+	h := f.h
 	parts := min(runtime.GOMAXPROCS(0), len(to)/fanOutPart, maxFanOutParts)
 	if parts <= 1 {
-		return h.sendAll(frame, to)
+		return h.fanout.sendAll(frame, to)
 	}
 	fulls := make([][]Subscriber, parts)
 	var wg sync.WaitGroup
 	for i := 1; i < parts; i++ {
-		wg.Go(func() { fulls[i] = h.sendAll(frame, to[i*len(to)/parts:(i+1)*len(to)/parts]) })
+		wg.Go(func() { fulls[i] = h.fanout.sendAll(frame, to[i*len(to)/parts:(i+1)*len(to)/parts]) })
 	}
-	fulls[0] = h.sendAll(frame, to[:len(to)/parts])
+	fulls[0] = h.fanout.sendAll(frame, to[:len(to)/parts])
 	wg.Wait()
 	var full []Subscriber
 	for _, f := range fulls {
@@ -147,7 +153,8 @@ const (
 
 // sendAll hands frame to each subscriber and returns those whose queue was
 // full. It may run on several goroutines at once for one fan-out.
-func (h *Hub) sendAll(frame *Frame, to []Subscriber) []Subscriber {
+func (f *fanout) sendAll(frame *Frame, to []Subscriber) []Subscriber {
+	h := f.h
 	var full []Subscriber
 	sent := 0
 	for _, sub := range to {
@@ -164,11 +171,12 @@ func (h *Hub) sendAll(frame *Frame, to []Subscriber) []Subscriber {
 
 // dropSlow unregisters the subscribers of s whose queue was full and kicks
 // those that were still registered.
-func (h *Hub) dropSlow(s *site, full []Subscriber) {
+func (f *fanout) dropSlow(s *site, full []Subscriber) {
+	h := f.h
 	var kick []Subscriber
 	s.mu.Lock()
 	for _, sub := range full {
-		if h.unregisterLocked(s, sub) {
+		if h.fanout.unregisterLocked(s, sub) {
 			kick = append(kick, sub)
 		}
 	}
@@ -182,8 +190,9 @@ func (h *Hub) dropSlow(s *site, full []Subscriber) {
 
 // dropLocked unregisters a subscriber of s and queues its kick behind the
 // frames queued for it before.
-func (h *Hub) dropLocked(s *site, sub Subscriber, reason error) {
-	if !h.unregisterLocked(s, sub) {
+func (f *fanout) dropLocked(s *site, sub Subscriber, reason error) {
+	h := f.h
+	if !h.fanout.unregisterLocked(s, sub) {
 		return
 	}
 	if errors.Is(reason, ErrSlowSubscriber) {
@@ -194,13 +203,13 @@ func (h *Hub) dropLocked(s *site, sub Subscriber, reason error) {
 }
 
 // registerLocked records what unregisters sub from s.
-func (h *Hub) registerLocked(s *site, sub Subscriber, unsub func()) {
+func (f *fanout) registerLocked(s *site, sub Subscriber, unsub func()) {
 	s.registered[sub] = append(s.registered[sub], unsub)
 }
 
 // unregisterLocked removes a subscriber from everything of s without
 // kicking it; it reports whether sub was registered.
-func (h *Hub) unregisterLocked(s *site, sub Subscriber) bool {
+func (f *fanout) unregisterLocked(s *site, sub Subscriber) bool {
 	unsubs, ok := s.registered[sub]
 	if !ok {
 		return false
@@ -213,9 +222,10 @@ func (h *Hub) unregisterLocked(s *site, sub Subscriber) bool {
 }
 
 // unregister removes a subscriber of the site from everything.
-func (h *Hub) unregister(siteID string, sub Subscriber) {
-	if s := h.lockExistingSite(siteID); s != nil {
-		h.unregisterLocked(s, sub)
-		h.unlockSite(s)
+func (f *fanout) unregister(siteID string, sub Subscriber) {
+	h := f.h
+	if s := h.view.lockExistingSite(siteID); s != nil {
+		h.fanout.unregisterLocked(s, sub)
+		h.view.unlockSite(s)
 	}
 }

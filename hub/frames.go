@@ -77,7 +77,8 @@ func (p *pendingChanges) empty() bool {
 // devices, then widget frames where a widget moved, roster frames, and the
 // site's open state to its agents where that moved; last it checks the
 // widgets' coverage (coverage.go).
-func (h *Hub) flushLocked(s *site) {
+func (v *view) flushLocked(s *site) {
+	h := v.h
 	p := &s.pending
 	if p.empty() {
 		return
@@ -95,7 +96,7 @@ func (h *Hub) flushLocked(s *site) {
 	}
 	var roster []rosterChange
 	for _, agent := range agents {
-		ch := change.Agent{Before: p.agents[agent], After: h.agentNowLocked(s, agent)}
+		ch := change.Agent{Before: p.agents[agent], After: h.view.agentNowLocked(s, agent)}
 		if ch.StatusChanged() {
 			rec := ch.After.Record
 			by, byID := rec.Author()
@@ -106,17 +107,17 @@ func (h *Hub) flushLocked(s *site) {
 			case protocol.ByIdle:
 				f.IdleAfterMS = s.settings.IdleAfter().Milliseconds()
 			}
-			h.sendToAgentLocked(s, agent, encode(f))
+			h.view.sendToAgentLocked(s, agent, encode(f))
 			h.metrics.observePropagation(rec.At, now)
 		}
 		if ch.DevicesChanged() {
-			h.sendDevicesLocked(s, agent)
+			h.view.sendDevicesLocked(s, agent)
 		}
 		if ch.RosterChanged() {
 			roster = append(roster, rosterChange{agent, ch.After})
 		}
 	}
-	h.refreshWidgetsLocked(s, now, func(group string) bool {
+	h.view.refreshWidgetsLocked(s, now, func(group string) bool {
 		for hoursGroup := range p.hours {
 			if s.presence.GovernedBy(group, hoursGroup) {
 				return true
@@ -126,19 +127,20 @@ func (h *Hub) flushLocked(s *site) {
 	})
 	if s.roster.len() > 0 {
 		for _, rc := range roster {
-			h.enqueueLocked(s, encode(protocol.AgentFrame{Type: "agent", ID: rc.agent, Status: rc.after.Effective, Groups: protocol.NonNil(rc.after.Groups)}), s.roster.snapshot())
+			h.fanout.enqueueLocked(s, encode(protocol.AgentFrame{Type: "agent", ID: rc.agent, Status: rc.after.Effective, Groups: protocol.NonNil(rc.after.Groups)}), s.roster.snapshot())
 		}
 	}
 	if len(p.hours) > 0 {
-		h.sendSiteHoursLocked(s, now)
+		h.view.sendSiteHoursLocked(s, now)
 	}
-	h.checkCoverageLocked(s, now)
+	h.rules.checkCoverageLocked(s, now)
 }
 
 // refreshWidgetsLocked recomputes the widgets of the site's groups for
 // which touched reports true, and queues a frame to the subscribers of each
 // one whose status, reason or next hours boundary moved.
-func (h *Hub) refreshWidgetsLocked(s *site, now time.Time, touched func(group string) bool) {
+func (v *view) refreshWidgetsLocked(s *site, now time.Time, touched func(group string) bool) {
+	h := v.h
 	for group, t := range s.widgets {
 		if !touched(group) {
 			continue
@@ -149,7 +151,7 @@ func (h *Hub) refreshWidgetsLocked(s *site, now time.Time, touched func(group st
 		}
 		t.widget, t.next = w, next
 		t.status, t.frame = widgetFrame(s.id, group, w, next, now)
-		h.enqueueLocked(s, t.frame, t.subs.snapshot())
+		h.fanout.enqueueLocked(s, t.frame, t.subs.snapshot())
 	}
 }
 
@@ -158,7 +160,8 @@ func widgetFrame(site, group string, w presence.Widget, next, now time.Time) (pr
 	return ws, encode(ws)
 }
 
-func (h *Hub) sendDevicesLocked(s *site, agent string) {
+func (v *view) sendDevicesLocked(s *site, agent string) {
+	h := v.h
 	if len(s.local[agent]) == 0 {
 		return
 	}
@@ -166,10 +169,11 @@ func (h *Hub) sendDevicesLocked(s *site, agent string) {
 	if a, ok := s.presence.Agent(agent); ok {
 		devices = a.LiveDevices()
 	}
-	h.sendToAgentLocked(s, agent, encode(protocol.DevicesFrame{Type: "devices", Devices: protocol.DeviceInfos(devices)}))
+	h.view.sendToAgentLocked(s, agent, encode(protocol.DevicesFrame{Type: "devices", Devices: protocol.DeviceInfos(devices)}))
 }
 
-func (h *Hub) sendToAgentLocked(s *site, agent string, f *Frame) {
+func (v *view) sendToAgentLocked(s *site, agent string, f *Frame) {
+	h := v.h
 	sessions := s.local[agent]
 	if len(sessions) == 0 {
 		return
@@ -178,5 +182,5 @@ func (h *Hub) sendToAgentLocked(s *site, agent string, f *Frame) {
 	for sess := range sessions {
 		to = append(to, sess.sub)
 	}
-	h.enqueueLocked(s, f, to)
+	h.fanout.enqueueLocked(s, f, to)
 }

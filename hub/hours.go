@@ -24,7 +24,8 @@ import (
 // timer happened to fire; so every replica builds the same events, and
 // JetStream keeps one copy of each, as for entries (events.go).
 
-func (h *Hub) applyHoursLocked(s *site, group string, e entry) {
+func (v *view) applyHoursLocked(s *site, group string, e entry) {
+	h := v.h
 	old, had := s.presence.Hours(group)
 	if e.deleted {
 		if !had {
@@ -44,12 +45,13 @@ func (h *Hub) applyHoursLocked(s *site, group string, e entry) {
 		s.presence.SetHours(group, sched)
 		s.hoursAt[group] = e.at
 	}
-	h.armHoursLocked(s, group)
+	h.view.armHoursLocked(s, group)
 	s.pending.hoursChanged(group)
 }
 
 // armHoursLocked re-arms group's timer for its schedule's next boundary.
-func (h *Hub) armHoursLocked(s *site, group string) {
+func (v *view) armHoursLocked(s *site, group string) {
+	h := v.h
 	if ht := s.timers[group]; ht != nil {
 		ht.t.Stop()
 		delete(s.timers, group)
@@ -61,14 +63,15 @@ func (h *Hub) armHoursLocked(s *site, group string) {
 	now := h.cfg.Now()
 	if _, next := sched.OpenAt(now); !next.IsZero() {
 		ht := &hoursTimer{at: next}
-		ht.t = time.AfterFunc(next.Sub(now), func() { h.onBoundary(s.id, group, ht) })
+		ht.t = time.AfterFunc(next.Sub(now), func() { h.rules.onBoundary(s.id, group, ht) })
 		s.timers[group] = ht
 	}
 }
 
 // sendSiteHoursLocked queues the site's open state to its agents' devices
 // if it moved since they were last told.
-func (h *Hub) sendSiteHoursLocked(s *site, now time.Time) {
+func (v *view) sendSiteHoursLocked(s *site, now time.Time) {
+	h := v.h
 	hours := siteHours(s.presence, now)
 	if reflect.DeepEqual(hours, s.hoursSent) {
 		return
@@ -76,7 +79,7 @@ func (h *Hub) sendSiteHoursLocked(s *site, now time.Time) {
 	s.hoursSent = hours
 	frame := encode(protocol.HoursFrame{Type: "hours", Hours: hours})
 	for agent := range s.local {
-		h.sendToAgentLocked(s, agent, frame)
+		h.view.sendToAgentLocked(s, agent, frame)
 	}
 }
 
@@ -92,20 +95,21 @@ type hoursTimer struct {
 // the next boundary. Telling the widgets (flushLocked) also checks their
 // coverage: a widget whose hours close is no longer uncovered, one whose
 // hours open may be (coverage.go).
-func (h *Hub) onBoundary(siteID, group string, ht *hoursTimer) {
-	s := h.lockExistingSite(siteID)
+func (r *rules) onBoundary(siteID, group string, ht *hoursTimer) {
+	h := r.h
+	s := h.view.lockExistingSite(siteID)
 	if s == nil {
 		return
 	}
 	if s.timers[group] != ht {
-		h.unlockSite(s) // the schedule changed or went away since the timer was armed
+		h.view.unlockSite(s) // the schedule changed or went away since the timer was armed
 		return
 	}
-	evs := h.boundaryEventsLocked(s, group, ht.at)
-	h.signOffLocked(s, group, ht.at)
-	h.armHoursLocked(s, group)
+	evs := h.rules.boundaryEventsLocked(s, group, ht.at)
+	h.rules.signOffLocked(s, group, ht.at)
+	h.view.armHoursLocked(s, group)
 	s.pending.hoursChanged(group)
-	h.unlockSite(s)
+	h.view.unlockSite(s)
 	if len(evs) > 0 {
 		h.events.Publish(evs)
 	}
@@ -118,7 +122,8 @@ func (h *Hub) onBoundary(siteID, group string, ht *hoursTimer) {
 // events, and none when at is as old as resyncEventAge: the timer fired
 // that late (a suspended process), so another replica's copy may have left
 // the duplicate window, and a copy now would be a second event.
-func (h *Hub) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []events.Event {
+func (r *rules) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []events.Event {
+	h := r.h
 	if h.events == nil {
 		return nil
 	}
@@ -167,8 +172,9 @@ func siteHours(p *presence.Site, now time.Time) protocol.Hours {
 	return protocol.Hours{Open: open, NextChange: protocol.OptionalTime(next)}
 }
 
-func (h *Hub) stopTimers() {
-	for _, s := range h.sites.all() {
+func (r *rules) stopTimers() {
+	h := r.h
+	for _, s := range h.view.sites.all() {
 		s.mu.Lock()
 		for group, ht := range s.timers {
 			ht.t.Stop()

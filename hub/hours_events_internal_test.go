@@ -40,13 +40,13 @@ func (c *handClock) set(t time.Time) {
 // and returns the boundary it was armed for.
 func fireBoundary(t *testing.T, h *Hub, siteID, group string) time.Time {
 	t.Helper()
-	s := h.lockExistingSite(siteID)
+	s := h.view.lockExistingSite(siteID)
 	ht := s.timers[group]
-	h.unlockSite(s)
+	h.view.unlockSite(s)
 	if ht == nil {
 		t.Fatalf("no timer armed for %q", group)
 	}
-	h.onBoundary(siteID, group, ht)
+	h.rules.onBoundary(siteID, group, ht)
 	return ht.at
 }
 
@@ -84,7 +84,7 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.ready.Store(true)
-	defer h.stopTimers()
+	defer h.rules.stopTimers()
 	daily := map[string][]presence.Interval{}
 	allDay := map[string][]presence.Interval{}
 	for _, d := range []string{"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"} {

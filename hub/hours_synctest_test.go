@@ -169,7 +169,7 @@ func TestHoursTransitionsAtExactBoundaries(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer unsub()
-				defer h.stopTimers()
+				defer h.rules.stopTimers()
 
 				synctest.Wait() // the site's delivery goroutine sends the first frame
 				assertWidget(t, q.take(t), presence.Offline, presence.ReasonOutsideHours, tt.opens)

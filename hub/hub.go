@@ -91,10 +91,6 @@ type Hub struct {
 	loaded   chan struct{} // closed when the view first loads
 	loadOnce sync.Once
 
-	// sites is the view, one lock per site.
-	sites *siteRegistry
-	// applied is the highest bucket revision applied to the view.
-	applied applied
 	// watcher keeps the view in step with the bucket (watch.go).
 	watcher watcher
 	// sessionCount and widgetSubs count the local device sessions and
@@ -104,8 +100,11 @@ type Hub struct {
 
 	// bg runs work that outlives its caller, such as a bye's purge.
 	bg background
-	// rules carries out the rules' decisions (worker.go).
-	rules ruleWorker
+	// The parts: view holds the state (view.go), fanout sends frames
+	// (fanout.go), rules carries out the rules' decisions (worker.go).
+	view   view
+	fanout fanout
+	rules  rules
 	// health is the outcome of the last JetStream probe.
 	health health
 
@@ -167,16 +166,15 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Now = time.Now
 	}
 	h := &Hub{
-		cfg:     cfg,
-		js:      cfg.JetStream,
-		nc:      cfg.JetStream.Conn(),
-		log:     cfg.Logger.With("hub", cfg.ID),
-		sites:   newSiteRegistry(),
-		applied: applied{ch: make(chan struct{})},
-		loaded:  make(chan struct{}),
-		stats:   stats{started: cfg.Now(), book: replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)}},
+		cfg:    cfg,
+		js:     cfg.JetStream,
+		nc:     cfg.JetStream.Conn(),
+		log:    cfg.Logger.With("hub", cfg.ID),
+		view:   view{sites: newSiteRegistry(), applied: applied{ch: make(chan struct{})}},
+		loaded: make(chan struct{}),
+		stats:  stats{started: cfg.Now(), book: replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)}},
 	}
-	h.watcher.h, h.stats.h = h, h
+	h.watcher.h, h.stats.h, h.view.h, h.fanout.h, h.rules.h = h, h, h, h, h
 	h.health.set(errNotProbed)
 	h.metrics = newMetrics(h, cfg.Registerer, cfg.PerSiteMetrics)
 	h.store = store.New(cfg.Bucket, store.Config{
@@ -210,17 +208,17 @@ func (h *Hub) Loaded() <-chan struct{} { return h.loaded }
 func (h *Hub) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	h.bg.start(ctx)
-	h.rules.start(ctx, h.cfg.RuleWorkers)
+	h.rules.worker.start(ctx, h.cfg.RuleWorkers)
 	g.Go(func() error { return h.watcher.run(ctx) })
 	g.Go(func() error { return h.keepLeases(ctx) })
 	g.Go(func() error { return h.stats.publish(ctx) })
 	g.Go(func() error { return h.probeJetStream(ctx) })
 	err := g.Wait()
-	h.rules.stop()
+	h.rules.worker.stop()
 	h.bg.stop()
 	h.watcher.stopping.Wait()
 	h.ready.Store(false)
-	h.stopTimers()
+	h.rules.stopTimers()
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

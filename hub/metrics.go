@@ -197,7 +197,7 @@ func (c *viewCollector) Collect(ch chan<- prometheus.Metric) {
 	h := c.h
 	agents := map[presence.Status]int{presence.Online: 0, presence.Busy: 0, presence.Offline: 0}
 	lingering := 0
-	sites := h.sites.all()
+	sites := h.view.sites.all()
 	for _, s := range sites {
 		s.mu.Lock()
 		counts := s.presence.Counts()

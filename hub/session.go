@@ -88,11 +88,11 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 	sess := &Session{h: h, id: uuid.NewString(), site: id.Site, agent: id.Agent, groups: groups, device: device, sub: sub}
 	key := store.LeaseKey(id.Site, id.Agent, device)
 	since := h.cfg.Now()
-	if s := h.lockExistingSite(id.Site); s != nil {
+	if s := h.view.lockExistingSite(id.Site); s != nil {
 		if d, ok := s.devices[key.String()]; ok {
 			since = d.rec.Since // a reconnect inside the grace continues the device's run
 		}
-		h.unlockSite(s)
+		h.view.unlockSite(s)
 	}
 	sess.record = store.DeviceRecord{Kind: hello.Kind, Since: since, Session: sess.id, Hub: h.cfg.ID, State: presence.Live}
 	rev, err := h.store.WriteLease(ctx, key, sess.record, 0)
@@ -105,8 +105,8 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		return nil, err
 	}
 
-	s := h.lockSite(id.Site)
-	defer h.unlockSite(s)
+	s := h.view.lockSite(id.Site)
+	defer h.view.unlockSite(s)
 	if d, ok := s.devices[key.String()]; !ok || d.rec.Session != sess.id {
 		// Another session of the device took the lease over before this one
 		// registered (or it already ended); this one must not go live.
@@ -130,7 +130,7 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 	}
 	s.local[id.Agent][sess] = struct{}{}
 	h.sessionCount.Add(1)
-	h.registerLocked(s, sub, func() {
+	h.fanout.registerLocked(s, sub, func() {
 		delete(s.local[id.Agent], sess)
 		if len(s.local[id.Agent]) == 0 {
 			delete(s.local, id.Agent)
@@ -138,9 +138,9 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		s.roster.remove(sub)
 		h.sessionCount.Add(-1)
 	})
-	h.enqueueLocked(s, encode(welcome), []Subscriber{sub})
+	h.fanout.enqueueLocked(s, encode(welcome), []Subscriber{sub})
 	// A hello counts as activity.
-	h.activityLocked(s, id.Agent, device)
+	h.rules.activityLocked(s, id.Agent, device)
 	return sess, nil
 }
 
@@ -282,11 +282,11 @@ func (s *Session) SetStatus(ctx context.Context, status presence.Status, ref str
 // groups change.
 func (s *Session) SubscribeRoster() {
 	h := s.h
-	site := h.lockExistingSite(s.site)
+	site := h.view.lockExistingSite(s.site)
 	if site == nil {
 		return // the session ended and took the site with it
 	}
-	defer h.unlockSite(site)
+	defer h.view.unlockSite(site)
 	if _, ok := site.registered[s.sub]; !ok {
 		return // dropped or ended
 	}
@@ -296,12 +296,12 @@ func (s *Session) SubscribeRoster() {
 		roster.Agents = append(roster.Agents, protocol.RosterAgent{ID: a.ID, Status: a.Effective(), Groups: protocol.NonNil(a.Groups)})
 	}
 	site.roster.add(s.sub)
-	h.enqueueLocked(site, encode(roster), []Subscriber{s.sub})
+	h.fanout.enqueueLocked(site, encode(roster), []Subscriber{s.sub})
 }
 
 // end unregisters the session; it reports false if it had already ended.
 func (s *Session) end() bool {
-	s.h.unregister(s.site, s.sub)
+	s.h.fanout.unregister(s.site, s.sub)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -457,9 +457,9 @@ func (h *Hub) keepLeases(ctx context.Context) error {
 						s.revoked.Store(true)
 						reason = ErrRevoked
 					}
-					if site := h.lockExistingSite(s.site); site != nil {
-						h.dropLocked(site, s.sub, reason)
-						h.unlockSite(site)
+					if site := h.view.lockExistingSite(s.site); site != nil {
+						h.fanout.dropLocked(site, s.sub, reason)
+						h.view.unlockSite(site)
 					}
 				case err != nil && ctx.Err() == nil:
 					h.log.Warn("failed to refresh lease", "site", s.site, "agent", s.agent, "device", s.device, "err", err)
@@ -483,7 +483,7 @@ func normalizeGroups(groups []string) []string {
 // localSessions returns the live device sessions on this hub.
 func (h *Hub) localSessions() []*Session {
 	var out []*Session
-	for _, s := range h.sites.all() {
+	for _, s := range h.view.sites.all() {
 		s.mu.Lock()
 		for _, sessions := range s.local {
 			for sess := range sessions {
@@ -497,11 +497,11 @@ func (h *Hub) localSessions() []*Session {
 
 // liveDevices counts the agent's live devices other than except.
 func (h *Hub) liveDevices(siteID, agent, except string) int {
-	s := h.lockExistingSite(siteID)
+	s := h.view.lockExistingSite(siteID)
 	if s == nil {
 		return 0
 	}
-	defer h.unlockSite(s)
+	defer h.view.unlockSite(s)
 	a, ok := s.presence.Agent(agent)
 	if !ok {
 		return 0

@@ -28,14 +28,16 @@ import (
 
 // signOffLocked has the rule worker sign off the agents that a boundary of
 // hoursGroup's schedule concerns (presence.Site.ClosingSignOffs).
-func (h *Hub) signOffLocked(s *site, hoursGroup string, boundary time.Time) {
+func (r *rules) signOffLocked(s *site, hoursGroup string, boundary time.Time) {
+	h := r.h
 	for _, agent := range s.presence.ClosingSignOffs(s.settings, hoursGroup, boundary) {
-		h.enqueueSignOff(s.id, agent, hoursGroup, boundary)
+		h.rules.enqueueSignOff(s.id, agent, hoursGroup, boundary)
 	}
 }
 
-func (h *Hub) enqueueSignOff(siteID, agent, hoursGroup string, closedAt time.Time) {
-	h.rules.enqueue(ruleKey{ruleSignOff, siteID, agent}, signOffJob{h, siteID, agent, hoursGroup, closedAt})
+func (r *rules) enqueueSignOff(siteID, agent, hoursGroup string, closedAt time.Time) {
+	h := r.h
+	h.rules.worker.enqueue(ruleKey{ruleSignOff, siteID, agent}, signOffJob{h, siteID, agent, hoursGroup, closedAt})
 }
 
 // signOffJob signs an agent off at the close of hoursGroup's hours.
@@ -46,7 +48,7 @@ type signOffJob struct {
 }
 
 func (j signOffJob) run(ctx context.Context) {
-	j.h.signOff(ctx, j.site, j.agent, j.hoursGroup, j.closedAt)
+	j.h.rules.signOff(ctx, j.site, j.agent, j.hoursGroup, j.closedAt)
 }
 
 // merge keeps the later close: a record the earlier close would sign off
@@ -61,7 +63,8 @@ func (j signOffJob) merge(pending ruleJob) ruleJob {
 
 // signOff sets an agent offline by the close of hoursGroup's hours, if the
 // record it finds says so (presence.SignOffApplies).
-func (h *Hub) signOff(ctx context.Context, siteID, agent, hoursGroup string, closedAt time.Time) {
+func (r *rules) signOff(ctx context.Context, siteID, agent, hoursGroup string, closedAt time.Time) {
+	h := r.h
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 	defer cancel()
 	_, err := h.updateAgent(ctx, siteID, agent, func(rec *store.AgentRecord, exists bool) bool {
@@ -88,19 +91,21 @@ type missedSignOff struct {
 // catchUpSignOffs signs off, after the view (re)loaded, the agents that
 // missedSignOffs lists. The compare-and-set of signOff makes it once across
 // replicas, with or without the boundary's own sign-off.
-func (h *Hub) catchUpSignOffs() {
-	for _, m := range h.missedSignOffs(h.cfg.Now()) {
+func (r *rules) catchUpSignOffs() {
+	h := r.h
+	for _, m := range h.rules.missedSignOffs(h.cfg.Now()) {
 		for _, agent := range m.Agents {
-			h.enqueueSignOff(m.site, agent, m.HoursGroup, m.Close)
+			h.rules.enqueueSignOff(m.site, agent, m.HoursGroup, m.Close)
 		}
 	}
 }
 
 // missedSignOffs lists the closes of every site whose sign-off nobody
 // carried out (presence.Site.MissedSignOffs), from what the view holds.
-func (h *Hub) missedSignOffs(now time.Time) []missedSignOff {
+func (r *rules) missedSignOffs(now time.Time) []missedSignOff {
+	h := r.h
 	var out []missedSignOff
-	for _, s := range h.sites.all() {
+	for _, s := range h.view.sites.all() {
 		s.mu.Lock()
 		if !s.removed {
 			stored := presence.StoredAt{

@@ -209,7 +209,7 @@ func (st *stats) replicaStats() ReplicaStats {
 	}
 	rs.Connections = st.connections()
 	rs.Sessions = rs.Connections.Agent
-	for _, s := range h.sites.all() {
+	for _, s := range h.view.sites.all() {
 		s.mu.Lock()
 		rs.PendingGrace += s.presence.Counts().Lingering
 		s.mu.Unlock()
@@ -250,11 +250,11 @@ func (h *Hub) Replicas() []ReplicaStats {
 func (st *stats) localWidgetCounts(siteID string) map[string]int {
 	h := st.h
 	counts := make(map[string]int)
-	if s := h.lockExistingSite(siteID); s != nil {
+	if s := h.view.lockExistingSite(siteID); s != nil {
 		for group, t := range s.widgets {
 			counts[group] = t.subs.len()
 		}
-		h.unlockSite(s)
+		h.view.unlockSite(s)
 	}
 	return counts
 }
@@ -275,14 +275,14 @@ func (h *Hub) AdminStats(ctx context.Context, site string) AdminStats {
 		out.Totals.StatusChangesPerSec += r.StatusChangesPerSec
 	}
 	out.SiteStats.WidgetStatus = make(map[string]presence.Status)
-	if s := h.lockExistingSite(site); s != nil {
+	if s := h.view.lockExistingSite(site); s != nil {
 		counts := s.presence.Counts()
 		out.SiteStats.Agents = AgentCounts{Online: counts.Online, Busy: counts.Busy, Offline: counts.Offline,
 			Total: counts.Total(), PendingGrace: counts.Lingering}
 		for group, t := range s.widgets {
 			out.SiteStats.WidgetStatus[group] = t.widget.Status
 		}
-		h.unlockSite(s)
+		h.view.unlockSite(s)
 	}
 	out.SiteStats.Widgets = h.stats.gatherWidgetCounts(ctx, site, len(out.Replicas))
 	return out

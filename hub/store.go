@@ -38,11 +38,11 @@ const DefaultWriteRetry = store.DefaultWriteRetry
 // the caller can wait for the view to apply it.
 func (h *Hub) updateAgent(ctx context.Context, siteID, agent string, fn func(rec *store.AgentRecord, exists bool) bool) (uint64, error) {
 	var from store.Versioned[store.AgentRecord]
-	if s := h.lockExistingSite(siteID); s != nil {
+	if s := h.view.lockExistingSite(siteID); s != nil {
 		if a, ok := s.agents[agent]; ok {
 			from = store.Versioned[store.AgentRecord]{Rec: a.rec, Rev: a.rev, Exists: true}
 		}
-		h.unlockSite(s)
+		h.view.unlockSite(s)
 	}
 	return h.store.UpdateAgent(ctx, siteID, agent, &from, func(rec *store.AgentRecord, _ uint64, exists bool) bool {
 		return fn(rec, exists)
@@ -107,7 +107,7 @@ func (h *Hub) put(ctx context.Context, key store.Key, value []byte) error {
 
 // waitApplied waits until the view has applied bucket revision rev, so that
 // a caller reads its own writes.
-func (h *Hub) waitApplied(ctx context.Context, rev uint64) error { return h.applied.wait(ctx, rev) }
+func (h *Hub) waitApplied(ctx context.Context, rev uint64) error { return h.view.applied.wait(ctx, rev) }
 
 // WriteRetry returns how long a write is retried through an election or a
 // NATS reconnect (Config.WriteRetry); a caller that wants the write stored

@@ -19,6 +19,18 @@ import (
 // the site is unlocked (see unlockSite), so a run of entries applied
 // together (a reconcile) tells subscribers only where things ended up.
 
+// view is the part of a Hub that holds every site's state as the bucket
+// says, applies bucket entries to it (apply.go) and turns what they changed
+// into frames (frames.go). Its methods run on the caller's goroutine, the
+// watcher's for entries.
+type view struct {
+	h *Hub
+	// sites is the view, one lock per site.
+	sites *siteRegistry
+	// applied is the highest bucket revision applied to the view.
+	applied applied
+}
+
 // site is the view of one site plus its local subscribers.
 type site struct {
 	id string
@@ -114,9 +126,10 @@ func (s *site) emptyLocked() bool {
 
 // lockSite returns the site with id locked, creating it if the view has
 // none. Release it with unlockSite.
-func (h *Hub) lockSite(id string) *site {
+func (v *view) lockSite(id string) *site {
+	h := v.h
 	for {
-		s := h.sites.get(id, true)
+		s := h.view.sites.get(id, true)
 		s.mu.Lock()
 		if !s.removed {
 			return s
@@ -127,9 +140,10 @@ func (h *Hub) lockSite(id string) *site {
 
 // lockExistingSite returns the site with id locked, or nil when the view
 // has none. Release it with unlockSite.
-func (h *Hub) lockExistingSite(id string) *site {
+func (v *view) lockExistingSite(id string) *site {
+	h := v.h
 	for {
-		s := h.sites.get(id, false)
+		s := h.view.sites.get(id, false)
 		if s == nil {
 			return nil
 		}
@@ -146,22 +160,24 @@ func (h *Hub) lockExistingSite(id string) *site {
 // the site's delivery if none is running. Sends therefore never happen with
 // a site locked, and never on the caller's goroutine: a subscriber that
 // blocks holds up its own site's deliveries, nothing else.
-func (h *Hub) unlockSite(s *site) {
-	h.flushLocked(s)
+func (v *view) unlockSite(s *site) {
+	h := v.h
+	h.view.flushLocked(s)
 	start := s.out.startLocked()
 	if !start && s.emptyLocked() {
-		h.sites.removeLocked(s)
+		h.view.sites.removeLocked(s)
 	}
 	s.mu.Unlock()
 	if start {
-		go h.deliver(s)
+		go h.fanout.deliver(s)
 	}
 }
 
 // viewKeys lists the bucket keys the view holds.
-func (h *Hub) viewKeys() []string {
+func (v *view) viewKeys() []string {
+	h := v.h
 	var keys []string
-	for _, s := range h.sites.all() {
+	for _, s := range h.view.sites.all() {
 		s.mu.Lock()
 		for agent := range s.agents {
 			keys = append(keys, store.AgentKey(s.id, agent).String())
@@ -237,8 +253,8 @@ func (h *Hub) SubscribeWidget(siteID, group string, sub Subscriber) (unsubscribe
 	if !h.Ready() {
 		return nil, ErrNotReady
 	}
-	s := h.lockSite(siteID)
-	defer h.unlockSite(s)
+	s := h.view.lockSite(siteID)
+	defer h.view.unlockSite(s)
 	t := s.widgets[group]
 	if t == nil {
 		now := h.cfg.Now()
@@ -249,15 +265,15 @@ func (h *Hub) SubscribeWidget(siteID, group string, sub Subscriber) (unsubscribe
 	}
 	t.subs.add(sub)
 	h.widgetSubs.Add(1)
-	h.registerLocked(s, sub, func() {
+	h.fanout.registerLocked(s, sub, func() {
 		t.subs.remove(sub)
 		h.widgetSubs.Add(-1)
 		if t.subs.len() == 0 && s.widgets[group] == t {
 			delete(s.widgets, group)
 		}
 	})
-	h.enqueueLocked(s, t.frame, []Subscriber{sub})
-	return func() { h.unregister(siteID, sub) }, nil
+	h.fanout.enqueueLocked(s, t.frame, []Subscriber{sub})
+	return func() { h.fanout.unregister(siteID, sub) }, nil
 }
 
 // protocol.WidgetStatus returns the current widget status of (site, group) from the
@@ -268,12 +284,12 @@ func (h *Hub) WidgetStatus(siteID, group string) (protocol.WidgetStatus, error) 
 		return protocol.WidgetStatus{}, ErrNotReady
 	}
 	now := h.cfg.Now()
-	s := h.lockExistingSite(siteID)
+	s := h.view.lockExistingSite(siteID)
 	if s == nil {
 		ws, _ := widgetFrame(siteID, group, presence.NewSite().Widget(group), time.Time{}, now)
 		return ws, nil
 	}
-	defer h.unlockSite(s)
+	defer h.view.unlockSite(s)
 	if t := s.widgets[group]; t != nil {
 		return t.status, nil
 	}
@@ -284,22 +300,22 @@ func (h *Hub) WidgetStatus(siteID, group string) (protocol.WidgetStatus, error) 
 
 // Settings returns the site's settings from the view.
 func (h *Hub) Settings(siteID string) presence.Settings {
-	s := h.lockExistingSite(siteID)
+	s := h.view.lockExistingSite(siteID)
 	if s == nil {
 		return presence.Settings{}
 	}
-	defer h.unlockSite(s)
+	defer h.view.unlockSite(s)
 	return s.settings.Clone()
 }
 
 // Schedule returns the working hours of (site, group), group "" meaning the
 // site's own, from the view.
 func (h *Hub) Schedule(siteID, group string) (*presence.Schedule, bool) {
-	s := h.lockExistingSite(siteID)
+	s := h.view.lockExistingSite(siteID)
 	if s == nil {
 		return nil, false
 	}
-	defer h.unlockSite(s)
+	defer h.view.unlockSite(s)
 	return s.presence.Hours(group)
 }
 
@@ -307,14 +323,16 @@ func (h *Hub) Schedule(siteID, group string) (*presence.Schedule, bool) {
 func equalSchedules(a, b *presence.Schedule) bool { return reflect.DeepEqual(a, b) }
 
 // appliedRev returns the highest bucket revision the view has applied.
-func (h *Hub) appliedRev() uint64 {
-	h.applied.mu.Lock()
-	defer h.applied.mu.Unlock()
-	return h.applied.rev
+func (v *view) appliedRev() uint64 {
+	h := v.h
+	h.view.applied.mu.Lock()
+	defer h.view.applied.mu.Unlock()
+	return h.view.applied.rev
 }
 
 // isLoaded reports whether the view has loaded once.
-func (h *Hub) isLoaded() bool {
+func (v *view) isLoaded() bool {
+	h := v.h
 	select {
 	case <-h.loaded:
 		return true

@@ -131,9 +131,9 @@ func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) erro
 				})
 				// An activity key that expired while this replica did
 				// not watch left no marker it saw: restart those clocks.
-				h.startAllIdleClocks()
+				h.rules.startAllIdleClocks()
 				// Likewise a close that came while no replica watched.
-				h.catchUpSignOffs()
+				h.rules.catchUpSignOffs()
 				if !first {
 					// How long the view lagged behind the bucket after
 					// the watch restarted (docs/operations.md quotes it).
@@ -199,7 +199,7 @@ const missedLogEvery = 10 * time.Second
 func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entry) (removed int, unsure bool) {
 	h := w.h
 	bySite := make(map[string][]entry)
-	for _, key := range h.viewKeys() {
+	for _, key := range h.view.viewKeys() {
 		if _, ok := snapshot[key]; !ok {
 			k, _ := store.ParseKey(key)
 			has, err := w.hasMessage(ctx, k)
@@ -230,26 +230,26 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 		bySite[k.Site] = append(bySite[k.Site], bucketEntry(e))
 		last = max(last, e.Rev)
 	}
-	since, loaded := h.appliedRev(), h.isLoaded()
+	since, loaded := h.view.appliedRev(), h.view.isLoaded()
 	var evs []events.Event
 	for id, es := range bySite {
-		s := h.lockSite(id)
+		s := h.view.lockSite(id)
 		for _, e := range es {
 			k, _ := store.ParseKey(e.key)
 			if w.resyncEvents(e, since, loaded) {
-				evs = append(evs, events.Derive(h.applyEntryLocked(s, k, e, true), h.cfg.Grace)...)
+				evs = append(evs, events.Derive(h.view.applyEntryLocked(s, k, e, true), h.cfg.Grace)...)
 			} else {
-				h.applyEntryLocked(s, k, e, false)
+				h.view.applyEntryLocked(s, k, e, false)
 			}
 		}
-		h.unlockSite(s)
+		h.view.unlockSite(s)
 	}
 	if len(evs) > 0 {
 		// In revision order across sites, as a live watch publishes.
 		slices.SortStableFunc(evs, func(a, b events.Event) int { return cmp.Compare(a.Rev, b.Rev) })
 		h.events.Publish(evs)
 	}
-	h.applied.mark(last)
+	h.view.applied.mark(last)
 	return removed, unsure
 }
 
@@ -264,7 +264,7 @@ func (w *watcher) hasMessage(ctx context.Context, key store.Key) (bool, error) {
 // apply folds one bucket entry into the view.
 func (w *watcher) apply(e *store.Entry) {
 	h := w.h
-	defer h.applied.mark(e.Rev)
+	defer h.view.applied.mark(e.Rev)
 	k, ok := store.ParseKey(e.Key)
 	if !ok {
 		h.log.Warn("ignoring unknown key in bucket", "key", e.Key)
@@ -280,9 +280,9 @@ func (w *watcher) apply(e *store.Entry) {
 // asynchronously.
 func (w *watcher) applyLive(k store.Key, e entry) {
 	h := w.h
-	s := h.lockSite(k.Site)
-	rec := h.applyEntryLocked(s, k, e, h.events != nil)
-	h.unlockSite(s)
+	s := h.view.lockSite(k.Site)
+	rec := h.view.applyEntryLocked(s, k, e, h.events != nil)
+	h.view.unlockSite(s)
 	if h.events != nil {
 		h.events.Publish(events.Derive(rec, h.cfg.Grace))
 	}

@@ -15,6 +15,15 @@ import (
 // and sites with a decision pending), and no decision is lost: the merged
 // one does what both would have.
 
+// rules is the part of a Hub that carries out the rules' decisions: the
+// idle rule (activity.go), sign-off at close (signoff.go), the uncovered
+// alert (coverage.go) and working hours' boundaries (hours.go), on its
+// worker.
+type rules struct {
+	h      *Hub
+	worker ruleWorker
+}
+
 // ruleKind says what a decision is about; with a site and a name it keys
 // the decision.
 type ruleKind uint8
