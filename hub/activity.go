@@ -66,7 +66,9 @@ type idleDeadlineJob struct {
 	deadline    uint64
 }
 
-func (j idleDeadlineJob) run(ctx context.Context) { j.h.rules.idleDeadline(ctx, j.site, j.agent, j.deadline) }
+func (j idleDeadlineJob) run(ctx context.Context) {
+	j.h.rules.idleDeadline(ctx, j.site, j.agent, j.deadline)
+}
 
 // merge keeps the later deadline: a record the rule would set idle at the
 // earlier one (older than it) is older than the later one too, so the

@@ -107,7 +107,9 @@ func (h *Hub) put(ctx context.Context, key store.Key, value []byte) error {
 
 // waitApplied waits until the view has applied bucket revision rev, so that
 // a caller reads its own writes.
-func (h *Hub) waitApplied(ctx context.Context, rev uint64) error { return h.view.applied.wait(ctx, rev) }
+func (h *Hub) waitApplied(ctx context.Context, rev uint64) error {
+	return h.view.applied.wait(ctx, rev)
+}
 
 // WriteRetry returns how long a write is retried through an election or a
 // NATS reconnect (Config.WriteRetry); a caller that wants the write stored
