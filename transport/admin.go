@@ -15,22 +15,28 @@ import (
 	"github.com/presencehub/presencehub/protocol"
 )
 
+// adminAPI is the admin API's handlers (this file, admincontrol.go,
+// webhooks.go and history.go): the part of the Server behind
+// /v1/admin/sites/{site}/..., every request checked by admin.
+type adminAPI struct{ s *Server }
+
 // maxAdminBody bounds an admin request body.
 const maxAdminBody = 64 << 10
 
-func (s *Server) routeAdmin() {
-	s.handleFunc("GET /v1/admin/sites/{site}/hours", s.admin(s.getHours))
-	s.handleFunc("PUT /v1/admin/sites/{site}/hours", s.admin(s.putHours))
-	s.handleFunc("DELETE /v1/admin/sites/{site}/hours", s.admin(s.deleteHours))
-	s.handleFunc("GET /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.getHours))
-	s.handleFunc("PUT /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.putHours))
-	s.handleFunc("DELETE /v1/admin/sites/{site}/groups/{group}/hours", s.admin(s.deleteHours))
-	s.handleFunc("GET /v1/admin/sites/{site}/settings", s.admin(s.getSettings))
-	s.handleFunc("PUT /v1/admin/sites/{site}/settings", s.admin(s.putSettings))
-	s.handleFunc("GET /v1/admin/sites/{site}/agents", s.admin(s.listAgents))
-	s.handleFunc("GET /v1/admin/sites/{site}/agents/{agent}", s.admin(s.getAgent))
-	s.handleFunc("PUT /v1/admin/sites/{site}/agents/{agent}/status", s.admin(s.putAgentStatus))
-	s.handleFunc("DELETE /v1/admin/sites/{site}/agents/{agent}/devices/{device}", s.admin(s.revokeDevice))
+func (a *adminAPI) routeAdmin() {
+	s := a.s
+	s.handleFunc("GET /v1/admin/sites/{site}/hours", a.admin(a.getHours))
+	s.handleFunc("PUT /v1/admin/sites/{site}/hours", a.admin(a.putHours))
+	s.handleFunc("DELETE /v1/admin/sites/{site}/hours", a.admin(a.deleteHours))
+	s.handleFunc("GET /v1/admin/sites/{site}/groups/{group}/hours", a.admin(a.getHours))
+	s.handleFunc("PUT /v1/admin/sites/{site}/groups/{group}/hours", a.admin(a.putHours))
+	s.handleFunc("DELETE /v1/admin/sites/{site}/groups/{group}/hours", a.admin(a.deleteHours))
+	s.handleFunc("GET /v1/admin/sites/{site}/settings", a.admin(a.getSettings))
+	s.handleFunc("PUT /v1/admin/sites/{site}/settings", a.admin(a.putSettings))
+	s.handleFunc("GET /v1/admin/sites/{site}/agents", a.admin(a.listAgents))
+	s.handleFunc("GET /v1/admin/sites/{site}/agents/{agent}", a.admin(a.getAgent))
+	s.handleFunc("PUT /v1/admin/sites/{site}/agents/{agent}/status", a.admin(a.putAgentStatus))
+	s.handleFunc("DELETE /v1/admin/sites/{site}/agents/{agent}/devices/{device}", a.admin(a.revokeDevice))
 }
 
 // adminTarget is the site and group an admin request names, and the admin
@@ -39,10 +45,10 @@ type adminTarget struct{ site, group, admin string }
 
 // admin checks the bearer token (role admin, for the site in the path) and
 // the ids in the path before calling h.
-func (s *Server) admin(h func(http.ResponseWriter, *http.Request, adminTarget)) http.HandlerFunc {
+func (a *adminAPI) admin(h func(http.ResponseWriter, *http.Request, adminTarget)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t := adminTarget{site: r.PathValue("site"), group: r.PathValue("group")}
-		claims, status, err := s.adminClaims(r)
+		claims, status, err := a.adminClaims(r)
 		if err != nil {
 			if status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="presencehub"`)
@@ -71,7 +77,8 @@ func (s *Server) admin(h func(http.ResponseWriter, *http.Request, adminTarget)) 
 	}
 }
 
-func (s *Server) adminClaims(r *http.Request) (*Claims, int, error) {
+func (a *adminAPI) adminClaims(r *http.Request) (*Claims, int, error) {
+	s := a.s
 	authz := r.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(authz, "Bearer ")
 	if !ok || strings.TrimSpace(token) == "" {
@@ -87,7 +94,8 @@ func (s *Server) adminClaims(r *http.Request) (*Claims, int, error) {
 	return claims, 0, nil
 }
 
-func (s *Server) getHours(w http.ResponseWriter, r *http.Request, t adminTarget) {
+func (a *adminAPI) getHours(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
 	sched, ok := s.hub.Schedule(t.site, t.group)
 	if !ok {
 		writeError(w, http.StatusNotFound, "not_found", "no working hours set")
@@ -96,7 +104,8 @@ func (s *Server) getHours(w http.ResponseWriter, r *http.Request, t adminTarget)
 	writeJSON(w, http.StatusOK, sched)
 }
 
-func (s *Server) putHours(w http.ResponseWriter, r *http.Request, t adminTarget) {
+func (a *adminAPI) putHours(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -107,16 +116,17 @@ func (s *Server) putHours(w http.ResponseWriter, r *http.Request, t adminTarget)
 		return
 	}
 	if err := s.hub.PutSchedule(r.Context(), t.site, t.group, sched); err != nil {
-		s.adminFailed(w, "failed to store working hours", err)
+		a.adminFailed(w, "failed to store working hours", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, sched)
 }
 
-func (s *Server) deleteHours(w http.ResponseWriter, r *http.Request, t adminTarget) {
+func (a *adminAPI) deleteHours(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
 	existed, err := s.hub.DeleteSchedule(r.Context(), t.site, t.group)
 	if err != nil {
-		s.adminFailed(w, "failed to remove working hours", err)
+		a.adminFailed(w, "failed to remove working hours", err)
 		return
 	}
 	if !existed {
@@ -126,7 +136,8 @@ func (s *Server) deleteHours(w http.ResponseWriter, r *http.Request, t adminTarg
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, t adminTarget) {
+func (a *adminAPI) getSettings(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
 	settings := s.hub.Settings(t.site)
 	if settings.AllowedOrigins == nil {
 		settings.AllowedOrigins = []string{}
@@ -134,7 +145,8 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, t adminTarg
 	writeJSON(w, http.StatusOK, settings)
 }
 
-func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, t adminTarget) {
+func (a *adminAPI) putSettings(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -157,22 +169,24 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, t adminTarg
 		return
 	}
 	if err := s.hub.PutSettings(r.Context(), t.site, settings); err != nil {
-		s.adminFailed(w, "failed to store settings", err)
+		a.adminFailed(w, "failed to store settings", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.hub.Settings(t.site))
 }
 
-func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, t adminTarget) {
+func (a *adminAPI) listAgents(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
 	agents, err := s.hub.Agents(t.site)
 	if err != nil {
-		s.adminFailed(w, "failed to read agents", err)
+		a.adminFailed(w, "failed to read agents", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string][]hub.AgentState{"agents": agents})
 }
 
-func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, t adminTarget) {
+func (a *adminAPI) getAgent(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
 	id := r.PathValue("agent")
 	if err := presence.ValidateID("agent", id); err != nil {
 		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
@@ -181,7 +195,7 @@ func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, t adminTarget)
 	agent, ok, err := s.hub.Agent(t.site, id)
 	switch {
 	case err != nil:
-		s.adminFailed(w, "failed to read agent", err)
+		a.adminFailed(w, "failed to read agent", err)
 	case !ok:
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("agent %q: the site has never seen it", id))
 	default:
@@ -189,7 +203,8 @@ func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, t adminTarget)
 	}
 }
 
-func (s *Server) adminFailed(w http.ResponseWriter, what string, err error) {
+func (a *adminAPI) adminFailed(w http.ResponseWriter, what string, err error) {
+	s := a.s
 	if errors.Is(err, hub.ErrNotReady) {
 		writeError(w, http.StatusServiceUnavailable, "not_ready", "the hub is still loading; try again")
 		return

@@ -19,7 +19,8 @@ type agentStatusBody struct {
 	Status *string `json:"status"`
 }
 
-func (s *Server) putAgentStatus(w http.ResponseWriter, r *http.Request, t adminTarget) {
+func (a *adminAPI) putAgentStatus(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
 	agent := r.PathValue("agent")
 	if err := presence.ValidateID("agent", agent); err != nil {
 		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
@@ -46,7 +47,7 @@ func (s *Server) putAgentStatus(w http.ResponseWriter, r *http.Request, t adminT
 	state, ok, err := s.hub.SetAgentStatus(r.Context(), t.site, agent, status, t.admin)
 	switch {
 	case err != nil:
-		s.adminFailed(w, "failed to set the agent's status", err)
+		a.adminFailed(w, "failed to set the agent's status", err)
 	case !ok:
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("agent %q: the site has never seen it", agent))
 	default:
@@ -55,7 +56,8 @@ func (s *Server) putAgentStatus(w http.ResponseWriter, r *http.Request, t adminT
 	}
 }
 
-func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, t adminTarget) {
+func (a *adminAPI) revokeDevice(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
 	agent := r.PathValue("agent")
 	if err := presence.ValidateID("agent", agent); err != nil {
 		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
@@ -70,7 +72,7 @@ func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, t adminTar
 	found, err := s.hub.RevokeDevice(r.Context(), t.site, agent, device)
 	switch {
 	case err != nil:
-		s.adminFailed(w, "failed to revoke the device", err)
+		a.adminFailed(w, "failed to revoke the device", err)
 	case !found:
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("device %q of agent %q: no session and no grace", device, agent))
 	default:

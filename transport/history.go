@@ -17,14 +17,16 @@ import (
 // The history API (docs/protocol.md#history): an admin of a site reads its
 // timeline and its availability report, from this replica's history index.
 
-func (s *Server) routeHistory() {
-	s.handleFunc("GET /v1/admin/sites/{site}/timeline", s.admin(s.timeline))
-	s.handleFunc("GET /v1/admin/sites/{site}/reports/availability", s.admin(s.availabilityReport))
+func (a *adminAPI) routeHistory() {
+	s := a.s
+	s.handleFunc("GET /v1/admin/sites/{site}/timeline", a.admin(a.timeline))
+	s.handleFunc("GET /v1/admin/sites/{site}/reports/availability", a.admin(a.availabilityReport))
 }
 
 // historyOff answers when the hub runs without the history index, and
 // reports whether it did.
-func (s *Server) historyOff(w http.ResponseWriter) bool {
+func (a *adminAPI) historyOff(w http.ResponseWriter) bool {
+	s := a.s
 	if s.cfg.History != nil {
 		return false
 	}
@@ -39,7 +41,8 @@ func badParam(w http.ResponseWriter, param, msg string) {
 // selection builds the agents and widget a request asks for: agent=A that
 // agent only; group=G the agents whose current groups include G, those in
 // no group (they count for every group), and G's widget.
-func (s *Server) selection(w http.ResponseWriter, r *http.Request, t adminTarget, agentParam bool) (history.Selection, bool) {
+func (a *adminAPI) selection(w http.ResponseWriter, r *http.Request, t adminTarget, agentParam bool) (history.Selection, bool) {
+	s := a.s
 	var sel history.Selection
 	q := r.URL.Query()
 	if agentParam && q.Has("agent") {
@@ -58,7 +61,7 @@ func (s *Server) selection(w http.ResponseWriter, r *http.Request, t adminTarget
 		}
 		agents, err := s.hub.Agents(t.site)
 		if err != nil {
-			s.adminFailed(w, "failed to read agents", err)
+			a.adminFailed(w, "failed to read agents", err)
 			return sel, false
 		}
 		in := make(map[string]bool)
@@ -74,8 +77,9 @@ func (s *Server) selection(w http.ResponseWriter, r *http.Request, t adminTarget
 	return sel, true
 }
 
-func (s *Server) timeline(w http.ResponseWriter, r *http.Request, t adminTarget) {
-	if s.historyOff(w) {
+func (a *adminAPI) timeline(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
+	if a.historyOff(w) {
 		return
 	}
 	q := r.URL.Query()
@@ -93,20 +97,21 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request, t adminTarget)
 		}
 		bounds[i] = at
 	}
-	sel, ok := s.selection(w, r, t, true)
+	sel, ok := a.selection(w, r, t, true)
 	if !ok {
 		return
 	}
 	tl, err := s.cfg.History.Timeline(t.site, bounds[0], bounds[1], sel)
 	if err != nil {
-		s.historyFailed(w, "failed to read the timeline", err)
+		a.historyFailed(w, "failed to read the timeline", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, tl)
 }
 
-func (s *Server) availabilityReport(w http.ResponseWriter, r *http.Request, t adminTarget) {
-	if s.historyOff(w) {
+func (a *adminAPI) availabilityReport(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
+	if a.historyOff(w) {
 		return
 	}
 	q := r.URL.Query()
@@ -138,13 +143,13 @@ func (s *Server) availabilityReport(w http.ResponseWriter, r *http.Request, t ad
 		badParam(w, "from", "must not be after to")
 		return
 	}
-	sel, ok := s.selection(w, r, t, false)
+	sel, ok := a.selection(w, r, t, false)
 	if !ok {
 		return
 	}
 	rep, err := s.cfg.History.Report(t.site, dates[0], dates[1], loc, sel)
 	if err != nil {
-		s.historyFailed(w, "failed to build the report", err)
+		a.historyFailed(w, "failed to build the report", err)
 		return
 	}
 	if !strings.Contains(r.Header.Get("Accept"), "text/csv") {
@@ -158,7 +163,7 @@ func (s *Server) availabilityReport(w http.ResponseWriter, r *http.Request, t ad
 	cw.WriteAll(rep.CSV())
 }
 
-func (s *Server) historyFailed(w http.ResponseWriter, what string, err error) {
+func (a *adminAPI) historyFailed(w http.ResponseWriter, what string, err error) {
 	var pe *history.ParamError
 	switch {
 	case errors.As(err, &pe):
@@ -166,6 +171,6 @@ func (s *Server) historyFailed(w http.ResponseWriter, what string, err error) {
 	case errors.Is(err, history.ErrNotReady):
 		writeError(w, http.StatusServiceUnavailable, "not_ready", "the history is still loading; try again")
 	default:
-		s.adminFailed(w, what, err)
+		a.adminFailed(w, what, err)
 	}
 }

@@ -224,9 +224,10 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	s.handleFunc("GET /v1/widget", s.socket(s.serveWidget))
 	s.handleFunc("GET /v1/admin", s.socket(s.serveAdminStats))
 	s.handleFunc("GET /v1/sites/{site}/status", s.serveSiteStatus)
-	s.routeAdmin()
-	s.routeWebhooks()
-	s.routeHistory()
+	api := &adminAPI{s: s}
+	api.routeAdmin()
+	api.routeWebhooks()
+	api.routeHistory()
 	s.handleFunc("GET /openapi.json", serveOpenAPI)
 	s.handleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -12,17 +12,19 @@ import (
 // The webhooks API (docs/events.md): an admin of a site registers, lists
 // and removes the site's endpoints and reads their recent attempts.
 
-func (s *Server) routeWebhooks() {
-	s.handleFunc("POST /v1/admin/sites/{site}/webhooks", s.admin(s.createWebhook))
-	s.handleFunc("GET /v1/admin/sites/{site}/webhooks", s.admin(s.listWebhooks))
-	s.handleFunc("GET /v1/admin/sites/{site}/webhooks/{id}", s.admin(s.getWebhook))
-	s.handleFunc("DELETE /v1/admin/sites/{site}/webhooks/{id}", s.admin(s.deleteWebhook))
-	s.handleFunc("GET /v1/admin/sites/{site}/webhooks/{id}/deliveries", s.admin(s.webhookDeliveries))
+func (a *adminAPI) routeWebhooks() {
+	s := a.s
+	s.handleFunc("POST /v1/admin/sites/{site}/webhooks", a.admin(a.createWebhook))
+	s.handleFunc("GET /v1/admin/sites/{site}/webhooks", a.admin(a.listWebhooks))
+	s.handleFunc("GET /v1/admin/sites/{site}/webhooks/{id}", a.admin(a.getWebhook))
+	s.handleFunc("DELETE /v1/admin/sites/{site}/webhooks/{id}", a.admin(a.deleteWebhook))
+	s.handleFunc("GET /v1/admin/sites/{site}/webhooks/{id}/deliveries", a.admin(a.webhookDeliveries))
 }
 
 // webhooksOff answers when the hub runs without webhooks, and reports
 // whether it did.
-func (s *Server) webhooksOff(w http.ResponseWriter) bool {
+func (a *adminAPI) webhooksOff(w http.ResponseWriter) bool {
+	s := a.s
 	if s.cfg.Webhooks != nil {
 		return false
 	}
@@ -30,8 +32,9 @@ func (s *Server) webhooksOff(w http.ResponseWriter) bool {
 	return true
 }
 
-func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, t adminTarget) {
-	if s.webhooksOff(w) {
+func (a *adminAPI) createWebhook(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
+	if a.webhooksOff(w) {
 		return
 	}
 	body, ok := readBody(w, r)
@@ -45,61 +48,65 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, t adminTa
 	}
 	ep, err := s.cfg.Webhooks.Create(r.Context(), t.site, reg)
 	if err != nil {
-		s.webhookFailed(w, "failed to register webhook", err)
+		a.webhookFailed(w, "failed to register webhook", err)
 		return
 	}
 	w.Header().Set("Location", r.URL.Path+"/"+ep.ID)
 	writeJSON(w, http.StatusCreated, ep)
 }
 
-func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, t adminTarget) {
-	if s.webhooksOff(w) {
+func (a *adminAPI) listWebhooks(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
+	if a.webhooksOff(w) {
 		return
 	}
 	eps, err := s.cfg.Webhooks.List(r.Context(), t.site)
 	if err != nil {
-		s.webhookFailed(w, "failed to list webhooks", err)
+		a.webhookFailed(w, "failed to list webhooks", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string][]webhook.Endpoint{"webhooks": eps})
 }
 
-func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, t adminTarget) {
-	if s.webhooksOff(w) {
+func (a *adminAPI) getWebhook(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
+	if a.webhooksOff(w) {
 		return
 	}
 	ep, err := s.cfg.Webhooks.Get(r.Context(), t.site, r.PathValue("id"))
 	if err != nil {
-		s.webhookFailed(w, "failed to read webhook", err)
+		a.webhookFailed(w, "failed to read webhook", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ep)
 }
 
-func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, t adminTarget) {
-	if s.webhooksOff(w) {
+func (a *adminAPI) deleteWebhook(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
+	if a.webhooksOff(w) {
 		return
 	}
 	if err := s.cfg.Webhooks.Delete(r.Context(), t.site, r.PathValue("id")); err != nil {
-		s.webhookFailed(w, "failed to remove webhook", err)
+		a.webhookFailed(w, "failed to remove webhook", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request, t adminTarget) {
-	if s.webhooksOff(w) {
+func (a *adminAPI) webhookDeliveries(w http.ResponseWriter, r *http.Request, t adminTarget) {
+	s := a.s
+	if a.webhooksOff(w) {
 		return
 	}
 	ds, err := s.cfg.Webhooks.Deliveries(r.Context(), t.site, r.PathValue("id"))
 	if err != nil {
-		s.webhookFailed(w, "failed to read webhook deliveries", err)
+		a.webhookFailed(w, "failed to read webhook deliveries", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string][]webhook.Delivery{"deliveries": ds})
 }
 
-func (s *Server) webhookFailed(w http.ResponseWriter, what string, err error) {
+func (a *adminAPI) webhookFailed(w http.ResponseWriter, what string, err error) {
 	var field *webhook.FieldError
 	switch {
 	case errors.As(err, &field):
@@ -109,6 +116,6 @@ func (s *Server) webhookFailed(w http.ResponseWriter, what string, err error) {
 	case errors.Is(err, webhook.ErrTooMany):
 		writeError(w, http.StatusConflict, "limit_reached", err.Error())
 	default:
-		s.adminFailed(w, what, err)
+		a.adminFailed(w, what, err)
 	}
 }
