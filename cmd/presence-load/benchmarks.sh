@@ -6,7 +6,7 @@
 #
 #   bash cmd/presence-load/benchmarks.sh            # 10,000 widgets, as documented
 #   WIDGETS=500 CHANGES=5 bash cmd/presence-load/benchmarks.sh   # a quick try
-#   BASE=a152f97 bash cmd/presence-load/benchmarks.sh   # also the fanout of an older hub
+#   BASE=a152f97 bash cmd/presence-load/benchmarks.sh   # also the fanout and agent path of an older hub
 #   NICE=-15 bash cmd/presence-load/benchmarks.sh      # ahead of other work on the machine (root)
 #   SCENARIOS="agent agent-noevents" RUNS=3 bash cmd/presence-load/benchmarks.sh
 #       # the agent path with events on and off (--events-stream none), alternated
@@ -60,11 +60,11 @@ for run in $(seq "$RUNS"); do
 
   # The hub, fresh for each scenario: RSS per socket means something only then.
   run_scenarios=$scenarios
-  [ -n "${BASE:-}" ] && run_scenarios="base-fanout $scenarios"
+  [ -n "${BASE:-}" ] && run_scenarios="base-fanout base-agent $scenarios"
   for scenario in $run_scenarios; do
     rm -rf "$OUT/data"
     bin="$OUT/ph"
-    [ "$scenario" = base-fanout ] && bin="$OUT/ph-base"
+    [[ $scenario == base-* ]] && bin="$OUT/ph-base"
     hubargs=()
     [ "$scenario" = agent-noevents ] && hubargs=(--events-stream none)
     "${prio[@]}" "$bin" --addr 127.0.0.1:18181 --data-dir "$OUT/data" --jwt-secret s --grace 30s \
@@ -74,7 +74,7 @@ for run in $(seq "$RUNS"); do
     case $scenario in
     fanout | base-fanout) args=("${fanout[@]}") ;;
     storm) args=("${storm[@]}") ;;
-    agent | agent-noevents) args=("${agentpath[@]}") ;;
+    agent | agent-noevents | base-agent) args=("${agentpath[@]}") ;;
     esac
     "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18181 --jwt-secret s "${args[@]}" --pids "$hub" --json >"$OUT/hub-$scenario-$run.json"
     stop "$hub"
