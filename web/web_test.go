@@ -153,7 +153,13 @@ func TestPageReferencesResolve(t *testing.T) {
 	defer srv.Close()
 	ref := regexp.MustCompile(`(?:"|')(/static/[^"'?#]+|\./[a-z]+\.js)(?:"|')`)
 	found := 0
-	for _, page := range []string{"/console", "/admin", "/demo", "/static/console.js", "/static/admin.js"} {
+	// Every page, then every script reached from one (modules import
+	// modules), once each.
+	queue := []string{"/console", "/admin", "/demo", "/history"}
+	seen := map[string]bool{}
+	for len(queue) > 0 {
+		page := queue[0]
+		queue = queue[1:]
 		_, body := get(t, srv, http.MethodGet, page)
 		for _, m := range ref.FindAllSubmatch(body, -1) {
 			path := string(m[1])
@@ -164,6 +170,15 @@ func TestPageReferencesResolve(t *testing.T) {
 				t.Errorf("%s names %s, which answers %d", page, path, res.StatusCode)
 			}
 			found++
+			if strings.HasSuffix(path, ".js") && !seen[path] {
+				seen[path] = true
+				queue = append(queue, path)
+			}
+		}
+	}
+	for _, module := range []string{"/static/keepers.js", "/static/cells.js", "/static/timeline.js", "/static/coverage.js"} {
+		if !seen[module] {
+			t.Errorf("no page or script reached %s", module)
 		}
 	}
 	if found < 8 {
