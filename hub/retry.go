@@ -22,7 +22,7 @@ import (
 // server flushes what it buffered when it resumes). Retrying it is safe:
 // plain writes write the same value again, and compare-and-set writes that
 // find their own earlier write in place treat it as done (see updateAgent,
-// writeLeaseLocked, Bye). Giving up after such a timeout returns an error
+// writeOwnLease, Bye). Giving up after such a timeout returns an error
 // wrapping ErrOutcomeUnknown.
 
 // DefaultWriteRetry is the default Config.WriteRetry: above the longest
