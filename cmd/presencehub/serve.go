@@ -61,6 +61,7 @@ type serveConfig struct {
 	maxDevices     int
 	statusRate     float64
 	statusBurst    int
+	deviceOpQueue  int
 	maxWidgets     int
 	trustedProxies string
 	httpRead       time.Duration
@@ -129,6 +130,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&c.maxDevices, "max-devices", hub.DefaultMaxDevices, "live devices one agent may have; more are refused with close 4003")
 	fs.Float64Var(&c.statusRate, "status-rate", transport.DefaultStatusRate, "status changes per second allowed per device; more get rate_limited errors")
 	fs.IntVar(&c.statusBurst, "status-burst", transport.DefaultStatusBurst, "burst of status changes allowed per device")
+	fs.IntVar(&c.deviceOpQueue, "device-op-queue", transport.DefaultDeviceOpQueue, "operations of one agent device (status changes, background mode) that may wait for NATS at once, the one running included; more get rate_limited errors")
 	fs.IntVar(&c.maxWidgets, "max-widgets-per-client", transport.DefaultMaxWidgetsPerClient, "widget sockets one client address may hold open on this replica; more are refused with HTTP 429; -1 disables the cap (load tests from one address)")
 	fs.DurationVar(&c.httpRead, "http-read-timeout", transport.DefaultHTTPReadTimeout, "time limit for reading one HTTP request, headers and body (the headers alone get at most --http-header-timeout); negative: none")
 	fs.DurationVar(&c.httpHeader, "http-header-timeout", transport.DefaultHTTPHeaderTimeout, "time limit for reading one HTTP request's headers, when shorter than --http-read-timeout (slow clients that trickle headers); negative: none of its own")
@@ -263,6 +265,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		CloseTimeout:        cfg.closeTimeout,
 		StatusRate:          cfg.statusRate,
 		StatusBurst:         cfg.statusBurst,
+		DeviceOpQueue:       cfg.deviceOpQueue,
 		MaxWidgetsPerClient: cfg.maxWidgets,
 		TrustedProxies:      proxies,
 		Webhooks:            webhooks,

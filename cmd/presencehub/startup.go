@@ -89,6 +89,7 @@ func (c *serveConfig) validate() error {
 		{"--close-timeout", c.closeTimeout.Seconds()},
 		{"--status-rate", c.statusRate},
 		{"--status-burst", float64(c.statusBurst)},
+		{"--device-op-queue", float64(c.deviceOpQueue)},
 		{"--shutdown-timeout", c.shutdownWait.Seconds()},
 		{"--startup-timeout", c.startupTimeout.Seconds()},
 	} {
