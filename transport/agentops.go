@@ -43,10 +43,12 @@ type deviceOp struct {
 	activity bool
 }
 
-// push queues op, unless limit operations are pending already and force
-// is false; it reports whether op was queued. A bye, and the end of the
-// session, are forced: neither may be lost, and each is the last thing
-// the reader queues.
+// push queues op, unless limit operations are pending already; it reports
+// whether op was queued. Forced operations (a bye, the end of the session:
+// neither may be lost, and each is the last thing the reader queues) and
+// activities are never refused: an activity that finds another waiting
+// last in the queue merges into it, so activities pass the bound by one
+// at most.
 func (q *deviceOps) push(op deviceOp, force bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
