@@ -8,7 +8,8 @@
 // reconcile after a reconnect), the store (store.go: every write to the
 // bucket; retry.go: how writes ride out an election), health (health.go:
 // the JetStream probe behind readiness), sessions (session.go: device
-// sessions and their leases), the fan-out (fanout.go: subscribers,
+// sessions; lease.go: their leases, written one at a time, and the
+// keeper), the fan-out (fanout.go: subscribers,
 // per-site outboxes, sending, dropping), working hours (hours.go: one timer
 // per schedule, and the events of its boundaries), replica statistics
 // (stats.go), the event stream (events.go: events derived from the

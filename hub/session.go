@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/jsretry"
@@ -42,13 +41,25 @@ type Session struct {
 	device string
 	sub    Subscriber
 
-	// record is the lease value this session writes; rev the bucket revision
-	// of its last write, which the next write expects (a mismatch means a
-	// newer session of the same device took the lease over). Guarded by mu.
+	// mu guards the session's in-memory state and is never held across a
+	// NATS call. record is the lease value this session writes; rev the
+	// bucket revision of its last write, which the next write expects (a
+	// mismatch means a newer session of the same device took the lease
+	// over); both change only with the lease token held.
 	mu     sync.Mutex
-	record store.DeviceRecord
-	rev    uint64
-	ended  bool
+	record store.DeviceRecord // guarded by mu
+	rev    uint64             // guarded by mu
+	ended  bool               // guarded by mu
+
+	// leaseToken is held, by sending into it, by the session's one lease
+	// write in flight: each write expects the revision of the one before,
+	// so two of the same session must not overlap. A channel rather than a
+	// second mutex because a write that waits for the token gives up when
+	// its context ends, and the lease keeper does not wait at all (see
+	// refresh). The session's own operations come one at a time (the
+	// transport runs a device's operations in order), so the token is
+	// contended only by the keeper and by the end of the session.
+	leaseToken chan struct{}
 
 	// revoked is set when an admin revoked the device (admin.go): its
 	// lease is gone for good, so the session writes it no more.
@@ -85,7 +96,8 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 	if device == "" {
 		device = uuid.NewString()
 	}
-	sess := &Session{h: h, id: uuid.NewString(), site: id.Site, agent: id.Agent, groups: groups, device: device, sub: sub}
+	sess := &Session{h: h, id: uuid.NewString(), site: id.Site, agent: id.Agent, groups: groups, device: device, sub: sub,
+		leaseToken: make(chan struct{}, 1)}
 	key := store.LeaseKey(id.Site, id.Agent, device)
 	since := h.cfg.Now()
 	if s := h.view.lockExistingSite(id.Site); s != nil {
@@ -110,7 +122,9 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 	if d, ok := s.devices[key.String()]; !ok || d.rec.Session != sess.id {
 		// Another session of the device took the lease over before this one
 		// registered (or it already ended); this one must not go live.
+		sess.mu.Lock()
 		sess.ended = true
+		sess.mu.Unlock()
 		return nil, ErrReplaced
 	}
 	welcome := protocol.Welcome{
@@ -144,26 +158,6 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 	return sess, nil
 }
 
-// waitLease waits until the view has applied the session's latest lease
-// write. The keeper does not know the session yet, so while the view lags
-// (a watch restarting after a reconnect or during an election) this
-// refreshes the lease every RefreshEvery itself: a first lease must not
-// expire while its session waits, or the session would find itself gone
-// and be refused as replaced.
-func (h *Hub) waitLease(ctx context.Context, sess *Session) error {
-	for {
-		wctx, cancel := context.WithTimeout(ctx, h.cfg.RefreshEvery)
-		err := h.waitApplied(wctx, sess.rev)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		if err := sess.refresh(ctx); err != nil {
-			return err
-		}
-	}
-}
-
 // ensureAgent creates the agent's record if it has none and keeps its groups
 // in step with the token's.
 func (h *Hub) ensureAgent(ctx context.Context, site, agent string, groups []string) error {
@@ -181,38 +175,6 @@ func (h *Hub) ensureAgent(ctx context.Context, site, agent string, groups []stri
 	return err
 }
 
-// refresh re-writes the session's lease so that its TTL starts again.
-func (s *Session) refresh(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended || s.revoked.Load() {
-		return nil
-	}
-	return s.writeLeaseLocked(ctx, s.record)
-}
-
-// writeLeaseLocked writes the session's lease, expecting the revision of its
-// last write. A mismatch does not by itself mean another session took the
-// device over: the lease may have expired during a NATS outage, or a write
-// may have landed whose ack was lost. So the key is read, and ErrReplaced is
-// returned only if another session holds it, ErrRevoked if an admin revoked
-// the device. Guarded by s.mu.
-func (s *Session) writeLeaseLocked(ctx context.Context, rec store.DeviceRecord) error {
-	key := store.LeaseKey(s.site, s.agent, s.device)
-	rev, err := s.h.store.WriteLease(ctx, key, rec, s.rev)
-	if errors.Is(err, ErrReplaced) {
-		var current uint64
-		if current, err = s.h.store.LeaseOwner(ctx, key, s.id); err == nil {
-			rev, err = s.h.store.WriteLease(ctx, key, rec, current)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	s.rev = rev
-	return nil
-}
-
 // ErrBackgroundOff refuses background mode where the site has it off, and
 // ErrNotMobile for a device that is not mobile.
 var (
@@ -226,7 +188,10 @@ var (
 // for that long instead of the grace. A new hello from the device, or
 // Foreground, ends it.
 func (s *Session) Background(ctx context.Context) error {
-	if s.record.Kind != presence.Mobile {
+	s.mu.Lock()
+	kind := s.record.Kind
+	s.mu.Unlock()
+	if kind != presence.Mobile {
 		return ErrNotMobile
 	}
 	max := s.h.Settings(s.site).BackgroundMax()
@@ -241,18 +206,27 @@ func (s *Session) Foreground(ctx context.Context) error {
 	return s.setState(ctx, presence.Live, 0)
 }
 
+// setState writes the session's lease with state and TTL ttl (0: the
+// grace), unless it has them already or the session ended.
 func (s *Session) setState(ctx context.Context, state presence.DeviceState, ttl time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended || s.record.State == state && s.record.TTL == ttl {
-		return nil
-	}
-	rec := s.record
-	rec.State, rec.TTL = state, ttl
-	if err := s.writeLeaseLocked(ctx, rec); err != nil {
+	if err := s.takeLease(ctx); err != nil {
 		return err
 	}
+	defer s.releaseLease()
+	s.mu.Lock()
+	rec := s.record
+	done := s.ended || rec.State == state && rec.TTL == ttl
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	rec.State, rec.TTL = state, ttl
+	if err := s.writeOwnLease(ctx, rec); err != nil {
+		return err
+	}
+	s.mu.Lock()
 	s.record = rec
+	s.mu.Unlock()
 	return nil
 }
 
@@ -318,16 +292,22 @@ func (s *Session) Close(ctx context.Context) error {
 	if !s.end() || s.revoked.Load() {
 		return nil // a revoked device has no grace
 	}
+	// A refresh of the keeper's in flight lands first: the grace must
+	// start from this write, the last.
+	if err := s.takeLease(ctx); err != nil {
+		return err
+	}
+	defer s.releaseLease()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	rec := s.record
+	s.mu.Unlock()
 	if rec.State != presence.Background {
 		rec.State = presence.Lingering
 	} else {
 		// The app sleeps: its lease lasts the background max from now.
 		rec.Until = s.h.cfg.Now().Add(rec.TTL)
 	}
-	err := s.writeLeaseLocked(ctx, rec)
+	err := s.writeOwnLease(ctx, rec)
 	if errors.Is(err, ErrReplaced) || errors.Is(err, ErrRevoked) {
 		return nil // a newer session of the device owns the lease now, or nobody may
 	}
@@ -378,28 +358,33 @@ func (s *Session) Bye(ctx context.Context) error {
 
 // purgeUntil removes the session's lease, retrying what NATS could not take
 // until deadline or until ctx ends, and returns the purge marker's revision
-// (0 when there was nothing left to remove).
+// (0 when there was nothing left to remove). It holds the lease token, not
+// s.mu, across the retries: the session has ended, so the keeper skips it
+// and nothing else needs the token but Bye's own purge in the background.
 func (s *Session) purgeUntil(ctx context.Context, deadline time.Time) (uint64, error) {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if err := s.takeLease(ctx); err != nil {
+		return 0, err
+	}
+	defer s.releaseLease()
 	for {
-		rev, err := s.purgeLocked(ctx)
+		rev, err := s.purgeOnce(ctx)
 		if err == nil || ctx.Err() != nil || s.h.cfg.WriteRetry <= 0 || !(jsretry.Retryable(err) || errors.Is(err, ErrOutcomeUnknown)) {
 			return rev, err
 		}
 	}
 }
 
-// purgeLocked removes the session's lease once (publish retries within
+// purgeOnce removes the session's lease once (publish retries within
 // Config.WriteRetry). A purge that finds the lease replaced reads it: a
 // lease held by a newer session, or already gone (an earlier attempt whose
 // acknowledgement was lost landed, or it expired), needs nothing more.
-// Guarded by s.mu.
-func (s *Session) purgeLocked(ctx context.Context) (uint64, error) {
+// Called with the lease token held.
+func (s *Session) purgeOnce(ctx context.Context) (uint64, error) {
 	key := store.LeaseKey(s.site, s.agent, s.device)
-	rev, err := s.h.store.Purge(ctx, key, s.rev, store.ByeMarker)
+	expect := s.revision()
+	rev, err := s.h.store.Purge(ctx, key, expect, store.ByeMarker)
 	if errors.Is(err, ErrReplaced) {
 		var current uint64
 		current, err = s.h.store.LeaseOwner(ctx, key, s.id)
@@ -411,7 +396,9 @@ func (s *Session) purgeLocked(ctx context.Context) (uint64, error) {
 		case err == nil && current == 0:
 			return 0, nil // already gone
 		case err == nil:
+			s.mu.Lock()
 			s.rev = current
+			s.mu.Unlock()
 			rev, err = s.h.store.Purge(ctx, key, current, store.ByeMarker)
 		}
 	}
@@ -421,56 +408,6 @@ func (s *Session) purgeLocked(ctx context.Context) (uint64, error) {
 	return rev, nil
 }
 
-// refreshConcurrency bounds the lease writes in flight at once, so that a
-// hub with many sessions refreshes them all well inside one interval.
-const refreshConcurrency = 64
-
-// keepLeases refreshes the lease of every live local session every
-// RefreshEvery, so that a lease outlives its session by at most the grace.
-func (h *Hub) keepLeases(ctx context.Context) error {
-	t := time.NewTicker(h.cfg.RefreshEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		sessions := h.localSessions()
-		var g errgroup.Group
-		g.SetLimit(refreshConcurrency)
-		for _, s := range sessions {
-			g.Go(func() error {
-				// A refresh that NATS cannot take is retried at once
-				// (see retry.go), not at the next tick, for as long as
-				// the lease can live: that is what keeps it alive
-				// through a stream leader election.
-				rctx, cancel := context.WithTimeout(ctx, h.cfg.Grace)
-				defer cancel()
-				err := s.refresh(rctx)
-				switch {
-				case errors.Is(err, ErrReplaced) || errors.Is(err, ErrRevoked):
-					// ErrRevoked: the device was revoked and this
-					// replica's watch has not told it yet.
-					reason := ErrReplaced
-					if errors.Is(err, ErrRevoked) {
-						s.revoked.Store(true)
-						reason = ErrRevoked
-					}
-					if site := h.view.lockExistingSite(s.site); site != nil {
-						h.fanout.dropLocked(site, s.sub, reason)
-						h.view.unlockSite(site)
-					}
-				case err != nil && ctx.Err() == nil:
-					h.log.Warn("failed to refresh lease", "site", s.site, "agent", s.agent, "device", s.device, "err", err)
-				}
-				return nil
-			})
-		}
-		g.Wait()
-	}
-}
-
 func normalizeGroups(groups []string) []string {
 	if len(groups) == 0 {
 		return nil
@@ -478,21 +415,6 @@ func normalizeGroups(groups []string) []string {
 	out := slices.Clone(groups)
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-// localSessions returns the live device sessions on this hub.
-func (h *Hub) localSessions() []*Session {
-	var out []*Session
-	for _, s := range h.view.sites.all() {
-		s.mu.Lock()
-		for _, sessions := range s.local {
-			for sess := range sessions {
-				out = append(out, sess)
-			}
-		}
-		s.mu.Unlock()
-	}
-	return out
 }
 
 // liveDevices counts the agent's live devices other than except.

@@ -18,14 +18,19 @@
 // Goroutines: HTTP requests run on net/http's goroutines. A socket's HTTP
 // handler returns after the upgrade; from then on each socket has one
 // reader goroutine (package wsconn's), which handles what the client sends
-// and, once the socket is closed, cleans up after it. Frames are written by
+// and, once the socket is closed, cleans up after it. The reader never
+// waits for NATS: an agent device's operations (its hello, status changes,
+// background mode, bye, the end of its session) run in order on a
+// goroutine of the device's own, which runs only while it has operations
+// queued (agentops.go). Frames are written by
 // whoever sends them (the hub's fan-out) when the socket can take them at
 // once; a writer goroutine runs only while a socket has frames the kernel
 // did not take yet. Pings, the hello deadline, token expiry and the close
 // handshake's timeout run on timers. An admin stats socket has one more
 // goroutine, which pushes the stats and which its reader waits for, and
 // while it runs a second one that cancels its stats query when the socket
-// closes. CloseSockets waits for every reader.
+// closes. CloseSockets waits for every reader and every device's
+// operations.
 package transport
 
 import (
@@ -78,6 +83,12 @@ type Config struct {
 	// device gets rate_limited errors (it is not disconnected).
 	StatusRate  float64
 	StatusBurst int
+	// DeviceOpQueue is how many operations of one agent device (status
+	// changes, background mode) may be pending at once, the one running
+	// included, while they wait for NATS; beyond it the device gets
+	// rate_limited errors (it is not disconnected). Zero means
+	// DefaultDeviceOpQueue.
+	DeviceOpQueue int
 	// SendQueue is how many frames may wait for a slow socket before it is
 	// closed with 1008.
 	SendQueue int
@@ -173,6 +184,9 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 	}
 	if cfg.StatusBurst == 0 {
 		cfg.StatusBurst = DefaultStatusBurst
+	}
+	if cfg.DeviceOpQueue == 0 {
+		cfg.DeviceOpQueue = DefaultDeviceOpQueue
 	}
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = DefaultPingInterval

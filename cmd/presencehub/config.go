@@ -55,6 +55,7 @@ type serveConfig struct {
 	ruleWorkers    int
 	statusRate     float64
 	statusBurst    int
+	deviceOpQueue  int
 	maxWidgets     int
 	trustedProxies string
 	httpRead       time.Duration
@@ -124,6 +125,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&c.ruleWorkers, "rule-workers", hub.DefaultRuleWorkers, "goroutines that carry out the writes of the idle, sign-off and uncovered-alert rules")
 	fs.Float64Var(&c.statusRate, "status-rate", transport.DefaultStatusRate, "status changes per second allowed per device; more get rate_limited errors")
 	fs.IntVar(&c.statusBurst, "status-burst", transport.DefaultStatusBurst, "burst of status changes allowed per device")
+	fs.IntVar(&c.deviceOpQueue, "device-op-queue", transport.DefaultDeviceOpQueue, "operations of one agent device (status changes, background mode) that may wait for NATS at once, the one running included; more get rate_limited errors")
 	fs.IntVar(&c.maxWidgets, "max-widgets-per-client", transport.DefaultMaxWidgetsPerClient, "widget sockets one client address may hold open on this replica; more are refused with HTTP 429; -1 disables the cap (load tests from one address)")
 	fs.DurationVar(&c.httpRead, "http-read-timeout", transport.DefaultHTTPReadTimeout, "time limit for reading one HTTP request, headers and body (the headers alone get at most --http-header-timeout); negative: none")
 	fs.DurationVar(&c.httpHeader, "http-header-timeout", transport.DefaultHTTPHeaderTimeout, "time limit for reading one HTTP request's headers, when shorter than --http-read-timeout (slow clients that trickle headers); negative: none of its own")
@@ -253,6 +255,7 @@ func (c *serveConfig) validate() error {
 		{"--close-timeout", c.closeTimeout.Seconds()},
 		{"--status-rate", c.statusRate},
 		{"--status-burst", float64(c.statusBurst)},
+		{"--device-op-queue", float64(c.deviceOpQueue)},
 		{"--shutdown-timeout", c.shutdownWait.Seconds()},
 		{"--startup-timeout", c.startupTimeout.Seconds()},
 	} {

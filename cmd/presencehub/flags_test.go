@@ -71,6 +71,7 @@ func TestSocketLimitFlagsDefaultToTransport(t *testing.T) {
 		"send-queue":             stringer(fmt.Sprint(transport.DefaultSendQueue)),
 		"status-rate":            stringer(fmt.Sprint(transport.DefaultStatusRate)),
 		"status-burst":           stringer(fmt.Sprint(transport.DefaultStatusBurst)),
+		"device-op-queue":        stringer(fmt.Sprint(transport.DefaultDeviceOpQueue)),
 		"max-widgets-per-client": stringer(fmt.Sprint(transport.DefaultMaxWidgetsPerClient)),
 	} {
 		f := fs.Lookup(name)

@@ -33,6 +33,7 @@ func newTransport(cfg *serveConfig, h *hub.Hub, auth *transport.Auth, st *stores
 		CloseTimeout:        cfg.closeTimeout,
 		StatusRate:          cfg.statusRate,
 		StatusBurst:         cfg.statusBurst,
+		DeviceOpQueue:       cfg.deviceOpQueue,
 		MaxWidgetsPerClient: cfg.maxWidgets,
 		TrustedProxies:      proxies,
 		Webhooks:            st.webhooks,

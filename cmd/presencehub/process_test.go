@@ -387,6 +387,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 		{name: "negative close timeout", args: []string{"--close-timeout", "-1s"}, want: "invalid --close-timeout: more than 0"},
 		{name: "zero status rate", args: []string{"--status-rate", "0"}, want: "invalid --status-rate: more than 0"},
 		{name: "zero status burst", args: []string{"--status-burst", "0"}, want: "invalid --status-burst: more than 0"},
+		{name: "zero device op queue", args: []string{"--device-op-queue", "0"}, want: "invalid --device-op-queue: more than 0"},
 		{name: "zero startup timeout", args: []string{"--startup-timeout", "0s"}, want: "invalid --startup-timeout: more than 0"},
 		{name: "zero shutdown timeout", args: []string{"--shutdown-timeout", "0s"}, want: "invalid --shutdown-timeout: more than 0"},
 		{name: "negative shutdown delay", args: []string{"--shutdown-delay", "-1s"}, want: "invalid --shutdown-delay -1s: negative"},

@@ -19,8 +19,8 @@ import (
 // A write whose acknowledgement did not come may still land (a frozen
 // server flushes what it buffered when it resumes). Retrying it is safe:
 // plain writes write the same value again, and compare-and-set writes that
-// find their own earlier write in place treat it as done (see updateAgent,
-// writeLeaseLocked, Bye). Giving up after such a timeout returns an error
+// find their own earlier write in place treat it as done (see UpdateAgent, and
+// the session's writeOwnLease and Bye in package hub). Giving up after such a timeout returns an error
 // wrapping ErrOutcomeUnknown.
 
 // DefaultWriteRetry, the default Config.WriteRetry, is above the longest

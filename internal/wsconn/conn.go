@@ -126,11 +126,8 @@ type Conn struct {
 	ping       *time.Timer
 	nextPing   int64
 	unanswered int64
-	// ponged is when the last pong arrived, and handling when the reader
-	// began handling the message it is on, 0 while it reads (unix
-	// nanoseconds).
-	ponged   atomic.Int64
-	handling atomic.Int64
+	// ponged is when the last pong arrived (unix nanoseconds).
+	ponged atomic.Int64
 }
 
 // newConn returns a Conn over nc, whose first bytes, already read from it,
@@ -148,6 +145,9 @@ func newConn(nc net.Conn, early []byte, o *Options) *Conn {
 // once. handle is called on the reader goroutine with each data message
 // (data is its to keep), until the connection is closing; done is called
 // once the connection is closed and no goroutine of it runs any more.
+// handle must not wait on anything slow: while it runs nothing is read,
+// neither pongs nor the peer's close, and a pong not read in time closes
+// the connection (see keepAlive).
 func (c *Conn) Run(handle func(typ MessageType, data []byte), done func()) {
 	if c.opts.PingInterval > 0 {
 		c.mu.Lock()
@@ -197,9 +197,7 @@ func (c *Conn) consume(b []byte, handle func(MessageType, []byte)) {
 			if c.isClosing() {
 				continue // the handler is done with this connection
 			}
-			c.handling.Store(time.Now().UnixNano())
 			handle(ev.typ, ev.data)
-			c.handling.Store(0)
 		case evPing:
 			c.sendControl(opPong, ev.data)
 		case evPong:

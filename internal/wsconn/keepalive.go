@@ -42,17 +42,13 @@ func (c *Conn) keepAlive() {
 }
 
 // silentSince reports whether the peer is to be taken for gone after a ping
-// sent at sent (unix nanoseconds): no pong read since, the reader not held
-// up, and nothing waiting to be read. A reader busy with one message since
-// before the ping (an agent's set_status waiting on a slow NATS) could not
-// read the pong, and bytes waiting in the kernel mean the peer is still
-// sending while this process is slow to read (a starved process): neither
-// is a reason to drop the peer.
+// sent at sent (unix nanoseconds): no pong read since, and nothing waiting
+// to be read. Bytes waiting in the kernel mean the peer is still sending
+// while this process is slow to read (a starved process), which is no
+// reason to drop the peer. A reader held up by its handler is not allowed
+// for: handlers do not wait (see Run).
 func (c *Conn) silentSince(sent int64) bool {
 	if c.ponged.Load() >= sent {
-		return false
-	}
-	if busy := c.handling.Load(); busy != 0 && busy < sent {
 		return false
 	}
 	return c.unreadBytes() == 0

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
@@ -50,7 +51,8 @@ type ReplicaOptions struct {
 	// Addr is the address to listen on; default a free loopback port.
 	Addr string
 	// NATSURL is where the replica reaches NATS (a natstest.Proxy in
-	// front of ns, say); default ns itself.
+	// front of ns, say, or a node of a natstest.Cluster, with ns nil);
+	// default ns itself.
 	NATSURL string
 	// Wait bounds loading the view and closing the sockets; default
 	// DefaultWait.
@@ -78,9 +80,11 @@ func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replic
 	if o.Wait == 0 {
 		o.Wait = DefaultWait
 	}
-	nc := natstest.Connect(t, ns)
+	var nc *nats.Conn
 	if o.NATSURL != "" {
 		nc = natstest.ConnectURL(t, o.NATSURL)
+	} else {
+		nc = natstest.Connect(t, ns)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
