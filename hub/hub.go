@@ -75,12 +75,11 @@ type Config struct {
 	RuleWorkers int
 }
 
-// Hub is one replica's view of all presence state and its local
-// subscribers. It is the composition of the parts named by its files: the
-// view (view.go), the watch that feeds it (watch.go), the store that writes
-// the bucket (store.go), device sessions and their leases (session.go), the
-// fan-out to subscribers (fanout.go), working-hours timers (hours.go) and
-// replica statistics (stats.go).
+// Hub is one replica's state and its local subscribers: the composition of
+// its parts (see the package doc) and the API the transport uses: sessions
+// (Connect), widgets (SubscribeWidget, WidgetStatus), the admin's writes
+// (PutSchedule, PutSettings, SetAgentStatus, RevokeDevice), the agents API
+// (Agents, Agent), statistics (Replicas, AdminStats) and health.
 type Hub struct {
 	cfg      Config
 	js       jetstream.JetStream
