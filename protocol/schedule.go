@@ -31,7 +31,7 @@ func ParseSchedule(data []byte) (*presence.Schedule, error) {
 	for day, msg := range raw.Weekly {
 		var ivs []presence.Interval
 		if err := strictjson.Decode(msg, &ivs); err != nil {
-			return nil, fmt.Errorf("invalid schedule JSON: weekly.%s: %w", truncate(day, 70), err)
+			return nil, fmt.Errorf("invalid schedule JSON: weekly.%s: %w", Truncate(day, 70), err)
 		}
 		s.Weekly[day] = ivs
 	}
@@ -49,9 +49,10 @@ func ParseSchedule(data []byte) (*presence.Schedule, error) {
 	return &s, nil
 }
 
-// truncate shortens s to at most n bytes, on a rune boundary, for an error
-// message that quotes what a client sent.
-func truncate(s string, n int) string {
+// Truncate shortens s to at most n bytes, on a rune boundary, marking the
+// cut with "...", for an error message or close reason that quotes what a
+// client sent.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

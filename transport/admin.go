@@ -238,7 +238,7 @@ func normalizeOrigin(o string) (string, error) {
 	u, err := url.Parse(o)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("invalid origin %q: want scheme://host[:port], e.g. https://shop.example", truncate(o, 80))
+		return "", fmt.Errorf("invalid origin %q: want scheme://host[:port], e.g. https://shop.example", protocol.Truncate(o, 80))
 	}
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }

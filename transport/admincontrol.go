@@ -65,7 +65,7 @@ func (a *adminAPI) revokeDevice(w http.ResponseWriter, r *http.Request, t adminT
 	}
 	id, err := uuid.Parse(r.PathValue("device"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, fmt.Sprintf("invalid device id %q: want a UUID", truncate(r.PathValue("device"), 70)))
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, fmt.Sprintf("invalid device id %q: want a UUID", protocol.Truncate(r.PathValue("device"), 70)))
 		return
 	}
 	device := id.String()

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"golang.org/x/time/rate"
@@ -125,7 +124,7 @@ func (a *agentConn) hello(data []byte) bool {
 		return false
 	}
 	if m.Type != "hello" {
-		a.l.fail(CloseBadHello, protocol.CodeBadRequest, fmt.Sprintf("first message must be hello, got %q", truncate(m.Type, 32)), "")
+		a.l.fail(CloseBadHello, protocol.CodeBadRequest, fmt.Sprintf("first message must be hello, got %q", protocol.Truncate(m.Type, 32)), "")
 		return false
 	}
 	claims, err := a.srv.auth.Verify(m.Token)
@@ -234,7 +233,7 @@ func (a *agentConn) handle(data []byte) bool {
 	case "hello":
 		a.l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, "already said hello", m.Ref))
 	default:
-		a.l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, fmt.Sprintf("unknown message type %q", truncate(m.Type, 32)), m.Ref))
+		a.l.SendMessage(protocol.EncodeError(protocol.CodeBadRequest, fmt.Sprintf("unknown message type %q", protocol.Truncate(m.Type, 32)), m.Ref))
 	}
 	return true
 }
@@ -298,18 +297,8 @@ func (a *agentConn) sayBye(ctx context.Context) {
 	a.l.closeWith(wsconn.StatusNormalClosure, "bye", true)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}
-
 // truncateReason keeps a close reason inside the 123 bytes a close frame
 // allows.
 func truncateReason(s string) string {
-	return truncate(s, 117)
+	return protocol.Truncate(s, 117)
 }

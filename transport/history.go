@@ -92,7 +92,7 @@ func (a *adminAPI) timeline(w http.ResponseWriter, r *http.Request, t adminTarge
 		}
 		at, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			badParam(w, p, fmt.Sprintf("%q is not an RFC 3339 time such as 2026-12-01T09:00:00Z", truncate(v, 40)))
+			badParam(w, p, fmt.Sprintf("%q is not an RFC 3339 time such as 2026-12-01T09:00:00Z", protocol.Truncate(v, 40)))
 			return
 		}
 		bounds[i] = at
@@ -122,7 +122,7 @@ func (a *adminAPI) availabilityReport(w http.ResponseWriter, r *http.Request, t 
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil || tz == "Local" {
-		badParam(w, "tz", fmt.Sprintf("unknown zone %q; want an IANA zone such as Europe/Prague", truncate(tz, 40)))
+		badParam(w, "tz", fmt.Sprintf("unknown zone %q; want an IANA zone such as Europe/Prague", protocol.Truncate(tz, 40)))
 		return
 	}
 	var dates [2]time.Time
@@ -134,7 +134,7 @@ func (a *adminAPI) availabilityReport(w http.ResponseWriter, r *http.Request, t 
 		}
 		d, err := time.ParseInLocation(time.DateOnly, v, loc)
 		if err != nil {
-			badParam(w, p, fmt.Sprintf("%q is not a date YYYY-MM-DD", truncate(v, 40)))
+			badParam(w, p, fmt.Sprintf("%q is not a date YYYY-MM-DD", protocol.Truncate(v, 40)))
 			return
 		}
 		dates[i] = d
