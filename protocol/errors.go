@@ -1,6 +1,9 @@
 package protocol
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
 
 // Error codes of error frames and of HTTP error bodies.
 const (
@@ -51,3 +54,16 @@ const (
 	// read as "say bye again": see docs/protocol.md.)
 	CloseRevoked CloseCode = 4005
 )
+
+// Truncate shortens s to at most n bytes, on a rune boundary, marking the
+// cut with "...", for an error message or close reason that quotes what a
+// client sent.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}

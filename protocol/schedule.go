@@ -3,7 +3,6 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/presencehub/presencehub/internal/strictjson"
 	"github.com/presencehub/presencehub/presence"
@@ -47,17 +46,4 @@ func ParseSchedule(data []byte) (*presence.Schedule, error) {
 		return nil, err
 	}
 	return &s, nil
-}
-
-// Truncate shortens s to at most n bytes, on a rune boundary, marking the
-// cut with "...", for an error message or close reason that quotes what a
-// client sent.
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
 }
