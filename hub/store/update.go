@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/presencehub/presencehub/internal/jsretry"
 )
 
-// maxUpdateAttempts bounds the compare-and-set attempts of one update: a
-// record that changes under every attempt is given up on.
+// maxUpdateAttempts bounds the compare-and-set attempts of one update that
+// find the record changed by another writer: a record that changes under
+// every attempt is given up on.
 const maxUpdateAttempts = 10
 
 // ErrKeptChanging is returned by UpdateAgent when every attempt lost its
@@ -38,17 +41,27 @@ func (s *Store) UpdateAgent(ctx context.Context, site, agent string, from *Versi
 	} else if err := s.readAgent(ctx, key, &cur); err != nil {
 		return 0, err
 	}
-	var written []byte // the last record this call tried to store
-	for range maxUpdateAttempts {
-		if !fn(&cur.Rec, cur.Rev, cur.Exists) {
-			return cur.Rev, nil
+	// attempts are the records this call tried to store: any of them may
+	// land late, its acknowledgement lost.
+	var attempts [][]byte
+	var resend []byte // an attempt to send again as it was
+	deadline := time.Now().Add(s.cfg.WriteRetry)
+	wait := jsretry.FirstWait
+	for changed := 0; changed < maxUpdateAttempts; {
+		b := resend
+		if b == nil {
+			if !fn(&cur.Rec, cur.Rev, cur.Exists) {
+				return cur.Rev, nil
+			}
+			b, _ = json.Marshal(cur.Rec)
+			attempts = append(attempts, b)
 		}
-		b, _ := json.Marshal(cur.Rec)
-		written = b
+		resend = nil
+		expected := cur
 		var stored uint64
 		err := s.retry(ctx, func(ctx context.Context) (err error) {
-			if cur.Exists {
-				stored, err = s.kv.Update(ctx, key, b, cur.Rev)
+			if expected.Exists {
+				stored, err = s.kv.Update(ctx, key, b, expected.Rev)
 				s.count("update", err)
 			} else {
 				stored, err = s.kv.Create(ctx, key, b)
@@ -66,11 +79,34 @@ func (s *Store) UpdateAgent(ctx context.Context, site, agent string, from *Versi
 		if err := s.readAgentRaw(ctx, key, &cur, &raw); err != nil {
 			return 0, err
 		}
-		if cur.Exists && bytes.Equal(raw, written) {
+		if cur.Exists && slices.ContainsFunc(attempts, func(a []byte) bool { return bytes.Equal(a, raw) }) {
 			// An attempt whose acknowledgement was lost landed after all
 			// (the record carries its time, so no other write equals it).
 			return cur.Rev, nil
 		}
+		if cur.Exists == expected.Exists && cur.Rev == expected.Rev {
+			// The record has not changed: what the stream's leader refused
+			// is a write still in its log, not yet committed (this call's
+			// earlier attempt, whose acknowledgement was lost, or another
+			// writer's), as a leader that lost its quorum does with every
+			// retry. Wait for it to commit or fail, within the write retry,
+			// and send the same record again: no change of the record to
+			// give up on.
+			if s.cfg.WriteRetry <= 0 || time.Now().Add(wait).After(deadline) {
+				return 0, fmt.Errorf("failed to write agent record: a write in flight at the stream's leader did not settle: %w (%w)", err, ErrOutcomeUnknown)
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return 0, fmt.Errorf("failed to write agent record: %w (%w)", ctx.Err(), ErrOutcomeUnknown)
+			case <-t.C:
+			}
+			wait = min(2*wait, jsretry.MaxWait)
+			resend = b
+			continue
+		}
+		changed++
 	}
 	return 0, ErrKeptChanging
 }
