@@ -73,3 +73,65 @@ func TestStatusChangeThroughLeaderWithoutQuorum(t *testing.T) {
 		t.Fatal("got no status frame for r1 once the stream was back")
 	}
 }
+
+// A session whose lease refreshes go through the bucket stream's leader
+// while it has lost its quorum is not taken for replaced: the leader
+// refuses each refresh as conflicting with one still in its log, the lease
+// read back is still the session's at the revision it expected, and the
+// keeper tries again at its next tick instead of kicking the device (which
+// would tell its client, with 4002, never to come back).
+func TestLeaseRefreshThroughLeaderWithoutQuorum(t *testing.T) {
+	c := natstest.StartCluster(t)
+	js, err := jetstream.New(c.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := store.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL}
+	ctx, cancel := context.WithTimeout(context.Background(), chaosWait)
+	defer cancel()
+	if _, err := store.OpenBucket(ctx, js, bucket); err != nil {
+		t.Fatal(err)
+	}
+	leader := c.StreamLeader(t, js, kvStream)
+	// The grace outlasts the outage; refreshes come every 500ms, each
+	// retried for at most a second.
+	a := startHubWith(t, leader.URL(), nil, bucket, hub.Config{Grace: time.Minute, RefreshEvery: 500 * time.Millisecond,
+		WriteRetry: time.Second, HealthEvery: 500 * time.Millisecond}, chaosWait)
+	dev := newQueue(16)
+	s := connect(t, a, "acme", "alice", nil, dev)
+	dev.expect(t, "welcome")
+	c.WaitStreamCurrent(t, js, kvStream)
+	if l := c.StreamLeader(t, js, kvStream); l != leader {
+		t.Skipf("the stream's leader moved to %s before the test could cut it off", l.Name)
+	}
+	var others []*natstest.Node
+	for _, n := range c.Nodes {
+		if n != leader {
+			others = append(others, n)
+			n.Kill()
+		}
+	}
+	// Several refreshes fail, each after its retries.
+	before := kvErrors(t, a)
+	wstest.Eventually(t, chaosWait, "refreshes have failed for a while, or the session was kicked", func() bool {
+		return kvErrors(t, a) > before+20 || len(dev.kicked) > 0
+	})
+	select {
+	case err := <-dev.kicked:
+		t.Fatalf("got the session kicked (%v) while the stream had no quorum, want it kept", err)
+	default:
+	}
+	others[0].Restart()
+	// The hub retries a write for a second only: try until the stream has
+	// elected its leader.
+	wstest.Eventually(t, chaosWait, "the session's change is stored once the stream is back", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return s.SetStatus(ctx, presence.Busy, "after") == nil
+	})
+	select {
+	case err := <-dev.kicked:
+		t.Fatalf("got the session kicked (%v), want it kept", err)
+	default:
+	}
+}

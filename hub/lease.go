@@ -101,6 +101,9 @@ func (s *Session) writeOwnLease(ctx context.Context, rec store.DeviceRecord) err
 		var current uint64
 		if current, err = s.h.store.LeaseOwner(ctx, key, s.id); err == nil {
 			rev, err = s.h.store.WriteLease(ctx, key, rec, current)
+			if errors.Is(err, ErrReplaced) && current == expect {
+				err = errInFlight
+			}
 		}
 	}
 	if err != nil {
@@ -111,6 +114,13 @@ func (s *Session) writeOwnLease(ctx context.Context, rec store.DeviceRecord) err
 	s.mu.Unlock()
 	return nil
 }
+
+// errInFlight is a lease write refused although the lease is still the
+// session's at the revision it expected: a write of the key is in the
+// stream leader's log and not yet committed (a leader that lost its quorum
+// refuses every retry so). The lease was not replaced; the outcome is
+// open, and the write is tried again.
+var errInFlight = fmt.Errorf("a write of the lease in flight at the stream's leader did not settle (%w)", ErrOutcomeUnknown)
 
 // refreshConcurrency bounds the lease writes in flight at once, so that a
 // hub with many sessions refreshes them all well inside one interval.

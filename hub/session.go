@@ -368,10 +368,20 @@ func (s *Session) purgeUntil(ctx context.Context, deadline time.Time) (uint64, e
 		return 0, err
 	}
 	defer s.releaseLease()
-	for {
+	for wait := jsretry.FirstWait; ; wait = min(2*wait, jsretry.MaxWait) {
 		rev, err := s.purgeOnce(ctx)
 		if err == nil || ctx.Err() != nil || s.h.cfg.WriteRetry <= 0 || !(jsretry.Retryable(err) || errors.Is(err, ErrOutcomeUnknown)) {
 			return rev, err
+		}
+		if errors.Is(err, errInFlight) {
+			// Refused at once: give the write in flight time to settle.
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return rev, err
+			case <-t.C:
+			}
 		}
 	}
 }
@@ -400,6 +410,9 @@ func (s *Session) purgeOnce(ctx context.Context) (uint64, error) {
 			s.rev = current
 			s.mu.Unlock()
 			rev, err = s.h.store.Purge(ctx, key, current, store.ByeMarker)
+			if errors.Is(err, ErrReplaced) && current == expect {
+				err = errInFlight
+			}
 		}
 	}
 	if err != nil {
