@@ -22,7 +22,7 @@ import (
 // others instead: the site, the schedule's group and the boundary instant
 // (boundaryEventID), and stamps them with that instant, not with when its
 // timer happened to fire; so every replica builds the same events, and
-// JetStream keeps one copy of each, as for entries (events.go).
+// JetStream keeps one copy of each, as for entries (package events).
 
 func (v *view) applyHoursLocked(s *site, group string, e entry) {
 	h := v.h

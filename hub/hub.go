@@ -67,7 +67,7 @@ type Config struct {
 	// many sites).
 	PerSiteMetrics bool
 	// Events publishes an event for every change the watch applies live to
-	// the event stream (events.go), which must have been opened with
+	// the event stream (package events), which must have been opened with
 	// events.OpenStream.
 	Events bool
 	// RuleWorkers is how many goroutines carry out the writes of the idle,

@@ -143,7 +143,7 @@ func (h *Hub) keepLeases(ctx context.Context) error {
 		for _, s := range sessions {
 			g.Go(func() error {
 				// A refresh that NATS cannot take is retried at once
-				// (see retry.go), not at the next tick, for as long as
+				// (see package store), not at the next tick, for as long as
 				// the lease can live: that is what keeps it alive
 				// through a stream leader election.
 				rctx, cancel := context.WithTimeout(ctx, h.cfg.Grace)
