@@ -200,8 +200,9 @@ func TestWebhooksAPIRefusesBadInput(t *testing.T) {
 		{`{"url":"https://[::1]:8443/x"}`, "url: ::1 is a loopback address"},
 		{`{"url":"https://localhost/x"}`, "url: localhost resolves to"},
 		{`{"url":"https://93.184.215.14/x","events":["agent.status","agent.bogus"]}`, "events[1]"},
-		{`{"url":"https://93.184.215.14/x","events":"agent.status"}`, "events"},
-		{`{"url":5}`, "url"},
+		{`{"url":"https://93.184.215.14/x","events":"agent.*"}`, "invalid webhook JSON: events: want an array of strings, got a string"},
+		{`{"url":"https://93.184.215.14/x","events":["agent.status",7]}`, "events[1]: want a string, got a number"},
+		{`{"url":5}`, "url: want a string, got a number"},
 		{`{"url":"https://93.184.215.14/x","URL":"https://10.0.0.1/"}`, "URL"},
 		{`{"url":"https://93.184.215.14/x","secret":"whsec_mine"}`, "secret"},
 		{`not json`, "invalid webhook JSON"},
@@ -210,6 +211,9 @@ func TestWebhooksAPIRefusesBadInput(t *testing.T) {
 		msg, _ := body["error"].(map[string]any)["message"].(string)
 		if code != http.StatusBadRequest || !strings.Contains(msg, tc.want) {
 			t.Errorf("POST %s: got %d %q, want 400 naming %q", tc.body, code, msg, tc.want)
+		}
+		if strings.Contains(msg, "Go ") {
+			t.Errorf("POST %s: %q shows Go's types", tc.body, msg)
 		}
 	}
 	if code, _ := adminCall(t, rep, "POST", path, mintToken(t, "acme", "alice"), `{"url":"https://93.184.215.14/x"}`); code != http.StatusForbidden {
