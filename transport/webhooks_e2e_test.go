@@ -18,6 +18,7 @@ import (
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
+	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
@@ -156,8 +157,22 @@ func TestWebhooksFollowStatusChanges(t *testing.T) {
 		}
 	}
 	code, body = adminCall(t, rep, "GET", "/v1/admin/sites/acme/webhooks/"+id+"/deliveries", admin, "")
-	if ds, _ := body["deliveries"].([]any); code != http.StatusOK || len(ds) == 0 {
+	ds, _ := body["deliveries"].([]any)
+	if code != http.StatusOK || len(ds) == 0 {
 		t.Fatalf("got %d %v, want the attempts", code, body)
+	}
+	// Every time has milliseconds, as everywhere in the API
+	// (2026-12-07T09:45:16.444Z, not .444022588Z).
+	_, ep := adminCall(t, rep, "GET", "/v1/admin/sites/acme/webhooks/"+id, admin, "")
+	times := []any{ep["created_at"]}
+	for _, d := range ds {
+		times = append(times, d.(map[string]any)["at"])
+	}
+	for _, at := range times {
+		s, _ := at.(string)
+		if parsed, err := time.Parse(protocol.TimeFormat, s); err != nil || parsed.UTC().Format(protocol.TimeFormat) != s {
+			t.Fatalf("got the time %v in the webhooks API, want %s (milliseconds, UTC)", at, protocol.TimeFormat)
+		}
 	}
 	code, _ = adminCall(t, rep, "DELETE", "/v1/admin/sites/acme/webhooks/"+id, admin, "")
 	if code != http.StatusNoContent {
