@@ -155,10 +155,17 @@ func pathAt(data []byte, offset int64) string {
 				next()
 				continue
 			}
-			stack[n-1].key, stack[n-1].haveKey = tok.(string), true
+			key, ok := tok.(string)
+			if !ok {
+				return "" // not a well-formed object: no path to give
+			}
+			stack[n-1].key, stack[n-1].haveKey = key, true
 			continue
 		}
 		if d, ok := tok.(json.Delim); ok && d == ']' {
+			if len(stack) == 0 {
+				return ""
+			}
 			stack = stack[:len(stack)-1]
 			next()
 			continue
