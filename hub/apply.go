@@ -53,7 +53,7 @@ func (v *view) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool)
 		w, next := s.presence.WidgetAt(rec.Widgets[i].Group, e.at)
 		rec.Widgets[i].After = change.WidgetState{Widget: w, Next: next}
 	}
-	s.pending.add(rec, touched)
+	s.pending.add(rec, touched, e.live)
 	return rec
 }
 

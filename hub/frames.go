@@ -22,7 +22,13 @@ import (
 // check), the groups whose working hours changed or passed a boundary,
 // and whether coverage keys or the settings changed (coverage.go).
 type pendingChanges struct {
-	agents      map[string]change.AgentState
+	agents map[string]change.AgentState
+	// live are the agents whose record came in a live entry of the watch
+	// (entry.live), not in a snapshot: only their status changes count in
+	// presencehub_propagation_seconds. A snapshot's records were set
+	// before the replica (re)started watching, maybe long before, and a
+	// restart with no change since must not look like slow propagation.
+	live        map[string]bool
 	touched     change.Touched
 	agentGroups []string
 	hours       map[string]bool
@@ -31,8 +37,15 @@ type pendingChanges struct {
 	allGroups bool
 }
 
-// add gathers a change record and the widgets its entry can move.
-func (p *pendingChanges) add(rec change.Record, t change.Touched) {
+// add gathers a change record and the widgets its entry can move; live
+// says the entry came from the live watch.
+func (p *pendingChanges) add(rec change.Record, t change.Touched, live bool) {
+	if live && rec.Key.Kind == store.KindAgent {
+		if p.live == nil {
+			p.live = make(map[string]bool)
+		}
+		p.live[rec.Key.Agent] = true
+	}
 	if rec.Key.Agent != "" && (rec.Key.Kind == store.KindAgent || rec.Key.Kind == store.KindLease) {
 		if _, ok := p.agents[rec.Key.Agent]; !ok {
 			if p.agents == nil {
@@ -62,6 +75,7 @@ func (p *pendingChanges) hoursChanged(group string) {
 // reset empties p, keeping its storage for the next changes.
 func (p *pendingChanges) reset() {
 	clear(p.agents)
+	clear(p.live)
 	p.touched = change.Touched{Groups: p.touched.Groups[:0]}
 	p.agentGroups = p.agentGroups[:0]
 	clear(p.hours)
@@ -108,7 +122,9 @@ func (v *view) flushLocked(s *site) {
 				f.IdleAfterMS = s.settings.IdleAfter().Milliseconds()
 			}
 			h.view.sendToAgentLocked(s, agent, encode(f))
-			h.metrics.observePropagation(rec.At, now)
+			if p.live[agent] {
+				h.metrics.observePropagation(rec.At, now)
+			}
 		}
 		if ch.DevicesChanged() {
 			h.view.sendDevicesLocked(s, agent)

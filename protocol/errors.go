@@ -18,6 +18,17 @@ const (
 	// CodeTooManyConnections answers a widget upgrade (HTTP 429) from a
 	// client address that already holds its most widget sockets.
 	CodeTooManyConnections = "too_many_connections"
+	// CodeNotFound answers (HTTP 404) a path the hub does not serve, or
+	// a thing the path names that does not exist.
+	CodeNotFound = "not_found"
+	// CodeMethodNotAllowed answers (HTTP 405, with Allow) a method the
+	// path does not take.
+	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeUpgradeRequired answers (HTTP 426) a plain request to a
+	// WebSocket endpoint.
+	CodeUpgradeRequired = "upgrade_required"
+	// CodeTooLarge answers (HTTP 413) a request body over the limit.
+	CodeTooLarge = "too_large"
 )
 
 // ErrorFrame is the error frame, sent to one device.

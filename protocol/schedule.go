@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/presencehub/presencehub/internal/strictjson"
@@ -13,34 +12,11 @@ import (
 // keys in another case than the field's, duplicate keys and trailing data
 // are errors) and validates it.
 func ParseSchedule(data []byte) (*presence.Schedule, error) {
-	// Decode in steps so that a type error names the weekday or the
-	// exception it is in: encoding/json leaves out map keys and indexes.
-	var raw struct {
-		Timezone   string                     `json:"timezone"`
-		Weekly     map[string]json.RawMessage `json:"weekly"`
-		Exceptions []json.RawMessage          `json:"exceptions"`
-	}
-	if err := strictjson.Decode(data, &raw); err != nil {
+	// strictjson names a bad value's place, weekday and index included
+	// (weekly.monday[1].from).
+	var s presence.Schedule
+	if err := strictjson.Decode(data, &s); err != nil {
 		return nil, fmt.Errorf("invalid schedule JSON: %w", err)
-	}
-	s := presence.Schedule{Timezone: raw.Timezone}
-	if raw.Weekly != nil {
-		s.Weekly = make(map[string][]presence.Interval, len(raw.Weekly))
-	}
-	for day, msg := range raw.Weekly {
-		var ivs []presence.Interval
-		if err := strictjson.Decode(msg, &ivs); err != nil {
-			return nil, fmt.Errorf("invalid schedule JSON: weekly.%s: %w", Truncate(day, 70), err)
-		}
-		s.Weekly[day] = ivs
-	}
-	if raw.Exceptions != nil {
-		s.Exceptions = make([]presence.Exception, len(raw.Exceptions))
-	}
-	for i, msg := range raw.Exceptions {
-		if err := strictjson.Decode(msg, &s.Exceptions[i]); err != nil {
-			return nil, fmt.Errorf("invalid schedule JSON: exceptions[%d]: %w", i, err)
-		}
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err

@@ -98,7 +98,7 @@ func (a *adminAPI) getHours(w http.ResponseWriter, r *http.Request, t adminTarge
 	s := a.s
 	sched, ok := s.hub.Schedule(t.site, t.group)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not_found", "no working hours set")
+		writeError(w, http.StatusNotFound, protocol.CodeNotFound, "no working hours set")
 		return
 	}
 	writeJSON(w, http.StatusOK, sched)
@@ -130,7 +130,7 @@ func (a *adminAPI) deleteHours(w http.ResponseWriter, r *http.Request, t adminTa
 		return
 	}
 	if !existed {
-		writeError(w, http.StatusNotFound, "not_found", "no working hours set")
+		writeError(w, http.StatusNotFound, protocol.CodeNotFound, "no working hours set")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -197,7 +197,7 @@ func (a *adminAPI) getAgent(w http.ResponseWriter, r *http.Request, t adminTarge
 	case err != nil:
 		a.adminFailed(w, "failed to read agent", err)
 	case !ok:
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("agent %q: the site has never seen it", id))
+		writeError(w, http.StatusNotFound, protocol.CodeNotFound, fmt.Sprintf("agent %q: the site has never seen it", id))
 	default:
 		writeJSON(w, http.StatusOK, agent)
 	}
@@ -219,7 +219,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
-			writeError(w, http.StatusRequestEntityTooLarge, protocol.CodeBadRequest, fmt.Sprintf("body over %d bytes", maxAdminBody))
+			writeError(w, http.StatusRequestEntityTooLarge, protocol.CodeTooLarge, fmt.Sprintf("body over %d bytes (64 KiB)", maxAdminBody))
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// The server's read timeout (HTTPLimits.ReadTimeout) ran out
 			// while the client was still sending.

@@ -49,7 +49,7 @@ func (a *adminAPI) putAgentStatus(w http.ResponseWriter, r *http.Request, t admi
 	case err != nil:
 		a.adminFailed(w, "failed to set the agent's status", err)
 	case !ok:
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("agent %q: the site has never seen it", agent))
+		writeError(w, http.StatusNotFound, protocol.CodeNotFound, fmt.Sprintf("agent %q: the site has never seen it", agent))
 	default:
 		s.log.Info("agent status set by an admin", "site", t.site, "agent", agent, "status", status, "admin", t.admin)
 		writeJSON(w, http.StatusOK, state)
@@ -74,7 +74,7 @@ func (a *adminAPI) revokeDevice(w http.ResponseWriter, r *http.Request, t adminT
 	case err != nil:
 		a.adminFailed(w, "failed to revoke the device", err)
 	case !found:
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("device %q of agent %q: no session and no grace", device, agent))
+		writeError(w, http.StatusNotFound, protocol.CodeNotFound, fmt.Sprintf("device %q of agent %q: no session and no grace", device, agent))
 	default:
 		s.log.Info("device revoked", "site", t.site, "agent", agent, "device", device, "admin", t.admin)
 		w.WriteHeader(http.StatusNoContent)

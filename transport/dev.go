@@ -52,6 +52,6 @@ func DevTokenHandler(auth *Auth) http.Handler {
 // DevTokenRefused answers /dev/token outside dev mode.
 func DevTokenRefused() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "/dev/token exists only when the hub runs with --dev")
+		writeError(w, http.StatusNotFound, protocol.CodeNotFound, "/dev/token exists only when the hub runs with --dev")
 	})
 }

@@ -30,7 +30,7 @@ func (a *adminAPI) historyOff(w http.ResponseWriter) bool {
 	if s.cfg.History != nil {
 		return false
 	}
-	writeError(w, http.StatusNotFound, "not_found", "history is off on this hub: it needs the event stream (--events-stream)")
+	writeError(w, http.StatusNotFound, protocol.CodeNotFound, "history is off on this hub: it needs the event stream (--events-stream)")
 	return true
 }
 

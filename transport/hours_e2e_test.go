@@ -167,13 +167,27 @@ func TestAdminAPIErrors(t *testing.T) {
 		{"hours field in another case", "PUT", "/v1/admin/sites/acme/hours", mintAdminToken(t, "acme"),
 			`{"timezone":"UTC","Weekly":{"monday":[{"from":"09:00","to":"17:00"}]}}`, 400, "bad_request", `field "Weekly" must be spelled "weekly"`},
 		{"interval field in another case", "PUT", "/v1/admin/sites/acme/hours", mintAdminToken(t, "acme"),
-			`{"timezone":"UTC","weekly":{"monday":[{"from":"09:00","To":"17:00"}]}}`, 400, "bad_request", `field "To" in [0] must be spelled "to"`},
+			`{"timezone":"UTC","weekly":{"monday":[{"from":"09:00","To":"17:00"}]}}`, 400, "bad_request", `field "To" in weekly.monday[0] must be spelled "to"`},
 		{"exception field in another case", "PUT", "/v1/admin/sites/acme/groups/sales/hours", mintAdminToken(t, "acme"),
-			`{"timezone":"UTC","exceptions":[{"date":"2026-12-24","CLOSED":true}]}`, 400, "bad_request", `field "CLOSED" must be spelled "closed"`},
+			`{"timezone":"UTC","exceptions":[{"date":"2026-12-24","CLOSED":true}]}`, 400, "bad_request", `field "CLOSED" in exceptions[0] must be spelled "closed"`},
 		{"weekday twice", "PUT", "/v1/admin/sites/acme/hours", mintAdminToken(t, "acme"),
 			`{"timezone":"UTC","weekly":{"monday":[],"monday":[{"from":"09:00","to":"17:00"}]}}`, 400, "bad_request", `duplicate key "monday" in weekly`},
 		{"body too large", "PUT", "/v1/admin/sites/acme/hours", mintAdminToken(t, "acme"),
-			`{"timezone":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "bad_request", "bytes"},
+			`{"timezone":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "too_large", "bytes"},
+		{"settings body too large", "PUT", "/v1/admin/sites/acme/settings", mintAdminToken(t, "acme"),
+			`{"allowed_origins":["` + strings.Repeat("x", 70<<10) + `"]}`, 413, "too_large", "65536 bytes"},
+		// Type mismatches name the field in JSON's words, never Go's types.
+		{"hours not an object", "PUT", "/v1/admin/sites/acme/hours", mintAdminToken(t, "acme"), `[]`, 400, "bad_request",
+			"invalid schedule JSON: want an object, got an array"},
+		{"interval of the wrong type", "PUT", "/v1/admin/sites/acme/hours", mintAdminToken(t, "acme"),
+			`{"timezone":"UTC","weekly":{"monday":[{"from":"09:00","to":"12:00"},{"from":13,"to":"17:00"}]}}`, 400, "bad_request",
+			"weekly.monday[1].from: want a string, got a number"},
+		{"origins not an array", "PUT", "/v1/admin/sites/acme/settings", mintAdminToken(t, "acme"),
+			`{"allowed_origins":"https://shop.example"}`, 400, "bad_request", "allowed_origins: want an array of strings, got a string"},
+		{"idle not an object", "PUT", "/v1/admin/sites/acme/settings", mintAdminToken(t, "acme"),
+			`{"idle":"15m"}`, 400, "bad_request", "idle: want an object, got a string"},
+		{"status not a string", "PUT", "/v1/admin/sites/acme/agents/alice/status", mintAdminToken(t, "acme"),
+			`{"status":1}`, 400, "bad_request", "status: want a string, got a number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,6 +196,9 @@ func TestAdminAPIErrors(t *testing.T) {
 			msg, _ := e["message"].(string)
 			if code != tt.wantCode || e["code"] != tt.wantError || !strings.Contains(msg, tt.wantInMessage) {
 				t.Fatalf("got %d %v, want %d %s with %q in the message", code, body, tt.wantCode, tt.wantError, tt.wantInMessage)
+			}
+			if strings.Contains(msg, "Go ") || strings.Contains(msg, "struct") {
+				t.Fatalf("the message %q shows Go's types", msg)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -87,6 +88,39 @@ func TestOpenAPIServed(t *testing.T) {
 		resp.Body.Close()
 		if path == "/openapi.json" && !bytes.Equal(body, transport.OpenAPI()) {
 			t.Fatal("GET /openapi.json does not answer the embedded description")
+		}
+	}
+}
+
+// TestOpenAPILintRules holds, without node, what `redocly lint` (run by
+// CI, see redocly.yaml) counts as errors under its recommended rules:
+// servers are listed, and every operation says how it is authenticated,
+// `security: []` for the public ones.
+func TestOpenAPILintRules(t *testing.T) {
+	var doc struct {
+		Servers []struct{ URL string } `json:"servers"`
+		Paths   map[string]map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(transport.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Servers) == 0 || doc.Servers[0].URL == "" {
+		t.Error("the description lists no servers (redocly: no-empty-servers)")
+	}
+	for path, item := range doc.Paths {
+		for method, raw := range item {
+			if method == "parameters" {
+				continue
+			}
+			var op struct {
+				Security *[]map[string][]string `json:"security"`
+			}
+			if err := json.Unmarshal(raw, &op); err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
+			}
+			if op.Security == nil {
+				t.Errorf("%s %s declares no security; a public operation says `\"security\": []` (redocly: security-defined)", method, path)
+			}
 		}
 	}
 }

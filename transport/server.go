@@ -47,6 +47,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/internal/wsconn"
+	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
 
@@ -272,8 +273,18 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr { return s.proxies.clien
 // endpoints other packages add.
 func (s *Server) Handle(pattern string, h http.Handler) { s.handle(pattern, h) }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A request no route takes is answered
+// in the API's JSON errors (errors.go): 404 for a path nobody serves, 405
+// with Allow for a method the path does not take.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		// The mux's own answer: not found, method not allowed (it
+		// computes Allow), or a redirect to the cleaned path.
+		s.mux.ServeHTTP(&unmatched{ResponseWriter: w, r: r}, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Drain marks the server as draining: /readyz answers 503 and new sockets
 // are refused with 503, while open sockets stay until CloseSockets.
@@ -317,7 +328,7 @@ func (s *Server) socket(h http.HandlerFunc) http.HandlerFunc {
 		if s.draining {
 			s.mu.Unlock()
 			w.Header().Set("Retry-After", "1")
-			http.Error(w, "server draining; connect to another replica", http.StatusServiceUnavailable)
+			writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "server draining; connect to another replica")
 			return
 		}
 		s.sockets.Add(1)

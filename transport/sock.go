@@ -33,6 +33,7 @@ func socketOptions(cfg Config) (hello, widget *wsconn.Options) {
 		PingInterval:   cfg.PingInterval,
 		PongTimeout:    cfg.PongTimeout,
 		CloseTimeout:   cfg.CloseTimeout,
+		Refuse:         refuseHandshake,
 	}
 	w := *hello
 	w.OriginPatterns, w.SkipOriginCheck = nil, true

@@ -16,6 +16,12 @@ func TestSocketOptionsFollowConfig(t *testing.T) {
 		PingInterval: 4 * time.Second, PongTimeout: 5 * time.Second, CloseTimeout: 6 * time.Second,
 	}
 	s := NewServer(nil, nil, cfg)
+	// Both answer a request that is not a handshake in the API's JSON
+	// errors (a func compares equal to nil alone).
+	if s.helloOpts.Refuse == nil || s.widgetOpts.Refuse == nil {
+		t.Fatal("got socket options without Refuse, want the JSON errors' refuseHandshake")
+	}
+	s.helloOpts.Refuse, s.widgetOpts.Refuse = nil, nil
 	want := wsconn.Options{
 		OriginPatterns: []string{"app.example"}, ReadLimit: 1000, SendQueue: 7, WriteTimeout: 3 * time.Second,
 		PingInterval: 4 * time.Second, PongTimeout: 5 * time.Second, CloseTimeout: 6 * time.Second,

@@ -28,7 +28,7 @@ func (a *adminAPI) webhooksOff(w http.ResponseWriter) bool {
 	if s.cfg.Webhooks != nil {
 		return false
 	}
-	writeError(w, http.StatusNotFound, "not_found", "webhooks are off on this hub: they need the event stream (--events-stream)")
+	writeError(w, http.StatusNotFound, protocol.CodeNotFound, "webhooks are off on this hub: they need the event stream (--events-stream)")
 	return true
 }
 
@@ -112,7 +112,7 @@ func (a *adminAPI) webhookFailed(w http.ResponseWriter, what string, err error) 
 	case errors.As(err, &field):
 		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, field.Error())
 	case errors.Is(err, webhook.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "no such webhook")
+		writeError(w, http.StatusNotFound, protocol.CodeNotFound, "no such webhook")
 	case errors.Is(err, webhook.ErrTooMany):
 		writeError(w, http.StatusConflict, "limit_reached", err.Error())
 	default:

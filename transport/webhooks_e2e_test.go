@@ -18,6 +18,7 @@ import (
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
+	"github.com/presencehub/presencehub/protocol"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
@@ -156,8 +157,22 @@ func TestWebhooksFollowStatusChanges(t *testing.T) {
 		}
 	}
 	code, body = adminCall(t, rep, "GET", "/v1/admin/sites/acme/webhooks/"+id+"/deliveries", admin, "")
-	if ds, _ := body["deliveries"].([]any); code != http.StatusOK || len(ds) == 0 {
+	ds, _ := body["deliveries"].([]any)
+	if code != http.StatusOK || len(ds) == 0 {
 		t.Fatalf("got %d %v, want the attempts", code, body)
+	}
+	// Every time has milliseconds, as everywhere in the API
+	// (2026-12-07T09:45:16.444Z, not .444022588Z).
+	_, ep := adminCall(t, rep, "GET", "/v1/admin/sites/acme/webhooks/"+id, admin, "")
+	times := []any{ep["created_at"]}
+	for _, d := range ds {
+		times = append(times, d.(map[string]any)["at"])
+	}
+	for _, at := range times {
+		s, _ := at.(string)
+		if parsed, err := time.Parse(protocol.TimeFormat, s); err != nil || parsed.UTC().Format(protocol.TimeFormat) != s {
+			t.Fatalf("got the time %v in the webhooks API, want %s (milliseconds, UTC)", at, protocol.TimeFormat)
+		}
 	}
 	code, _ = adminCall(t, rep, "DELETE", "/v1/admin/sites/acme/webhooks/"+id, admin, "")
 	if code != http.StatusNoContent {
@@ -200,8 +215,9 @@ func TestWebhooksAPIRefusesBadInput(t *testing.T) {
 		{`{"url":"https://[::1]:8443/x"}`, "url: ::1 is a loopback address"},
 		{`{"url":"https://localhost/x"}`, "url: localhost resolves to"},
 		{`{"url":"https://93.184.215.14/x","events":["agent.status","agent.bogus"]}`, "events[1]"},
-		{`{"url":"https://93.184.215.14/x","events":"agent.status"}`, "events"},
-		{`{"url":5}`, "url"},
+		{`{"url":"https://93.184.215.14/x","events":"agent.*"}`, "invalid webhook JSON: events: want an array of strings, got a string"},
+		{`{"url":"https://93.184.215.14/x","events":["agent.status",7]}`, "events[1]: want a string, got a number"},
+		{`{"url":5}`, "url: want a string, got a number"},
 		{`{"url":"https://93.184.215.14/x","URL":"https://10.0.0.1/"}`, "URL"},
 		{`{"url":"https://93.184.215.14/x","secret":"whsec_mine"}`, "secret"},
 		{`not json`, "invalid webhook JSON"},
@@ -210,6 +226,9 @@ func TestWebhooksAPIRefusesBadInput(t *testing.T) {
 		msg, _ := body["error"].(map[string]any)["message"].(string)
 		if code != http.StatusBadRequest || !strings.Contains(msg, tc.want) {
 			t.Errorf("POST %s: got %d %q, want 400 naming %q", tc.body, code, msg, tc.want)
+		}
+		if strings.Contains(msg, "Go ") {
+			t.Errorf("POST %s: %q shows Go's types", tc.body, msg)
 		}
 	}
 	if code, _ := adminCall(t, rep, "POST", path, mintToken(t, "acme", "alice"), `{"url":"https://93.184.215.14/x"}`); code != http.StatusForbidden {

@@ -138,3 +138,40 @@ func TestAdminPanelShowsErrors(t *testing.T) {
 		` && document.getElementById('keepers-error-text').textContent.startsWith('Could not set kim offline: could not reach the hub')`)
 	screenshot(t, ctx, "admin-keepers-error")
 }
+
+// keepersFit is a JavaScript test that every button of the "Who keeps the
+// chat open" panel lies inside the panel's card, with no part of its table
+// scrolled out of sight. It returns "" when they fit, else what does not.
+const keepersFit = `(function () {
+  var card = document.getElementById('keepers-panel').getBoundingClientRect();
+  var out = [];
+  document.querySelectorAll('#keepers-panel button').forEach(function (b) {
+    var r = b.getBoundingClientRect();
+    if (r.left < card.left || r.right > card.right) out.push(b.getAttribute('aria-label') + ' at ' + Math.round(r.left) + '-' + Math.round(r.right));
+  });
+  var s = document.querySelector('#keepers-panel .scroll');
+  if (s.scrollWidth > s.clientWidth) out.push('the table is ' + s.scrollWidth + 'px wide in ' + s.clientWidth + 'px');
+  return out.length ? 'card ' + Math.round(card.left) + '-' + Math.round(card.right) + ': ' + out.join('; ') : '';
+})()`
+
+// TestAdminKeepersFitAt1280: on a 1280 px wide screen, an agent with two
+// devices in grace (each with its times and End device) keeps Set offline
+// inside its card, as every other button.
+func TestAdminKeepersFitAt1280(t *testing.T) {
+	ctx := browser(t)
+	th := startHubNamed(t, natstest.Start(t), "hub-1:8080")
+	adminPut(t, th, transport.DevSite, "/settings", `{"idle":{"after":"15m","status":"busy"}}`)
+	for i := 0; i < 2; i++ {
+		d := connectAgent(t, th, transport.DevSite, "lee-from-support", "support", "sales")
+		d.Conn.CloseNow() // dropped without bye: the device is in grace
+	}
+	connectAgent(t, th, transport.DevSite, "sam", "sales")
+	run(t, ctx, "open the admin page at 1280 px", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(th.url+"/admin?dev"))
+	waitJS(t, ctx, "lee is listed with two devices in grace",
+		`document.querySelectorAll('#keepers tr[data-agent="lee-from-support"] .devs li[data-state="grace"]').length === 2 &&
+  document.querySelector('#keepers tr[data-agent="sam"]') !== null`)
+	screenshot(t, ctx, "admin-keepers-grace-1280")
+	if out := eval(t, ctx, "measure the panel", chromedp.Evaluate[string](keepersFit)); out != "" {
+		t.Fatalf("at 1280 px, not everything fits in its card: %s", out)
+	}
+}

@@ -238,6 +238,12 @@ func (a *wsAgent) setStatus(status string) {
 // as a customer's site does.
 func shopPage(t *testing.T, th *testHub, site, group string) string {
 	t.Helper()
+	return shopPageWith(t, th, site, group, "")
+}
+
+// shopPageWith is shopPage with script run before the widget's.
+func shopPageWith(t *testing.T, th *testHub, site, group, script string) string {
+	t.Helper()
 	attrs := fmt.Sprintf(`data-site=%q`, site)
 	if group != "" {
 		attrs += fmt.Sprintf(` data-group=%q`, group)
@@ -246,6 +252,7 @@ func shopPage(t *testing.T, th *testHub, site, group string) string {
 <h1>Acme shop</h1><p id="events">0</p>
 <script>document.addEventListener('presence:change', function () {
   var e = document.getElementById('events'); e.textContent = String(Number(e.textContent) + 1); });</script>
+<script>` + script + `</script>
 <script src="` + th.url + `/widget.js" ` + attrs + ` async></script></body></html>`
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

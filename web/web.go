@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -24,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/presencehub/presencehub/protocol"
 )
 
 //go:embed static
@@ -224,12 +227,12 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if f == nil {
-		http.NotFound(w, r)
+		writeError(w, http.StatusNotFound, protocol.CodeNotFound, "no such file: "+protocol.Truncate(r.URL.Path, 200))
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		writeError(w, http.StatusMethodNotAllowed, protocol.CodeMethodNotAllowed, r.Method+" is not allowed; allowed: GET, HEAD")
 		return
 	}
 	hdr := w.Header()
@@ -292,4 +295,19 @@ func acceptsGzip(values []string) bool {
 		return gz > 0
 	}
 	return star > 0
+}
+
+// writeError answers with the API's JSON error (docs/protocol.md), as the
+// transport's routes do.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	e.Error.Code, e.Error.Message = code, message
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(e)
 }

@@ -135,14 +135,16 @@ func TestNotFoundAndMethods(t *testing.T) {
 		"/index.html", "/home.html", "/widget", "/console.html", "/console/", "/admin/x", "/static/", "/static/nope.js",
 		"/static/../web.go", "/static/%2e%2e/web.go", "/static/sub/widget.js", "/v1/agent", "/favicon.ico",
 	} {
-		res, _ := get(t, srv, http.MethodGet, path)
-		if res.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s: status %d, want 404", path, res.StatusCode)
+		res, body := get(t, srv, http.MethodGet, path)
+		if res.StatusCode != http.StatusNotFound || res.Header.Get("Content-Type") != "application/json" ||
+			!strings.HasPrefix(string(body), `{"error":{"code":"not_found","message":"no such file: `) {
+			t.Errorf("GET %s: status %d %s, want 404 with a JSON error", path, res.StatusCode, body)
 		}
 	}
-	res, _ := get(t, srv, http.MethodPost, "/widget.js")
-	if res.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST /widget.js: status %d, want 405", res.StatusCode)
+	res, body := get(t, srv, http.MethodPost, "/widget.js")
+	if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" ||
+		!strings.HasPrefix(string(body), `{"error":{"code":"method_not_allowed",`) {
+		t.Errorf("POST /widget.js: status %d (Allow %q) %s, want 405 with Allow and a JSON error", res.StatusCode, res.Header.Get("Allow"), body)
 	}
 }
 

@@ -3,6 +3,8 @@ package web_test
 import (
 	"io"
 	"net"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -194,5 +196,52 @@ func TestDemoWidgetPollsWhenOriginsRestricted(t *testing.T) {
 
 	adminPut(t, th, transport.DevSite, "/settings", `{"allowed_origins":["https://shop.example","`+th.url+`"]}`)
 	run(t, ctx, "reload the demo page", chromedp.Reload())
+	waitJS(t, ctx, "the widget is on its socket", widgetIs("offline")+` && window.PresenceWidget.transport === 'websocket'`)
+}
+
+// TestWidgetOnUnlistedOriginIsRefused: allowed_origins restricts which
+// pages may embed the site's widget (docs/security.md), by the socket and
+// by polling alike. A page on an origin the site does not list is refused
+// its socket (403 at the upgrade), falls back to polling, and is refused
+// that too (403): it shows nothing. Listing its origin lets it in. (The hub's
+// own /demo page is the exception TestDemoWidgetPollsWhenOriginsRestricted
+// shows: a browser sends no Origin on a same-origin GET.)
+func TestWidgetOnUnlistedOriginIsRefused(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	adminPut(t, th, "acme", "/settings", `{"allowed_origins":["https://shop.example"]}`)
+	// The page records how each of the widget's polls ended: the answer's
+	// status, or "refused" when the browser refused to hand it over (a
+	// cross-origin 403 without CORS headers is one).
+	spy := `window.polls = []; var realFetch = window.fetch;
+window.fetch = function (u, o) { return realFetch(u, o).then(function (r) { window.polls.push(String(r.status)); return r; },
+  function (e) { window.polls.push('refused'); throw e; }); };`
+	shop := shopPageWith(t, th, "acme", "", spy)
+	run(t, ctx, "open the shop page", chromedp.Navigate(shop))
+	waitJS(t, ctx, "the widget polls, its socket refused", `window.polls.length > 0`)
+	polls := eval(t, ctx, "read the polls' answers", chromedp.Evaluate[[]string](`window.polls`))
+	if slices.Contains(polls, "200") {
+		t.Fatalf("got polls answered %v, want them refused: the page's origin is not in allowed_origins", polls)
+	}
+	// What the browser refused to show is a 403 (the hub checks Origin).
+	req, _ := http.NewRequest("GET", th.url+"/v1/sites/acme/status", nil)
+	req.Header.Set("Origin", strings.TrimSuffix(shop, "/"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a poll from the page's origin: got %d, want 403", resp.StatusCode)
+	}
+	shows := eval(t, ctx, "read the widget", chromedp.Evaluate[bool](`window.PresenceWidget.status !== null ||
+  !document.getElementById('presencehub-widget').shadowRoot.querySelector('.phw').hidden`))
+	if shows {
+		t.Fatal("the widget shows a status on a page the site does not allow")
+	}
+
+	origin := strings.TrimSuffix(shop, "/")
+	adminPut(t, th, "acme", "/settings", `{"allowed_origins":["https://shop.example","`+origin+`"]}`)
+	run(t, ctx, "reload the shop page", chromedp.Reload())
 	waitJS(t, ctx, "the widget is on its socket", widgetIs("offline")+` && window.PresenceWidget.transport === 'websocket'`)
 }

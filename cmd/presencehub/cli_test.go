@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,14 @@ func TestBadCommandLineIsOneLine(t *testing.T) {
 		{[]string{"serve", "--grace", "soon"}, "invalid value \"soon\" for flag -grace: parse error\nRun 'presencehub serve --help' for usage.\n"},
 		{[]string{"serve", "now"}, "unexpected argument \"now\" (flags start with -)\nRun 'presencehub serve --help' for usage.\n"},
 		{[]string{"token", "--bogus"}, "flag provided but not defined: -bogus\nRun 'presencehub token --help' for usage.\n"},
+		{[]string{"token", "--agent", "alice"}, "--site is required\nRun 'presencehub token --help' for usage.\n"},
+		{[]string{"token", "--site", "demo"}, "--agent is required\nRun 'presencehub token --help' for usage.\n"},
+		{[]string{"token", "--site", "a*b", "--agent", "alice"},
+			"--site: invalid site id \"a*b\": want 1 to 64 characters of A-Za-z0-9_-\nRun 'presencehub token --help' for usage.\n"},
+		{[]string{"token", "--site", "demo", "--agent", "alice", "--groups", "sales,x y"},
+			"--groups: invalid group id \"x y\": want 1 to 64 characters of A-Za-z0-9_-\nRun 'presencehub token --help' for usage.\n"},
+		{[]string{"token", "--site", "demo", "--agent", "alice", "--role", "root"}, "--role \"root\": want agent or admin\nRun 'presencehub token --help' for usage.\n"},
+		{[]string{"token", "--site", "demo", "--agent", "alice", "--ttl", "-1h"}, "--ttl -1h0m0s: want a positive duration, e.g. 24h\nRun 'presencehub token --help' for usage.\n"},
 		{[]string{"start"}, "unknown command \"start\"\nRun 'presencehub help' for usage.\n"},
 		{[]string{"help", "start"}, "unknown command \"start\"\nRun 'presencehub help' for usage.\n"},
 	} {
@@ -157,4 +166,33 @@ func equalSets(a, b map[string]bool) bool {
 		}
 	}
 	return true
+}
+
+// The version names the link-time version, else the commit and its time,
+// else says that nothing was stamped and how to stamp it.
+func TestVersionOf(t *testing.T) {
+	vcs := func(kv ...string) *debug.BuildInfo {
+		info := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			info.Settings = append(info.Settings, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
+		}
+		return info
+	}
+	for _, tc := range []struct {
+		linked string
+		info   *debug.BuildInfo
+		want   string
+	}{
+		{"v1.2.3", vcs("vcs.revision", "abc"), "v1.2.3"},
+		{"", vcs("vcs.revision", "c93cd5b4", "vcs.time", "2026-12-07T11:56:48Z"), "(devel) c93cd5b4 2026-12-07T11:56:48Z"},
+		{"", vcs("vcs.revision", "c93cd5b4", "vcs.time", "2026-12-07T11:56:48Z", "vcs.modified", "true"), "(devel) c93cd5b4 2026-12-07T11:56:48Z (modified)"},
+		{"", &debug.BuildInfo{Main: debug.Module{Version: "v0.4.0"}}, "v0.4.0"},
+	} {
+		if got := versionOf(tc.linked, tc.info, true); got != tc.want {
+			t.Errorf("versionOf(%q, %v): got %q, want %q", tc.linked, tc.info.Settings, got, tc.want)
+		}
+	}
+	if got := versionOf("", vcs(), true); got != "(devel)" {
+		t.Errorf("without a stamp: got %q, want (devel)", got)
+	}
 }

@@ -87,7 +87,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.addr, "addr", ":8080", "HTTP listen address")
 	fs.DurationVar(&c.grace, "grace", hub.DefaultGrace, "how long a dropped device keeps its agent's status (at least 1s)")
 	fs.DurationVar(&c.refreshEvery, "lease-refresh", 0, "how often live device leases are refreshed (default grace/4)")
-	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory for the embedded NATS store and the generated signing secret")
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory for the embedded NATS store and the generated signing secret (with --dev, default "+devDataDir+")")
 	fs.StringVar(&c.natsURL, "nats-url", "", "NATS server URL(s), comma separated; empty runs an embedded nats-server")
 	fs.StringVar(&c.natsListen, "nats-listen", "", "HOST:PORT on which the embedded nats-server accepts other hubs (default: in-process only)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 token signing secret (default: generated once and kept in --data-dir)")
@@ -133,7 +133,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&c.maxHTTPConns, "max-http-conns-per-client", transport.DefaultMaxHTTPConnsPerClient, "plain HTTP connections one TCP peer address may have open at once (a WebSocket leaves the count at its upgrade); more are closed at once; --trusted-proxies are not counted")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", prefixList(transport.DefaultTrustedProxies()), "comma list of CIDRs (or addresses) of proxies whose X-Forwarded-For names the client address; \"none\" or empty trusts nobody")
 	fs.StringVar(&c.replicaID, "replica-id", "", "name of this replica on the admin page, in logs and in its device records (default HOSTNAME:PORT, the port of --addr)")
-	fs.BoolVar(&c.dev, "dev", false, "development mode: a random signing secret, a demo site, and /dev/token minting tokens for the pages")
+	fs.BoolVar(&c.dev, "dev", false, "development mode: a random signing secret, a demo site, /dev/token minting tokens for the pages, and state in "+devDataDir+" unless --data-dir says otherwise")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	return c
@@ -155,6 +155,16 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("invalid --log-format %q: want text or json", format)
 }
 
+// devDataDir is --data-dir's default with --dev.
+const devDataDir = "./data-dev"
+
+// flagSet reports whether the command line or the environment set the flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // loadServeConfig parses serve's command line and checks it, before serve
 // opens any port: the flags, the logger they ask for and the trusted
 // proxies.
@@ -163,6 +173,11 @@ func loadServeConfig(args []string) (*serveConfig, *slog.Logger, []netip.Prefix,
 	cfg := serveFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, nil, nil, err
+	}
+	if cfg.dev && !flagSet(fs, "data-dir") {
+		// The dev hub's agents and statuses stay apart from a hub run
+		// without --dev (the README runs one next), which starts empty.
+		cfg.dataDir = devDataDir
 	}
 	log, err := newLogger(cfg.logLevel, cfg.logFormat)
 	if err != nil {

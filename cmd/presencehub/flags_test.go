@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -111,6 +112,37 @@ func TestRuleWorkersFlag(t *testing.T) {
 			t.Errorf("--rule-workers %s: got %v, want valid", tc.value, err)
 		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "invalid --rule-workers "+tc.value)):
 			t.Errorf("--rule-workers %s: got %v, want an error naming the flag and the value", tc.value, err)
+		}
+	}
+}
+
+// --dev keeps its state in ./data-dev, apart from the ./data of a hub run
+// without it (the README's quick start runs one after the other), unless
+// --data-dir or PRESENCE_DATA_DIR says where.
+func TestDevDataDir(t *testing.T) {
+	t.Setenv("PRESENCE_DATA_DIR", "") // restored when the test ends
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{nil, "", "./data"},
+		{[]string{"--dev"}, "", "./data-dev"},
+		{[]string{"--dev", "--data-dir", "/tmp/mine"}, "", "/tmp/mine"},
+		{[]string{"--dev"}, "/srv/presence", "/srv/presence"},
+		{nil, "/srv/presence", "/srv/presence"},
+	} {
+		if tc.env != "" {
+			t.Setenv("PRESENCE_DATA_DIR", tc.env)
+		} else {
+			os.Unsetenv("PRESENCE_DATA_DIR")
+		}
+		cfg, _, _, err := loadServeConfig(tc.args)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if cfg.dataDir != tc.want {
+			t.Errorf("%v with PRESENCE_DATA_DIR=%q: got --data-dir %q, want %q", tc.args, tc.env, cfg.dataDir, tc.want)
 		}
 	}
 }

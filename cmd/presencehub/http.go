@@ -51,7 +51,16 @@ func newTransport(cfg *serveConfig, h *hub.Hub, auth *transport.Auth, st *stores
 // description (transport/openapi.json); TestEveryRouteIsDescribed checks.
 func mountExtras(srv *transport.Server, reg *prometheus.Registry, auth *transport.Auth, dev bool) {
 	srv.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv.Handle("/", web.Handler(web.Options{Dev: dev}))
+	// Each page on its own GET pattern, not on the catch-all "/": then a
+	// path nobody serves is the transport's JSON 404, and a wrong method
+	// on an API path its 405 with Allow (the catch-all would take both).
+	pages := web.Handler(web.Options{Dev: dev})
+	for _, p := range web.Paths() {
+		if p == "/" {
+			p = "/{$}"
+		}
+		srv.Handle("GET "+p, pages)
+	}
 	if dev {
 		srv.Handle("GET /dev/token", transport.DevTokenHandler(auth))
 	} else {

@@ -70,29 +70,52 @@ func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "environment as PRESENCE_<FLAG> (dashes as underscores).")
 }
 
-// buildVersion is set at link time (-ldflags "-X main.buildVersion=v1.2.3").
+// buildVersion is set at link time (-ldflags "-X main.buildVersion=v1.2.3"),
+// as the Dockerfile does with its VERSION build argument.
 var buildVersion = ""
 
-// version is the link-time version, else the module version and VCS
-// revision the binary was built from.
+// version is the link-time version; else the module version and the VCS
+// revision and commit time the binary was built from (go build in a git
+// checkout stamps them; `go install module@version` gives the version);
+// "(devel)" alone when nothing was stamped (see unstampedHint).
 func version() string {
-	if buildVersion != "" {
-		return buildVersion
-	}
 	info, ok := debug.ReadBuildInfo()
+	return versionOf(buildVersion, info, ok)
+}
+
+// unstampedHint is what `presencehub version` adds to a bare "(devel)".
+const unstampedHint = "no version stamped: go run, and go build with -buildvcs=false or outside a git checkout, record none;\n" +
+	`build with go build in the repository for its commit and time, or with -ldflags "-X main.buildVersion=v1.2.3"`
+
+func versionOf(linked string, info *debug.BuildInfo, ok bool) string {
+	if linked != "" {
+		return linked
+	}
 	if !ok {
-		return "unknown"
+		return "unknown (built without module information)"
 	}
 	v := info.Main.Version
+	var rev, at string
+	modified := false
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			v += " " + s.Value
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
 		case "vcs.modified":
-			if s.Value == "true" {
-				v += " (modified)"
-			}
+			modified = s.Value == "true"
 		}
+	}
+	if rev == "" {
+		return v
+	}
+	v += " " + rev
+	if at != "" {
+		v += " " + at
+	}
+	if modified {
+		v += " (modified)"
 	}
 	return v
 }
@@ -131,7 +154,11 @@ func runCommand(args []string) error {
 		if err := parseFlags(flag.NewFlagSet("presencehub version", flag.ContinueOnError), args); err != nil {
 			return err
 		}
-		fmt.Println("presencehub", version())
+		v := version()
+		fmt.Println("presencehub", v)
+		if v == "(devel)" {
+			fmt.Println(unstampedHint)
+		}
 		return nil
 	case "serve":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,7 +134,7 @@ func connectNATS(cfg *serveConfig, log *slog.Logger) (*nats.Conn, func(), error)
 		}
 		nc, err := nats.Connect(cfg.natsURL, opts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("failed to connect to NATS: %w", err)
+			return nil, nil, fmt.Errorf("failed to connect to NATS at %s: %w", redactURLs(cfg.natsURL), err)
 		}
 		return nc, func() { nc.Drain() }, nil
 	}
@@ -247,4 +249,25 @@ func (l *natsLog) fatalErr() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.fatal
+}
+
+// redactURLs is a --nats-url list for messages: each URL without the user,
+// password or token it may carry.
+func redactURLs(list string) string {
+	urls := splitList(list)
+	for i, raw := range urls {
+		parsed := raw
+		if !strings.Contains(raw, "://") {
+			parsed = "nats://" + raw // as nats.Connect reads it
+		}
+		u, err := url.Parse(parsed)
+		switch {
+		case err != nil && strings.Contains(raw, "@"):
+			urls[i] = "(a URL that does not parse)"
+		case err == nil && u.User != nil:
+			u.User = url.User("redacted")
+			urls[i] = u.String()
+		}
+	}
+	return strings.Join(urls, ", ")
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"flag"
+	"io"
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +62,36 @@ func TestClusterGraceFloor(t *testing.T) {
 	}
 	if def := parseServe(t).grace; def < floor {
 		t.Errorf("the default --grace %v is below the cluster floor %v", def, floor)
+	}
+}
+
+// A NATS connection error names the URLs it tried, without the
+// credentials they may carry.
+func TestNATSConnectErrorNamesURL(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	closed.Close() // nothing listens there now
+	cfg := parseServe(t, "--nats-url", "nats://ops:s3cret@"+addr+", tok3n@"+addr)
+	nc, stop, err := connectNATS(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		nc.Close()
+		stop()
+		t.Fatalf("got a connection to %s, where nothing listens", addr)
+	}
+	want := "failed to connect to NATS at nats://redacted@" + addr + ", nats://redacted@" + addr + ": "
+	if !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "tok3n") {
+		t.Fatalf("got %q, want it to start %q and hold no credentials", err, want)
+	}
+	for in, want := range map[string]string{
+		"nats://a.example:4222,nats://b.example:4222": "nats://a.example:4222, nats://b.example:4222",
+		"a.example:4222":      "a.example:4222",
+		"tls://u:p@a.example": "tls://redacted@a.example",
+	} {
+		if got := redactURLs(in); got != want {
+			t.Errorf("redactURLs(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -9,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presencehub/presencehub/transport"
-	"github.com/presencehub/presencehub/web"
 )
 
 // TestEveryRouteIsDescribed builds the server's mux as serve does, with and
@@ -32,13 +32,8 @@ func TestEveryRouteIsDescribed(t *testing.T) {
 			if !ok {
 				method, path = "", pattern
 			}
-			if path == "/" {
-				// The pages' handler is mounted on the catch-all; the paths
-				// it answers are its own.
-				for _, p := range web.Paths() {
-					served["GET "+p] = true
-				}
-				continue
+			if path == "/{$}" {
+				path = "/" // the home page alone, in OpenAPI's syntax
 			}
 			served[method+" "+path] = true
 		}
@@ -84,4 +79,47 @@ func describedOperations(t *testing.T) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestWrongMethodAndUnknownPathAreJSON: with the pages mounted as serve
+// mounts them, a wrong method on an API path is 405 with Allow (not the
+// pages' 404), and a path nobody serves is a JSON 404; the pages still
+// answer.
+func TestWrongMethodAndUnknownPathAreJSON(t *testing.T) {
+	auth, err := transport.NewAuth([]byte("a-secret-long-enough-for-the-test-hub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := transport.NewServer(nil, auth, transport.Config{Ready: func() error { return nil }})
+	mountExtras(srv, prometheus.NewRegistry(), auth, false)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"POST", "/v1/admin/sites/demo/settings", 405, "method_not_allowed", "GET, HEAD, PUT"},
+		{"POST", "/v1/sites/demo/status", 405, "method_not_allowed", "GET, HEAD"},
+		{"DELETE", "/console", 405, "method_not_allowed", "GET, HEAD"},
+		{"POST", "/", 405, "method_not_allowed", "GET, HEAD"},
+		{"GET", "/nope", 404, "not_found", ""},
+		{"GET", "/console/", 404, "not_found", ""},
+		{"GET", "/static/nope.js", 404, "not_found", ""},
+		{"POST", "/dev/token", 404, "not_found", ""},
+	} {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != tc.status || body.Error.Code != tc.code ||
+			rec.Header().Get("Allow") != tc.allow || rec.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: got %d (Allow %q, %s) %s, want %d %s with Allow %q", tc.method, tc.path, rec.Code,
+				rec.Header().Get("Allow"), rec.Header().Get("Content-Type"), rec.Body, tc.status, tc.code, tc.allow)
+		}
+	}
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/console", nil))
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /console: got %d %s, want the page", rec.Code, rec.Header().Get("Content-Type"))
+	}
 }

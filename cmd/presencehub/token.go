@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -21,6 +22,28 @@ func token(args []string) error {
 	dataDir := fs.String("data-dir", "./data", "data directory holding the generated secret")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	// The flags are checked in the command line's terms before the secret
+	// is read: a missing --site is a usage error, not a bad token.
+	help := "presencehub token --help"
+	for _, f := range []struct{ flag, what, value string }{{"site", "site", *site}, {"agent", "agent", *agent}} {
+		if f.value == "" {
+			return &usageError{msg: "--" + f.flag + " is required", help: help}
+		}
+		if err := presence.ValidateID(f.what, f.value); err != nil {
+			return &usageError{msg: "--" + f.flag + ": " + err.Error(), help: help}
+		}
+	}
+	for _, g := range splitList(*groups) {
+		if err := presence.ValidateID("group", g); err != nil {
+			return &usageError{msg: "--groups: " + err.Error(), help: help}
+		}
+	}
+	if *role != transport.RoleAgent && *role != transport.RoleAdmin {
+		return &usageError{msg: fmt.Sprintf("--role %q: want agent or admin", *role), help: help}
+	}
+	if *ttl <= 0 {
+		return &usageError{msg: fmt.Sprintf("--ttl %v: want a positive duration, e.g. 24h", *ttl), help: help}
 	}
 	key, err := loadSecret(*secret, *dataDir, false)
 	if err != nil {

@@ -35,6 +35,11 @@ var ErrTrailingData = errors.New("unexpected data after the JSON value")
 //   - a key that appears twice in one object: `json: duplicate key "timezone"`;
 //   - anything but white space after the value (ErrTrailingData).
 //
+// Its errors speak JSON, not Go: a value of the wrong type is a *TypeError
+// naming the value's path (`events: want an array of strings, got a
+// string`), and an unknown field is named with the path of its object
+// (`json: unknown field "until" in weekly.monday[0]`).
+//
 // Keys are checked against the Go type wherever it is known: struct
 // fields, map values, slice and array elements, through pointers. Values
 // decoded by their own UnmarshalJSON (json.RawMessage among them) or into
@@ -50,11 +55,14 @@ func Decode(data []byte, v any) error { return decode(data, v, false) }
 func DecodeMessage(data []byte, v any) error { return decode(data, v, true) }
 
 func decode(data []byte, v any, allowUnknown bool) error {
+	// Unknown fields are left to the checker below, which names the
+	// object they are in; encoding/json's DisallowUnknownFields does not.
 	dec := json.NewDecoder(bytes.NewReader(data))
-	if !allowUnknown {
-		dec.DisallowUnknownFields()
-	}
 	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Type != nil {
+			return &TypeError{Path: pathAt(data, typeErr.Offset), Want: jsonType(typeErr.Type), Got: gotType(typeErr.Value)}
+		}
 		return err
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {

@@ -77,7 +77,8 @@ func TestDecodeRefuses(t *testing.T) {
 		{"an unknown field", `{"nme":"a"}`, `json: unknown field "nme"`},
 		{"trailing data", `{"name":"a"} {}`, strictjson.ErrTrailingData.Error()},
 		{"not JSON", `{"name":`, `unexpected EOF`},
-		{"a wrong type", `{"count":"1"}`, `json: cannot unmarshal string`},
+		{"an unknown field in a slice element", `{"hours":[{"from":"1","until":"2"}]}`, `json: unknown field "until" in hours[0]`},
+		{"a wrong type", `{"count":"1"}`, `count: want an integer, got a string`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +88,46 @@ func TestDecodeRefuses(t *testing.T) {
 				t.Fatalf("Decode(%s): got error %v, want one containing %q", tt.js, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDecodeTypeErrors: a value of the wrong type is named by its path,
+// map keys and indexes included, and described in JSON's words, never in
+// Go's.
+func TestDecodeTypeErrors(t *testing.T) {
+	type settings struct {
+		Origins []string            `json:"allowed_origins"`
+		Flag    bool                `json:"flag"`
+		Ratio   float64             `json:"ratio"`
+		Small   uint8               `json:"small"`
+		Nested  map[string][]string `json:"nested"`
+	}
+	tests := []struct {
+		js   string
+		v    any
+		want string
+	}{
+		{`[]`, &body{}, `want an object, got an array`},
+		{`"x"`, &[]interval{}, `want an array of objects, got a string`},
+		{`{"hours":{"from":"1"}}`, &body{}, `hours: want an array of objects, got an object`},
+		{`{"hours":[{"from":"1","to":"2"}, {"from":9}]}`, &body{}, `hours[1].from: want a string, got a number`},
+		{`{"by_day":{"monday":[],"tuesday":[{"to":["x"]}]}}`, &body{}, `by_day.tuesday[0].to: want a string, got an array`},
+		{`{"ptr":[1]}`, &body{}, `ptr: want an object, got an array`},
+		{`{"count":1.5}`, &body{}, `count: want an integer, got 1.5`},
+		{` { "name" : true } `, &body{}, `name: want a string, got true or false`},
+		{`{"allowed_origins":"https://a.example"}`, &settings{}, `allowed_origins: want an array of strings, got a string`},
+		{`{"allowed_origins":["https://a.example", 3]}`, &settings{}, `allowed_origins[1]: want a string, got a number`},
+		{`{"flag":"yes"}`, &settings{}, `flag: want true or false, got a string`},
+		{`{"ratio":{}}`, &settings{}, `ratio: want a number, got an object`},
+		{`{"small":-1}`, &settings{}, `small: want an integer, 0 or more, got -1`},
+		{`{"nested":{"a":{}}}`, &settings{}, `nested.a: want an array of strings, got an object`},
+	}
+	for _, tt := range tests {
+		err := strictjson.Decode([]byte(tt.js), tt.v)
+		var typeErr *strictjson.TypeError
+		if !errors.As(err, &typeErr) || err.Error() != tt.want {
+			t.Errorf("Decode(%s): got %v, want the TypeError %q", tt.js, err, tt.want)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -54,6 +55,12 @@ type Options struct {
 	// its own before the connection is closed anyway. Zero means
 	// DefaultCloseTimeout.
 	CloseTimeout time.Duration
+	// Refuse writes the answer to a request that is not a valid opening
+	// handshake (or whose Origin is not allowed): status is the HTTP
+	// status, err says why, and the headers that say what is needed
+	// (Allow, Upgrade, Sec-WebSocket-Version) are already set. Nil
+	// answers with http.Error and err's text.
+	Refuse func(w http.ResponseWriter, status int, err error)
 }
 
 func (o *Options) readLimit() int64            { return orDefault(o.ReadLimit, DefaultReadLimit) }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -519,6 +520,32 @@ func TestHandshake(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Fatalf("got HTTP %d, want 405", resp.StatusCode)
+		}
+	})
+	t.Run("Refuse writes the answer", func(t *testing.T) {
+		var got []int
+		var mu sync.Mutex
+		refusing := serve(t, &wsconn.Options{Refuse: func(w http.ResponseWriter, status int, err error) {
+			mu.Lock()
+			got = append(got, status)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `{"status":%d}`, status)
+		}})
+		resp, err := http.Get(refusing.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUpgradeRequired || string(body) != `{"status":426}` || resp.Header.Get("Upgrade") != "websocket" {
+			t.Fatalf("got %d %s (Upgrade %q), want 426 with Refuse's body and the Upgrade header", resp.StatusCode, body, resp.Header.Get("Upgrade"))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) != 1 {
+			t.Fatalf("Refuse called %d times, want once", len(got))
 		}
 	})
 	t.Run("any origin when skipped", func(t *testing.T) {

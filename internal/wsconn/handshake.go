@@ -16,8 +16,8 @@ import (
 // Accept performs the server's side of the opening handshake (RFC 6455
 // section 4.2) and takes the connection over from net/http. A request that
 // is not a valid WebSocket handshake gets an HTTP error (405, 400, 426 with
-// the headers that say what is needed, or 403 for an Origin not allowed)
-// and Accept returns an error saying why. No subprotocol and no extension is
+// the headers that say what is needed, or 403 for an Origin not allowed;
+// the body is Options.Refuse's) and Accept returns an error saying why. No subprotocol and no extension is
 // ever negotiated. Bytes the client sent right after its request (a first
 // message in the same packet) are kept and parsed first.
 func Accept(w http.ResponseWriter, r *http.Request, o *Options) (*Conn, error) {
@@ -28,13 +28,14 @@ func Accept(w http.ResponseWriter, r *http.Request, o *Options) (*Conn, error) {
 		}
 	}
 	if err != nil {
-		http.Error(w, err.Error(), status)
+		o.refuse(w, status, err)
 		return nil, err
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-		return nil, fmt.Errorf("failed to hijack the connection: %w", err)
+		err = fmt.Errorf("failed to hijack the connection: %w", err)
+		o.refuse(w, http.StatusInternalServerError, err)
+		return nil, err
 	}
 	// The deadlines net/http set for the request do not apply to the
 	// socket: from now on each write has its own, and reads have none.
@@ -55,6 +56,15 @@ func Accept(w http.ResponseWriter, r *http.Request, o *Options) (*Conn, error) {
 	}
 	nc.SetWriteDeadline(time.Time{})
 	return newConn(nc, early, o), nil
+}
+
+// refuse answers a request that Accept does not take.
+func (o *Options) refuse(w http.ResponseWriter, status int, err error) {
+	if o.Refuse != nil {
+		o.Refuse(w, status, err)
+		return
+	}
+	http.Error(w, err.Error(), status)
 }
 
 // checkHandshake checks r as an opening handshake and returns its key; if

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub/store"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // Outcomes of an attempt, as in the deliveries log.
@@ -239,7 +240,7 @@ func (m *Manager) attempt(ctx context.Context, ep Endpoint, key []byte, msg jets
 	case status == http.StatusGone:
 		d.Outcome = OutcomeDisabled
 		msg.Term()
-		m.disable(context.WithoutCancel(ctx), ep, fmt.Sprintf("the endpoint answered 410 Gone at %s", d.At.Format(time.RFC3339)))
+		m.disable(context.WithoutCancel(ctx), ep, fmt.Sprintf("the endpoint answered 410 Gone at %s", d.At.UTC().Format(protocol.TimeFormat)))
 	case d.Attempt > len(m.cfg.RetrySchedule):
 		d.Outcome = OutcomeGivenUp
 		msg.Term()
@@ -382,4 +383,15 @@ func (m *Manager) Deliveries(ctx context.Context, site, id string) ([]Delivery, 
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, nil
+}
+
+// MarshalJSON writes the times in protocol.TimeFormat (milliseconds, UTC),
+// as every time of the API.
+func (d Delivery) MarshalJSON() ([]byte, error) {
+	type plain Delivery // without this method
+	return json.Marshal(struct {
+		plain
+		At          protocol.Time  `json:"at"`
+		NextAttempt *protocol.Time `json:"next_attempt"`
+	}{plain(d), protocol.Time(d.At), optionalTime(d.NextAttempt)})
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // Endpoint is a registered webhook endpoint as stored. Secret is set only
@@ -166,3 +168,23 @@ func consumerName(id string) string { return "webhook-" + id }
 
 // endpointKey is the key of an endpoint in the registrations bucket.
 func endpointKey(site, id string) string { return site + "." + id }
+
+// MarshalJSON writes the times in protocol.TimeFormat (milliseconds, UTC),
+// as every time of the API.
+func (e Endpoint) MarshalJSON() ([]byte, error) {
+	type plain Endpoint // without this method
+	return json.Marshal(struct {
+		plain
+		CreatedAt  protocol.Time  `json:"created_at"`
+		DisabledAt *protocol.Time `json:"disabled_at,omitempty"`
+	}{plain(e), protocol.Time(e.CreatedAt), optionalTime(e.DisabledAt)})
+}
+
+// optionalTime is t as a *protocol.Time, nil for nil.
+func optionalTime(t *time.Time) *protocol.Time {
+	if t == nil {
+		return nil
+	}
+	pt := protocol.Time(*t)
+	return &pt
+}
