@@ -26,8 +26,10 @@ const (
 	writeTimeout = 10 * time.Second
 	// retireTimeout is how long a socket replaced by a token refresh is
 	// read after the new one is welcomed, waiting for the hub's 4002 (and
-	// the frames before it), before it is closed anyway.
-	retireTimeout = 10 * time.Second
+	// the frames before it), before it is closed anyway. The new socket is
+	// not read meanwhile, so this stays well under the hub's pong timeout
+	// (10 s).
+	retireTimeout = 5 * time.Second
 	// readLimit bounds a message from the hub (a large site's roster).
 	readLimit = 16 << 20
 	// defaultEventBuffer is Config.EventBuffer's default.
@@ -59,7 +61,7 @@ type Config struct {
 	// exp, at most a minute before), and after the hub refused one (close
 	// 4001). Without it the client stops when its token expires. It is
 	// called on the client's goroutines, never two calls at once; ctx ends
-	// when the client closes.
+	// when the client closes. It must not call Close, which waits for it.
 	TokenFunc func(ctx context.Context) (string, error)
 	// Device is this device.
 	Device Device
@@ -308,7 +310,7 @@ func (c *Client) Activity(ctx context.Context) error {
 	conn, stopped := c.conn, c.stopped || c.closing || c.bye != nil
 	c.mu.Unlock()
 	if stopped {
-		return fmt.Errorf("failed to send activity: %w", ErrClosed)
+		return fmt.Errorf("failed to send activity: %w", c.closedErr())
 	}
 	if conn == nil {
 		return nil
@@ -389,8 +391,9 @@ func (c *Client) Bye(ctx context.Context) error {
 		c.mu.Lock()
 	}
 	if c.stopped || c.closing {
+		err := c.closedErrLocked()
 		c.mu.Unlock()
-		return fmt.Errorf("failed to log out: %w", ErrClosed)
+		return fmt.Errorf("failed to log out: %w", err)
 	}
 	var conn *websocket.Conn
 	if c.bye == nil {
@@ -451,8 +454,9 @@ func (c *Client) request(ctx context.Context, typ, status string, already func()
 	for {
 		c.mu.Lock()
 		if c.stopped || c.closing || c.bye != nil {
+			err := c.closedErrLocked()
 			c.mu.Unlock()
-			return result{}, ErrClosed
+			return result{}, err
 		}
 		conn := c.conn
 		if conn == nil {
@@ -462,7 +466,7 @@ func (c *Client) request(ctx context.Context, typ, status string, already func()
 			case <-ready:
 				continue
 			case <-c.done:
-				return result{}, ErrClosed
+				return result{}, c.closedErr()
 			case <-ctx.Done():
 				return result{}, ctx.Err()
 			}
@@ -486,6 +490,21 @@ func (c *Client) request(ctx context.Context, typ, status string, already func()
 			return result{}, ctx.Err()
 		}
 	}
+}
+
+// closedErr is what calls return once the client is closed: ErrClosed,
+// with why it stopped if it did not stop on Close or Bye.
+func (c *Client) closedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closedErrLocked()
+}
+
+func (c *Client) closedErrLocked() error {
+	if c.err != nil {
+		return fmt.Errorf("%w: %w", ErrClosed, c.err)
+	}
+	return ErrClosed
 }
 
 func (c *Client) forget(p *request) {

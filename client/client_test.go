@@ -307,8 +307,8 @@ func TestReplacedStops(t *testing.T) {
 	firstEv.wait()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if _, err := first.SetStatus(ctx, client.Busy); !errors.Is(err, client.ErrClosed) {
-		t.Fatalf("got %v from a replaced client, want ErrClosed", err)
+	if _, err := first.SetStatus(ctx, client.Busy); !errors.Is(err, client.ErrClosed) || !errors.Is(err, client.ErrReplaced) {
+		t.Fatalf("got %v from a replaced client, want ErrClosed and ErrReplaced", err)
 	}
 	if _, err := second.SetStatus(ctx, client.Busy); err != nil {
 		t.Fatal(err)
@@ -412,5 +412,33 @@ func TestWatchWidgetPolls(t *testing.T) {
 	}
 	if _, err := client.WatchWidget(ctx, h.url(), "not a site", ""); err == nil {
 		t.Fatal("got no error watching a bad site id")
+	}
+}
+
+// While the hub is away, calls wait for a connection up to their context,
+// and Close stops the reconnecting client with nothing left running.
+func TestCloseWhileReconnecting(t *testing.T) {
+	h := startHub(t, "hub", hubArgs("127.0.0.1:0", t.TempDir(), time.Minute)...)
+	c, ev := dial(t, client.Config{URL: h.url(), Token: agentToken(t, "acme", "alice"), MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	h.terminate()
+	ev.waitFor(0, "the client reconnecting", isState(client.Connecting))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.SetStatus(ctx, client.Busy); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v from SetStatus with the hub away, want its context's deadline", err)
+	}
+	if err := c.Activity(ctx); err != nil {
+		t.Fatalf("got %v from Activity while reconnecting, want nil (the reconnect's hello is activity)", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ev.wait()
+	all := ev.all()
+	if last, ok := all[len(all)-1].(client.State); !ok || last.State != client.Closed || last.Err != nil {
+		t.Fatalf("got last event %+v, want closed with no error", all[len(all)-1])
+	}
+	if _, err := c.SetStatus(context.Background(), client.Busy); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("got %v after Close, want ErrClosed", err)
 	}
 }

@@ -37,7 +37,7 @@ func (c *Client) run(conn *websocket.Conn) {
 		}
 		switch {
 		case bye && (code == int(websocket.StatusNormalClosure) || code == int(protocol.CloseRevoked)):
-			c.stop(nil) // logged out (or signed out by an admin meanwhile)
+			c.stopLoggedOut() // or signed out by an admin meanwhile
 			return
 		case code == int(protocol.CloseReplaced) || code == int(protocol.CloseRevoked) || code == int(protocol.CloseTooManyDevices):
 			c.stop(err)
@@ -269,10 +269,17 @@ func (c *Client) answerModeLocked() {
 	}
 }
 
-// stop ends the client with err (nil after Close or a logout): it answers
-// every call still waiting, ends the token refresh, closes the Events
-// channel after a last State, and closes done.
-func (c *Client) stop(err error) {
+// stopLoggedOut ends the client once its logout is stored: Bye returns nil.
+func (c *Client) stopLoggedOut() { c.end(nil, true) }
+
+// stop ends the client with err (nil after Close).
+func (c *Client) stop(err error) { c.end(err, false) }
+
+// end ends the client with err (nil after Close or a logout): it answers
+// every call still waiting, and a Bye (with nil only if loggedOut), ends
+// the token refresh, closes the Events channel after a last State, and
+// closes done.
+func (c *Client) end(err error, loggedOut bool) {
 	c.mu.Lock()
 	if c.closing {
 		err = nil
@@ -282,11 +289,7 @@ func (c *Client) stop(err error) {
 	if c.retireTimer != nil {
 		c.retireTimer.Stop()
 	}
-	callErr := ErrClosed
-	if err != nil {
-		callErr = err
-	}
-	c.failPendingLocked(callErr)
+	c.failPendingLocked(c.closedErrLocked())
 	bw := c.bye
 	conns := []*websocket.Conn{c.conn, c.retired}
 	c.mu.Unlock()
@@ -299,7 +302,13 @@ func (c *Client) stop(err error) {
 		}
 	}
 	if bw != nil {
-		bw.err = err
+		switch {
+		case loggedOut:
+		case err != nil:
+			bw.err = err
+		default:
+			bw.err = ErrClosed // closed before the logout was stored
+		}
 		close(bw.done)
 	}
 	c.emit(State{State: Closed, Err: err})
