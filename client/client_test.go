@@ -193,6 +193,7 @@ func TestReconnectAcrossHubRestart(t *testing.T) {
 func TestTokenRefreshBeforeExpiry(t *testing.T) {
 	h := startHub(t, "hub", hubArgs("127.0.0.1:0", t.TempDir(), time.Minute)...)
 	w := watchWidget(t, h.url(), "acme", "")
+	w.waitStatus(client.Offline, "no_agents")
 	tok := &tokens{t: t, site: "acme", user: "alice", ttl: 8 * time.Second}
 	c, ev := dial(t, client.Config{URL: h.url(), TokenFunc: tok.get, Device: client.Device{Kind: client.Desktop}})
 	device := c.Welcome().Device
@@ -244,6 +245,7 @@ func TestTokenRefreshBeforeExpiry(t *testing.T) {
 func TestTokenRefusedAskTokenFunc(t *testing.T) {
 	h := startHub(t, "hub", hubArgs("127.0.0.1:0", t.TempDir(), time.Minute)...)
 	w := watchWidget(t, h.url(), "acme", "")
+	w.waitStatus(client.Offline, "no_agents")
 
 	// The token expires during the session: the hub closes with 4001.
 	tok := &tokens{t: t, site: "acme", user: "alice", ttl: 3 * time.Second}
@@ -325,6 +327,7 @@ func TestReplacedStops(t *testing.T) {
 func TestRevokedStops(t *testing.T) {
 	h := startHub(t, "hub", hubArgs("127.0.0.1:0", t.TempDir(), time.Hour)...)
 	w := watchWidget(t, h.url(), "acme", "")
+	w.waitStatus(client.Offline, "no_agents")
 	c, ev := dial(t, client.Config{URL: h.url(), Token: agentToken(t, "acme", "alice")})
 	w.waitStatus(client.Online, "agents_online")
 	admin := mintToken(t, secret, "acme", "ops", "admin", time.Hour)
@@ -344,6 +347,7 @@ func TestRevokedStops(t *testing.T) {
 func TestByeLogsOut(t *testing.T) {
 	h := startHub(t, "hub", hubArgs("127.0.0.1:0", t.TempDir(), time.Hour)...)
 	w := watchWidget(t, h.url(), "acme", "")
+	w.waitStatus(client.Offline, "no_agents")
 	c, ev := dial(t, client.Config{URL: h.url(), Token: agentToken(t, "acme", "alice")})
 	w.waitStatus(client.Online, "agents_online")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -371,6 +375,7 @@ func TestByeLogsOut(t *testing.T) {
 func TestCloseKeepsTheGrace(t *testing.T) {
 	h := startHub(t, "hub", hubArgs("127.0.0.1:0", t.TempDir(), time.Hour)...)
 	w := watchWidget(t, h.url(), "acme", "")
+	w.waitStatus(client.Offline, "no_agents")
 	c, _ := dial(t, client.Config{URL: h.url(), Token: agentToken(t, "acme", "alice"), Device: client.Device{Kind: client.Desktop}})
 	first := c.Welcome()
 	w.waitStatus(client.Online, "agents_online")
