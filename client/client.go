@@ -276,6 +276,11 @@ func (c *Client) Err() error {
 // (the change was not made), ErrBadRequest for an unknown status. It fails
 // with ErrConnectionLost if the socket dropped before the answer (the
 // status in the next Welcome says whether it applied).
+//
+// The hub carries out a device's changes in order, so the answer to a later
+// SetStatus of this client also answers an earlier one still waiting (a
+// replica that runs behind may send the newer status alone). A change made
+// elsewhere does not: SetStatus then waits for its own answer, up to ctx.
 func (c *Client) SetStatus(ctx context.Context, status string) (Status, error) {
 	r, err := c.request(ctx, protocol.TypeSetStatus, status, nil)
 	if err != nil {

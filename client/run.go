@@ -167,14 +167,14 @@ func (c *Client) read(conn *websocket.Conn) error {
 			return closeError(err, last)
 		}
 		if typ == websocket.MessageText {
-			last = c.handle(data)
+			last = c.handle(conn, data)
 		}
 	}
 }
 
-// handle handles one frame from the hub. It returns the frame's error if it
+// handle handles one frame from conn. It returns the frame's error if it
 // is an error frame that answers no call.
-func (c *Client) handle(data []byte) *Error {
+func (c *Client) handle(conn *websocket.Conn, data []byte) *Error {
 	switch frameType(data) {
 	case "status":
 		var f protocol.StatusFrame
@@ -230,8 +230,9 @@ func (c *Client) handle(data []byte) *Error {
 		if p != nil {
 			c.resolveLocked(p, result{err: e})
 		}
+		retired := conn == c.retired
 		c.mu.Unlock()
-		if p == nil {
+		if p == nil && !retired { // a socket a token refresh replaced says nothing to the app
 			c.emit(ErrorEvent{Err: e})
 			return e
 		}
