@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"go.uber.org/goleak"
 
 	"github.com/presencehub/presencehub/client"
 )
@@ -37,27 +36,6 @@ const wait = 60 * time.Second
 
 // secret is the --jwt-secret the test hubs run with.
 const secret = "client-test-secret"
-
-var (
-	binOnce sync.Once
-	binDir  string
-	binPath string
-	binErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
 
 // hubBinary builds the presencehub binary on first use and returns its path.
 func hubBinary(t *testing.T) string {
