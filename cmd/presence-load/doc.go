@@ -5,6 +5,17 @@
 // arrive, how many are lost or duplicated, and what the hub processes spend
 // in CPU and memory. See docs/load.md and --help.
 //
+// It speaks the protocol itself, with coder/websocket, not through package
+// client, whose job is the opposite of a measurement's: the client hides
+// what presence-load counts (it reconnects after the hub closes a socket,
+// which presence-load reports as a failure), waits for each change's answer
+// (presence-load sends changes on a schedule without waiting, from one
+// socket per agent so that they stay in order), hands frames to the
+// application over a channel from a second goroutine per socket (the
+// latency is taken on the reader, as the frame arrives) and drops the
+// oldest when the application falls behind (which would count as lost
+// frames).
+//
 // It owns its own sockets and measurements, nothing of the hub's: the
 // command line (main.go), the sockets a scenario lays out (load.go),
 // connecting them (connect.go), the phases, initial state then status

@@ -24,6 +24,7 @@ var layers = map[string]int{
 	"hub":       2, // the view, leases, fan-out over NATS
 	"transport": 3, // WebSocket and HTTP
 	"web":       3, // the embedded pages: served by cmd, beside transport
+	"client":    3, // the Go SDK: speaks the wire protocol from outside, beside transport
 	"cmd":       4, // flags and wiring
 }
 

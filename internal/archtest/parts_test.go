@@ -15,12 +15,17 @@ import (
 
 // mustNotImport names packages that may not depend, directly or not, on
 // others of the module, beyond what the layers allow: the parts that read
-// the event stream stand beside the hub, not on it.
+// the event stream stand beside the hub, not on it. An entry "dir/..."
+// refuses dir and every package under it.
 var mustNotImport = map[string][]string{
 	"hub/history":       {"hub"},
 	"transport/webhook": {"hub"},
 	// presence is the rules alone: no package of the module under it.
 	"presence": {"*"},
+	// client is what runs in agents' apps: the wire (protocol) and nothing
+	// of the hub's inside. The layers already keep transport, web and cmd
+	// out.
+	"client": {"hub/..."},
 }
 
 func TestPartsStandApart(t *testing.T) {
@@ -47,13 +52,21 @@ func partViolations(module string, pkgs map[string]listedPackage) []string {
 			if !inModule {
 				continue
 			}
-			if slices.Contains(refused, depRel) || slices.Contains(refused, "*") {
+			if slices.ContainsFunc(refused, func(r string) bool { return refuses(r, depRel) }) {
 				chain := importChain(pkgs, p.ImportPath, dep)
 				out = append(out, fmt.Sprintf("%s imports %s (%s)", rel, depRel, strings.Join(chain, " -> ")))
 			}
 		}
 	}
 	return out
+}
+
+// refuses reports whether the mustNotImport entry r names the package rel.
+func refuses(r, rel string) bool {
+	if dir, ok := strings.CutSuffix(r, "/..."); ok {
+		return rel == dir || strings.HasPrefix(rel, dir+"/")
+	}
+	return r == "*" || r == rel
 }
 
 // storeDir is the one package that may use the JetStream key-value API.
@@ -155,9 +168,13 @@ func TestPartCheckFindsViolations(t *testing.T) {
 		m + "/hub":         {ImportPath: m + "/hub", Imports: []string{m + "/presence"}, Deps: []string{m + "/presence"}},
 		m + "/presence":    {ImportPath: m + "/presence", Imports: []string{m + "/internal/x"}, Deps: []string{m + "/internal/x"}},
 		m + "/internal/x":  {ImportPath: m + "/internal/x"},
+		m + "/hub/store":   {ImportPath: m + "/hub/store"},
+		m + "/client":      {ImportPath: m + "/client", Imports: []string{m + "/hub/store"}, Deps: []string{m + "/hub/store"}},
+		m + "/protocol":    {ImportPath: m + "/protocol"},
 	}
 	got := partViolations(m, pkgs)
 	want := []string{
+		"client imports hub/store (example.com/m/client -> example.com/m/hub/store)",
 		"hub/history imports hub (example.com/m/hub/history -> example.com/m/hub)",
 		"presence imports internal/x (example.com/m/presence -> example.com/m/internal/x)",
 	}
