@@ -283,7 +283,13 @@ export class AgentClient {
       }
       if (f && typeof f === 'object' && typeof f.type === 'string') this._frame(s, f);
     };
-    s.onerror = () => {}; // a close event follows
+    // A failed connection fires error, then close; some implementations
+    // (Node's before 22, on an answer other than 101) never fire the close.
+    s.onerror = () => {
+      if (s !== this._ws && s !== this._next) return;
+      this._abandon(s);
+      this._closed(s, 1006, 'connection failed');
+    };
     s.onclose = (ev) => {
       clearTimeout(m.timer);
       this._closed(s, ev.code, ev.reason || '');
@@ -295,7 +301,7 @@ export class AgentClient {
     if (!s) return;
     const m = this._meta.get(s);
     if (m) clearTimeout(m.timer);
-    s.onopen = s.onmessage = s.onclose = null;
+    s.onopen = s.onmessage = s.onclose = s.onerror = null;
     try {
       s.close(1000);
     } catch (e) {

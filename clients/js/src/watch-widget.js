@@ -41,7 +41,7 @@ export function watchWidget(options, onStatus) {
 
   function drop() {
     if (!ws) return;
-    ws.onclose = ws.onmessage = ws.onopen = null;
+    ws.onclose = ws.onmessage = ws.onopen = ws.onerror = null;
     try { ws.close(); } catch (e) { /* closed already */ }
     ws = null;
   }
@@ -88,6 +88,9 @@ export function watchWidget(options, onStatus) {
       }
     };
     s.onclose = (ev) => closed(ev.code);
+    // A failed connection fires error then close, but some implementations
+    // (Node's before 22) never fire the close.
+    s.onerror = () => closed(1006);
   }
 
   function startPolling() {
