@@ -28,10 +28,11 @@ test('short-lived tokens are replaced before they expire, and the device never d
   const w = new Widget(watchWidget, { url: hub.url, site });
   cleanup.push(() => w.close());
   const asked = [];
-  // 4-second tokens: the hub closes a socket whose token expires (4001).
+  // 6-second tokens, replaced a quarter of their life (about 1.5 s) before
+  // their exp; the hub closes a socket whose token expires (4001).
   const alice = client((info) => {
     asked.push(info.reason);
-    return token({ site, agent: 'alice', ttl: 4 });
+    return token({ site, agent: 'alice', ttl: 6 });
   });
   const events = record(alice, 'state', 'welcome', 'devices', 'error');
   const first = await alice.connect();
