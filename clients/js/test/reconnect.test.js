@@ -78,6 +78,6 @@ test('a hub shutting down (1001) and back: the client reconnects by itself', asy
   const c = await closed;
   assert.equal(c.code, 1001);
   assert.equal(c.reconnect, true);
-  assert.ok(c.delay >= 0 && c.delay <= 500, `first retry within 500 ms after a session that stayed up, got ${c.delay}`);
+  assert.ok(c.delay >= 0 && c.delay <= 500, `the first retry within the first backoff step (500 ms), got ${c.delay}`);
   assert.equal((await welcomed).device, first.device);
 });
