@@ -64,6 +64,14 @@ export function tokenExpiry(token) {
 // of its life when it was got, between 1 s and 60 s.
 const refreshMargin = (exp, got) => Math.min(60000, Math.max(1000, (exp - got) / 4));
 
+// quiet marks a promise's rejection as handled, so that a caller who does
+// not wait for it (the state event says the same) gets no unhandled
+// rejection; a caller who awaits it still gets the error.
+const quiet = (p) => {
+  p.catch(() => {});
+  return p;
+};
+
 const randomId = () => Math.random().toString(36).slice(2, 8);
 
 export class AgentClient {
@@ -170,7 +178,7 @@ export class AgentClient {
 
   connect() {
     if (this._running && this._state === 'open' && !this._bye) return Promise.resolve(this._welcome);
-    const p = new Promise((resolve, reject) => this._waiters.push({ resolve, reject }));
+    const p = quiet(new Promise((resolve, reject) => this._waiters.push({ resolve, reject })));
     if (!this._running) this._start();
     return p;
   }
@@ -262,7 +270,7 @@ export class AgentClient {
     }
     if (takeover) this._next = s;
     else this._ws = s;
-    const m = { welcomed: false, error: null, timer: 0 };
+    const m = { welcomed: false, error: null, timer: 0, takeover };
     this._meta.set(s, m);
     m.timer = setTimeout(() => {
       if (m.welcomed) return;
@@ -383,8 +391,8 @@ export class AgentClient {
       this._ws = s;
       this._next = null;
       this._abandon(old);
-      this._finishHandover();
     }
+    if (m.takeover) this._finishHandover();
     this._welcome = f;
     this._welcomedAt = Date.now();
     if (typeof f.device === 'string' && f.device) this._deviceId = f.device;
@@ -410,6 +418,15 @@ export class AgentClient {
   _closed(s, code, reason) {
     if (s === this._next) return this._takeoverFailed(s, code);
     if (s !== this._ws) return;
+    if (this._next && code !== 4005) {
+      // The socket taking over carries on: the hub closed this one because
+      // the new session replaced it (its 4002 may come before the new
+      // socket's welcome), or this one failed meanwhile. Not after a
+      // revocation, which the new session would undo.
+      this._ws = this._next;
+      this._next = null;
+      return;
+    }
     const m = this._meta.get(s);
     const welcomedAt = m.welcomed ? this._welcomedAt : 0;
     const error = m.error;
@@ -417,16 +434,18 @@ export class AgentClient {
     if (this._next) {
       this._abandon(this._next);
       this._next = null;
-      this._finishHandover();
     }
+    this._finishHandover();
     clearTimeout(this._refreshTimer);
     this._failPending('disconnected', 'the connection closed before the hub answered; the change may still apply');
     if (!this._running) return;
     const text = reason || CLOSE_TEXT[code] || 'closed';
     if (this._bye) {
       if (code === 1000 || code === 4005) return this._byeDone(code, text); // stored, or no lease left to remove
-      if (code === 4002) {
-        return this._stop(code, CLOSE_TEXT[4002], new PresenceError('replaced', 'the logout did not happen: ' + CLOSE_TEXT[4002], { closeCode: code }));
+      if (FINAL[code]) {
+        // Replaced, or refused as one device too many: this device cannot
+        // say bye.
+        return this._stop(code, CLOSE_TEXT[code], new PresenceError(FINAL[code], 'the logout did not happen: ' + CLOSE_TEXT[code], { closeCode: code }));
       }
     } else if (FINAL[code]) {
       const msg = error && error.message ? error.message : CLOSE_TEXT[code];
@@ -460,14 +479,18 @@ export class AgentClient {
     const wasRunning = this._running;
     this._halt();
     if (wasRunning || this._state !== 'closed') this._setState('closed', { code, reason, reconnect: false, error: err });
-    for (const w of this._waiters.splice(0)) w.reject(err);
-    for (const w of this._rosterWaiters.splice(0)) w.reject(err);
+    this._rejectWaiters(err);
     if (this._bye) {
       const b = this._bye;
       this._bye = null;
       clearTimeout(b.timer);
       b.reject(err);
     }
+  }
+
+  _rejectWaiters(err) {
+    for (const w of this._waiters.splice(0)) w.reject(err);
+    for (const w of this._rosterWaiters.splice(0)) w.reject(err);
   }
 
   // _halt stops every timer and socket.
@@ -570,12 +593,13 @@ export class AgentClient {
   }
 
   activity() {
-    return this._send({ type: 'activity' });
+    return !this._bye && this._send({ type: 'activity' });
   }
 
   subscribeRoster() {
+    if (this._bye) return Promise.reject(new PresenceError('closed', 'logging out'));
     this._roster = true;
-    const p = new Promise((resolve, reject) => this._rosterWaiters.push({ resolve, reject }));
+    const p = quiet(new Promise((resolve, reject) => this._rosterWaiters.push({ resolve, reject })));
     this._send({ type: 'subscribe_roster' });
     return p;
   }
@@ -629,7 +653,7 @@ export class AgentClient {
     clearTimeout(b.timer);
     this._halt();
     this._setState('closed', { code, reason, reconnect: false });
-    for (const w of this._waiters.splice(0)) w.reject(new PresenceError('closed', 'logged out'));
+    this._rejectWaiters(new PresenceError('closed', 'logged out'));
     b.resolve();
   }
 

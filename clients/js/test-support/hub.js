@@ -270,6 +270,49 @@ export class Proxy {
   }
 }
 
+// SlowProxy forwards TCP connections to target; from the connection
+// numbered slowFrom on (the first is 1), what target sends takes delay ms
+// more to arrive: a slow path for some connections, not others.
+export class SlowProxy {
+  static async start(target, { slowFrom, delay }) {
+    const p = new SlowProxy(target, slowFrom, delay);
+    await new Promise((resolve) => p.server.listen(0, '127.0.0.1', resolve));
+    return p;
+  }
+
+  constructor(target, slowFrom, delay) {
+    const { hostname, port } = new URL(target);
+    this.count = 0;
+    this.conns = new Set();
+    this.server = net.createServer((c) => {
+      const slow = ++this.count >= slowFrom;
+      const up = net.connect(Number(port), hostname);
+      for (const s of [c, up]) {
+        this.conns.add(s);
+        s.on('error', () => {});
+        s.on('close', () => this.conns.delete(s));
+      }
+      c.pipe(up);
+      c.on('close', () => up.destroy());
+      // Timers of one delay fire in the order they were set: the bytes
+      // keep their order.
+      const later = slow ? (fn) => setTimeout(fn, delay) : (fn) => fn();
+      up.on('data', (chunk) => later(() => c.write(chunk)));
+      up.on('end', () => later(() => c.end()));
+      up.on('close', () => later(() => c.destroy()));
+    });
+  }
+
+  get url() {
+    return 'http://' + this.server.address().address + ':' + this.server.address().port;
+  }
+
+  close() {
+    for (const s of this.conns) s.destroy();
+    return new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
 // freePort returns a TCP port nothing listens on now.
 export async function freePort() {
   const s = net.createServer();

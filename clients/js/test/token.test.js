@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { AgentClient, PresenceError, watchWidget } from '../src/index.js';
-import { Hub, Widget, token, next, record, site as newSite } from '../test-support/hub.js';
+import { Hub, SlowProxy, Widget, token, next, record, site as newSite } from '../test-support/hub.js';
 
 let hub;
 const cleanup = [];
@@ -57,6 +57,33 @@ test('short-lived tokens are replaced before they expire, and the device never d
   assert.equal((await alice.setStatus('busy')).by_device, first.device);
   await w.until((s) => s.status === 'busy', 'the widget busy');
   assert.deepEqual(w.seen.slice(onlineAt).map((s) => s.status), ['online', 'busy'], 'the widget never saw the agent go');
+});
+
+test('a takeover whose welcome comes after the old socket\'s 4002 carries on', async () => {
+  // The hub replaces the old session (4002) as it welcomes the new one; on
+  // a slower path for the new socket, the 4002 arrives first.
+  const slow = await SlowProxy.start(hub.url, { slowFrom: 2, delay: 300 });
+  cleanup.push(() => slow.close());
+  const site = newSite('takeover');
+  const asked = [];
+  const alice = new AgentClient({
+    url: slow.url,
+    getToken: (info) => {
+      asked.push(info.reason);
+      return token({ site, agent: 'alice', ttl: 5 });
+    },
+    device: { kind: 'desktop' },
+  });
+  cleanup.push(() => alice.close());
+  const events = record(alice, 'state', 'welcome');
+  const first = await alice.connect();
+  const second = await next(alice, 'welcome', (w) => w.session !== first.session, 'the takeover\'s welcome');
+  assert.equal(second.device, first.device);
+  assert.deepEqual(asked, ['connect', 'expiring']);
+  assert.deepEqual(events.filter((e) => e.event === 'state').map((e) => e.value.state), ['connecting', 'open'],
+    'the old socket\'s 4002 did not stop the client');
+  assert.ok(slow.count >= 2);
+  assert.equal((await alice.setStatus('busy')).by_device, first.device);
 });
 
 test('after a 4001 the client asks getToken again, and connects with the new token', async () => {
