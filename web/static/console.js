@@ -57,7 +57,9 @@ async function getToken({ reason }) {
 // connect starts a session with a new client (a new sign-in: the token,
 // and so the agent, may have changed).
 function connect() {
-  if (client) client.close();
+  const old = client;
+  client = null; // its last events are not this session's
+  if (old) old.close();
   signingOut = false;
   const c = claims(token);
   const id = c && c.site && c.sub ? loadDevice(c.site, c.sub) : '';
