@@ -176,3 +176,20 @@ test('bye ends the device at once; close keeps its grace', async () => {
   await w.until((s) => s.status === 'offline', 'the widget offline at once');
   await assert.rejects(desktop.setStatus('online'), (e) => e.code === 'not_connected');
 });
+
+test('an hours frame when the site\'s working hours change its open state', async () => {
+  const site = newSite('hours');
+  const alice = agent(site, 'alice');
+  const welcome = await alice.connect();
+  assert.deepEqual(welcome.hours, { open: true, next_change: null }, 'no schedule: always open');
+  // Closed all week but for one hour the day after tomorrow (UTC): closed
+  // now, whatever the day, with an opening to come.
+  const day = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'][(new Date().getUTCDay() + 2) % 7];
+  const closed = next(alice, 'hours', (h) => h.open === false, 'the hours frame');
+  await hub.admin('PUT', site, '/hours', { timezone: 'UTC', weekly: { [day]: [{ from: '09:00', to: '10:00' }] } });
+  const h = await closed;
+  assert.equal(h.type, 'hours');
+  const opens = new Date(h.next_change);
+  assert.equal(opens.getUTCHours(), 9);
+  assert.ok(opens > new Date());
+});

@@ -81,3 +81,30 @@ test('a hub shutting down (1001) and back: the client reconnects by itself', asy
   assert.ok(c.delay >= 0 && c.delay <= 500, `the first retry within the first backoff step (500 ms), got ${c.delay}`);
   assert.equal((await welcomed).device, first.device);
 });
+
+test('connect() while the hub is away keeps trying and resolves once it is back; close() ends the attempts', async () => {
+  const hub = await Hub.start({ grace: '2m' });
+  cleanup.push(() => hub.close());
+  await hub.stop();
+  const site = newSite('away');
+  const alice = new AgentClient({ url: hub.url, getToken: () => token({ site, agent: 'alice' }), device: { kind: 'web' } });
+  cleanup.push(() => alice.close());
+  const failed = next(alice, 'state', (s) => s.state === 'closed' && s.reconnect, 'a failed attempt');
+  const connected = alice.connect();
+  const f = await failed;
+  assert.equal(f.code, 1006);
+  await hub.restart(); // the process is gone: this starts it again on the same address
+  const welcome = await connected;
+  assert.equal(welcome.agent.id, 'alice');
+
+  // Away again; close() while waiting to retry rejects a pending connect().
+  const bob = new AgentClient({ url: hub.url, getToken: () => token({ site, agent: 'bob' }), device: { kind: 'web' } });
+  cleanup.push(() => bob.close());
+  await hub.stop();
+  const retrying = next(bob, 'state', (s) => s.state === 'closed' && s.reconnect, 'a failed attempt');
+  const pending = bob.connect();
+  await retrying;
+  bob.close();
+  await assert.rejects(pending, (e) => e.code === 'closed');
+  assert.equal(bob.state, 'closed');
+});
