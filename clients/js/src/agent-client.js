@@ -42,7 +42,7 @@ const OPEN = 1; // WebSocket.OPEN, the same in every implementation
 
 // endpoint turns the hub's address (http, https, ws or wss, with or without
 // the path) into the socket's URL.
-export function endpoint(url, path) {
+function endpoint(url, path) {
   let u = String(url || '').trim().replace(/^http/i, 'ws').replace(/\/+$/, '');
   if (!/^wss?:\/\/[^/]/i.test(u)) throw new TypeError('presencehub: url must start with http://, https://, ws:// or wss://, got ' + JSON.stringify(url));
   return u.endsWith(path) ? u : u + path;
@@ -50,7 +50,7 @@ export function endpoint(url, path) {
 
 // tokenExpiry reads a JWT's exp (milliseconds since the epoch) without
 // checking anything: the hub does. 0 when it cannot be read.
-export function tokenExpiry(token) {
+function tokenExpiry(token) {
   try {
     const part = String(token).split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
     const exp = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4))).exp;
