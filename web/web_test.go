@@ -352,7 +352,7 @@ func TestHomePage(t *testing.T) {
 }
 
 // TestWidgetIsSmall: every visitor of every page that embeds the widget
-// downloads it. The README says how big it is (9.5 KB, 3.8 KB gzipped);
+// downloads it. The README says how big it is (9.4 KB, 3.8 KB gzipped);
 // past 4 KiB gzipped, the README's figure is wrong.
 func TestWidgetIsSmall(t *testing.T) {
 	srv := httptest.NewServer(web.Handler(web.Options{}))
