@@ -115,3 +115,37 @@ WebSocket.prototype.send = function (data) {
 		t.Fatalf("got activity sent during %q, want on keydown, then on focus", got)
 	}
 }
+
+// TestConsoleSecondTabTakesTheDeviceOver: two tabs of one browser are one
+// device (the id is kept in localStorage), so the second tab's session
+// replaces the first's (4002). The first says so and does not reconnect by
+// itself; "Use this tab" takes the device back, and the agent's status
+// never changed on the way.
+func TestConsoleSecondTabTakesTheDeviceOver(t *testing.T) {
+	ctx := browser(t)
+	th := startHub(t, natstest.Start(t))
+	first := ctx
+	second := tab(t, ctx)
+	online := `document.querySelector('.avatar[data-status="online"]') !== null`
+	replaced := visible("#notice") + ` && document.getElementById('notice-text').textContent.includes('connected again elsewhere')` +
+		` && document.getElementById('reconnect').textContent === 'Use this tab'`
+	run(t, first, "open the console", chromedp.Navigate(th.url+"/console?dev&device=desktop"))
+	waitJS(t, first, "the first tab is online", online)
+	device := eval(t, first, "read the device id", chromedp.Evaluate[string](
+		`document.querySelector('#devices .this-device').dataset.device`))
+
+	run(t, second, "open the console in another tab", chromedp.Navigate(th.url+"/console?dev&device=desktop"))
+	waitJS(t, second, "the second tab is online as the same device",
+		online+` && document.querySelector('#devices .this-device').dataset.device === '`+device+`'`)
+	waitJS(t, first, "the first tab says another session took over", replaced)
+	if got := eval(t, first, "read the connection", chromedp.Text(chromedp.CSS("#conn"))); got != "Disconnected" {
+		t.Errorf("got connection %q in the replaced tab, want Disconnected (and no reconnecting)", got)
+	}
+
+	run(t, first, "use the first tab", chromedp.Click(chromedp.CSS("#reconnect")))
+	waitJS(t, first, "the first tab is online again", online+` && !`+visible("#notice"))
+	waitJS(t, second, "the second tab says another session took over", replaced)
+	if n := eval(t, first, "count devices", chromedp.Evaluate[int](`document.querySelectorAll('#devices li').length`)); n != 1 {
+		t.Errorf("got %d devices listed, want 1: both tabs are one device", n)
+	}
+}

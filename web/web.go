@@ -17,6 +17,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	jsclient "github.com/presencehub/presencehub/clients/js"
 	"github.com/presencehub/presencehub/protocol"
 )
 
@@ -152,11 +154,97 @@ func Handler(o Options) http.Handler {
 		// The files are compiled in; failing to read them is a build bug.
 		panic("web: failed to read embedded files: " + err.Error())
 	}
+	if err := addSDK(files); err != nil {
+		panic("web: " + err.Error()) // a build bug, as above
+	}
 	var home bytes.Buffer
 	if err := template.Must(template.New("home").Parse(homeHTML)).Execute(&home, o); err != nil {
 		panic("web: failed to render the home page: " + err.Error()) // a build bug, as above
 	}
 	return handler{files: files, home: newFile(homeFile, home.Bytes())}
+}
+
+// The JavaScript SDK (clients/js, package jsclient) is the pages' and the
+// widget's protocol code: its modules are served at /static/ beside the
+// pages' own, and /widget.js, a classic script a customer's page loads
+// from another origin, carries src/watch-widget.js inlined where its
+// source has the include line.
+const (
+	sdkEntry    = "index.js" // re-exports the others: the npm package's entry, not served
+	widgetName  = "widget.js"
+	includeLine = "// @include watch-widget.js"
+)
+
+// addSDK adds the SDK's modules to files, and replaces widget.js with the
+// widget as served: its source with watch-widget.js inlined.
+func addSDK(files map[string]*file) error {
+	names, err := fs.Glob(jsclient.Sources, "src/*.js")
+	if err != nil {
+		return err
+	}
+	for _, p := range names {
+		name := path.Base(p)
+		if name == sdkEntry {
+			continue
+		}
+		if _, clash := files[name]; clash {
+			return fmt.Errorf("the SDK's %s has the name of a file in static/", name)
+		}
+		body, err := fs.ReadFile(jsclient.Sources, p)
+		if err != nil {
+			return err
+		}
+		files[name] = newFile(name, body)
+	}
+	watch, ok := files["watch-widget.js"]
+	if !ok {
+		return fmt.Errorf("the SDK has no src/watch-widget.js")
+	}
+	widget, ok := files[widgetName]
+	if !ok {
+		return fmt.Errorf("static/ has no %s", widgetName)
+	}
+	body, err := inlineWatcher(widget.body, watch.body)
+	if err != nil {
+		return err
+	}
+	files[widgetName] = newFile(widgetName, body)
+	return nil
+}
+
+// inlineWatcher puts the module watch (watch-widget.js) into the classic
+// script widget in place of its include line. The module must import
+// nothing and export one function, watchWidget, which becomes a function
+// of the widget's own scope; its line comments go, as the widget is
+// downloaded by every visitor of every page that embeds it.
+func inlineWatcher(widget, watch []byte) ([]byte, error) {
+	before, after, ok := bytes.Cut(widget, []byte(includeLine+"\n"))
+	if !ok || bytes.Contains(after, []byte(includeLine)) {
+		return nil, fmt.Errorf("%s must have the line %q once", widgetName, includeLine)
+	}
+	var out bytes.Buffer
+	out.Write(before)
+	exports := 0
+	for _, line := range strings.SplitAfter(string(watch), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(trimmed, "import ") || strings.HasPrefix(trimmed, "import{"):
+			return nil, fmt.Errorf("watch-widget.js must import nothing, to be inlined in %s: %s", widgetName, trimmed)
+		case strings.HasPrefix(line, "export function watchWidget("):
+			exports++
+			line = strings.TrimPrefix(line, "export ")
+		case strings.HasPrefix(trimmed, "export "):
+			return nil, fmt.Errorf("watch-widget.js must export watchWidget alone, to be inlined in %s: %s", widgetName, trimmed)
+		case strings.HasPrefix(trimmed, "//") || trimmed == "":
+			continue
+		}
+		out.WriteString(line)
+	}
+	if exports != 1 {
+		return nil, fmt.Errorf("watch-widget.js must have one line starting \"export function watchWidget(\", has %d", exports)
+	}
+	out.Write(after)
+	return out.Bytes(), nil
 }
 
 // route is what one of the handler's fixed paths serves.

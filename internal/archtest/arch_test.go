@@ -21,6 +21,7 @@ import (
 var layers = map[string]int{
 	"presence":  0, // the rules, pure Go
 	"protocol":  1, // the wire protocol: messages, codes, the time format
+	"clients":   1, // the SDKs' sources for other languages (clients/js), embedded for web
 	"hub":       2, // the view, leases, fan-out over NATS
 	"transport": 3, // WebSocket and HTTP
 	"web":       3, // the embedded pages: served by cmd, beside transport

@@ -1,5 +1,8 @@
-// The agent console: one agent device on /v1/agent (see docs/protocol.md).
-import { $, params, wsURL, parse, Backoff, devToken, claims, toDate, when, setConn, seconds } from './common.js';
+// The agent console: one agent device on /v1/agent (see docs/protocol.md),
+// through the JavaScript SDK's AgentClient (clients/js, served from
+// /static/ beside this page's modules).
+import { $, params, devToken, claims, toDate, when, setConn, seconds } from './common.js';
+import { AgentClient } from './agent-client.js';
 
 const KINDS = ['desktop', 'mobile', 'web'];
 const STATUSES = ['online', 'busy', 'offline'];
@@ -9,13 +12,8 @@ const kind = KINDS.includes(params.get('device')) ? params.get('device') : 'web'
 let token = params.get('token') || '';
 let fromDev = false; // the token came from /dev/token, so it can be fetched again
 
-let ws = null;
-let timer = 0; // a reconnect is scheduled while non-zero
-let byeTimer = 0;
-const backoff = new Backoff();
-let byeSent = false; // logging out: no reconnect after the close
-let byeOnWelcome = false; // log out clicked while disconnected
-let lastError = '';
+let client = null; // the session's AgentClient; a new one per sign-in
+let signingOut = false;
 
 // What the hub told this device.
 let me = null; // {site, id, groups}
@@ -23,8 +21,8 @@ let deviceId = '';
 let myStatus = '';
 let devices = [];
 let roster = new Map();
-let refSeq = 0;
-const pending = new Map(); // set_status ref -> status
+let saving = 0; // status changes sent and not answered yet
+let statusNote = ''; // why the status last changed, when not by this device
 
 // ---- device id, kept per site, agent and device kind ----
 
@@ -47,101 +45,105 @@ function saveDevice(site, agent, id) {
   }
 }
 
-// ---- socket ----
+// ---- the session ----
 
-function send(msg) {
-  if (ws && ws.readyState === WebSocket.OPEN) {
-    ws.send(JSON.stringify(msg));
-    return true;
-  }
-  return false;
+// getToken answers the client: the token the page has, or, for a dev
+// sign-in, a new one when the hub refused it or it is about to expire.
+async function getToken({ reason }) {
+  if (fromDev && (reason !== 'connect' || !token)) token = await devToken(devQuery());
+  return token;
 }
 
-function stopTimer() {
-  clearTimeout(timer);
-  timer = 0;
-}
-
+// connect starts a session with a new client (a new sign-in: the token,
+// and so the agent, may have changed).
 function connect() {
-  stopTimer();
-  if (ws) {
-    const old = ws;
-    ws = null;
-    old.onclose = old.onmessage = old.onopen = null;
-    old.close();
-  }
-  byeSent = false;
-  lastError = '';
-  setConn('connecting', 'Connecting…');
-  setControls(false);
+  const old = client;
+  client = null; // its last events are not this session's
+  if (old) old.close();
+  signingOut = false;
   const c = claims(token);
   const id = c && c.site && c.sub ? loadDevice(c.site, c.sub) : '';
-  let s;
+  let cl;
   try {
-    s = new WebSocket(wsURL('/v1/agent'));
+    cl = new AgentClient({ url: location.origin, getToken, device: id ? { id, kind } : { kind } });
   } catch (e) {
     showNotice('Could not open a connection: ' + e.message, 'Retry');
     setConn('closed', 'Not connected');
     return;
   }
-  ws = s;
-  let welcomed = 0;
-  s.onopen = () => {
-    const device = id ? { id, kind } : { kind };
-    s.send(JSON.stringify({ type: 'hello', token, device }));
-  };
-  s.onmessage = (ev) => {
-    if (ws !== s || typeof ev.data !== 'string') return;
-    const f = parse(ev.data);
-    if (!f) return;
-    if (f.type === 'welcome') welcomed = Date.now();
+  client = cl;
+  const mine = (fn) => (v) => {
+    if (client !== cl) return;
     try {
-      handle(f);
+      fn(v);
     } catch (e) {
-      console.error('presencehub console: failed to handle frame', f, e);
+      console.error('presencehub console: failed to handle', v, e);
     }
   };
-  s.onclose = (ev) => {
-    if (ws !== s) return;
-    ws = null;
-    closed(ev, welcomed);
-  };
+  cl.on('state', mine(stateChanged));
+  cl.on('welcome', mine(welcomed));
+  cl.on('status', mine(statusFrame));
+  cl.on('devices', mine((f) => {
+    devices = Array.isArray(f.devices) ? f.devices : [];
+    renderDevices();
+  }));
+  cl.on('roster', mine((f) => {
+    roster = new Map();
+    for (const a of Array.isArray(f.agents) ? f.agents : []) {
+      if (a && typeof a.id === 'string') roster.set(a.id, a);
+    }
+    renderRoster();
+    if (f.hours) renderHours(f.hours);
+  }));
+  cl.on('agent', mine((f) => {
+    if (typeof f.id !== 'string') return;
+    roster.set(f.id, { id: f.id, status: f.status, groups: f.groups });
+    renderRoster();
+  }));
+  cl.on('hours', mine(renderHours));
+  cl.on('error', mine((err) => {
+    // Errors of a request are its promise's; these are the others. The
+    // one before a close is said by the state that follows.
+    if (cl.state === 'open' && !signingOut) showNotice('The hub said: ' + err.message);
+  }));
+  cl.subscribeRoster().catch(() => {}); // the roster comes after every welcome
+  cl.connect().catch(() => {}); // a refusal is said by the state event
 }
 
-function closed(ev, welcomed) {
+function stateChanged(ev) {
+  if (signingOut) return; // logout() says how it ended
+  if (ev.state === 'connecting') {
+    setConn('connecting', 'Connecting…');
+    setControls(false);
+    return;
+  }
+  if (ev.state === 'open') return; // welcomed() draws the session
   setControls(false);
   openMenu(false);
-  clearTimeout(byeTimer);
-  if (byeSent || byeOnWelcome) {
-    const unsent = byeOnWelcome;
-    byeSent = byeOnWelcome = false;
-    signedOut(unsent ?
-      'Signed out here, but the hub could not be told: your status clears when the grace period runs out.' :
-      'You are signed out on this device.');
+  saving = 0;
+  if (ev.reconnect) {
+    setConn('closed', 'Disconnected, reconnecting in ' + seconds(ev.delay));
+    if (ev.error && ev.error.message) showNotice(ev.error.message);
     return;
   }
-  if (ev.code === 4001) {
-    setConn('closed', 'Disconnected');
-    showNotice('The hub refused this session: ' + (lastError || ev.reason || 'bad or expired token') + '.',
-      fromDev ? 'Sign in again' : 'Retry');
-    return;
+  switch (ev.code) {
+    case 4005:
+      signedOut('An admin signed this device out.');
+      return;
+    case 4002:
+      setConn('closed', 'Disconnected');
+      showNotice('This device connected again elsewhere (another tab or window?), and that session took over.',
+        'Use this tab');
+      return;
+    case 4001:
+      setConn('closed', 'Disconnected');
+      showNotice('The hub refused this session: ' + (ev.error ? ev.error.message : ev.reason || 'bad or expired token') + '.',
+        fromDev ? 'Sign in again' : 'Retry');
+      return;
+    default:
+      setConn('closed', 'Disconnected');
+      if (ev.code !== 1000) showNotice('Disconnected: ' + (ev.error ? ev.error.message : ev.reason) + '.', 'Retry');
   }
-  if (ev.code === 4005) {
-    signedOut('An admin signed this device out.');
-    return;
-  }
-  if (ev.code === 4002) {
-    setConn('closed', 'Disconnected');
-    showNotice('This device connected again elsewhere (another tab or window?), and that session took over.',
-      'Use this tab');
-    return;
-  }
-  // A session that stayed up and got its welcome starts the backoff over.
-  if (welcomed && Date.now() - welcomed >= 1000 && ev.code !== 1008) backoff.reset();
-  const delay = backoff.next();
-  setConn('closed', 'Disconnected, reconnecting in ' + seconds(delay));
-  if (lastError) showNotice(lastError);
-  timer = setTimeout(connect, delay);
 }
 
 // signedOut leaves the signed-out state alone on the page: the session's
@@ -152,7 +154,7 @@ function signedOut(message) {
   deviceId = myStatus = '';
   devices = [];
   roster = new Map();
-  pending.clear();
+  saving = 0;
   renderDevices();
   renderRoster();
   $('app').hidden = true;
@@ -164,7 +166,6 @@ function signedOut(message) {
 
 // reconnectNow connects at once, after a fresh dev token when needed.
 async function reconnectNow(newToken) {
-  stopTimer();
   hideNotice();
   if (newToken && fromDev) {
     try {
@@ -174,95 +175,44 @@ async function reconnectNow(newToken) {
       return;
     }
   }
-  backoff.reset();
   connect();
 }
 
 // ---- frames ----
 
-function handle(f) {
-  switch (f.type) {
-    case 'welcome':
-      me = f.agent && typeof f.agent === 'object' ? f.agent : me;
-      if (typeof f.device === 'string' && f.device) {
-        deviceId = f.device;
-        if (me && me.site && me.id) saveDevice(me.site, me.id, deviceId);
-      }
-      if (STATUSES.includes(f.status)) myStatus = f.status;
-      devices = Array.isArray(f.devices) ? f.devices : [];
-      pending.clear();
-      lastActivity = Date.now(); // the hub counts the hello as activity
-      hideNotice();
-      $('signin-panel').hidden = true;
-      $('app').hidden = false;
-      setConn('open', 'Connected');
-      setControls(true);
-      renderMe('');
-      renderDevices();
-      renderHours(f.hours);
-      $('grace').textContent = Number(f.grace_ms) > 0 ?
-        `If this device drops, your status holds for ${seconds(f.grace_ms)} (grace period).` : '';
-      if (byeOnWelcome) {
-        logout();
-        return;
-      }
-      send({ type: 'subscribe_roster' });
-      break;
-    case 'status': {
-      if (!STATUSES.includes(f.status)) return;
-      myStatus = f.status;
-      let note = '';
-      if (f.ref && pending.has(f.ref)) {
-        pending.delete(f.ref);
-      } else {
-        note = reason(f);
-      }
-      if (f.by === 'idle') {
-        // Back from idle, the first input should bring the agent online at
-        // once, not up to activityEvery later; and a site whose idle delay
-        // is shorter than the usual interval needs activity more often.
-        lastActivity = 0;
-        if (Number(f.idle_after_ms) > 0) activityEvery = Math.min(ACTIVITY_EVERY_MS, Number(f.idle_after_ms) / 2);
-      }
-      renderMe(note);
-      break;
-    }
-    case 'devices':
-      devices = Array.isArray(f.devices) ? f.devices : [];
-      renderDevices();
-      break;
-    case 'roster':
-      roster = new Map();
-      for (const a of Array.isArray(f.agents) ? f.agents : []) {
-        if (a && typeof a.id === 'string') roster.set(a.id, a);
-      }
-      renderRoster();
-      if (f.hours) renderHours(f.hours);
-      break;
-    case 'agent':
-      if (typeof f.id !== 'string') return;
-      roster.set(f.id, { id: f.id, status: f.status, groups: f.groups });
-      renderRoster();
-      break;
-    case 'hours':
-      renderHours(f);
-      break;
-    case 'error':
-      lastError = typeof f.message === 'string' && f.message ? f.message : String(f.code || 'error');
-      if (f.ref && pending.has(f.ref)) {
-        pending.delete(f.ref);
-        renderMe('');
-        showNotice('Could not change your status: ' + lastError);
-        lastError = '';
-      } else if ($('conn').dataset.state === 'open') {
-        showNotice('The hub said: ' + lastError);
-        lastError = '';
-      }
-      break;
-    default:
-      // Unknown frame types are ignored, as the protocol asks.
-      break;
+function welcomed(f) {
+  me = f.agent && typeof f.agent === 'object' ? f.agent : me;
+  if (typeof f.device === 'string' && f.device) {
+    deviceId = f.device;
+    if (me && me.site && me.id) saveDevice(me.site, me.id, deviceId);
   }
+  if (STATUSES.includes(f.status)) myStatus = f.status;
+  devices = Array.isArray(f.devices) ? f.devices : [];
+  saving = 0;
+  lastActivity = Date.now(); // the hub counts the hello as activity
+  hideNotice();
+  $('signin-panel').hidden = true;
+  $('app').hidden = false;
+  setConn('open', 'Connected');
+  setControls(true);
+  renderMe('');
+  renderDevices();
+  renderHours(f.hours);
+  $('grace').textContent = Number(f.grace_ms) > 0 ?
+    `If this device drops, your status holds for ${seconds(f.grace_ms)} (grace period).` : '';
+}
+
+function statusFrame(f) {
+  if (!STATUSES.includes(f.status)) return;
+  myStatus = f.status;
+  if (f.by === 'idle') {
+    // Back from idle, the first input should bring the agent online at
+    // once, not up to activityEvery later; and a site whose idle delay
+    // is shorter than the usual interval needs activity more often.
+    lastActivity = 0;
+    if (Number(f.idle_after_ms) > 0) activityEvery = Math.min(ACTIVITY_EVERY_MS, Number(f.idle_after_ms) / 2);
+  }
+  renderMe(reason(f));
 }
 
 // reason says in words why a status frame that this device did not ask for
@@ -318,8 +268,8 @@ function activity() {
   const now = Date.now();
   // Only on a welcomed session: before the welcome the hub takes nothing
   // but the hello.
-  if ($('conn').dataset.state !== 'open' || now - lastActivity < activityEvery) return;
-  if (send({ type: 'activity' })) lastActivity = now;
+  if (!client || client.state !== 'open' || signingOut || now - lastActivity < activityEvery) return;
+  if (client.activity()) lastActivity = now;
 }
 
 // ---- rendering ----
@@ -332,7 +282,9 @@ function initials(id) {
   return s.toUpperCase();
 }
 
+// renderMe draws the agent; note, when given, replaces the status note.
 function renderMe(note) {
+  if (note !== undefined) statusNote = note;
   const status = myStatus || 'offline';
   const name = me && me.id ? me.id : '';
   $('avatar').dataset.status = status;
@@ -341,7 +293,7 @@ function renderMe(note) {
   $('agent-site').textContent = me && me.site ? '· ' + me.site + (me.groups && me.groups.length ? ' · ' + me.groups.join(', ') : '') : '';
   $('my-status').textContent = myStatus || '—';
   $('my-status').dataset.status = myStatus;
-  $('status-note').textContent = pending.size ? 'saving…' : note;
+  $('status-note').textContent = saving ? 'saving…' : statusNote;
   for (const st of STATUSES) $('set-' + st).setAttribute('aria-checked', String(st === myStatus));
   document.title = (myStatus ? myStatus[0].toUpperCase() + myStatus.slice(1) + ' · ' : '') +
     (name ? name + ' · ' : '') + 'presencehub';
@@ -443,32 +395,38 @@ function openMenu(open) {
 }
 
 function setStatus(status) {
-  const ref = 'c' + ++refSeq;
-  if (!send({ type: 'set_status', status, ref })) {
+  const cl = client;
+  if (!cl || cl.state !== 'open' || signingOut) {
     showNotice('Not connected: your status was not changed.');
     return;
   }
-  pending.set(ref, status);
+  saving++;
   renderMe('');
+  const done = (err) => {
+    if (client !== cl) return;
+    saving = Math.max(0, saving - 1);
+    renderMe();
+    // A change cut off by a disconnect is said by the connection's state.
+    if (err && !['disconnected', 'closed', 'not_connected'].includes(err.code)) {
+      showNotice('Could not change your status: ' + err.message);
+    }
+  };
+  cl.setStatus(status).then(() => done(null), done);
 }
 
 function logout() {
   openMenu(false);
-  byeOnWelcome = false;
-  if (send({ type: 'bye' })) {
-    byeSent = true;
-    setConn('closed', 'Signing out…');
-    // The hub closes with 1000 after bye; do not wait for it forever.
-    const s = ws;
-    byeTimer = setTimeout(() => {
-      if (ws === s && s) s.close(1000);
-    }, 3000);
-    return;
-  }
-  // Not connected: connect just to say bye, so the status clears now
-  // rather than after the grace period.
-  byeOnWelcome = true;
-  if (!ws) connect();
+  const cl = client;
+  if (!cl) return;
+  signingOut = true;
+  setControls(false);
+  setConn('closed', 'Signing out…');
+  // The SDK says bye (connecting first when it is not connected, so the
+  // status clears now rather than after the grace period), and says it
+  // again when the hub could not store it (4004); not for ever.
+  cl.bye({ timeout: 10000 }).then(
+    () => client === cl && signedOut('You are signed out on this device.'),
+    () => client === cl && signedOut('Signed out here, but the hub could not be told: your status clears when the grace period runs out.'));
 }
 
 function showNotice(text, button) {
@@ -571,13 +529,7 @@ function wire() {
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') activity();
   });
-  // Back online, or back from the bfcache: no need to wait for the backoff.
-  window.addEventListener('online', () => {
-    if (!ws && timer) reconnectNow(false);
-  });
-  window.addEventListener('pageshow', (e) => {
-    if (e.persisted && !ws) reconnectNow(false);
-  });
+  // Back online, or back from the bfcache, the SDK reconnects at once.
 }
 
 wire();

@@ -20,13 +20,10 @@
   var group = me.getAttribute('data-group') || null;
   // The hub is wherever the script came from (the page may be elsewhere).
   var base = me.src.split(/[?#]/)[0].replace(/\/[^\/]*$/, '');
-  var enc = encodeURIComponent;
-  var wsURL = base.replace(/^http/, 'ws') + '/v1/widget?site=' + enc(site) + (group ? '&group=' + enc(group) : '');
-  var pollURL = base + '/v1/sites/' + enc(site) + '/status' + (group ? '?group=' + enc(group) : '');
 
   var api = w.PresenceWidget = {
     status: null, reason: null, nextChange: null, transport: null,
-    site: site, group: group, reconnectNow: reconnectNow
+    site: site, group: group, reconnectNow: null
   };
 
   // ---- UI, all inside a shadow root ----
@@ -98,115 +95,30 @@
       backAt(api.nextChange) : '';
   }
 
-  // apply takes one widget_status object from either transport; it reports
-  // whether the object was one.
-  function apply(f, transport) {
-    if (!f || f.type !== 'widget_status' || !TEXT[f.status]) return false;
-    var next = f.next_change ? new Date(f.next_change) : null;
-    if (next && isNaN(next)) next = null;
-    var reason = f.reason || null;
-    api.transport = transport;
-    if (f.status === api.status && reason === api.reason && +next === +api.nextChange) return true;
-    api.status = f.status;
-    api.reason = reason;
-    api.nextChange = next;
+  // The status and its transport, from the SDK's watchWidget (its source,
+  // clients/js/src/watch-widget.js, is put in place of the include line
+  // below when the hub serves this file); presence:change only when the
+  // status, reason or next change moved.
+  var watch = watchWidget({
+    url: base, site: site, group: group,
+    onError: function (f) { if (w.console) console.warn('presencehub:', f.message); }
+  }, function (s) {
+    var moved = s.status !== api.status || s.reason !== api.reason || +s.nextChange !== +api.nextChange;
+    api.transport = s.transport;
+    if (!moved) return;
+    api.status = s.status;
+    api.reason = s.reason;
+    api.nextChange = s.nextChange;
     render();
     d.dispatchEvent(new CustomEvent('presence:change', {
-      detail: { status: f.status, reason: reason, nextChange: next, site: site, group: group }
+      detail: { status: s.status, reason: s.reason, nextChange: s.nextChange, site: site, group: group }
     }));
-    return true;
-  }
+  });
+  api.reconnectNow = watch.reconnectNow;
 
-  // ---- transports ----
-  var ws = null, wsTimer, attempt = 0, fails = 0;
-  var polling = false, pollTimer, pollFails = 0, inflight = false;
-  // answered: the last poll got an HTTP answer (any status), so the hub is
-  // up and it is the socket that fails (a proxy that blocks WebSockets).
-  var answered = false;
-
-  // Exponential backoff with full jitter: random(0, min(30 s, 500 ms * 2^n)).
-  function backoff() { return Math.random() * Math.min(30000, 500 * Math.pow(2, attempt++)); }
-  function jitter(ms) { return ms * (0.75 + Math.random() / 2); }
-
-  function connect() {
-    clearTimeout(wsTimer);
-    if (!w.WebSocket) return;
-    if (ws) { // replaced: forget the old one quietly
-      ws.onclose = ws.onmessage = null;
-      try { ws.close(); } catch (e) { /* already closed */ }
-      ws = null;
-    }
-    var s, opened = 0, got = false;
-    function closed(code) {
-      if (ws !== s) return;
-      ws = null;
-      fails = opened ? 0 : fails + 1;
-      // A connection that stayed open and delivered a status resets the
-      // backoff; one refused for a bad site/group or token never hammers.
-      if (got && Date.now() - opened >= 1000 && code !== 1008) attempt = 0;
-      if (code === 1008 || code === 4001) attempt = Math.max(attempt, 3);
-      if (polling || fails >= 3) {
-        startPolling();
-        // With polls answered the socket is blocked on the way: try it again
-        // only now and then. Without, the hub itself is away (a restart):
-        // keep backing off, capped at 30 s, to be back on the socket soon
-        // after it returns.
-        wsTimer = setTimeout(connect, answered ? jitter(60000) : backoff());
-      } else {
-        wsTimer = setTimeout(connect, backoff());
-      }
-    }
-    try {
-      ws = s = new WebSocket(wsURL);
-    } catch (e) {
-      ws = s = {};
-      return closed(0);
-    }
-    s.onopen = function () { opened = Date.now(); };
-    s.onmessage = function (ev) {
-      var f;
-      try { f = JSON.parse(ev.data); } catch (e) { return; }
-      if (f && f.type === 'error' && w.console) console.warn('presencehub:', f.message);
-      if (apply(f, 'websocket')) {
-        got = true;
-        fails = 0;
-        if (polling) { polling = false; clearTimeout(pollTimer); }
-      }
-    };
-    s.onclose = function (ev) { closed(ev.code); };
-  }
-
-  function startPolling() {
-    if (polling) return;
-    polling = true;
-    poll();
-  }
-
-  function poll() {
-    clearTimeout(pollTimer);
-    if (inflight || !polling) return;
-    inflight = true;
-    fetch(pollURL, { cache: 'no-store', credentials: 'omit' })
-      .then(function (r) { answered = true; if (!r.ok) throw r.status; return r.json(); },
-        function (e) { answered = false; throw e; }) // no answer at all: the hub is away
-      .then(function (f) { pollFails = 0; if (polling) apply(f, 'polling'); },
-        function () { pollFails++; })
-      .then(function () {
-        inflight = false;
-        if (polling) pollTimer = setTimeout(poll, jitter(15000 * Math.min(4, Math.pow(2, pollFails))));
-      });
-  }
-
-  function reconnectNow() {
-    attempt = 0;
-    if (polling) poll();
-    connect();
-  }
-
-  w.addEventListener('online', function () { if (!ws) reconnectNow(); });
-  w.addEventListener('pageshow', function (e) { if (e.persisted) reconnectNow(); });
   setInterval(render, 60000); // keeps "Back at" right across midnight
 
   if (d.body) mount(); else d.addEventListener('DOMContentLoaded', mount);
-  if (w.WebSocket) connect(); else startPolling();
+
+// @include watch-widget.js
 })();
