@@ -9,6 +9,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
@@ -159,4 +160,85 @@ func TestIdleRule(t *testing.T) {
 	if st, ok, err := b.Agent("acme", "alice"); err != nil || !ok || st.Status != presence.Busy || st.ChangedBy == nil || st.ChangedBy.Kind != protocol.ByIdle {
 		t.Fatalf("replica B shows alice %+v (%v), want busy by idle", st, err)
 	}
+}
+
+// A device coming back with its id while its lease lasts (a dropped
+// network, a client renewing its token) is no activity: an agent the idle
+// rule set away stays away. A new device's hello is: someone opened an app.
+// Which device's activity brought the agent back is in the activity key the
+// hub writes, once per quarter of the idle delay: had the reconnect
+// counted, its device would be the one named.
+func TestReconnectIsNoActivity(t *testing.T) {
+	ns := natstest.Start(t)
+	a := startHub(t, ns, time.Hour)
+	const after = time.Second
+	putSettings(t, a, "acme", presence.Settings{Idle: &presence.IdleSettings{After: after.String(), Status: presence.Busy}})
+	writes := watchRecord(t, ns, "acme", "alice")
+
+	q := newQueue(64)
+	s := connect(t, a, "acme", "alice", nil, q)
+	q.expect(t, "welcome")
+	expectWrite(t, writes, presence.Online, "")
+	expectWrite(t, writes, presence.Busy, protocol.ByIdle)
+	activity := watchActivity(t, ns, "acme", "alice")
+
+	// The same device again, its lease still there (a close starts the
+	// grace; a token renewal opens the new socket before closing the old).
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again := newQueue(64)
+	if _, err := a.Connect(ctx, hub.Identity{Site: "acme", Agent: "alice"}, hub.DeviceHello{ID: s.Device(), Kind: presence.Desktop}, again); err != nil {
+		t.Fatal(err)
+	}
+	again.expect(t, "welcome", "status", "busy")
+	// A new device: activity, which brings the agent back.
+	phone := connect(t, a, "acme", "alice", nil, newQueue(64))
+	select {
+	case device := <-activity:
+		if device != phone.Device() {
+			t.Fatalf("got activity of device %s first (the reconnecting one is %s), want the new device %s", device, s.Device(), phone.Device())
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("got no activity written for the new device")
+	}
+	w := expectWrite(t, writes, presence.Online, protocol.ByActivity)
+	if w.ByID != phone.Device() {
+		t.Fatalf("got the agent brought back by device %s, want the new device %s", w.ByID, phone.Device())
+	}
+}
+
+// watchActivity follows the writes of an agent's activity key, from now
+// on, and hands over the device each names.
+func watchActivity(t *testing.T, ns *natsserver.Server, site, agent string) chan string {
+	t.Helper()
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	kv, err := js.KeyValue(ctx, store.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(ctx, "i."+site+"."+agent, jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string, 100)
+	go func() {
+		defer w.Stop()
+		for e := range w.Updates() {
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			var r store.ActivityRecord
+			json.Unmarshal(e.Value(), &r)
+			out <- r.Device
+		}
+	}()
+	return out
 }

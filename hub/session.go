@@ -100,9 +100,11 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		leaseToken: make(chan struct{}, 1)}
 	key := store.LeaseKey(id.Site, id.Agent, device)
 	since := h.cfg.Now()
+	resumed := false // the device had a lease: a reconnect, or a new token
 	if s := h.view.lockExistingSite(id.Site); s != nil {
 		if d, ok := s.devices[key.String()]; ok {
 			since = d.rec.Since // a reconnect inside the grace continues the device's run
+			resumed = true
 		}
 		h.view.unlockSite(s)
 	}
@@ -153,8 +155,13 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		h.sessionCount.Add(-1)
 	})
 	h.fanout.enqueueLocked(s, encode(welcome), []Subscriber{sub})
-	// A hello counts as activity.
-	h.rules.activityLocked(s, id.Agent, device)
+	// A device's first hello counts as activity: someone opened the app.
+	// A device coming back while its lease lasts (a network that dropped,
+	// a client renewing its token) shows nobody: an agent the idle rule set
+	// away stays away.
+	if !resumed {
+		h.rules.activityLocked(s, id.Agent, device)
+	}
 	return sess, nil
 }
 
