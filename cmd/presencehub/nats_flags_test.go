@@ -75,7 +75,7 @@ func TestNATSConnectErrorNamesURL(t *testing.T) {
 	addr := closed.Addr().String()
 	closed.Close() // nothing listens there now
 	cfg := parseServe(t, "--nats-url", "nats://ops:s3cret@"+addr+", tok3n@"+addr)
-	nc, stop, err := connectNATS(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	nc, _, stop, err := connectNATS(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil {
 		nc.Close()
 		stop()
