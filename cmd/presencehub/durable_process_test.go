@@ -6,9 +6,20 @@ package main
 // the lock on --data-dir, a full disk, a damaged store, backup and restore.
 
 import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // embeddedHubArgs are the serve flags of a hub running the embedded
@@ -39,4 +50,256 @@ func TestSecondProcessOnADataDirFails(t *testing.T) {
 	<-a.exited
 	b := startHub(t, "B", embeddedHubArgs(dir)...)
 	b.terminate()
+}
+
+// mountSmallFS mounts a tmpfs of size bytes on a new directory and returns
+// it; the test is skipped where it cannot mount (it needs root, which CI
+// has). The filesystem is unmounted when the test ends, after the hubs the
+// test started afterwards are gone.
+func mountSmallFS(t *testing.T, size int) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping process test in -short mode")
+	}
+	dir := filepath.Join(t.TempDir(), "small")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: a full disk is tried on a tmpfs the test mounts, which needs root (CI runs as root)")
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.Itoa(size)); err != nil {
+		t.Skipf("skipping: failed to mount a tmpfs on %s for a full disk: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("failed to unmount the tmpfs on %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fillDisk writes a file in dir until its filesystem has no page left, and
+// returns the file's path.
+func fillDisk(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, size := range []int{1 << 16, 1 << 12, 1} {
+		buf := make([]byte, size)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				if !errors.Is(err, unix.ENOSPC) {
+					t.Fatalf("filling %s: got %v, want no space left", dir, err)
+				}
+				break
+			}
+		}
+	}
+	return path
+}
+
+// setStatusOutcome sends set_status with ref and returns the status frame
+// answering it or the error frame's code.
+func setStatusOutcome(t *testing.T, c *agentClient, status, ref string) (ok bool, code string) {
+	t.Helper()
+	c.Send(map[string]string{"type": "set_status", "status": status, "ref": ref})
+	deadline := time.Now().Add(procWait)
+	for {
+		f, got := c.NextBefore(deadline)
+		if !got {
+			t.Fatalf("%s: no answer to set_status %s (ref %s) within %v", c.Name, status, ref, procWait)
+		}
+		if f.Str("ref") != ref {
+			continue
+		}
+		switch f.Str("type") {
+		case "status":
+			return true, ""
+		case "error":
+			return false, f.Str("code")
+		}
+	}
+}
+
+// adminCall sends an admin request for site acme and returns the status
+// code and the body.
+func adminCall(t *testing.T, p *hubProc, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+opsAdminToken(t))
+	resp, err := opsHTTP.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s on hub %s: %v", method, path, p.name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// storeSnapshot is what the admin API says of site acme: the settings, the
+// site's hours, the webhooks' URLs and alice's status.
+type storeSnapshot struct {
+	settings, hours string
+	webhooks        []string
+	alice           string
+}
+
+func snapshotStore(t *testing.T, p *hubProc) storeSnapshot {
+	t.Helper()
+	var s storeSnapshot
+	code, body := adminCall(t, p, "GET", "/v1/admin/sites/acme/settings", "")
+	if code != http.StatusOK {
+		t.Fatalf("GET settings on hub %s: got %d %s", p.name, code, body)
+	}
+	s.settings = strings.TrimSpace(body)
+	code, body = adminCall(t, p, "GET", "/v1/admin/sites/acme/hours", "")
+	if code != http.StatusOK && code != http.StatusNotFound {
+		t.Fatalf("GET hours on hub %s: got %d %s", p.name, code, body)
+	}
+	s.hours = strings.TrimSpace(body)
+	code, list := webhookAPI(t, p, "GET", "/v1/admin/sites/acme/webhooks", "")
+	if code != http.StatusOK {
+		t.Fatalf("GET webhooks on hub %s: got %d %v", p.name, code, list)
+	}
+	hooks, _ := list["webhooks"].([]any)
+	for _, h := range hooks {
+		m, _ := h.(map[string]any)
+		u, _ := m["url"].(string)
+		s.webhooks = append(s.webhooks, u)
+	}
+	slices.Sort(s.webhooks)
+	code, body = adminCall(t, p, "GET", "/v1/admin/sites/acme/agents/alice", "")
+	if code != http.StatusOK {
+		t.Fatalf("GET agent alice on hub %s: got %d %s", p.name, code, body)
+	}
+	var agent struct {
+		Status string `json:"status"`
+	}
+	json.Unmarshal([]byte(body), &agent)
+	s.alice = agent.Status
+	return s
+}
+
+// TestFullDiskRefusesWritesAndRecovers runs a hub on a store whose disk
+// fills up during status changes: the change that does not fit gets an
+// unavailable error frame, admin writes 503, /readyz says why, the widget
+// keeps the last status, and the process goes on. Once space is back the
+// hub restarts JetStream on the store and everything works again; after a
+// restart, every acknowledged change is there.
+func TestFullDiskRefusesWritesAndRecovers(t *testing.T) {
+	procBinary(t)
+	dir := mountSmallFS(t, 16<<20)
+	args := embeddedHubArgs(dir, "--webhook-allow-private", "--nats-write-retry", "2s")
+	h := startHub(t, "hub", args...)
+	hookURL, _ := startHookReceiver(t, false)
+
+	widget := dialWS(t, "widget", h.wsURL("/v1/widget?site=acme"))
+	widget.Expect("widget_status", "status", "offline")
+	alice := connectAgent(t, h, "alice", mintProcToken(t, procSecret, "acme", "alice"))
+	widget.Expect("widget_status", "status", "online")
+	opsAdmin(t, h, "PUT", "/v1/admin/sites/acme/settings", `{"allowed_origins":["https://shop.example"]}`, http.StatusOK)
+	opsAdmin(t, h, "PUT", "/v1/admin/sites/acme/hours", `{"timezone":"Europe/Prague","weekly":{"monday":[{"from":"00:00","to":"24:00"}],"tuesday":[{"from":"00:00","to":"24:00"}],"wednesday":[{"from":"00:00","to":"24:00"}],"thursday":[{"from":"00:00","to":"24:00"}],"friday":[{"from":"00:00","to":"24:00"}],"saturday":[{"from":"00:00","to":"24:00"}],"sunday":[{"from":"00:00","to":"24:00"}]}}`, http.StatusOK)
+	registerWebhook(t, h, hookURL+"/before", `"agent.status"`)
+	before := snapshotStore(t, h)
+
+	filler := fillDisk(t, dir)
+	// Status changes until one does not fit: each one answered with its
+	// status frame is acknowledged, and the widget follows those alone.
+	statuses := []string{"busy", "online"}
+	acked := "online"
+	var refused string
+	for i := 0; refused == "" && i < 2000; i++ {
+		st := statuses[i%2]
+		ok, code := setStatusOutcome(t, alice, st, "r"+strconv.Itoa(i))
+		if !ok {
+			if code != "unavailable" {
+				t.Fatalf("set_status %s on a full disk: got error code %q, want unavailable", st, code)
+			}
+			refused = st
+			break
+		}
+		acked = st
+		widget.Expect("widget_status", "status", st)
+	}
+	if refused == "" {
+		t.Fatal("every status change was stored on a full disk; want one refused")
+	}
+	t.Logf("refused set_status %s after the disk filled; the last acknowledged is %s", refused, acked)
+
+	waitHTTPBody(t, h, "/readyz", http.StatusServiceUnavailable, "no space left on device")
+	opsWaitMetrics(t, h, "the store not writable", opsEq(0, "presencehub_store_writable"))
+	for _, w := range []struct{ method, path, body string }{
+		{"PUT", "/v1/admin/sites/acme/settings", `{"allowed_origins":["https://other.example"]}`},
+		{"DELETE", "/v1/admin/sites/acme/hours", ""},
+		{"POST", "/v1/admin/sites/acme/webhooks", `{"url":"` + hookURL + `/during","events":["agent.status"]}`},
+	} {
+		code, body := adminCall(t, h, w.method, w.path, w.body)
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
+			t.Errorf("%s %s on a full disk: got %d %s, want 503 unavailable", w.method, w.path, code, body)
+		}
+	}
+	opsNoFrameYet(t, widget, "while the disk is full")
+	select {
+	case <-h.exited:
+		t.Fatalf("the hub exited on a full disk (%v)", h.waitErr)
+	default:
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	opsWaitHTTPStatus(t, h, "/readyz", http.StatusOK)
+	opsWaitMetrics(t, h, "the store writable again", opsEq(1, "presencehub_store_writable"))
+	// The refused change never landed: the next frame is the next change.
+	next := statuses[0]
+	if acked == next {
+		next = statuses[1]
+	}
+	if ok, code := setStatusOutcome(t, alice, next, "after"); !ok {
+		t.Fatalf("set_status %s once space is back: got error %s, want it stored", next, code)
+	}
+	widget.Expect("widget_status", "status", next)
+	opsAdmin(t, h, "PUT", "/v1/admin/sites/acme/settings", `{"allowed_origins":["https://after.example"]}`, http.StatusOK)
+	registerWebhook(t, h, hookURL+"/after", `"agent.status"`)
+
+	want := before
+	want.settings = `{"allowed_origins":["https://after.example"]}`
+	want.webhooks = []string{hookURL + "/after", hookURL + "/before"}
+	want.alice = next
+	if got := snapshotStore(t, h); !reflect.DeepEqual(got, want) {
+		t.Errorf("once space is back: got %+v, want %+v", got, want)
+	}
+	h.terminate()
+	again := startHub(t, "again", args...)
+	if got := snapshotStore(t, again); !reflect.DeepEqual(got, want) {
+		t.Errorf("after a restart: got %+v, want %+v", got, want)
+	}
+	again.terminate()
+}
+
+// waitHTTPBody polls GET path on p until it answers code with a body that
+// contains want.
+func waitHTTPBody(t *testing.T, p *hubProc, path string, code int, want string) {
+	t.Helper()
+	deadline := time.Now().Add(procWait)
+	tick := time.NewTicker(opsPollEvery)
+	defer tick.Stop()
+	for {
+		got, body := opsGet(t, p, path)
+		if got == code && strings.Contains(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s on hub %s: got %d %q for %v, want %d and %q", path, p.name, got, body, procWait, code, want)
+		}
+		<-tick.C
+	}
 }

@@ -10,9 +10,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/presencehub/presencehub/internal/dirlock"
 )
@@ -122,6 +124,8 @@ type embeddedNATS struct {
 	// dataDir is --data-dir, storeDir the store's directory in it.
 	dataDir, storeDir string
 	guard             *storeGuard
+	// conn is the hub's connection to the server, once it is made.
+	conn atomic.Pointer[nats.Conn]
 
 	stop chan struct{} // closed to stop the store keeper
 	done chan struct{} // closed when the store keeper returned
@@ -329,6 +333,15 @@ func (e *embeddedNATS) restartJetStream(cause error) {
 		e.guard.fail(fmt.Sprintf("failed to restart JetStream: %v", err))
 		e.log.Error("failed to restart JetStream; trying again later", "err", err)
 		return
+	}
+	// The hub's consumers (the bucket watch, the history's, the webhooks')
+	// went with the old JetStream and would only notice missed heartbeats
+	// seconds later: a reconnect makes the hub start them again at once,
+	// re-reading the bucket.
+	if nc := e.conn.Load(); nc != nil {
+		if err := nc.ForceReconnect(); err != nil {
+			e.log.Warn("failed to reconnect to the embedded NATS after restarting JetStream", "err", err)
+		}
 	}
 	e.log.Info("JetStream restarted; its store writes again", "dir", e.storeDir)
 }

@@ -150,6 +150,7 @@ func connectNATS(cfg *serveConfig, lock *dirlock.Lock, log *slog.Logger) (nc *na
 		emb.shutdown()
 		return nil, nil, nil, fmt.Errorf("failed to connect to embedded NATS: %w", err)
 	}
+	emb.conn.Store(nc)
 	return nc, emb, func() {
 		nc.Drain()
 		for nc.IsDraining() {
