@@ -10,7 +10,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -20,6 +22,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/presencehub/presencehub/internal/wstest"
+	"github.com/presencehub/presencehub/protocol"
 )
 
 // embeddedHubArgs are the serve flags of a hub running the embedded
@@ -36,6 +41,7 @@ func embeddedHubArgs(dataDir string, extra ...string) []string {
 func TestSecondProcessOnADataDirFails(t *testing.T) {
 	dir := t.TempDir()
 	a := startHub(t, "A", embeddedHubArgs(dir)...)
+	opsAdmin(t, a, "PUT", "/v1/admin/sites/acme/settings", `{"allowed_origins":["https://shop.example"]}`, http.StatusOK)
 
 	res := runPresencehub(t, nil, append([]string{"serve"}, embeddedHubArgs(dir)...)...)
 	pid := strconv.Itoa(a.cmd.Process.Pid)
@@ -49,6 +55,9 @@ func TestSecondProcessOnADataDirFails(t *testing.T) {
 	a.kill()
 	<-a.exited
 	b := startHub(t, "B", embeddedHubArgs(dir)...)
+	if code, body := adminCall(t, b, "GET", "/v1/admin/sites/acme/settings", ""); code != http.StatusOK || !strings.Contains(body, "https://shop.example") {
+		t.Errorf("settings after a SIGKILL: got %d %s, want the ones stored before it", code, body)
+	}
 	b.terminate()
 }
 
@@ -302,4 +311,166 @@ func waitHTTPBody(t *testing.T, p *hubProc, path string, code int, want string) 
 		}
 		<-tick.C
 	}
+}
+
+// streamDir is the directory of stream name in the embedded store of the
+// hub on dataDir.
+func streamDir(dataDir, name string) string {
+	return filepath.Join(dataDir, "nats", "jetstream", "$G", "streams", name)
+}
+
+// lastBlock returns the path of the last message block of stream name.
+func lastBlock(t *testing.T, dataDir, name string) string {
+	t.Helper()
+	dir := filepath.Join(streamDir(dataDir, name), "msgs")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, lastN := "", -1
+	for _, e := range entries {
+		n, err := strconv.Atoi(strings.TrimSuffix(e.Name(), ".blk"))
+		if err == nil && strings.HasSuffix(e.Name(), ".blk") && n > lastN {
+			last, lastN = filepath.Join(dir, e.Name()), n
+		}
+	}
+	if last == "" {
+		t.Fatalf("no message block in %s", dir)
+	}
+	return last
+}
+
+// writeSiteState stores settings, working hours, a webhook and a status of
+// alice's through hub p, and returns what the admin API then says.
+func writeSiteState(t *testing.T, p *hubProc, hookURL string) storeSnapshot {
+	t.Helper()
+	opsAdmin(t, p, "PUT", "/v1/admin/sites/acme/settings", `{"allowed_origins":["https://shop.example"]}`, http.StatusOK)
+	opsAdmin(t, p, "PUT", "/v1/admin/sites/acme/hours", `{"timezone":"Europe/Prague","weekly":{"monday":[{"from":"09:00","to":"17:00"}]}}`, http.StatusOK)
+	registerWebhook(t, p, hookURL, `"agent.status"`)
+	alice := connectAgent(t, p, "alice", mintProcToken(t, procSecret, "acme", "alice"))
+	alice.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "r1"})
+	alice.WaitFor("status", "status", "busy", "ref", "r1")
+	return snapshotStore(t, p)
+}
+
+// serveFails runs serve on dataDir, which must stop with exit code 1 and
+// a message with every one of wants; it returns the message.
+func serveFails(t *testing.T, dataDir string, wants ...string) string {
+	t.Helper()
+	res := runPresencehub(t, nil, append([]string{"serve"}, embeddedHubArgs(dataDir)...)...)
+	for _, want := range wants {
+		if res.code != 1 || !strings.Contains(res.stderr, want) {
+			t.Fatalf("serve on %s: got exit code %d and stderr\n%s\nwant 1 and %q", dataDir, res.code, res.stderr, want)
+		}
+	}
+	t.Logf("serve on %s refused:\n%s", dataDir, res.stderr)
+	return res.stderr
+}
+
+// TestDamagedStoreIsRefused: a store whose last block of the presence
+// bucket was cut short while the hub was stopped is refused at start-up,
+// saying what happened and what to do, and stays refused until the operator
+// deletes the marker; then the hub serves what nats-server recovered, the
+// settings, hours and webhooks among it. A stream nats-server cannot load
+// at all is refused too, rather than replaced by an empty one.
+func TestDamagedStoreIsRefused(t *testing.T) {
+	hookURL, _ := startHookReceiver(t, false)
+	dir := t.TempDir()
+	h := startHub(t, "hub", embeddedHubArgs(dir, "--webhook-allow-private")...)
+	want := writeSiteState(t, h, hookURL)
+	h.terminate()
+
+	blk := lastBlock(t, dir, "KV_presence")
+	info, err := os.Stat(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(blk, info.Size()-20); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(dir, damagedFileName)
+	serveFails(t, dir, "changed while presencehub was stopped", "KV_presence", "docs/operations.md#backup-and-restore", "delete "+marker)
+	serveFails(t, dir, "found damaged at an earlier start", marker)
+
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+	h = startHub(t, "accepted", embeddedHubArgs(dir, "--webhook-allow-private")...)
+	got := snapshotStore(t, h)
+	got.alice, want.alice = "", "" // the last records of the bucket may be what was cut
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("after accepting the repair: got %+v, want %+v", got, want)
+	}
+	h.terminate()
+
+	meta := filepath.Join(streamDir(dir, "KV_presence"), "meta.inf")
+	if err := os.WriteFile(meta, []byte("{bad"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serveFails(t, dir, "stream KV_presence is in the store", "could not load it", "checksums do not match", "move "+streamDir(dir, "KV_presence"))
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("a stream that does not load left %s; want the refusal to last only as long as the stream does not load", marker)
+	}
+}
+
+// timelineOf polls hub p's timeline of site acme over [from, to] until
+// cond holds of it, and returns it.
+func timelineOf(t *testing.T, p *hubProc, from, to time.Time, cond func(string) bool) string {
+	t.Helper()
+	path := "/v1/admin/sites/acme/timeline?" + url.Values{
+		"from": {from.UTC().Format(protocol.TimeFormat)}, "to": {to.UTC().Format(protocol.TimeFormat)}}.Encode()
+	var got string
+	wstest.Eventually(t, procWait, "hub "+p.name+"'s timeline", func() bool {
+		code, body := adminCall(t, p, "GET", path, "")
+		got = body
+		return code == http.StatusOK && cond(body)
+	})
+	return got
+}
+
+// TestBackupRestoresEverything: the backup of docs/operations.md, a copy
+// of the stopped hub's --data-dir, restored as the --data-dir of a new hub,
+// brings back every setting, schedule, webhook and status, and the
+// history.
+func TestBackupRestoresEverything(t *testing.T) {
+	hookURL, _ := startHookReceiver(t, false)
+	from := time.Now().Add(-time.Minute)
+	dir := filepath.Join(t.TempDir(), "data")
+	h := startHub(t, "hub", embeddedHubArgs(dir, "--webhook-allow-private")...)
+	opsAdmin(t, h, "PUT", "/v1/admin/sites/acme/groups/sales/hours", `{"timezone":"Europe/Prague","weekly":{"friday":[{"from":"08:00","to":"12:00"}]}}`, http.StatusOK)
+	want := writeSiteState(t, h, hookURL)
+	to := time.Now()
+	timeline := timelineOf(t, h, from, to, func(body string) bool { return strings.Contains(body, `"status":"busy"`) })
+	_, groupHours := adminCall(t, h, "GET", "/v1/admin/sites/acme/groups/sales/hours", "")
+	// flock(1), which docs/operations.md puts before the copy, takes the
+	// same lock as the hub: it refuses while the hub runs.
+	lock := filepath.Join(dir, lockFileName)
+	if flock, err := exec.LookPath("flock"); err == nil {
+		if err := exec.Command(flock, "--nonblock", lock, "true").Run(); err == nil {
+			t.Errorf("flock --nonblock %s while the hub runs: got the lock, want it refused", lock)
+		}
+	}
+	h.terminate()
+
+	backup := filepath.Join(t.TempDir(), "backup")
+	copyCmd := exec.Command("cp", "-a", dir, backup)
+	if flock, err := exec.LookPath("flock"); err == nil {
+		copyCmd = exec.Command(flock, "--nonblock", lock, "cp", "-a", dir, backup)
+	}
+	if out, err := copyCmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(copyCmd.Args, " "), err, out)
+	}
+	restored := filepath.Join(t.TempDir(), "restored")
+	if out, err := exec.Command("cp", "-a", backup, restored).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a %s %s: %v\n%s", backup, restored, err, out)
+	}
+	r := startHub(t, "restored", embeddedHubArgs(restored, "--webhook-allow-private")...)
+	if got := snapshotStore(t, r); !reflect.DeepEqual(got, want) {
+		t.Errorf("restored: got %+v, want %+v", got, want)
+	}
+	if code, got := adminCall(t, r, "GET", "/v1/admin/sites/acme/groups/sales/hours", ""); code != http.StatusOK || got != groupHours {
+		t.Errorf("restored group hours: got %d %s, want 200 %s", code, got, groupHours)
+	}
+	timelineOf(t, r, from, to, func(body string) bool { return body == timeline })
+	r.terminate()
 }

@@ -246,7 +246,7 @@ func (e *embeddedNATS) checkRecovered(startup []string) error {
 		return nil
 	}
 	damaged := filepath.Join(e.dataDir, damagedFileName)
-	msg := fmt.Sprintf("The store in %s changed while presencehub was stopped (it had stopped cleanly): nats-server found %s unlike it left them and rebuilt them from what it could read; whatever it could not read is gone. "+
+	msg := fmt.Sprintf("the store in %s changed while presencehub was stopped (it had stopped cleanly): nats-server found %s unlike it left them and rebuilt them from what it could read; whatever it could not read is gone. "+
 		"Either restore the last backup into a new --data-dir (docs/operations.md#backup-and-restore), or, to go on with what nats-server recovered, delete %s and start again. Found %s.",
 		e.storeDir, strings.Join(what, ", "), damaged, time.Now().UTC().Format(time.RFC3339))
 	if err := os.WriteFile(damaged, []byte(msg+"\n"), 0o600); err != nil {
