@@ -302,6 +302,11 @@ func (e *embeddedNATS) keepStoreWritable() {
 			return
 		case <-t.C:
 		}
+		// nats-server turns JetStream off by itself on some store errors
+		// (a permission denied): that needs a restart as much.
+		if !e.ns.JetStreamEnabled() {
+			e.guard.fail("nats-server turned JetStream off")
+		}
 		_, cause := e.guard.get()
 		if cause == nil || time.Since(last) < storeRestartEvery {
 			continue
