@@ -368,7 +368,8 @@ func serveFails(t *testing.T, dataDir string, wants ...string) string {
 }
 
 // TestDamagedStoreIsRefused: a store whose last block of the presence
-// bucket was cut short while the hub was stopped is refused at start-up,
+// bucket was cut short (or, later, its last record corrupted) while the hub
+// was stopped is refused at start-up,
 // saying what happened and what to do, and stays refused until the operator
 // deletes the marker; then the hub serves what nats-server recovered, the
 // settings, hours and webhooks among it. A stream nats-server cannot load
@@ -402,6 +403,25 @@ func TestDamagedStoreIsRefused(t *testing.T) {
 		t.Errorf("after accepting the repair: got %+v, want %+v", got, want)
 	}
 	h.terminate()
+
+	// A corrupted last record (its checksum overwritten) is refused too.
+	blk = lastBlock(t, dir, "KV_presence")
+	f, err := os.OpenFile(blk, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err = f.Stat()
+	if err == nil {
+		_, err = f.WriteAt([]byte("garbage!"), info.Size()-8)
+	}
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveFails(t, dir, "changed while presencehub was stopped", "KV_presence")
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
 
 	meta := filepath.Join(streamDir(dir, "KV_presence"), "meta.inf")
 	if err := os.WriteFile(meta, []byte("{bad"), 0o600); err != nil {

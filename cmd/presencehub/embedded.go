@@ -352,7 +352,7 @@ func (e *embeddedNATS) restartJetStream(cause error) {
 }
 
 // shutdown stops the store keeper and the server, and marks a clean stop
-// in the lock file when the store was writable to the end.
+// in the lock file when the store was writable to the end and is on disk.
 func (e *embeddedNATS) shutdown() {
 	close(e.stop)
 	<-e.done
@@ -362,6 +362,13 @@ func (e *embeddedNATS) shutdown() {
 		return
 	}
 	if e.lock == nil {
+		return
+	}
+	// nats-server does not sync the store when it stops (with --nats-sync
+	// an interval): a power cut soon after would leave files the next start
+	// must rebuild, under a lock file saying the stop was clean.
+	if err := syncDisk(e.storeDir); err != nil {
+		e.log.Warn("failed to sync the store to disk at shutdown", "err", err)
 		return
 	}
 	if err := e.lock.MarkStopped(); err != nil {

@@ -2,7 +2,11 @@
 
 package main
 
-import "golang.org/x/sys/unix"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // freeBytes is the space free for an unprivileged writer on the
 // filesystem that holds dir; ok is false when the system does not say.
@@ -12,4 +16,14 @@ func freeBytes(dir string) (free uint64, ok bool) {
 		return 0, false
 	}
 	return uint64(st.Bavail) * uint64(st.Bsize), true
+}
+
+// syncDisk writes to disk what the operating system holds of the files
+// under dir (sync(2): syncfs is Linux's alone, and the store is small).
+func syncDisk(dir string) error {
+	if _, err := os.Stat(dir); err != nil {
+		return err
+	}
+	unix.Sync()
+	return nil
 }
