@@ -460,7 +460,11 @@ func TestBackupRestoresEverything(t *testing.T) {
 	opsAdmin(t, h, "PUT", "/v1/admin/sites/acme/groups/sales/hours", `{"timezone":"Europe/Prague","weekly":{"friday":[{"from":"08:00","to":"12:00"}]}}`, http.StatusOK)
 	want := writeSiteState(t, h, hookURL)
 	to := time.Now()
-	timeline := timelineOf(t, h, from, to, func(body string) bool { return strings.Contains(body, `"status":"busy"`) })
+	// The history has alice's busy and the widget's once both events are
+	// read back from the stream.
+	timeline := timelineOf(t, h, from, to, func(body string) bool {
+		return strings.Contains(body, `"status":"busy","effective":"busy"`) && strings.Contains(body, `"reason":"all_busy"`)
+	})
 	_, groupHours := adminCall(t, h, "GET", "/v1/admin/sites/acme/groups/sales/hours", "")
 	// flock(1), which docs/operations.md puts before the copy, takes the
 	// same lock as the hub: it refuses while the hub runs.
