@@ -27,6 +27,10 @@ var (
 	// ErrOutcomeUnknown is wrapped by a write error when a write was sent
 	// but not acknowledged before giving up: it may still be applied later.
 	ErrOutcomeUnknown = store.ErrOutcomeUnknown
+	// ErrUnavailable is wrapped by a write error when NATS could not take
+	// the write for as long as it was retried (an election, a cut-off
+	// replica, a store that cannot write, such as on a full disk).
+	ErrUnavailable = store.ErrUnavailable
 )
 
 // DefaultWriteRetry is the default Config.WriteRetry.

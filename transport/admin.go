@@ -209,6 +209,13 @@ func (a *adminAPI) adminFailed(w http.ResponseWriter, what string, err error) {
 		writeError(w, http.StatusServiceUnavailable, "not_ready", "the hub is still loading; try again")
 		return
 	}
+	// NATS could not take the change (an election, a full disk): not the
+	// client's mistake, and it may work later.
+	if errors.Is(err, hub.ErrUnavailable) || s.cfg.Ready() != nil {
+		s.log.Warn(what, "err", err)
+		writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, what+": NATS cannot store changes now; try again later")
+		return
+	}
 	s.log.Error(what, "err", err)
 	writeError(w, http.StatusInternalServerError, protocol.CodeInternal, what)
 }

@@ -261,7 +261,7 @@ func (a *agentConn) withSession(op func(ctx context.Context)) func() {
 
 func (a *agentConn) setStatus(ctx context.Context, st presence.Status, ref string) {
 	switch err := a.sess.SetStatus(ctx, st, ref); {
-	case errors.Is(err, hub.ErrOutcomeUnknown):
+	case errors.Is(err, hub.ErrOutcomeUnknown) || errors.Is(err, hub.ErrUnavailable):
 		a.sessLog.Warn("status change not confirmed", "err", err)
 		a.l.SendMessage(protocol.EncodeError(protocol.CodeUnavailable, "NATS did not confirm the change; it may still apply: a status frame with this ref means it did", ref))
 	case err != nil:

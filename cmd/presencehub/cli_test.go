@@ -88,8 +88,8 @@ func TestEmbeddedNATSListenErrorSurfaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	cfg := &serveConfig{dataDir: t.TempDir(), natsListen: busy.Addr().String()}
-	nc, shutdown, err := connectNATS(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg := &serveConfig{dataDir: t.TempDir(), natsListen: busy.Addr().String(), natsSync: defaultNATSSync}
+	nc, _, shutdown, err := connectNATS(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil {
 		nc.Close()
 		shutdown()

@@ -29,6 +29,7 @@ type serveConfig struct {
 	dataDir        string
 	natsURL        string
 	natsListen     string
+	natsSync       string
 	jwtSecret      string
 	allowedOrigins string
 	bucket         string
@@ -69,6 +70,9 @@ type serveConfig struct {
 	eventStream    string
 	eventRetention time.Duration
 	webhooks       webhookFlags
+	// explicit holds the flags given on the command line or in the
+	// environment, by name.
+	explicit map[string]bool
 }
 
 // webhookFlags are the --webhook-* flags.
@@ -89,6 +93,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.refreshEvery, "lease-refresh", 0, "how often live device leases are refreshed (default grace/4)")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory for the embedded NATS store and the generated signing secret (with --dev, default "+devDataDir+")")
 	fs.StringVar(&c.natsURL, "nats-url", "", "NATS server URL(s), comma separated; empty runs an embedded nats-server")
+	fs.StringVar(&c.natsSync, "nats-sync", defaultNATSSync, "when the embedded nats-server syncs its store to disk: \"always\" (before every acknowledgement) or an interval such as 1s or 2m (nats-server's default; a power cut can lose what was acknowledged since the last sync); see docs/operations.md#durability")
 	fs.StringVar(&c.natsListen, "nats-listen", "", "HOST:PORT on which the embedded nats-server accepts other hubs (default: in-process only)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 token signing secret (default: generated once and kept in --data-dir)")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma list of Origin host patterns allowed to open agent sockets, besides the hub's own host")
@@ -179,6 +184,8 @@ func loadServeConfig(args []string) (*serveConfig, *slog.Logger, []netip.Prefix,
 		// without --dev (the README runs one next), which starts empty.
 		cfg.dataDir = devDataDir
 	}
+	cfg.explicit = make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { cfg.explicit[f.Name] = true })
 	log, err := newLogger(cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return nil, nil, nil, err
@@ -298,9 +305,15 @@ func (c *serveConfig) validate() error {
 				return err
 			}
 		}
+		if _, _, err := parseNATSSync(c.natsSync); err != nil {
+			return err
+		}
 	} else {
 		if c.natsListen != "" {
 			return errors.New("--nats-listen applies to the embedded nats-server only: drop it, or --nats-url")
+		}
+		if c.explicit["nats-sync"] {
+			return errors.New("--nats-sync applies to the embedded nats-server only: on a NATS cluster, set sync_interval in each server's configuration (docs/operations.md#durability)")
 		}
 		for _, f := range []struct{ name, path string }{{"--nats-creds", c.natsCreds}, {"--nats-tls-ca", c.natsTLSCA}} {
 			if f.path == "" {

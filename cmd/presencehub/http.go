@@ -20,8 +20,9 @@ import (
 )
 
 // newTransport is the transport's server for the hub: its sockets and HTTP
-// API, with the webhooks and history of st when there are events.
-func newTransport(cfg *serveConfig, h *hub.Hub, auth *transport.Auth, st *stores, proxies []netip.Prefix, reg prometheus.Registerer, log *slog.Logger) *transport.Server {
+// API, with the webhooks and history of st when there are events, ready
+// when ready says so.
+func newTransport(cfg *serveConfig, h *hub.Hub, auth *transport.Auth, st *stores, proxies []netip.Prefix, reg prometheus.Registerer, log *slog.Logger, ready func() error) *transport.Server {
 	return transport.NewServer(h, auth, transport.Config{
 		AllowedOrigins:      splitList(cfg.allowedOrigins),
 		HelloTimeout:        cfg.helloTimeout,
@@ -40,10 +41,34 @@ func newTransport(cfg *serveConfig, h *hub.Hub, auth *transport.Auth, st *stores
 		History:             st.history,
 		Logger:              log,
 		Registerer:          reg,
-		// Not ready while JetStream does not answer, not only while the
-		// connection is down: a frozen NATS server keeps its socket open.
-		Ready: h.Healthy,
+		Ready:               ready,
 	})
+}
+
+// readiness is what /readyz reports: not ready while the embedded store
+// cannot write (emb, nil with --nats-url), nor while JetStream does not
+// answer, not only while the connection is down: a frozen NATS server
+// keeps its socket open. With the embedded server it also registers
+// presencehub_store_writable.
+func readiness(h *hub.Hub, emb *embeddedNATS, reg prometheus.Registerer) func() error {
+	if emb == nil {
+		return h.Healthy
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "presencehub_store_writable",
+		Help: "1 while the embedded nats-server's store takes writes, 0 from a failed write (a full disk) until JetStream is restarted on it.",
+	}, func() float64 {
+		if emb.storeErr() != nil {
+			return 0
+		}
+		return 1
+	}))
+	return func() error {
+		if err := emb.storeErr(); err != nil {
+			return err
+		}
+		return h.Healthy()
+	}
 }
 
 // mountExtras adds to srv what the transport does not serve itself: the

@@ -7,13 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +19,7 @@ import (
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/hub/store"
+	"github.com/presencehub/presencehub/internal/dirlock"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
 
@@ -95,10 +94,11 @@ func openEvents(ctx context.Context, cfg *serveConfig, js jetstream.JetStream, r
 	})
 }
 
-// connectNATS connects to --nats-url, or starts an embedded nats-server and
-// connects to it in-process. The returned func drains the connection and
+// connectNATS connects to --nats-url, or starts an embedded nats-server on
+// the store in --data-dir, which lock holds, and connects to it in-process
+// (emb is nil with --nats-url). The returned func drains the connection and
 // stops the embedded server.
-func connectNATS(cfg *serveConfig, log *slog.Logger) (*nats.Conn, func(), error) {
+func connectNATS(cfg *serveConfig, lock *dirlock.Lock, log *slog.Logger) (nc *nats.Conn, emb *embeddedNATS, shutdown func(), err error) {
 	opts := []nats.Option{
 		nats.Name("presencehub"),
 		nats.MaxReconnects(-1),
@@ -134,62 +134,29 @@ func connectNATS(cfg *serveConfig, log *slog.Logger) (*nats.Conn, func(), error)
 		}
 		nc, err := nats.Connect(cfg.natsURL, opts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("failed to connect to NATS at %s: %w", redactURLs(cfg.natsURL), err)
+			return nil, nil, nil, fmt.Errorf("failed to connect to NATS at %s: %w", redactURLs(cfg.natsURL), err)
 		}
-		return nc, func() { nc.Drain() }, nil
+		return nc, nil, func() { nc.Drain() }, nil
 	}
-	sopts := &natsserver.Options{
-		ServerName: "presencehub-embedded",
-		JetStream:  true,
-		StoreDir:   filepath.Join(cfg.dataDir, "nats"),
-		NoSigs:     true,
-		DontListen: cfg.natsListen == "",
+	emb, err = startEmbedded(cfg, lock, log)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	if cfg.natsListen != "" {
-		host, port, err := splitNATSListen(cfg.natsListen)
-		if err != nil {
-			return nil, nil, err
-		}
-		sopts.Host, sopts.Port = host, port
+		log.Info("embedded NATS listening", "url", emb.ns.ClientURL())
 	}
-	ns, err := natsserver.NewServer(sopts)
+	nc, err = nats.Connect(emb.ns.ClientURL(), append(opts, nats.InProcessServer(emb.ns))...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("failed to start embedded NATS: %w", err)
+		emb.shutdown()
+		return nil, nil, nil, fmt.Errorf("failed to connect to embedded NATS: %w", err)
 	}
-	nlog := &natsLog{log: log.With("nats", "embedded")}
-	ns.SetLoggerV2(nlog, false, false, false)
-	ns.Start()
-	// Start reports a failure to listen (or to start JetStream) only to the
-	// logger, and then ReadyForConnections would wait out its whole timeout:
-	// ask the logger first.
-	if err := nlog.fatalErr(); err != nil {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		if cfg.natsListen != "" {
-			return nil, nil, fmt.Errorf("failed to start embedded NATS (--nats-listen %s): %w", cfg.natsListen, err)
-		}
-		return nil, nil, fmt.Errorf("failed to start embedded NATS: %w", err)
-	}
-	if !ns.ReadyForConnections(cfg.startupTimeout) {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		return nil, nil, errors.New("embedded NATS did not become ready")
-	}
-	if cfg.natsListen != "" {
-		log.Info("embedded NATS listening", "url", ns.ClientURL())
-	}
-	nc, err := nats.Connect(ns.ClientURL(), append(opts, nats.InProcessServer(ns))...)
-	if err != nil {
-		ns.Shutdown()
-		return nil, nil, fmt.Errorf("failed to connect to embedded NATS: %w", err)
-	}
-	return nc, func() {
+	emb.conn.Store(nc)
+	return nc, emb, func() {
 		nc.Drain()
 		for nc.IsDraining() {
 			time.Sleep(10 * time.Millisecond)
 		}
-		ns.Shutdown()
-		ns.WaitForShutdown()
+		emb.shutdown()
 	}, nil
 }
 
@@ -221,28 +188,69 @@ func checkListen(addr string) error {
 // natsLog passes the embedded nats-server's log to the hub's: notices at
 // debug level, warnings and errors as such. It keeps the first fatal error,
 // which is how nats-server reports that it could not listen or start
-// JetStream (it does not exit: NoSigs, and no logger of its own).
+// JetStream (it does not exit: NoSigs, and no logger of its own); the
+// warnings and errors logged while the server starts, which say what it
+// recovered from the store; and it reports every line that says the store
+// failed a write to onFault.
 type natsLog struct {
-	log *slog.Logger
+	log     *slog.Logger
+	onFault func(msg string)
 
-	mu    sync.Mutex
-	fatal error // guarded by mu
+	mu       sync.Mutex
+	fatal    error    // guarded by mu
+	starting bool     // guarded by mu; set until endStartup
+	startup  []string // guarded by mu
 }
 
 func (l *natsLog) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *natsLog) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l *natsLog) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
 func (l *natsLog) Debugf(string, ...any)           {}
 func (l *natsLog) Tracef(string, ...any)           {}
+
+func (l *natsLog) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Warn(msg)
+	l.note(msg)
+}
+
+func (l *natsLog) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error(msg)
+	l.note(msg)
+}
 
 func (l *natsLog) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
 	l.log.Error(msg)
+	l.note(msg)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fatal == nil {
 		l.fatal = errors.New(msg)
 	}
+}
+
+// note keeps a warning or an error logged during start-up, and reports a
+// store fault.
+func (l *natsLog) note(msg string) {
+	if l.onFault != nil && isStoreFault(msg) {
+		l.onFault(msg)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.starting {
+		l.startup = append(l.startup, strings.TrimSpace(msg))
+	}
+}
+
+// endStartup returns the warnings and errors logged so far and stops
+// keeping them.
+func (l *natsLog) endStartup() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.starting = false
+	lines := l.startup
+	l.startup = nil
+	return lines
 }
 
 func (l *natsLog) fatalErr() error {

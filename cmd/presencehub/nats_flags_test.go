@@ -75,7 +75,7 @@ func TestNATSConnectErrorNamesURL(t *testing.T) {
 	addr := closed.Addr().String()
 	closed.Close() // nothing listens there now
 	cfg := parseServe(t, "--nats-url", "nats://ops:s3cret@"+addr+", tok3n@"+addr)
-	nc, stop, err := connectNATS(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	nc, _, stop, err := connectNATS(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil {
 		nc.Close()
 		stop()
@@ -93,5 +93,56 @@ func TestNATSConnectErrorNamesURL(t *testing.T) {
 		if got := redactURLs(in); got != want {
 			t.Errorf("redactURLs(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// --nats-sync: always by default, an interval otherwise, nothing else; it
+// sets the embedded nats-server's sync, and is refused with --nats-url,
+// whose servers sync as their configuration says.
+func TestNATSSyncFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		always   bool
+		interval time.Duration
+		err      string
+	}{
+		{nil, true, 0, ""},
+		{[]string{"--nats-sync", "always"}, true, 0, ""},
+		{[]string{"--nats-sync", "1s"}, false, time.Second, ""},
+		{[]string{"--nats-sync", "2m"}, false, 2 * time.Minute, ""},
+		{[]string{"--nats-sync", "0s"}, false, 0, "invalid --nats-sync"},
+		{[]string{"--nats-sync", "-1s"}, false, 0, "invalid --nats-sync"},
+		{[]string{"--nats-sync", "never"}, false, 0, "invalid --nats-sync"},
+		{[]string{"--nats-url", "nats://127.0.0.1:4222", "--nats-sync", "1s"}, false, 0, "--nats-sync applies to the embedded nats-server only"},
+		{[]string{"--nats-url", "nats://127.0.0.1:4222"}, false, 0, ""},
+	} {
+		cfg, _, _, err := loadServeConfig(tc.args)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: got %v, want an error with %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: got %v, want valid", tc.args, err)
+			continue
+		}
+		if cfg.natsURL != "" {
+			continue
+		}
+		opts, err := embeddedOptions(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.SyncAlways != tc.always || opts.SyncInterval != tc.interval {
+			t.Errorf("%v: got SyncAlways %v, SyncInterval %v, want %v, %v", tc.args, opts.SyncAlways, opts.SyncInterval, tc.always, tc.interval)
+		}
+		if opts.JetStreamMaxStore != embeddedMaxStore {
+			t.Errorf("%v: got JetStream's storage limit %d, want %d", tc.args, opts.JetStreamMaxStore, embeddedMaxStore)
+		}
+	}
+	t.Setenv("PRESENCE_NATS_SYNC", "1s")
+	if _, _, _, err := loadServeConfig([]string{"--nats-url", "nats://127.0.0.1:4222"}); err == nil || !strings.Contains(err.Error(), "--nats-sync") {
+		t.Errorf("PRESENCE_NATS_SYNC with --nats-url: got %v, want an error naming --nats-sync", err)
 	}
 }

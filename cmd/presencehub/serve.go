@@ -22,9 +22,10 @@ import (
 // and shuts down.
 func serve(ctx context.Context, stop func(), args []string) error {
 	// Flags first, then ports, and only then anything written into
-	// --data-dir (the generated secret, the embedded NATS store): a bad
-	// value or a busy port stops serve at once, naming the flag, and leaves
-	// nothing behind.
+	// --data-dir (the lock, the generated secret, the embedded NATS store):
+	// a bad value or a busy port stops serve at once, naming the flag, and
+	// leaves nothing behind. A --data-dir that another process runs on
+	// stops it next, before it touches the secret or the store.
 	cfg, log, proxies, err := loadServeConfig(args)
 	if err != nil {
 		return err
@@ -34,12 +35,19 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		return err
 	}
 	defer closeListeners()
+	lock, err := lockDataDir(cfg)
+	if err != nil {
+		return err
+	}
+	if lock != nil {
+		defer lock.Release()
+	}
 	auth, err := newAuth(cfg)
 	if err != nil {
 		return err
 	}
 
-	nc, shutdownNATS, err := connectNATS(cfg, log)
+	nc, emb, shutdownNATS, err := connectNATS(cfg, lock, log)
 	if err != nil {
 		return err
 	}
@@ -58,7 +66,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := newTransport(cfg, h, auth, st, proxies, reg, log)
+	srv := newTransport(cfg, h, auth, st, proxies, reg, log, readiness(h, emb, reg))
 	mountExtras(srv, reg, auth, cfg.dev)
 	httpSrv, httpLn := newHTTPServer(cfg, srv, ln, proxies, reg, log)
 

@@ -56,7 +56,7 @@ func (r *Records) Create(ctx context.Context, key string, value []byte) error {
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return ErrExists
 	}
-	return err
+	return unavailable(err)
 }
 
 // Get returns the value at key and its revision, or ErrNotFound.
@@ -78,11 +78,13 @@ func (r *Records) Update(ctx context.Context, key string, value []byte, rev uint
 	if IsConflict(err) {
 		return ErrConflict
 	}
-	return err
+	return unavailable(err)
 }
 
 // Purge removes key and its history.
-func (r *Records) Purge(ctx context.Context, key string) error { return r.kv.Purge(ctx, key) }
+func (r *Records) Purge(ctx context.Context, key string) error {
+	return unavailable(r.kv.Purge(ctx, key))
+}
 
 // Keys lists the keys that match filter (a subject filter: "acme.*").
 func (r *Records) Keys(ctx context.Context, filter string) ([]string, error) {

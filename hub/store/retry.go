@@ -31,6 +31,13 @@ import (
 // not acknowledged before giving up: it may still be applied later.
 var ErrOutcomeUnknown = errors.New("hub: outcome unknown: the change may still apply")
 
+// ErrUnavailable is wrapped by a write error when NATS could not take the
+// write for as long as it was retried: no stream leader, no answer, or a
+// store that cannot write (a full disk). It is not the caller's mistake,
+// and the same write may succeed later. A write whose outcome is unknown
+// wraps both.
+var ErrUnavailable = errors.New("hub: JetStream cannot store changes now")
+
 // ErrReplaced is returned by a compare-and-set on a lease that another
 // session of the same device holds now.
 var ErrReplaced = errors.New("hub: session replaced by a newer one of the same device")
@@ -54,7 +61,7 @@ func (s *Store) retry(ctx context.Context, write func(ctx context.Context) error
 // bound (0 or negative: one attempt).
 func (s *Store) retryFor(ctx context.Context, bound time.Duration, write func(ctx context.Context) error) error {
 	if bound <= 0 {
-		return write(ctx)
+		return unavailable(write(ctx))
 	}
 	deadline := time.Now().Add(bound)
 	wait := jsretry.FirstWait
@@ -85,9 +92,9 @@ func (s *Store) retryFor(ctx context.Context, bound time.Duration, write func(ct
 				s.countRetry(outcome)
 			}
 			if unknown {
-				return fmt.Errorf("%w (%w)", err, ErrOutcomeUnknown)
+				return fmt.Errorf("%w (%w, %w)", err, ErrOutcomeUnknown, ErrUnavailable)
 			}
-			return err
+			return fmt.Errorf("%w (%w)", err, ErrUnavailable)
 		}
 		retried = true
 		t := time.NewTimer(wait)
@@ -98,6 +105,18 @@ func (s *Store) retryFor(ctx context.Context, bound time.Duration, write func(ct
 		}
 		wait = min(2*wait, jsretry.MaxWait)
 	}
+}
+
+// unavailable wraps ErrUnavailable (and ErrOutcomeUnknown for a timeout)
+// around err when it is one a later attempt may not meet.
+func unavailable(err error) error {
+	switch {
+	case err == nil || !jsretry.Retryable(err):
+		return err
+	case jsretry.MaybeStored(err):
+		return fmt.Errorf("%w (%w, %w)", err, ErrOutcomeUnknown, ErrUnavailable)
+	}
+	return fmt.Errorf("%w (%w)", err, ErrUnavailable)
 }
 
 func (s *Store) countRetry(outcome string) {
