@@ -24,33 +24,7 @@ import (
 // its log and not yet committed, while the record it reads back has not
 // changed at all.
 func TestStatusChangeThroughLeaderWithoutQuorum(t *testing.T) {
-	c := natstest.StartCluster(t)
-	js, err := jetstream.New(c.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bucket := store.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL}
-	ctx, cancel := context.WithTimeout(context.Background(), chaosWait)
-	defer cancel()
-	if _, err := store.OpenBucket(ctx, js, bucket); err != nil {
-		t.Fatal(err)
-	}
-	leader := c.StreamLeader(t, js, kvStream)
-	a := startHubWith(t, leader.URL(), nil, bucket, hub.Config{Grace: time.Hour, WriteRetry: time.Hour, HealthEvery: 500 * time.Millisecond}, chaosWait)
-	dev := newQueue(16)
-	s := connect(t, a, "acme", "alice", nil, dev)
-	dev.expect(t, "welcome")
-	c.WaitStreamCurrent(t, js, kvStream)
-	if l := c.StreamLeader(t, js, kvStream); l != leader {
-		t.Skipf("the stream's leader moved to %s before the test could cut it off", l.Name)
-	}
-	var others []*natstest.Node
-	for _, n := range c.Nodes {
-		if n != leader {
-			others = append(others, n)
-			n.Kill()
-		}
-	}
+	a, s, dev, others := leaderAlone(t, hub.Config{Grace: time.Hour, WriteRetry: time.Hour, HealthEvery: 500 * time.Millisecond})
 	before := kvErrors(t, a)
 	done := make(chan error, 1)
 	go func() {
@@ -81,36 +55,10 @@ func TestStatusChangeThroughLeaderWithoutQuorum(t *testing.T) {
 // keeper tries again at its next tick instead of kicking the device (which
 // would tell its client, with 4002, never to come back).
 func TestLeaseRefreshThroughLeaderWithoutQuorum(t *testing.T) {
-	c := natstest.StartCluster(t)
-	js, err := jetstream.New(c.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bucket := store.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL}
-	ctx, cancel := context.WithTimeout(context.Background(), chaosWait)
-	defer cancel()
-	if _, err := store.OpenBucket(ctx, js, bucket); err != nil {
-		t.Fatal(err)
-	}
-	leader := c.StreamLeader(t, js, kvStream)
 	// The grace outlasts the outage; refreshes come every 500ms, each
 	// retried for at most a second.
-	a := startHubWith(t, leader.URL(), nil, bucket, hub.Config{Grace: time.Minute, RefreshEvery: 500 * time.Millisecond,
-		WriteRetry: time.Second, HealthEvery: 500 * time.Millisecond}, chaosWait)
-	dev := newQueue(16)
-	s := connect(t, a, "acme", "alice", nil, dev)
-	dev.expect(t, "welcome")
-	c.WaitStreamCurrent(t, js, kvStream)
-	if l := c.StreamLeader(t, js, kvStream); l != leader {
-		t.Skipf("the stream's leader moved to %s before the test could cut it off", l.Name)
-	}
-	var others []*natstest.Node
-	for _, n := range c.Nodes {
-		if n != leader {
-			others = append(others, n)
-			n.Kill()
-		}
-	}
+	a, s, dev, others := leaderAlone(t, hub.Config{Grace: time.Minute, RefreshEvery: 500 * time.Millisecond,
+		WriteRetry: time.Second, HealthEvery: 500 * time.Millisecond})
 	// Several refreshes fail, each after its retries.
 	before := kvErrors(t, a)
 	wstest.Eventually(t, chaosWait, "refreshes have failed for a while, or the session was kicked", func() bool {
@@ -134,4 +82,40 @@ func TestLeaseRefreshThroughLeaderWithoutQuorum(t *testing.T) {
 		t.Fatalf("got the session kicked (%v), want it kept", err)
 	default:
 	}
+}
+
+// leaderAlone starts a three-node cluster with a three-replica bucket, a
+// hub with cfg connected to the node that leads the bucket's stream, and a
+// device of alice on it; then it kills the two other nodes, so that the
+// leader is left alone without its quorum, and returns them to restart.
+func leaderAlone(t *testing.T, cfg hub.Config) (*testHub, *hub.Session, *queue, []*natstest.Node) {
+	t.Helper()
+	c := natstest.StartCluster(t)
+	js, err := jetstream.New(c.Connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := store.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL}
+	ctx, cancel := context.WithTimeout(context.Background(), chaosWait)
+	defer cancel()
+	if _, err := store.OpenBucket(ctx, js, bucket); err != nil {
+		t.Fatal(err)
+	}
+	leader := c.StreamLeader(t, js, kvStream)
+	a := startHubWith(t, leader.URL(), nil, bucket, cfg, chaosWait)
+	dev := newQueue(16)
+	s := connect(t, a, "acme", "alice", nil, dev)
+	dev.expect(t, "welcome")
+	c.WaitStreamCurrent(t, js, kvStream)
+	if l := c.StreamLeader(t, js, kvStream); l != leader {
+		t.Skipf("the stream's leader moved to %s before the test could cut it off", l.Name)
+	}
+	var others []*natstest.Node
+	for _, n := range c.Nodes {
+		if n != leader {
+			others = append(others, n)
+			n.Kill()
+		}
+	}
+	return a, s, dev, others
 }

@@ -28,6 +28,20 @@ type recordWrite struct {
 // watchRecord follows every write of an agent's record, from now on.
 func watchRecord(t *testing.T, ns *natsserver.Server, site, agent string) chan recordWrite {
 	t.Helper()
+	out := make(chan recordWrite, 100)
+	watchKey(t, ns, "a."+site+"."+agent, func(e jetstream.KeyValueEntry) {
+		var r recordWrite
+		json.Unmarshal(e.Value(), &r)
+		r.Rev = e.Revision()
+		out <- r
+	})
+	return out
+}
+
+// watchKey calls put with every value stored at key from now on (not its
+// removals), on a goroutine that ends with the test.
+func watchKey(t *testing.T, ns *natsserver.Server, key string, put func(jetstream.KeyValueEntry)) {
+	t.Helper()
 	js, err := jetstream.New(natstest.Connect(t, ns))
 	if err != nil {
 		t.Fatal(err)
@@ -38,24 +52,18 @@ func watchRecord(t *testing.T, ns *natsserver.Server, site, agent string) chan r
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := kv.Watch(ctx, "a."+site+"."+agent, jetstream.UpdatesOnly())
+	w, err := kv.Watch(ctx, key, jetstream.UpdatesOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan recordWrite, 100)
 	go func() {
 		defer w.Stop()
 		for e := range w.Updates() {
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
+			if e != nil && e.Operation() == jetstream.KeyValuePut {
+				put(e)
 			}
-			var r recordWrite
-			json.Unmarshal(e.Value(), &r)
-			r.Rev = e.Revision()
-			out <- r
 		}
 	}()
-	return out
 }
 
 // nextWrite returns the next write of the record, failing the test if none
@@ -214,31 +222,11 @@ func TestReconnectIsNoActivity(t *testing.T) {
 // on, and hands over the device each names.
 func watchActivity(t *testing.T, ns *natsserver.Server, site, agent string) chan string {
 	t.Helper()
-	js, err := jetstream.New(natstest.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	kv, err := js.KeyValue(ctx, store.DefaultBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := kv.Watch(ctx, "i."+site+"."+agent, jetstream.UpdatesOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := make(chan string, 100)
-	go func() {
-		defer w.Stop()
-		for e := range w.Updates() {
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			var r store.ActivityRecord
-			json.Unmarshal(e.Value(), &r)
-			out <- r.Device
-		}
-	}()
+	watchKey(t, ns, "i."+site+"."+agent, func(e jetstream.KeyValueEntry) {
+		var r store.ActivityRecord
+		json.Unmarshal(e.Value(), &r)
+		out <- r.Device
+	})
 	return out
 }
