@@ -41,7 +41,7 @@ func (v *view) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool)
 			rec.Widgets[i] = change.Widget{Group: g, Before: change.WidgetState{Widget: w, Next: next}}
 		}
 	}
-	h.view.applyLocked(s, k, e)
+	h.view.applyKeyLocked(s, k, e)
 	if agentKind {
 		rec.Agent.After = h.view.agentNowLocked(s, k.Agent)
 	}
@@ -101,9 +101,9 @@ type entry struct {
 	live bool
 }
 
-// applyLocked folds one bucket entry of site s into the view; what it
+// applyKeyLocked folds one bucket entry of site s into the view; what it
 // changes is told when s is unlocked.
-func (v *view) applyLocked(s *site, k store.Key, e entry) {
+func (v *view) applyKeyLocked(s *site, k store.Key, e entry) {
 	h := v.h
 	switch k.Kind {
 	case store.KindAgent:

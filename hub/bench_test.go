@@ -61,7 +61,7 @@ func deviceEntry(b *testing.B, site, agent, device string, rev uint64) entry {
 func (h *Hub) applyEntry(e entry) {
 	k, _ := store.ParseKey(e.key)
 	s := h.view.lockSite(k.Site)
-	h.view.applyLocked(s, k, e)
+	h.view.applyEntryLocked(s, k, e, false)
 	h.view.unlockSite(s)
 }
 
@@ -99,6 +99,35 @@ func BenchmarkApplyAgentUpdate(b *testing.B) {
 		e.rev = rev
 		h.applyEntry(e)
 		<-q.frames
+	}
+}
+
+// BenchmarkApplyLeaseRefresh applies a lease refreshed, the agent
+// unchanged (the most common entry of all), on a site with working hours
+// and widgets of 20 groups and the site subscribed, the agent in no group
+// (so in every group's count): the entry moves no widget, so none is
+// recomputed.
+func BenchmarkApplyLeaseRefresh(b *testing.B) {
+	h := newBenchHub(b)
+	rev, _ := seedBenchSite(b, h)
+	sched := presence.Schedule{Timezone: "Europe/Prague", Weekly: map[string][]presence.Interval{"monday": {{From: "09:00", To: "17:00"}}}}
+	v, err := json.Marshal(sched)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rev++
+	h.applyEntry(entry{key: store.HoursKey("acme", "").String(), rev: rev, value: v})
+	for g := range 20 {
+		q := &drainQueue{frames: make(chan []byte, 1)}
+		if _, err := h.SubscribeWidget("acme", fmt.Sprint("group", g), q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rev++
+		h.applyEntry(deviceEntry(b, "acme", "agent7", "d", rev))
 	}
 }
 

@@ -56,7 +56,11 @@ func (p *pendingChanges) add(rec change.Record, t change.Touched, live bool) {
 		p.agentGroups = append(p.agentGroups, rec.Agent.Before.Groups...)
 		p.agentGroups = append(p.agentGroups, rec.Agent.After.Groups...)
 	}
-	if t.All || len(t.Groups) > 0 {
+	// An agent's or a lease's entry moves a widget only through the
+	// agent's effective status or groups: a lease refreshed, the agent
+	// unchanged, recomputes none (it is the most common entry of all).
+	agentEntry := rec.Key.Kind == store.KindAgent || rec.Key.Kind == store.KindLease
+	if (t.All || len(t.Groups) > 0) && (!agentEntry || rec.Agent.RosterChanged()) {
 		p.touched.Add(t)
 	}
 }

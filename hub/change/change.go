@@ -2,7 +2,7 @@
 // on a site: the agent, the device lease and the widgets it moved, each as
 // it was before and after. The hub makes one record per entry it applies
 // (hub/apply.go) and reads two things off it: the frames for its local
-// subscribers (hub/view.go) and the events (package events, derive.go).
+// subscribers (hub/frames.go) and the events (package events, derive.go).
 // Which widgets an entry can move is decided once, in Touched. It holds
 // types and pure functions only, and runs no goroutines.
 package change
@@ -95,7 +95,9 @@ type Widget struct {
 
 // Moved reports whether the widget's status, reason or next hours
 // boundary changed.
-func (w Widget) Moved() bool { return w.Before != w.After }
+func (w Widget) Moved() bool {
+	return w.Before.Widget != w.After.Widget || !w.Before.Next.Equal(w.After.Next)
+}
 
 // WidgetState is a widget and when its working hours next open or close
 // (zero if never).

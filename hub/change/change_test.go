@@ -108,3 +108,28 @@ func TestAgentChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestWidgetMoved: a widget moved when its status, reason or next boundary
+// did; the same boundary in another zone's clothes (a schedule's zone
+// renamed to one with the same rules) is no move.
+func TestWidgetMoved(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := time.Date(2026, 12, 7, 17, 0, 0, 0, berlin)
+	open := presence.Widget{Status: presence.Online, Reason: presence.ReasonAgentsOnline}
+	same := Widget{Before: WidgetState{Widget: open, Next: next}, After: WidgetState{Widget: open, Next: next.In(paris)}}
+	if same.Moved() {
+		t.Error("the same boundary in another zone counts as a move")
+	}
+	later := Widget{Before: WidgetState{Widget: open, Next: next}, After: WidgetState{Widget: open, Next: next.Add(time.Hour)}}
+	busy := Widget{Before: WidgetState{Widget: open, Next: next}, After: WidgetState{Widget: presence.Widget{Status: presence.Busy, Reason: presence.ReasonAllBusy}, Next: next}}
+	if !later.Moved() || !busy.Moved() {
+		t.Error("a new boundary or a new status does not count as a move")
+	}
+}

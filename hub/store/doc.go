@@ -6,9 +6,11 @@
 // markers with per-message TTLs (lease.go), the keys the idle rule and the
 // uncovered alert keep as TTLs (ttlkeys.go), the watch that feeds every
 // replica's view (watch.go), and the retry policy that rides out a stream
-// leader election (retry.go). Records, a small JSON-record bucket with the
-// same policy, holds other parts' registrations (webhooks).
+// leader election (retry.go). Records, a small JSON-record bucket, holds
+// other parts' registrations (webhooks); it is opened with the same retry
+// through a forming cluster, and its reads and writes are tried once.
 //
-// Goroutines: none of its own. A Watch runs nats.go's consumer for the
-// watch; every call runs on its caller's goroutine.
+// Goroutines: a Watcher runs one, handing the watch's entries over, until
+// Stop is called or the watch ends (nats.go runs the watch's consumer).
+// Every other call runs on its caller's goroutine.
 package store

@@ -104,6 +104,7 @@ func (s *Store) publish(ctx context.Context, op string, msg *nats.Msg, ttl time.
 // StoredMsg is a message of the bucket's stream as the message-get API
 // returns it.
 type StoredMsg struct {
+	Seq    uint64 `json:"seq"`  // its revision
 	Header []byte `json:"hdrs"` // NATS/1.0 header block
 	Data   []byte `json:"data"`
 }

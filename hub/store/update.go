@@ -84,6 +84,13 @@ func (s *Store) UpdateAgent(ctx context.Context, site, agent string, from *Versi
 			// (the record carries its time, so no other write equals it).
 			return cur.Rev, nil
 		}
+		if cur.Exists == expected.Exists && cur.Rev == expected.Rev && s.leaderHolds(ctx, key, &cur, &raw) {
+			if cur.Exists && slices.ContainsFunc(attempts, func(a []byte) bool { return bytes.Equal(a, raw) }) {
+				return cur.Rev, nil
+			}
+			changed++
+			continue
+		}
 		if cur.Exists == expected.Exists && cur.Rev == expected.Rev {
 			// The record has not changed: what the stream's leader refused
 			// is a write still in its log, not yet committed (this call's
@@ -109,6 +116,25 @@ func (s *Store) UpdateAgent(ctx context.Context, site, agent string, from *Versi
 		changed++
 	}
 	return 0, ErrKeptChanging
+}
+
+// leaderHolds asks the stream's leader for the last message of key, and
+// reports whether it holds a record other than cur, which a read answered
+// by a replica behind the leader can miss; it then puts the leader's
+// record in cur and raw. When the leader cannot tell (an election), or
+// holds what cur says, it reports false.
+func (s *Store) leaderHolds(ctx context.Context, key string, cur *Versioned[AgentRecord], raw *[]byte) bool {
+	k, _ := ParseKey(key)
+	m, err := s.LastMessage(ctx, k)
+	if err != nil || m == nil || m.Seq == 0 || m.Seq == cur.Rev || bytes.Contains(m.Header, []byte("KV-Operation")) {
+		return false
+	}
+	rec, err := DecodeAgentRecord(m.Data)
+	if err != nil {
+		return false
+	}
+	*cur, *raw = Versioned[AgentRecord]{Rec: rec, Rev: m.Seq, Exists: true}, m.Data
+	return true
 }
 
 // readAgent reads the agent record at key into v, retrying through an

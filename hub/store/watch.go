@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,6 +30,7 @@ type Watcher struct {
 	ch     chan *Entry
 	done   chan struct{} // closed by Stop
 	exited chan struct{} // closed when run returns
+	stop   sync.Once
 }
 
 // WatchAll starts a watch of the whole bucket. Its entries come until ctx
@@ -83,7 +85,9 @@ func (wt *Watcher) Updates() <-chan *Entry { return wt.ch }
 // JetStream timeout when the server that held it has gone away: callers
 // that must not wait call it on a goroutine of their own.
 func (wt *Watcher) Stop() {
-	close(wt.done)
-	<-wt.exited
-	wt.w.Stop()
+	wt.stop.Do(func() {
+		close(wt.done)
+		<-wt.exited
+		wt.w.Stop()
+	})
 }
