@@ -8,7 +8,6 @@ package client_test
 // cut), and everything goes over real sockets.
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/presencehub/presencehub/client"
+	"github.com/presencehub/presencehub/internal/proctest"
 )
 
 // wait bounds every wait for an event; it is a deadline for failing, never a
@@ -63,26 +62,7 @@ func hubBinary(t *testing.T) string {
 }
 
 // hubProc is one running `presencehub serve`.
-type hubProc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	addr string // host:port it listens on
-
-	addrCh   chan string
-	loaded   chan struct{}
-	readDone chan struct{}
-	exited   chan struct{}
-	waitErr  error
-
-	mu     sync.Mutex
-	stderr strings.Builder
-}
-
-var (
-	listeningLine  = regexp.MustCompile(`\bmsg=listening addr=(\S+)`)
-	viewLoadedLine = regexp.MustCompile(`\bmsg="view loaded"`)
-)
+type hubProc struct{ *proctest.Proc }
 
 // hubArgs are the flags of a hub on addr with its embedded NATS in dataDir.
 func hubArgs(addr, dataDir string, grace time.Duration, extra ...string) []string {
@@ -94,109 +74,45 @@ func hubArgs(addr, dataDir string, grace time.Duration, extra ...string) []strin
 // its view is loaded. It is killed when the test ends.
 func startHub(t *testing.T, name string, args ...string) *hubProc {
 	t.Helper()
-	cmd := exec.Command(hubBinary(t), append([]string{"serve"}, args...)...)
+	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PRESENCE_") {
-			cmd.Env = append(cmd.Env, kv)
+			env = append(env, kv)
 		}
 	}
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("failed to start hub %s: %v", name, err)
-	}
-	p := &hubProc{t: t, name: name, cmd: cmd, addrCh: make(chan string, 1), loaded: make(chan struct{}),
-		readDone: make(chan struct{}), exited: make(chan struct{})}
-	go p.readStderr(pipe)
-	go func() {
-		<-p.readDone // Wait closes the pipe: all reads first
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-	})
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	select {
-	case p.addr = <-p.addrCh:
-	case <-p.exited:
-		t.Fatalf("hub %s exited before listening (%v); stderr:\n%s", name, p.waitErr, p.stderrText())
-	case <-deadline.C:
-		t.Fatalf("hub %s did not listen within %v; stderr:\n%s", name, wait, p.stderrText())
-	}
-	select {
-	case <-p.loaded:
-	case <-p.exited:
-		t.Fatalf("hub %s exited before its view loaded (%v); stderr:\n%s", name, p.waitErr, p.stderrText())
-	case <-deadline.C:
-		t.Fatalf("hub %s did not load its view within %v; stderr:\n%s", name, wait, p.stderrText())
-	}
-	return p
-}
-
-func (p *hubProc) readStderr(r io.Reader) {
-	defer close(p.readDone)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	sentAddr, sawLoaded := false, false
-	for sc.Scan() {
-		line := sc.Text()
-		p.mu.Lock()
-		p.stderr.WriteString(line + "\n")
-		p.mu.Unlock()
-		p.t.Logf("%s: %s", p.name, line)
-		if m := listeningLine.FindStringSubmatch(line); m != nil && !sentAddr {
-			sentAddr = true
-			p.addrCh <- m[1]
-		}
-		if !sawLoaded && viewLoadedLine.MatchString(line) {
-			sawLoaded = true
-			close(p.loaded)
-		}
-	}
-	io.Copy(io.Discard, r)
-}
-
-func (p *hubProc) stderrText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
+	return &hubProc{proctest.Start(t, hubBinary(t), env, name, wait, args...)}
 }
 
 // url is the hub's base URL.
-func (p *hubProc) url() string { return "http://" + p.addr }
+func (p *hubProc) url() string { return "http://" + p.Addr }
 
 // terminate sends SIGTERM and waits for a clean exit.
 func (p *hubProc) terminate() {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatalf("failed to send SIGTERM to hub %s: %v", p.name, err)
+	p.T.Helper()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.T.Fatalf("failed to send SIGTERM to hub %s: %v", p.Name, err)
 	}
 	p.waitExit()
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		p.t.Errorf("hub %s exited on SIGTERM with code %d, want 0; stderr:\n%s", p.name, code, p.stderrText())
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 {
+		p.T.Errorf("hub %s exited on SIGTERM with code %d, want 0; stderr:\n%s", p.Name, code, p.Stderr())
 	}
 }
 
 // kill sends SIGKILL and waits for the process to end.
 func (p *hubProc) kill() {
-	p.t.Helper()
-	if err := p.cmd.Process.Kill(); err != nil {
-		p.t.Fatalf("failed to kill hub %s: %v", p.name, err)
+	p.T.Helper()
+	if err := p.Cmd.Process.Kill(); err != nil {
+		p.T.Fatalf("failed to kill hub %s: %v", p.Name, err)
 	}
 	p.waitExit()
 }
 
 func (p *hubProc) waitExit() {
-	p.t.Helper()
+	p.T.Helper()
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 	case <-time.After(wait):
-		p.t.Fatalf("hub %s did not exit within %v; stderr:\n%s", p.name, wait, p.stderrText())
+		p.T.Fatalf("hub %s did not exit within %v; stderr:\n%s", p.Name, wait, p.Stderr())
 	}
 }
 

@@ -117,7 +117,7 @@ func TestReplicaIDAndHomePage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, port, err := net.SplitHostPort(a.addr)
+	_, port, err := net.SplitHostPort(a.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}

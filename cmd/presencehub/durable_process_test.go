@@ -44,7 +44,7 @@ func TestSecondProcessOnADataDirFails(t *testing.T) {
 	opsAdmin(t, a, "PUT", "/v1/admin/sites/acme/settings", `{"allowed_origins":["https://shop.example"]}`, http.StatusOK)
 
 	res := runPresencehub(t, nil, append([]string{"serve"}, embeddedHubArgs(dir)...)...)
-	pid := strconv.Itoa(a.cmd.Process.Pid)
+	pid := strconv.Itoa(a.Cmd.Process.Pid)
 	if res.code != 1 || !strings.Contains(res.stderr, "--data-dir "+dir+" is in use by another presencehub process (pid "+pid+")") {
 		t.Fatalf("second process on %s: got exit code %d and stderr\n%s\nwant 1 and a message naming the directory and pid %s", dir, res.code, res.stderr, pid)
 	}
@@ -53,7 +53,7 @@ func TestSecondProcessOnADataDirFails(t *testing.T) {
 	}
 
 	a.kill()
-	<-a.exited
+	<-a.Exited
 	b := startHub(t, "B", embeddedHubArgs(dir)...)
 	if code, body := adminCall(t, b, "GET", "/v1/admin/sites/acme/settings", ""); code != http.StatusOK || !strings.Contains(body, "https://shop.example") {
 		t.Errorf("settings after a SIGKILL: got %d %s, want the ones stored before it", code, body)
@@ -139,14 +139,14 @@ func setStatusOutcome(t *testing.T, c *agentClient, status, ref string) (ok bool
 // code and the body.
 func adminCall(t *testing.T, p *hubProc, method, path, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, "http://"+p.Addr+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+opsAdminToken(t))
 	resp, err := opsHTTP.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s on hub %s: %v", method, path, p.name, err)
+		t.Fatalf("%s %s on hub %s: %v", method, path, p.Name, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -166,17 +166,17 @@ func snapshotStore(t *testing.T, p *hubProc) storeSnapshot {
 	var s storeSnapshot
 	code, body := adminCall(t, p, "GET", "/v1/admin/sites/acme/settings", "")
 	if code != http.StatusOK {
-		t.Fatalf("GET settings on hub %s: got %d %s", p.name, code, body)
+		t.Fatalf("GET settings on hub %s: got %d %s", p.Name, code, body)
 	}
 	s.settings = strings.TrimSpace(body)
 	code, body = adminCall(t, p, "GET", "/v1/admin/sites/acme/hours", "")
 	if code != http.StatusOK && code != http.StatusNotFound {
-		t.Fatalf("GET hours on hub %s: got %d %s", p.name, code, body)
+		t.Fatalf("GET hours on hub %s: got %d %s", p.Name, code, body)
 	}
 	s.hours = strings.TrimSpace(body)
 	code, list := webhookAPI(t, p, "GET", "/v1/admin/sites/acme/webhooks", "")
 	if code != http.StatusOK {
-		t.Fatalf("GET webhooks on hub %s: got %d %v", p.name, code, list)
+		t.Fatalf("GET webhooks on hub %s: got %d %v", p.Name, code, list)
 	}
 	hooks, _ := list["webhooks"].([]any)
 	for _, h := range hooks {
@@ -187,7 +187,7 @@ func snapshotStore(t *testing.T, p *hubProc) storeSnapshot {
 	slices.Sort(s.webhooks)
 	code, body = adminCall(t, p, "GET", "/v1/admin/sites/acme/agents/alice", "")
 	if code != http.StatusOK {
-		t.Fatalf("GET agent alice on hub %s: got %d %s", p.name, code, body)
+		t.Fatalf("GET agent alice on hub %s: got %d %s", p.Name, code, body)
 	}
 	var agent struct {
 		Status string `json:"status"`
@@ -257,8 +257,8 @@ func TestFullDiskRefusesWritesAndRecovers(t *testing.T) {
 	}
 	opsNoFrameYet(t, widget, "while the disk is full")
 	select {
-	case <-h.exited:
-		t.Fatalf("the hub exited on a full disk (%v)", h.waitErr)
+	case <-h.Exited:
+		t.Fatalf("the hub exited on a full disk (%v)", h.WaitErr)
 	default:
 	}
 
@@ -307,7 +307,7 @@ func waitHTTPBody(t *testing.T, p *hubProc, path string, code int, want string) 
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s on hub %s: got %d %q for %v, want %d and %q", path, p.name, got, body, procWait, code, want)
+			t.Fatalf("GET %s on hub %s: got %d %q for %v, want %d and %q", path, p.Name, got, body, procWait, code, want)
 		}
 		<-tick.C
 	}
@@ -440,7 +440,7 @@ func timelineOf(t *testing.T, p *hubProc, from, to time.Time, cond func(string) 
 	path := "/v1/admin/sites/acme/timeline?" + url.Values{
 		"from": {from.UTC().Format(protocol.TimeFormat)}, "to": {to.UTC().Format(protocol.TimeFormat)}}.Encode()
 	var got string
-	wstest.Eventually(t, procWait, "hub "+p.name+"'s timeline", func() bool {
+	wstest.Eventually(t, procWait, "hub "+p.Name+"'s timeline", func() bool {
 		code, body := adminCall(t, p, "GET", path, "")
 		got = body
 		return code == http.StatusOK && cond(body)

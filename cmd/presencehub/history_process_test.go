@@ -62,7 +62,7 @@ func TestHistorySurvivesEveryReplica(t *testing.T) {
 	timeline := func(p *hubProc) string {
 		t.Helper()
 		var got string
-		wstest.Eventually(t, procWait, "hub "+p.name+" has alice's history", func() bool {
+		wstest.Eventually(t, procWait, "hub "+p.Name+" has alice's history", func() bool {
 			code, body := webhookAPI(t, p, "GET", path, "")
 			got = fmt.Sprint(body["agents"])
 			return code == http.StatusOK && got == want

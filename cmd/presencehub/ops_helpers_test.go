@@ -36,14 +36,14 @@ var opsHTTP = &http.Client{Timeout: procWait}
 // opsGet fetches path from hub p and returns the status code and body.
 func opsGet(t *testing.T, p *hubProc, path string) (int, string) {
 	t.Helper()
-	resp, err := opsHTTP.Get("http://" + p.addr + path)
+	resp, err := opsHTTP.Get("http://" + p.Addr + path)
 	if err != nil {
-		t.Fatalf("GET %s on hub %s: %v", path, p.name, err)
+		t.Fatalf("GET %s on hub %s: %v", path, p.Name, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s on hub %s: failed to read body: %v", path, p.name, err)
+		t.Fatalf("GET %s on hub %s: failed to read body: %v", path, p.Name, err)
 	}
 	return resp.StatusCode, string(body)
 }
@@ -57,9 +57,9 @@ func opsWaitHTTPStatus(t *testing.T, p *hubProc, path string, want int) {
 	defer tick.Stop()
 	last := "no answer"
 	for {
-		resp, err := opsHTTP.Get("http://" + p.addr + path)
+		resp, err := opsHTTP.Get("http://" + p.Addr + path)
 		if err != nil {
-			t.Fatalf("GET %s on hub %s: got %s and then %v, want %d", path, p.name, last, err, want)
+			t.Fatalf("GET %s on hub %s: got %s and then %v, want %d", path, p.Name, last, err, want)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -68,7 +68,7 @@ func opsWaitHTTPStatus(t *testing.T, p *hubProc, path string, want int) {
 		}
 		last = fmt.Sprintf("%d %q", resp.StatusCode, strings.TrimSpace(string(body)))
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s on hub %s: got %s for %v, want %d", path, p.name, last, procWait, want)
+			t.Fatalf("GET %s on hub %s: got %s for %v, want %d", path, p.Name, last, procWait, want)
 		}
 		<-tick.C
 	}
@@ -179,11 +179,11 @@ func opsScrape(t *testing.T, p *hubProc) opsMetrics {
 	t.Helper()
 	code, body := opsGet(t, p, "/metrics")
 	if code != http.StatusOK {
-		t.Fatalf("GET /metrics on hub %s: got %d %q, want 200", p.name, code, body)
+		t.Fatalf("GET /metrics on hub %s: got %d %q, want 200", p.Name, code, body)
 	}
 	m, err := opsParseMetrics(body)
 	if err != nil {
-		t.Fatalf("GET /metrics on hub %s: got unparsable text: %v", p.name, err)
+		t.Fatalf("GET /metrics on hub %s: got unparsable text: %v", p.Name, err)
 	}
 	return m
 }
@@ -252,7 +252,7 @@ func opsWaitMetrics(t *testing.T, p *hubProc, what string, wants ...opsWant) ops
 			return m
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("hub %s metrics %s, after %v:\n  %s", p.name, what, procWait, strings.Join(bad, "\n  "))
+			t.Fatalf("hub %s metrics %s, after %v:\n  %s", p.Name, what, procWait, strings.Join(bad, "\n  "))
 		}
 		<-tick.C
 	}
@@ -260,10 +260,10 @@ func opsWaitMetrics(t *testing.T, p *hubProc, what string, wants ...opsWant) ops
 
 // opsSigterm sends SIGTERM to p and returns the time just before it did.
 func (p *hubProc) opsSigterm() time.Time {
-	p.t.Helper()
+	p.T.Helper()
 	at := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatalf("failed to send SIGTERM to hub %s: %v", p.name, err)
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.T.Fatalf("failed to send SIGTERM to hub %s: %v", p.Name, err)
 	}
 	return at
 }
@@ -272,17 +272,17 @@ func (p *hubProc) opsSigterm() time.Time {
 // code 0, and returns how long after since it was seen gone (information
 // for the log, never asserted on).
 func (p *hubProc) opsWaitExit0(since time.Time) time.Duration {
-	p.t.Helper()
+	p.T.Helper()
 	timer := time.NewTimer(procWait)
 	defer timer.Stop()
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 	case <-timer.C:
-		p.t.Fatalf("hub %s did not exit within %v of SIGTERM; stderr:\n%s", p.name, procWait, p.stderrText())
+		p.T.Fatalf("hub %s did not exit within %v of SIGTERM; stderr:\n%s", p.Name, procWait, p.Stderr())
 	}
 	took := time.Since(since)
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 || p.waitErr != nil {
-		p.t.Errorf("hub %s exited on SIGTERM with code %d (%v), want code 0; stderr:\n%s", p.name, code, p.waitErr, p.stderrText())
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 || p.WaitErr != nil {
+		p.T.Errorf("hub %s exited on SIGTERM with code %d (%v), want code 0; stderr:\n%s", p.Name, code, p.WaitErr, p.Stderr())
 	}
 	return took
 }
@@ -362,18 +362,18 @@ func opsAdminToken(t *testing.T) string {
 func opsAdmin(t *testing.T, p *hubProc, method, path, body string, want int) {
 	t.Helper()
 	tok := opsAdminToken(t)
-	req, err := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, "http://"+p.Addr+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := opsHTTP.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s on hub %s: %v", method, path, p.name, err)
+		t.Fatalf("%s %s on hub %s: %v", method, path, p.Name, err)
 	}
 	defer resp.Body.Close()
 	got, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
-		t.Fatalf("%s %s on hub %s: got %d %s, want %d", method, path, p.name, resp.StatusCode, got, want)
+		t.Fatalf("%s %s on hub %s: got %d %s, want %d", method, path, p.Name, resp.StatusCode, got, want)
 	}
 }

@@ -264,7 +264,7 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 			url += "&group=" + w.group
 		}
 		w.hub = p
-		w.c = dialWS(t, w.name+"@"+p.name, p.wsURL(url))
+		w.c = dialWS(t, w.name+"@"+p.Name, p.wsURL(url))
 		f := w.c.Next()
 		if f.Str("type") != "widget_status" || f.Str("site") != "acme" || f.Str("group") != w.group {
 			t.Fatalf("%s: got first frame %s, want widget_status of site acme, group %q", w.c.Name, f, w.group)
@@ -277,7 +277,7 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 			if group != "" {
 				w.name = "widget-" + group
 			}
-			w.name += "-from-" + p.name
+			w.name += "-from-" + p.Name
 			w.last = dialWidget(w, p)
 			widgets = append(widgets, w)
 		}
@@ -347,8 +347,8 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 			if d.hub != from {
 				continue
 			}
-			checkNoStatus(d, opsExpectClose(t, d.c.Client, websocket.StatusGoingAway), "before hub "+from.name+" closed it")
-			c, welcome := opsConnectDevice(t, to, d.name+"@"+to.name, d.agent.token, d.c.device)
+			checkNoStatus(d, opsExpectClose(t, d.c.Client, websocket.StatusGoingAway), "before hub "+from.Name+" closed it")
+			c, welcome := opsConnectDevice(t, to, d.name+"@"+to.Name, d.agent.token, d.c.device)
 			if got := welcome.Str("status"); got != d.agent.status {
 				t.Errorf("%s: got welcome %s with status %q on reconnecting, want %q unchanged", c.Name, welcome, got, d.agent.status)
 			}
@@ -360,7 +360,7 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 				continue
 			}
 			if frames := opsExpectClose(t, w.c, websocket.StatusGoingAway); len(frames) != 0 {
-				t.Errorf("%s: got frames %v before hub %s closed it, want none", w.c.Name, frames, from.name)
+				t.Errorf("%s: got frames %v before hub %s closed it, want none", w.c.Name, frames, from.Name)
 			}
 			prev := w.last
 			w.last = dialWidget(w, to)
@@ -370,7 +370,7 @@ func TestRollingRestartZeroWidgetMessages(t *testing.T) {
 		}
 		exited := from.opsWaitExit0(sigterm)
 		t.Logf("roll of hub %s: its agent sockets had all closed and moved %v after SIGTERM; it exited 0 %v after SIGTERM",
-			from.name, lastClosed.Round(time.Millisecond), exited.Round(time.Millisecond))
+			from.Name, lastClosed.Round(time.Millisecond), exited.Round(time.Millisecond))
 	}
 	// everyWidgetNext checks that the next frame every widget gets, wherever
 	// it is now, is the status it must take, so that nothing came between.

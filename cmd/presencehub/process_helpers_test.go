@@ -7,16 +7,13 @@ package main
 // over real WebSockets.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/proctest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/transport"
 )
@@ -129,27 +127,7 @@ func runPresencehub(t *testing.T, env []string, args ...string) procResult {
 }
 
 // hubProc is one running `presencehub serve` child process.
-type hubProc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	// addr is the HTTP address the hub logged it listens on.
-	addr string
-
-	addrCh   chan string   // the listening address, once
-	loaded   chan struct{} // closed when the hub logs that its view loaded
-	readDone chan struct{} // closed when stderr reached EOF
-	exited   chan struct{} // closed once cmd.Wait returned; waitErr is set then
-	waitErr  error
-
-	mu     sync.Mutex
-	stderr strings.Builder
-}
-
-var (
-	listeningLine  = regexp.MustCompile(`\bmsg=listening addr=(\S+)`)
-	viewLoadedLine = regexp.MustCompile(`\bmsg="view loaded"`)
-)
+type hubProc struct{ *proctest.Proc }
 
 // natsHubArgs are the serve flags of a hub on the NATS at url with grace,
 // listening on a free port, with its own data directory.
@@ -164,92 +142,18 @@ func natsHubArgs(t *testing.T, url string, grace time.Duration) []string {
 // when the test ends.
 func startHub(t *testing.T, name string, args ...string) *hubProc {
 	t.Helper()
-	cmd := exec.Command(procBinary(t), append([]string{"serve"}, args...)...)
-	cmd.Env = procEnv()
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("failed to start hub %s: %v", name, err)
-	}
-	p := &hubProc{
-		t: t, name: name, cmd: cmd,
-		addrCh:   make(chan string, 1),
-		loaded:   make(chan struct{}),
-		readDone: make(chan struct{}),
-		exited:   make(chan struct{}),
-	}
-	go p.readStderr(pipe)
-	go func() {
-		<-p.readDone // Wait closes the pipe, so all reads must be done first
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill() // fails harmlessly if it already exited
-		<-p.exited
-	})
-
-	deadline := time.NewTimer(procWait)
-	defer deadline.Stop()
-	select {
-	case p.addr = <-p.addrCh:
-	case <-p.exited:
-		t.Fatalf("hub %s exited before listening (%v); stderr:\n%s", name, p.waitErr, p.stderrText())
-	case <-deadline.C:
-		t.Fatalf("hub %s logged no listening address within %v; stderr:\n%s", name, procWait, p.stderrText())
-	}
-	select {
-	case <-p.loaded:
-	case <-p.exited:
-		t.Fatalf("hub %s exited before its view loaded (%v); stderr:\n%s", name, p.waitErr, p.stderrText())
-	case <-deadline.C:
-		t.Fatalf("hub %s did not log that its view loaded within %v; stderr:\n%s", name, procWait, p.stderrText())
-	}
-	return p
-}
-
-// readStderr logs the child's stderr lines and spots the ones startHub waits
-// for. It returns at EOF, which comes when the process exits.
-func (p *hubProc) readStderr(r io.Reader) {
-	defer close(p.readDone)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	sentAddr, sawLoaded := false, false
-	for sc.Scan() {
-		line := sc.Text()
-		p.mu.Lock()
-		p.stderr.WriteString(line + "\n")
-		p.mu.Unlock()
-		p.t.Logf("%s: %s", p.name, line)
-		if m := listeningLine.FindStringSubmatch(line); m != nil && !sentAddr {
-			sentAddr = true
-			p.addrCh <- m[1]
-		}
-		if !sawLoaded && viewLoadedLine.MatchString(line) {
-			sawLoaded = true
-			close(p.loaded)
-		}
-	}
-	io.Copy(io.Discard, r) // after a scan error, keep the child from blocking on a full pipe
-}
-
-func (p *hubProc) stderrText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
+	return &hubProc{proctest.Start(t, procBinary(t), procEnv(), name, procWait, args...)}
 }
 
 // wsURL returns the ws:// URL of path on the hub.
-func (p *hubProc) wsURL(path string) string { return "ws://" + p.addr + path }
+func (p *hubProc) wsURL(path string) string { return "ws://" + p.Addr + path }
 
 // kill sends SIGKILL and returns the time just before it was sent.
 func (p *hubProc) kill() time.Time {
-	p.t.Helper()
+	p.T.Helper()
 	at := time.Now()
-	if err := p.cmd.Process.Kill(); err != nil {
-		p.t.Fatalf("failed to kill hub %s: %v", p.name, err)
+	if err := p.Cmd.Process.Kill(); err != nil {
+		p.T.Fatalf("failed to kill hub %s: %v", p.Name, err)
 	}
 	return at
 }
@@ -257,17 +161,17 @@ func (p *hubProc) kill() time.Time {
 // terminate sends SIGTERM, waits for the process to exit and fails the test
 // unless it exits with code 0.
 func (p *hubProc) terminate() {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatalf("failed to send SIGTERM to hub %s: %v", p.name, err)
+	p.T.Helper()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.T.Fatalf("failed to send SIGTERM to hub %s: %v", p.Name, err)
 	}
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 	case <-time.After(procWait):
-		p.t.Fatalf("hub %s did not exit within %v of SIGTERM; stderr:\n%s", p.name, procWait, p.stderrText())
+		p.T.Fatalf("hub %s did not exit within %v of SIGTERM; stderr:\n%s", p.Name, procWait, p.Stderr())
 	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 || p.waitErr != nil {
-		p.t.Errorf("hub %s exited on SIGTERM with code %d (%v), want code 0; stderr:\n%s", p.name, code, p.waitErr, p.stderrText())
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 || p.WaitErr != nil {
+		p.T.Errorf("hub %s exited on SIGTERM with code %d (%v), want code 0; stderr:\n%s", p.Name, code, p.WaitErr, p.Stderr())
 	}
 }
 

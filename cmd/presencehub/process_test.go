@@ -448,7 +448,7 @@ func TestServeHTTPLimitFlags(t *testing.T) {
 	// the server fails the test.
 	const wait = 15 * time.Second
 	dial := func() net.Conn {
-		c, err := net.DialTimeout("tcp", h.addr, wait)
+		c, err := net.DialTimeout("tcp", h.Addr, wait)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -503,13 +503,13 @@ func TestShutdownTimeoutBoundsStuckSockets(t *testing.T) {
 	h := startHub(t, "hub", "--addr", "127.0.0.1:0", "--grace", "2s", "--data-dir", t.TempDir(), "--jwt-secret", procSecret,
 		"--shutdown-timeout", "1s", "--close-timeout", "10m")
 	// A raw client: the upgrade, then nothing read or answered.
-	c, err := net.Dial("tcp", h.addr)
+	c, err := net.Dial("tcp", h.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	fmt.Fprintf(c, "GET /v1/widget?site=acme HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", h.addr)
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", h.Addr)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatalf("failed to read the upgrade answer: %v", err)
@@ -518,7 +518,7 @@ func TestShutdownTimeoutBoundsStuckSockets(t *testing.T) {
 		t.Fatalf("got HTTP %d for the upgrade, want 101", resp.StatusCode)
 	}
 	h.terminate() // fails unless the hub exits, with code 0, within procWait: far less than --close-timeout
-	if !strings.Contains(h.stderrText(), "sockets still open at shutdown") {
-		t.Errorf("got no warning about the socket left open; stderr:\n%s", h.stderrText())
+	if !strings.Contains(h.Stderr(), "sockets still open at shutdown") {
+		t.Errorf("got no warning about the socket left open; stderr:\n%s", h.Stderr())
 	}
 }

@@ -23,14 +23,14 @@ import (
 // status and the decoded answer.
 func webhookAPI(t *testing.T, p *hubProc, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, "http://"+p.Addr+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+opsAdminToken(t))
 	resp, err := opsHTTP.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s on hub %s: %v", method, path, p.name, err)
+		t.Fatalf("%s %s on hub %s: %v", method, path, p.Name, err)
 	}
 	defer resp.Body.Close()
 	var out map[string]any
