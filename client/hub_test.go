@@ -10,13 +10,10 @@ package client_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,31 +32,6 @@ const wait = 60 * time.Second
 
 // secret is the --jwt-secret the test hubs run with.
 const secret = "client-test-secret"
-
-// hubBinary builds the presencehub binary on first use and returns its path.
-func hubBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping in -short mode: the test builds and runs the presencehub binary")
-	}
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "presencehub-client-test-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "presencehub")
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", binPath, "github.com/presencehub/presencehub/cmd/presencehub").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("failed to build presencehub: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
 
 // hubProc is one running `presencehub serve`.
 type hubProc struct{ *proctest.Proc }
@@ -80,7 +52,7 @@ func startHub(t *testing.T, name string, args ...string) *hubProc {
 			env = append(env, kv)
 		}
 	}
-	return &hubProc{proctest.Start(t, hubBinary(t), env, name, wait, args...)}
+	return &hubProc{proctest.Start(t, proctest.Binary(t), env, name, wait, args...)}
 }
 
 // url is the hub's base URL.

@@ -3,19 +3,11 @@ package client_test
 import (
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
-)
 
-// The presencehub binary the tests run, built once (hub_test.go) and
-// removed when they are done.
-var (
-	binOnce sync.Once
-	binDir  string
-	binPath string
-	binErr  error
+	"github.com/presencehub/presencehub/internal/proctest"
 )
 
 // TestMain removes the binary and fails the package's tests if any
@@ -23,9 +15,7 @@ var (
 // end.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	proctest.RemoveBinary()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)

@@ -13,10 +13,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,18 +34,9 @@ const procWait = 30 * time.Second
 // procSecret is the --jwt-secret the test hubs run with.
 const procSecret = "process-test-secret"
 
-var (
-	procBinOnce sync.Once
-	procBinDir  string
-	procBinPath string
-	procBinErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if procBinDir != "" {
-		os.RemoveAll(procBinDir)
-	}
+	proctest.RemoveBinary()
 	natstest.RemoveBinary() // built for the cluster tests
 	if code == 0 {
 		// No goroutine a test started may still run.
@@ -59,31 +48,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// procBinary builds the presencehub binary on first use and returns its path.
-// TestMain removes it when the tests are done.
-func procBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping process test in -short mode: it builds and runs the presencehub binary")
-	}
-	procBinOnce.Do(func() {
-		procBinDir, procBinErr = os.MkdirTemp("", "presencehub-proctest-")
-		if procBinErr != nil {
-			return
-		}
-		procBinPath = filepath.Join(procBinDir, "presencehub")
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", procBinPath, ".").CombinedOutput()
-		if err != nil {
-			procBinErr = fmt.Errorf("go build -o %s . failed: %v\n%s", procBinPath, err, out)
-		}
-	})
-	if procBinErr != nil {
-		t.Fatal(procBinErr)
-	}
-	return procBinPath
-}
+// procBinary is the presencehub binary the process tests run.
+func procBinary(t *testing.T) string { return proctest.Binary(t) }
 
 // procEnv returns the test process's environment without any PRESENCE_*
 // variable, plus extra, so that the child reads only what a test sets.
