@@ -9,6 +9,11 @@
 // leader election (retry.go). Records, a small JSON-record bucket, holds
 // other parts' registrations (webhooks); it is opened with the same retry
 // through a forming cluster, and its reads and writes are tried once.
+// Members, the cluster's own small bucket (members.go), holds each
+// replica's liveness key, each partition's owner, one-shot claims and the
+// partition layout, written with per-message TTLs and compare-and-sets
+// retried as the store's writes are; package hub/cluster decides what to
+// write.
 //
 // Goroutines: a Watcher runs one, handing the watch's entries over, until
 // Stop is called or the watch ends (nats.go runs the watch's consumer).

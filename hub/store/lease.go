@@ -70,7 +70,12 @@ func (s *Store) LeaseOwner(ctx context.Context, key Key, session string) (uint64
 // returns the marker's revision. With expect > 0 it succeeds only if the
 // key's last revision is expect, else it returns ErrReplaced.
 func (s *Store) Purge(ctx context.Context, key Key, expect uint64, marker []byte) (uint64, error) {
-	msg := nats.NewMsg(s.subject + key.String())
+	return s.purge(ctx, key.String(), expect, marker)
+}
+
+// purge is Purge of a key given as the bucket stores it.
+func (s *Store) purge(ctx context.Context, key string, expect uint64, marker []byte) (uint64, error) {
+	msg := nats.NewMsg(s.subject + key)
 	msg.Data = marker
 	msg.Header.Set("KV-Operation", "PURGE")
 	msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
@@ -84,6 +89,13 @@ func (s *Store) publish(ctx context.Context, op string, msg *nats.Msg, ttl time.
 	if expect > 0 {
 		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(expect))
 	}
+	return s.publishOpts(ctx, op, msg, opts...)
+}
+
+// publishOpts writes msg to the bucket's stream with opts, retried through
+// an election; a lost expectation of the subject's last revision is
+// ErrReplaced.
+func (s *Store) publishOpts(ctx context.Context, op string, msg *nats.Msg, opts ...jetstream.PublishOpt) (uint64, error) {
 	var ack *jetstream.PubAck
 	err := s.retry(ctx, func(ctx context.Context) (err error) {
 		ack, err = s.js.PublishMsg(ctx, msg, opts...)
@@ -120,9 +132,14 @@ func (m *StoredMsg) Revoked() bool {
 // not a direct get that any replica may answer from an older state), once,
 // within WriteAttemptTimeout.
 func (s *Store) LastMessage(ctx context.Context, key Key) (*StoredMsg, error) {
+	return s.lastMessage(ctx, key.String())
+}
+
+// lastMessage is LastMessage of a key given as the bucket stores it.
+func (s *Store) lastMessage(ctx context.Context, key string) (*StoredMsg, error) {
 	ctx, cancel := context.WithTimeout(ctx, WriteAttemptTimeout)
 	defer cancel()
-	req, _ := json.Marshal(map[string]string{"last_by_subj": s.subject + key.String()})
+	req, _ := json.Marshal(map[string]string{"last_by_subj": s.subject + key})
 	msg, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+s.kv.Bucket(), req)
 	if err != nil {
 		return nil, fmt.Errorf("failed to ask for the last message of %s: %w", key, err)

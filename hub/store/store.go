@@ -49,27 +49,33 @@ func OpenBucket(ctx context.Context, js jetstream.JetStream, cfg BucketConfig) (
 	if cfg.Name == "" {
 		cfg.Name = DefaultBucket
 	}
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
-	}
-	if cfg.LimitMarkerTTL == 0 {
-		cfg.LimitMarkerTTL = DefaultMarkerTTL
-	}
-	kvcfg := jetstream.KeyValueConfig{
+	return openTTLBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:         cfg.Name,
 		Description:    "presencehub: agent records and device leases",
 		History:        1,
 		Storage:        jetstream.FileStorage,
 		Replicas:       cfg.Replicas,
 		LimitMarkerTTL: cfg.LimitMarkerTTL,
+	})
+}
+
+// openTTLBucket creates or updates a bucket of per-message TTLs with cfg,
+// through a forming cluster; no replicas are 1, no limit marker TTL is
+// DefaultMarkerTTL.
+func openTTLBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (*Bucket, error) {
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.LimitMarkerTTL == 0 {
+		cfg.LimitMarkerTTL = DefaultMarkerTTL
 	}
 	var kv jetstream.KeyValue
 	err := jsretry.Open(ctx, func(ctx context.Context) (err error) {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, kvcfg)
+		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("failed to open bucket %q: %w", cfg.Name, err)
+		return nil, fmt.Errorf("failed to open bucket %q: %w", cfg.Bucket, err)
 	}
 	return &Bucket{js: js, kv: kv}, nil
 }
