@@ -20,6 +20,9 @@ import (
 var mustNotImport = map[string][]string{
 	"hub/history":       {"hub"},
 	"transport/webhook": {"hub"},
+	// hub/cluster (membership, partition ownership) is wired into the hub
+	// and stands on the members bucket (hub/store) alone.
+	"hub/cluster": {"hub", "hub/change", "hub/events", "hub/history"},
 	// presence is the rules alone: no package of the module under it.
 	"presence": {"*"},
 	// client is what runs in agents' apps: the wire (protocol) and nothing
