@@ -49,7 +49,10 @@ type Device struct {
 // Config configures Dial.
 type Config struct {
 	// URL is the hub: an http(s) or ws(s) URL of its root
-	// ("https://presence.example.com"), or of /v1/agent itself.
+	// ("https://presence.example.com"), or of /v1/agent itself. Each
+	// socket's URL gets ?site= and the site of the token it says hello
+	// with (read without verifying it), for load balancers that hash on
+	// it (docs/routing.md); a query of URL's own is dropped.
 	URL string
 	// Token is the agent's token (docs/protocol.md, Tokens). It may be empty
 	// when TokenFunc is set.

@@ -40,7 +40,10 @@
 // here), and nobody sees a gap. When the hub refuses a token anyway (4001:
 // expired, say, on a clock that runs ahead), the client asks TokenFunc for
 // another and reconnects; if a fresh token is refused twice in a row, it
-// stops. Without TokenFunc, a refused token stops the client.
+// stops. Without TokenFunc, a refused token stops the client. Each socket's
+// URL names the site of the token it says hello with (?site=, read the same
+// way), so that a load balancer can keep a site's sockets on one replica
+// (docs/routing.md).
 //
 // Close codes that stop the client (its Err, and the Err of the final State
 // event): 4002, the same device id connected again elsewhere (ErrReplaced:

@@ -9,24 +9,44 @@ import (
 	"time"
 )
 
-func TestTokenTimes(t *testing.T) {
-	enc := func(payload string) string {
-		return "e30." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + ".sig"
-	}
+// encToken is a JWT with payload, for reading without verifying.
+func encToken(payload string) string {
+	return "e30." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + ".sig"
+}
+
+func TestReadToken(t *testing.T) {
 	for _, tt := range []struct {
 		token    string
 		iat, exp int64
+		site     string
 	}{
-		{enc(`{"sub":"a","iat":1700000000,"exp":1700003600}`), 1700000000, 1700003600},
-		{enc(`{"exp":1700003600.5}`), 0, 1700003600},
-		{enc(`{"sub":"a"}`), 0, 0},
-		{"not.a.token!", 0, 0},
-		{"two.parts", 0, 0},
-		{enc(`[]`), 0, 0},
+		{encToken(`{"sub":"a","site":"acme","iat":1700000000,"exp":1700003600}`), 1700000000, 1700003600, "acme"},
+		{encToken(`{"exp":1700003600.5}`), 0, 1700003600, ""},
+		{encToken(`{"sub":"a","site":42}`), 0, 0, ""},
+		{"not.a.token!", 0, 0, ""},
+		{"two.parts", 0, 0, ""},
+		{encToken(`[]`), 0, 0, ""},
 	} {
-		iat, exp := tokenTimes(tt.token)
-		if iat.Unix() != tt.iat && !(tt.iat == 0 && iat.IsZero()) || exp.Unix() != tt.exp && !(tt.exp == 0 && exp.IsZero()) {
-			t.Errorf("tokenTimes(%s) = %v, %v; want %d, %d", tt.token, iat, exp, tt.iat, tt.exp)
+		got := readToken(tt.token)
+		if got.iat.Unix() != tt.iat && !(tt.iat == 0 && got.iat.IsZero()) || got.exp.Unix() != tt.exp && !(tt.exp == 0 && got.exp.IsZero()) || got.site != tt.site {
+			t.Errorf("readToken(%s) = %+v; want iat %d, exp %d, site %q", tt.token, got, tt.iat, tt.exp, tt.site)
+		}
+	}
+}
+
+// The agent socket's URL names the token's site, for load balancers that
+// hash on it; a token without a valid site names none.
+func TestAgentURL(t *testing.T) {
+	const base = "wss://hub.example/v1/agent"
+	for _, tt := range []struct{ token, want string }{
+		{encToken(`{"sub":"a","site":"acme-1_B"}`), base + "?site=acme-1_B"},
+		{encToken(`{"sub":"a"}`), base},
+		{encToken(`{"sub":"a","site":"a&b=c"}`), base},
+		{encToken(`{"sub":"a","site":""}`), base},
+		{"opaque", base},
+	} {
+		if got := agentURL(base, tt.token); got != tt.want {
+			t.Errorf("agentURL(%s) = %s, want %s", tt.token, got, tt.want)
 		}
 	}
 }

@@ -145,30 +145,31 @@ func (c *Client) deviceID() string {
 	return c.cfg.Device.ID
 }
 
-// connect opens one socket, says hello with token and waits for the
-// welcome.
+// connect opens one socket, at the URL that names token's site, says hello
+// with token and waits for the welcome.
 func (c *Client) connect(ctx context.Context, token string) (*websocket.Conn, Welcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{HTTPClient: c.cfg.HTTPClient, HTTPHeader: c.cfg.HTTPHeader})
+	url := agentURL(c.url, token)
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: c.cfg.HTTPClient, HTTPHeader: c.cfg.HTTPHeader})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			err = &HTTPError{StatusCode: resp.StatusCode, Err: err}
 		}
-		return nil, Welcome{}, fmt.Errorf("failed to dial %s: %w", c.url, err)
+		return nil, Welcome{}, fmt.Errorf("failed to dial %s: %w", url, err)
 	}
 	conn.SetReadLimit(readLimit)
 	hello := protocol.ClientMessage{Type: protocol.TypeHello, Token: token, Device: &protocol.HelloDevice{ID: c.deviceID(), Kind: c.cfg.Device.Kind}}
 	if err := c.write(ctx, conn, hello); err != nil {
 		conn.CloseNow()
-		return nil, Welcome{}, fmt.Errorf("failed to say hello to %s: %w", c.url, err)
+		return nil, Welcome{}, fmt.Errorf("failed to say hello to %s: %w", url, err)
 	}
 	var last *Error
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
 			conn.CloseNow()
-			return nil, Welcome{}, fmt.Errorf("failed to get a welcome from %s: %w", c.url, closeError(err, last))
+			return nil, Welcome{}, fmt.Errorf("failed to get a welcome from %s: %w", url, closeError(err, last))
 		}
 		if typ != websocket.MessageText {
 			continue
@@ -178,7 +179,7 @@ func (c *Client) connect(ctx context.Context, token string) (*websocket.Conn, We
 			var w protocol.Welcome
 			if err := json.Unmarshal(data, &w); err != nil {
 				conn.CloseNow()
-				return nil, Welcome{}, fmt.Errorf("failed to read the welcome from %s: %w", c.url, err)
+				return nil, Welcome{}, fmt.Errorf("failed to read the welcome from %s: %w", url, err)
 			}
 			return conn, fromWelcome(w), nil
 		case "error":
@@ -220,8 +221,8 @@ func (c *Client) resume(conn *websocket.Conn, bye, background, roster bool) {
 
 // expiring reports whether token is past the time to replace it.
 func (c *Client) expiring(token string) bool {
-	iat, exp := tokenTimes(token)
-	at := refreshAt(iat, exp, time.Now())
+	tc := readToken(token)
+	at := refreshAt(tc.iat, tc.exp, time.Now())
 	return !at.IsZero() && !time.Now().Before(at)
 }
 
@@ -231,8 +232,8 @@ func (c *Client) scheduleRefreshLocked() {
 	if c.cfg.TokenFunc == nil || c.cfg.noRefresh || c.bye != nil {
 		return
 	}
-	iat, exp := tokenTimes(c.token)
-	at := refreshAt(iat, exp, time.Now())
+	tc := readToken(c.token)
+	at := refreshAt(tc.iat, tc.exp, time.Now())
 	if at.IsZero() {
 		return
 	}

@@ -11,26 +11,34 @@ import (
 // a short-lived token is replaced after three quarters of its life.
 const maxRefreshLead = time.Minute
 
-// tokenTimes reads the iat and exp claims of a JWT without verifying it
-// (only the hub can): the client needs them to replace a token before it
-// expires. Either is zero when absent or unreadable.
-func tokenTimes(token string) (iat, exp time.Time) {
+// tokenClaims are what the client reads of a JWT, without verifying it
+// (only the hub can): its times, to replace it before it expires, and its
+// site, which the client names in the socket's URL (agentURL).
+type tokenClaims struct {
+	iat, exp time.Time // zero when absent or unreadable
+	site     string    // "" when absent or unreadable
+}
+
+// readToken reads a JWT's iat, exp and site claims without verifying it.
+func readToken(token string) tokenClaims {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return time.Time{}, time.Time{}
+		return tokenClaims{}
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return time.Time{}, time.Time{}
+		return tokenClaims{}
 	}
 	var claims struct {
-		IAT json.Number `json:"iat"`
-		EXP json.Number `json:"exp"`
+		IAT  json.Number `json:"iat"`
+		EXP  json.Number `json:"exp"`
+		Site any         `json:"site"`
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil {
-		return time.Time{}, time.Time{}
+		return tokenClaims{}
 	}
-	return numericDate(claims.IAT), numericDate(claims.EXP)
+	site, _ := claims.Site.(string)
+	return tokenClaims{iat: numericDate(claims.IAT), exp: numericDate(claims.EXP), site: site}
 }
 
 // numericDate reads a JWT NumericDate: seconds since the epoch, possibly

@@ -40,6 +40,20 @@ func endpoint(base, path string, ws bool) (*url.URL, error) {
 	return u, nil
 }
 
+// agentURL returns the URL of the agent socket at base (endpoint's, which
+// has no query) for a hello with token: with ?site= and the token's site,
+// read without verifying the token, so that a load balancer in front of the
+// hubs can hash on it (docs/routing.md). A token whose site cannot be read
+// or is no valid id gets base as it is: the hub refuses such a token at the
+// hello (4001), which the client handles as any refused token.
+func agentURL(base, token string) string {
+	site := readToken(token).site
+	if !validID(site) {
+		return base
+	}
+	return base + "?site=" + site // an id needs no escaping
+}
+
 // validID reports whether s is a site, agent or group id: 1 to 64
 // characters of A-Za-z0-9_-.
 func validID(s string) bool {

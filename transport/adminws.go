@@ -11,13 +11,14 @@ import (
 	"github.com/presencehub/presencehub/protocol"
 )
 
-// serveAdminStats serves GET /v1/admin: after a hello with an admin token,
-// a stats frame at once and every hub.StatsInterval, until the token
-// expires (an unauthorized error, then close 4001, as for agent sockets). A
-// pusher goroutine sends the stats; the socket's reader starts it and waits
-// for it when the socket closes.
+// serveAdminStats serves GET /v1/admin[?site=S]: after a hello with an
+// admin token (for S, when the URL names it: acceptHello), a stats frame at
+// once and every hub.StatsInterval, until the token expires (an
+// unauthorized error, then close 4001, as for agent sockets). A pusher
+// goroutine sends the stats; the socket's reader starts it and waits for it
+// when the socket closes.
 func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
-	l, helloTimer, ok := s.acceptHello(w, r, "admin")
+	l, helloTimer, urlSite, ok := s.acceptHello(w, r, "admin")
 	if !ok {
 		return
 	}
@@ -46,9 +47,8 @@ func (s *Server) serveAdminStats(w http.ResponseWriter, r *http.Request) {
 			l.fail(CloseBadHello, protocol.CodeBadRequest, "first message must be a hello", "")
 			return
 		}
-		claims, err := s.auth.Verify(m.Token)
-		if err != nil {
-			l.fail(CloseBadHello, protocol.CodeUnauthorized, err.Error(), "")
+		claims := l.verifyHello(s.auth, m.Token, urlSite)
+		if claims == nil {
 			return
 		}
 		if claims.Role != RoleAdmin {

@@ -18,15 +18,16 @@ import (
 	"github.com/presencehub/presencehub/protocol"
 )
 
-// serveAgent serves GET /v1/agent: one agent device. The handler returns
+// serveAgent serves GET /v1/agent[?site=S]: one agent device (a URL that
+// names a site takes only tokens for it: acceptHello). The handler returns
 // after the upgrade; the socket's reader goroutine reads what the agent
 // sends, and its operations run on the device's queue (agentops.go).
 func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
-	l, helloTimer, ok := s.acceptHello(w, r, "agent")
+	l, helloTimer, site, ok := s.acceptHello(w, r, "agent")
 	if !ok {
 		return
 	}
-	a := &agentConn{srv: s, l: l, log: s.log.With("remote", r.RemoteAddr, "client", s.clientAddr(r)), helloTimer: helloTimer,
+	a := &agentConn{srv: s, l: l, log: s.log.With("remote", r.RemoteAddr, "client", s.clientAddr(r)), helloTimer: helloTimer, urlSite: site,
 		limit: rate.NewLimiter(rate.Limit(s.cfg.StatusRate), s.cfg.StatusBurst)}
 	a.ops = deviceOps{srv: s, limit: s.cfg.DeviceOpQueue}
 	l.run(a.read, a.closed)
@@ -38,6 +39,7 @@ type agentConn struct {
 	l          *sock
 	log        *slog.Logger
 	helloTimer *time.Timer
+	urlSite    string // the site the URL names, "" for none: the token's must be it
 	ops        deviceOps
 
 	// Used by the socket's reader goroutine only.
@@ -127,9 +129,8 @@ func (a *agentConn) hello(data []byte) bool {
 		a.l.fail(CloseBadHello, protocol.CodeBadRequest, fmt.Sprintf("first message must be hello, got %q", protocol.Truncate(m.Type, 32)), "")
 		return false
 	}
-	claims, err := a.srv.auth.Verify(m.Token)
-	if err != nil {
-		a.l.fail(CloseBadHello, protocol.CodeUnauthorized, err.Error(), "")
+	claims := a.l.verifyHello(a.srv.auth, m.Token, a.urlSite)
+	if claims == nil {
 		return false
 	}
 	var dev hub.DeviceHello

@@ -168,7 +168,9 @@ func (l *loadTest) connectPhase(ctx context.Context, what string, n int, perSec 
 func (l *loadTest) openDevice(ctx context.Context, i int) error {
 	a := l.agents[i/l.cfg.devices]
 	d := a.devices[i%l.cfg.devices]
-	c, err := l.dial(ctx, d.url+"/v1/agent")
+	// The URL names the site, as the SDKs' do, for a balancer that hashes
+	// on it (docs/routing.md).
+	c, err := l.dial(ctx, d.url+"/v1/agent?"+url.Values{"site": {a.site}}.Encode())
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,5 @@
 // Live hub statistics from the /v1/admin socket (see docs/protocol.md).
-import { $, params, wsURL, parse, Backoff, devToken, toDate, clock, setConn, seconds } from './common.js';
+import { $, params, wsURL, parse, Backoff, devToken, claims, toDate, clock, setConn, seconds } from './common.js';
 import { obj, text, cell, statusBadge } from './cells.js';
 import { startKeepers, keepersFromStats, loadKeepers } from './keepers.js';
 
@@ -25,7 +25,7 @@ function connect() {
   setConn('connecting', 'Connecting…');
   let s;
   try {
-    s = new WebSocket(wsURL('/v1/admin'));
+    s = new WebSocket(wsURL(socketPath()));
   } catch (e) {
     notice('Could not open a connection: ' + e.message, 'Retry');
     setConn('closed', 'Not connected');
@@ -61,6 +61,15 @@ function connect() {
     ws = null;
     closed(ev.code, ev.reason, first);
   };
+}
+
+// socketPath names the token's site in the socket's URL, for load balancers
+// that hash on it (docs/routing.md); a token whose site cannot be read names
+// none, and the hub answers it at the hello.
+function socketPath() {
+  const c = claims(token);
+  const site = c && typeof c.site === 'string' ? c.site : '';
+  return /^[A-Za-z0-9_-]{1,64}$/.test(site) ? '/v1/admin?site=' + site : '/v1/admin';
 }
 
 // drop forgets the current socket without reacting to its close.

@@ -1,6 +1,7 @@
 // AgentClient: one agent device on a presencehub hub, over GET /v1/agent
 // (docs/protocol.md). No dependencies: it needs a WebSocket (the global one,
-// or options.WebSocket), setTimeout and, to read a token's exp, atob.
+// or options.WebSocket), setTimeout and, to read a token's exp and site,
+// atob.
 // The API is documented in index.d.ts; the comments here say how it works.
 
 /**
@@ -48,16 +49,32 @@ function endpoint(url, path) {
   return u.endsWith(path) ? u : u + path;
 }
 
-// tokenExpiry reads a JWT's exp (milliseconds since the epoch) without
-// checking anything: the hub does. 0 when it cannot be read.
-function tokenExpiry(token) {
+// tokenClaims reads a JWT's exp (milliseconds since the epoch, 0 when
+// absent) and site ('' when absent) without checking anything: the hub
+// does. Both are empty when the token cannot be read.
+function tokenClaims(token) {
   try {
     const part = String(token).split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const exp = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4))).exp;
-    return typeof exp === 'number' && exp > 0 ? exp * 1000 : 0;
+    const c = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4)));
+    return {
+      exp: typeof c.exp === 'number' && c.exp > 0 ? c.exp * 1000 : 0,
+      site: typeof c.site === 'string' ? c.site : '',
+    };
   } catch (e) {
-    return 0;
+    return { exp: 0, site: '' };
   }
+}
+
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+// siteURL is the socket's URL for a hello with token: with ?site= and the
+// token's site, so that a load balancer in front of the hubs can hash on it
+// (docs/routing.md). A token whose site cannot be read (not a JWT, no atob)
+// or is no valid id names none: the hub takes the socket, and refuses such
+// a token at the hello as before.
+function siteURL(url, token) {
+  const site = tokenClaims(token).site;
+  return ID.test(site) ? url + '?site=' + site : url;
 }
 
 // refreshMargin is how long before its exp a token is replaced: a quarter
@@ -223,7 +240,7 @@ export class AgentClient {
   _keepToken(token) {
     if (token !== this._token) {
       this._token = token;
-      this._tokenExp = tokenExpiry(token);
+      this._tokenExp = tokenClaims(token).exp;
       this._tokenGot = Date.now();
     }
     this._tokenStale = false;
@@ -262,7 +279,7 @@ export class AgentClient {
   _socket(token, takeover) {
     let s;
     try {
-      s = new this._WS(this._url);
+      s = new this._WS(siteURL(this._url, token));
     } catch (e) {
       if (takeover) return this._takeoverFailed(null, 0);
       this._emit('error', new PresenceError('disconnected', 'could not open a socket: ' + e.message, { cause: e }));

@@ -161,7 +161,11 @@ export interface TokenRequest {
 }
 
 export interface AgentClientOptions {
-  /** The hub: `https://hub.example` (or http, ws, wss); `/v1/agent` is added unless there. */
+  /**
+   * The hub: `https://hub.example` (or http, ws, wss); `/v1/agent` is added unless there. Each
+   * socket's URL also names the site of the token it says hello with (`?site=`, read from the
+   * JWT without checking it), for load balancers that hash on it.
+   */
   url: string;
   /** A JWT for the hub (docs/protocol.md, tokens); asked on the first connection, before the token's exp, and after the hub refuses one. */
   getToken: (request: TokenRequest) => string | Promise<string>;

@@ -223,7 +223,9 @@ export class Widget {
 }
 
 // Proxy forwards TCP connections to target until cut: then it drops every
-// connection and refuses new ones, until restored (a hub cut off NATS).
+// connection and refuses new ones, until restored (a hub cut off NATS). It
+// keeps the first line of what each connection sent first: an HTTP
+// request's line, the method and the URL a load balancer sees.
 export class Proxy {
   static async start(target) {
     const p = new Proxy(target);
@@ -235,8 +237,10 @@ export class Proxy {
     const [host, port] = target.split(':');
     this.cut = false;
     this.conns = new Set();
+    this.requests = [];
     this.server = net.createServer((c) => {
       if (this.cut) return c.destroy();
+      c.once('data', (chunk) => this.requests.push(chunk.toString('latin1').split('\r\n')[0]));
       const up = net.connect(Number(port), host);
       for (const [a, b] of [[c, up], [up, c]]) {
         this.conns.add(a);

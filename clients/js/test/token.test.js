@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { AgentClient, PresenceError, watchWidget } from '../src/index.js';
-import { Hub, SlowProxy, Widget, token, next, record, site as newSite } from '../test-support/hub.js';
+import { Hub, Proxy, SlowProxy, Widget, token, next, record, site as newSite } from '../test-support/hub.js';
 
 let hub;
 const cleanup = [];
@@ -84,6 +84,25 @@ test('a takeover whose welcome comes after the old socket\'s 4002 carries on', a
     'the old socket\'s 4002 did not stop the client');
   assert.ok(slow.count >= 2);
   assert.equal((await alice.setStatus('busy')).by_device, first.device);
+});
+
+test('every socket names its token\'s site in its URL, the takeover\'s too', async () => {
+  // What a load balancer in front of the hubs sees, and hashes on
+  // (docs/routing.md): here a TCP proxy that keeps each request's line.
+  const proxy = await Proxy.start(hub.addr);
+  cleanup.push(() => proxy.close());
+  const site = newSite('route');
+  const alice = new AgentClient({
+    url: 'http://' + proxy.addr,
+    getToken: () => token({ site, agent: 'alice', ttl: 5 }),
+    device: { kind: 'desktop' },
+  });
+  cleanup.push(() => alice.close());
+  const first = await alice.connect();
+  assert.equal(first.agent.site, site);
+  await next(alice, 'welcome', (w) => w.session !== first.session, 'the takeover\'s welcome');
+  const line = `GET /v1/agent?site=${site} HTTP/1.1`;
+  assert.deepEqual(proxy.requests, [line, line], 'the first socket and the takeover\'s');
 });
 
 test('after a 4001 the client asks getToken again, and connects with the new token', async () => {
