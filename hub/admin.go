@@ -24,6 +24,11 @@ import (
 // The record says who set it (by "admin", by_id adminID), which status
 // frames, the agents API and agent.status events show.
 func (h *Hub) SetAgentStatus(ctx context.Context, siteID, agent string, status presence.Status, adminID string) (state AgentState, ok bool, err error) {
+	release, err := h.visit(ctx, siteID)
+	if err != nil {
+		return AgentState{}, false, err
+	}
+	defer release()
 	if _, ok, err := h.Agent(siteID, agent); err != nil || !ok {
 		return AgentState{}, false, err
 	}
@@ -44,7 +49,7 @@ func (h *Hub) SetAgentStatus(ctx context.Context, siteID, agent string, status p
 	if err != nil {
 		return AgentState{}, true, err
 	}
-	if err := h.waitApplied(ctx, rev); err != nil {
+	if err := h.waitApplied(ctx, siteID, rev); err != nil {
 		return AgentState{}, true, fmt.Errorf("status stored but not yet applied: %w", err)
 	}
 	// ok is false only if the agent has been removed meanwhile (rare).
@@ -57,9 +62,11 @@ func (h *Hub) SetAgentStatus(ctx context.Context, siteID, agent string, status p
 // gone; found is false, and nothing is written, when the view has no lease
 // of the device.
 func (h *Hub) RevokeDevice(ctx context.Context, siteID, agent, device string) (found bool, err error) {
-	if !h.Ready() {
-		return false, ErrNotReady
+	release, err := h.visit(ctx, siteID)
+	if err != nil {
+		return false, err
 	}
+	defer release()
 	key := store.LeaseKey(siteID, agent, device)
 	if s := h.view.lockExistingSite(siteID); s != nil {
 		_, found = s.devices[key.String()]
@@ -72,7 +79,7 @@ func (h *Hub) RevokeDevice(ctx context.Context, siteID, agent, device string) (f
 	if err != nil {
 		return true, fmt.Errorf("failed to revoke device: %w", err)
 	}
-	return true, h.waitApplied(ctx, rev)
+	return true, h.waitApplied(ctx, siteID, rev)
 }
 
 // kickRevokedLocked closes the local sessions of a device whose lease an

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"time"
 
@@ -59,9 +60,11 @@ type ChangedBy struct {
 
 // Agents returns every agent the site's view holds, sorted by id.
 func (h *Hub) Agents(siteID string) ([]AgentState, error) {
-	if !h.Ready() {
-		return nil, ErrNotReady
+	release, err := h.visit(context.Background(), siteID)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	s := h.view.lockExistingSite(siteID)
 	if s == nil {
 		return []AgentState{}, nil
@@ -83,9 +86,11 @@ func (h *Hub) Agents(siteID string) ([]AgentState, error) {
 // Agent returns one agent of the site; ok is false when the view holds
 // neither a record nor a lease of it.
 func (h *Hub) Agent(siteID, agent string) (state AgentState, ok bool, err error) {
-	if !h.Ready() {
-		return AgentState{}, false, ErrNotReady
+	release, err := h.visit(context.Background(), siteID)
+	if err != nil {
+		return AgentState{}, false, err
 	}
+	defer release()
 	s := h.view.lockExistingSite(siteID)
 	if s == nil {
 		return AgentState{}, false, nil

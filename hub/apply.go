@@ -18,8 +18,15 @@ import (
 // record for the site's next frames and returns it. withWidgets fills in
 // the states of the widgets the entry can move, before and after, which
 // only the events need (frames compare with what they last sent).
-func (v *view) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool) change.Record {
+//
+// An entry no newer than the last one the view applied of its key (the
+// whole-bucket watch and a site's follow both bring it, or a load read it
+// first) changes nothing: ok is false.
+func (v *view) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool) (_ change.Record, ok bool) {
 	h := v.h
+	if !s.revs.newer(e.key, e.rev, e.deleted, h.cfg.Now()) {
+		return change.Record{}, false
+	}
 	rec := change.Record{Site: s.id, Key: k, Rev: e.rev, At: e.at, Removed: e.deleted}
 	if e.deleted {
 		rec.Marker = e.value
@@ -54,7 +61,7 @@ func (v *view) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool)
 		rec.Widgets[i].After = change.WidgetState{Widget: w, Next: next}
 	}
 	s.pending.add(rec, touched, e.live)
-	return rec
+	return rec, true
 }
 
 // touchedLocked returns the widgets entry e of key k can move, as

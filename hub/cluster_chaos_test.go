@@ -23,11 +23,12 @@ import (
 // hubs and a three-replica bucket. Nothing here measures time: every wait is
 // for an event, with a deadline for failing.
 
-// Cluster timing for the chaos tests. The grace follows the rule of
-// docs/operations.md: grace > election (10s at most) + refresh + margin.
+// Cluster timing for the chaos tests. The liveness TTL follows the rule of
+// docs/operations.md: ttl*2/3 > election (10s at most) + margin.
 const (
-	chaosGrace   = 15 * time.Second
-	chaosRefresh = 2 * time.Second
+	chaosGrace    = 15 * time.Second
+	chaosRefresh  = 2 * time.Second
+	chaosLiveness = 20 * time.Second
 	// chaosWait bounds the waits of a chaos test: an election, a hub
 	// leaving a frozen node, a write riding them out.
 	chaosWait = 45 * time.Second
@@ -44,7 +45,7 @@ func startClusterHub(t *testing.T, c *natstest.Cluster) *testHub {
 	t.Helper()
 	return startHubWith(t, c.URLs(), []nats.Option{nats.PingInterval(2 * time.Second), nats.MaxPingsOutstanding(2)},
 		store.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL},
-		hub.Config{Grace: chaosGrace, RefreshEvery: chaosRefresh, MarkerTTL: chaosMarkerTTL, HealthEvery: 500 * time.Millisecond},
+		hub.Config{Grace: chaosGrace, RefreshEvery: chaosRefresh, LivenessTTL: chaosLiveness, MarkerTTL: chaosMarkerTTL, HealthEvery: 500 * time.Millisecond},
 		chaosWait)
 }
 
@@ -147,10 +148,11 @@ func (cs *chaosSite) faultOps() (byeStored bool) {
 	return byeStored
 }
 
-// settle waits until the fault is over for the views: every live lease has
-// been refreshed after it and a sentinel written after those refreshes
-// reached both hubs' widgets. A lease that expired during the fault would
-// have shown its agent offline before the sentinel.
+// settle waits until the fault is over for the views: both hubs'
+// liveness keys have been refreshed after it, and a sentinel written after
+// that reached both hubs' widgets. A liveness key that expired during the
+// fault would have started the grace of its devices; a lease dropped so
+// and not taken back would have shown its agent offline by then.
 func (cs *chaosSite) settle() {
 	t := cs.t
 	t.Helper()
@@ -159,40 +161,38 @@ func (cs *chaosSite) settle() {
 		info *jetstream.StreamInfo
 		kv   jetstream.KeyValue
 	)
-	wstest.Eventually(t, chaosWait, "the bucket's stream answers", func() bool {
+	wstest.Eventually(t, chaosWait, "the members bucket's stream answers", func() bool {
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		stream, err := cs.js.Stream(ictx, kvStream)
+		stream, err := cs.js.Stream(ictx, "KV_"+store.DefaultBucket+"-cluster")
 		if err == nil {
 			info, err = stream.Info(ictx)
 		}
 		if err == nil {
-			kv, err = cs.js.KeyValue(ictx, store.DefaultBucket)
+			kv, err = cs.js.KeyValue(ictx, store.DefaultBucket+"-cluster")
 		}
 		return err == nil
 	})
 	mark := info.State.LastSeq
-	for _, agent := range []string{"alice", "bob"} {
-		var w jetstream.KeyWatcher
-		wstest.Eventually(t, chaosWait, "a watch of "+agent+"'s lease starts", func() bool {
-			var err error
-			w, err = kv.Watch(ctx, "d.acme."+agent+".*", jetstream.UpdatesOnly())
-			return err == nil
-		})
-		timeout := time.After(chaosWait)
-	refreshed:
-		for {
-			select {
-			case e := <-w.Updates():
-				if e != nil && e.Operation() == jetstream.KeyValuePut && e.Revision() > mark {
-					break refreshed
-				}
-			case <-timeout:
-				t.Fatalf("%s's lease was not refreshed after the fault within %v", agent, chaosWait)
+	var w jetstream.KeyWatcher
+	wstest.Eventually(t, chaosWait, "a watch of the liveness keys starts", func() bool {
+		var err error
+		w, err = kv.Watch(ctx, "r.*", jetstream.UpdatesOnly())
+		return err == nil
+	})
+	refreshed := make(map[string]bool)
+	timeout := time.After(chaosWait)
+	for len(refreshed) < 2 {
+		select {
+		case e := <-w.Updates():
+			if e != nil && e.Operation() == jetstream.KeyValuePut && e.Revision() > mark {
+				refreshed[e.Key()] = true
 			}
+		case <-timeout:
+			t.Fatalf("got %d hubs' liveness keys refreshed after the fault within %v, want 2", len(refreshed), chaosWait)
 		}
-		w.Stop()
 	}
+	w.Stop()
 	cs.connect(cs.b, "zed", "z")
 	for _, h := range []*testHub{cs.a, cs.b} {
 		cs.widgets[h]["z"].expect(t, "widget_status", "status", "online")

@@ -60,7 +60,7 @@ func TestClusterEventsSurviveStreamLeaderKill(t *testing.T) {
 		}
 		return startHubWith(t, urls, []nats.Option{nats.DontRandomize(), nats.PingInterval(2 * time.Second), nats.MaxPingsOutstanding(2)},
 			store.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL},
-			hub.Config{Grace: chaosGrace, RefreshEvery: chaosRefresh, MarkerTTL: chaosMarkerTTL, HealthEvery: 500 * time.Millisecond, Events: true},
+			hub.Config{Grace: chaosGrace, RefreshEvery: chaosRefresh, LivenessTTL: chaosLiveness, MarkerTTL: chaosMarkerTTL, HealthEvery: 500 * time.Millisecond, Events: true},
 			chaosWait)
 	}
 	a, b := start(leader), start(other)

@@ -34,7 +34,7 @@ func TestReplicasStayReadyThroughMetaLeaderElection(t *testing.T) {
 	start := func(url string) *testHub {
 		return startHubWith(t, url, []nats.Option{nats.PingInterval(2 * time.Second), nats.MaxPingsOutstanding(2)},
 			store.BucketConfig{Replicas: 3, LimitMarkerTTL: chaosMarkerTTL},
-			hub.Config{Grace: chaosGrace, RefreshEvery: chaosRefresh, MarkerTTL: chaosMarkerTTL},
+			hub.Config{Grace: chaosGrace, RefreshEvery: chaosRefresh, LivenessTTL: chaosLiveness, MarkerTTL: chaosMarkerTTL},
 			chaosWait)
 	}
 	hubs := []*testHub{start(survivors[0]), start(survivors[1])}

@@ -48,42 +48,6 @@ func TestStatusChangeThroughLeaderWithoutQuorum(t *testing.T) {
 	}
 }
 
-// A session whose lease refreshes go through the bucket stream's leader
-// while it has lost its quorum is not taken for replaced: the leader
-// refuses each refresh as conflicting with one still in its log, the lease
-// read back is still the session's at the revision it expected, and the
-// keeper tries again at its next tick instead of kicking the device (which
-// would tell its client, with 4002, never to come back).
-func TestLeaseRefreshThroughLeaderWithoutQuorum(t *testing.T) {
-	// The grace outlasts the outage; refreshes come every 500ms, each
-	// retried for at most a second.
-	a, s, dev, others := leaderAlone(t, hub.Config{Grace: time.Minute, RefreshEvery: 500 * time.Millisecond,
-		WriteRetry: time.Second, HealthEvery: 500 * time.Millisecond})
-	// Several refreshes fail, each after its retries.
-	before := kvErrors(t, a)
-	wstest.Eventually(t, chaosWait, "refreshes have failed for a while, or the session was kicked", func() bool {
-		return kvErrors(t, a) > before+20 || len(dev.kicked) > 0
-	})
-	select {
-	case err := <-dev.kicked:
-		t.Fatalf("got the session kicked (%v) while the stream had no quorum, want it kept", err)
-	default:
-	}
-	others[0].Restart()
-	// The hub retries a write for a second only: try until the stream has
-	// elected its leader.
-	wstest.Eventually(t, chaosWait, "the session's change is stored once the stream is back", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return s.SetStatus(ctx, presence.Busy, "after") == nil
-	})
-	select {
-	case err := <-dev.kicked:
-		t.Fatalf("got the session kicked (%v), want it kept", err)
-	default:
-	}
-}
-
 // leaderAlone starts a three-node cluster with a three-replica bucket, a
 // hub with cfg connected to the node that leads the bucket's stream, and a
 // device of alice on it; then it kills the two other nodes, so that the

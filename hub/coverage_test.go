@@ -83,7 +83,7 @@ func waitSettings(t *testing.T, ns *natsserver.Server, site string, hubs ...*tes
 	defer cancel()
 	rev := lastRevision(t, ns, "s."+site)
 	for _, h := range hubs {
-		if err := h.WaitApplied(ctx, rev); err != nil {
+		if err := h.WaitApplied(ctx, site, rev); err != nil {
 			t.Fatal(err)
 		}
 	}

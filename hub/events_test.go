@@ -88,7 +88,7 @@ func settle(t *testing.T, rev uint64, hubs ...*testHub) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	for _, h := range hubs {
-		if err := h.WaitApplied(ctx, rev); err != nil {
+		if err := h.WaitApplied(ctx, testSite, rev); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -213,7 +213,7 @@ func TestStatusChangeIsInTheEventStreamOnceFromTwoReplicas(t *testing.T) {
 		last = e.Revision()
 		waitCtx, cancel := context.WithTimeout(ctx, waitTimeout)
 		for _, h := range []*testHub{a, b} {
-			if err := h.WaitApplied(waitCtx, last); err != nil {
+			if err := h.WaitApplied(waitCtx, testSite, last); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -5,10 +5,11 @@ import (
 	"fmt"
 )
 
-// WaitApplied waits until the view has applied bucket revision rev; the
-// events of every entry up to rev have then been handed to JetStream.
-func (h *Hub) WaitApplied(ctx context.Context, rev uint64) error {
-	return h.view.applied.wait(ctx, rev)
+// WaitApplied waits until the view has applied revision rev of site; the
+// events of every entry of the site up to rev have then been handed to
+// JetStream.
+func (h *Hub) WaitApplied(ctx context.Context, site string, rev uint64) error {
+	return h.waitApplied(ctx, site, rev)
 }
 
 // EventsComplete is closed when JetStream has acknowledged every event

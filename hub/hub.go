@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/presencehub/presencehub/hub/cluster"
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/store"
 )
@@ -27,6 +29,13 @@ const (
 	// DefaultRuleWorkers is how many goroutines carry out the rules'
 	// decisions (worker.go).
 	DefaultRuleWorkers = 4
+	// DefaultLivenessTTL is the default Config.LivenessTTL: its refresh,
+	// every third of it, outlasts a stream leader election (10s) with a
+	// margin.
+	DefaultLivenessTTL = 20 * time.Second
+	// DefaultFollowLinger is how long a site stays followed after its last
+	// interest ends.
+	DefaultFollowLinger = time.Minute
 )
 
 // ErrNotReady is returned while the view is still loading.
@@ -42,8 +51,26 @@ type Config struct {
 	// Grace is how long a dropped device keeps its lease. NATS TTLs have a
 	// resolution of one second, so it must be at least 1s. Default 2m.
 	Grace time.Duration
-	// RefreshEvery is how often live leases are refreshed; default Grace/4.
+	// RefreshEvery is how often a session whose first lease the view has
+	// not shown yet writes it again; default Grace/4. Live leases are not
+	// refreshed: the replica's liveness key stands for them.
 	RefreshEvery time.Duration
+	// Members is the cluster bucket (store.OpenMembers): replicas'
+	// liveness keys and partition ownership. Nil: Run opens the bucket
+	// named after Bucket with "-cluster", with as many replicas.
+	Members *store.Members
+	// LivenessTTL is the TTL of the replica's liveness key: a replica that
+	// dies takes at most this long more than the grace to show its devices
+	// offline. Default DefaultLivenessTTL.
+	LivenessTTL time.Duration
+	// FollowLinger is how long a site stays followed after the last local
+	// interest in it ends (a client, a request): a client that comes back
+	// within it finds the site loaded. Default DefaultFollowLinger.
+	FollowLinger time.Duration
+	// Partitions is how many partitions a new deployment has (its
+	// duties are shared by partition); an existing one keeps its count.
+	// Default 1.
+	Partitions int
 	// MarkerTTL is how long purge markers (bye) stay in the bucket; default 1m.
 	MarkerTTL time.Duration
 	// ID names this hub replica in leases and logs; default a random UUID.
@@ -90,8 +117,12 @@ type Hub struct {
 	loaded   chan struct{} // closed when the view first loads
 	loadOnce sync.Once
 
-	// watcher keeps the view in step with the bucket (watch.go).
+	// watcher keeps the view in step with the whole bucket while this
+	// replica owns the duties (watch.go, duty.go); follows keeps it in
+	// step with the sites it has an interest in (follow.go).
 	watcher watcher
+	follows follows
+	duty    duty
 	// sessionCount and widgetSubs count the local device sessions and
 	// widget subscribers, for statistics.
 	sessionCount atomic.Int64
@@ -106,6 +137,14 @@ type Hub struct {
 	rules  rules
 	// health is the outcome of the last JetStream probe.
 	health health
+	// member keeps this replica's liveness and partitions (package
+	// cluster); set by Run before anything uses it.
+	member *cluster.Member
+	// memberID names this run of the replica in the cluster, its leases
+	// and their index: the replica's id made a subject token, and a
+	// random suffix, so that a replica restarted under the same id is not
+	// taken for the run before it, whose leases must be dropped.
+	memberID string
 
 	counters counters
 	stats    stats
@@ -158,6 +197,21 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.WriteRetry == 0 {
 		cfg.WriteRetry = DefaultWriteRetry
 	}
+	if cfg.FollowLinger == 0 {
+		cfg.FollowLinger = DefaultFollowLinger
+	}
+	if cfg.FollowLinger < 0 {
+		return nil, fmt.Errorf("hub: follow linger %v is negative", cfg.FollowLinger)
+	}
+	if cfg.LivenessTTL == 0 {
+		cfg.LivenessTTL = DefaultLivenessTTL
+	}
+	if cfg.LivenessTTL < time.Second {
+		return nil, fmt.Errorf("hub: liveness TTL %v is under the 1s resolution of NATS TTLs", cfg.LivenessTTL)
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 1
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -165,15 +219,17 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Now = time.Now
 	}
 	h := &Hub{
-		cfg:    cfg,
-		js:     cfg.JetStream,
-		nc:     cfg.JetStream.Conn(),
-		log:    cfg.Logger.With("hub", cfg.ID),
-		view:   view{sites: newSiteRegistry(), applied: applied{ch: make(chan struct{})}},
-		loaded: make(chan struct{}),
-		stats:  stats{started: cfg.Now(), book: replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)}},
+		cfg:      cfg,
+		js:       cfg.JetStream,
+		nc:       cfg.JetStream.Conn(),
+		log:      cfg.Logger.With("hub", cfg.ID),
+		memberID: memberID(cfg.ID),
+		view:     view{sites: newSiteRegistry(), applied: applied{ch: make(chan struct{})}},
+		loaded:   make(chan struct{}),
+		stats:    stats{started: cfg.Now(), book: replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)}},
 	}
-	h.watcher.h, h.stats.h, h.view.h, h.fanout.h, h.rules.h = h, h, h, h, h
+	h.watcher.h, h.stats.h, h.view.h, h.fanout.h, h.rules.h, h.duty.h = h, h, h, h, h, h
+	h.follows = newFollows(h)
 	h.health.set(errNotProbed)
 	h.metrics = newMetrics(h, cfg.Registerer, cfg.PerSiteMetrics)
 	h.store = store.New(cfg.Bucket, store.Config{
@@ -205,14 +261,27 @@ func (h *Hub) Loaded() <-chan struct{} { return h.loaded }
 // Run loads the view, keeps it current and refreshes local leases until ctx
 // is done or the watch fails.
 func (h *Hub) Run(ctx context.Context) error {
+	if err := h.joinCluster(ctx); err != nil {
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	h.bg.start(ctx)
 	h.rules.worker.start(ctx, h.cfg.RuleWorkers)
-	g.Go(func() error { return h.watcher.run(ctx) })
-	g.Go(func() error { return h.keepLeases(ctx) })
+	h.follows.ctx = ctx
+	h.duty.ctx = ctx
+	g.Go(func() error { return h.member.Run(ctx) })
+	g.Go(func() error {
+		select {
+		case <-h.member.Ready():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return h.follows.run(ctx)
+	})
 	g.Go(func() error { return h.stats.publish(ctx) })
 	g.Go(func() error { return h.probeJetStream(ctx) })
 	err := g.Wait()
+	h.duty.stop()
 	h.rules.worker.stop()
 	h.bg.stop()
 	h.watcher.stopping.Wait()
@@ -222,6 +291,50 @@ func (h *Hub) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// markLoaded marks the replica ready: its follows run. A replica holds
+// nothing at start; it loads a site when something here needs it.
+func (h *Hub) markLoaded() {
+	h.ready.Store(true)
+	// JetStream answered the cluster member: a replica whose view loaded
+	// before its first probe did is ready.
+	if errors.Is(h.health.get(), errNotProbed) {
+		h.health.set(nil)
+		h.metrics.jetstreamHealthy.Set(1)
+	}
+	h.loadOnce.Do(func() {
+		close(h.loaded)
+		h.log.Info("view loaded")
+	})
+}
+
+// joinCluster opens the cluster bucket if the config has none and makes
+// this replica's member of it.
+func (h *Hub) joinCluster(ctx context.Context) error {
+	members := h.cfg.Members
+	if members == nil {
+		var err error
+		members, err = store.OpenMembers(ctx, h.js, store.MembersConfig{
+			Name: h.cfg.Bucket.Name() + "-cluster", Replicas: h.cfg.Bucket.Replicas(), LimitMarkerTTL: h.cfg.MarkerTTL,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	m, err := cluster.New(cluster.Config{
+		Members: members, ID: h.memberID, TTL: h.cfg.LivenessTTL, Partitions: h.cfg.Partitions,
+		Logger: h.log, Now: h.cfg.Now,
+		OnAcquire:          h.duty.acquire,
+		OnRelease:          h.duty.release,
+		OnReplicaGone:      h.replicaGone,
+		OnLivenessRestored: func() { h.goBackground(h.reassertLeases) },
+	})
+	if err != nil {
+		return err
+	}
+	h.member = m
+	return nil
 }
 
 // background runs goroutines that outlive the call that started them, on
@@ -258,4 +371,17 @@ func (h *Hub) goBackground(fn func(ctx context.Context)) bool {
 	ctx := h.bg.ctx
 	h.bg.wg.Go(func() { fn(ctx) })
 	return true
+}
+
+// memberID returns the cluster id of a run of replica id: id with every
+// character that is not a letter, a digit, _ or - replaced by _, and a
+// random suffix.
+func memberID(id string) string {
+	b := []byte(id)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return string(b) + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
 }

@@ -23,6 +23,9 @@ import (
 
 const waitTimeout = 15 * time.Second
 
+// testSite is the site most tests use.
+const testSite = "acme"
+
 // queue is a real, in-memory Subscriber with a bounded queue, as the
 // transport's sockets are, minus the socket.
 type queue struct {
@@ -127,6 +130,9 @@ func startHubWith(t *testing.T, url string, opts []nats.Option, bucket store.Buc
 	}
 	reg := prometheus.NewRegistry()
 	cfg.JetStream, cfg.Bucket, cfg.Registerer = js, kv, reg
+	if cfg.LivenessTTL == 0 {
+		cfg.LivenessTTL = testLivenessTTL
+	}
 	h, err := hub.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -143,12 +149,17 @@ func startHubWith(t *testing.T, url string, opts []nats.Option, bucket store.Buc
 	return th
 }
 
+// testLivenessTTL is the hubs' liveness TTL in tests: a crashed hub's
+// devices start their grace about this long after the crash.
+const testLivenessTTL = 2 * time.Second
+
 // crash stops the hub the way a killed process does: no session is closed,
-// no lease is written again, the NATS connection just goes away.
+// no lease is written again, the NATS connection just goes away (first,
+// so that the hub cannot leave the cluster gracefully either).
 func (th *testHub) crash() {
 	th.once.Do(func() {
-		th.stop()
 		th.nc.Close()
+		th.stop()
 		<-th.done
 	})
 }
@@ -221,7 +232,10 @@ func TestCrashedHubLeasesExpire(t *testing.T) {
 	t.Logf("offline %v after the crash (grace %v)", time.Since(killed).Round(time.Millisecond), grace)
 }
 
-func TestLiveLeaseOutlivesGrace(t *testing.T) {
+// A live device's lease is written once: while its hub's liveness key is
+// refreshed, over several graces, the lease is not written again, the
+// agent stays online and nobody gets a frame.
+func TestLiveLeaseIsNotRewritten(t *testing.T) {
 	ns := natstest.Start(t)
 	const grace = 2 * time.Second
 	h := startHub(t, ns, grace)
@@ -233,29 +247,41 @@ func TestLiveLeaseOutlivesGrace(t *testing.T) {
 	dev.expect(t, "welcome")
 	w.expect(t, "widget_status", "status", "online")
 
-	// Count lease writes until they span more than two grace periods.
 	js, err := jetstream.New(natstest.Connect(t, ns))
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(context.Background(), store.DefaultBucket)
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, store.DefaultBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	watch, err := kv.Watch(context.Background(), "d.acme.alice."+s.Device(), jetstream.UpdatesOnly())
+	members, err := js.KeyValue(ctx, store.DefaultBucket+"-cluster")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer watch.Stop()
-	start := time.Now()
-	for refreshes := 0; time.Since(start) <= 2*grace; refreshes++ {
+	lease, err := kv.Watch(ctx, "d.acme.alice."+s.Device(), jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Stop()
+	liveness, err := members.Watch(ctx, "r.*", jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer liveness.Stop()
+	// The liveness key is refreshed every third of its TTL: 9 refreshes
+	// span three TTLs, longer than two graces.
+	for beats := 0; beats < 9; {
 		select {
-		case e := <-watch.Updates():
-			if e.Operation() != jetstream.KeyValuePut {
-				t.Fatalf("got %v on the live lease after %d refreshes, want only refreshes", e.Operation(), refreshes)
+		case e := <-lease.Updates():
+			t.Fatalf("got the live lease written again (%v, revision %d) after %d liveness refreshes, want it left alone", e.Operation(), e.Revision(), beats)
+		case e := <-liveness.Updates():
+			if e != nil && e.Operation() == jetstream.KeyValuePut {
+				beats++
 			}
 		case <-time.After(waitTimeout):
-			t.Fatalf("lease not refreshed after %d refreshes", refreshes)
+			t.Fatalf("liveness key not refreshed after %d refreshes", beats)
 		}
 	}
 	w.empty(t)

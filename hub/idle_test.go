@@ -94,7 +94,7 @@ func waitApplied(t *testing.T, rev uint64, hubs ...*testHub) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	for _, h := range hubs {
-		if err := h.WaitApplied(ctx, rev); err != nil {
+		if err := h.WaitApplied(ctx, testSite, rev); err != nil {
 			t.Fatalf("a replica did not apply revision %d in time: %v", rev, err)
 		}
 	}

@@ -4,26 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/presencehub/presencehub/hub/store"
 )
 
-// A session's lease: its writes, one at a time (the lease token), and the
-// keeper that refreshes the leases of live sessions.
+// A session's lease: its writes, one at a time (the lease token). A live
+// session's lease has no TTL and is not refreshed: the replica's liveness
+// key stands for it (liveness.go), and the lease is written again only
+// when that key was lost (reassertLeases).
 
 // waitLease waits until the view has applied the session's latest lease
-// write. The keeper does not know the session yet, so while the view lags
-// (a watch restarting after a reconnect or during an election) this
-// refreshes the lease every RefreshEvery itself: a first lease must not
-// expire while its session waits, or the session would find itself gone
-// and be refused as replaced.
+// write. While the view lags (a watch restarting after a reconnect or
+// during an election) it writes the lease again every RefreshEvery, so
+// that the view that comes back reads it in any case.
 func (h *Hub) waitLease(ctx context.Context, sess *Session) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, h.cfg.RefreshEvery)
-		err := h.waitApplied(wctx, sess.revision())
+		err := h.waitApplied(wctx, sess.site, sess.revision())
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			return err
@@ -34,12 +33,11 @@ func (h *Hub) waitLease(ctx context.Context, sess *Session) error {
 	}
 }
 
-// refresh re-writes the session's lease so that its TTL starts again. It
-// does nothing while another lease write of the session is in flight: that
-// write starts the TTL again itself, or ends the lease (a bye's purge, a
-// close), and the keeper must not wait behind it, since one wait would hold
-// up the refreshes of every other session until the next tick. If that
-// write fails, the next tick refreshes the lease.
+// refresh writes the session's index key and lease again (a lease that
+// was taken over or ran out while this replica was cut off is the
+// session's again). It does nothing while another lease write of the
+// session is in flight: that write ends the lease (a bye's purge, a
+// close) or writes it itself.
 func (s *Session) refresh(ctx context.Context) error {
 	if !s.tryTakeLease() {
 		return nil
@@ -51,6 +49,13 @@ func (s *Session) refresh(ctx context.Context) error {
 	if skip {
 		return nil
 	}
+	irev, err := s.h.store.WriteIndex(ctx, s.indexKey(), s.id)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.indexRev = irev
+	s.mu.Unlock()
 	return s.writeOwnLease(ctx, rec)
 }
 
@@ -122,54 +127,44 @@ func (s *Session) writeOwnLease(ctx context.Context, rec store.DeviceRecord) err
 // open, and the write is tried again.
 var errInFlight = fmt.Errorf("a write of the lease in flight at the stream's leader did not settle (%w)", ErrOutcomeUnknown)
 
-// refreshConcurrency bounds the lease writes in flight at once, so that a
-// hub with many sessions refreshes them all well inside one interval.
-const refreshConcurrency = 64
+// reassertConcurrency bounds the lease writes in flight at once when this
+// replica re-asserts its sessions' leases.
+const reassertConcurrency = 64
 
-// keepLeases refreshes the lease of every live local session every
-// RefreshEvery, so that a lease outlives its session by at most the grace.
-func (h *Hub) keepLeases(ctx context.Context) error {
-	t := time.NewTicker(h.cfg.RefreshEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		sessions := h.localSessions()
-		var g errgroup.Group
-		g.SetLimit(refreshConcurrency)
-		for _, s := range sessions {
-			g.Go(func() error {
-				// A refresh that NATS cannot take is retried at once
-				// (see package store), not at the next tick, for as long as
-				// the lease can live: that is what keeps it alive
-				// through a stream leader election.
-				rctx, cancel := context.WithTimeout(ctx, h.cfg.Grace)
-				defer cancel()
-				err := s.refresh(rctx)
-				switch {
-				case errors.Is(err, ErrReplaced) || errors.Is(err, ErrRevoked):
-					// ErrRevoked: the device was revoked and this
-					// replica's watch has not told it yet.
-					reason := ErrReplaced
-					if errors.Is(err, ErrRevoked) {
-						s.revoked.Store(true)
-						reason = ErrRevoked
-					}
-					if site := h.view.lockExistingSite(s.site); site != nil {
-						h.fanout.dropLocked(site, s.sub, reason)
-						h.view.unlockSite(site)
-					}
-				case err != nil && ctx.Err() == nil:
-					h.log.Warn("failed to refresh lease", "site", s.site, "agent", s.agent, "device", s.device, "err", err)
+// reassertLeases writes the index key and the lease of every live local
+// session again, after this replica's liveness key was found gone (it was
+// cut off from NATS for longer than the liveness TTL): meanwhile another
+// replica may have started the grace of its devices (liveness.go), and a
+// device whose grace ran out has no lease at all. A session whose device
+// was taken over or revoked meanwhile is dropped.
+func (h *Hub) reassertLeases(ctx context.Context) {
+	var g errgroup.Group
+	g.SetLimit(reassertConcurrency)
+	for _, s := range h.localSessions() {
+		g.Go(func() error {
+			rctx, cancel := context.WithTimeout(ctx, h.cfg.Grace)
+			defer cancel()
+			err := s.refresh(rctx)
+			switch {
+			case errors.Is(err, ErrReplaced) || errors.Is(err, ErrRevoked):
+				// ErrRevoked: the device was revoked and this replica's
+				// view has not told it yet.
+				reason := ErrReplaced
+				if errors.Is(err, ErrRevoked) {
+					s.revoked.Store(true)
+					reason = ErrRevoked
 				}
-				return nil
-			})
-		}
-		g.Wait()
+				if site := h.view.lockExistingSite(s.site); site != nil {
+					h.fanout.dropLocked(site, s.sub, reason)
+					h.view.unlockSite(site)
+				}
+			case err != nil && ctx.Err() == nil:
+				h.log.Warn("failed to re-assert a lease", "site", s.site, "agent", s.agent, "device", s.device, "err", err)
+			}
+			return nil
+		})
 	}
+	g.Wait()
 }
 
 // localSessions returns the live device sessions on this hub.

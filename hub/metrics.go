@@ -126,6 +126,14 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 			return float64(h.events.Pending())
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "presencehub_followed_sites",
+			Help: "Sites this replica follows for a local client or request (or did within --follow-linger).",
+		}, func() float64 { return float64(h.follows.count()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "presencehub_duties",
+			Help: "1 while this replica owns the duties (partition 0) and watches the whole bucket.",
+		}, func() float64 { return boolFloat(h.duty.owns()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "presencehub_view_loaded",
 			Help: "1 once the view has loaded the bucket.",
 		}, func() float64 { return boolFloat(h.Ready()) }),
@@ -171,11 +179,11 @@ var (
 	connectionsDesc = prometheus.NewDesc("presencehub_connections",
 		"Open sockets on this replica by kind.", []string{"kind"}, nil)
 	agentsDesc = prometheus.NewDesc("presencehub_agents",
-		"Agents of all sites by effective status (from the view, the same on every replica).", []string{"status"}, nil)
+		"Agents of the sites this replica holds by effective status (every site on the replica that owns the duties).", []string{"status"}, nil)
 	pendingGraceDesc = prometheus.NewDesc("presencehub_pending_grace",
-		"Agents inside a grace period now.", nil, nil)
+		"Agents of the sites this replica holds inside a grace period now.", nil, nil)
 	sitesDesc = prometheus.NewDesc("presencehub_sites",
-		"Sites in the view.", nil, nil)
+		"Sites this replica holds: those it follows, and every site with state while it owns the duties.", nil, nil)
 	siteAgentsDesc = prometheus.NewDesc("presencehub_site_agents_online",
 		"Agents effectively online per site (only with per-site metrics on).", []string{"site"}, nil)
 	siteWidgetsDesc = prometheus.NewDesc("presencehub_site_widgets",

@@ -50,6 +50,10 @@ type Session struct {
 	record store.DeviceRecord // guarded by mu
 	rev    uint64             // guarded by mu
 	ended  bool               // guarded by mu
+	// indexRev is the revision of the session's index key (store.IndexKey),
+	// which says this replica holds the lease; it changes with the lease
+	// token held.
+	indexRev uint64 // guarded by mu
 
 	// leaseToken is held, by sending into it, by the session's one lease
 	// write in flight: each write expects the revision of the one before,
@@ -82,9 +86,17 @@ var ErrTooManyDevices = errors.New("hub: too many devices for this agent")
 // registers sub for the agent's status and device frames. The device adopts
 // the stored status; nothing it says here changes it.
 func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub Subscriber) (*Session, error) {
-	if !h.Ready() {
-		return nil, ErrNotReady
+	release, err := h.visit(ctx, id.Site)
+	if err != nil {
+		return nil, err
 	}
+	// The session keeps the interest until it is unregistered.
+	registered := false
+	defer func() {
+		if !registered {
+			release()
+		}
+	}()
 	if h.liveDevices(id.Site, id.Agent, hello.ID) >= h.cfg.MaxDevices {
 		return nil, ErrTooManyDevices
 	}
@@ -108,9 +120,17 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		}
 		h.view.unlockSite(s)
 	}
-	sess.record = store.DeviceRecord{Kind: hello.Kind, Since: since, Session: sess.id, Hub: h.cfg.ID, State: presence.Live}
+	sess.record = store.DeviceRecord{Kind: hello.Kind, Since: since, Session: sess.id, Hub: h.memberID, State: presence.Live}
+	// The index first: a lease held by this replica must be one that its
+	// replica's end hands over to the grace (liveness.go).
+	irev, err := h.store.WriteIndex(ctx, sess.indexKey(), sess.id)
+	if err != nil {
+		return nil, err
+	}
+	sess.indexRev = irev
 	rev, err := h.store.WriteLease(ctx, key, sess.record, 0)
 	if err != nil {
+		sess.dropIndex(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	sess.rev = rev
@@ -153,7 +173,9 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		}
 		s.roster.remove(sub)
 		h.sessionCount.Add(-1)
+		release()
 	})
+	registered = true
 	h.fanout.enqueueLocked(s, encode(welcome), []Subscriber{sub})
 	// A device's first hello counts as activity: someone opened the app.
 	// A device coming back while its lease lasts (a network that dropped,
@@ -296,29 +318,55 @@ func (s *Session) end() bool {
 // written once more with TTL = grace, so the grace starts now, and then left
 // to expire unless the device comes back.
 func (s *Session) Close(ctx context.Context) error {
-	if !s.end() || s.revoked.Load() {
-		return nil // a revoked device has no grace
+	if !s.end() {
+		return nil
 	}
-	// A refresh of the keeper's in flight lands first: the grace must
+	// A lease write in flight (a re-assertion) lands first: the grace must
 	// start from this write, the last.
 	if err := s.takeLease(ctx); err != nil {
 		return err
 	}
 	defer s.releaseLease()
+	if s.revoked.Load() {
+		s.dropIndex(ctx)
+		return nil // a revoked device has no grace
+	}
 	s.mu.Lock()
 	rec := s.record
 	s.mu.Unlock()
-	if rec.State != presence.Background {
-		rec.State = presence.Lingering
-	} else {
-		// The app sleeps: its lease lasts the background max from now.
-		rec.Until = s.h.cfg.Now().Add(rec.TTL)
-	}
+	// Lingering for the grace; or, in background mode, the app sleeps and
+	// its lease lasts the background max from now.
+	rec, _ = rec.Dropped(s.h.cfg.Now(), s.h.cfg.Grace)
 	err := s.writeOwnLease(ctx, rec)
 	if errors.Is(err, ErrReplaced) || errors.Is(err, ErrRevoked) {
-		return nil // a newer session of the device owns the lease now, or nobody may
+		err = nil // a newer session of the device owns the lease now, or nobody may
+	}
+	if err == nil {
+		// The lease runs out by its TTL now: the replica's end need not.
+		s.dropIndex(ctx)
 	}
 	return err
+}
+
+// indexKey is the key that says this replica holds the session's lease.
+func (s *Session) indexKey() store.Key {
+	return store.IndexKey(s.site, s.h.memberID, s.agent, s.device)
+}
+
+// dropIndex removes the session's index key, unless a newer session of the
+// device on this replica wrote it since. A failure is logged: the key is
+// then removed when this replica ends, and a lease it names that is no
+// longer held is left alone.
+func (s *Session) dropIndex(ctx context.Context) {
+	s.mu.Lock()
+	rev := s.indexRev
+	s.mu.Unlock()
+	if rev == 0 {
+		return
+	}
+	if err := s.h.store.DeleteIndex(ctx, s.indexKey(), rev); err != nil {
+		s.h.log.Warn("failed to remove a lease index key", "site", s.site, "agent", s.agent, "device", s.device, "err", err)
+	}
 }
 
 // ErrNotStored is wrapped by Bye's error when the lease could not be
@@ -344,16 +392,21 @@ func (s *Session) Bye(ctx context.Context) error {
 	deadline := time.Now().Add(s.h.cfg.Grace)
 	rev, err := s.purgeUntil(ctx, deadline)
 	if err == nil {
+		s.dropIndex(ctx)
 		// Returning once this replica's view has the device gone means a
 		// device that reconnects here right after the bye is counted
 		// without it. The purge is stored whatever the wait says.
-		if err := s.h.waitApplied(ctx, rev); err != nil {
+		if err := s.h.waitApplied(ctx, s.site, rev); err != nil {
 			s.h.log.Debug("bye stored but not yet applied to the view", "err", err)
 		}
 		return nil
 	}
 	if ctx.Err() != nil && time.Now().Before(deadline) && s.h.goBackground(func(bg context.Context) {
-		if _, err := s.purgeUntil(bg, deadline); err != nil && bg.Err() == nil {
+		_, err := s.purgeUntil(bg, deadline)
+		switch {
+		case err == nil:
+			s.dropIndex(bg)
+		case bg.Err() == nil:
 			s.h.log.Warn("gave up removing the lease of a device that said bye; it expires with the grace",
 				"site", s.site, "agent", s.agent, "device", s.device, "err", err)
 		}

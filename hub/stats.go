@@ -275,6 +275,9 @@ func (h *Hub) AdminStats(ctx context.Context, site string) AdminStats {
 		out.Totals.StatusChangesPerSec += r.StatusChangesPerSec
 	}
 	out.SiteStats.WidgetStatus = make(map[string]presence.Status)
+	if release, err := h.visit(ctx, site); err == nil {
+		defer release()
+	}
 	if s := h.view.lockExistingSite(site); s != nil {
 		counts := s.presence.Counts()
 		out.SiteStats.Agents = AgentCounts{Online: counts.Online, Busy: counts.Busy, Offline: counts.Offline,

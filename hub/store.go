@@ -69,17 +69,19 @@ func (h *Hub) PutSchedule(ctx context.Context, site, group string, sched *presen
 // DeleteSchedule removes the working hours of (site, group); it reports
 // whether there were any.
 func (h *Hub) DeleteSchedule(ctx context.Context, site, group string) (bool, error) {
+	release, err := h.visit(ctx, site)
+	if err != nil {
+		return false, err
+	}
+	defer release()
 	if _, ok := h.Schedule(site, group); !ok {
 		return false, nil
-	}
-	if !h.Ready() {
-		return false, ErrNotReady
 	}
 	rev, err := h.store.Purge(ctx, store.HoursKey(site, group), 0, nil)
 	if err != nil {
 		return false, fmt.Errorf("failed to remove working hours: %w", err)
 	}
-	return true, h.waitApplied(ctx, rev)
+	return true, h.waitApplied(ctx, site, rev)
 }
 
 // PutSettings stores the site's settings for every replica and returns once
@@ -99,20 +101,40 @@ func (h *Hub) PutSettings(ctx context.Context, site string, settings presence.Se
 }
 
 func (h *Hub) put(ctx context.Context, key store.Key, value []byte) error {
-	if !h.Ready() {
-		return ErrNotReady
+	release, err := h.visit(ctx, key.Site)
+	if err != nil {
+		return err
 	}
+	defer release()
 	rev, err := h.store.Put(ctx, key, value)
 	if err != nil {
 		return err
 	}
-	return h.waitApplied(ctx, rev)
+	return h.waitApplied(ctx, key.Site, rev)
 }
 
-// waitApplied waits until the view has applied bucket revision rev, so that
-// a caller reads its own writes.
-func (h *Hub) waitApplied(ctx context.Context, rev uint64) error {
-	return h.view.applied.wait(ctx, rev)
+// waitApplied waits until the view has applied revision rev of site, so
+// that a caller reads its own writes. The caller has an interest in site
+// (visit).
+func (h *Hub) waitApplied(ctx context.Context, site string, rev uint64) error {
+	return h.follows.waitApplied(ctx, site, rev)
+}
+
+// visit takes an interest in site for a request about it, loading it if
+// this replica does not follow it, and returns what ends the interest. The
+// site stays followed for Config.FollowLinger after, so a run of requests
+// loads it once.
+func (h *Hub) visit(ctx context.Context, site string) (release func(), err error) {
+	if !h.Ready() {
+		return nil, ErrNotReady
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.store.WriteRetry()+time.Second)
+	defer cancel()
+	release, err = h.follows.acquire(ctx, site)
+	if err != nil {
+		return nil, fmt.Errorf("%w: failed to load site %s: %w", ErrNotReady, site, err)
+	}
+	return release, nil
 }
 
 // WriteRetry returns how long a write is retried through an election or a

@@ -68,6 +68,8 @@ type site struct {
 	// registered holds, for every subscriber of the site, what unregisters
 	// it.
 	registered map[Subscriber][]func()
+	// revs is the last revision applied of each key (revs.go).
+	revs keyRevs
 	// pending is what was applied but not yet told; out is what was told
 	// but not yet sent.
 	pending pendingChanges
@@ -175,38 +177,72 @@ func (v *view) unlockSite(s *site) {
 
 // viewKeys lists the bucket keys the view holds.
 func (v *view) viewKeys() []string {
-	h := v.h
 	var keys []string
-	for _, s := range h.view.sites.all() {
+	for _, s := range v.sites.all() {
 		s.mu.Lock()
-		for agent := range s.agents {
-			keys = append(keys, store.AgentKey(s.id, agent).String())
-		}
-		for key := range s.devices {
-			keys = append(keys, key)
-		}
-		for _, group := range s.presence.HoursGroups() {
-			keys = append(keys, store.HoursKey(s.id, group).String())
-		}
-		if s.hasSettings {
-			keys = append(keys, store.SettingsKey(s.id).String())
-		}
-		for agent, a := range s.activity {
-			if a.present {
-				keys = append(keys, store.ActivityKey(s.id, agent).String())
-			}
-		}
-		for group, c := range s.coverage {
-			if c.uncovered != nil {
-				keys = append(keys, store.CoverageKey(store.KindUncovered, s.id, group).String())
-			}
-			if c.lost != nil {
-				keys = append(keys, store.CoverageKey(store.KindCoverageLost, s.id, group).String())
-			}
-		}
+		keys = s.appendKeysLocked(keys)
 		s.mu.Unlock()
 	}
 	return keys
+}
+
+// siteKeys lists the bucket keys the view holds of one site.
+func (v *view) siteKeys(id string) []string {
+	s := v.lockExistingSite(id)
+	if s == nil {
+		return nil
+	}
+	defer v.unlockSite(s)
+	return s.appendKeysLocked(nil)
+}
+
+// appendKeysLocked appends the bucket keys the view holds of s.
+func (s *site) appendKeysLocked(keys []string) []string {
+	for agent := range s.agents {
+		keys = append(keys, store.AgentKey(s.id, agent).String())
+	}
+	for key := range s.devices {
+		keys = append(keys, key)
+	}
+	for _, group := range s.presence.HoursGroups() {
+		keys = append(keys, store.HoursKey(s.id, group).String())
+	}
+	if s.hasSettings {
+		keys = append(keys, store.SettingsKey(s.id).String())
+	}
+	for agent, a := range s.activity {
+		if a.present {
+			keys = append(keys, store.ActivityKey(s.id, agent).String())
+		}
+	}
+	for group, c := range s.coverage {
+		if c.uncovered != nil {
+			keys = append(keys, store.CoverageKey(store.KindUncovered, s.id, group).String())
+		}
+		if c.lost != nil {
+			keys = append(keys, store.CoverageKey(store.KindCoverageLost, s.id, group).String())
+		}
+	}
+	return keys
+}
+
+// dropSite forgets a site this replica no longer follows, silently: it has
+// no local subscriber (its interests ended), and what it held is not news.
+func (v *view) dropSite(id string) {
+	s := v.lockExistingSite(id)
+	if s == nil {
+		return
+	}
+	if len(s.registered) > 0 {
+		v.unlockSite(s) // an interest came back meanwhile
+		return
+	}
+	for group, ht := range s.timers {
+		ht.t.Stop()
+		delete(s.timers, group)
+	}
+	v.sites.removeLocked(s)
+	s.mu.Unlock()
 }
 
 // applied tracks the highest bucket revision the view has applied, so that
@@ -226,6 +262,13 @@ func (a *applied) mark(rev uint64) {
 	a.rev = rev
 	close(a.ch)
 	a.ch = make(chan struct{})
+}
+
+// current returns the highest revision marked.
+func (a *applied) current() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.rev
 }
 
 // wait waits until the view has applied bucket revision rev.
@@ -250,8 +293,9 @@ func (a *applied) wait(ctx context.Context, rev uint64) error {
 // then a frame each time the status, reason or next hours boundary
 // changes. The returned func unregisters sub.
 func (h *Hub) SubscribeWidget(siteID, group string, sub Subscriber) (unsubscribe func(), err error) {
-	if !h.Ready() {
-		return nil, ErrNotReady
+	release, err := h.visit(context.Background(), siteID)
+	if err != nil {
+		return nil, err
 	}
 	s := h.view.lockSite(siteID)
 	defer h.view.unlockSite(s)
@@ -271,6 +315,7 @@ func (h *Hub) SubscribeWidget(siteID, group string, sub Subscriber) (unsubscribe
 		if t.subs.len() == 0 && s.widgets[group] == t {
 			delete(s.widgets, group)
 		}
+		release()
 	})
 	h.fanout.enqueueLocked(s, t.frame, []Subscriber{sub})
 	return func() { h.fanout.unregister(siteID, sub) }, nil
@@ -280,9 +325,11 @@ func (h *Hub) SubscribeWidget(siteID, group string, sub Subscriber) (unsubscribe
 // view. At is when a local subscriber last saw it change, or now when no
 // subscriber watches it.
 func (h *Hub) WidgetStatus(siteID, group string) (protocol.WidgetStatus, error) {
-	if !h.Ready() {
-		return protocol.WidgetStatus{}, ErrNotReady
+	release, err := h.visit(context.Background(), siteID)
+	if err != nil {
+		return protocol.WidgetStatus{}, err
 	}
+	defer release()
 	now := h.cfg.Now()
 	s := h.view.lockExistingSite(siteID)
 	if s == nil {
@@ -300,6 +347,9 @@ func (h *Hub) WidgetStatus(siteID, group string) (protocol.WidgetStatus, error) 
 
 // Settings returns the site's settings from the view.
 func (h *Hub) Settings(siteID string) presence.Settings {
+	if release, err := h.visit(context.Background(), siteID); err == nil {
+		defer release()
+	}
 	s := h.view.lockExistingSite(siteID)
 	if s == nil {
 		return presence.Settings{}
@@ -311,6 +361,9 @@ func (h *Hub) Settings(siteID string) presence.Settings {
 // Schedule returns the working hours of (site, group), group "" meaning the
 // site's own, from the view.
 func (h *Hub) Schedule(siteID, group string) (*presence.Schedule, bool) {
+	if release, err := h.visit(context.Background(), siteID); err == nil {
+		defer release()
+	}
 	s := h.view.lockExistingSite(siteID)
 	if s == nil {
 		return nil, false

@@ -28,6 +28,8 @@ type watcher struct {
 	lastMissedResync time.Time
 	// stopping counts the old watches being stopped in the background.
 	stopping sync.WaitGroup
+	// loadedOnce is set once a watch loaded the bucket.
+	loadedOnce bool
 }
 
 // The watch loop: one watch of the whole bucket, started again after every
@@ -116,19 +118,12 @@ func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) erro
 				}
 				entries := len(snapshot)
 				snapshot = nil
-				h.ready.Store(true)
-				// The snapshot was JetStream answering: a replica whose
-				// view loaded before its first probe did is ready.
-				if errors.Is(h.health.get(), errNotProbed) {
-					h.health.set(nil)
-					h.metrics.jetstreamHealthy.Set(1)
+				h.duty.setLoaded()
+				first := !w.loadedOnce
+				w.loadedOnce = true
+				if first {
+					h.log.Info("whole-bucket watch loaded", "entries", entries)
 				}
-				first := false
-				h.loadOnce.Do(func() {
-					first = true
-					close(h.loaded)
-					h.log.Info("view loaded")
-				})
 				// An activity key that expired while this replica did
 				// not watch left no marker it saw: restart those clocks.
 				h.rules.startAllIdleClocks()
@@ -221,14 +216,19 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 	}
 	slices.SortFunc(entries, func(a, b *store.Entry) int { return cmp.Compare(a.Rev, b.Rev) })
 	var last uint64
+	siteRevs := make(map[string]uint64)
 	for _, e := range entries {
 		k, ok := store.ParseKey(e.Key)
 		if !ok {
 			h.log.Warn("ignoring unknown key in bucket", "key", e.Key)
 			continue
 		}
-		bySite[k.Site] = append(bySite[k.Site], bucketEntry(e))
+		siteRevs[k.Site] = max(siteRevs[k.Site], e.Rev)
 		last = max(last, e.Rev)
+		if k.Kind == store.KindIndex {
+			continue
+		}
+		bySite[k.Site] = append(bySite[k.Site], bucketEntry(e))
 	}
 	since, loaded := h.view.appliedRev(), h.view.isLoaded()
 	var evs []events.Event
@@ -236,13 +236,15 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 		s := h.view.lockSite(id)
 		for _, e := range es {
 			k, _ := store.ParseKey(e.key)
-			if w.resyncEvents(e, since, loaded) {
-				evs = append(evs, events.Derive(h.view.applyEntryLocked(s, k, e, true), h.cfg.Grace)...)
-			} else {
-				h.view.applyEntryLocked(s, k, e, false)
+			withEvents := w.resyncEvents(e, since, loaded)
+			if rec, ok := h.view.applyEntryLocked(s, k, e, withEvents); ok && withEvents {
+				evs = append(evs, events.Derive(rec, h.cfg.Grace)...)
 			}
 		}
 		h.view.unlockSite(s)
+	}
+	for site, rev := range siteRevs {
+		h.follows.mark(site, rev)
 	}
 	if len(evs) > 0 {
 		// In revision order across sites, as a live watch publishes.
@@ -270,6 +272,10 @@ func (w *watcher) apply(e *store.Entry) {
 		h.log.Warn("ignoring unknown key in bucket", "key", e.Key)
 		return
 	}
+	defer h.follows.mark(k.Site, e.Rev)
+	if k.Kind == store.KindIndex {
+		return
+	}
 	ent := bucketEntry(e)
 	ent.live = true
 	w.applyLive(k, ent)
@@ -281,9 +287,9 @@ func (w *watcher) apply(e *store.Entry) {
 func (w *watcher) applyLive(k store.Key, e entry) {
 	h := w.h
 	s := h.view.lockSite(k.Site)
-	rec := h.view.applyEntryLocked(s, k, e, h.events != nil)
+	rec, ok := h.view.applyEntryLocked(s, k, e, h.events != nil)
 	h.view.unlockSite(s)
-	if h.events != nil {
+	if ok && h.events != nil {
 		h.events.Publish(events.Derive(rec, h.cfg.Grace))
 	}
 }

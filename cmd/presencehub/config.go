@@ -26,6 +26,9 @@ type serveConfig struct {
 	addr           string
 	grace          time.Duration
 	refreshEvery   time.Duration
+	livenessTTL    time.Duration
+	followLinger   time.Duration
+	partitions     int
 	dataDir        string
 	natsURL        string
 	natsListen     string
@@ -90,7 +93,10 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	c := &serveConfig{}
 	fs.StringVar(&c.addr, "addr", ":8080", "HTTP listen address")
 	fs.DurationVar(&c.grace, "grace", hub.DefaultGrace, "how long a dropped device keeps its agent's status (at least 1s)")
-	fs.DurationVar(&c.refreshEvery, "lease-refresh", 0, "how often live device leases are refreshed (default grace/4)")
+	fs.DurationVar(&c.refreshEvery, "lease-refresh", 0, "how often a device whose first lease this replica has not yet seen writes it again (default grace/4); live leases are not refreshed, the replica's liveness key stands for them")
+	fs.DurationVar(&c.livenessTTL, "liveness-ttl", hub.DefaultLivenessTTL, "TTL of the replica's liveness key, refreshed every third of it: a replica that dies shows its devices offline at most this long after the grace (at least 1s)")
+	fs.DurationVar(&c.followLinger, "follow-linger", hub.DefaultFollowLinger, "how long the replica keeps following a site after its last client or request of it")
+	fs.IntVar(&c.partitions, "partitions", 1, "partitions of a new deployment's sites, which its duties are shared by (1-1024); an existing deployment keeps its count")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory for the embedded NATS store and the generated signing secret (with --dev, default "+devDataDir+")")
 	fs.StringVar(&c.natsURL, "nats-url", "", "NATS server URL(s), comma separated; empty runs an embedded nats-server")
 	fs.StringVar(&c.natsSync, "nats-sync", defaultNATSSync, "when the embedded nats-server syncs its store to disk: \"always\" (before every acknowledgement) or an interval such as 1s or 2m (nats-server's default; a power cut can lose what was acknowledged since the last sync); see docs/operations.md#durability")
@@ -229,6 +235,15 @@ func (c *serveConfig) validate() error {
 	if c.refreshEvery != 0 && (c.refreshEvery < 0 || c.refreshEvery >= c.grace) {
 		return fmt.Errorf("invalid --lease-refresh %v: more than 0 and less than --grace %v", c.refreshEvery, c.grace)
 	}
+	if c.livenessTTL < time.Second {
+		return fmt.Errorf("invalid --liveness-ttl %v: at least 1s (NATS TTLs have one-second resolution)", c.livenessTTL)
+	}
+	if c.followLinger < 0 {
+		return fmt.Errorf("invalid --follow-linger %v: 0 or more", c.followLinger)
+	}
+	if c.partitions < 1 || c.partitions > 1024 {
+		return fmt.Errorf("invalid --partitions %d: 1 to 1024", c.partitions)
+	}
 	if c.markerTTL != 0 && c.markerTTL < time.Second {
 		return fmt.Errorf("invalid --kv-marker-ttl %v: at least 1s", c.markerTTL)
 	}
@@ -352,22 +367,17 @@ const (
 // of 4-9s; reports from the field say up to 10s.
 const clusterElection = 10 * time.Second
 
-// clusterGraceFloor is the shortest --grace with which live leases outlive a
-// stream leader election: a lease last refreshed just before the leader died
-// must still be alive when the first refresh after the election lands, so
-// grace > election + refresh interval + a margin. 0 when the bucket has one
+// clusterLivenessFloor is the shortest --liveness-ttl with which a
+// replica's liveness key outlives a stream leader election: the key is
+// refreshed every third of its TTL, so a key last refreshed just before
+// the leader died must still be alive when the first refresh after the
+// election lands: ttl*2/3 > election + a margin. 0 when the bucket has one
 // replica (no elections).
-func (c *serveConfig) clusterGraceFloor() time.Duration {
+func (c *serveConfig) clusterLivenessFloor() time.Duration {
 	if c.kvReplicas <= 1 {
 		return 0
 	}
-	refresh := c.refreshEvery
-	if refresh == 0 {
-		// With the default refresh of grace/4 the rule is
-		// grace*3/4 > election + margin.
-		return (clusterElection + clusterGraceMargin) * 4 / 3
-	}
-	return clusterElection + refresh + clusterGraceMargin
+	return (clusterElection + clusterGraceMargin) * 3 / 2
 }
 
 // clusterGraceMargin covers a refresh's own round trip and clock skew

@@ -47,21 +47,18 @@ func TestNATSFlagsValidated(t *testing.T) {
 	}
 }
 
-// The grace floor for a replicated bucket: election + refresh + margin, and
-// nothing for a single replica.
-func TestClusterGraceFloor(t *testing.T) {
-	if got := parseServe(t).clusterGraceFloor(); got != 0 {
+// The liveness floor for a replicated bucket: (election + margin) * 3/2,
+// and nothing for a single replica; the default is above it.
+func TestClusterLivenessFloor(t *testing.T) {
+	if got := parseServe(t).clusterLivenessFloor(); got != 0 {
 		t.Errorf("one replica: got floor %v, want none", got)
 	}
-	floor := parseServe(t, "--kv-replicas", "3").clusterGraceFloor()
-	if floor != 16*time.Second {
-		t.Errorf("three replicas, refresh grace/4: got floor %v, want 16s (grace*3/4 > 10s election + 2s margin)", floor)
+	floor := parseServe(t, "--kv-replicas", "3").clusterLivenessFloor()
+	if floor != 18*time.Second {
+		t.Errorf("three replicas: got floor %v, want 18s (ttl*2/3 > 10s election + 2s margin)", floor)
 	}
-	if got := parseServe(t, "--kv-replicas", "3", "--lease-refresh", "5s").clusterGraceFloor(); got != 17*time.Second {
-		t.Errorf("three replicas, refresh 5s: got floor %v, want 17s", got)
-	}
-	if def := parseServe(t).grace; def < floor {
-		t.Errorf("the default --grace %v is below the cluster floor %v", def, floor)
+	if def := parseServe(t).livenessTTL; def < floor {
+		t.Errorf("the default --liveness-ttl %v is below the cluster floor %v", def, floor)
 	}
 }
 

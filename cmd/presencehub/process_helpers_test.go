@@ -99,7 +99,7 @@ type hubProc struct{ *proctest.Proc }
 // listening on a free port, with its own data directory.
 func natsHubArgs(t *testing.T, url string, grace time.Duration) []string {
 	t.Helper()
-	return []string{"--addr", "127.0.0.1:0", "--nats-url", url, "--grace", grace.String(),
+	return []string{"--addr", "127.0.0.1:0", "--nats-url", url, "--grace", grace.String(), "--liveness-ttl", "2s",
 		"--data-dir", t.TempDir(), "--jwt-secret", procSecret, "--log-level", "info"}
 }
 

@@ -60,6 +60,7 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	}
 	h, err := hub.New(hub.Config{
 		ID: cfg.replicaID, JetStream: st.js, Bucket: st.bucket, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
+		LivenessTTL: cfg.livenessTTL, FollowLinger: cfg.followLinger, Partitions: cfg.partitions,
 		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics, MaxDevices: cfg.maxDevices,
 		WriteRetry: writeRetryConfig(cfg.writeRetry), RuleWorkers: cfg.ruleWorkers, Events: st.events,
 	})
@@ -121,13 +122,13 @@ func newAuth(cfg *serveConfig) (*transport.Auth, error) {
 	return transport.NewAuth(secret)
 }
 
-// announce logs that the replica listens, warns of a --grace too short for
-// a replicated bucket, and with --dev prints the pages' URLs.
+// announce logs that the replica listens, warns of a --liveness-ttl too
+// short for a replicated bucket, and with --dev prints the pages' URLs.
 func announce(cfg *serveConfig, addr net.Addr, h *hub.Hub, log *slog.Logger) {
 	log.Info("listening", "addr", addr.String(), "hub", h.ID(), "grace", cfg.grace)
-	if floor := cfg.clusterGraceFloor(); floor > 0 && cfg.grace < floor {
-		log.Warn("--grace is too short for a replicated bucket: a stream leader election can outlast live leases, showing connected agents offline",
-			"grace", cfg.grace, "kv_replicas", cfg.kvReplicas, "at_least", floor)
+	if floor := cfg.clusterLivenessFloor(); floor > 0 && cfg.livenessTTL < floor {
+		log.Warn("--liveness-ttl is too short for a replicated bucket: a stream leader election can outlast the replica's liveness key, starting the grace of its connected devices",
+			"liveness_ttl", cfg.livenessTTL, "kv_replicas", cfg.kvReplicas, "at_least", floor)
 	}
 	if cfg.dev {
 		printDevURLs(addr)

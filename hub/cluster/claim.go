@@ -39,3 +39,9 @@ func (m *Member) Claim(ctx context.Context, name string, ttl time.Duration) (boo
 	}
 	return false, fmt.Errorf("cluster: %w", err)
 }
+
+// Forget removes the record of replica id, once its device leases were
+// handed over after it went: the replicas that start later need not.
+func (m *Member) Forget(ctx context.Context, id string) error {
+	return m.cfg.Members.Forget(ctx, id)
+}

@@ -30,6 +30,10 @@ type loopState struct {
 	// owners are the partitions' keys as the watch last saw them.
 	owners map[int]owner
 	watch  *watchState // the current watch, nil between watches
+	// known are the replicas with a record (store.Members.Register), and
+	// reported those of them OnReplicaGone was called for since they
+	// were last live.
+	known, reported map[string]bool
 }
 
 // owner is a partition key's holder and revision.
@@ -59,6 +63,9 @@ func (m *Member) Run(ctx context.Context) error {
 		return err
 	}
 	m.parts.Store(int32(n))
+	if err := m.register(ctx); err != nil {
+		return nil // ctx ended
+	}
 
 	nc := m.cfg.Members.Conn()
 	reconnected := nc.StatusChanged(nats.CONNECTED)
@@ -133,6 +140,27 @@ func (m *Member) readLayout(ctx context.Context) (int, error) {
 		case <-ctx.Done():
 			t.Stop()
 			return 0, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// register writes this replica's record (store.Members.Register) before
+// anything else, trying again while NATS cannot take it, until ctx ends:
+// a replica that holds device leases must be one that the others find if
+// it goes.
+func (m *Member) register(ctx context.Context) error {
+	for wait := jsretry.FirstWait; ; wait = min(2*wait, jsretry.MaxWait) {
+		err := m.cfg.Members.Register(ctx, m.cfg.ID, m.value)
+		if err == nil {
+			return nil
+		}
+		m.log.Warn("cannot register this replica yet", "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
 		case <-t.C:
 		}
 	}

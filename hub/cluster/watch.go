@@ -77,6 +77,10 @@ func (m *Member) reconcile(snapshot []*store.Entry) {
 	m.others = make(map[string]struct{})
 	m.mu.Unlock()
 	m.loop.owners = make(map[int]owner)
+	m.loop.known = make(map[string]bool)
+	if m.loop.reported == nil {
+		m.loop.reported = make(map[string]bool)
+	}
 	for _, e := range snapshot {
 		m.apply(e)
 	}
@@ -86,9 +90,17 @@ func (m *Member) reconcile(snapshot []*store.Entry) {
 			gone = append(gone, id)
 		}
 	}
+	// Replicas with a record that are not live: gone while this member
+	// did not watch (all replicas restarted, say), or whose leases were
+	// not all handed over yet.
+	for id := range m.loop.known {
+		if id != m.cfg.ID && !m.Alive(id) && !m.loop.reported[id] && !slices.Contains(gone, id) {
+			gone = append(gone, id)
+		}
+	}
 	slices.Sort(gone)
 	for _, id := range gone {
-		m.cfg.OnReplicaGone(id)
+		m.reportGone(id)
 	}
 	m.loop.loaded, m.loop.moved = true, true
 	m.markReady()
@@ -98,6 +110,15 @@ func (m *Member) reconcile(snapshot []*store.Entry) {
 func (m *Member) apply(e *store.Entry) {
 	if id, ok := strings.CutPrefix(e.Key, store.LivenessPrefix); ok {
 		m.applyLiveness(id, e)
+		return
+	}
+	if id, ok := strings.CutPrefix(e.Key, store.MemberPrefix); ok {
+		if e.Deleted {
+			delete(m.loop.known, id)
+			delete(m.loop.reported, id)
+		} else if m.loop.known != nil {
+			m.loop.known[id] = true
+		}
 		return
 	}
 	if s, ok := strings.CutPrefix(e.Key, store.PartitionPrefix); ok {
@@ -132,9 +153,20 @@ func (m *Member) applyLiveness(id string, e *store.Entry) {
 	if was == e.Deleted {
 		m.loop.moved = true // joined or gone; a refresh moves nothing
 	}
-	if was && e.Deleted {
-		m.cfg.OnReplicaGone(id)
+	if !e.Deleted {
+		delete(m.loop.reported, id)
 	}
+	if was && e.Deleted {
+		m.reportGone(id)
+	}
+}
+
+// reportGone calls OnReplicaGone for id.
+func (m *Member) reportGone(id string) {
+	if m.loop.reported != nil {
+		m.loop.reported[id] = true
+	}
+	m.cfg.OnReplicaGone(id)
 }
 
 // applyPartition takes an entry of partition p's key.

@@ -18,6 +18,12 @@ type Kind string
 //	i.<site>.<agent>           KindActivity: the agent's last activity, TTL = the idle rule's after
 //	u.<site>[.<group>]         KindUncovered: a widget not online since, TTL = the site's uncovered_alert
 //	c.<site>[.<group>]         KindCoverageLost: a widget's coverage lost (coverage.lost published), no TTL
+//	x.<site>.<replica>.<agent>.<device>
+//	                           KindIndex: a live device's lease is held by replica (value: the session), no TTL
+//
+// A live session's lease has no TTL: its replica's liveness key stands for
+// all of them (package cluster). The index lists, by replica, the leases
+// to hand over to their grace when that replica's liveness runs out.
 const (
 	KindAgent        Kind = "a"
 	KindLease        Kind = "d"
@@ -26,6 +32,7 @@ const (
 	KindActivity     Kind = "i"
 	KindUncovered    Kind = "u"
 	KindCoverageLost Kind = "c"
+	KindIndex        Kind = "x"
 )
 
 // Key is a bucket key split into its parts.
@@ -34,6 +41,8 @@ type Key struct {
 	Site, Agent, Device string
 	// Group is the group of an hours or coverage key; "" for the site's.
 	Group string
+	// Replica is the replica of an index key.
+	Replica string
 }
 
 // String returns the key as the bucket stores it.
@@ -44,6 +53,8 @@ func (k Key) String() string {
 		return s + "." + k.Agent
 	case KindLease:
 		return s + "." + k.Agent + "." + k.Device
+	case KindIndex:
+		return s + "." + k.Replica + "." + k.Agent + "." + k.Device
 	case KindHours, KindUncovered, KindCoverageLost:
 		if k.Group != "" {
 			return s + "." + k.Group
@@ -59,6 +70,14 @@ func AgentKey(site, agent string) Key { return Key{Kind: KindAgent, Site: site, 
 func LeaseKey(site, agent, device string) Key {
 	return Key{Kind: KindLease, Site: site, Agent: agent, Device: device}
 }
+
+// IndexKey is the key that says replica holds the live lease of device.
+func IndexKey(site, replica, agent, device string) Key {
+	return Key{Kind: KindIndex, Site: site, Replica: replica, Agent: agent, Device: device}
+}
+
+// Lease returns the lease key an index key stands for.
+func (k Key) Lease() Key { return LeaseKey(k.Site, k.Agent, k.Device) }
 
 // HoursKey is the key of the working hours of (site, group), group "" for
 // the site's own.
@@ -83,6 +102,8 @@ func ParseKey(key string) (k Key, ok bool) {
 		return Key{Kind: kind, Site: parts[1], Agent: parts[2]}, true
 	case len(parts) == 4 && kind == KindLease:
 		return Key{Kind: kind, Site: parts[1], Agent: parts[2], Device: parts[3]}, true
+	case len(parts) == 5 && kind == KindIndex:
+		return Key{Kind: kind, Site: parts[1], Replica: parts[2], Agent: parts[3], Device: parts[4]}, true
 	case len(parts) == 2 && kind == KindSettings:
 		return Key{Kind: kind, Site: parts[1]}, true
 	case (len(parts) == 2 || len(parts) == 3) && (kind == KindHours || kind == KindUncovered || kind == KindCoverageLost):

@@ -16,20 +16,121 @@ import (
 // their own TTL (the grace, a background lease's max, the marker TTL),
 // which the key-value API has no call for.
 
-// WriteLease writes a device lease with TTL = the grace, or rec.TTL when
-// set. With expect > 0 the write succeeds only if the key's last revision
-// is expect, else it returns ErrReplaced.
+// WriteLease writes a device lease. A held lease (a live session's, see
+// DeviceRecord.Held) has no TTL; a dropped one has TTL = the grace, or
+// rec.TTL in background mode. With expect > 0 the write succeeds only if the
+// key's last revision is expect, else it returns ErrReplaced.
 func (s *Store) WriteLease(ctx context.Context, key Key, rec DeviceRecord, expect uint64) (uint64, error) {
 	b, _ := json.Marshal(rec)
-	ttl := s.cfg.Grace
-	if rec.TTL > 0 {
-		ttl = rec.TTL
+	var ttl time.Duration
+	if !rec.Held() {
+		ttl = s.cfg.Grace
+		if rec.TTL > 0 {
+			ttl = rec.TTL
+		}
 	}
 	rev, err := s.publish(ctx, "lease", &nats.Msg{Subject: s.subject + key.String(), Data: b}, ttl, expect)
 	if err != nil && !errors.Is(err, ErrReplaced) {
 		return 0, fmt.Errorf("failed to write lease: %w", err)
 	}
 	return rev, err
+}
+
+// WriteIndex records that replica holds the live lease of the device of
+// key (an IndexKey) for session, and returns the revision to expect when
+// it is removed.
+func (s *Store) WriteIndex(ctx context.Context, key Key, session string) (uint64, error) {
+	rev, err := s.publish(ctx, "index", &nats.Msg{Subject: s.subject + key.String(), Data: []byte(session)}, 0, 0)
+	if err != nil {
+		return 0, fmt.Errorf("failed to write lease index: %w", err)
+	}
+	return rev, nil
+}
+
+// DeleteIndex removes an index key if its last revision is still expect
+// (a newer session of the device may have written it since: then it stays).
+func (s *Store) DeleteIndex(ctx context.Context, key Key, expect uint64) error {
+	_, err := s.Purge(ctx, key, expect, nil)
+	if err != nil && !errors.Is(err, ErrReplaced) {
+		return fmt.Errorf("failed to remove lease index: %w", err)
+	}
+	return nil
+}
+
+// ListIndex returns the index keys of replica: the leases it held live.
+func (s *Store) ListIndex(ctx context.Context, replica string) ([]Key, error) {
+	var out []Key
+	err := s.retry(ctx, func(ctx context.Context) error {
+		out = out[:0]
+		l, err := s.kv.ListKeysFiltered(ctx, string(KindIndex)+".*."+replica+".>")
+		s.count("list", ignoreNotFound(err))
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for key := range l.Keys() {
+			if k, ok := ParseKey(key); ok && k.Kind == KindIndex {
+				out = append(out, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the leases of replica %s: %w", replica, err)
+	}
+	return out, nil
+}
+
+// DropIndexed starts the grace of the lease that index key idx says its
+// replica held live, because that replica is gone: the lease is written as
+// dropped at now (DeviceRecord.Dropped) if it is still held by that
+// replica's session at the revision read, and the index key is removed if
+// it is still the one read. It reports whether it wrote the lease.
+func (s *Store) DropIndexed(ctx context.Context, idx Key, now time.Time) (bool, error) {
+	ie, err := s.get(ctx, idx)
+	if err != nil || ie == nil {
+		return false, err
+	}
+	dropped := false
+	le, err := s.get(ctx, idx.Lease())
+	if err != nil {
+		return false, err
+	}
+	if le != nil {
+		rec, err := DecodeDeviceRecord(le.Value())
+		if err == nil && rec.Hub == idx.Replica && rec.Session == string(ie.Value()) && rec.Held() {
+			rec, _ = rec.Dropped(now, s.cfg.Grace)
+			_, err = s.WriteLease(ctx, idx.Lease(), rec, le.Revision())
+			switch {
+			case errors.Is(err, ErrReplaced):
+				// Its device came back elsewhere, or the session ended.
+			case err != nil:
+				return false, err
+			default:
+				dropped = true
+			}
+		}
+	}
+	return dropped, s.DeleteIndex(ctx, idx, ie.Revision())
+}
+
+// get reads key, retried through an election; nil when it has no value.
+func (s *Store) get(ctx context.Context, key Key) (jetstream.KeyValueEntry, error) {
+	var e jetstream.KeyValueEntry
+	err := s.retry(ctx, func(ctx context.Context) (err error) {
+		e, err = s.kv.Get(ctx, key.String())
+		s.count("get", ignoreNotFound(err))
+		return err
+	})
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("failed to read %s: %w", key, err)
+	}
+	return e, nil
 }
 
 // LeaseOwner reads a device's lease: it returns the revision to expect
@@ -82,10 +183,13 @@ func (s *Store) purge(ctx context.Context, key string, expect uint64, marker []b
 	return s.publish(ctx, "purge", msg, s.cfg.MarkerTTL, expect)
 }
 
-// publish writes msg to the bucket's stream with TTL ttl; with expect > 0
+// publish writes msg to the bucket's stream with TTL ttl (0: none); with expect > 0
 // only if the subject's last revision is expect, else ErrReplaced.
 func (s *Store) publish(ctx context.Context, op string, msg *nats.Msg, ttl time.Duration, expect uint64) (uint64, error) {
-	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(ttl)}
+	var opts []jetstream.PublishOpt
+	if ttl > 0 {
+		opts = append(opts, jetstream.WithMsgTTL(ttl))
+	}
 	if expect > 0 {
 		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(expect))
 	}

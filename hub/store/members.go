@@ -20,6 +20,10 @@ import (
 //	r.<id>     a replica's liveness key, TTL refreshed while it runs
 //	p.<n>      partition n's owner (the value is its id), TTL refreshed by it
 //	t.<name>   a one-shot duty claim, TTL = how long the claim holds
+//	m.<id>     a replica that may hold device leases, no TTL: written when
+//	           it starts, removed once its leases were handed over after
+//	           it went (Forget), so a replica gone while none watched is
+//	           found by the next that starts
 //	layout     {"partitions":N}, created by the first replica, no TTL
 //
 // It holds O(replicas + partitions) keys, so one watch of the whole bucket
@@ -28,6 +32,7 @@ const (
 	LivenessPrefix  = "r."     // + a replica's id: its liveness key
 	PartitionPrefix = "p."     // + a partition's number: its owner's key (PartitionKey)
 	ClaimPrefix     = "t."     // + a duty's name: its one-shot claim
+	MemberPrefix    = "m."     // + a replica's id: its record (Register)
 	LayoutKey       = "layout" // the partition layout (Layout)
 )
 
@@ -118,6 +123,26 @@ func (m *Members) ClaimKey(ctx context.Context, key string, value []byte, ttl ti
 		return 0, fmt.Errorf("failed to claim %s: %w", key, err)
 	}
 	return rev, nil
+}
+
+// Register writes replica id's record m.<id> with no TTL.
+func (m *Members) Register(ctx context.Context, id string, value []byte) error {
+	key := MemberPrefix + id
+	if !ValidMembersKey(key) {
+		return fmt.Errorf("failed to register %q: invalid id", id)
+	}
+	if _, err := m.s.publishOpts(ctx, "register", &nats.Msg{Subject: m.s.subject + key, Data: value}); err != nil {
+		return fmt.Errorf("failed to register replica %s: %w", id, err)
+	}
+	return nil
+}
+
+// Forget removes replica id's record.
+func (m *Members) Forget(ctx context.Context, id string) error {
+	if err := m.ReleaseKey(ctx, MemberPrefix+id, 0); err != nil {
+		return fmt.Errorf("failed to forget replica %s: %w", id, err)
+	}
+	return nil
 }
 
 // ReleaseKey removes key with a purge marker if its last revision is still

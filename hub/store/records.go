@@ -60,9 +60,29 @@ type DeviceRecord struct {
 	// Until is set when a device in background mode dropped: when its
 	// lease, written then with the background max, runs out.
 	Until time.Time `json:"until,omitzero"`
-	// TTL is the lease's TTL when it is not the grace (background mode);
-	// not stored.
-	TTL time.Duration `json:"-"`
+	// TTL is the lease's TTL once its device drops when it is not the
+	// grace (background mode: the site's background max). Stored, so that
+	// the replica that takes over a dead replica's leases knows it.
+	TTL time.Duration `json:"ttl,omitzero"`
+}
+
+// Held reports whether the record is the lease of a live session, which
+// has no TTL of its own: its replica's liveness stands for it. A lingering
+// lease, or a background one whose device dropped (Until set), runs out.
+func (r DeviceRecord) Held() bool {
+	return r.State == presence.Live || r.State == presence.Background && r.Until.IsZero()
+}
+
+// Dropped returns the record of the lease once its device dropped at now,
+// and its TTL: lingering for grace, or, in background mode, until the
+// background max is over.
+func (r DeviceRecord) Dropped(now time.Time, grace time.Duration) (DeviceRecord, time.Duration) {
+	if r.State == presence.Background && r.TTL > 0 {
+		r.Until = now.Add(r.TTL)
+		return r, r.TTL
+	}
+	r.State = presence.Lingering
+	return r, grace
 }
 
 // DecodeDeviceRecord decodes the value of a lease key.

@@ -31,12 +31,16 @@ type BucketConfig struct {
 
 // Bucket is the opened presence bucket; only a Store reads and writes it.
 type Bucket struct {
-	js jetstream.JetStream
-	kv jetstream.KeyValue
+	js       jetstream.JetStream
+	kv       jetstream.KeyValue
+	replicas int
 }
 
 // Name returns the bucket's name.
 func (b *Bucket) Name() string { return b.kv.Bucket() }
+
+// Replicas returns how many replicas the bucket's stream has.
+func (b *Bucket) Replicas() int { return b.replicas }
 
 // OpenBucket creates the presence bucket, or updates an existing one to the
 // settings the hub relies on: one value per key, per-message TTLs and limit
@@ -56,6 +60,9 @@ func OpenBucket(ctx context.Context, js jetstream.JetStream, cfg BucketConfig) (
 		Storage:        jetstream.FileStorage,
 		Replicas:       cfg.Replicas,
 		LimitMarkerTTL: cfg.LimitMarkerTTL,
+		// Every stored message, republished for the replicas that follow
+		// its site (follow.go).
+		RePublish: republish(cfg.Name),
 	})
 }
 
@@ -77,7 +84,7 @@ func openTTLBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.Ke
 	if err != nil {
 		return nil, fmt.Errorf("failed to open bucket %q: %w", cfg.Bucket, err)
 	}
-	return &Bucket{js: js, kv: kv}, nil
+	return &Bucket{js: js, kv: kv, replicas: cfg.Replicas}, nil
 }
 
 // Config configures a Store.

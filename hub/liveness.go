@@ -1,0 +1,93 @@
+package hub
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Liveness per replica: a live session's lease has no TTL, and the
+// replica's one liveness key (package cluster) stands for all of them.
+// When a replica's liveness key runs out (it crashed, or was cut off from
+// NATS for longer than its TTL), one surviving replica, the winner of a
+// compare-and-set claim, writes each lease that replica held as dropped,
+// which starts its grace: a device of a dead replica is offline at most
+// the liveness TTL plus the grace after its replica's last heartbeat.
+// The replica's index keys (store.IndexKey) say which leases those are.
+
+// replicaGone hands the leases of replica id, whose liveness key is gone,
+// over to their grace. Called by the cluster member; runs in the
+// background.
+func (h *Hub) replicaGone(id string) {
+	if id == h.memberID {
+		return
+	}
+	h.goBackground(func(ctx context.Context) { h.takeOver(ctx, id) })
+}
+
+// takeOver claims the take-over of replica id's leases and drops them; if
+// another replica holds the claim, it checks after a claim's TTL that the
+// index is empty and tries again otherwise, so that a taker that died
+// part-way is replaced.
+func (h *Hub) takeOver(ctx context.Context, id string) {
+	ttl := h.member.TTL()
+	for {
+		won, err := h.member.Claim(ctx, "takeover."+id, ttl)
+		if err == nil && won {
+			n, err := h.dropLeasesOf(ctx, id)
+			if err == nil {
+				h.log.Info("replica gone: started the grace of its devices", "replica", id, "devices", n)
+				if err := h.member.Forget(ctx, id); err != nil {
+					h.log.Warn("failed to forget a gone replica", "replica", id, "err", err)
+				}
+				return
+			}
+			h.log.Warn("failed to start the grace of a gone replica's devices", "replica", id, "err", err)
+		}
+		if err != nil && ctx.Err() == nil {
+			h.log.Warn("failed to claim the take-over of a gone replica", "replica", id, "err", err)
+		}
+		t := time.NewTimer(ttl)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if h.member.Alive(id) {
+			return // it came back and re-asserts its leases itself
+		}
+		keys, err := h.store.ListIndex(ctx, id)
+		if err == nil && len(keys) == 0 {
+			return // another replica did it
+		}
+	}
+}
+
+// dropConcurrency bounds the lease writes in flight at once in a take-over.
+const dropConcurrency = 64
+
+// dropLeasesOf drops every lease replica id held live, and returns how
+// many it wrote.
+func (h *Hub) dropLeasesOf(ctx context.Context, id string) (int, error) {
+	keys, err := h.store.ListIndex(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	var g errgroup.Group
+	g.SetLimit(dropConcurrency)
+	var dropped atomic.Int64
+	for _, k := range keys {
+		g.Go(func() error {
+			ok, err := h.store.DropIndexed(ctx, k, h.cfg.Now())
+			if ok {
+				dropped.Add(1)
+			}
+			return err
+		})
+	}
+	err = g.Wait()
+	return int(dropped.Load()), err
+}
