@@ -87,14 +87,17 @@ func (d *duty) stop() {
 	cancel()
 	<-done
 	d.h.watcher.stopping.Wait()
+	d.h.follows.setWatched(false)
 }
 
 // setLoaded records that the whole-bucket watch has loaded the bucket.
 func (d *duty) setLoaded() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.cancel != nil {
-		d.loaded = true
+	watching := d.cancel != nil
+	d.loaded = watching
+	d.mu.Unlock()
+	if watching {
+		d.h.follows.setWatched(true)
 	}
 }
 

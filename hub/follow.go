@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,8 +19,10 @@ import (
 // NATS, no JetStream consumer) and reads the site's keys once; the site is
 // unfollowed Config.FollowLinger after its last interest ends.
 //
-// The replica that owns the duties (duty.go) watches the whole bucket as
-// well; its follows then only count interest and wait on revisions.
+// The replica that owns the duties (duty.go) watches the whole bucket; once
+// that watch has loaded, its follows drop their subscriptions and only
+// count interest and wait on revisions: the view holds every site. When it
+// stops owning them, every follow subscribes and loads its site again.
 
 // follows is the part of a Hub that follows sites by interest. Its loop
 // runs on one goroutine (Run's follower): it applies the republished
@@ -38,6 +41,10 @@ type follows struct {
 	sem   chan struct{}
 	// ctx is Run's, for loads; set before the loop starts.
 	ctx context.Context
+	// watched is set while the whole-bucket watch holds every site; a
+	// change of it is told to the loop through rewatch.
+	watched atomic.Bool
+	rewatch chan struct{}
 }
 
 // loadConcurrency bounds the site loads in flight at once.
@@ -75,7 +82,7 @@ type loadResult struct {
 
 func newFollows(h *Hub) follows {
 	return follows{h: h, sites: make(map[string]*follow), msgs: make(chan *nats.Msg, msgBuffer),
-		loads: make(chan loadResult), sem: make(chan struct{}, loadConcurrency)}
+		loads: make(chan loadResult), sem: make(chan struct{}, loadConcurrency), rewatch: make(chan struct{}, 1)}
 }
 
 // acquire registers an interest in site and waits until the view holds it;
@@ -90,9 +97,13 @@ func (f *follows) acquire(ctx context.Context, site string) (release func(), err
 	f.mu.Lock()
 	fl := f.sites[site]
 	created := fl == nil
+	watched := f.watched.Load()
 	if created {
-		fl = &follow{site: site, loaded: make(chan struct{}), applied: applied{ch: make(chan struct{})}, loading: true}
+		fl = &follow{site: site, loaded: make(chan struct{}), applied: applied{ch: make(chan struct{})}, loading: !watched}
 		f.sites[site] = fl
+		if watched {
+			fl.loadOnce.Do(func() { close(fl.loaded) }) // the view holds every site
+		}
 	}
 	fl.refs++
 	if fl.idle != nil {
@@ -100,7 +111,7 @@ func (f *follows) acquire(ctx context.Context, site string) (release func(), err
 		fl.idle = nil
 	}
 	f.mu.Unlock()
-	if created {
+	if created && !watched {
 		f.start(fl)
 	}
 	var once sync.Once
@@ -197,6 +208,18 @@ func (f *follows) unfollow(fl *follow) {
 	}
 	if !f.h.duty.watching() {
 		f.h.view.dropSite(fl.site)
+	}
+}
+
+// setWatched tells the loop whether the whole-bucket watch holds every
+// site now.
+func (f *follows) setWatched(watched bool) {
+	if f.watched.Swap(watched) == watched {
+		return
+	}
+	select {
+	case f.rewatch <- struct{}{}:
+	default: // one is pending; the loop reads the flag then
 	}
 }
 

@@ -49,6 +49,8 @@ func (f *follows) run(ctx context.Context) error {
 			f.reloadAll("the bucket's stream elected a leader")
 		case <-check.C:
 			f.checkDropped()
+		case <-f.rewatch:
+			f.onRewatch()
 		}
 	}
 }
@@ -94,8 +96,8 @@ func (f *follows) applyLive(k store.Key, e *store.Entry) {
 func (f *follows) finishLoad(ctx context.Context, r loadResult) {
 	h := f.h
 	fl := r.f
-	if f.get(fl.site) != fl {
-		return // unfollowed meanwhile
+	if f.get(fl.site) != fl || f.watched.Load() {
+		return // unfollowed meanwhile, or the whole-bucket watch holds it
 	}
 	last := h.watcher.reconcileSite(ctx, fl.site, r.entries)
 	buffered := fl.buffered
@@ -110,8 +112,36 @@ func (f *follows) finishLoad(ctx context.Context, r loadResult) {
 	fl.loadOnce.Do(func() { close(fl.loaded) })
 }
 
+// onRewatch follows the whole-bucket watch starting or stopping: while it
+// holds every site, the follows need no subscription; once it stopped,
+// each subscribes and loads its site again.
+func (f *follows) onRewatch() {
+	if !f.watched.Load() {
+		f.reloadAll("this replica stopped watching the whole bucket")
+		return
+	}
+	for _, fl := range f.all() {
+		f.mu.Lock()
+		subs := fl.subs
+		fl.subs = nil
+		f.mu.Unlock()
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
+		if fl.loading {
+			// Its load may still come: finishLoad then reconciles with
+			// what it read, which is no older than the view.
+			fl.loading, fl.buffered = false, nil
+			fl.loadOnce.Do(func() { close(fl.loaded) })
+		}
+	}
+}
+
 // reloadAll loads every followed site again.
 func (f *follows) reloadAll(why string) {
+	if f.watched.Load() {
+		return // the whole-bucket watch reads the bucket again itself
+	}
 	sites := f.all()
 	if len(sites) > 0 {
 		f.h.log.Info("reloading followed sites", "sites", len(sites), "reason", why)
@@ -144,6 +174,9 @@ func (f *follows) reload(fl *follow) {
 // checkDropped reloads the sites whose subscriptions dropped messages
 // since the last check.
 func (f *follows) checkDropped() {
+	if f.watched.Load() {
+		return
+	}
 	for _, fl := range f.all() {
 		f.mu.Lock()
 		subs := fl.subs

@@ -9,6 +9,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -190,6 +191,9 @@ func TestSignOffNotCaughtUpForCloseBeforeSetting(t *testing.T) {
 	a.crash()
 
 	b := startHubWith(t, ns.ClientURL(), nil, bucket, cfg, waitTimeout)
+	// b owns the duties once a's partition key runs out, and then holds
+	// every site.
+	wstest.Eventually(t, waitTimeout, "b holds the site", func() bool { return gauge(t, b, "presencehub_sites") == 1 })
 	if missed := b.MissedSignOffs(); len(missed) > 0 {
 		t.Errorf("a restart would sign off %q, want nobody", missed)
 	}
