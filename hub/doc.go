@@ -9,9 +9,17 @@
 //     entry and returns its change record (package change); frames.go
 //     turns the records gathered while a site was locked into frames when
 //     it is unlocked.
-//   - watcher (watch.go): the watch of the bucket that feeds the view, the
+//   - follows (follow.go, follow_loop.go): the sites this replica follows
+//     by interest (a local client, a request), each through core NATS
+//     subscriptions to its republished keys and one read of them.
+//   - duty (duty.go): while this replica owns partition 0 (package
+//     cluster), the whole-bucket watcher (watch.go) feeds the view with
+//     every site, for what must happen where no replica has a client; the
 //     reconcile after a reconnect or missed revisions, and the events of
 //     what it applies (package events derives and publishes them).
+//   - liveness (liveness.go): this replica's membership of the cluster
+//     (package cluster) stands for its live sessions' leases; the leases
+//     of a replica that is gone are handed over to their grace here.
 //   - fanout (fanout.go): subscribers, per-site outboxes, sending,
 //     dropping the slow.
 //   - rules (worker.go): carries out what package presence decides: the idle
@@ -24,27 +32,34 @@
 // (store.go holds the hub's few uses of it); health.go probes it for
 // readiness.
 //
-// Goroutines: Run starts and owns the watcher (applies bucket updates to
-// the view; it re-reads a full snapshot after every NATS reconnect and
-// after missing revisions), the lease keeper (refreshes the leases of live
-// local sessions), the stats publisher (publishes this replica's numbers
-// over NATS and answers per-site questions from other replicas), the
-// health prober (asks JetStream every few seconds whether it answers, for
-// Healthy) and the rule workers (Config.RuleWorkers of them, 4 by
-// default), which carry out the rules' decisions (writing activity keys
-// and idle clocks, restoring agents from idle, signing agents off, writing
-// and purging coverage keys, publishing coverage events) from a queue that
-// holds at most one decision per key and never blocks who adds to it; all
-// end when Run's context is done, the workers dropping what is still
-// queued. A watch that ends is stopped on a goroutine of its own (deleting
-// its consumer can wait out a timeout), a bye whose caller gave up goes on
-// purging its lease on a goroutine of its own (session.go), and events
-// whose publish failed are published again by the event publisher's retry
+// Goroutines: Run starts and owns the cluster member (package cluster:
+// heartbeats, the members bucket's watch, partition ownership and the
+// callbacks), the follow loop (applies the followed sites' republished
+// messages and loads in order; loads run on short-lived goroutines, at
+// most 16 at once), the whole-bucket watcher while this replica owns the
+// duties (applies bucket updates to the view; it re-reads a full snapshot
+// after every NATS reconnect and after missing revisions), the stats
+// publisher (publishes this replica's numbers over NATS and answers
+// per-site questions from other replicas), the health prober (asks
+// JetStream every few seconds whether it answers, for Healthy) and the
+// rule workers (Config.RuleWorkers of them, 4 by default), which carry
+// out the rules' decisions (writing activity keys and idle clocks,
+// restoring agents from idle, signing agents off, writing and purging
+// coverage keys, publishing coverage events) from a queue that holds at
+// most one decision per key and never blocks who adds to it; all end when
+// Run's context is done, the workers dropping what is still queued. A
+// watch that ends is stopped on a goroutine of its own (deleting its
+// consumer can wait out a timeout), a bye whose caller gave up goes on
+// purging its lease on a goroutine of its own (session.go), the take-over
+// of a gone replica's leases and the re-assertion of this replica's run
+// on goroutines of their own (liveness.go, lease.go), and events whose
+// publish failed are published again by the event publisher's retry
 // goroutine while any wait; Run waits for all of them. A site with frames
 // to send has one delivery goroutine, started when its outbox gets frames
 // and ended when it is empty; a large fan-out splits its sends over
 // short-lived goroutines (one per core, at most 8) and waits for them.
-// Working-hours timers run their callbacks on the runtime's timer
+// A site unfollowed after Config.FollowLinger is dropped by a runtime
+// timer's callback. // Working-hours timers run their callbacks on the runtime's timer
 // goroutines and are stopped when Run ends. Everything else runs on the
 // caller's goroutine.
 //
@@ -57,10 +72,12 @@
 // subscriber instead of waiting, so a slow subscriber can delay nobody; one
 // that blocks anyway holds up only its own site.
 //
-// Liveness is never decided by a timer in a hub. Each device session owns a
-// lease key with a NATS per-message TTL equal to the grace period; the keeper
-// refreshes it while the session is live, a dropped session re-writes it once
-// so the grace starts then, and when it expires NATS itself removes it and
-// every hub's watcher sees the purge marker. A hub that crashes simply stops
-// refreshing.
+// Liveness is never decided by a timer in a hub. A live session's lease has
+// no TTL: the replica's one liveness key (package cluster), refreshed every
+// third of its TTL, stands for all of them. A dropped session writes its
+// lease once more with TTL = the grace, so the grace starts then, and when
+// it expires NATS itself removes it and every follower of the site sees the
+// marker. A hub that crashes stops refreshing its liveness key; when NATS
+// expires it, one surviving replica (a compare-and-set claim) writes each of
+// its leases as dropped, and their grace runs out in NATS as above.
 package hub
