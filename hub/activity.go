@@ -95,7 +95,7 @@ func (r *rules) idleDeadline(ctx context.Context, siteID, agent string, deadline
 	var check presence.IdleCheck
 	// The watch may run behind: ask the bucket whether the agent was
 	// active again since.
-	active, err := h.store.Exists(ctx, store.ActivityKey(siteID, agent))
+	active, err := h.store.For(siteID).Exists(ctx, store.ActivityKey(siteID, agent))
 	if err != nil {
 		h.log.Warn("failed to check an agent's activity at its idle deadline", "site", siteID, "agent", agent, "err", err)
 		return
@@ -107,7 +107,7 @@ func (r *rules) idleDeadline(ctx context.Context, siteID, agent string, deadline
 	// the store's compare-and-set: a record another write replaced since
 	// the read is newer than the deadline, so the rule does not apply to
 	// it either.
-	_, err = h.store.UpdateAgent(ctx, siteID, agent, nil, func(rec *store.AgentRecord, rev uint64, exists bool) bool {
+	_, err = h.store.For(siteID).UpdateAgent(ctx, siteID, agent, nil, func(rec *store.AgentRecord, rev uint64, exists bool) bool {
 		check.Exists, check.Status, check.Rev = exists, rec.Status, rev
 		status, ok := settings.IdleAtDeadline(check, deadline)
 		if !ok {
@@ -190,7 +190,7 @@ func (r *rules) restoreFromIdle(ctx context.Context, siteID, agent, device strin
 // writeActivity stores an activity key that expires after after.
 func (r *rules) writeActivity(ctx context.Context, siteID, agent, device string, at time.Time, after time.Duration) error {
 	h := r.h
-	return h.store.WriteActivity(ctx, siteID, agent, store.ActivityRecord{At: at, Device: device}, after)
+	return h.store.For(siteID).WriteActivity(ctx, siteID, agent, store.ActivityRecord{At: at, Device: device}, after)
 }
 
 // startIdleClocksLocked has the rule worker start the idle clock of every
@@ -222,7 +222,7 @@ func (r *rules) startIdleClocks(ctx context.Context, siteID string) {
 	now := h.cfg.Now()
 	for _, agent := range agents {
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
-		_, err := h.store.Create(wctx, store.ActivityKey(siteID, agent), store.ActivityRecord{At: now}, after)
+		_, err := h.store.For(siteID).Create(wctx, store.ActivityKey(siteID, agent), store.ActivityRecord{At: now}, after)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			h.log.Warn("failed to start an agent's idle clock", "site", siteID, "agent", agent, "err", err)

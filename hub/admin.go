@@ -75,7 +75,7 @@ func (h *Hub) RevokeDevice(ctx context.Context, siteID, agent, device string) (f
 	if !found {
 		return false, nil
 	}
-	rev, err := h.store.Purge(ctx, key, 0, store.RevokedMarker)
+	rev, err := h.store.For(siteID).Purge(ctx, key, 0, store.RevokedMarker)
 	if err != nil {
 		return true, fmt.Errorf("failed to revoke device: %w", err)
 	}

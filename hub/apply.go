@@ -27,7 +27,7 @@ func (v *view) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool)
 	if !s.revs.newer(e.key, e.rev, e.deleted, h.cfg.Now()) {
 		return change.Record{}, false
 	}
-	rec := change.Record{Site: s.id, Key: k, Rev: e.rev, At: e.at, Removed: e.deleted}
+	rec := change.Record{Site: s.id, Key: k, Rev: e.rev, At: e.at, Removed: e.deleted, Partition: h.store.PartitionOf(s.id)}
 	if e.deleted {
 		rec.Marker = e.value
 	}

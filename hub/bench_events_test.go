@@ -98,7 +98,7 @@ func benchEvents(b *testing.B, replication int, conns ...*nats.Conn) {
 	for _, r := range replicas {
 		go func() {
 			for e := range r.in {
-				r.h.watcher.applyLive(k, e)
+				r.h.applyLive(k, e)
 				<-r.q.frames
 				done <- struct{}{}
 			}

@@ -221,7 +221,7 @@ func BenchmarkApplyAgentUpdateWithEvents(b *testing.B) {
 		rev++
 		e := entries[i%2]
 		e.rev, e.at = rev, time.Now()
-		h.watcher.applyLive(k, e)
+		h.applyLive(k, e)
 		<-q.frames
 	}
 	b.StopTimer()

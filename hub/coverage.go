@@ -174,7 +174,7 @@ func (r *rules) loseCoverage(ctx context.Context, siteID, group string, rec stor
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 	defer cancel()
 	// Created or not (another replica marked it), the loss is marked.
-	_, err := h.store.CreateRetrying(ctx, store.CoverageKey(store.KindCoverageLost, siteID, group), rec, 0)
+	_, err := h.store.For(siteID).CreateRetrying(ctx, store.CoverageKey(store.KindCoverageLost, siteID, group), rec, 0)
 	if err == nil {
 		return
 	}
@@ -276,7 +276,7 @@ func (r *rules) startCoverageClock(ctx context.Context, siteID, group string, re
 	h := r.h
 	wctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 	defer cancel()
-	created, err := h.store.CreateRetrying(wctx, store.CoverageKey(store.KindUncovered, siteID, group), rec, alert)
+	created, err := h.store.For(siteID).CreateRetrying(wctx, store.CoverageKey(store.KindUncovered, siteID, group), rec, alert)
 	if created {
 		return // the entry, once applied, clears creating
 	}
@@ -312,7 +312,7 @@ func (r *rules) purgeCoverageLocked(s *site, group string, kind store.Kind, rev 
 	started := h.rules.worker.enqueue(ruleKey{ruleCoveragePurge, siteID, key.String()}, ruleFunc(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 		defer cancel()
-		_, err := h.store.Purge(ctx, key, rev, marker)
+		_, err := h.store.For(key.Site).Purge(ctx, key, rev, marker)
 		if err == nil {
 			return // the marker, once applied, ends the attempt
 		}

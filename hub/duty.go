@@ -7,111 +7,145 @@ import (
 
 // The duties: what must happen when no replica has a client of a site (the
 // events of a grace that ran out after its replica died, the idle rule,
-// sign-off at closing time, the uncovered alert) is done by the replica
-// that owns partition 0 (package cluster: compare-and-set and a TTL in
-// NATS, so that a dead owner's partition moves to a survivor within the
-// liveness TTL). That replica watches the whole bucket, as every replica
-// used to, and holds every site; the others follow only the sites they
-// serve. The rules' writes are compare-and-sets, so a duty done twice
-// while ownership moves is done once.
+// sign-off at closing time, the uncovered alert) is done, for each
+// partition of sites, by the replica that owns it (package cluster:
+// compare-and-set and a TTL in NATS, so that a dead owner's partitions move
+// to the survivors within the liveness TTL, rebalanced as replicas come and
+// go). The owner watches the partition's whole bucket and holds every site
+// of it; the other replicas follow only the sites they serve. The rules'
+// writes are compare-and-sets, so a duty done twice while ownership moves
+// is done once.
 //
-// Not built yet: duties shared by partition across replicas (it takes
-// keys laid out by partition, one bucket each), and duties that cost per
-// event rather than per device held.
+// Not built yet: duties that cost per event rather than per device held
+// (the owner holds every site of its partitions).
 
-// dutyPartition is the partition whose owner does the duties.
-const dutyPartition = 0
-
-// duty is the part of a Hub that runs the whole-bucket watch while the
-// replica owns the duties. Its methods are called by the cluster member's
-// goroutine (acquire, release) and by Run; the watch runs on a goroutine
-// of its own.
+// duty is the part of a Hub that runs the whole-bucket watch of each
+// partition the replica owns. acquire and release are called by the
+// cluster member's goroutine; each watch runs on a goroutine of its own.
 type duty struct {
 	h *Hub
 	// ctx is Run's; set before the member runs.
 	ctx context.Context
 
-	mu      sync.Mutex
-	cancel  context.CancelFunc // guarded by mu; nil while not watching
-	done    chan struct{}      // guarded by mu; closed when the watch ends
-	loaded  bool               // guarded by mu; the watch has loaded the bucket
-	started bool               // guarded by mu
+	mu       sync.Mutex
+	watchers map[int]*partitionWatch // guarded by mu
 }
 
-// acquire starts the whole-bucket watch when this replica gets the duty
-// partition.
+// partitionWatch is the whole-bucket watch of one owned partition.
+type partitionWatch struct {
+	w      *watcher
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the watch ends
+	loaded bool          // guarded by duty.mu: it has loaded the bucket
+}
+
+// acquire starts the whole-bucket watch of partition.
 func (d *duty) acquire(partition int) {
-	if partition != dutyPartition {
-		return
-	}
+	h := d.h
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cancel != nil {
+	if d.watchers == nil {
+		d.watchers = make(map[int]*partitionWatch)
+	}
+	if d.watchers[partition] != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
-	d.cancel, d.done, d.loaded = cancel, make(chan struct{}), false
-	done := d.done
-	d.h.log.Info("this replica owns the duties: watching the whole bucket")
+	w := &watcher{h: h, part: partition, store: h.store.Partition(partition), applied: applied{ch: make(chan struct{})}}
+	pw := &partitionWatch{w: w, cancel: cancel, done: make(chan struct{})}
+	d.watchers[partition] = pw
+	h.log.Info("this replica owns a partition: watching its whole bucket", "partition", partition, "bucket", w.store.Bucket())
 	go func() {
-		defer close(done)
-		_ = d.h.watcher.run(ctx)
+		defer close(pw.done)
+		_ = w.run(ctx)
 	}()
 }
 
-// release stops the whole-bucket watch when the replica loses the duty
-// partition, and drops from the view every site it has no interest in.
+// release stops the whole-bucket watch of partition, and drops from the
+// view every site of it this replica has no interest in.
 func (d *duty) release(partition int) {
-	if partition != dutyPartition {
-		return
-	}
-	d.stop()
 	h := d.h
+	d.stopPartition(partition)
 	for _, s := range h.view.sites.all() {
-		if h.follows.get(s.id) == nil {
+		if h.store.PartitionOf(s.id) == partition && h.follows.get(s.id) == nil {
 			h.view.dropSite(s.id)
 		}
 	}
 }
 
-// stop ends the whole-bucket watch and waits for it.
-func (d *duty) stop() {
+// stopPartition ends partition's watch and waits for it.
+func (d *duty) stopPartition(partition int) {
 	d.mu.Lock()
-	cancel, done := d.cancel, d.done
-	d.cancel, d.done, d.loaded = nil, nil, false
+	pw := d.watchers[partition]
+	delete(d.watchers, partition)
 	d.mu.Unlock()
-	if cancel == nil {
+	if pw == nil {
 		return
 	}
-	d.h.log.Info("this replica no longer owns the duties")
-	cancel()
-	<-done
-	d.h.watcher.stopping.Wait()
-	d.h.follows.setWatched(false)
+	d.h.log.Info("this replica no longer owns a partition", "partition", partition)
+	pw.cancel()
+	<-pw.done
+	pw.w.stopping.Wait()
+	d.h.follows.setWatched(partition, false)
 }
 
-// setLoaded records that the whole-bucket watch has loaded the bucket.
-func (d *duty) setLoaded() {
+// stop ends every watch; Run calls it when it ends.
+func (d *duty) stop() {
 	d.mu.Lock()
-	watching := d.cancel != nil
-	d.loaded = watching
+	var parts []int
+	for p := range d.watchers {
+		parts = append(parts, p)
+	}
 	d.mu.Unlock()
-	if watching {
-		d.h.follows.setWatched(true)
+	for _, p := range parts {
+		d.stopPartition(p)
 	}
 }
 
-// watching reports whether the whole-bucket watch runs and has loaded: the
-// view then holds every site.
-func (d *duty) watching() bool {
+// setLoaded records that w's watch has loaded its bucket: the view holds
+// every site of its partition.
+func (d *duty) setLoaded(w *watcher) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.loaded
+	pw := d.watchers[w.part]
+	watching := pw != nil && pw.w == w
+	if watching {
+		pw.loaded = true
+	}
+	d.mu.Unlock()
+	if watching {
+		d.h.follows.setWatched(w.part, true)
+	}
 }
 
-// owns reports whether this replica owns the duties.
-func (d *duty) owns() bool {
+// watching reports whether the whole-bucket watch of partition runs and
+// has loaded: the view then holds every site of it.
+func (d *duty) watching(partition int) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.cancel != nil
+	pw := d.watchers[partition]
+	return pw != nil && pw.loaded
+}
+
+// watcher returns the watch of partition while this replica owns it.
+func (d *duty) watcher(partition int) *watcher {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if pw := d.watchers[partition]; pw != nil {
+		return pw.w
+	}
+	return nil
+}
+
+// owned returns how many partitions this replica owns whose whole bucket
+// its view holds (their watch loaded).
+func (d *duty) owned() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, pw := range d.watchers {
+		if pw.loaded {
+			n++
+		}
+	}
+	return n
 }

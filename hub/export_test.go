@@ -27,3 +27,9 @@ func (h *Hub) MissedSignOffs() []string {
 	}
 	return out
 }
+
+// testWatcher is a watcher of partition 0 for tests that feed the view by
+// hand.
+func testWatcher(h *Hub) *watcher {
+	return &watcher{h: h, store: h.store.Partition(0), applied: applied{ch: make(chan struct{})}}
+}

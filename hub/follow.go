@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,10 +18,11 @@ import (
 // NATS, no JetStream consumer) and reads the site's keys once; the site is
 // unfollowed Config.FollowLinger after its last interest ends.
 //
-// The replica that owns the duties (duty.go) watches the whole bucket; once
-// that watch has loaded, its follows drop their subscriptions and only
-// count interest and wait on revisions: the view holds every site. When it
-// stops owning them, every follow subscribes and loads its site again.
+// A replica watches the whole bucket of each partition it owns (duty.go);
+// once that watch has loaded, the follows of the partition's sites drop
+// their subscriptions and only count interest and wait on revisions: the
+// view holds every site of it. When the replica stops owning it, each of
+// them subscribes and loads its site again.
 
 // follows is the part of a Hub that follows sites by interest. Its loop
 // runs on one goroutine (Run's follower): it applies the republished
@@ -41,9 +41,10 @@ type follows struct {
 	sem   chan struct{}
 	// ctx is Run's, for loads; set before the loop starts.
 	ctx context.Context
-	// watched is set while the whole-bucket watch holds every site; a
-	// change of it is told to the loop through rewatch.
-	watched atomic.Bool
+	// watched holds the partitions whose whole-bucket watch holds every
+	// site now; guarded by mu. A change of it is told to the loop through
+	// rewatch.
+	watched map[int]bool
 	rewatch chan struct{}
 }
 
@@ -82,7 +83,8 @@ type loadResult struct {
 
 func newFollows(h *Hub) follows {
 	return follows{h: h, sites: make(map[string]*follow), msgs: make(chan *nats.Msg, msgBuffer),
-		loads: make(chan loadResult), sem: make(chan struct{}, loadConcurrency), rewatch: make(chan struct{}, 1)}
+		loads: make(chan loadResult), sem: make(chan struct{}, loadConcurrency),
+		watched: make(map[int]bool), rewatch: make(chan struct{}, 1)}
 }
 
 // acquire registers an interest in site and waits until the view holds it;
@@ -97,7 +99,7 @@ func (f *follows) acquire(ctx context.Context, site string) (release func(), err
 	f.mu.Lock()
 	fl := f.sites[site]
 	created := fl == nil
-	watched := f.watched.Load()
+	watched := f.watched[f.h.store.PartitionOf(site)]
 	if created {
 		fl = &follow{site: site, loaded: make(chan struct{}), applied: applied{ch: make(chan struct{})}, loading: !watched}
 		f.sites[site] = fl
@@ -138,7 +140,7 @@ func (f *follows) release(fl *follow) {
 
 // start subscribes to fl's site and loads it.
 func (f *follows) start(fl *follow) {
-	subs, err := f.h.store.SubscribeSite(fl.site, f.msgs)
+	subs, err := f.h.store.For(fl.site).SubscribeSite(fl.site, f.msgs)
 	if err != nil {
 		f.h.log.Warn("failed to follow a site; retrying", "site", fl.site, "err", err)
 	}
@@ -159,7 +161,7 @@ func (f *follows) load(fl *follow) {
 			case <-ctx.Done():
 				return
 			}
-			entries, err := f.h.store.LoadSite(ctx, fl.site)
+			entries, err := f.h.store.For(fl.site).LoadSite(ctx, fl.site)
 			<-f.sem
 			if err == nil {
 				select {
@@ -206,21 +208,37 @@ func (f *follows) unfollow(fl *follow) {
 	for _, sub := range subs {
 		_ = sub.Unsubscribe()
 	}
-	if !f.h.duty.watching() {
+	if !f.h.duty.watching(f.h.store.PartitionOf(fl.site)) {
 		f.h.view.dropSite(fl.site)
 	}
 }
 
-// setWatched tells the loop whether the whole-bucket watch holds every
-// site now.
-func (f *follows) setWatched(watched bool) {
-	if f.watched.Swap(watched) == watched {
+// setWatched tells the loop whether the whole-bucket watch of partition
+// holds every site of it now.
+func (f *follows) setWatched(partition int, watched bool) {
+	f.mu.Lock()
+	was := f.watched[partition]
+	if watched {
+		f.watched[partition] = true
+	} else {
+		delete(f.watched, partition)
+	}
+	f.mu.Unlock()
+	if was == watched {
 		return
 	}
 	select {
 	case f.rewatch <- struct{}{}:
 	default: // one is pending; the loop reads the flag then
 	}
+}
+
+// isWatched reports whether the whole-bucket watch of site's partition
+// holds it now.
+func (f *follows) isWatched(site string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.watched[f.h.store.PartitionOf(site)]
 }
 
 // get returns the follow of site, or nil.
@@ -239,6 +257,19 @@ func (f *follows) all() []*follow {
 		out = append(out, fl)
 	}
 	return out
+}
+
+// subscribed returns how many followed sites have subscriptions now.
+func (f *follows) subscribed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, fl := range f.sites {
+		if fl.subs != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // count returns how many sites are followed.
@@ -263,8 +294,8 @@ func (f *follows) waitApplied(ctx context.Context, site string, rev uint64) erro
 	if fl := f.get(site); fl != nil {
 		return fl.applied.wait(ctx, rev)
 	}
-	if f.h.duty.owns() || f.ctx == nil {
-		return f.h.view.applied.wait(ctx, rev)
+	if w := f.h.duty.watcher(f.h.store.PartitionOf(site)); w != nil {
+		return w.applied.wait(ctx, rev)
 	}
 	return nil
 }

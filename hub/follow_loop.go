@@ -29,8 +29,10 @@ func (f *follows) run(ctx context.Context) error {
 	reconnected := h.nc.StatusChanged(nats.CONNECTED)
 	defer h.nc.RemoveStatusListener(reconnected)
 	elected := make(chan *nats.Msg, 16)
-	if sub, err := h.nc.ChanSubscribe(h.store.LeaderElectedSubject(), elected); err == nil {
-		defer sub.Unsubscribe()
+	for _, s := range h.store.All() {
+		if sub, err := h.nc.ChanSubscribe(s.LeaderElectedSubject(), elected); err == nil {
+			defer sub.Unsubscribe()
+		}
 	}
 	check := time.NewTicker(dropCheckEvery)
 	defer check.Stop()
@@ -88,18 +90,17 @@ func (f *follows) applyLive(k store.Key, e *store.Entry) {
 	}
 	ent := bucketEntry(e)
 	ent.live = true
-	h.watcher.applyLive(k, ent)
+	h.applyLive(k, ent)
 }
 
 // finishLoad applies a site's load: the view of the site is reconciled
 // with it, then the messages that came meanwhile are applied.
 func (f *follows) finishLoad(ctx context.Context, r loadResult) {
-	h := f.h
 	fl := r.f
-	if f.get(fl.site) != fl || f.watched.Load() {
+	if f.get(fl.site) != fl || f.isWatched(fl.site) {
 		return // unfollowed meanwhile, or the whole-bucket watch holds it
 	}
-	last := h.watcher.reconcileSite(ctx, fl.site, r.entries)
+	last := f.reconcileSite(ctx, fl.site, r.entries)
 	buffered := fl.buffered
 	fl.buffered, fl.loading = nil, false
 	slices.SortStableFunc(buffered, func(a, b *store.Entry) int { return cmp.Compare(a.Rev, b.Rev) })
@@ -116,11 +117,16 @@ func (f *follows) finishLoad(ctx context.Context, r loadResult) {
 // holds every site, the follows need no subscription; once it stopped,
 // each subscribes and loads its site again.
 func (f *follows) onRewatch() {
-	if !f.watched.Load() {
-		f.reloadAll("this replica stopped watching the whole bucket")
-		return
-	}
 	for _, fl := range f.all() {
+		if !f.isWatched(fl.site) {
+			f.mu.Lock()
+			unsubscribed := fl.subs == nil
+			f.mu.Unlock()
+			if unsubscribed {
+				f.reload(fl) // its partition's watch stopped
+			}
+			continue
+		}
 		f.mu.Lock()
 		subs := fl.subs
 		fl.subs = nil
@@ -139,10 +145,13 @@ func (f *follows) onRewatch() {
 
 // reloadAll loads every followed site again.
 func (f *follows) reloadAll(why string) {
-	if f.watched.Load() {
-		return // the whole-bucket watch reads the bucket again itself
+	var sites []*follow
+	for _, fl := range f.all() {
+		// A whole-bucket watch reads its bucket again itself.
+		if !f.isWatched(fl.site) {
+			sites = append(sites, fl)
+		}
 	}
-	sites := f.all()
 	if len(sites) > 0 {
 		f.h.log.Info("reloading followed sites", "sites", len(sites), "reason", why)
 	}
@@ -161,7 +170,7 @@ func (f *follows) reload(fl *follow) {
 	resubscribe := fl.subs == nil
 	f.mu.Unlock()
 	if resubscribe {
-		if subs, err := f.h.store.SubscribeSite(fl.site, f.msgs); err == nil {
+		if subs, err := f.h.store.For(fl.site).SubscribeSite(fl.site, f.msgs); err == nil {
 			f.mu.Lock()
 			fl.subs = subs
 			f.mu.Unlock()
@@ -174,10 +183,10 @@ func (f *follows) reload(fl *follow) {
 // checkDropped reloads the sites whose subscriptions dropped messages
 // since the last check.
 func (f *follows) checkDropped() {
-	if f.watched.Load() {
-		return
-	}
 	for _, fl := range f.all() {
+		if f.isWatched(fl.site) {
+			continue
+		}
 		f.mu.Lock()
 		subs := fl.subs
 		f.mu.Unlock()
@@ -199,8 +208,8 @@ func (f *follows) checkDropped() {
 // reconcile does for the whole bucket, and returns the highest revision
 // of the load. Entries newer than what the view applied of the site
 // publish their events where that is unambiguous (resyncEvents).
-func (w *watcher) reconcileSite(ctx context.Context, siteID string, entries []*store.Entry) uint64 {
-	h := w.h
+func (f *follows) reconcileSite(ctx context.Context, siteID string, entries []*store.Entry) uint64 {
+	h := f.h
 	fl := h.follows.get(siteID)
 	var since uint64
 	if fl != nil {
@@ -217,7 +226,7 @@ func (w *watcher) reconcileSite(ctx context.Context, siteID string, entries []*s
 			continue
 		}
 		k, _ := store.ParseKey(key)
-		if has, err := w.hasMessage(ctx, k); err != nil || has {
+		if has, err := h.hasMessage(ctx, k); err != nil || has {
 			continue // a key rewritten meanwhile comes next; when unsure, the next load decides
 		}
 		es = append(es, entry{key: key, deleted: true})
@@ -234,7 +243,7 @@ func (w *watcher) reconcileSite(ctx context.Context, siteID string, entries []*s
 	s := h.view.lockSite(siteID)
 	for _, e := range es {
 		k, _ := store.ParseKey(e.key)
-		withEvents := w.resyncEvents(e, since, loaded)
+		withEvents := h.resyncEvents(e, since, loaded)
 		rec, ok := h.view.applyEntryLocked(s, k, e, withEvents)
 		if ok && withEvents {
 			evs = append(evs, events.Derive(rec, h.cfg.Grace)...)

@@ -71,7 +71,7 @@ func (h *Hub) probeJetStream(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, h.cfg.HealthEvery)
-		err := h.store.Probe(pctx)
+		err := h.store.Partition(0).Probe(pctx)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -160,9 +160,9 @@ func TestHoursTransitionsAtExactBoundaries(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				h := b.newHub()
 				time.Sleep(time.Until(tt.start))
-				h.watcher.apply(schedule)
-				h.watcher.apply(agent)
-				h.watcher.apply(lease)
+				testWatcher(h).apply(schedule)
+				testWatcher(h).apply(agent)
+				testWatcher(h).apply(lease)
 				q := &bubbleQueue{frames: make(chan []byte, 8)}
 				unsub, err := h.SubscribeWidget("acme", "", q)
 				if err != nil {

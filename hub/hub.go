@@ -111,7 +111,10 @@ type Hub struct {
 	cfg      Config
 	js       jetstream.JetStream
 	nc       *nats.Conn
-	store    *store.Store
+	// store is the stores of the deployment's partitions (store.Layout);
+	// set by Run to the layout's count before anything uses it.
+	store    *store.Layout
+	storeCfg store.Config
 	log      *slog.Logger
 	ready    atomic.Bool
 	loaded   chan struct{} // closed when the view first loads
@@ -224,18 +227,20 @@ func New(cfg Config) (*Hub, error) {
 		nc:       cfg.JetStream.Conn(),
 		log:      cfg.Logger.With("hub", cfg.ID),
 		memberID: memberID(cfg.ID),
-		view:     view{sites: newSiteRegistry(), applied: applied{ch: make(chan struct{})}},
+		view:     view{sites: newSiteRegistry()},
 		loaded:   make(chan struct{}),
 		stats:    stats{started: cfg.Now(), book: replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)}},
 	}
-	h.watcher.h, h.stats.h, h.view.h, h.fanout.h, h.rules.h, h.duty.h = h, h, h, h, h, h
+	h.stats.h, h.view.h, h.fanout.h, h.rules.h, h.duty.h = h, h, h, h, h
 	h.follows = newFollows(h)
 	h.health.set(errNotProbed)
 	h.metrics = newMetrics(h, cfg.Registerer, cfg.PerSiteMetrics)
-	h.store = store.New(cfg.Bucket, store.Config{
+	h.storeCfg = store.Config{
 		Grace: cfg.Grace, MarkerTTL: cfg.MarkerTTL, WriteRetry: cfg.WriteRetry,
 		Metrics: store.Metrics{Ops: h.metrics.kvOps, Errors: h.metrics.kvErrors, Retries: h.metrics.writeRetries},
-	})
+	}
+	// One partition until Run reads the deployment's layout.
+	h.store = store.SingleLayout(store.New(cfg.Bucket, h.storeCfg))
 	if cfg.Events {
 		p, err := events.NewPublisher(h.js.Conn(), events.Metrics{Published: h.metrics.eventsPublished, Errors: h.metrics.eventErrors}, h.goBackground, cfg.Now)
 		if err != nil {
@@ -284,7 +289,6 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.duty.stop()
 	h.rules.worker.stop()
 	h.bg.stop()
-	h.watcher.stopping.Wait()
 	h.ready.Store(false)
 	h.rules.stopTimers()
 	if errors.Is(err, context.Canceled) {
@@ -322,8 +326,12 @@ func (h *Hub) joinCluster(ctx context.Context) error {
 			return err
 		}
 	}
+	n, err := h.openLayout(ctx, members)
+	if err != nil {
+		return err
+	}
 	m, err := cluster.New(cluster.Config{
-		Members: members, ID: h.memberID, TTL: h.cfg.LivenessTTL, Partitions: h.cfg.Partitions,
+		Members: members, ID: h.memberID, TTL: h.cfg.LivenessTTL, Partitions: n,
 		Logger: h.log, Now: h.cfg.Now,
 		OnAcquire:          h.duty.acquire,
 		OnRelease:          h.duty.release,

@@ -149,6 +149,16 @@ func startHubWith(t *testing.T, url string, opts []nats.Option, bucket store.Buc
 	return th
 }
 
+// stopGracefully stops the hub as a SIGTERM does, after its sessions
+// ended: it leaves the cluster, and its NATS connection is closed.
+func (th *testHub) stopGracefully() {
+	th.once.Do(func() {
+		th.stop()
+		<-th.done
+		th.nc.Close()
+	})
+}
+
 // testLivenessTTL is the hubs' liveness TTL in tests: a crashed hub's
 // devices start their grace about this long after the crash.
 const testLivenessTTL = 2 * time.Second

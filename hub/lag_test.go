@@ -13,6 +13,7 @@ import (
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/presence"
 )
 
@@ -33,6 +34,11 @@ func TestLaggingWatchEndsAtLatestAndCountsWhatItMissed(t *testing.T) {
 	dev.expect(t, "welcome")
 	w.expect(t, "widget_status", "status", "online")
 
+	// The hub owns the duties: once its whole-bucket watch has loaded, the
+	// site comes through it alone.
+	wstest.Eventually(t, waitTimeout, "the whole-bucket watch holds the site", func() bool {
+		return gauge(t, h, "presencehub_site_subscriptions") == 0
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	js, stream, watch := pauseWatch(ctx, t, ns)
@@ -124,6 +130,11 @@ func TestConnectKeepsFirstLeaseWhileViewLags(t *testing.T) {
 	ns := natstest.Start(t)
 	const grace = 2 * time.Second
 	h := startHub(t, ns, grace)
+	// The hub owns the duties: once its whole-bucket watch has loaded, a
+	// site comes through it alone.
+	wstest.Eventually(t, waitTimeout, "the whole-bucket watch loads", func() bool {
+		return gauge(t, h, "presencehub_duties") == 1
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	js, stream, watch := pauseWatch(ctx, t, ns)

@@ -49,7 +49,7 @@ func (s *Session) refresh(ctx context.Context) error {
 	if skip {
 		return nil
 	}
-	irev, err := s.h.store.WriteIndex(ctx, s.indexKey(), s.id)
+	irev, err := s.h.store.For(s.site).WriteIndex(ctx, s.indexKey(), s.id)
 	if err != nil {
 		return err
 	}
@@ -101,11 +101,12 @@ func (s *Session) revision() uint64 {
 func (s *Session) writeOwnLease(ctx context.Context, rec store.DeviceRecord) error {
 	key := store.LeaseKey(s.site, s.agent, s.device)
 	expect := s.revision()
-	rev, err := s.h.store.WriteLease(ctx, key, rec, expect)
+	st := s.h.store.For(s.site)
+	rev, err := st.WriteLease(ctx, key, rec, expect)
 	if errors.Is(err, ErrReplaced) {
 		var current uint64
-		if current, err = s.h.store.LeaseOwner(ctx, key, s.id); err == nil {
-			rev, err = s.h.store.WriteLease(ctx, key, rec, current)
+		if current, err = st.LeaseOwner(ctx, key, s.id); err == nil {
+			rev, err = st.WriteLease(ctx, key, rec, current)
 			if errors.Is(err, ErrReplaced) && current == expect {
 				err = errInFlight
 			}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/presencehub/presencehub/hub/store"
 )
 
 // Liveness per replica: a live session's lease has no TTL, and the
@@ -70,22 +72,38 @@ func (h *Hub) takeOver(ctx context.Context, id string) {
 const dropConcurrency = 64
 
 // dropLeasesOf drops every lease replica id held live, and returns how
-// many it wrote.
+// many it wrote. It follows each site while it writes, so that this
+// replica's view derives the drops' events, whether or not another replica
+// holds the site: its partition's owner may be the replica that is gone.
 func (h *Hub) dropLeasesOf(ctx context.Context, id string) (int, error) {
 	keys, err := h.store.ListIndex(ctx, id)
 	if err != nil {
 		return 0, err
 	}
+	bySite := make(map[string][]store.Key)
+	for _, k := range keys {
+		bySite[k.Site] = append(bySite[k.Site], k)
+	}
 	var g errgroup.Group
 	g.SetLimit(dropConcurrency)
 	var dropped atomic.Int64
-	for _, k := range keys {
+	for site, keys := range bySite {
 		g.Go(func() error {
-			ok, err := h.store.DropIndexed(ctx, k, h.cfg.Now())
-			if ok {
-				dropped.Add(1)
+			release, err := h.visit(ctx, site)
+			if err != nil {
+				return err
 			}
-			return err
+			defer release()
+			for _, k := range keys {
+				ok, err := h.store.For(site).DropIndexed(ctx, k, h.cfg.Now())
+				if err != nil {
+					return err
+				}
+				if ok {
+					dropped.Add(1)
+				}
+			}
+			return nil
 		})
 	}
 	err = g.Wait()

@@ -130,9 +130,13 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 			Help: "Sites this replica follows for a local client or request (or did within --follow-linger).",
 		}, func() float64 { return float64(h.follows.count()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "presencehub_site_subscriptions",
+			Help: "Followed sites this replica holds through subscriptions to their keys (the others are of partitions whose whole bucket it watches).",
+		}, func() float64 { return float64(h.follows.subscribed()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "presencehub_duties",
-			Help: "1 while this replica owns the duties (partition 0) and watches the whole bucket.",
-		}, func() float64 { return boolFloat(h.duty.owns()) }),
+			Help: "Partitions of sites this replica owns the duties of, whose whole bucket it watches and holds.",
+		}, func() float64 { return float64(h.duty.owned()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "presencehub_view_loaded",
 			Help: "1 once the view has loaded the bucket.",

@@ -123,12 +123,12 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 	sess.record = store.DeviceRecord{Kind: hello.Kind, Since: since, Session: sess.id, Hub: h.memberID, State: presence.Live}
 	// The index first: a lease held by this replica must be one that its
 	// replica's end hands over to the grace (liveness.go).
-	irev, err := h.store.WriteIndex(ctx, sess.indexKey(), sess.id)
+	irev, err := h.store.For(id.Site).WriteIndex(ctx, sess.indexKey(), sess.id)
 	if err != nil {
 		return nil, err
 	}
 	sess.indexRev = irev
-	rev, err := h.store.WriteLease(ctx, key, sess.record, 0)
+	rev, err := h.store.For(id.Site).WriteLease(ctx, key, sess.record, 0)
 	if err != nil {
 		sess.dropIndex(context.WithoutCancel(ctx))
 		return nil, err
@@ -364,7 +364,7 @@ func (s *Session) dropIndex(ctx context.Context) {
 	if rev == 0 {
 		return
 	}
-	if err := s.h.store.DeleteIndex(ctx, s.indexKey(), rev); err != nil {
+	if err := s.h.store.For(s.site).DeleteIndex(ctx, s.indexKey(), rev); err != nil {
 		s.h.log.Warn("failed to remove a lease index key", "site", s.site, "agent", s.agent, "device", s.device, "err", err)
 	}
 }
@@ -454,10 +454,11 @@ func (s *Session) purgeUntil(ctx context.Context, deadline time.Time) (uint64, e
 func (s *Session) purgeOnce(ctx context.Context) (uint64, error) {
 	key := store.LeaseKey(s.site, s.agent, s.device)
 	expect := s.revision()
-	rev, err := s.h.store.Purge(ctx, key, expect, store.ByeMarker)
+	st := s.h.store.For(s.site)
+	rev, err := st.Purge(ctx, key, expect, store.ByeMarker)
 	if errors.Is(err, ErrReplaced) {
 		var current uint64
-		current, err = s.h.store.LeaseOwner(ctx, key, s.id)
+		current, err = st.LeaseOwner(ctx, key, s.id)
 		switch {
 		case errors.Is(err, ErrReplaced):
 			return 0, nil // a newer session of the device owns the lease now
@@ -469,7 +470,7 @@ func (s *Session) purgeOnce(ctx context.Context) (uint64, error) {
 			s.mu.Lock()
 			s.rev = current
 			s.mu.Unlock()
-			rev, err = s.h.store.Purge(ctx, key, current, store.ByeMarker)
+			rev, err = st.Purge(ctx, key, current, store.ByeMarker)
 			if errors.Is(err, ErrReplaced) && current == expect {
 				err = errInFlight
 			}

@@ -141,9 +141,9 @@ func (st *stats) connections() Connections {
 	return c
 }
 
-func (st *stats) statsSubject() string { return "presencehub." + st.h.store.Bucket() + ".stats" }
+func (st *stats) statsSubject() string { return "presencehub." + st.h.store.Base() + ".stats" }
 func (st *stats) siteStatsSubject() string {
-	return "presencehub." + st.h.store.Bucket() + ".sitestats"
+	return "presencehub." + st.h.store.Base() + ".sitestats"
 }
 
 // publish publishes this replica's numbers every StatsInterval and

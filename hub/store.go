@@ -48,7 +48,7 @@ func (h *Hub) updateAgent(ctx context.Context, siteID, agent string, fn func(rec
 		}
 		h.view.unlockSite(s)
 	}
-	return h.store.UpdateAgent(ctx, siteID, agent, &from, func(rec *store.AgentRecord, _ uint64, exists bool) bool {
+	return h.store.For(siteID).UpdateAgent(ctx, siteID, agent, &from, func(rec *store.AgentRecord, _ uint64, exists bool) bool {
 		return fn(rec, exists)
 	})
 }
@@ -77,7 +77,7 @@ func (h *Hub) DeleteSchedule(ctx context.Context, site, group string) (bool, err
 	if _, ok := h.Schedule(site, group); !ok {
 		return false, nil
 	}
-	rev, err := h.store.Purge(ctx, store.HoursKey(site, group), 0, nil)
+	rev, err := h.store.For(site).Purge(ctx, store.HoursKey(site, group), 0, nil)
 	if err != nil {
 		return false, fmt.Errorf("failed to remove working hours: %w", err)
 	}
@@ -106,7 +106,7 @@ func (h *Hub) put(ctx context.Context, key store.Key, value []byte) error {
 		return err
 	}
 	defer release()
-	rev, err := h.store.Put(ctx, key, value)
+	rev, err := h.store.For(key.Site).Put(ctx, key, value)
 	if err != nil {
 		return err
 	}

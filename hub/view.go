@@ -27,8 +27,6 @@ type view struct {
 	h *Hub
 	// sites is the view, one lock per site.
 	sites *siteRegistry
-	// applied is the highest bucket revision applied to the view.
-	applied applied
 }
 
 // site is the view of one site plus its local subscribers.
@@ -374,14 +372,6 @@ func (h *Hub) Schedule(siteID, group string) (*presence.Schedule, bool) {
 
 // equalSchedules reports whether two schedules say the same.
 func equalSchedules(a, b *presence.Schedule) bool { return reflect.DeepEqual(a, b) }
-
-// appliedRev returns the highest bucket revision the view has applied.
-func (v *view) appliedRev() uint64 {
-	h := v.h
-	h.view.applied.mu.Lock()
-	defer h.view.applied.mu.Unlock()
-	return h.view.applied.rev
-}
 
 // isLoaded reports whether the view has loaded once.
 func (v *view) isLoaded() bool {

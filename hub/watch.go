@@ -14,11 +14,17 @@ import (
 	"github.com/presencehub/presencehub/hub/store"
 )
 
-// watcher is the watch loop: the part of a Hub that keeps its view in step
-// with the bucket. Its fields are used only by its goroutine (Run's
-// watcher), but stopping, which Run waits for.
+// watcher is the watch loop of one partition's bucket, run while this
+// replica owns the partition (duty.go): it keeps the view of every site of
+// the partition in step with the bucket. Its fields are used only by its
+// goroutine, but stopping and applied.
 type watcher struct {
 	h *Hub
+	// part is the partition, store its bucket's.
+	part  int
+	store *store.Store
+	// applied is the highest revision of the bucket the view applied.
+	applied applied
 	// missedLogged is when noteSkipped last logged, and missedUnlogged what
 	// it counted since.
 	missedLogged   time.Time
@@ -83,7 +89,7 @@ func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started := time.Now()
-	kw, err := h.store.WatchAll(ctx)
+	kw, err := w.store.WatchAll(ctx)
 	if err != nil {
 		return err
 	}
@@ -118,7 +124,7 @@ func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) erro
 				}
 				entries := len(snapshot)
 				snapshot = nil
-				h.duty.setLoaded()
+				h.duty.setLoaded(w)
 				first := !w.loadedOnce
 				w.loadedOnce = true
 				if first {
@@ -197,7 +203,10 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 	for _, key := range h.view.viewKeys() {
 		if _, ok := snapshot[key]; !ok {
 			k, _ := store.ParseKey(key)
-			has, err := w.hasMessage(ctx, k)
+			if h.store.PartitionOf(k.Site) != w.part {
+				continue // another partition's: not in this bucket
+			}
+			has, err := h.hasMessage(ctx, k)
 			if err != nil {
 				h.log.Debug("failed to check a key missing from the snapshot; keeping it", "key", key, "err", err)
 				unsure = true
@@ -223,20 +232,23 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 			h.log.Warn("ignoring unknown key in bucket", "key", e.Key)
 			continue
 		}
-		siteRevs[k.Site] = max(siteRevs[k.Site], e.Rev)
 		last = max(last, e.Rev)
+		if !h.store.Holds(w.store, e.Key) {
+			continue // another partition's site: a migration's left-over
+		}
+		siteRevs[k.Site] = max(siteRevs[k.Site], e.Rev)
 		if k.Kind == store.KindIndex {
 			continue
 		}
 		bySite[k.Site] = append(bySite[k.Site], bucketEntry(e))
 	}
-	since, loaded := h.view.appliedRev(), h.view.isLoaded()
+	since, loaded := w.applied.current(), w.loadedOnce
 	var evs []events.Event
 	for id, es := range bySite {
 		s := h.view.lockSite(id)
 		for _, e := range es {
 			k, _ := store.ParseKey(e.key)
-			withEvents := w.resyncEvents(e, since, loaded)
+			withEvents := h.resyncEvents(e, since, loaded)
 			if rec, ok := h.view.applyEntryLocked(s, k, e, withEvents); ok && withEvents {
 				evs = append(evs, events.Derive(rec, h.cfg.Grace)...)
 			}
@@ -251,26 +263,28 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 		slices.SortStableFunc(evs, func(a, b events.Event) int { return cmp.Compare(a.Rev, b.Rev) })
 		h.events.Publish(evs)
 	}
-	h.view.applied.mark(last)
+	w.applied.mark(last)
 	return removed, unsure
 }
 
 // hasMessage reports whether the stream's leader holds a message for key
 // now.
-func (w *watcher) hasMessage(ctx context.Context, key store.Key) (bool, error) {
-	h := w.h
-	m, err := h.store.LastMessage(ctx, key)
+func (h *Hub) hasMessage(ctx context.Context, key store.Key) (bool, error) {
+	m, err := h.store.For(key.Site).LastMessage(ctx, key)
 	return m != nil, err
 }
 
 // apply folds one bucket entry into the view.
 func (w *watcher) apply(e *store.Entry) {
 	h := w.h
-	defer h.view.applied.mark(e.Rev)
+	defer w.applied.mark(e.Rev)
 	k, ok := store.ParseKey(e.Key)
 	if !ok {
 		h.log.Warn("ignoring unknown key in bucket", "key", e.Key)
 		return
+	}
+	if !h.store.Holds(w.store, e.Key) {
+		return // another partition's site: a migration's left-over
 	}
 	defer h.follows.mark(k.Site, e.Rev)
 	if k.Kind == store.KindIndex {
@@ -278,14 +292,13 @@ func (w *watcher) apply(e *store.Entry) {
 	}
 	ent := bucketEntry(e)
 	ent.live = true
-	w.applyLive(k, ent)
+	h.applyLive(k, ent)
 }
 
 // applyLive folds one live bucket entry into the view, and publishes the
 // events it caused, after the site is unlocked, in the watch's order,
 // asynchronously.
-func (w *watcher) applyLive(k store.Key, e entry) {
-	h := w.h
+func (h *Hub) applyLive(k store.Key, e entry) {
 	s := h.view.lockSite(k.Site)
 	rec, ok := h.view.applyEntryLocked(s, k, e, h.events != nil)
 	h.view.unlockSite(s)
@@ -308,8 +321,7 @@ const resyncEventAge = events.MaxRetryAge
 // live watch would, so what an event says is the change from the last state
 // this replica saw; revisions of the same key replaced before the snapshot
 // was read are not guessed at.
-func (w *watcher) resyncEvents(e entry, since uint64, loaded bool) bool {
-	h := w.h
+func (h *Hub) resyncEvents(e entry, since uint64, loaded bool) bool {
 	return h.events != nil && loaded && e.rev > since && !e.at.IsZero() && h.cfg.Now().Sub(e.at) < resyncEventAge
 }
 

@@ -24,6 +24,9 @@ type Record struct {
 	// a removal found only by absence, which has neither).
 	Rev uint64
 	At  time.Time
+	// Partition is the partition of the site, whose bucket Rev is of:
+	// revisions of two partitions do not compare.
+	Partition int
 	// Removed is set when the entry removed the key; Marker is then the
 	// purge marker's body (store.ByeMarker, store.RevokedMarker, none for
 	// a key its TTL removed).

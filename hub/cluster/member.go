@@ -175,15 +175,8 @@ func (m *Member) PartitionOf(site string) int {
 }
 
 // PartitionOf returns the partition of site among n (n > 0): its FNV-1a
-// 32-bit hash modulo n. Every replica computes the same.
-func PartitionOf(site string, n int) int {
-	h := uint32(2166136261)
-	for i := range len(site) {
-		h ^= uint32(site[i])
-		h *= 16777619
-	}
-	return int(h % uint32(n))
-}
+// hash modulo n (store.PartitionOf).
+func PartitionOf(site string, n int) int { return store.PartitionOf(site, n) }
 
 // Owns reports whether this replica owns partition now.
 func (m *Member) Owns(partition int) bool {

@@ -22,7 +22,7 @@ import (
 // status, availability, widgets by group. grace is how long a dropped
 // device's lease lasts.
 func Derive(rec change.Record, grace time.Duration) []Event {
-	c := deriving{site: rec.Site, rev: rec.Rev}
+	c := deriving{site: rec.Site, rev: rec.Rev, partition: rec.Partition}
 	at := rec.At
 	k := rec.Key
 	availabilityCause := ""
@@ -114,16 +114,23 @@ func (c *deriving) lease(rec change.Record, grace time.Duration) (availabilityCa
 
 // deriving is what the events of one change share.
 type deriving struct {
-	site string
-	rev  uint64
-	out  []Event
+	site      string
+	rev       uint64
+	partition int
+	out       []Event
 }
 
 // add appends an event whose id is "<rev>.<type>.<about>", about being the
 // agent, device or group ("" for the site) the event is about: unique per
 // entry, since one entry causes at most one event of each type about each.
+// A site of partition p > 0 has its keys in a bucket of its own, whose
+// revisions start again: its ids start with "p<p>-".
 func (c *deriving) add(typ, about string, at time.Time, data any) {
-	c.out = append(c.out, New(c.site, strconv.FormatUint(c.rev, 10)+"."+typ+"."+about, typ, at, data))
+	id := strconv.FormatUint(c.rev, 10) + "." + typ + "." + about
+	if c.partition > 0 {
+		id = "p" + strconv.Itoa(c.partition) + "-" + id
+	}
+	c.out = append(c.out, New(c.site, id, typ, at, data))
 	c.out[len(c.out)-1].Rev = c.rev
 }
 

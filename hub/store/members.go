@@ -179,6 +179,27 @@ type layoutRecord struct {
 // LayoutKey, or partitions, which it stores when no layout is there yet
 // (the first replica's count wins for good). partitions and the stored
 // count must be 1..MaxPartitions.
+// StoredLayout returns the stored partition count, or ok false when the
+// deployment has none yet.
+func (m *Members) StoredLayout(ctx context.Context) (n int, ok bool, err error) {
+	var last *StoredMsg
+	err = m.s.retry(ctx, func(ctx context.Context) (err error) {
+		last, err = m.s.lastMessage(ctx, LayoutKey)
+		return err
+	})
+	switch {
+	case err != nil:
+		return 0, false, fmt.Errorf("failed to read layout: %w", err)
+	case last == nil || last.Removal():
+		return 0, false, nil
+	}
+	var rec layoutRecord
+	if err := json.Unmarshal(last.Data, &rec); err != nil || rec.Partitions < 1 || rec.Partitions > MaxPartitions {
+		return 0, false, fmt.Errorf("failed to read layout: stored %q is not 1..%d partitions", last.Data, MaxPartitions)
+	}
+	return rec.Partitions, true, nil
+}
+
 func (m *Members) Layout(ctx context.Context, partitions int) (int, error) {
 	if partitions < 1 || partitions > MaxPartitions {
 		return 0, fmt.Errorf("failed to read layout: %d partitions, want 1..%d", partitions, MaxPartitions)

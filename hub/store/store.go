@@ -31,9 +31,10 @@ type BucketConfig struct {
 
 // Bucket is the opened presence bucket; only a Store reads and writes it.
 type Bucket struct {
-	js       jetstream.JetStream
-	kv       jetstream.KeyValue
-	replicas int
+	js        jetstream.JetStream
+	kv        jetstream.KeyValue
+	replicas  int
+	markerTTL time.Duration
 }
 
 // Name returns the bucket's name.
@@ -84,7 +85,7 @@ func openTTLBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.Ke
 	if err != nil {
 		return nil, fmt.Errorf("failed to open bucket %q: %w", cfg.Bucket, err)
 	}
-	return &Bucket{js: js, kv: kv, replicas: cfg.Replicas}, nil
+	return &Bucket{js: js, kv: kv, replicas: cfg.Replicas, markerTTL: cfg.LimitMarkerTTL}, nil
 }
 
 // Config configures a Store.
