@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"time"
 
 	"github.com/presencehub/presencehub/hub/change"
@@ -166,6 +167,9 @@ func (v *view) applyDeviceLocked(s *site, k store.Key, e entry) {
 			ID: k.Device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
 		})
 		h.view.kickReplacedLocked(s, k, rec.Session)
+		if !rec.Held() {
+			h.view.reassertLocked(s, k, rec.Session)
+		}
 	}
 	if revoked {
 		return // a grace an admin cut short did not run out
@@ -183,6 +187,25 @@ func (v *view) kickReplacedLocked(s *site, k store.Key, session string) {
 			h.log.Debug("device session replaced", "site", k.Site, "agent", k.Agent, "device", k.Device)
 			h.fanout.dropLocked(s, sess.sub, ErrReplaced)
 		}
+	}
+}
+
+// reassertLocked writes again, in the background, the lease of a live
+// local session that another replica wrote as dropped: it took this
+// replica for gone (its liveness key ran out while it was cut off) and
+// handed its leases over after, or while, this replica asserted them
+// again. A session that ended wrote its drop itself, and is left alone.
+func (v *view) reassertLocked(s *site, k store.Key, session string) {
+	h := v.h
+	for sess := range s.local[k.Agent] {
+		if sess.device != k.Device || sess.id != session {
+			continue
+		}
+		h.goBackground(func(ctx context.Context) {
+			if err := sess.refresh(ctx); err != nil && ctx.Err() == nil {
+				h.log.Warn("failed to assert again a lease another replica dropped", "site", sess.site, "agent", sess.agent, "device", sess.device, "err", err)
+			}
+		})
 	}
 }
 

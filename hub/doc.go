@@ -12,11 +12,12 @@
 //   - follows (follow.go, follow_loop.go): the sites this replica follows
 //     by interest (a local client, a request), each through core NATS
 //     subscriptions to its republished keys and one read of them.
-//   - duty (duty.go): while this replica owns partition 0 (package
-//     cluster), the whole-bucket watcher (watch.go) feeds the view with
-//     every site, for what must happen where no replica has a client; the
-//     reconcile after a reconnect or missed revisions, and the events of
-//     what it applies (package events derives and publishes them).
+//   - duty (duty.go): for each partition of sites this replica owns
+//     (package cluster), a whole-bucket watcher (watch.go) of that
+//     partition's bucket feeds the view with every site of it, for what
+//     must happen where no replica has a client; the reconcile after a
+//     reconnect or missed revisions, and the events of what it applies
+//     (package events derives and publishes them).
 //   - liveness (liveness.go): this replica's membership of the cluster
 //     (package cluster) stands for its live sessions' leases; the leases
 //     of a replica that is gone are handed over to their grace here.
@@ -36,9 +37,10 @@
 // heartbeats, the members bucket's watch, partition ownership and the
 // callbacks), the follow loop (applies the followed sites' republished
 // messages and loads in order; loads run on short-lived goroutines, at
-// most 16 at once), the whole-bucket watcher while this replica owns the
-// duties (applies bucket updates to the view; it re-reads a full snapshot
-// after every NATS reconnect and after missing revisions), the stats
+// most 16 at once), a whole-bucket watcher for each partition this replica
+// owns (applies its bucket's updates to the view; it re-reads a full
+// snapshot after every NATS reconnect and after missing revisions), the
+// stats
 // publisher (publishes this replica's numbers over NATS and answers
 // per-site questions from other replicas), the health prober (asks
 // JetStream every few seconds whether it answers, for Healthy) and the

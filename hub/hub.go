@@ -108,9 +108,9 @@ type Config struct {
 // (PutSchedule, PutSettings, SetAgentStatus, RevokeDevice), the agents API
 // (Agents, Agent), statistics (Replicas, AdminStats) and health.
 type Hub struct {
-	cfg      Config
-	js       jetstream.JetStream
-	nc       *nats.Conn
+	cfg Config
+	js  jetstream.JetStream
+	nc  *nats.Conn
 	// store is the stores of the deployment's partitions (store.Layout);
 	// set by Run to the layout's count before anything uses it.
 	store    *store.Layout

@@ -321,6 +321,19 @@ func (s *Session) Close(ctx context.Context) error {
 	if !s.end() {
 		return nil
 	}
+	err := s.writeDropped(ctx)
+	if err != nil && !s.h.goBackground(s.dropLater) {
+		s.h.log.Warn("failed to start the grace of a dropped device; its lease lasts until this replica ends",
+			"site", s.site, "agent", s.agent, "device", s.device, "err", err)
+	}
+	return err
+}
+
+// writeDropped writes the session's lease as dropped now, which starts its
+// TTL: lingering for the grace, or, in background mode (the app sleeps),
+// the background max. Once stored, the index key goes: the lease runs out
+// by its TTL, not with this replica.
+func (s *Session) writeDropped(ctx context.Context) error {
 	// A lease write in flight (a re-assertion) lands first: the grace must
 	// start from this write, the last.
 	if err := s.takeLease(ctx); err != nil {
@@ -334,19 +347,39 @@ func (s *Session) Close(ctx context.Context) error {
 	s.mu.Lock()
 	rec := s.record
 	s.mu.Unlock()
-	// Lingering for the grace; or, in background mode, the app sleeps and
-	// its lease lasts the background max from now.
 	rec, _ = rec.Dropped(s.h.cfg.Now(), s.h.cfg.Grace)
 	err := s.writeOwnLease(ctx, rec)
 	if errors.Is(err, ErrReplaced) || errors.Is(err, ErrRevoked) {
 		err = nil // a newer session of the device owns the lease now, or nobody may
 	}
 	if err == nil {
-		// The lease runs out by its TTL now: the replica's end need not.
 		s.dropIndex(ctx)
 	}
 	return err
 }
+
+// dropLater writes the lease of an ended session as dropped, retrying
+// until NATS takes it or Run ends: a live lease has no TTL, so one left
+// behind would keep its device online for as long as this replica lives.
+// (If Run ends first, this replica's end hands the lease over to its
+// grace: its index key is still there.)
+func (s *Session) dropLater(ctx context.Context) {
+	for wait := jsretry.FirstWait; ; wait = min(2*wait, dropRetryMaxWait) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if err := s.writeDropped(ctx); err == nil {
+			return
+		}
+	}
+}
+
+// dropRetryMaxWait bounds the wait between dropLater's attempts.
+const dropRetryMaxWait = 5 * time.Second
 
 // indexKey is the key that says this replica holds the session's lease.
 func (s *Session) indexKey() store.Key {
@@ -407,12 +440,16 @@ func (s *Session) Bye(ctx context.Context) error {
 		case err == nil:
 			s.dropIndex(bg)
 		case bg.Err() == nil:
-			s.h.log.Warn("gave up removing the lease of a device that said bye; it expires with the grace",
+			s.h.log.Warn("gave up removing the lease of a device that said bye; starting its grace instead",
 				"site", s.site, "agent", s.agent, "device", s.device, "err", err)
+			s.dropLater(bg)
 		}
 	}) {
 		return fmt.Errorf("%w: still retrying in the background: %w", ErrNotStored, err)
 	}
+	// The purge gave up: the lease must not stay live for as long as this
+	// replica lives; it is written as dropped instead, in the background.
+	s.h.goBackground(s.dropLater)
 	return fmt.Errorf("%w: %w", ErrNotStored, err)
 }
 

@@ -96,7 +96,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.refreshEvery, "lease-refresh", 0, "how often a device whose first lease this replica has not yet seen writes it again (default grace/4); live leases are not refreshed, the replica's liveness key stands for them")
 	fs.DurationVar(&c.livenessTTL, "liveness-ttl", hub.DefaultLivenessTTL, "TTL of the replica's liveness key, refreshed every third of it: a replica that dies shows its devices offline at most this long after the grace (at least 1s)")
 	fs.DurationVar(&c.followLinger, "follow-linger", hub.DefaultFollowLinger, "how long the replica keeps following a site after its last client or request of it")
-	fs.IntVar(&c.partitions, "partitions", 1, "partitions of a new deployment's sites, which its duties are shared by (1-1024); an existing deployment keeps its count")
+	fs.IntVar(&c.partitions, "partitions", 1, "partitions of a new deployment's sites (1-1024): each has a bucket of its own (its own write leader) and an owner among the replicas that does its duties; fixed when a deployment is created (docs/scaling.md)")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory for the embedded NATS store and the generated signing secret (with --dev, default "+devDataDir+")")
 	fs.StringVar(&c.natsURL, "nats-url", "", "NATS server URL(s), comma separated; empty runs an embedded nats-server")
 	fs.StringVar(&c.natsSync, "nats-sync", defaultNATSSync, "when the embedded nats-server syncs its store to disk: \"always\" (before every acknowledgement) or an interval such as 1s or 2m (nats-server's default; a power cut can lose what was acknowledged since the last sync); see docs/operations.md#durability")
