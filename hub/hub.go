@@ -120,10 +120,9 @@ type Hub struct {
 	loaded   chan struct{} // closed when the view first loads
 	loadOnce sync.Once
 
-	// watcher keeps the view in step with the whole bucket while this
-	// replica owns the duties (watch.go, duty.go); follows keeps it in
-	// step with the sites it has an interest in (follow.go).
-	watcher watcher
+	// follows keeps the view in step with the sites this replica has an
+	// interest in (follow.go); duty with the whole bucket of each
+	// partition it owns (duty.go, watch.go).
 	follows follows
 	duty    duty
 	// sessionCount and widgetSubs count the local device sessions and
