@@ -34,6 +34,7 @@ type follows struct {
 	// only to look up, count and add, never across a NATS call.
 	mu    sync.Mutex
 	sites map[string]*follow // guarded by mu
+	nsubs int                // guarded by mu: follows with subscriptions
 	// msgs receives every site subscription's messages; loads the
 	// finished loads.
 	msgs  chan *nats.Msg
@@ -144,9 +145,14 @@ func (f *follows) start(fl *follow) {
 	if err != nil {
 		f.h.log.Warn("failed to follow a site; retrying", "site", fl.site, "err", err)
 	}
-	f.mu.Lock()
-	fl.subs = subs
-	f.mu.Unlock()
+	if f.gone(fl) {
+		// Unfollowed while it subscribed: a very short linger.
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
+		return
+	}
+	f.setSubs(fl, subs)
 	f.load(fl)
 }
 
@@ -202,9 +208,8 @@ func (f *follows) unfollow(fl *follow) {
 		return
 	}
 	delete(f.sites, fl.site)
-	subs := fl.subs
-	fl.subs = nil
 	f.mu.Unlock()
+	subs := f.setSubs(fl, nil)
 	for _, sub := range subs {
 		_ = sub.Unsubscribe()
 	}
@@ -259,17 +264,26 @@ func (f *follows) all() []*follow {
 	return out
 }
 
+// setSubs sets fl's subscriptions and returns those it had.
+func (f *follows) setSubs(fl *follow, subs []*nats.Subscription) []*nats.Subscription {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := fl.subs
+	fl.subs = subs
+	switch {
+	case old == nil && subs != nil:
+		f.nsubs++
+	case old != nil && subs == nil:
+		f.nsubs--
+	}
+	return old
+}
+
 // subscribed returns how many followed sites have subscriptions now.
 func (f *follows) subscribed() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := 0
-	for _, fl := range f.sites {
-		if fl.subs != nil {
-			n++
-		}
-	}
-	return n
+	return f.nsubs
 }
 
 // count returns how many sites are followed.

@@ -127,11 +127,7 @@ func (f *follows) onRewatch() {
 			}
 			continue
 		}
-		f.mu.Lock()
-		subs := fl.subs
-		fl.subs = nil
-		f.mu.Unlock()
-		for _, sub := range subs {
+		for _, sub := range f.setSubs(fl, nil) {
 			_ = sub.Unsubscribe()
 		}
 		if fl.loading {
@@ -171,9 +167,7 @@ func (f *follows) reload(fl *follow) {
 	f.mu.Unlock()
 	if resubscribe {
 		if subs, err := f.h.store.For(fl.site).SubscribeSite(fl.site, f.msgs); err == nil {
-			f.mu.Lock()
-			fl.subs = subs
-			f.mu.Unlock()
+			f.setSubs(fl, subs)
 		}
 	}
 	fl.loading = true
