@@ -145,14 +145,13 @@ func (f *follows) start(fl *follow) {
 	if err != nil {
 		f.h.log.Warn("failed to follow a site; retrying", "site", fl.site, "err", err)
 	}
-	if f.gone(fl) {
+	if !f.attach(fl, subs) {
 		// Unfollowed while it subscribed: a very short linger.
 		for _, sub := range subs {
 			_ = sub.Unsubscribe()
 		}
 		return
 	}
-	f.setSubs(fl, subs)
 	f.load(fl)
 }
 
@@ -264,10 +263,26 @@ func (f *follows) all() []*follow {
 	return out
 }
 
+// attach sets the subscriptions of fl, unless it was unfollowed.
+func (f *follows) attach(fl *follow, subs []*nats.Subscription) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sites[fl.site] != fl {
+		return false
+	}
+	f.setSubsLocked(fl, subs)
+	return true
+}
+
 // setSubs sets fl's subscriptions and returns those it had.
 func (f *follows) setSubs(fl *follow, subs []*nats.Subscription) []*nats.Subscription {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.setSubsLocked(fl, subs)
+}
+
+// setSubsLocked is setSubs with f.mu held.
+func (f *follows) setSubsLocked(fl *follow, subs []*nats.Subscription) []*nats.Subscription {
 	old := fl.subs
 	fl.subs = subs
 	switch {
