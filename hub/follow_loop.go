@@ -166,8 +166,11 @@ func (f *follows) reload(fl *follow) {
 	resubscribe := fl.subs == nil
 	f.mu.Unlock()
 	if resubscribe {
-		if subs, err := f.h.store.For(fl.site).SubscribeSite(fl.site, f.msgs); err == nil {
-			f.setSubs(fl, subs)
+		if subs, err := f.h.store.For(fl.site).SubscribeSite(fl.site, f.msgs); err == nil && !f.attach(fl, subs) {
+			for _, sub := range subs {
+				_ = sub.Unsubscribe()
+			}
+			return // unfollowed meanwhile
 		}
 	}
 	fl.loading = true
