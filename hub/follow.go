@@ -179,12 +179,8 @@ func (f *follows) load(fl *follow) {
 				return
 			}
 			f.h.log.Warn("failed to load a site; retrying", "site", fl.site, "err", err)
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !sleep(ctx, wait) {
 				return
-			case <-t.C:
 			}
 		}
 	}()

@@ -392,3 +392,15 @@ func memberID(id string) string {
 	}
 	return string(b) + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
 }
+
+// sleep waits for d, or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -51,12 +50,8 @@ func (h *Hub) takeOver(ctx context.Context, id string) {
 		if err != nil && ctx.Err() == nil {
 			h.log.Warn("failed to claim the take-over of a gone replica", "replica", id, "err", err)
 		}
-		t := time.NewTimer(ttl)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, ttl) {
 			return
-		case <-t.C:
 		}
 		if h.member.Alive(id) {
 			return // it came back and re-asserts its leases itself

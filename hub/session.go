@@ -365,12 +365,8 @@ func (s *Session) writeDropped(ctx context.Context) error {
 // grace: its index key is still there.)
 func (s *Session) dropLater(ctx context.Context) {
 	for wait := jsretry.FirstWait; ; wait = min(2*wait, dropRetryMaxWait) {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return
-		case <-t.C:
 		}
 		if err := s.writeDropped(ctx); err == nil {
 			return

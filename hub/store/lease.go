@@ -137,14 +137,9 @@ func (s *Store) get(ctx context.Context, key Key) (jetstream.KeyValueEntry, erro
 // when the lease is session's own or gone, ErrReplaced when another session
 // holds it, and ErrRevoked when an admin removed it.
 func (s *Store) LeaseOwner(ctx context.Context, key Key, session string) (uint64, error) {
-	var e jetstream.KeyValueEntry
-	err := s.retry(ctx, func(ctx context.Context) (err error) {
-		e, err = s.kv.Get(ctx, key.String())
-		s.count("get", ignoreNotFound(err))
-		return err
-	})
+	e, err := s.get(ctx, key)
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err == nil && e == nil:
 		// Expired or removed: the session may take it again, unless an
 		// admin revoked the device, which only a new hello undoes.
 		last, err := s.LastMessage(ctx, key)
