@@ -242,14 +242,13 @@ func TestUncoveredAlertNotOutsideHours(t *testing.T) {
 }
 
 // TestUncoveredAlertSurvivesTheReplicaThatSawTheGap: the replica holding
-// the last agent's device sees it leave and is killed before the delay;
-// the deadline is NATS's, so the other replica still publishes
-// coverage.lost.
+// the last agent's device, which also owns the duties, sees it leave and
+// is killed before the delay; the deadline is NATS's, so the other replica,
+// which takes the duties over, still publishes coverage.lost.
 func TestUncoveredAlertSurvivesTheReplicaThatSawTheGap(t *testing.T) {
 	ns := natstest.Start(t)
 	es := openEvents(t, ns)
-	a := startEventHub(t, ns, time.Hour)
-	b := startEventHub(t, ns, time.Hour)
+	a, b := dutyPair(t, ns.ClientURL(), hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Events: true})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 

@@ -112,11 +112,12 @@ func putSettings(t *testing.T, h *testHub, site string, s presence.Settings) {
 // TestIdleRule runs the idle rule on two replicas: the idle deadline is an
 // activity key's TTL in NATS, so it lands once whichever replica is alive,
 // activity postpones it, activity after it restores online, and a status
-// chosen by hand is left alone.
+// chosen by hand is left alone. The agent's device is on the replica that
+// owns the duties, which dies before the last deadline: the other one
+// takes them over and applies the rule.
 func TestIdleRule(t *testing.T) {
 	ns := natstest.Start(t)
-	a := startHub(t, ns, time.Hour)
-	b := startHub(t, ns, time.Hour)
+	a, b := dutyPair(t, ns.ClientURL(), hub.Config{Grace: time.Hour, MarkerTTL: time.Second})
 	const after = 2 * time.Second
 	putSettings(t, a, "acme", presence.Settings{Idle: &presence.IdleSettings{After: after.String(), Status: presence.Busy}})
 	writes := watchRecord(t, ns, "acme", "alice")
@@ -160,8 +161,8 @@ func TestIdleRule(t *testing.T) {
 		t.Fatalf("got the record written %s by %s while the agent was active", w.Status, w.By)
 	default:
 	}
-	// The replica holding the agent's device dies before the deadline:
-	// the other applies the rule.
+	// The replica holding the agent's device, and the duties, dies before
+	// the deadline: the other takes the duties over and applies the rule.
 	a.crash()
 	w := expectWrite(t, writes, presence.Busy, protocol.ByIdle)
 	waitApplied(t, w.Rev, b)
