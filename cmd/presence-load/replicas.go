@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/presencehub/presencehub/hub"
@@ -68,6 +69,7 @@ type replicasConfig struct {
 	dir            string
 	keep           bool
 	jsonPath       string
+	serveArgs      []string
 }
 
 func parseReplicasArgs(args []string, stderr io.Writer) (*replicasConfig, error) {
@@ -75,13 +77,13 @@ func parseReplicasArgs(args []string, stderr io.Writer) (*replicasConfig, error)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, replicasUsage); fs.PrintDefaults() }
 	c := &replicasConfig{}
-	var steps, routed string
+	var steps, routed, serveArgs string
 	fs.StringVar(&c.presencehub, "presencehub", "", "the presencehub binary to run (required)")
 	fs.StringVar(&c.natsServer, "nats-server", "", "a nats-server binary to run as a process of its own (default: a nats-server in this process)")
 	fs.StringVar(&c.secret, "jwt-secret", "", "the replicas' HS256 secret (default: a random one)")
 	fs.DurationVar(&c.grace, "grace", 4*time.Second, "the replicas' --grace")
 	fs.DurationVar(&c.livenessTTL, "liveness-ttl", hub.DefaultLivenessTTL, "the replicas' --liveness-ttl")
-	fs.StringVar(&steps, "steps", "0,1000,2500,5000", "phase A: devices in total at each step, increasing")
+	fs.StringVar(&steps, "steps", "0,1000,2500,5000", "phase A: devices in total at each step, in ascending order")
 	fs.IntVar(&c.routedDevices, "routed-devices", 4000, "phase B: devices (two per site); 0 skips phase B")
 	fs.StringVar(&routed, "routed-replicas", "2,4", "phase B: replica counts, a fresh deployment each")
 	fs.DurationVar(&c.window, "window", 20*time.Second, "how long each measurement lasts")
@@ -92,6 +94,7 @@ func parseReplicasArgs(args []string, stderr io.Writer) (*replicasConfig, error)
 	fs.StringVar(&c.dir, "dir", "", "directory for the processes' logs and NATS store (default: a temporary one, removed after a successful run)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary --dir after a successful run")
 	fs.StringVar(&c.jsonPath, "json", "", "also write the figures as JSON to `FILE`")
+	fs.StringVar(&serveArgs, "serve-args", "", "more flags for every presencehub serve, space separated (e.g. \"--events-stream none\")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -102,9 +105,10 @@ func parseReplicasArgs(args []string, stderr io.Writer) (*replicasConfig, error)
 		fmt.Fprintf(stderr, "presence-load replicas: unexpected arguments: %v\n", fs.Args())
 		return nil, errUsage
 	}
+	c.serveArgs = strings.Fields(serveArgs)
 	var err error
 	if c.steps, err = intList(steps, 0); err != nil || len(c.steps) == 0 || !slices.IsSorted(c.steps) {
-		return nil, fmt.Errorf("invalid --steps %q: want increasing device counts, such as 0,1000,5000", steps)
+		return nil, fmt.Errorf("invalid --steps %q: want device counts in ascending order, such as 0,1000,5000", steps)
 	}
 	if c.routedReplicas, err = intList(routed, 1); err != nil {
 		return nil, fmt.Errorf("invalid --routed-replicas %q: want replica counts, such as 2,4", routed)

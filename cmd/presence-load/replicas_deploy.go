@@ -162,7 +162,10 @@ type deployment struct {
 // deploy starts a nats-server and n replicas on it in dir/name, one after
 // the other, each waited for until its view loaded.
 func deploy(ctx context.Context, cfg *replicasConfig, name string, n int) (d *deployment, err error) {
-	d = &deployment{cfg: cfg, dir: filepath.Join(cfg.dir, name), http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}}
+	d = &deployment{cfg: cfg, dir: filepath.Join(cfg.dir, name), http: &http.Client{Timeout: 10 * time.Second,
+		// Uncompressed: a replica that gzips a scrape keeps a compressor
+		// of about a megabyte in a pool, which its heap would count.
+		Transport: &http.Transport{Proxy: nil, DisableCompression: true}}}
 	defer func() {
 		if err != nil {
 			d.stop()
@@ -190,6 +193,7 @@ func deploy(ctx context.Context, cfg *replicasConfig, name string, n int) (d *de
 			"--jwt-secret", cfg.secret, "--grace", cfg.grace.String(), "--liveness-ttl", cfg.livenessTTL.String(),
 			"--replica-id", id, "--data-dir", filepath.Join(d.dir, id), "--log-level", "info",
 			"--max-http-conns-per-client", "-1", "--shutdown-timeout", "5s"}
+		args = append(args, cfg.serveArgs...)
 		p, m, err := startProc(ctx, d.dir, id, cfg.presencehub, args, cfg.timeout, hubListening, hubDebug, hubLoaded)
 		if err != nil {
 			return nil, err

@@ -53,9 +53,10 @@ func (d *deployment) scrape(ctx context.Context, url string) (map[string]float64
 
 // collectGarbage has the replica run a GC (pprof's heap profile with
 // gc=1), so that the heap it then reports is what it holds, not what it
-// has not collected yet.
+// has not collected yet. The profile is asked for as text (debug=1): a
+// gzipped one would leave a compressor's garbage of about a megabyte.
 func (d *deployment) collectGarbage(ctx context.Context, r *replica) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.debug+"/debug/pprof/heap?gc=1", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.debug+"/debug/pprof/heap?gc=1&debug=1", nil)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ type replicasSummary struct {
 	LivenessTTL   float64    `json:"liveness_ttl_seconds"`
 	WindowSeconds float64    `json:"window_seconds"`
 	SettleSeconds float64    `json:"settle_seconds"`
+	ServeArgs     []string   `json:"serve_args,omitempty"`
 	NoClients     *noClients `json:"no_clients"`
 	Routed        []*routed  `json:"routed,omitempty"`
 	Targets       []target21 `json:"targets"`
@@ -86,7 +87,7 @@ type target21 struct {
 func newReplicasSummary(cfg *replicasConfig) *replicasSummary {
 	s := &replicasSummary{Date: time.Now().UTC().Format(time.RFC3339), Presencehub: cfg.presencehub,
 		NATS: "nats-server in the generator's process", GraceSeconds: cfg.grace.Seconds(), LivenessTTL: cfg.livenessTTL.Seconds(),
-		WindowSeconds: cfg.window.Seconds(), SettleSeconds: cfg.settle.Seconds()}
+		WindowSeconds: cfg.window.Seconds(), SettleSeconds: cfg.settle.Seconds(), ServeArgs: cfg.serveArgs}
 	if cfg.natsServer != "" {
 		s.NATS = "nats-server process " + cfg.natsServer
 	}
@@ -164,6 +165,9 @@ func (s *replicasSummary) checkTargets() {
 func (s *replicasSummary) writeText(w io.Writer) {
 	fmt.Fprintf(w, "presence-load replicas, %s: %s; %s\ngrace %vs, liveness TTL %vs, each figure over a %vs window starting %vs after the last device was welcomed\n",
 		s.Date, s.Presencehub, s.NATS, s.GraceSeconds, s.LivenessTTL, s.WindowSeconds, s.SettleSeconds)
+	if len(s.ServeArgs) > 0 {
+		fmt.Fprintf(w, "replicas run with %s\n", strings.Join(s.ServeArgs, " "))
+	}
 	a := s.NoClients
 	fmt.Fprintf(w, "\nA. A replica with no clients (%s); the devices on %s, which owns the duties\n", a.Idle, a.Clients)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
