@@ -10,9 +10,13 @@
 #   NICE=-15 bash cmd/presence-load/benchmarks.sh      # ahead of other work on the machine (root)
 #   SCENARIOS="agent agent-noevents" RUNS=3 bash cmd/presence-load/benchmarks.sh
 #       # the agent path with events on and off (--events-stream none), alternated
+#   SCENARIOS=replicas NICE=-15 bash cmd/presence-load/benchmarks.sh
+#       # issue 21's scale simulation: `presence-load replicas` with a
+#       # standalone nats-server (REPLICAS_ARGS adds flags, e.g. "--steps 0,500")
 #
 # SCENARIOS (default "fanout storm agent") picks the hub scenarios; the floor
-# runs with each of fanout, storm and agent.
+# runs with each of fanout, storm and agent. The replicas scenario starts
+# its own deployments.
 set -euo pipefail
 OUT=${OUT:-/tmp/presence-bench}
 WIDGETS=${WIDGETS:-10000}
@@ -22,6 +26,10 @@ ulimit -n 20000
 mkdir -p "$OUT"
 go build -o "$OUT/ph" ./cmd/presencehub
 go build -o "$OUT/pload" ./cmd/presence-load
+git rev-parse HEAD >"$OUT/commit"
+git status --porcelain >>"$OUT/commit"
+scenarios=${SCENARIOS:-fanout storm agent}
+[[ " $scenarios " == *" replicas "* ]] && go build -o "$OUT/nats-server" github.com/nats-io/nats-server/v2
 if [ -n "${BASE:-}" ]; then
   rm -rf "$OUT/base-src" && git worktree add --detach "$OUT/base-src" "$BASE" >/dev/null
   (cd "$OUT/base-src" && go build -o "$OUT/ph-base" ./cmd/presencehub)
@@ -40,7 +48,6 @@ fanout=(--widgets "$WIDGETS" --agents 1 --changes "$CHANGES" --interval 150ms)
 storm=(--widgets "$WIDGETS" --agents 1 --storm)
 agentpath=(--scenario groups --groups 100 --agents 100 --widgets "$WIDGETS" --rate 100 --duration 10s)
 
-scenarios=${SCENARIOS:-fanout storm agent}
 for run in $(seq "$RUNS"); do
   # The floor: frames once, write(2) per socket, nothing else; for the
   # fanout scenario, the reconnect storm and the agent path.
@@ -62,6 +69,7 @@ for run in $(seq "$RUNS"); do
   run_scenarios=$scenarios
   [ -n "${BASE:-}" ] && run_scenarios="base-fanout base-agent $scenarios"
   for scenario in $run_scenarios; do
+    [ "$scenario" = replicas ] && continue
     rm -rf "$OUT/data"
     bin="$OUT/ph"
     [[ $scenario == base-* ]] && bin="$OUT/ph-base"
@@ -79,5 +87,13 @@ for run in $(seq "$RUNS"); do
     "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18181 --jwt-secret s "${args[@]}" --pids "$hub" --json >"$OUT/hub-$scenario-$run.json"
     stop "$hub"
   done
+
+  # Issue 21's scale simulation: its own nats-server and replicas.
+  if [[ " $scenarios " == *" replicas "* ]]; then
+    rm -rf "$OUT/replicas-$run"
+    # shellcheck disable=SC2086 # REPLICAS_ARGS is a list of flags
+    "${prio[@]}" "$OUT/pload" replicas --presencehub "$OUT/ph" --nats-server "$OUT/nats-server" \
+      --dir "$OUT/replicas-$run" --json "$OUT/replicas-$run.json" ${REPLICAS_ARGS:-} | tee "$OUT/replicas-$run.txt"
+  fi
 done
 echo "results in $OUT"

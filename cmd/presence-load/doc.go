@@ -23,7 +23,11 @@
 // measure what arrives (readers.go), the hub processes' CPU and memory read
 // from /proc for --pids (hubprobes.go), and the report (report.go).
 // `presence-load floor` (floor.go) serves a stand-in hub instead, to measure
-// the write(2) floor.
+// the write(2) floor. `presence-load replicas` (replicas.go) runs issue 21's
+// scale simulation: it starts a nats-server and presencehub processes
+// itself (replicas_deploy.go), connects agent devices to them with the same
+// connect code, measures the processes and NATS over windows
+// (replicas_measure.go) and reports (replicas_report.go).
 //
 // Goroutines: the phases run on main's. Connecting runs up to --dialers
 // goroutines at a time (in a storm without --storm-rate, one per widget) and
@@ -33,4 +37,8 @@
 // goroutines at a time. The floor serves with net/http and gives every
 // upgraded socket a reader goroutine of its own, which also writes the frames
 // of the changes it reads; all are closed and waited for when ctx ends.
+// `replicas` runs one goroutine per child process, which copies its stderr
+// to its log and waits for it, and, without --nats-server, a nats-server
+// in this process; it stops every process and waits for them before it
+// returns.
 package main

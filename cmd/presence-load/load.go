@@ -125,18 +125,10 @@ type loadTest struct {
 }
 
 func newLoadTest(cfg *config, stderr io.Writer) (*loadTest, error) {
-	l := &loadTest{cfg: cfg, stderr: stderr, base: time.Now(), closedByHub: make(map[string]int), firstClose: make(map[string]string)}
+	l := newSockets(cfg, stderr)
 	l.buildTopology()
-	if len(l.agents) > 0 {
-		auth, err := transport.NewAuth([]byte(cfg.secret))
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range l.agents {
-			if a.token, err = auth.Mint(transport.TokenRequest{Site: a.site, Agent: a.id, Groups: a.groups, Role: transport.RoleAgent, TTL: tokenTTL}); err != nil {
-				return nil, fmt.Errorf("failed to mint a token for %s/%s: %w", a.site, a.id, err)
-			}
-		}
+	if err := l.mintTokens(); err != nil {
+		return nil, err
 	}
 	l.nChanges = cfg.totalChanges()
 	l.sendAt = make([]atomic.Int64, l.nChanges)
@@ -145,8 +137,31 @@ func newLoadTest(cfg *config, stderr io.Writer) (*loadTest, error) {
 		perWidget = (l.nChanges + len(l.agents) - 1) / len(l.agents)
 	}
 	l.sampleEvery = max(1, (cfg.widgets*perWidget+maxWidgetSamples-1)/maxWidgetSamples)
-	l.clients = newClients(cfg.src)
 	return l, nil
+}
+
+// newSockets returns a loadTest with no sockets laid out yet: the scenarios
+// lay theirs out with buildTopology, `presence-load replicas` its own.
+func newSockets(cfg *config, stderr io.Writer) *loadTest {
+	return &loadTest{cfg: cfg, stderr: stderr, base: time.Now(), closedByHub: make(map[string]int), firstClose: make(map[string]string),
+		clients: newClients(cfg.src), sampleEvery: 1}
+}
+
+// mintTokens mints every agent's token with the config's secret.
+func (l *loadTest) mintTokens() error {
+	if len(l.agents) == 0 {
+		return nil
+	}
+	auth, err := transport.NewAuth([]byte(l.cfg.secret))
+	if err != nil {
+		return err
+	}
+	for _, a := range l.agents {
+		if a.token, err = auth.Mint(transport.TokenRequest{Site: a.site, Agent: a.id, Groups: a.groups, Role: transport.RoleAgent, TTL: tokenTTL}); err != nil {
+			return fmt.Errorf("failed to mint a token for %s/%s: %w", a.site, a.id, err)
+		}
+	}
+	return nil
 }
 
 // now is the time since the test began, in nanoseconds (monotonic).

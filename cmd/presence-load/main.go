@@ -74,6 +74,7 @@ const usageHeader = `presence-load: a load generator speaking the presencehub wi
 
 Usage: presence-load [flags]
        presence-load floor --addr HOST:PORT --jwt-secret SECRET   (the write(2) floor; see docs/benchmarks.md)
+       presence-load replicas --presencehub BIN   (the scale simulation of issue 21; see docs/load.md)
 
 Phases:
   1. connect: A agents with D devices each (hello with a token minted from
@@ -289,6 +290,9 @@ func (c *config) changeStep() time.Duration {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "floor" {
 		return runFloor(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "replicas" {
+		return runReplicas(ctx, args[1:], stdout, stderr)
 	}
 	cfg, err := parseArgs(args, stderr)
 	if err != nil {
