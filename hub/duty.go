@@ -51,7 +51,8 @@ func (d *duty) acquire(partition int) {
 		return
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
-	w := &watcher{h: h, part: partition, store: h.store.Partition(partition), applied: applied{ch: make(chan struct{})}}
+	w := &watcher{h: h, part: partition, store: h.store.Partition(partition), applied: applied{ch: make(chan struct{})},
+		held: make(map[string]bool)}
 	pw := &partitionWatch{w: w, cancel: cancel, done: make(chan struct{})}
 	d.watchers[partition] = pw
 	h.log.Info("this replica owns a partition: watching its whole bucket", "partition", partition, "bucket", w.store.Bucket())

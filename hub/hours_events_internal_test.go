@@ -103,7 +103,7 @@ func TestBoundaryEventsAreStampedWithTheBoundaryNotTheFiring(t *testing.T) {
 		b.entry(store.LeaseKey("acme", "bob", "d2").String(), store.DeviceRecord{Kind: presence.Desktop, Session: "s2", State: presence.Live}),
 		b.entry(store.AgentKey("acme", "carol").String(), store.AgentRecord{Status: presence.Online, Groups: []string{"ops"}}),
 	} {
-		testWatcher(h).apply(e)
+		testWatcher(h).apply(context.Background(), e)
 	}
 	// The entries' events go first.
 	acked := func() {

@@ -160,9 +160,9 @@ func TestHoursTransitionsAtExactBoundaries(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				h := b.newHub()
 				time.Sleep(time.Until(tt.start))
-				testWatcher(h).apply(schedule)
-				testWatcher(h).apply(agent)
-				testWatcher(h).apply(lease)
+				testWatcher(h).apply(context.Background(), schedule)
+				testWatcher(h).apply(context.Background(), agent)
+				testWatcher(h).apply(context.Background(), lease)
 				q := &bubbleQueue{frames: make(chan []byte, 8)}
 				unsub, err := h.SubscribeWidget("acme", "", q)
 				if err != nil {

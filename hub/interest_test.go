@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
@@ -226,4 +227,44 @@ func TestCutOffReplicaTakesItsLeasesBack(t *testing.T) {
 		return ok && rec.State == presence.Live && rec.Session == s.ID()
 	})
 	w.empty(t)
+}
+
+// The owner of the duties holds no site whose devices are live on another
+// replica: its duties cost per event. A device that drops makes it hold
+// the site until the grace has run out (the expiry's events need the
+// lease before it), which it then reports, once, and lets the site go.
+func TestDutyOwnerHoldsOnlyWhatItsDutiesNeed(t *testing.T) {
+	ns := natstest.Start(t)
+	es := openEvents(t, ns)
+	owner, other := dutyPair(t, ns.ClientURL(), hub.Config{Grace: 2 * time.Second, MarkerTTL: time.Second,
+		FollowLinger: 100 * time.Millisecond, Events: true})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	var alice *hub.Session
+	for i := range 3 {
+		s := connect(t, other, fmt.Sprintf("site-%d", i), "alice", nil, newQueue(16))
+		if i == 0 {
+			alice = s
+		}
+	}
+	if n := gauge(t, owner, "presencehub_sites"); n != 0 {
+		t.Fatalf("the owner of the duties holds %v sites whose devices are live elsewhere, want none", n)
+	}
+	if err := alice.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wstest.Eventually(t, waitTimeout, "the owner holds the site of the dropped device", func() bool {
+		return gauge(t, owner, "presencehub_sites") == 1
+	})
+	// The other replica stops following the site after its short linger:
+	// the owner alone reports the grace running out.
+	for {
+		ev := es.next(t)
+		if ev.Site == "site-0" && ev.Type == events.TypeDeviceEnded {
+			break
+		}
+	}
+	wstest.Eventually(t, waitTimeout, "the owner lets the site go once the grace ran out", func() bool {
+		return gauge(t, owner, "presencehub_sites") == 0
+	})
 }

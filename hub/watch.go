@@ -25,6 +25,9 @@ type watcher struct {
 	store *store.Store
 	// applied is the highest revision of the bucket the view applied.
 	applied applied
+	// held are the sites of the partition held for a duty (duty_hold.go);
+	// used by the watch's goroutine only.
+	held map[string]bool
 	// missedLogged is when noteSkipped last logged, and missedUnlogged what
 	// it counted since.
 	missedLogged   time.Time
@@ -101,12 +104,18 @@ func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) erro
 	loading := true
 	var lastLive uint64         // revision of the last entry read after loading
 	var resync <-chan time.Time // fires when a snapshot for missed revisions is due
+	sweep := time.NewTicker(holdSweepEvery)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-reconnected:
 			return errReconnected
+		case <-sweep.C:
+			if !loading {
+				w.sweepHolds()
+			}
 		case <-resync:
 			w.lastMissedResync = time.Now()
 			return errMissed
@@ -144,7 +153,7 @@ func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) erro
 			case e != nil:
 				missed := w.noteSkipped(lastLive, e.Rev)
 				lastLive = e.Rev
-				w.apply(e)
+				w.apply(ctx, e)
 				if missed && resync == nil {
 					resync = time.After(time.Until(w.lastMissedResync.Add(missedResyncEvery)))
 				}
@@ -245,6 +254,12 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 	since, loaded := w.applied.current(), w.loadedOnce
 	var evs []events.Event
 	for id, es := range bySite {
+		if !w.holds(id) {
+			if !dutyNeedsEntries(es) {
+				continue // nothing here needs it: its clients' replicas hold it
+			}
+			w.held[id] = true
+		}
 		s := h.view.lockSite(id)
 		for _, e := range es {
 			k, _ := store.ParseKey(e.key)
@@ -275,7 +290,7 @@ func (h *Hub) hasMessage(ctx context.Context, key store.Key) (bool, error) {
 }
 
 // apply folds one bucket entry into the view.
-func (w *watcher) apply(e *store.Entry) {
+func (w *watcher) apply(ctx context.Context, e *store.Entry) {
 	h := w.h
 	defer w.applied.mark(e.Rev)
 	k, ok := store.ParseKey(e.Key)
@@ -292,7 +307,14 @@ func (w *watcher) apply(e *store.Entry) {
 	}
 	ent := bucketEntry(e)
 	ent.live = true
+	if !w.holds(k.Site) {
+		if trigger(k, ent) {
+			w.hold(ctx, k, ent)
+		}
+		return
+	}
 	h.applyLive(k, ent)
+	w.letGoIfDone(k.Site)
 }
 
 // applyLive folds one live bucket entry into the view, and publishes the
