@@ -307,17 +307,12 @@ func TestDeviceLifecycleEvents(t *testing.T) {
 	if n := es.stored(t); n != want {
 		t.Fatalf("stream holds %d events, want %d", n, want)
 	}
-	// The replica that owns the duties holds every site and published
-	// every event; the other, only those of the site while it followed it.
-	owner, other := a, b
-	if gauge(t, b, "presencehub_duties") == 1 {
-		owner, other = b, a
-	}
-	if n := eventsPublished(t, owner); n != want {
-		t.Fatalf("the owner of the duties published %v events, want %d", n, want)
-	}
-	if n := eventsPublished(t, other); n > want {
-		t.Fatalf("the other replica published %v events, want at most %d", n, want)
+	// Each replica published the events of the site while it held it
+	// (a, the device's first replica, all but the last three; b from the
+	// device's return on): every event by one of them, none twice by one.
+	na, nb := eventsPublished(t, a), eventsPublished(t, b)
+	if na+nb < want || na > want || nb > want {
+		t.Fatalf("the replicas published %v and %v events, want each at most %d and %d in all at least", na, nb, want, want)
 	}
 }
 
