@@ -11,13 +11,10 @@ import (
 // partition of sites, by the replica that owns it (package cluster:
 // compare-and-set and a TTL in NATS, so that a dead owner's partitions move
 // to the survivors within the liveness TTL, rebalanced as replicas come and
-// go). The owner watches the partition's whole bucket and holds every site
-// of it; the other replicas follow only the sites they serve. The rules'
-// writes are compare-and-sets, so a duty done twice while ownership moves
-// is done once.
-//
-// Not built yet: duties that cost per event rather than per device held
-// (the owner holds every site of its partitions).
+// go). The owner reads the partition's whole bucket but holds only the
+// sites a duty needs now (duty_hold.go); the other replicas follow only the
+// sites they serve. The rules' writes are compare-and-sets, so a duty done
+// twice while ownership moves is done once.
 
 // duty is the part of a Hub that runs the whole-bucket watch of each
 // partition the replica owns. acquire and release are called by the
