@@ -48,8 +48,7 @@ func (d *duty) acquire(partition int) {
 		return
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
-	w := &watcher{h: h, part: partition, store: h.store.Partition(partition), applied: applied{ch: make(chan struct{})},
-		held: make(map[string]bool)}
+	w := newWatcher(h, partition)
 	pw := &partitionWatch{w: w, cancel: cancel, done: make(chan struct{})}
 	d.watchers[partition] = pw
 	h.log.Info("this replica owns a partition: watching its whole bucket", "partition", partition, "bucket", w.store.Bucket())
@@ -122,6 +121,24 @@ func (d *duty) watching(partition int) bool {
 	defer d.mu.Unlock()
 	pw := d.watchers[partition]
 	return pw != nil && pw.loaded
+}
+
+// requestLoad asks the watch of site's partition to load the site for a
+// follow; it reports false when no loaded watch of the partition runs or
+// its queue of requests is full (the follow then loads the site itself).
+func (d *duty) requestLoad(site string) bool {
+	d.mu.Lock()
+	pw := d.watchers[d.h.store.PartitionOf(site)]
+	d.mu.Unlock()
+	if pw == nil || !pw.loaded {
+		return false
+	}
+	select {
+	case pw.w.loadReq <- site:
+		return true
+	default:
+		return false
+	}
 }
 
 // watcher returns the watch of partition while this replica owns it.

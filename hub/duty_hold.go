@@ -30,12 +30,56 @@ import (
 // (its clients', or a request's) apply it and publish its events. A site
 // held for a duty is let go once nothing needs it (sweepHolds).
 
-// holds reports whether the watch applies entries of site: it is followed
-// here, or held for a duty. A hub whose Run has not started (a test that
-// feeds the view by hand) holds what it is given. Called on the watch's
-// goroutine.
+// newWatcher returns the watch of partition.
+func newWatcher(h *Hub, partition int) *watcher {
+	return &watcher{h: h, part: partition, store: h.store.Partition(partition), applied: applied{ch: make(chan struct{})},
+		held: make(map[string]bool), inView: make(map[string]bool), loadReq: make(chan string, loadReqBuffer)}
+}
+
+// loadReqBuffer bounds the follows waiting for the watch to load their
+// site; more load it themselves.
+const loadReqBuffer = 1024
+
+// holds reports whether the watch applies entries of site: it is in the
+// view for a follow or held for a duty. A hub whose Run has not started (a
+// test that feeds the view by hand) holds what it is given. Called on the
+// watch's goroutine.
 func (w *watcher) holds(site string) bool {
-	return w.held[site] || w.h.follows.get(site) != nil || w.h.follows.ctx == nil
+	return w.inView[site] || w.h.follows.ctx == nil
+}
+
+// loadReqs returns the channel of load requests, or nil while the watch
+// reads its snapshot (requests wait until it is applied).
+func loadReqs(w *watcher, loading bool) <-chan string {
+	if loading {
+		return nil
+	}
+	return w.loadReq
+}
+
+// loadFollowed loads a site a follow asked for (follows.acquire), in order
+// with the entries the watch reads: entries before the load are in it, and
+// entries after are applied. A load that fails is asked again later.
+func (w *watcher) loadFollowed(ctx context.Context, site string) {
+	h := w.h
+	if !w.inView[site] {
+		entries, err := w.store.LoadSite(ctx, site)
+		if err != nil {
+			h.log.Warn("failed to load a followed site; retrying", "site", site, "err", err)
+			go func() {
+				if sleep(ctx, time.Second) {
+					select {
+					case w.loadReq <- site:
+					case <-ctx.Done():
+					}
+				}
+			}()
+			return
+		}
+		h.follows.mark(site, h.follows.reconcileSite(ctx, site, entries))
+		w.inView[site] = true
+	}
+	h.follows.markLoaded(site)
 }
 
 // dutyNeedsLocked reports whether a site the view holds still needs its
@@ -136,7 +180,7 @@ func (w *watcher) hold(ctx context.Context, k store.Key, e entry) {
 		h.log.Warn("failed to load a site for its duties", "site", k.Site, "err", err)
 		return
 	}
-	w.held[k.Site] = true
+	w.held[k.Site], w.inView[k.Site] = true, true
 	h.follows.reconcileSite(ctx, k.Site, entries)
 	if k.Kind == store.KindActivity && e.deleted {
 		if s := h.view.lockExistingSite(k.Site); s != nil {
@@ -164,6 +208,7 @@ func (w *watcher) letGoIfDone(site string) {
 	h.view.unlockSite(s)
 	if !needed {
 		delete(w.held, site)
+		delete(w.inView, site)
 		h.view.dropSite(site)
 	}
 }
@@ -186,12 +231,14 @@ func (w *watcher) sweepHolds() {
 		s.mu.Unlock()
 		if !needed {
 			delete(w.held, s.id)
+			delete(w.inView, s.id)
 			h.view.dropSite(s.id)
 		}
 	}
-	for site := range w.held {
-		if h.follows.get(site) != nil || h.view.sites.get(site, false) == nil {
-			delete(w.held, site) // followed: the follow holds it; or gone
+	for site := range w.inView {
+		if h.view.sites.get(site, false) == nil && h.follows.get(site) == nil {
+			delete(w.held, site) // gone, and nothing needs it
+			delete(w.inView, site)
 		}
 	}
 }

@@ -31,5 +31,5 @@ func (h *Hub) MissedSignOffs() []string {
 // testWatcher is a watcher of partition 0 for tests that feed the view by
 // hand.
 func testWatcher(h *Hub) *watcher {
-	return &watcher{h: h, store: h.store.Partition(0), applied: applied{ch: make(chan struct{})}, held: make(map[string]bool)}
+	return newWatcher(h, 0)
 }

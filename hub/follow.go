@@ -104,9 +104,6 @@ func (f *follows) acquire(ctx context.Context, site string) (release func(), err
 	if created {
 		fl = &follow{site: site, loaded: make(chan struct{}), applied: applied{ch: make(chan struct{})}, loading: !watched}
 		f.sites[site] = fl
-		if watched {
-			fl.loadOnce.Do(func() { close(fl.loaded) }) // the view holds every site
-		}
 	}
 	fl.refs++
 	if fl.idle != nil {
@@ -114,7 +111,16 @@ func (f *follows) acquire(ctx context.Context, site string) (release func(), err
 		fl.idle = nil
 	}
 	f.mu.Unlock()
-	if created && !watched {
+	switch {
+	case created && watched && f.h.duty.requestLoad(site):
+		// The partition's watch loads the site, in order with what it
+		// reads (markLoaded); no subscription is needed.
+	case created && watched:
+		f.mu.Lock()
+		fl.loading = true
+		f.mu.Unlock()
+		f.start(fl)
+	case created:
 		f.start(fl)
 	}
 	var once sync.Once
@@ -210,6 +216,14 @@ func (f *follows) unfollow(fl *follow) {
 	}
 	if !f.h.duty.watching(f.h.store.PartitionOf(fl.site)) {
 		f.h.view.dropSite(fl.site)
+	}
+}
+
+// markLoaded closes the loaded channel of site's follow, which the
+// partition's watch has loaded into the view.
+func (f *follows) markLoaded(site string) {
+	if fl := f.get(site); fl != nil {
+		fl.loadOnce.Do(func() { close(fl.loaded) })
 	}
 }
 

@@ -97,8 +97,8 @@ func (f *follows) applyLive(k store.Key, e *store.Entry) {
 // with it, then the messages that came meanwhile are applied.
 func (f *follows) finishLoad(ctx context.Context, r loadResult) {
 	fl := r.f
-	if f.get(fl.site) != fl || f.isWatched(fl.site) {
-		return // unfollowed meanwhile, or the whole-bucket watch holds it
+	if f.get(fl.site) != fl {
+		return // unfollowed meanwhile
 	}
 	last := f.reconcileSite(ctx, fl.site, r.entries)
 	buffered := fl.buffered
@@ -113,9 +113,10 @@ func (f *follows) finishLoad(ctx context.Context, r loadResult) {
 	fl.loadOnce.Do(func() { close(fl.loaded) })
 }
 
-// onRewatch follows the whole-bucket watch starting or stopping: while it
-// holds every site, the follows need no subscription; once it stopped,
-// each subscribes and loads its site again.
+// onRewatch follows the whole-bucket watch of a partition starting or
+// stopping: while it runs, it applies the entries of the partition's
+// followed sites (it loaded them, or loads them), so their follows need no
+// subscription; once it stopped, each subscribes and loads its site again.
 func (f *follows) onRewatch() {
 	for _, fl := range f.all() {
 		if !f.isWatched(fl.site) {
@@ -127,14 +128,16 @@ func (f *follows) onRewatch() {
 			}
 			continue
 		}
+		// The watch loads the site, unless it has (the follow may be
+		// newer than its read of the bucket); if it cannot take the
+		// request, the follow goes on on its own. The follow's own load,
+		// if one is under way, changes nothing when it comes.
+		if !f.h.duty.requestLoad(fl.site) {
+			continue
+		}
+		fl.loading, fl.buffered = false, nil
 		for _, sub := range f.setSubs(fl, nil) {
 			_ = sub.Unsubscribe()
-		}
-		if fl.loading {
-			// Its load may still come: finishLoad then reconciles with
-			// what it read, which is no older than the view.
-			fl.loading, fl.buffered = false, nil
-			fl.loadOnce.Do(func() { close(fl.loaded) })
 		}
 	}
 }

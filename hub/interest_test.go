@@ -42,6 +42,37 @@ func dutyPair(t *testing.T, url string, cfg hub.Config) (owner, other *testHub) 
 	bucket := store.BucketConfig{LimitMarkerTTL: time.Second}
 	a := startHubWith(t, url, nil, bucket, cfg, waitTimeout)
 	b := startHubWith(t, url, nil, bucket, cfg, waitTimeout)
+	// Each replica rebalances the partitions at each refresh of its
+	// liveness key, and as soon as it sees another replica come: once
+	// both keys have been refreshed twice, ownership has settled.
+	js, err := jetstream.New(natstest.ConnectURL(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	members, err := js.KeyValue(context.Background(), store.DefaultBucket+"-cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := members.Watch(context.Background(), "r.*", jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	beats := make(map[string]int)
+	for settled := false; !settled; {
+		select {
+		case e := <-w.Updates():
+			if e != nil && e.Operation() == jetstream.KeyValuePut {
+				beats[e.Key()]++
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("got liveness refreshes %v, want two replicas' twice", beats)
+		}
+		settled = len(beats) == 2
+		for _, n := range beats {
+			settled = settled && n >= 2
+		}
+	}
 	wstest.Eventually(t, waitTimeout, "one hub owns the duties", func() bool {
 		return gauge(t, a, "presencehub_duties")+gauge(t, b, "presencehub_duties") == 1
 	})

@@ -25,9 +25,12 @@ type watcher struct {
 	store *store.Store
 	// applied is the highest revision of the bucket the view applied.
 	applied applied
-	// held are the sites of the partition held for a duty (duty_hold.go);
-	// used by the watch's goroutine only.
-	held map[string]bool
+	// held are the sites of the partition held for a duty, inView those
+	// whose entries the watch applies: held, or followed here and loaded
+	// (duty_hold.go); used by the watch's goroutine only.
+	held, inView map[string]bool
+	// loadReq takes the sites that follows ask the watch to load.
+	loadReq chan string
 	// missedLogged is when noteSkipped last logged, and missedUnlogged what
 	// it counted since.
 	missedLogged   time.Time
@@ -116,6 +119,8 @@ func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) erro
 			if !loading {
 				w.sweepHolds()
 			}
+		case site := <-loadReqs(w, loading):
+			w.loadFollowed(ctx, site)
 		case <-resync:
 			w.lastMissedResync = time.Now()
 			return errMissed
@@ -254,12 +259,15 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 	since, loaded := w.applied.current(), w.loadedOnce
 	var evs []events.Event
 	for id, es := range bySite {
-		if !w.holds(id) {
-			if !dutyNeedsEntries(es) {
-				continue // nothing here needs it: its clients' replicas hold it
-			}
+		switch {
+		case w.holds(id) || h.follows.get(id) != nil:
+		case dutyNeedsEntries(es):
 			w.held[id] = true
+		default:
+			continue // nothing here needs it: its clients' replicas hold it
 		}
+		w.inView[id] = true
+		defer h.follows.markLoaded(id)
 		s := h.view.lockSite(id)
 		for _, e := range es {
 			k, _ := store.ParseKey(e.key)
@@ -270,8 +278,18 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 		}
 		h.view.unlockSite(s)
 	}
+	// The followed sites of the partition are in the view now, those with
+	// no key too: the snapshot is every key of the partition.
+	for _, fl := range h.follows.all() {
+		if h.store.PartitionOf(fl.site) == w.part && !w.inView[fl.site] {
+			w.inView[fl.site] = true
+			h.follows.markLoaded(fl.site)
+		}
+	}
 	for site, rev := range siteRevs {
-		h.follows.mark(site, rev)
+		if w.inView[site] {
+			h.follows.mark(site, rev)
+		}
 	}
 	if len(evs) > 0 {
 		// In revision order across sites, as a live watch publishes.
@@ -301,16 +319,19 @@ func (w *watcher) apply(ctx context.Context, e *store.Entry) {
 	if !h.store.Holds(w.store, e.Key) {
 		return // another partition's site: a migration's left-over
 	}
-	defer h.follows.mark(k.Site, e.Rev)
-	if k.Kind == store.KindIndex {
-		return
-	}
 	ent := bucketEntry(e)
 	ent.live = true
 	if !w.holds(k.Site) {
 		if trigger(k, ent) {
 			w.hold(ctx, k, ent)
 		}
+		return
+	}
+	// Only what the view applied of a site counts as applied for it:
+	// marking a site not in the view would let its writer go on before
+	// its follow's load.
+	defer h.follows.mark(k.Site, e.Rev)
+	if k.Kind == store.KindIndex {
 		return
 	}
 	h.applyLive(k, ent)
