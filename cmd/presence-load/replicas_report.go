@@ -156,7 +156,7 @@ func (s *replicasSummary) checkTargets() {
 			}
 		}
 	}
-	owner.Figure = strings.Join(ownerParts, "; ") + " (it holds every site, by design for now)"
+	owner.Figure = strings.Join(ownerParts, "; ")
 	owner.Met = ownerWithout[1] <= ownerWithout[0]/2
 	s.Targets = append(s.Targets, others, owner)
 }

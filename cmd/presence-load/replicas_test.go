@@ -73,15 +73,13 @@ func TestReplicasTiny(t *testing.T) {
 		t.Fatalf("phase B: want one deployment of 2 replicas, got %+v", s.Routed)
 	}
 	r := s.Routed[0]
+	// The duty owner, like the others, holds only its routed sites: its
+	// duties hold a site only while a duty needs it (no device dropped here).
 	owners, sockets := 0, 0
 	for _, p := range r.PerReplica {
 		sockets += p.Sockets
 		if p.Duties {
 			owners++
-			if p.Sites != r.Sites {
-				t.Errorf("%s owns the duties and holds %d sites, want all %d", p.Name, p.Sites, r.Sites)
-			}
-			continue
 		}
 		if p.Sites != p.RoutedSites || p.WithoutClient != 0 {
 			t.Errorf("%s holds %d sites, %d without a client; want its %d routed sites only", p.Name, p.Sites, p.WithoutClient, p.RoutedSites)
