@@ -139,6 +139,10 @@ type Hub struct {
 	rules  rules
 	// health is the outcome of the last JetStream probe.
 	health health
+	// membership is this replica's part of the cluster: liveness, the
+	// layout, the hand-over of a gone replica's leases (liveness.go,
+	// layout.go).
+	membership membership
 	// member keeps this replica's liveness and partitions (package
 	// cluster); set by Run before anything uses it.
 	member *cluster.Member
@@ -230,7 +234,7 @@ func New(cfg Config) (*Hub, error) {
 		loaded:   make(chan struct{}),
 		stats:    stats{started: cfg.Now(), book: replicaBook{replicas: make(map[string]ReplicaStats), seen: make(map[string]time.Time)}},
 	}
-	h.stats.h, h.view.h, h.fanout.h, h.rules.h, h.duty.h = h, h, h, h, h
+	h.stats.h, h.view.h, h.fanout.h, h.rules.h, h.duty.h, h.membership.h = h, h, h, h, h, h
 	h.follows = newFollows(h)
 	h.health.set(errNotProbed)
 	h.metrics = newMetrics(h, cfg.Registerer, cfg.PerSiteMetrics)
@@ -265,7 +269,7 @@ func (h *Hub) Loaded() <-chan struct{} { return h.loaded }
 // Run loads the view, keeps it current and refreshes local leases until ctx
 // is done or the watch fails.
 func (h *Hub) Run(ctx context.Context) error {
-	if err := h.joinCluster(ctx); err != nil {
+	if err := h.membership.join(ctx); err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
@@ -310,38 +314,6 @@ func (h *Hub) markLoaded() {
 		close(h.loaded)
 		h.log.Info("view loaded")
 	})
-}
-
-// joinCluster opens the cluster bucket if the config has none and makes
-// this replica's member of it.
-func (h *Hub) joinCluster(ctx context.Context) error {
-	members := h.cfg.Members
-	if members == nil {
-		var err error
-		members, err = store.OpenMembers(ctx, h.js, store.MembersConfig{
-			Name: h.cfg.Bucket.Name() + "-cluster", Replicas: h.cfg.Bucket.Replicas(), LimitMarkerTTL: h.cfg.MarkerTTL,
-		})
-		if err != nil {
-			return err
-		}
-	}
-	n, err := h.openLayout(ctx, members)
-	if err != nil {
-		return err
-	}
-	m, err := cluster.New(cluster.Config{
-		Members: members, ID: h.memberID, TTL: h.cfg.LivenessTTL, Partitions: n,
-		Logger: h.log, Now: h.cfg.Now,
-		OnAcquire:          h.duty.acquire,
-		OnRelease:          h.duty.release,
-		OnReplicaGone:      h.replicaGone,
-		OnLivenessRestored: func() { h.goBackground(h.reassertLeases) },
-	})
-	if err != nil {
-		return err
-	}
-	h.member = m
-	return nil
 }
 
 // background runs goroutines that outlive the call that started them, on

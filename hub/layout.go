@@ -24,14 +24,15 @@ const (
 // openLayout reads the deployment's partition count, creating it with
 // Config.Partitions for a new deployment (after migrating a one-bucket
 // deployment's keys when that is more than one), and opens its buckets.
-func (h *Hub) openLayout(ctx context.Context, members *store.Members) (int, error) {
+func (m *membership) openLayout(ctx context.Context, members *store.Members) (int, error) {
+	h := m.h
 	for {
 		n, ok, err := members.StoredLayout(ctx)
 		if err != nil {
 			return 0, err
 		}
 		if !ok {
-			n, ok, err = h.createLayout(ctx, members)
+			n, ok, err = m.createLayout(ctx, members)
 			if err != nil {
 				return 0, err
 			}
@@ -64,7 +65,8 @@ func (h *Hub) openLayout(ctx context.Context, members *store.Members) (int, erro
 // createLayout stores the layout of Config.Partitions, migrating the keys
 // of a one-bucket deployment first; ok is false when another replica holds
 // the migration's claim.
-func (h *Hub) createLayout(ctx context.Context, members *store.Members) (n int, ok bool, err error) {
+func (m *membership) createLayout(ctx context.Context, members *store.Members) (n int, ok bool, err error) {
+	h := m.h
 	n = h.cfg.Partitions
 	if n > 1 {
 		has, err := store.New(h.cfg.Bucket, h.storeCfg).HasKeys(ctx)

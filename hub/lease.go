@@ -138,7 +138,8 @@ const reassertConcurrency = 64
 // replica may have started the grace of its devices (liveness.go), and a
 // device whose grace ran out has no lease at all. A session whose device
 // was taken over or revoked meanwhile is dropped.
-func (h *Hub) reassertLeases(ctx context.Context) {
+func (m *membership) reassertLeases(ctx context.Context) {
+	h := m.h
 	var g errgroup.Group
 	g.SetLimit(reassertConcurrency)
 	for _, s := range h.localSessions() {
