@@ -70,6 +70,9 @@ type replicasConfig struct {
 	keep           bool
 	jsonPath       string
 	serveArgs      []string
+	// idleOwns makes phase A's replica with no clients the one that owns
+	// the duties.
+	idleOwns bool
 }
 
 func parseReplicasArgs(args []string, stderr io.Writer) (*replicasConfig, error) {
@@ -94,6 +97,7 @@ func parseReplicasArgs(args []string, stderr io.Writer) (*replicasConfig, error)
 	fs.StringVar(&c.dir, "dir", "", "directory for the processes' logs and NATS store (default: a temporary one, removed after a successful run)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary --dir after a successful run")
 	fs.StringVar(&c.jsonPath, "json", "", "also write the figures as JSON to `FILE`")
+	fs.BoolVar(&c.idleOwns, "idle-owns-duties", false, "phase A: the replica with no clients is the one that owns the duties (default: the other one)")
 	fs.StringVar(&serveArgs, "serve-args", "", "more flags for every presencehub serve, space separated (e.g. \"--events-stream none\")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -261,14 +265,21 @@ func settleAndMeasure(ctx context.Context, cfg *replicasConfig, d *deployment, l
 // noClientsPhase is phase A.
 func noClientsPhase(ctx context.Context, cfg *replicasConfig, stderr io.Writer) (*noClients, error) {
 	fmt.Fprintf(stderr, "phase A: 2 replicas, devices on one, steps %v\n", cfg.steps)
-	wd, err := startWorld(ctx, cfg, "a", 2, cfg.steps[len(cfg.steps)-1], func(_ string, owner int) int { return owner }, stderr)
+	clientsOn := func(_ string, owner int) int {
+		if cfg.idleOwns {
+			return 1 - owner
+		}
+		return owner
+	}
+	wd, err := startWorld(ctx, cfg, "a", 2, cfg.steps[len(cfg.steps)-1], clientsOn, stderr)
 	if err != nil {
 		return nil, err
 	}
 	defer wd.stop()
-	d, l, owner := wd.d, wd.l, wd.owner
-	idle := 1 - owner
-	out := &noClients{Idle: d.replicas[idle].name, Clients: d.replicas[owner].name}
+	d, l := wd.d, wd.l
+	clients := clientsOn("", wd.owner)
+	idle := 1 - clients
+	out := &noClients{Idle: d.replicas[idle].name, Clients: d.replicas[clients].name, IdleOwns: cfg.idleOwns}
 	from := 0
 	for _, n := range cfg.steps {
 		if err := connectDevices(ctx, cfg, l, from, n); err != nil {
@@ -279,15 +290,15 @@ func noClientsPhase(ctx context.Context, cfg *replicasConfig, stderr io.Writer) 
 		if err != nil {
 			return nil, err
 		}
-		if r := w.Replicas[idle]; r.Duties || r.dutiesAtStart {
-			return nil, fmt.Errorf("the duties moved to %s, the replica that should have none: run again", r.Name)
+		if r := w.Replicas[idle]; r.Duties != cfg.idleOwns || r.dutiesAtStart != cfg.idleOwns {
+			return nil, fmt.Errorf("the duties moved (%s): run again", r.Name)
 		}
-		if got := w.Replicas[owner].Sockets; got != n {
-			return nil, fmt.Errorf("%s holds %d sockets, not %d", d.replicas[owner].name, got, n)
+		if got := w.Replicas[clients].Sockets; got != n {
+			return nil, fmt.Errorf("%s holds %d sockets, not %d", d.replicas[clients].name, got, n)
 		}
 		fmt.Fprintf(stderr, "phase A: %d devices: %s CPU %.2f%% of a core, heap %.1f MiB; NATS %.2f writes/s\n",
 			n, w.Replicas[idle].Name, w.Replicas[idle].CPUPercent, w.Replicas[idle].HeapInuseBytes/mib, w.Writes.Total)
-		out.Steps = append(out.Steps, noClientsStep{Devices: n, Sites: (n + 1) / 2, Idle: w.Replicas[idle], Clients: w.Replicas[owner],
+		out.Steps = append(out.Steps, noClientsStep{Devices: n, Sites: (n + 1) / 2, Idle: w.Replicas[idle], Clients: w.Replicas[clients],
 			Writes: w.Writes, NATSCPUPercent: w.NATSCPUPercent, NATSRSSBytes: w.NATSRSSBytes})
 	}
 	out.growth()

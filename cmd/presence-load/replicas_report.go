@@ -32,9 +32,11 @@ type replicasSummary struct {
 
 // noClients is phase A.
 type noClients struct {
-	Idle    string          `json:"idle_replica"`
-	Clients string          `json:"clients_replica"`
-	Steps   []noClientsStep `json:"steps"`
+	Idle    string `json:"idle_replica"`
+	Clients string `json:"clients_replica"`
+	// IdleOwns is set when the idle replica owns the duties.
+	IdleOwns bool            `json:"idle_owns_duties"`
+	Steps    []noClientsStep `json:"steps"`
 	// Growth per remote device of the idle replica, first step to last.
 	RSSPerDeviceBytes  float64 `json:"rss_growth_per_device_bytes"`
 	HeapPerDeviceBytes float64 `json:"heap_growth_per_device_bytes"`
@@ -169,7 +171,11 @@ func (s *replicasSummary) writeText(w io.Writer) {
 		fmt.Fprintf(w, "replicas run with %s\n", strings.Join(s.ServeArgs, " "))
 	}
 	a := s.NoClients
-	fmt.Fprintf(w, "\nA. A replica with no clients (%s); the devices on %s, which owns the duties\n", a.Idle, a.Clients)
+	owner := a.Clients
+	if a.IdleOwns {
+		owner = a.Idle
+	}
+	fmt.Fprintf(w, "\nA. A replica with no clients (%s); the devices on %s; %s owns the duties\n", a.Idle, a.Clients, owner)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "devices\tsites\tCPU %\tRSS MiB\theap MiB\tsites held\tfollowed\tKV ops/s\tNATS writes/s\tof them members\tNATS CPU %\t")
 	for _, st := range a.Steps {
