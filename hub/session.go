@@ -59,10 +59,10 @@ type Session struct {
 	// write in flight: each write expects the revision of the one before,
 	// so two of the same session must not overlap. A channel rather than a
 	// second mutex because a write that waits for the token gives up when
-	// its context ends, and the lease keeper does not wait at all (see
+	// its context ends, and a re-assertion does not wait at all (see
 	// refresh). The session's own operations come one at a time (the
 	// transport runs a device's operations in order), so the token is
-	// contended only by the keeper and by the end of the session.
+	// contended only by a re-assertion and by the end of the session.
 	leaseToken chan struct{}
 
 	// revoked is set when an admin revoked the device (admin.go): its
@@ -452,8 +452,9 @@ func (s *Session) Bye(ctx context.Context) error {
 // purgeUntil removes the session's lease, retrying what NATS could not take
 // until deadline or until ctx ends, and returns the purge marker's revision
 // (0 when there was nothing left to remove). It holds the lease token, not
-// s.mu, across the retries: the session has ended, so the keeper skips it
-// and nothing else needs the token but Bye's own purge in the background.
+// s.mu, across the retries: the session has ended, so a re-assertion skips
+// it and nothing else needs the token but Bye's own purge in the
+// background.
 func (s *Session) purgeUntil(ctx context.Context, deadline time.Time) (uint64, error) {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
