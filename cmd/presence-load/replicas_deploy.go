@@ -277,17 +277,27 @@ func (d *deployment) waitDuties(ctx context.Context) (int, error) {
 
 // dutyOwner is waitDuties' check.
 func (d *deployment) dutyOwner(ctx context.Context) (int, error) {
-	kv, err := d.js.KeyValue(ctx, store.DefaultMembersBucket)
+	// The liveness keys, read from the members bucket's stream (only
+	// hub/store holds a key-value handle): a subject whose last message
+	// is not a removal's marker is a live replica's.
+	prefix := "$KV." + store.DefaultMembersBucket + "."
+	stream, err := d.js.Stream(ctx, "KV_"+store.DefaultMembersBucket)
 	if err != nil {
 		return -1, err
 	}
-	keys, err := kv.ListKeysFiltered(ctx, store.LivenessPrefix+">")
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(prefix+store.LivenessPrefix+">"))
 	if err != nil {
 		return -1, err
 	}
 	live := 0
-	for range keys.Keys() {
-		live++
+	for subject := range info.State.Subjects {
+		m, err := stream.GetLastMsgForSubject(ctx, subject)
+		if err != nil {
+			return -1, err
+		}
+		if m.Header.Get("KV-Operation") == "" && m.Header.Get(jetstream.MarkerReasonHeader) == "" {
+			live++
+		}
 	}
 	if live != len(d.replicas) {
 		return -1, fmt.Errorf("%d of %d replicas' liveness keys in the members bucket", live, len(d.replicas))
