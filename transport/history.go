@@ -101,7 +101,7 @@ func (a *adminAPI) timeline(w http.ResponseWriter, r *http.Request, t adminTarge
 	if !ok {
 		return
 	}
-	tl, err := s.cfg.History.Timeline(t.site, bounds[0], bounds[1], sel)
+	tl, err := s.cfg.History.Timeline(r.Context(), t.site, bounds[0], bounds[1], sel)
 	if err != nil {
 		a.historyFailed(w, "failed to read the timeline", err)
 		return
@@ -147,7 +147,7 @@ func (a *adminAPI) availabilityReport(w http.ResponseWriter, r *http.Request, t 
 	if !ok {
 		return
 	}
-	rep, err := s.cfg.History.Report(t.site, dates[0], dates[1], loc, sel)
+	rep, err := s.cfg.History.Report(r.Context(), t.site, dates[0], dates[1], loc, sel)
 	if err != nil {
 		a.historyFailed(w, "failed to build the report", err)
 		return

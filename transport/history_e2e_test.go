@@ -233,11 +233,19 @@ func TestHistoryThroughTheHub(t *testing.T) {
 		}
 		return body
 	}
-	// The index follows the stream: wait until it has dave's bye.
+	// The index follows the stream: wait until it has dave's bye and the
+	// widgets' events of it.
 	wstest.Eventually(t, waitTimeout, "the index has dave's bye", func() bool {
 		body := timeline(r, "agent=dave&from="+url.QueryEscape(ms(tH))+"&to="+url.QueryEscape(ms(t7.Add(time.Hour))))
-		ivs := body["agents"].([]any)[0].(map[string]any)["intervals"].([]any)
-		return ivs[len(ivs)-1].(map[string]any)["from"] == ms(t7)
+		for _, list := range []string{"agents", "widgets"} {
+			for _, x := range body[list].([]any) {
+				m := x.(map[string]any)
+				if ivs := m["intervals"].([]any); m["group"] != "night" && ivs[len(ivs)-1].(map[string]any)["from"] != ms(t7) {
+					return false
+				}
+			}
+		}
+		return true
 	})
 	q := url.Values{"from": {ms(tH)}, "to": {ms(t7.Add(time.Hour))}}
 	body := timeline(r, q.Encode())
@@ -266,9 +274,9 @@ func TestHistoryThroughTheHub(t *testing.T) {
 		{ms(t7), end, "offline", "no_agents"},
 	}
 	checkIntervals(t, "site widget", intervals(t, body, "widgets", "group", "", "reason"), siteAndSales)
-	// A widget's history starts at its first event: sales has none before
-	// alice came.
-	checkIntervals(t, "sales widget", intervals(t, body, "widgets", "group", "sales", "reason"), siteAndSales[1:])
+	// A widget's intervals cover the range: sales, which has no event
+	// before alice came and no hours, had no agents.
+	checkIntervals(t, "sales widget", intervals(t, body, "widgets", "group", "sales", "reason"), siteAndSales)
 	checkIntervals(t, "night widget", intervals(t, body, "widgets", "group", "night", "reason"), []interval{
 		{ms(tH), end, "offline", "outside_hours"},
 	})
@@ -338,7 +346,7 @@ func TestHistoryThroughTheHub(t *testing.T) {
 		"dave.busy_seconds":                 sec(t5.Sub(t3)),
 		"widget:.inside_hours_seconds":      total,
 		"widget:.online_seconds":            sec(t4.Sub(t1) + t7.Sub(t5)),
-		"widget:sales.inside_hours_seconds": total - sec(t1.Sub(midnight)),
+		"widget:sales.inside_hours_seconds": total,
 		"widget:sales.online_seconds":       sec(t4.Sub(t1) + t7.Sub(t5)),
 		"widget:night.inside_hours_seconds": 0,
 		"widget:night.online_seconds":       0,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/transport/webhook"
@@ -72,6 +73,7 @@ type serveConfig struct {
 	writeRetry     time.Duration
 	eventStream    string
 	eventRetention time.Duration
+	historySites   int
 	webhooks       webhookFlags
 	// explicit holds the flags given on the command line or in the
 	// environment, by name.
@@ -107,6 +109,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&c.kvReplicas, "kv-replicas", 1, "replicas of the bucket and the event stream (3 on a NATS cluster)")
 	fs.StringVar(&c.eventStream, "events-stream", events.DefaultStream, "JetStream stream of availability events, subjects presence.events.<site>.<type> (docs/events.md); \"none\" publishes no events")
 	fs.DurationVar(&c.eventRetention, "events-retention", events.DefaultRetention, "how long the event stream keeps events")
+	fs.IntVar(&c.historySites, "history-sites", history.DefaultSites, "sites whose history one replica keeps in memory, the least recently asked dropped beyond it")
 	fs.DurationVar(&c.webhooks.timeout, "webhook-timeout", webhook.DefaultTimeout, "how long a webhook endpoint has to answer one delivery before the attempt counts as failed")
 	fs.StringVar(&c.webhooks.retrySchedule, "webhook-retry-schedule", durationList(webhook.DefaultRetrySchedule), "comma list of delays between a webhook event's attempts (each gets up to a tenth more, at random); after the last attempt the event is given up")
 	fs.BoolVar(&c.webhooks.allowPrivate, "webhook-allow-private", false, "allow webhook URLs on loopback, private and link-local addresses, and plain http (tests, private networks)")
@@ -269,6 +272,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.writeRetry < 0 {
 		return fmt.Errorf("invalid --nats-write-retry %v: negative (0 turns retries off)", c.writeRetry)
+	}
+	if c.historySites < 1 {
+		return fmt.Errorf("invalid --history-sites %d: at least 1", c.historySites)
 	}
 	if c.maxDevices < 1 {
 		return fmt.Errorf("invalid --max-devices %d: at least 1", c.maxDevices)

@@ -59,7 +59,7 @@ func openStores(ctx context.Context, cfg *serveConfig, nc *nats.Conn, reg promet
 	}
 	// The history of the timeline and report API, read from the
 	// event stream (docs/protocol.md#history).
-	if st.history, err = history.New(history.Config{JetStream: js, Stream: cfg.eventStream, Retention: cfg.eventRetention, Logger: log}); err != nil {
+	if st.history, err = history.New(history.Config{JetStream: js, Stream: cfg.eventStream, Retention: cfg.eventRetention, Sites: cfg.historySites, Logger: log}); err != nil {
 		return nil, err
 	}
 	return st, nil

@@ -67,6 +67,9 @@ func serve(ctx context.Context, stop func(), args []string) error {
 	if err != nil {
 		return err
 	}
+	if st.history != nil {
+		st.history.SetHours(h) // a widget's hours before its first event
+	}
 	srv := newTransport(cfg, h, auth, st, proxies, reg, log, readiness(h, emb, reg))
 	mountExtras(srv, reg, auth, cfg.dev)
 	httpSrv, httpLn := newHTTPServer(cfg, srv, ln, proxies, reg, log)

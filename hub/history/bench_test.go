@@ -90,10 +90,9 @@ func benchIndex(b *testing.B) (*Index, func()) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	x := &Index{cfg: Config{Retention: events.DefaultRetention + 24*time.Hour, Now: func() time.Time { return benchEnd }}, sites: make(map[string]*siteIndex), ready: true}
-	x.cfg.Logger = slog.Default()
+	x, s := memIndex(Config{Retention: events.DefaultRetention + 24*time.Hour, Now: func() time.Time { return benchEnd }, Logger: slog.Default()}, "acme")
 	for _, e := range encoded {
-		x.apply("", e)
+		x.apply(s, "", e)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -114,7 +113,7 @@ func BenchmarkReport90Days(b *testing.B) {
 	first := time.Date(2026, 9, 3, 0, 0, 0, 0, prague)
 	last := time.Date(2026, 11, 30, 0, 0, 0, 0, prague)
 	for b.Loop() {
-		rep, err := x.Report("acme", first, last, prague, Selection{})
+		rep, err := x.Report(context.Background(), "acme", first, last, prague, Selection{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -130,14 +129,14 @@ func BenchmarkTimeline90Days(b *testing.B) {
 	defer report()
 	from := benchEnd.AddDate(0, 0, -89)
 	for b.Loop() {
-		if _, err := x.Timeline("acme", from, benchEnd, Selection{}); err != nil {
+		if _, err := x.Timeline(context.Background(), "acme", from, benchEnd, Selection{}); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkReplay90Days: a new index reads the 90 days from a real event
-// stream until it is ready, as every replica does at startup.
+// BenchmarkReplay90Days: a new index answers its first timeline of the
+// site, reading the site's 90 days from a real event stream.
 func BenchmarkReplay90Days(b *testing.B) {
 	encoded := benchEvents()
 	ns := natstest.Start(b)
@@ -172,8 +171,48 @@ func BenchmarkReplay90Days(b *testing.B) {
 		ctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- x.Run(ctx) }()
-		<-x.Loaded()
+		if _, err := x.Timeline(ctx, "acme", benchEnd.Add(-time.Hour), benchEnd, Selection{}); err != nil {
+			b.Fatal(err)
+		}
 		cancel()
 		<-done
+	}
+}
+
+// BenchmarkFirstTimelineOtherSites: a fresh index's first timeline of one
+// site with 3,000 events of its own, while the stream also holds 150,000,
+// then 600,000 events of 2,000 other sites. Neither its time nor the
+// index's memory should grow with the other sites.
+func BenchmarkFirstTimelineOtherSites(b *testing.B) {
+	s := openSitesStream(b)
+	for i := range 3000 {
+		st := []presence.Status{presence.Online, presence.Busy, presence.Offline}[i%3]
+		s.widget("acme", sitesT0.Add(time.Duration(i)*time.Minute), st, presence.ReasonAgentsOnline)
+	}
+	others := 0
+	for _, total := range []int{150_000, 600_000} {
+		for ; others < total; others++ {
+			s.widget(fmt.Sprintf("site%04d", others%2000), sitesT0.Add(time.Duration(others)*time.Second), presence.Online, presence.ReasonAgentsOnline)
+		}
+		s.flush()
+		b.Run(fmt.Sprintf("others=%d", total), func(b *testing.B) {
+			now := sitesT0.Add(60 * 24 * time.Hour)
+			var heap float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				x := runIndex(b, s, Config{Now: func() time.Time { return now }})
+				tl, err := x.Timeline(context.Background(), "acme", sitesT0, now, Selection{})
+				if err != nil || len(tl.Widgets) != 1 || len(tl.Widgets[0].Intervals) != 3000 {
+					b.Fatalf("got %v, %+v", err, tl.Widgets)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				heap = float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+				runtime.KeepAlive(x)
+			}
+			b.ReportMetric(heap, "heap-MiB")
+		})
 	}
 }

@@ -1,32 +1,41 @@
 // Package history owns one replica's index of the availability history of
-// every site, read from the event stream (docs/events.md), and answers the
-// timeline and the availability report of the admin API
+// the sites it is asked about, read from the event stream (docs/events.md),
+// and answers the timeline and the availability report of the admin API
 // (docs/protocol.md#history) from it, with the computations of package
 // presence.
 //
 // The index keeps, per site, per agent the instants its chosen or
 // effective status changed (agent.status, agent.availability), and per
 // group the instants its widget changed (widget.status), stamped with the
-// events' timestamps. It holds nothing that is not in the stream: every
-// replica builds the same index from the stream's start, so history
-// survives a restart of every replica for as long as the stream retains
-// it. Points older than the retention are dropped as new ones arrive.
+// events' timestamps. It holds nothing that is not in the stream: a site
+// is loaded at its first query by reading that site's own subjects from
+// the stream's start (presence.events.<site>.<type> of the three types,
+// nothing of other sites), and kept current by the same ordered consumer
+// while it stays in memory; beyond Config.Sites sites the least recently
+// asked is dropped (and read again if asked again). So history survives a
+// restart of every replica for as long as the stream retains it, and a
+// replica's start reads nothing. Points older than the retention are
+// dropped as new ones arrive.
 //
-// The Index, its reading of the stream and the range every query checks
-// are in history.go; the series it keeps and how an event is added to them
-// in series.go; the queries in timeline.go and report.go (with its CSV). It
-// serves no HTTP: the transport's admin API calls it.
+// The Index, its lifetime and the range every query checks are in
+// history.go; loading, following and dropping sites in sites.go; the
+// series it keeps and how an event is added to them in series.go; the
+// queries in timeline.go and report.go (with its CSV). It serves no HTTP:
+// the transport's admin API calls it.
 //
-// Goroutines: none of its own. Run, on its caller's goroutine, opens the
-// stream (again every retryEvery while it cannot) and reads it with one
-// ordered consumer, whose handler runs on the NATS client's goroutines and
-// applies each event under the index's lock; Run returns when its context
-// is done, after the consumer is stopped. Queries run on the caller's
-// goroutine under a read lock.
+// Goroutines: none of its own. A query that finds its site not in memory
+// starts the site's ordered consumer (on the query's goroutine, without
+// the index's lock) and waits for it to catch up, at most until the
+// query's context is done; the consumer's handler runs on the NATS
+// client's goroutines and applies each event under the index's lock. Run
+// only waits for its context, then stops every site's consumer. Queries
+// run on the caller's goroutine under a read lock.
 package history
 
 import (
+	"container/list"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,11 +45,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
 
-// ErrNotReady is returned by queries until the index has read what the
-// stream held when Run started.
+// ErrNotReady is returned by a query whose context ends before its site's
+// history is read, or when the index is stopped.
 var ErrNotReady = errors.New("history: still reading the event stream")
 
 // ParamError is a query parameter out of range.
@@ -58,32 +68,66 @@ type Config struct {
 	// Retention is the stream's retention; default
 	// events.DefaultRetention. No query reaches further back.
 	Retention time.Duration
+	// Sites is how many sites' histories are kept in memory, the least
+	// recently asked dropped beyond it; default DefaultSites.
+	Sites int
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
 }
 
-// Subjects the index reads.
-var subjects = []string{
-	events.SubjectPrefix + "*." + events.TypeAgentStatus,
-	events.SubjectPrefix + "*." + events.TypeAgentAvailability,
-	events.SubjectPrefix + "*." + events.TypeWidgetStatus,
+// DefaultSites is the default of Config.Sites.
+const DefaultSites = 1000
+
+// Types the index reads.
+var types = []string{events.TypeAgentStatus, events.TypeAgentAvailability, events.TypeWidgetStatus}
+
+// subjects returns the subjects of the types read, of site ("*": every
+// site).
+func subjects(site string) []string {
+	out := make([]string, len(types))
+	for i, t := range types {
+		out[i] = events.SubjectPrefix + site + "." + t
+	}
+	return out
 }
 
-// Index is the history of every site, kept in memory.
+// Index is the history of the sites asked about, kept in memory.
 type Index struct {
 	cfg Config
 
-	mu    sync.RWMutex
-	sites map[string]*siteIndex
-	// first is the timestamp of the earliest event read (ms), 0 before any.
+	mu sync.RWMutex
+	// sites are the sites in memory, lru them from the most recently
+	// asked (front) to the least.
+	sites map[string]*siteEntry
+	lru   *list.List
+	// first is the timestamp of the stream's first event read (ms), 0
+	// until one is found.
 	first int64
-	ready bool
-	// readyCh is closed once ready.
+	// stopped is set when Run returns: no consumer starts after it.
+	stopped bool
+	// readyCh is closed when Run starts.
 	readyCh chan struct{}
+	// hours, when set, says the working hours of sites and groups.
+	hours Schedules
 }
 
-// New returns an Index for cfg; Run fills it.
+// Schedules says the working hours of (site, group), group "" the site's
+// own, as the hub's view has them now (hub.Hub does).
+type Schedules interface {
+	Schedule(site, group string) (*presence.Schedule, bool)
+}
+
+// SetHours sets where the index reads a widget's working hours, for the
+// time before its first event (a widget of a group without hours of its
+// own follows the site's). It is called without the index's lock held.
+func (x *Index) SetHours(hours Schedules) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.hours = hours
+}
+
+// New returns an Index for cfg; Run keeps its sites current.
 func New(cfg Config) (*Index, error) {
 	if cfg.JetStream == nil {
 		return nil, errors.New("history: no JetStream")
@@ -94,110 +138,94 @@ func New(cfg Config) (*Index, error) {
 	if cfg.Retention == 0 {
 		cfg.Retention = events.DefaultRetention
 	}
+	if cfg.Sites <= 0 {
+		cfg.Sites = DefaultSites
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Index{cfg: cfg, sites: make(map[string]*siteIndex), readyCh: make(chan struct{})}, nil
+	return &Index{cfg: cfg, sites: make(map[string]*siteEntry), lru: list.New(), readyCh: make(chan struct{})}, nil
 }
 
-// Ready reports whether the index has read what the stream held when Run
-// started.
+// Ready reports whether Run has started: each site's history is then read
+// at its first query, which waits for it.
 func (x *Index) Ready() bool {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.ready
+	select {
+	case <-x.readyCh:
+		return true
+	default:
+		return false
+	}
 }
 
-// Loaded is closed once the index is ready.
+// Loaded is closed once Run has started.
 func (x *Index) Loaded() <-chan struct{} { return x.readyCh }
 
-func (x *Index) markReady() {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if !x.ready {
-		x.ready = true
-		close(x.readyCh)
-	}
-}
-
-// Run reads the event stream from its start and follows it until ctx is
-// done. While the stream cannot be opened (NATS down at startup) it tries
-// again every retryEvery, logging why.
+// Run serves queries until ctx is done, then stops reading every site and
+// drops them.
 func (x *Index) Run(ctx context.Context) error {
-	for {
-		cc, err := x.start(ctx)
-		if err == nil {
-			<-ctx.Done()
-			cc.Stop()
-			<-cc.Closed()
-			return nil
-		}
-		x.cfg.Logger.Warn("history: failed to start reading the event stream; trying again", "err", err, "in", retryEvery)
-		t := time.NewTimer(retryEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
+	close(x.readyCh)
+	<-ctx.Done()
+	x.mu.Lock()
+	x.stopped = true
+	var stop []*siteEntry
+	for _, e := range x.sites {
+		stop = append(stop, e)
 	}
+	x.sites = make(map[string]*siteEntry)
+	x.lru.Init()
+	x.mu.Unlock()
+	for _, e := range stop {
+		e.stop(true)
+	}
+	return nil
 }
 
-// retryEvery is how often Run tries again to open the stream.
-const retryEvery = 2 * time.Second
-
-// start opens the ordered consumer; the ordered consumer itself rides out
-// reconnects and resumes after the last message it handled.
-func (x *Index) start(ctx context.Context) (jetstream.ConsumeContext, error) {
-	stream, err := x.cfg.JetStream.Stream(ctx, x.cfg.Stream)
-	if err != nil {
-		return nil, fmt.Errorf("history: failed to open event stream %q: %w", x.cfg.Stream, err)
-	}
-	// What "caught up" means: the last message of the subjects read, as
-	// the stream holds it now.
-	var target uint64
-	for _, subj := range subjects {
-		m, err := stream.GetLastMsgForSubject(ctx, subj)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-		case err != nil:
-			return nil, fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
-		case m.Sequence > target:
-			target = m.Sequence
-		}
-	}
-	if target == 0 {
-		x.markReady()
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: subjects,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
-	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		x.apply(msg.Subject(), msg.Data())
-		if md, err := msg.Metadata(); err == nil && (md.NumPending == 0 || md.Sequence.Stream >= target) {
-			x.markReady()
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("history: failed to read event stream %q: %w", x.cfg.Stream, err)
-	}
-	return cc, nil
-}
-
-// Start is where the history begins: the first event read, or the
-// stream's retention back from now when that is later; now when no event
-// was read.
-func (x *Index) Start() time.Time {
+// streamStart returns the timestamp of the first event of the types read
+// the stream holds (ms), 0 when it holds none, read once found.
+func (x *Index) streamStart(ctx context.Context) (int64, error) {
 	x.mu.RLock()
 	first := x.first
 	x.mu.RUnlock()
+	if first != 0 {
+		return first, nil
+	}
+	stream, err := x.cfg.JetStream.Stream(ctx, x.cfg.Stream)
+	if err != nil {
+		return 0, fmt.Errorf("failed to open event stream %q: %w", x.cfg.Stream, err)
+	}
+	for _, subj := range subjects("*") {
+		m, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			continue
+		case err != nil:
+			return 0, fmt.Errorf("failed to read event stream %q: %w", x.cfg.Stream, err)
+		}
+		var ev envelope
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			continue
+		}
+		if at := time.Time(ev.Timestamp).UnixMilli(); first == 0 || at < first {
+			first = at
+		}
+	}
+	x.mu.Lock()
+	if x.first == 0 || (first != 0 && first < x.first) {
+		x.first = first
+	}
+	first = x.first
+	x.mu.Unlock()
+	return first, nil
+}
+
+// start is where the history begins, given the stream's first event
+// (ms, 0 when none): that event, or the stream's retention back from now
+// when that is later; now when there is no event.
+func (x *Index) start(first int64) time.Time {
 	now := x.cfg.Now()
 	start := now.Add(-x.cfg.Retention)
 	if first == 0 {
@@ -222,19 +250,20 @@ type Selection struct {
 // before it (a deployment's first day can be reported). A range that
 // begins before the stream's retention, or that ends before the history
 // begins, is refused naming fromParam.
-func (x *Index) checkRange(from, to time.Time, fromParam, toParam string) (time.Time, time.Time, error) {
-	if !x.Ready() {
-		return from, to, ErrNotReady
-	}
+func (x *Index) checkRange(ctx context.Context, from, to time.Time, fromParam, toParam string) (time.Time, time.Time, error) {
 	if !from.Before(to) {
 		return from, to, &ParamError{fromParam, "must be before " + toParam}
+	}
+	first, err := x.streamStart(ctx)
+	if err != nil {
+		return from, to, err
 	}
 	now := x.cfg.Now()
 	if kept := now.Add(-x.cfg.Retention); from.Before(kept) {
 		return from, to, &ParamError{fromParam, fmt.Sprintf("before the retention of the event stream (%v): the history starts at %s",
-			x.cfg.Retention, x.Start().UTC().Format(protocol.TimeFormat))}
+			x.cfg.Retention, x.start(first).UTC().Format(protocol.TimeFormat))}
 	}
-	if start := x.Start(); !start.Before(to) {
+	if start := x.start(first); !start.Before(to) {
 		return from, to, &ParamError{fromParam, fmt.Sprintf("before the history the event stream holds, which starts at %s (retention %v)",
 			start.UTC().Format(protocol.TimeFormat), x.cfg.Retention)}
 	} else if from.Before(start) {

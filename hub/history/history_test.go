@@ -172,7 +172,7 @@ func TestPragueDST(t *testing.T) {
 	prague, _ := time.LoadLocation("Europe/Prague")
 	day := func(s string) time.Time { d, _ := time.ParseInLocation(time.DateOnly, s, prague); return d }
 
-	tl, err := x.Timeline(site, utc("2026-03-28T20:00:00Z"), utc("2026-03-31T00:00:00Z"), history.Selection{Agent: func(id string) bool { return id == "alice" }})
+	tl, err := x.Timeline(context.Background(), site, utc("2026-03-28T20:00:00Z"), utc("2026-03-31T00:00:00Z"), history.Selection{Agent: func(id string) bool { return id == "alice" }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestPragueDST(t *testing.T) {
 		t.Fatalf("widgets: got %+v\nwant %+v", tl.Widgets, wantW)
 	}
 
-	rep, err := x.Report(site, day("2026-03-29"), day("2026-04-02"), prague, history.Selection{})
+	rep, err := x.Report(context.Background(), site, day("2026-03-29"), day("2026-04-02"), prague, history.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestPragueDST(t *testing.T) {
 	// The history starts at 21:00 on the 28th: a report from the 27th
 	// starts there, with the 28th's last three hours (midnight in Prague
 	// is 23:00Z in winter), and the 27th left out.
-	early, err := x.Report(site, day("2026-03-27"), day("2026-03-29"), prague, history.Selection{})
+	early, err := x.Report(context.Background(), site, day("2026-03-27"), day("2026-03-29"), prague, history.Selection{})
 	if err != nil {
 		t.Fatalf("a report from before the history: %v", err)
 	}
@@ -248,31 +248,31 @@ func TestPragueDST(t *testing.T) {
 	if w := early.Days[0].Widgets[0]; w.Inside != 10800 || w.Online != 10800 || w.Coverage == nil || *w.Coverage != 1 || w.LongestGap != 0 {
 		t.Fatalf("the widget on the 28th: got %+v, want 3 h inside, all online", w)
 	}
-	tl, err = x.Timeline(site, utc("2026-03-28T00:00:00Z"), utc("2026-03-28T21:00:00Z"), history.Selection{})
+	tl, err = x.Timeline(context.Background(), site, utc("2026-03-28T00:00:00Z"), utc("2026-03-28T21:00:00Z"), history.Selection{})
 	if err != nil || !same(tl.From, protocol.Time(utc("2026-03-28T20:00:00Z"))) {
 		t.Fatalf("a timeline from before the history: got %v, %v; want it from the history's start", tl.From, err)
 	}
 	// A range that ends before the history starts has none.
 	var pe *history.ParamError
-	if _, err := x.Timeline(site, utc("2026-03-27T00:00:00Z"), utc("2026-03-28T20:00:00Z"), history.Selection{}); !errors.As(err, &pe) || pe.Param != "from" ||
+	if _, err := x.Timeline(context.Background(), site, utc("2026-03-27T00:00:00Z"), utc("2026-03-28T20:00:00Z"), history.Selection{}); !errors.As(err, &pe) || pe.Param != "from" ||
 		!strings.Contains(pe.Error(), "starts at 2026-03-28T20:00:00.000Z") {
 		t.Fatalf("a timeline before the history: got %v, want an error naming from and the start", err)
 	}
-	if _, err := x.Timeline(site, now, now.Add(-time.Hour), history.Selection{}); !errors.As(err, &pe) || pe.Param != "from" {
+	if _, err := x.Timeline(context.Background(), site, now, now.Add(-time.Hour), history.Selection{}); !errors.As(err, &pe) || pe.Param != "from" {
 		t.Fatalf("from after to: got %v", err)
 	}
 
 	// An index whose clock says November has 90 days of history, from
 	// 2026-08-03 on.
 	late, _ := startIndex(t, s.js, utc("2026-11-01T00:00:00Z"))
-	if _, err := late.Report(site, day("2026-08-02"), day("2026-08-03"), prague, history.Selection{}); !errors.As(err, &pe) || pe.Param != "from" {
+	if _, err := late.Report(context.Background(), site, day("2026-08-02"), day("2026-08-03"), prague, history.Selection{}); !errors.As(err, &pe) || pe.Param != "from" {
 		t.Fatalf("a report before the retention: got %v, want an error naming from", err)
 	}
 
 	// A new index (every replica restarted) answers the same.
 	stop()
 	again, _ := startIndex(t, s.js, now)
-	rep2, err := again.Report(site, day("2026-03-29"), day("2026-04-02"), prague, history.Selection{})
+	rep2, err := again.Report(context.Background(), site, day("2026-03-29"), day("2026-04-02"), prague, history.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestOctoberDST(t *testing.T) {
 	x, _ := startIndex(t, s.js, utc("2026-10-27T00:00:00Z"))
 	prague, _ := time.LoadLocation("Europe/Prague")
 	d := time.Date(2026, 10, 25, 0, 0, 0, 0, prague)
-	rep, err := x.Report("acme", d, d, prague, history.Selection{})
+	rep, err := x.Report(context.Background(), "acme", d, d, prague, history.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func TestOvernightGroupHours(t *testing.T) {
 
 	x, _ := startIndex(t, s.js, utc("2026-12-02T01:00:00Z"))
 	d1, d2 := utc("2026-12-01T00:00:00Z"), utc("2026-12-02T00:00:00Z")
-	rep, err := x.Report(site, d1, d2, time.UTC, history.Selection{})
+	rep, err := x.Report(context.Background(), site, d1, d2, time.UTC, history.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func TestOvernightGroupHours(t *testing.T) {
 
 	// Only the night widget.
 	night := "night"
-	rep, err = x.Report(site, d1, d1, time.UTC, history.Selection{Group: &night})
+	rep, err = x.Report(context.Background(), site, d1, d1, time.UTC, history.Selection{Group: &night})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestOvernightGroupHours(t *testing.T) {
 		t.Fatalf("CSV: got %q", csv)
 	}
 	// The timeline of the night widget, overnight.
-	tl, err := x.Timeline(site, utc("2026-11-30T21:00:00Z"), utc("2026-12-01T08:00:00Z"), history.Selection{Group: &night, Agent: func(string) bool { return false }})
+	tl, err := x.Timeline(context.Background(), site, utc("2026-11-30T21:00:00Z"), utc("2026-12-01T08:00:00Z"), history.Selection{Group: &night, Agent: func(string) bool { return false }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,5 +386,74 @@ func TestOvernightGroupHours(t *testing.T) {
 	}
 	if len(tl.Agents) != 0 || len(tl.Widgets) != 1 || !same(tl.Widgets[0].Intervals, want) {
 		t.Fatalf("timeline: got %+v\nwant %+v", tl, want)
+	}
+}
+
+// schedules are working hours by "site/group".
+type schedules map[string]*presence.Schedule
+
+func (s schedules) Schedule(site, group string) (*presence.Schedule, bool) {
+	sc, ok := s[site+"/"+group]
+	return sc, ok
+}
+
+// TestWidgetCoversTheRange: a widget's intervals cover the range asked
+// for. Before its first event it was offline: no_agents, or outside_hours
+// where its working hours (as the hub has them) say so; a widget whose
+// first event is after the range is offline over all of it; one with an
+// event before the range starts from that event's state.
+func TestWidgetCoversTheRange(t *testing.T) {
+	s := openStream(t)
+	const site = "acme"
+	s.widget(site, "2026-12-01T06:00:00Z", "early", on, presence.ReasonAgentsOnline)
+	s.widget(site, "2026-12-01T10:00:00Z", "", on, presence.ReasonAgentsOnline)
+	s.widget(site, "2026-12-01T10:00:00Z", "day", on, presence.ReasonAgentsOnline)
+	s.widget(site, "2026-12-01T11:00:00Z", "", off, presence.ReasonNoAgents)
+	s.widget(site, "2026-12-01T11:00:00Z", "day", off, presence.ReasonNoAgents)
+	s.widget(site, "2026-12-01T20:00:00Z", "late", on, presence.ReasonAgentsOnline)
+	x, _ := startIndex(t, s.js, utc("2026-12-01T21:00:00Z"))
+	// group day is open 09:00-17:00 UTC on Tuesdays (2026-12-01 is one).
+	dayHours := &presence.Schedule{Timezone: "UTC", Weekly: map[string][]presence.Interval{"tuesday": {{From: "09:00", To: "17:00"}}}}
+	x.SetHours(schedules{site + "/day": dayHours})
+	tl, err := x.Timeline(context.Background(), site, utc("2026-12-01T08:00:00Z"), utc("2026-12-01T12:00:00Z"), history.Selection{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]history.WidgetInterval{
+		"": {
+			wi("2026-12-01T08:00:00Z", "2026-12-01T10:00:00Z", off, presence.ReasonNoAgents),
+			wi("2026-12-01T10:00:00Z", "2026-12-01T11:00:00Z", on, presence.ReasonAgentsOnline),
+			wi("2026-12-01T11:00:00Z", "2026-12-01T12:00:00Z", off, presence.ReasonNoAgents),
+		},
+		"day": {
+			wi("2026-12-01T08:00:00Z", "2026-12-01T09:00:00Z", off, presence.ReasonOutsideHours),
+			wi("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z", off, presence.ReasonNoAgents),
+			wi("2026-12-01T10:00:00Z", "2026-12-01T11:00:00Z", on, presence.ReasonAgentsOnline),
+			wi("2026-12-01T11:00:00Z", "2026-12-01T12:00:00Z", off, presence.ReasonNoAgents),
+		},
+		// Its event before the range says what it showed at from.
+		"early": {wi("2026-12-01T08:00:00Z", "2026-12-01T12:00:00Z", on, presence.ReasonAgentsOnline)},
+		// No event in the range: offline all of it.
+		"late": {wi("2026-12-01T08:00:00Z", "2026-12-01T12:00:00Z", off, presence.ReasonNoAgents)},
+	}
+	got := map[string][]history.WidgetInterval{}
+	for _, w := range tl.Widgets {
+		got[w.Group] = w.Intervals
+	}
+	if !same(got, want) {
+		t.Fatalf("widgets:\ngot  %+v\nwant %+v", got, want)
+	}
+	// The report counts the hole as offline inside hours (or outside).
+	rep, err := x.Report(context.Background(), site, utc("2026-12-01T00:00:00Z"), utc("2026-12-01T00:00:00Z"), time.UTC, history.Selection{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range rep.Days[0].Widgets {
+		// The history starts at the first event, 06:00; now is 21:00;
+		// day's hours open at 09:00 (after 10:00 its events say).
+		wantInside := map[string]float64{"": 15 * 3600, "day": 12 * 3600, "early": 15 * 3600, "late": 15 * 3600}[w.Group]
+		if w.Inside != wantInside {
+			t.Errorf("report, widget %q: inside %v, want %v", w.Group, w.Inside, wantInside)
+		}
 	}
 }

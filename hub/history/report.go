@@ -1,6 +1,7 @@
 package history
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -55,7 +56,7 @@ func seconds(d time.Duration) float64 { return d.Seconds() }
 
 // Report answers the availability report of site for the days first to
 // last (dates in loc, both included), clipped to now.
-func (x *Index) Report(site string, first, last time.Time, loc *time.Location, sel Selection) (Report, error) {
+func (x *Index) Report(ctx context.Context, site string, first, last time.Time, loc *time.Location, sel Selection) (Report, error) {
 	if first.After(last) {
 		return Report{}, &ParamError{"from", "must not be after to"}
 	}
@@ -74,7 +75,11 @@ func (x *Index) Report(site string, first, last time.Time, loc *time.Location, s
 		return Report{}, &ParamError{"from", "must not be after to"}
 	}
 	from, to := days[0].Start, days[len(days)-1].End
-	from, to, err := x.checkRange(from, to, "from", "to")
+	from, to, err := x.checkRange(ctx, from, to, "from", "to")
+	if err != nil {
+		return Report{}, err
+	}
+	e, err := x.site(ctx, site)
 	if err != nil {
 		return Report{}, err
 	}
@@ -83,11 +88,7 @@ func (x *Index) Report(site string, first, last time.Time, loc *time.Location, s
 	}
 	out := Report{From: days[0].Date, To: days[len(days)-1].Date, Timezone: loc.String(), Days: []ReportDay{}}
 	x.mu.RLock()
-	defer x.mu.RUnlock()
-	s := x.sites[site]
-	if s == nil {
-		s = &siteIndex{}
-	}
+	s, hours := e.idx, x.hours
 	fms, tms := from.UnixMilli(), to.UnixMilli()
 	type agentSpans struct {
 		id    string
@@ -105,13 +106,11 @@ func (x *Index) Report(site string, first, last time.Time, loc *time.Location, s
 		init, steps := agentSteps(s.agents[id], fms, tms)
 		agents = append(agents, agentSpans{id, presence.Spans(init, steps, from, to)})
 	}
+	ws := widgetViews(s, sel, from, to)
+	x.mu.RUnlock()
 	var widgets []widgetSpans
-	for _, g := range sortedKeys(s.widgets) {
-		if sel.Group != nil && *sel.Group != g {
-			continue
-		}
-		init, steps := widgetSteps(s.widgets[g], fms, tms)
-		widgets = append(widgets, widgetSpans{g, presence.Spans(init, steps, widgetFrom(s.widgets[g], from), to)})
+	for i, sched := range widgetHours(hours, site, ws) {
+		widgets = append(widgets, widgetSpans{ws[i].group, ws[i].spans(sched, from, to)})
 	}
 	for _, d := range days {
 		if !d.Start.Before(to) {

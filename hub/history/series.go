@@ -72,8 +72,12 @@ type envelope struct {
 	} `json:"data"`
 }
 
-// apply adds one event to the index.
-func (x *Index) apply(subject string, data []byte) {
+func newSiteIndex() *siteIndex {
+	return &siteIndex{agents: make(map[string]*series), widgets: make(map[string]*series)}
+}
+
+// apply adds one event of s's site to s.
+func (x *Index) apply(s *siteIndex, subject string, data []byte) {
 	var ev envelope
 	if err := json.Unmarshal(data, &ev); err != nil {
 		x.cfg.Logger.Warn("history: skipping an event that does not decode", "subject", subject, "err", err)
@@ -84,11 +88,6 @@ func (x *Index) apply(subject string, data []byte) {
 	defer x.mu.Unlock()
 	if x.first == 0 || at < x.first {
 		x.first = at
-	}
-	s := x.sites[ev.Site]
-	if s == nil {
-		s = &siteIndex{agents: make(map[string]*series), widgets: make(map[string]*series)}
-		x.sites[ev.Site] = s
 	}
 	cutoff := x.cfg.Now().Add(-x.cfg.Retention).UnixMilli()
 	switch ev.Type {

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"container/list"
 	"slices"
 	"testing"
 	"time"
@@ -37,6 +38,17 @@ func TestSeriesAdd(t *testing.T) {
 	}
 }
 
+// memIndex returns an index with site in memory, loaded, for apply to
+// fill without a stream.
+func memIndex(cfg Config, site string) (*Index, *siteIndex) {
+	x := &Index{cfg: cfg, sites: make(map[string]*siteEntry), lru: list.New(), readyCh: make(chan struct{})}
+	e := &siteEntry{site: site, idx: newSiteIndex(), loaded: make(chan struct{})}
+	e.elem = x.lru.PushFront(e)
+	x.sites[site] = e
+	e.done(nil)
+	return x, e.idx
+}
+
 // learn replaces the guesses made before the first event that tells a
 // value: an agent's chosen status before its first agent.status is that
 // event's previous.
@@ -45,16 +57,16 @@ func TestSeriesLearn(t *testing.T) {
 	if err == nil || x != nil {
 		t.Fatal("New without JetStream succeeded")
 	}
-	x = &Index{cfg: Config{Retention: time.Hour * 24 * 90, Now: func() time.Time { return time.UnixMilli(100 * day) }}, sites: map[string]*siteIndex{}}
+	x, s := memIndex(Config{Retention: time.Hour * 24 * 90, Now: func() time.Time { return time.UnixMilli(100 * day) }}, "acme")
 	ev := func(typ, at, status, prev string) []byte {
 		return []byte(`{"id":"1","type":"` + typ + `","site":"acme","timestamp":"` + at + `","data":{"agent":"alice","status":"` + status + `","previous":"` + prev + `"}}`)
 	}
 	// Connected: effective offline -> online; chosen unknown, taken from it.
-	x.apply("", ev("agent.availability", "1970-04-01T00:00:00Z", "online", "offline"))
+	x.apply(s, "", ev("agent.availability", "1970-04-01T00:00:00Z", "online", "offline"))
 	// An admin sets busy: chosen was online before.
-	x.apply("", ev("agent.status", "1970-04-02T00:00:00Z", "busy", "online"))
-	x.apply("", ev("agent.availability", "1970-04-02T00:00:00Z", "busy", "online"))
-	sr := x.sites["acme"].agents["alice"]
+	x.apply(s, "", ev("agent.status", "1970-04-02T00:00:00Z", "busy", "online"))
+	x.apply(s, "", ev("agent.availability", "1970-04-02T00:00:00Z", "busy", "online"))
+	sr := s.agents["alice"]
 	on, busy, off := statusCode("online"), statusCode("busy"), statusCode("offline")
 	if want := (point{a: on, b: off}); sr.initial != want {
 		t.Fatalf("initial: got %+v, want %+v", sr.initial, want)
@@ -64,8 +76,8 @@ func TestSeriesLearn(t *testing.T) {
 	}
 	// An agent whose first event is a status set while it had no device:
 	// effective offline throughout.
-	x.apply("", []byte(`{"type":"agent.status","site":"acme","timestamp":"1970-04-03T00:00:00Z","data":{"agent":"bob","status":"busy","previous":"offline"}}`))
-	sr = x.sites["acme"].agents["bob"]
+	x.apply(s, "", []byte(`{"type":"agent.status","site":"acme","timestamp":"1970-04-03T00:00:00Z","data":{"agent":"bob","status":"busy","previous":"offline"}}`))
+	sr = s.agents["bob"]
 	if sr.initial != (point{a: off, b: off}) || sr.points[0] != (point{at: 92 * day, a: busy, b: off}) {
 		t.Fatalf("bob: got %+v %+v", sr.initial, sr.points)
 	}

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"context"
 	"sort"
 	"time"
 
@@ -72,17 +73,82 @@ func widgetSteps(sr *series, from, to int64) (presence.Widget, []presence.Step[p
 	return conv(init), out
 }
 
-// widgetFrom is where a widget's history starts in a range from from: its
-// first event, when that is later. Nothing says what a widget showed
-// before it (a group's widget has events once it has online or busy
-// members, hours, or agents in it; the site's once an agent changes).
-func widgetFrom(sr *series, from time.Time) time.Time {
-	if len(sr.points) > 0 {
-		if first := time.UnixMilli(sr.points[0].at); first.After(from) {
-			return first
+// widgetView is a widget's part of a query, copied out of the index
+// under its lock so that its working hours can be read without it.
+type widgetView struct {
+	group string
+	init  presence.Widget
+	steps []presence.Step[presence.Widget]
+	// first is the widget's first event when it is after the range's
+	// start (the index does not know what it showed at from), else zero.
+	first time.Time
+}
+
+// widgetViews returns the widgets of s that sel selects, over [from, to),
+// sorted by group. Called under the index's read lock.
+func widgetViews(s *siteIndex, sel Selection, from, to time.Time) []widgetView {
+	var out []widgetView
+	for _, g := range sortedKeys(s.widgets) {
+		if sel.Group != nil && *sel.Group != g {
+			continue
 		}
+		sr := s.widgets[g]
+		v := widgetView{group: g}
+		v.init, v.steps = widgetSteps(sr, from.UnixMilli(), to.UnixMilli())
+		if len(sr.points) > 0 {
+			if first := time.UnixMilli(sr.points[0].at); first.After(from) {
+				v.first = first
+			}
+		}
+		out = append(out, v)
 	}
-	return from
+	return out
+}
+
+// spans returns w's spans over [from, to). Before its first event the
+// widget was offline: with reason outside_hours while hours (its working
+// hours as the hub has them now, nil for none) are closed, no_agents
+// otherwise; neither the hub nor the stream says more of that time.
+func (w widgetView) spans(hours *presence.Schedule, from, to time.Time) []presence.Span[presence.Widget] {
+	if w.first.IsZero() {
+		return presence.Spans(w.init, w.steps, from, to)
+	}
+	until := w.first
+	if until.After(to) {
+		until = to
+	}
+	offline := presence.Widget{Status: presence.Offline, Reason: presence.ReasonNoAgents}
+	init, next := presence.ApplyHours(offline, hours, from)
+	var steps []presence.Step[presence.Widget]
+	for !next.IsZero() && next.Before(until) {
+		var v presence.Widget
+		at := next
+		v, next = presence.ApplyHours(offline, hours, at)
+		steps = append(steps, presence.Step[presence.Widget]{At: at, Value: v})
+	}
+	return presence.Spans(init, append(steps, w.steps...), from, to)
+}
+
+// widgetHours returns the working hours that govern site's widgets ws
+// (nil: none) for those that need them, read from hours (nil: none)
+// without the index's lock.
+func widgetHours(hours Schedules, site string, ws []widgetView) []*presence.Schedule {
+	out := make([]*presence.Schedule, len(ws))
+	if hours == nil {
+		return out
+	}
+	for i, w := range ws {
+		if w.first.IsZero() {
+			continue
+		}
+		var group *presence.Schedule
+		if w.group != "" {
+			group, _ = hours.Schedule(site, w.group)
+		}
+		own, _ := hours.Schedule(site, "")
+		out[i] = presence.EffectiveSchedule(group, own)
+	}
+	return out
 }
 
 // window returns the points of sr inside (from, to) and the one holding at
@@ -98,18 +164,18 @@ func window(sr *series, from, to int64) (point, []point) {
 }
 
 // Timeline answers the timeline of site over [from, to), clipped to now.
-func (x *Index) Timeline(site string, from, to time.Time, sel Selection) (Timeline, error) {
-	from, to, err := x.checkRange(from, to, "from", "to")
+func (x *Index) Timeline(ctx context.Context, site string, from, to time.Time, sel Selection) (Timeline, error) {
+	from, to, err := x.checkRange(ctx, from, to, "from", "to")
+	if err != nil {
+		return Timeline{}, err
+	}
+	e, err := x.site(ctx, site)
 	if err != nil {
 		return Timeline{}, err
 	}
 	out := Timeline{From: protocol.Time(from), To: protocol.Time(to), Agents: []AgentTimeline{}, Widgets: []WidgetTimeline{}}
 	x.mu.RLock()
-	defer x.mu.RUnlock()
-	s := x.sites[site]
-	if s == nil {
-		return out, nil
-	}
+	s, hours := e.idx, x.hours
 	fms, tms := from.UnixMilli(), to.UnixMilli()
 	for _, id := range sortedKeys(s.agents) {
 		if sel.Agent != nil && !sel.Agent(id) {
@@ -122,17 +188,11 @@ func (x *Index) Timeline(site string, from, to time.Time, sel Selection) (Timeli
 		}
 		out.Agents = append(out.Agents, at)
 	}
-	for _, g := range sortedKeys(s.widgets) {
-		if sel.Group != nil && *sel.Group != g {
-			continue
-		}
-		wfrom := widgetFrom(s.widgets[g], from)
-		if !wfrom.Before(to) {
-			continue
-		}
-		init, steps := widgetSteps(s.widgets[g], fms, tms)
-		wt := WidgetTimeline{Group: g, Intervals: []WidgetInterval{}}
-		for _, sp := range presence.Spans(init, steps, wfrom, to) {
+	ws := widgetViews(s, sel, from, to)
+	x.mu.RUnlock()
+	for i, sched := range widgetHours(hours, site, ws) {
+		wt := WidgetTimeline{Group: ws[i].group, Intervals: []WidgetInterval{}}
+		for _, sp := range ws[i].spans(sched, from, to) {
 			wt.Intervals = append(wt.Intervals, WidgetInterval{From: protocol.Time(sp.From), To: protocol.Time(sp.To), Status: sp.Value.Status, Reason: sp.Value.Reason})
 		}
 		out.Widgets = append(out.Widgets, wt)

@@ -118,6 +118,9 @@ func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replic
 	if err != nil {
 		t.Fatal(err)
 	}
+	if tcfg.History != nil {
+		tcfg.History.SetHours(h)
+	}
 	runCtx, stopHub := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(runCtx) }()
