@@ -31,7 +31,9 @@ func sitesOf(n, partitions int) ([]string, map[string]int) {
 // takes its partitions over and its devices go offline.
 func TestPartitionsShareKeysAndDuties(t *testing.T) {
 	ns := natstest.Start(t)
-	const partitions = 4
+	// Rendezvous hashing gives each of two replicas some of 16 partitions
+	// but with a chance of 2 in 65,536 (of 4: 1 in 8).
+	const partitions = 16
 	cfg := hub.Config{Grace: 2 * time.Second, MarkerTTL: time.Second, Partitions: partitions}
 	bucket := store.BucketConfig{LimitMarkerTTL: time.Second}
 	a := startHubWith(t, ns.ClientURL(), nil, bucket, cfg, waitTimeout)
