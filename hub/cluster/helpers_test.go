@@ -202,6 +202,8 @@ func startThree(t *testing.T, url string, ttl time.Duration) (a, b, c *node) {
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(20 * time.Millisecond) // polling the condition, as wstest.Eventually does
+	defer tick.Stop()
 	for {
 		err := cond()
 		if err == nil {
@@ -210,7 +212,7 @@ func eventually(t *testing.T, what string, cond func() error) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not so after %v: %v", what, waitTimeout, err)
 		}
-		time.Sleep(20 * time.Millisecond) // polling the condition, not synchronising
+		<-tick.C
 	}
 }
 

@@ -110,6 +110,8 @@ func TestSiteReadOnItsOwn(t *testing.T) {
 	s.widget("acme", sitesT0.Add(2*time.Hour), presence.Busy, presence.ReasonAllBusy)
 	s.flush()
 	deadline := time.Now().Add(15 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		tl, err = x.Timeline(ctx, "acme", sitesT0, now, Selection{})
 		if err != nil {
@@ -122,7 +124,7 @@ func TestSiteReadOnItsOwn(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the new event is not followed: last interval %+v", ivs[len(ivs)-1])
 		}
-		time.Sleep(20 * time.Millisecond)
+		<-tick.C // polling the index, which a NATS goroutine feeds
 	}
 	if n := e.read.Load(); n != 101 {
 		t.Fatalf("the site's consumer delivered %d messages, want 101", n)
