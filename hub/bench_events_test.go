@@ -79,6 +79,10 @@ func benchEvents(b *testing.B, replication int, conns ...*nats.Conn) {
 		// Failed publishes are retried on a goroutine of Run's; without
 		// Run, the benchmark lends its context.
 		h.bg.start(b.Context())
+		// The first replica owns the partition and publishes its events;
+		// the others stand by for it, deriving and keeping the same
+		// events (event_duty.go).
+		ownEvents(h, 0, i == 0)
 		r := &replica{h: h, reg: reg, in: make(chan entry)}
 		rev, r.q = seedBenchSite(b, h)
 		replicas[i] = r

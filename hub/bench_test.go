@@ -204,6 +204,7 @@ func BenchmarkApplyAgentUpdateWithEvents(b *testing.B) {
 		b.Fatal(err)
 	}
 	h.ready.Store(true)
+	ownEvents(h, 0, true)
 	rev, q := seedBenchSite(b, h)
 	entries := []entry{agentEntry(b, "acme", "agent7", presence.Online, 0), agentEntry(b, "acme", "agent7", presence.Busy, 0)}
 	for i := range entries {

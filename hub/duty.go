@@ -17,8 +17,9 @@ import (
 // twice while ownership moves is done once.
 
 // duty is the part of a Hub that runs the whole-bucket watch of each
-// partition the replica owns. acquire and release are called by the
-// cluster member's goroutine; each watch runs on a goroutine of its own.
+// partition the replica owns or stands by for (event_duty.go). acquire,
+// release, standBy and announced are called by the cluster member's
+// goroutine; each watch runs on a goroutine of its own.
 type duty struct {
 	h *Hub
 	// ctx is Run's; set before the member runs.
@@ -26,48 +27,125 @@ type duty struct {
 
 	mu       sync.Mutex
 	watchers map[int]*partitionWatch // guarded by mu
+	// standby are the partitions this replica stands by for. Guarded by
+	// mu.
+	standby map[int]bool
 }
 
-// partitionWatch is the whole-bucket watch of one owned partition.
+// partitionWatch is the whole-bucket watch of one partition owned or
+// stood by for.
 type partitionWatch struct {
 	w      *watcher
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the watch ends
 	loaded bool          // guarded by duty.mu: it has loaded the bucket
+	// ev publishes the partition's events as its owner, or keeps them as
+	// its standby.
+	ev eventDuty
 }
 
-// acquire starts the whole-bucket watch of partition.
+// acquire starts the whole-bucket watch of partition, or makes the
+// standby's watch the owner's.
 func (d *duty) acquire(partition int) {
-	h := d.h
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	delete(d.standby, partition) // owning it ends standing by for it
+	if pw := d.watchers[partition]; pw != nil {
+		d.h.log.Info("this replica owns a partition it stood by for", "partition", partition)
+		pw.ev.promote(d.h)
+		return
+	}
+	d.startLocked(partition, true)
+}
+
+// startLocked starts the whole-bucket watch of partition, as its owner or
+// its standby.
+func (d *duty) startLocked(partition int, owner bool) {
+	h := d.h
 	if d.watchers == nil {
 		d.watchers = make(map[int]*partitionWatch)
-	}
-	if d.watchers[partition] != nil {
-		return
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
 	w := newWatcher(h, partition)
 	pw := &partitionWatch{w: w, cancel: cancel, done: make(chan struct{})}
+	pw.ev.owner = owner
 	d.watchers[partition] = pw
-	h.log.Info("this replica owns a partition: watching its whole bucket", "partition", partition, "bucket", w.store.Bucket())
+	role := "owns"
+	if !owner {
+		role = "stands by for"
+	}
+	h.log.Info("this replica "+role+" a partition: watching its whole bucket", "partition", partition, "bucket", w.store.Bucket())
 	go func() {
 		defer close(pw.done)
 		_ = w.run(ctx)
 	}()
 }
 
-// release stops the whole-bucket watch of partition, and drops from the
-// view every site of it this replica has no interest in.
+// release stops the whole-bucket watch of partition, unless this replica
+// stands by for it now, and then drops from the view every site of it this
+// replica has no interest in.
 func (d *duty) release(partition int) {
 	h := d.h
+	d.mu.Lock()
+	pw := d.watchers[partition]
+	if pw != nil && d.standby[partition] {
+		pw.ev.demote()
+		d.mu.Unlock()
+		h.log.Info("this replica no longer owns a partition: it stands by for it", "partition", partition)
+		return
+	}
+	d.mu.Unlock()
 	d.stopPartition(partition)
 	for _, s := range h.view.sites.all() {
 		if h.store.PartitionOf(s.id) == partition && h.follows.get(s.id) == nil {
 			h.view.dropSite(s.id)
 		}
 	}
+}
+
+// standBy starts or stops standing by for partition.
+func (d *duty) standBy(partition int, standby bool) {
+	d.mu.Lock()
+	if d.standby == nil {
+		d.standby = make(map[int]bool)
+	}
+	if standby {
+		d.standby[partition] = true
+		if d.watchers[partition] == nil {
+			d.startLocked(partition, false)
+		}
+		d.mu.Unlock()
+		return
+	}
+	delete(d.standby, partition)
+	pw := d.watchers[partition]
+	owner := pw != nil && pw.ev.isOwner()
+	d.mu.Unlock()
+	if pw != nil && !owner {
+		d.release(partition)
+	}
+}
+
+// announced takes another replica's announcement that, as partition's
+// owner, it loaded the partition up to rev.
+func (d *duty) announced(partition int, id string, rev uint64) {
+	if id == d.h.memberID {
+		return
+	}
+	if ev := d.eventDuty(partition); ev != nil {
+		ev.announced(d.h, rev)
+	}
+}
+
+// eventDuty returns partition's share of the event duty while this replica
+// watches it, nil otherwise.
+func (d *duty) eventDuty(partition int) *eventDuty {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if pw := d.watchers[partition]; pw != nil {
+		return &pw.ev
+	}
+	return nil
 }
 
 // stopPartition ends partition's watch and waits for it.
@@ -111,6 +189,9 @@ func (d *duty) setLoaded(w *watcher) {
 	d.mu.Unlock()
 	if watching {
 		d.h.follows.setWatched(w.part, true)
+		if pw.ev.isOwner() {
+			d.h.announceLoaded(w.part, w.applied.current())
+		}
 	}
 }
 
@@ -153,12 +234,20 @@ func (d *duty) watcher(partition int) *watcher {
 
 // owned returns how many partitions this replica owns whose whole bucket
 // its view holds (their watch loaded).
-func (d *duty) owned() int {
+func (d *duty) owned() int { return d.count(true) }
+
+// stoodBy returns how many partitions this replica stands by for and has
+// loaded.
+func (d *duty) stoodBy() int { return d.count(false) }
+
+// count returns how many loaded watches this replica runs as owner, or as
+// standby.
+func (d *duty) count(owner bool) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := 0
 	for _, pw := range d.watchers {
-		if pw.loaded {
+		if pw.loaded && pw.ev.isOwner() == owner {
 			n++
 		}
 	}

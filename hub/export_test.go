@@ -31,5 +31,37 @@ func (h *Hub) MissedSignOffs() []string {
 // testWatcher is a watcher of partition 0 for tests that feed the view by
 // hand.
 func testWatcher(h *Hub) *watcher {
+	ownEvents(h, 0, true)
 	return newWatcher(h, 0)
+}
+
+// ownEvents gives h the event duty of partition, as its owner or its
+// standby, without a watch: for tests and benchmarks that feed the view by
+// hand, without Run. A later call for the same partition changes nothing.
+func ownEvents(h *Hub, partition int, owner bool) {
+	d := &h.duty
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.watchers == nil {
+		d.watchers = make(map[int]*partitionWatch)
+	}
+	if d.watchers[partition] != nil {
+		return
+	}
+	done := make(chan struct{})
+	close(done)
+	pw := &partitionWatch{cancel: func() {}, done: done}
+	pw.ev.owner = owner
+	d.watchers[partition] = pw
+}
+
+// HoldBackWatches holds back every partition watch of h before it applies
+// its next live entry, until the returned function is called.
+func (h *Hub) HoldBackWatches() (release func()) {
+	gate := make(chan struct{})
+	h.watchGate.Store(&gate)
+	return func() {
+		h.watchGate.Store(nil)
+		close(gate)
+	}
 }

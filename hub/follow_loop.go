@@ -240,18 +240,18 @@ func (f *follows) reconcileSite(ctx context.Context, siteID string, entries []*s
 		last = max(last, e.Rev)
 	}
 	var evs []events.Event
+	part := h.store.PartitionOf(siteID)
+	withEvents := h.derivesEvents(part)
 	s := h.view.lockSite(siteID)
 	for _, e := range es {
 		k, _ := store.ParseKey(e.key)
-		withEvents := h.resyncEvents(e, since, loaded)
-		rec, ok := h.view.applyEntryLocked(s, k, e, withEvents)
-		if ok && withEvents {
+		news := withEvents && h.resyncEvents(e, since, loaded)
+		rec, ok := h.view.applyEntryLocked(s, k, e, news)
+		if ok && news {
 			evs = append(evs, events.Derive(rec, h.cfg.Grace)...)
 		}
 	}
 	h.view.unlockSite(s)
-	if len(evs) > 0 && h.events != nil {
-		h.events.Publish(evs)
-	}
+	h.publishEvents(part, last, evs)
 	return last
 }

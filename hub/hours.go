@@ -110,9 +110,7 @@ func (r *rules) onBoundary(siteID, group string, ht *hoursTimer) {
 	h.view.armHoursLocked(s, group)
 	s.pending.hoursChanged(group)
 	h.view.unlockSite(s)
-	if len(evs) > 0 {
-		h.events.Publish(evs)
-	}
+	h.publishEvents(h.store.PartitionOf(siteID), 0, evs)
 }
 
 // boundaryEventsLocked returns the widget.status events of the boundary at

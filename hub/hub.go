@@ -118,7 +118,10 @@ type Hub struct {
 	log      *slog.Logger
 	ready    atomic.Bool
 	loaded   chan struct{} // closed when the view first loads
-	loadOnce sync.Once
+	// watchGate, set by tests only, holds back every partition watch
+	// before it applies a live entry, until the channel is closed.
+	watchGate atomic.Pointer[chan struct{}]
+	loadOnce  sync.Once
 
 	// follows keeps the view in step with the sites this replica has an
 	// interest in (follow.go); duty with the whole bucket of each

@@ -1,13 +1,16 @@
 package hub_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/events"
@@ -20,6 +23,18 @@ import (
 // gauge returns the sum of a gauge's series on h.
 func gauge(t *testing.T, h *testHub, name string) float64 {
 	t.Helper()
+	return metricSum(t, h, name, func(m *dto.Metric) float64 { return m.GetGauge().GetValue() })
+}
+
+// counterSum returns the sum of a counter's series on h.
+func counterSum(t *testing.T, h *testHub, name string) float64 {
+	t.Helper()
+	return metricSum(t, h, name, func(m *dto.Metric) float64 { return m.GetCounter().GetValue() })
+}
+
+// metricSum returns the sum of value over the series of metric name on h.
+func metricSum(t *testing.T, h *testHub, name string, value func(*dto.Metric) float64) float64 {
+	t.Helper()
 	families, err := h.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -28,23 +43,43 @@ func gauge(t *testing.T, h *testHub, name string) float64 {
 	for _, f := range families {
 		if f.GetName() == name {
 			for _, m := range f.GetMetric() {
-				total += m.GetGauge().GetValue()
+				total += value(m)
 			}
 		}
 	}
 	return total
 }
 
-// dutyPair starts two hubs with cfg on ns and returns the one that owns
-// the duties (and watches the whole bucket) first.
+// dutyPair starts two hubs on url with cfg, waits until ownership of the
+// one partition has settled, and returns its owner and the other, its
+// standby.
 func dutyPair(t *testing.T, url string, cfg hub.Config) (owner, other *testHub) {
 	t.Helper()
+	hs := settledHubs(t, url, cfg, 2)
+	return hs[0], hs[1]
+}
+
+// dutyTrio is dutyPair with three hubs: the partition's owner, its standby,
+// and one that is neither.
+func dutyTrio(t *testing.T, url string, cfg hub.Config) (owner, standby, other *testHub) {
+	t.Helper()
+	hs := settledHubs(t, url, cfg, 3)
+	return hs[0], hs[1], hs[2]
+}
+
+// settledHubs starts n hubs on url with cfg (one partition) and returns
+// them once ownership has settled: the partition's owner first, then its
+// standby, then the others.
+func settledHubs(t *testing.T, url string, cfg hub.Config, n int) []*testHub {
+	t.Helper()
 	bucket := store.BucketConfig{LimitMarkerTTL: time.Second}
-	a := startHubWith(t, url, nil, bucket, cfg, waitTimeout)
-	b := startHubWith(t, url, nil, bucket, cfg, waitTimeout)
+	var hs []*testHub
+	for range n {
+		hs = append(hs, startHubWith(t, url, nil, bucket, cfg, waitTimeout))
+	}
 	// Each replica rebalances the partitions at each refresh of its
 	// liveness key, and as soon as it sees another replica come: once
-	// both keys have been refreshed twice, ownership has settled.
+	// every key has been refreshed twice, ownership has settled.
 	js, err := jetstream.New(natstest.ConnectURL(t, url))
 	if err != nil {
 		t.Fatal(err)
@@ -66,29 +101,39 @@ func dutyPair(t *testing.T, url string, cfg hub.Config) (owner, other *testHub) 
 				beats[e.Key()]++
 			}
 		case <-time.After(waitTimeout):
-			t.Fatalf("got liveness refreshes %v, want two replicas' twice", beats)
+			t.Fatalf("got liveness refreshes %v, want %d replicas' twice", beats, n)
 		}
-		settled = len(beats) == 2
-		for _, n := range beats {
-			settled = settled && n >= 2
+		settled = len(beats) == n
+		for _, b := range beats {
+			settled = settled && b >= 2
 		}
 	}
-	wstest.Eventually(t, waitTimeout, "one hub owns the duties", func() bool {
-		return gauge(t, a, "presencehub_duties")+gauge(t, b, "presencehub_duties") == 1
+	sum := func(name string) (total float64) {
+		for _, h := range hs {
+			total += gauge(t, h, name)
+		}
+		return total
+	}
+	wstest.Eventually(t, waitTimeout, "one hub owns the duties and one stands by", func() bool {
+		return sum("presencehub_duties") == 1 && sum("presencehub_standby_partitions") == float64(min(n-1, 1))
 	})
-	if gauge(t, b, "presencehub_duties") == 1 {
-		return b, a
-	}
-	return a, b
+	slices.SortStableFunc(hs, func(a, b *testHub) int {
+		rank := func(h *testHub) float64 {
+			return 2*gauge(t, h, "presencehub_duties") + gauge(t, h, "presencehub_standby_partitions")
+		}
+		return cmp.Compare(rank(b), rank(a))
+	})
+	return hs
 }
 
-// A replica holds and follows a site only while something here needs it:
-// with every device on the other replica it holds no site at all; a widget
+// A replica that neither owns the partition nor stands by for it holds and
+// follows a site only while something here needs it: with every device on
+// another replica it holds no site at all; a widget
 // loads its site and follows its changes; a request loads a site on demand;
 // once the last interest ended, the site is dropped after the linger.
 func TestReplicaFollowsOnlyItsSites(t *testing.T) {
 	ns := natstest.Start(t)
-	owner, other := dutyPair(t, ns.ClientURL(), hub.Config{Grace: time.Hour, MarkerTTL: time.Second, FollowLinger: 200 * time.Millisecond})
+	owner, _, other := dutyTrio(t, ns.ClientURL(), hub.Config{Grace: time.Hour, MarkerTTL: time.Second, FollowLinger: 200 * time.Millisecond})
 
 	sessions := make(map[string]*hub.Session)
 	for i := range 5 {
@@ -260,14 +305,15 @@ func TestCutOffReplicaTakesItsLeasesBack(t *testing.T) {
 	w.empty(t)
 }
 
-// The owner of the duties holds no site whose devices are live on another
-// replica: its duties cost per event. A device that drops makes it hold
-// the site until the grace has run out (the expiry's events need the
-// lease before it), which it then reports, once, and lets the site go.
-func TestDutyOwnerHoldsOnlyWhatItsDutiesNeed(t *testing.T) {
+// One publish per event: with three replicas, the partition's owner alone
+// publishes the events, whichever replica the devices and the changes are
+// on; its standby derives them and keeps them, and the third replica, which
+// only follows the sites of its clients, derives nothing. Every event
+// published is stored: none is a copy.
+func TestOnePublishPerEvent(t *testing.T) {
 	ns := natstest.Start(t)
 	es := openEvents(t, ns)
-	owner, other := dutyPair(t, ns.ClientURL(), hub.Config{Grace: 2 * time.Second, MarkerTTL: time.Second,
+	owner, standby, other := dutyTrio(t, ns.ClientURL(), hub.Config{Grace: 2 * time.Second, MarkerTTL: time.Second,
 		FollowLinger: 100 * time.Millisecond, Events: true})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -277,25 +323,36 @@ func TestDutyOwnerHoldsOnlyWhatItsDutiesNeed(t *testing.T) {
 		if i == 0 {
 			alice = s
 		}
+		if err := s.SetStatus(ctx, presence.Busy, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if n := gauge(t, owner, "presencehub_sites"); n != 0 {
-		t.Fatalf("the owner of the duties holds %v sites whose devices are live elsewhere, want none", n)
-	}
+	connect(t, standby, "site-1", "bob", nil, newQueue(16))
+	// A device that drops: its grace runs out after the other replica
+	// stopped following the site.
 	if err := alice.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	wstest.Eventually(t, waitTimeout, "the owner holds the site of the dropped device", func() bool {
-		return gauge(t, owner, "presencehub_sites") == 1
-	})
-	// The other replica stops following the site after its short linger:
-	// the owner alone reports the grace running out.
 	for {
 		ev := es.next(t)
 		if ev.Site == "site-0" && ev.Type == events.TypeDeviceEnded {
 			break
 		}
 	}
-	wstest.Eventually(t, waitTimeout, "the owner lets the site go once the grace ran out", func() bool {
-		return gauge(t, owner, "presencehub_sites") == 0
-	})
+	// A sentinel marks the end of what came before.
+	connect(t, owner, "globex", "sam", nil, newQueue(16))
+	for ev := es.next(t); ev.Site != "globex"; ev = es.next(t) {
+	}
+	published := func(h *testHub) float64 { return counterSum(t, h, "presencehub_events_published_total") }
+	info, err := es.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := float64(info.State.Msgs)
+	if got := published(owner); got != stored {
+		t.Errorf("the owner published %v events, the stream holds %v: want the same", got, stored)
+	}
+	if got := published(standby) + published(other); got != 0 {
+		t.Errorf("the standby and the third replica published %v events, want none", got)
+	}
 }

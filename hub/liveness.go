@@ -42,6 +42,8 @@ func (m *membership) join(ctx context.Context) error {
 		Logger: h.log, Now: h.cfg.Now,
 		OnAcquire:          h.duty.acquire,
 		OnRelease:          h.duty.release,
+		OnStandby:          h.duty.standBy,
+		OnAnnounce:         h.duty.announced,
 		OnReplicaGone:      m.replicaGone,
 		OnLivenessRestored: func() { h.goBackground(m.reassertLeases) },
 	})

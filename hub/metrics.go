@@ -32,6 +32,11 @@ type metrics struct {
 	// (JetStream refused or did not acknowledge them).
 	eventsPublished *prometheus.CounterVec
 	eventErrors     *prometheus.CounterVec
+	// eventsKeptPublished counts the events a standby published when its
+	// partition's ownership moved, eventsKeptDropped the changes it
+	// forgot because it kept too many (event_duty.go).
+	eventsKeptPublished prometheus.Counter
+	eventsKeptDropped   prometheus.Counter
 }
 
 func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
@@ -88,11 +93,19 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 	}
 	m.eventsPublished = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presencehub_events_published_total",
-		Help: "Events this replica published to the event stream, by type. Every replica publishes every event it watches live; JetStream keeps one copy, so the stream grows by this divided by the replicas.",
+		Help: "Events this replica published to the event stream, by type: the events of the partitions it owns, and those it kept as a partition's standby and published when the partition's ownership moved (JetStream drops the copies).",
 	}, []string{"type"})
+	m.eventsKeptPublished = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "presencehub_events_standby_published_total",
+		Help: "Events this replica derived as a partition's standby and published when the partition's ownership moved; most are copies, which JetStream drops.",
+	})
+	m.eventsKeptDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "presencehub_events_standby_forgotten_total",
+		Help: "Changes whose events this replica, as a partition's standby, forgot because it kept too many (65,536); an ownership move then may lose them.",
+	})
 	m.eventErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "presencehub_event_errors_total",
-		Help: "Events this replica failed to publish: dropped (its backlog of unacknowledged events stayed full) or nack (JetStream refused or did not acknowledge). Another replica's copy may still have landed.",
+		Help: "Events this replica gave up publishing: dropped (its queue of events waiting for JetStream was full) or nack (JetStream refused them, or they were too old to publish again inside the duplicate window).",
 	}, []string{"reason"})
 	for _, r := range []string{"dropped", "nack"} {
 		m.eventErrors.WithLabelValues(r)
@@ -105,7 +118,7 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 	}
 	reg.MustRegister(m.statusChanges, m.framesOut, m.slowClosed, m.graceStarted, m.graceCancel,
 		m.graceExpired, m.propagation, m.kvOps, m.kvErrors, m.watchMissed, m.jetstreamHealthy, m.writeRetries,
-		m.eventsPublished, m.eventErrors, &viewCollector{h: h, perSite: perSite})
+		m.eventsPublished, m.eventErrors, m.eventsKeptPublished, m.eventsKeptDropped, &viewCollector{h: h, perSite: perSite})
 	nc := h.nc
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -137,6 +150,10 @@ func newMetrics(h *Hub, reg prometheus.Registerer, perSite bool) *metrics {
 			Name: "presencehub_duties",
 			Help: "Partitions of sites this replica owns the duties of, whose whole bucket it watches and holds.",
 		}, func() float64 { return float64(h.duty.owned()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "presencehub_standby_partitions",
+			Help: "Partitions of sites this replica stands by for: it watches and holds their whole bucket and derives their events, which it publishes if it comes to own them.",
+		}, func() float64 { return float64(h.duty.stoodBy()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "presencehub_view_loaded",
 			Help: "1 once the view has loaded the bucket.",

@@ -25,10 +25,10 @@ type watcher struct {
 	store *store.Store
 	// applied is the highest revision of the bucket the view applied.
 	applied applied
-	// held are the sites of the partition held for a duty, inView those
-	// whose entries the watch applies: held, or followed here and loaded
-	// (duty_hold.go); used by the watch's goroutine only.
-	held, inView map[string]bool
+	// inView are the sites of the partition in the view: every site with a
+	// key once the watch loaded, and the followed sites it loaded
+	// (loadFollowed); used by the watch's goroutine only.
+	inView map[string]bool
 	// loadReq takes the sites that follows ask the watch to load.
 	loadReq chan string
 	// missedLogged is when noteSkipped last logged, and missedUnlogged what
@@ -95,7 +95,7 @@ func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started := time.Now()
-	kw, err := w.store.WatchAll(ctx)
+	kw, err := w.store.WatchEveryMessage(ctx)
 	if err != nil {
 		return err
 	}
@@ -107,18 +107,12 @@ func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) erro
 	loading := true
 	var lastLive uint64         // revision of the last entry read after loading
 	var resync <-chan time.Time // fires when a snapshot for missed revisions is due
-	sweep := time.NewTicker(holdSweepEvery)
-	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-reconnected:
 			return errReconnected
-		case <-sweep.C:
-			if !loading {
-				w.sweepHolds()
-			}
 		case site := <-loadReqs(w, loading):
 			w.loadFollowed(ctx, site)
 		case <-resync:
@@ -156,6 +150,9 @@ func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) erro
 						"entries", entries, "removed", removed)
 				}
 			case e != nil:
+				if g := h.watchGate.Load(); g != nil {
+					<-*g
+				}
 				missed := w.noteSkipped(lastLive, e.Rev)
 				lastLive = e.Rev
 				w.apply(ctx, e)
@@ -258,22 +255,18 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 	}
 	since, loaded := w.applied.current(), w.loadedOnce
 	var evs []events.Event
+	withEvents := h.derivesEvents(w.part)
+	var lastEvent uint64
 	for id, es := range bySite {
-		switch {
-		case w.holds(id) || h.follows.get(id) != nil:
-		case dutyNeedsEntries(es):
-			w.held[id] = true
-		default:
-			continue // nothing here needs it: its clients' replicas hold it
-		}
 		w.inView[id] = true
 		defer h.follows.markLoaded(id)
 		s := h.view.lockSite(id)
 		for _, e := range es {
 			k, _ := store.ParseKey(e.key)
-			withEvents := h.resyncEvents(e, since, loaded)
-			if rec, ok := h.view.applyEntryLocked(s, k, e, withEvents); ok && withEvents {
+			news := withEvents && h.resyncEvents(e, since, loaded)
+			if rec, ok := h.view.applyEntryLocked(s, k, e, news); ok && news {
 				evs = append(evs, events.Derive(rec, h.cfg.Grace)...)
+				lastEvent = max(lastEvent, e.rev)
 			}
 		}
 		h.view.unlockSite(s)
@@ -294,7 +287,7 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 	if len(evs) > 0 {
 		// In revision order across sites, as a live watch publishes.
 		slices.SortStableFunc(evs, func(a, b events.Event) int { return cmp.Compare(a.Rev, b.Rev) })
-		h.events.Publish(evs)
+		h.publishEvents(w.part, lastEvent, evs)
 	}
 	w.applied.mark(last)
 	return removed, unsure
@@ -321,32 +314,28 @@ func (w *watcher) apply(ctx context.Context, e *store.Entry) {
 	}
 	ent := bucketEntry(e)
 	ent.live = true
-	if !w.holds(k.Site) {
-		if trigger(k, ent) {
-			w.hold(ctx, k, ent)
-		}
-		return
-	}
-	// Only what the view applied of a site counts as applied for it:
-	// marking a site not in the view would let its writer go on before
-	// its follow's load.
+	// A site of the partition the view lacks had no key when the watch
+	// loaded: this is its first.
+	w.inView[k.Site] = true
 	defer h.follows.mark(k.Site, e.Rev)
 	if k.Kind == store.KindIndex {
 		return
 	}
 	h.applyLive(k, ent)
-	w.letGoIfDone(k.Site)
 }
 
-// applyLive folds one live bucket entry into the view, and publishes the
-// events it caused, after the site is unlocked, in the watch's order,
-// asynchronously.
+// applyLive folds one live bucket entry into the view and, where this
+// replica has the partition's event duty (event_duty.go), publishes or
+// keeps the events it caused, after the site is unlocked, in the watch's
+// order, asynchronously.
 func (h *Hub) applyLive(k store.Key, e entry) {
+	part := h.store.PartitionOf(k.Site)
+	withEvents := h.derivesEvents(part)
 	s := h.view.lockSite(k.Site)
-	rec, ok := h.view.applyEntryLocked(s, k, e, h.events != nil)
+	rec, ok := h.view.applyEntryLocked(s, k, e, withEvents)
 	h.view.unlockSite(s)
-	if ok && h.events != nil {
-		h.events.Publish(events.Derive(rec, h.cfg.Grace))
+	if ok && withEvents {
+		h.publishEvents(part, e.rev, events.Derive(rec, h.cfg.Grace))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -27,15 +28,18 @@ const partitions = 16
 // recorder records a member's callbacks, and what in them went against
 // their contract (an acquire of a partition owned, a release of one not).
 type recorder struct {
-	mu       sync.Mutex
-	owned    map[int]bool
+	mu      sync.Mutex
+	owned   map[int]bool
+	standby map[int]bool
+	// promoted are the partitions acquired while stood by for.
+	promoted map[int]bool
 	gone     map[string]int
 	events   []string // "lost", "restored"
 	problems []string
 }
 
 func newRecorder() *recorder {
-	return &recorder{owned: make(map[int]bool), gone: make(map[string]int)}
+	return &recorder{owned: make(map[int]bool), standby: make(map[int]bool), promoted: make(map[int]bool), gone: make(map[string]int)}
 }
 
 func (r *recorder) hook(cfg *cluster.Config) {
@@ -46,6 +50,22 @@ func (r *recorder) hook(cfg *cluster.Config) {
 			r.problems = append(r.problems, fmt.Sprintf("partition %d acquired twice", p))
 		}
 		r.owned[p] = true
+		if r.standby[p] {
+			r.promoted[p] = true
+		}
+		delete(r.standby, p)
+	}
+	cfg.OnStandby = func(p int, standby bool) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.standby[p] == standby {
+			r.problems = append(r.problems, fmt.Sprintf("partition %d: standby %v twice", p, standby))
+		}
+		if standby {
+			r.standby[p] = true
+		} else {
+			delete(r.standby, p)
+		}
 	}
 	cfg.OnRelease = func(p int) {
 		r.mu.Lock()
@@ -80,6 +100,14 @@ func (r *recorder) ownedByCallbacks() []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// standbyByCallbacks returns the partitions the callbacks say are stood
+// by for, and those acquired while stood by for.
+func (r *recorder) standbyByCallbacks() (standby, promoted []int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(maps.Keys(r.standby)), slices.Sorted(maps.Keys(r.promoted))
 }
 
 func (r *recorder) goneCount(id string) int {

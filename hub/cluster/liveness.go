@@ -67,6 +67,7 @@ func (m *Member) lose(why string) {
 	m.loop.lost = true
 	m.log.Warn("liveness key lost: other replicas may take this one for gone", "reason", why)
 	m.cfg.OnLivenessLost()
+	m.unstandByAll()
 	for _, p := range m.Owned() {
 		m.drop(p, "liveness lost")
 	}
@@ -78,6 +79,7 @@ func (m *Member) lose(why string) {
 func (m *Member) leave(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaveTimeout)
 	defer cancel()
+	m.unstandByAll()
 	m.releaseAll(ctx)
 	if !m.isAlive() {
 		return

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,18 @@ type Config struct {
 	// for another replica, lost (its key expired or was taken), or
 	// because the member stops.
 	OnRelease func(partition int)
+	// OnStandby is called with true when this replica comes to stand by
+	// for partition: it is the one that would own it if its owner went
+	// (the next in rendezvous order among the live replicas), and with
+	// false when it is neither that nor the owner any more. A standby
+	// that comes to own the partition gets OnAcquire, and no OnStandby
+	// in between; one that leaves the membership (liveness lost, Run
+	// ending) gets OnStandby false.
+	OnStandby func(partition int, standby bool)
+	// OnAnnounce is called when a replica (this one included) announces
+	// that, as partition's owner, it has loaded the partition's bucket up
+	// to revision rev (Announce).
+	OnAnnounce func(partition int, id string, rev uint64)
 	// OnReplicaGone is called when another replica this member saw live
 	// is live no more: its liveness key expired (it crashed, or was cut
 	// off from NATS for longer than the TTL) or was removed (it stopped
@@ -129,6 +142,12 @@ func New(cfg Config) (*Member, error) {
 			*f = func(int) {}
 		}
 	}
+	if cfg.OnStandby == nil {
+		cfg.OnStandby = func(int, bool) {}
+	}
+	if cfg.OnAnnounce == nil {
+		cfg.OnAnnounce = func(int, string, uint64) {}
+	}
 	if cfg.OnReplicaGone == nil {
 		cfg.OnReplicaGone = func(string) {}
 	}
@@ -145,7 +164,7 @@ func New(cfg Config) (*Member, error) {
 		ready:  make(chan struct{}),
 		others: make(map[string]struct{}),
 		owned:  make(map[int]*partitionKey),
-		loop:   loopState{owners: make(map[int]owner)},
+		loop:   loopState{owners: make(map[int]owner), standby: make(map[int]bool)},
 	}, nil
 }
 
@@ -196,6 +215,12 @@ func (m *Member) Owned() []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Announce tells the other replicas, through the members bucket, that this
+// replica, as partition's owner, has loaded it up to revision rev.
+func (m *Member) Announce(ctx context.Context, partition int, rev uint64) error {
+	return m.cfg.Members.Announce(ctx, partition, m.cfg.ID, rev)
 }
 
 // Live returns the ids of the live replicas, sorted: those whose liveness

@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +63,54 @@ func TestCrashedMembersPartitionsMove(t *testing.T) {
 		return cmp.Or(sawGone(c.id, a, b), settled(a, b))
 	})
 	checkGoneOnce(t, c.id, a, b)
+}
+
+// TestStandbyIsTheNextOwner: with three members, every partition has one
+// standby, never its owner; when an owner crashes, each of its partitions
+// goes to its standby, which acquires it without having stopped standing
+// by (so a hub's watch of it runs on, and the events it kept are
+// published).
+func TestStandbyIsTheNextOwner(t *testing.T) {
+	url := natstest.Start(t).ClientURL()
+	a, b, c := startThree(t, url, 2*time.Second)
+	standby := make(map[int]string)
+	eventually(t, "every partition has one standby, not its owner", func() error {
+		clear(standby)
+		for _, n := range []*node{a, b, c} {
+			sb, _ := n.rec.standbyByCallbacks()
+			for _, p := range sb {
+				if o, ok := standby[p]; ok {
+					return fmt.Errorf("partition %d stood by for by %s and %s", p, o, n.id)
+				}
+				if n.m.Owns(p) {
+					return fmt.Errorf("%s stands by for %d, which it owns", n.id, p)
+				}
+				standby[p] = n.id
+			}
+		}
+		if len(standby) != partitions {
+			return fmt.Errorf("%d partitions have a standby, want %d", len(standby), partitions)
+		}
+		return nil
+	})
+	ofC := c.m.Owned()
+	want := make(map[int]string, len(ofC))
+	for _, p := range ofC {
+		want[p] = standby[p]
+	}
+
+	c.nc.Close()
+	eventually(t, "the two left take over", func() error { return settled(a, b) })
+	for p, id := range want {
+		n := map[string]*node{a.id: a, b.id: b}[id]
+		if !n.m.Owns(p) {
+			t.Errorf("partition %d of the crashed member went to another than its standby %s", p, id)
+			continue
+		}
+		if _, promoted := n.rec.standbyByCallbacks(); !slices.Contains(promoted, p) {
+			t.Errorf("%s acquired partition %d without standing by for it up to then", id, p)
+		}
+	}
 }
 
 // TestClaimHasOneWinner: five callers on three members claim the same duty

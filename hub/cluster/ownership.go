@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,6 +59,7 @@ func (m *Member) rebalance(ctx context.Context) {
 	}
 	m.loop.moved = false
 	live, owned := m.Live(), m.ownedKeys()
+	m.standBy(live)
 	var ws []write
 	for p := range m.Partitions() {
 		target := ownerOf(p, live)
@@ -80,6 +83,39 @@ func (m *Member) rebalance(ctx context.Context) {
 		}
 	}
 	m.writeRound(ctx, ws)
+}
+
+// standBy calls OnStandby for the partitions this replica comes to stand
+// by for, or no longer does, with the live set now: the standby of a
+// partition is the replica that would own it if its target owner went. It
+// runs before the writes of a rebalance, so that a replica that releases a
+// partition it stands by for next is told first.
+func (m *Member) standBy(live []string) {
+	for p := range m.Partitions() {
+		target := ownerOf(p, live)
+		want := target != m.cfg.ID && target != "" && ownerOf(p, slices.DeleteFunc(slices.Clone(live), func(id string) bool { return id == target })) == m.cfg.ID
+		switch {
+		case want && !m.loop.standby[p]:
+			m.loop.standby[p] = true
+			m.cfg.OnStandby(p, true)
+		case !want && target != m.cfg.ID && m.loop.standby[p]:
+			m.unstandBy(p)
+		}
+	}
+}
+
+// unstandBy ends standing by for p.
+func (m *Member) unstandBy(p int) {
+	delete(m.loop.standby, p)
+	m.cfg.OnStandby(p, false)
+}
+
+// unstandByAll ends standing by for every partition, in order.
+func (m *Member) unstandByAll() {
+	ps := slices.Sorted(maps.Keys(m.loop.standby))
+	for _, p := range ps {
+		m.unstandBy(p)
+	}
 }
 
 // refresh refreshes the keys of the partitions owned.
@@ -203,6 +239,7 @@ func (m *Member) acquire(p int, rev uint64) {
 	m.owned[p] = &partitionKey{rev: rev, refreshed: m.cfg.Now()}
 	m.mu.Unlock()
 	m.loop.owners[p] = owner{id: m.cfg.ID, rev: rev}
+	delete(m.loop.standby, p) // owning it ends standing by for it
 	m.log.Debug("partition acquired", "partition", p)
 	m.cfg.OnAcquire(p)
 }

@@ -29,7 +29,10 @@ type loopState struct {
 	loaded bool // a watch's snapshot has been loaded
 	// owners are the partitions' keys as the watch last saw them.
 	owners map[int]owner
-	watch  *watchState // the current watch, nil between watches
+	// standby are the partitions OnStandby(true) was called for and not
+	// yet OnStandby(false).
+	standby map[int]bool
+	watch   *watchState // the current watch, nil between watches
 	// known are the replicas with a record (store.Members.Register), and
 	// reported those of them OnReplicaGone was called for since they
 	// were last live.

@@ -126,6 +126,13 @@ func (m *Member) apply(e *store.Entry) {
 			m.applyPartition(p, e)
 		}
 	}
+	if s, ok := strings.CutPrefix(e.Key, store.AnnouncePrefix); ok && !e.Deleted && m.loop.loaded {
+		p, err := strconv.Atoi(s)
+		id, rev, ok := store.ParseAnnounce(e.Value)
+		if err == nil && ok && p >= 0 && p < m.Partitions() {
+			m.cfg.OnAnnounce(p, id, rev)
+		}
+	}
 	// Claims and the layout change nothing here.
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,18 +16,22 @@ import (
 	"github.com/presencehub/presencehub/protocol"
 )
 
-// TestEventBacklogDropsWhenFull: while JetStream acknowledges nothing (here
+// TestEventBacklogWaitsWhenFull: while JetStream acknowledges nothing (here
 // a stream that sends no acknowledgements), the publisher keeps at most
-// events.Backlog events in flight and drops and counts the ones after them
-// at once, rather than holding up the watcher that hands them over.
-func TestEventBacklogDropsWhenFull(t *testing.T) {
+// events.Backlog events in flight; the ones after them wait for room, in
+// order, rather than being dropped (with one replica publishing each
+// event, a dropped one would be lost) or holding up the watcher that hands
+// them over. Once the stream acknowledges again, every one is stored.
+func TestEventBacklogWaitsWhenFull(t *testing.T) {
 	ns := natstest.Start(t)
 	js, err := jetstream.New(natstest.Connect(t, ns))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SILENT", Subjects: []string{events.SubjectPrefix + ">"}, NoAck: true}); err != nil {
+	cfg := jetstream.StreamConfig{Name: "SILENT", Subjects: []string{events.SubjectPrefix + ">"}, NoAck: true, Duplicates: events.DuplicateWindow}
+	stream, err := js.CreateStream(ctx, cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
@@ -35,7 +40,15 @@ func TestEventBacklogDropsWhenFull(t *testing.T) {
 		Errors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "errors"}, []string{"reason"}),
 	}
 	reg.MustRegister(m.Published, m.Errors)
-	p, err := events.NewPublisher(natstest.Connect(t, ns), m, func(func(context.Context)) bool { return false }, time.Now)
+	var loops sync.WaitGroup
+	t.Cleanup(loops.Wait)
+	loopCtx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	spawn := func(f func(context.Context)) bool {
+		loops.Go(func() { f(loopCtx) })
+		return true
+	}
+	p, err := events.NewPublisher(natstest.Connect(t, ns), m, spawn, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +62,37 @@ func TestEventBacklogDropsWhenFull(t *testing.T) {
 	if got := p.Pending(); got != events.Backlog {
 		t.Errorf("got %d events waiting for an acknowledgement, want the backlog's %d", got, events.Backlog)
 	}
-	if got := counter(t, reg, "published", events.TypeAgentStatus); got != events.Backlog {
-		t.Errorf("got %v events published, want %d", got, events.Backlog)
+	if got := counter(t, reg, "published", events.TypeAgentStatus); got != float64(len(evs)) {
+		t.Errorf("got %v events handed over, want %d", got, len(evs))
 	}
-	if got := counter(t, reg, "errors", "dropped"); got != over {
-		t.Errorf("got %v events dropped, want the %d over the backlog", got, over)
+	if got := counter(t, reg, "errors", "dropped"); got != 0 {
+		t.Errorf("got %v events dropped, want none: the %d over the backlog wait", got, over)
+	}
+	// The stream acknowledges again: the attempts that timed out are
+	// tried again, the ones that waited go out, and the stream holds each
+	// event once.
+	cfg.NoAck = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == uint64(len(evs)) && p.Pending() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream holds %d events and %d are in flight, want all %d stored", info.State.Msgs, p.Pending(), len(evs))
+		}
+		<-tick.C
+	}
+	if got := counter(t, reg, "errors", "dropped") + counter(t, reg, "errors", "nack"); got != 0 {
+		t.Errorf("got %v events given up, want none", got)
 	}
 }
 

@@ -74,19 +74,55 @@ type pendingEvent struct {
 }
 
 // send publishes an event, or queues it behind the events waiting for a
-// retry.
+// retry, or, when the backlog of unacknowledged events is full, queues it
+// for the retry loop to publish once acknowledgements make room: an event
+// is dropped only when MaxWaiting events wait already.
 func (p *Publisher) send(ev Event, data []byte) error {
 	r := &p.retry
 	r.mu.Lock()
 	r.seq++
 	pe := pendingEvent{seq: r.seq, subject: ev.Subject(), data: data, id: ev.ID, at: time.Time(ev.Timestamp)}
 	if r.retrying {
-		r.waiting = append(r.waiting, pe)
+		err := r.waitLocked(pe)
 		r.mu.Unlock()
-		return nil
+		return err
 	}
 	r.mu.Unlock()
-	return p.publishPending(pe)
+	err := p.publishPending(pe)
+	if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+		return err
+	}
+	r.mu.Lock()
+	if err := r.waitLocked(pe); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	start := !r.retrying
+	r.retrying = true
+	r.mu.Unlock()
+	if start && !r.spawn(p.retryLoop) {
+		r.mu.Lock()
+		r.waiting, r.retrying = nil, false
+		r.mu.Unlock()
+		return errors.New("failed to publish an event: the hub has stopped")
+	}
+	return nil
+}
+
+// MaxWaiting bounds the events waiting for the retry loop (a full backlog,
+// or a stream without a leader); more are dropped and counted.
+const MaxWaiting = 1 << 18
+
+// errWaitingFull is an event dropped because MaxWaiting events wait.
+var errWaitingFull = errors.New("failed to publish an event: too many wait for JetStream")
+
+// waitLocked queues pe for the retry loop.
+func (r *eventRetry) waitLocked(pe pendingEvent) error {
+	if len(r.waiting) >= MaxWaiting {
+		return errWaitingFull
+	}
+	r.waiting = append(r.waiting, pe)
+	return nil
 }
 
 // publishPending hands a pending event to JetStream as a new attempt.

@@ -105,3 +105,75 @@ func (s *Store) LoadSite(ctx context.Context, site string) ([]*Entry, error) {
 	}
 	return out, nil
 }
+
+// WatchEveryMessage is WatchAll for a reader that must see every message
+// the bucket stores, not only each key's last: its live entries come from
+// the bucket's republished messages, which NATS sends as it stores each
+// one, so a reader that runs behind still reads every revision, in order,
+// kept for it in the subscription's pending queue (up to EveryPendingMsgs
+// and EveryPendingBytes), rather than skipping those the bucket replaced
+// meanwhile. It subscribes first, then reads the snapshot (every key's
+// last entry, then a nil entry), then hands over the republished messages,
+// starting with those stored while the snapshot was read (which may repeat
+// what it holds). A message the queue could not take, or the stream's
+// leader did not republish (a new leader), shows as a gap in the
+// revisions: the reader must read a snapshot again.
+func (s *Store) WatchEveryMessage(ctx context.Context) (*Watcher, error) {
+	nc := s.js.Conn()
+	wt := &Watcher{ch: make(chan *Entry, 64), done: make(chan struct{}), exited: make(chan struct{})}
+	live := make(chan struct{}) // closed once the snapshot is handed over
+	sub, err := nc.Subscribe(RepublishPrefix+s.kv.Bucket()+".>", func(m *nats.Msg) {
+		e, ok := s.Republished(m)
+		if !ok {
+			return
+		}
+		select {
+		case <-live:
+		case <-wt.done:
+			return
+		}
+		select {
+		case wt.ch <- e:
+		case <-wt.done:
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to subscribe to the bucket's messages: %w", err)
+	}
+	if err := sub.SetPendingLimits(EveryPendingMsgs, EveryPendingBytes); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("failed to subscribe to the bucket's messages: %w", err)
+	}
+	// The server has the interest before the snapshot is read: nothing
+	// stored after the snapshot is missed.
+	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	err = nc.FlushWithContext(fctx)
+	cancel()
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("failed to subscribe to the bucket's messages: %w", err)
+	}
+	snap, err := s.kv.WatchAll(ctx)
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("failed to watch bucket: %w", err)
+	}
+	wt.w, wt.sub = snap, sub
+	go func() {
+		defer close(wt.exited)
+		defer close(live)
+		wt.pump(ctx, true)
+	}()
+	return wt, nil
+}
+
+// flushTimeout bounds the wait for the server to confirm a subscription.
+const flushTimeout = 10 * time.Second
+
+// Pending limits of WatchEveryMessage's subscription: how far its reader
+// may run behind before messages are dropped (and it reads a snapshot
+// again).
+const (
+	EveryPendingMsgs  = 1 << 20
+	EveryPendingBytes = 256 << 20
+)

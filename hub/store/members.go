@@ -24,6 +24,8 @@ import (
 //	           it starts, removed once its leases were handed over after
 //	           it went (Forget), so a replica gone while none watched is
 //	           found by the next that starts
+//	e.<n>      "<id> <rev>": partition n's owner id loaded its bucket up to
+//	           revision rev, for the partition's standby (Announce), no TTL
 //	layout     {"partitions":N}, created by the first replica, no TTL
 //
 // It holds O(replicas + partitions) keys, so one watch of the whole bucket
@@ -33,6 +35,7 @@ const (
 	PartitionPrefix = "p."     // + a partition's number: its owner's key (PartitionKey)
 	ClaimPrefix     = "t."     // + a duty's name: its one-shot claim
 	MemberPrefix    = "m."     // + a replica's id: its record (Register)
+	AnnouncePrefix  = "e."     // + a partition's number: its owner's load (Announce)
 	LayoutKey       = "layout" // the partition layout (Layout)
 )
 
@@ -123,6 +126,27 @@ func (m *Members) ClaimKey(ctx context.Context, key string, value []byte, ttl ti
 		return 0, fmt.Errorf("failed to claim %s: %w", key, err)
 	}
 	return rev, nil
+}
+
+// Announce writes partition's e.<n> key: replica id, its owner, has loaded
+// the partition's bucket up to revision rev.
+func (m *Members) Announce(ctx context.Context, partition int, id string, rev uint64) error {
+	key := AnnouncePrefix + strconv.Itoa(partition)
+	msg := &nats.Msg{Subject: m.s.subject + key, Data: []byte(id + " " + strconv.FormatUint(rev, 10))}
+	if _, err := m.s.publishOpts(ctx, "announce", msg); err != nil {
+		return fmt.Errorf("failed to announce the load of partition %d: %w", partition, err)
+	}
+	return nil
+}
+
+// ParseAnnounce reads an e.<n> key's value: the owner's id and revision.
+func ParseAnnounce(value []byte) (id string, rev uint64, ok bool) {
+	i := bytes.LastIndexByte(value, ' ')
+	if i <= 0 {
+		return "", 0, false
+	}
+	rev, err := strconv.ParseUint(string(value[i+1:]), 10, 64)
+	return string(value[:i]), rev, err == nil
 }
 
 // Register writes replica id's record m.<id> with no TTL.

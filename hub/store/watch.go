@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -26,11 +27,15 @@ type Entry struct {
 // It runs one goroutine that hands entries over until Stop is called or
 // the watch ends.
 type Watcher struct {
-	w      jetstream.KeyWatcher
+	w jetstream.KeyWatcher
+	// sub is the subscription to the republished messages of
+	// WatchEveryMessage, which ends the watch of w after its snapshot.
+	sub    *nats.Subscription
 	ch     chan *Entry
 	done   chan struct{} // closed by Stop
 	exited chan struct{} // closed when run returns
 	stop   sync.Once
+	stopW  sync.Once
 }
 
 // WatchAll starts a watch of the whole bucket. Its entries come until ctx
@@ -50,6 +55,14 @@ func watchAll(ctx context.Context, kv jetstream.KeyValue) (*Watcher, error) {
 func (wt *Watcher) run(ctx context.Context) {
 	defer close(wt.exited)
 	defer close(wt.ch)
+	wt.pump(ctx, false)
+}
+
+// pump hands over the entries of the key watch until ctx ends, Stop is
+// called or the watch ends; with snapshotOnly, until the nil entry that
+// ends its snapshot, which it hands over too, and then it stops the key
+// watch.
+func (wt *Watcher) pump(ctx context.Context, snapshotOnly bool) {
 	for {
 		var e jetstream.KeyValueEntry
 		select {
@@ -75,7 +88,18 @@ func (wt *Watcher) run(ctx context.Context) {
 			return
 		case wt.ch <- out:
 		}
+		if out == nil && snapshotOnly {
+			// Its live entries are not read: it must not hold up its
+			// consumer. Stopping may wait out a JetStream timeout.
+			go wt.stopKeyWatch()
+			return
+		}
 	}
+}
+
+// stopKeyWatch stops the key watch and deletes its consumer, once.
+func (wt *Watcher) stopKeyWatch() {
+	wt.stopW.Do(func() { _ = wt.w.Stop() })
 }
 
 // Updates returns the watch's entries; it is closed when the watch ends.
@@ -87,7 +111,10 @@ func (wt *Watcher) Updates() <-chan *Entry { return wt.ch }
 func (wt *Watcher) Stop() {
 	wt.stop.Do(func() {
 		close(wt.done)
+		if wt.sub != nil {
+			_ = wt.sub.Unsubscribe()
+		}
 		<-wt.exited
-		wt.w.Stop()
+		wt.stopKeyWatch()
 	})
 }
