@@ -154,21 +154,24 @@ func (r *rules) applyCoverageLocked(s *site, k store.Key, e entry) {
 		ev := coverageEvent(s.id, k.Group, was.Since, events.TypeCoverageRestored, e.at, events.CoverageRestoredData{
 			Group: k.Group, LostFor: presence.LostFor(was.Since, e.at),
 		})
-		h.rules.worker.enqueue(ruleKey{ruleCoverageRestored, s.id, ev.ID}, ruleFunc(func(context.Context) { h.events.Publish([]events.Event{ev}) }))
+		part, rev := h.store.PartitionOf(s.id), e.rev
+		h.rules.worker.enqueue(ruleKey{ruleCoverageRestored, s.id, ev.ID}, ruleFunc(func(context.Context) {
+			h.publishEvents(part, rev, []events.Event{ev})
+		}))
 	}
 }
 
 // loseCoverage publishes coverage.lost for a widget whose u. key expired
-// at at, and marks the loss with its c. key. Every replica that saw the
-// expiry does both: JetStream keeps one copy of the event, Create writes
-// the key once. A Create so late that the mark was written and removed
+// at at (the partition's owner publishes it, its standby keeps it:
+// event_duty.go), and marks the loss with its c. key. Every replica that saw
+// the expiry marks it: Create writes the key once. A Create so late that the mark was written and removed
 // meanwhile (the widget online again) writes it again (Create takes a
 // removed key); the widget is online, so it is removed again, and the
 // second coverage.restored, named by the same since, is a copy JetStream
 // drops.
 func (r *rules) loseCoverage(ctx context.Context, siteID, group string, rec store.CoverageRecord, at time.Time) {
 	h := r.h
-	h.events.Publish([]events.Event{coverageEvent(siteID, group, rec.Since, events.TypeCoverageLost, at, events.CoverageLostData{
+	h.publishEvents(h.store.PartitionOf(siteID), 0, []events.Event{coverageEvent(siteID, group, rec.Since, events.TypeCoverageLost, at, events.CoverageLostData{
 		Group: group, Since: protocol.Time(rec.Since), Reason: rec.Reason,
 	})})
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))

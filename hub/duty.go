@@ -53,6 +53,9 @@ func (d *duty) acquire(partition int) {
 	if pw := d.watchers[partition]; pw != nil {
 		d.h.log.Info("this replica owns a partition it stood by for", "partition", partition)
 		pw.ev.promote(d.h)
+		if pw.loaded && pw.w != nil {
+			d.h.announceLoaded(partition, pw.w.applied.current())
+		}
 		return
 	}
 	d.startLocked(partition, true)

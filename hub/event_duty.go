@@ -165,11 +165,12 @@ func (h *Hub) publishEvents(partition int, rev uint64, evs []events.Event) {
 	}
 }
 
-// announceLoaded tells the partition's standby that this replica, its
-// owner, has loaded the partition up to rev (see above); in the
-// background, retried by the store's writes.
+// announceLoaded tells the partition's standby, and every replica waiting
+// to serve (cluster.Member.OwnersLoaded), that this replica, its owner, has
+// loaded the partition up to rev (see above); in the background, retried by
+// the store's writes.
 func (h *Hub) announceLoaded(partition int, rev uint64) {
-	if h.events == nil || h.member == nil {
+	if h.member == nil {
 		return
 	}
 	h.goBackground(func(ctx context.Context) {

@@ -16,6 +16,7 @@ import (
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/presence"
 )
 
@@ -334,32 +335,39 @@ func eventsPublished(t *testing.T, h *testHub) float64 {
 	return sum
 }
 
-// A replica cut off from NATS while an agent's status went busy, online and
-// busy again publishes, after its resync, the one change its view saw
-// (online to busy, at the last revision), and nothing it would have to
-// guess; here it is the only replica that publishes events.
+// A replica alone, cut off from NATS while an agent's status went busy,
+// online and busy again (written by another client of the bucket),
+// publishes, after its resync, the one change its view saw (online to busy,
+// at the last revision), and nothing it would have to guess.
 func TestResyncPublishesOnlyWhatItSaw(t *testing.T) {
 	ns := natstest.Start(t)
 	es := openEvents(t, ns)
 	proxy := natstest.NewProxy(t, ns.Addr().String())
 	a := startHubWith(t, proxy.URL(), nil, store.BucketConfig{LimitMarkerTTL: time.Second},
 		hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Events: true}, waitTimeout)
-	b := startHub(t, ns, time.Hour) // publishes no events
-	// a holds the site whether or not it owns the duties: a widget of it.
-	subscribeWidget(t, a, "acme", "", newQueue(64))
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-
-	alice := connect(t, b, "acme", "alice", []string{"a"}, newQueue(16))
-	expectEvents(t, es,
+	connect(t, a, "acme", "alice", []string{"a"}, newQueue(16))
+	connected := expectEvents(t, es,
 		"device.connected alice <nil>",
 		"agent.availability alice offline->online connected",
 		`widget.status "" online`,
 		`widget.status "a" online`)
+	settle(t, revOf(t, connected[0]), a)
 
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, store.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
 	proxy.Cut()
+	var last uint64
 	for _, st := range []presence.Status{presence.Busy, presence.Online, presence.Busy} {
-		if err := alice.SetStatus(ctx, st, ""); err != nil {
+		rec, _ := json.Marshal(store.AgentRecord{Status: st, Groups: []string{"a"}, ByDevice: "d1", At: time.Now()})
+		if last, err = kv.Put(ctx, store.AgentKey("acme", "alice").String(), rec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -369,13 +377,13 @@ func TestResyncPublishesOnlyWhatItSaw(t *testing.T) {
 		"agent.availability alice online->busy status_set",
 		`widget.status "" busy`,
 		`widget.status "a" busy`)
+	if rev := revOf(t, got[0]); rev != last {
+		t.Fatalf("the resync's events are of revision %d, want the last, %d", rev, last)
+	}
 	// The sentinel: sam's events come after, and nothing more about alice.
-	connect(t, b, "acme", "sam", []string{"s"}, newQueue(16))
+	connect(t, a, "acme", "sam", []string{"s"}, newQueue(16))
 	for {
 		ev := es.next(t)
-		if revOf(t, ev) <= revOf(t, got[0]) {
-			t.Fatalf("got %s (%s) after the resync's events", ev.ID, ev.Data)
-		}
 		var d map[string]any
 		if err := json.Unmarshal(ev.Data, &d); err != nil {
 			t.Fatal(err)
@@ -386,6 +394,56 @@ func TestResyncPublishesOnlyWhatItSaw(t *testing.T) {
 		if ev.Type == events.TypeAgentAvailability && d["agent"] == "sam" {
 			break
 		}
+	}
+}
+
+// An owner cut off from NATS while an agent's status went busy, online and
+// busy again misses those revisions; its standby read them, in order, and
+// publishes their events once the owner announces the revision it
+// re-read the bucket at: every change has its events, once, in order.
+func TestCutOffOwnersStandbyPublishesWhatItMissed(t *testing.T) {
+	ns := natstest.Start(t)
+	es := openEvents(t, ns)
+	cfg := hub.Config{Grace: time.Hour, MarkerTTL: time.Second, Events: true}
+	proxies := map[*testHub]*natstest.Proxy{}
+	var hubs []*testHub
+	for range 2 {
+		p := natstest.NewProxy(t, ns.Addr().String())
+		h := startHubWith(t, p.URL(), nil, store.BucketConfig{LimitMarkerTTL: time.Second}, cfg, waitTimeout)
+		proxies[h] = p
+		hubs = append(hubs, h)
+	}
+	wstest.Eventually(t, waitTimeout, "one hub owns the partition, the other stands by", func() bool {
+		return gauge(t, hubs[0], "presencehub_duties")+gauge(t, hubs[1], "presencehub_duties") == 1 &&
+			gauge(t, hubs[0], "presencehub_standby_partitions")+gauge(t, hubs[1], "presencehub_standby_partitions") == 1
+	})
+	owner, standby := hubs[0], hubs[1]
+	if gauge(t, standby, "presencehub_duties") == 1 {
+		owner, standby = standby, owner
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	alice := connect(t, standby, "acme", "alice", nil, newQueue(16))
+	expectEvents(t, es,
+		"device.connected alice <nil>",
+		"agent.availability alice offline->online connected",
+		`widget.status "" online`)
+
+	proxies[owner].Cut()
+	statuses := []presence.Status{presence.Busy, presence.Online, presence.Busy}
+	for _, st := range statuses {
+		if err := alice.SetStatus(ctx, st, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxies[owner].Restore()
+	prev := presence.Online
+	for _, st := range statuses {
+		expectEvents(t, es,
+			fmt.Sprintf("agent.status alice %s->%s", prev, st),
+			fmt.Sprintf("agent.availability alice %s->%s status_set", prev, st),
+			fmt.Sprintf(`widget.status "" %s`, st))
+		prev = st
 	}
 }
 

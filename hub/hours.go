@@ -122,8 +122,8 @@ func (r *rules) onBoundary(siteID, group string, ht *hoursTimer) {
 // the duplicate window, and a copy now would be a second event.
 func (r *rules) boundaryEventsLocked(s *site, hoursGroup string, at time.Time) []events.Event {
 	h := r.h
-	if h.events == nil {
-		return nil
+	if !h.derivesEvents(h.store.PartitionOf(s.id)) {
+		return nil // not the owner's nor the standby's: the owner publishes them
 	}
 	if late := h.cfg.Now().Sub(at); late >= resyncEventAge {
 		h.log.Warn("working-hours boundary passed too long ago to publish its events", "site", s.id, "group", hoursGroup, "boundary", at, "late", late)

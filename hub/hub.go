@@ -287,6 +287,16 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if h.events != nil {
+			// Changes made before their partition has an owner that
+			// loaded it would have no events (event_duty.go): a replica
+			// serves once every partition has one.
+			select {
+			case <-h.member.OwnersLoaded():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		return h.follows.run(ctx)
 	})
 	g.Go(func() error { return h.stats.publish(ctx) })

@@ -255,7 +255,7 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 	}
 	since, loaded := w.applied.current(), w.loadedOnce
 	var evs []events.Event
-	withEvents := h.derivesEvents(w.part)
+	withEvents := h.derivesEvents(w.part) && !w.standbyCovers()
 	var lastEvent uint64
 	for id, es := range bySite {
 		w.inView[id] = true
@@ -291,6 +291,20 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 	}
 	w.applied.mark(last)
 	return removed, unsure
+}
+
+// standbyCovers reports whether the events of what this watch missed are
+// the standby's to publish: this replica owns the partition and another
+// replica lives, which stands by for it and read every change this watch
+// missed, in order; once this watch has re-read the bucket it announces
+// the revision it loaded, and the standby publishes what it kept up to it
+// (event_duty.go). The events a resync derives can say only the change
+// from the last state this watch saw, so they are published only where no
+// standby has the real ones: a replica alone.
+func (w *watcher) standbyCovers() bool {
+	h := w.h
+	ev := h.duty.eventDuty(w.part)
+	return ev != nil && ev.isOwner() && h.member != nil && len(h.member.Live()) > 1
 }
 
 // hasMessage reports whether the stream's leader holds a message for key

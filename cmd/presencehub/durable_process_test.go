@@ -345,7 +345,10 @@ func lastBlock(t *testing.T, dataDir, name string) string {
 func writeSiteState(t *testing.T, p *hubProc, hookURL string) storeSnapshot {
 	t.Helper()
 	opsAdmin(t, p, "PUT", "/v1/admin/sites/acme/settings", `{"allowed_origins":["https://shop.example"]}`, http.StatusOK)
-	opsAdmin(t, p, "PUT", "/v1/admin/sites/acme/hours", `{"timezone":"Europe/Prague","weekly":{"monday":[{"from":"09:00","to":"17:00"}]}}`, http.StatusOK)
+	// Open around the clock, so that the widget's reason (all_busy, which
+	// TestBackupRestoresEverything reads back) does not depend on when the
+	// test runs.
+	opsAdmin(t, p, "PUT", "/v1/admin/sites/acme/hours", `{"timezone":"Europe/Prague","weekly":{"monday":[{"from":"00:00","to":"24:00"}],"tuesday":[{"from":"00:00","to":"24:00"}],"wednesday":[{"from":"00:00","to":"24:00"}],"thursday":[{"from":"00:00","to":"24:00"}],"friday":[{"from":"00:00","to":"24:00"}],"saturday":[{"from":"00:00","to":"24:00"}],"sunday":[{"from":"00:00","to":"24:00"}]}}`, http.StatusOK)
 	registerWebhook(t, p, hookURL, `"agent.status"`)
 	alice := connectAgent(t, p, "alice", mintProcToken(t, procSecret, "acme", "alice"))
 	alice.Send(map[string]string{"type": "set_status", "status": "busy", "ref": "r1"})

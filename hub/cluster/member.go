@@ -89,8 +89,12 @@ type Member struct {
 	value   []byte // the liveness key's value, one per member
 	ready   chan struct{}
 	readyOK sync.Once
-	running atomic.Bool
-	parts   atomic.Int32 // the layout's count; 0 until Run has read it
+	// ownersLoaded is closed once every partition's owner has announced
+	// its load (OwnersLoaded).
+	ownersLoaded   chan struct{}
+	ownersLoadedOK sync.Once
+	running        atomic.Bool
+	parts          atomic.Int32 // the layout's count; 0 until Run has read it
 
 	mu     sync.Mutex
 	alive  bool                  // guarded by mu: the liveness key is stored and not known lost
@@ -158,13 +162,14 @@ func New(cfg Config) (*Member, error) {
 	}
 	value, _ := json.Marshal(liveness{ID: cfg.ID, Started: cfg.Now().UTC(), Run: rand.Text()})
 	return &Member{
-		cfg:    cfg,
-		log:    cfg.Logger.With("replica", cfg.ID),
-		value:  value,
-		ready:  make(chan struct{}),
-		others: make(map[string]struct{}),
-		owned:  make(map[int]*partitionKey),
-		loop:   loopState{owners: make(map[int]owner), standby: make(map[int]bool)},
+		cfg:          cfg,
+		log:          cfg.Logger.With("replica", cfg.ID),
+		value:        value,
+		ready:        make(chan struct{}),
+		others:       make(map[string]struct{}),
+		owned:        make(map[int]*partitionKey),
+		loop:         loopState{owners: make(map[int]owner), standby: make(map[int]bool), announced: make(map[int]string)},
+		ownersLoaded: make(chan struct{}),
 	}, nil
 }
 
@@ -215,6 +220,28 @@ func (m *Member) Owned() []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// OwnersLoaded returns a channel that is closed the first time every
+// partition is owned by a replica that has announced, as its owner, that it
+// loaded it (Announce): from then on, each partition's changes have a
+// replica that derives their events.
+func (m *Member) OwnersLoaded() <-chan struct{} { return m.ownersLoaded }
+
+// checkOwnersLoaded closes ownersLoaded if every partition's owner has
+// announced its load.
+func (m *Member) checkOwnersLoaded() {
+	n := m.Partitions()
+	if n == 0 {
+		return
+	}
+	for p := range n {
+		o, held := m.loop.owners[p]
+		if !held || m.loop.announced[p] != o.id {
+			return
+		}
+	}
+	m.ownersLoadedOK.Do(func() { close(m.ownersLoaded) })
 }
 
 // Announce tells the other replicas, through the members bucket, that this

@@ -32,7 +32,10 @@ type loopState struct {
 	// standby are the partitions OnStandby(true) was called for and not
 	// yet OnStandby(false).
 	standby map[int]bool
-	watch   *watchState // the current watch, nil between watches
+	// announced is, by partition, the replica that last announced it had
+	// loaded it as its owner (Announce).
+	announced map[int]string
+	watch     *watchState // the current watch, nil between watches
 	// known are the replicas with a record (store.Members.Register), and
 	// reported those of them OnReplicaGone was called for since they
 	// were last live.
@@ -197,4 +200,5 @@ drain:
 	if m.loop.moved {
 		m.rebalance(ctx)
 	}
+	m.checkOwnersLoaded()
 }

@@ -126,11 +126,14 @@ func (m *Member) apply(e *store.Entry) {
 			m.applyPartition(p, e)
 		}
 	}
-	if s, ok := strings.CutPrefix(e.Key, store.AnnouncePrefix); ok && !e.Deleted && m.loop.loaded {
+	if s, ok := strings.CutPrefix(e.Key, store.AnnouncePrefix); ok && !e.Deleted {
 		p, err := strconv.Atoi(s)
 		id, rev, ok := store.ParseAnnounce(e.Value)
 		if err == nil && ok && p >= 0 && p < m.Partitions() {
-			m.cfg.OnAnnounce(p, id, rev)
+			m.loop.announced[p] = id
+			if m.loop.loaded {
+				m.cfg.OnAnnounce(p, id, rev) // news, not a snapshot's
+			}
 		}
 	}
 	// Claims and the layout change nothing here.

@@ -89,6 +89,16 @@ func (p *Publisher) Pending() int { return p.js.PublishAsyncPending() }
 // has been acknowledged or has failed.
 func (p *Publisher) Complete() <-chan struct{} { return p.js.PublishAsyncComplete() }
 
+// Drained reports whether every event handed over so far has been stored
+// or given up: none is in flight, and no retry loop runs. Complete does not
+// wait for the retries: a failure puts an event back in the queue.
+func (p *Publisher) Drained() bool {
+	p.retry.mu.Lock()
+	retrying := p.retry.retrying
+	p.retry.mu.Unlock()
+	return !retrying && p.Pending() == 0
+}
+
 // Failures returns how many attempts failed and were tried again.
 func (p *Publisher) Failures() uint64 {
 	p.retry.mu.Lock()

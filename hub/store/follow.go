@@ -140,9 +140,15 @@ func (s *Store) WatchEveryMessage(ctx context.Context) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to subscribe to the bucket's messages: %w", err)
 	}
-	if err := sub.SetPendingLimits(EveryPendingMsgs, EveryPendingBytes); err != nil {
+	// A failure below ends the watch before it started: its callback, which
+	// may be waiting for the snapshot already, returns.
+	fail := func(err error) (*Watcher, error) {
+		close(wt.done)
 		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("failed to subscribe to the bucket's messages: %w", err)
+		return nil, err
+	}
+	if err := sub.SetPendingLimits(EveryPendingMsgs, EveryPendingBytes); err != nil {
+		return fail(fmt.Errorf("failed to subscribe to the bucket's messages: %w", err))
 	}
 	// The server has the interest before the snapshot is read: nothing
 	// stored after the snapshot is missed.
@@ -150,13 +156,11 @@ func (s *Store) WatchEveryMessage(ctx context.Context) (*Watcher, error) {
 	err = nc.FlushWithContext(fctx)
 	cancel()
 	if err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("failed to subscribe to the bucket's messages: %w", err)
+		return fail(fmt.Errorf("failed to subscribe to the bucket's messages: %w", err))
 	}
 	snap, err := s.kv.WatchAll(ctx)
 	if err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("failed to watch bucket: %w", err)
+		return fail(fmt.Errorf("failed to watch bucket: %w", err))
 	}
 	wt.w, wt.sub = snap, sub
 	go func() {
