@@ -42,8 +42,10 @@ type eventDuty struct {
 	// owner is set while this replica owns the partition. Guarded by mu,
 	// as is everything below.
 	owner bool
-	// kept are the standby's events, in the order derived.
+	// kept are the standby's events, in the order derived, from
+	// kept[head] on (the ones before were forgotten).
 	kept []keptEvents
+	head int
 	// through is the revision a new owner announced it loaded from: what
 	// the standby derives up to it is published at once.
 	through uint64
@@ -70,21 +72,26 @@ func (d *eventDuty) take(h *Hub, rev uint64, evs []events.Event) {
 	}
 	now := h.cfg.Now()
 	d.pruneLocked(now)
-	if len(d.kept) >= maxKept {
-		d.kept = d.kept[1:]
+	if len(d.kept)-d.head >= maxKept {
+		d.kept[d.head] = keptEvents{}
+		d.head++
 		h.metrics.eventsKeptDropped.Inc()
 	}
 	d.kept = append(d.kept, keptEvents{rev: rev, at: now, evs: evs})
 }
 
-// pruneLocked forgets kept events too old to be published as copies.
+// pruneLocked forgets kept events too old to be published as copies, and
+// moves the rest to the slice's start once the forgotten ones are half of
+// it.
 func (d *eventDuty) pruneLocked(now time.Time) {
-	i := 0
-	for i < len(d.kept) && now.Sub(d.kept[i].at) >= events.MaxRetryAge {
-		i++
+	for d.head < len(d.kept) && now.Sub(d.kept[d.head].at) >= events.MaxRetryAge {
+		d.kept[d.head] = keptEvents{}
+		d.head++
 	}
-	if i > 0 {
-		d.kept = append(d.kept[:0:0], d.kept[i:]...)
+	if d.head > 0 && d.head >= len(d.kept)/2 {
+		n := copy(d.kept, d.kept[d.head:])
+		clear(d.kept[n:])
+		d.kept, d.head = d.kept[:n], 0
 	}
 }
 
@@ -132,7 +139,7 @@ func (d *eventDuty) publishKeptLocked(h *Hub, rev uint64) {
 	d.pruneLocked(h.cfg.Now())
 	var rest []keptEvents
 	n := 0
-	for _, k := range d.kept {
+	for _, k := range d.kept[d.head:] {
 		if rev != 0 && k.rev > rev {
 			rest = append(rest, k)
 			continue
@@ -140,7 +147,7 @@ func (d *eventDuty) publishKeptLocked(h *Hub, rev uint64) {
 		h.events.Publish(k.evs)
 		n += len(k.evs)
 	}
-	d.kept = rest
+	d.kept, d.head = rest, 0
 	if n > 0 {
 		h.log.Info("published the events a standby kept", "events", n, "through", rev)
 		h.metrics.eventsKeptPublished.Add(float64(n))

@@ -344,6 +344,9 @@ func (n *Node) signal(sig syscall.Signal, frozen bool) {
 	if err := n.cmd.Process.Signal(sig); err != nil {
 		n.t.Fatalf("failed to send %v to node %s: %v", sig, n.Name, err)
 	}
+	if sig == syscall.SIGSTOP {
+		waitStopped(n.cmd.Process.Pid)
+	}
 	n.frozen = !frozen
 }
 
