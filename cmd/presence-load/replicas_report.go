@@ -141,6 +141,8 @@ type target21 struct {
 	Figure string `json:"figure"`
 	// Why says why a target is missed by design.
 	Why string `json:"why,omitempty"`
+	// NotMeasured is set when the run did not measure it.
+	NotMeasured bool `json:"not_measured,omitempty"`
 }
 
 func newReplicasSummary(cfg *replicasConfig) *replicasSummary {
@@ -212,7 +214,10 @@ func (s *replicasSummary) writeText(w io.Writer) {
 func writeMarks(w io.Writer, ts []target21) {
 	for _, t := range ts {
 		mark := "met   "
-		if !t.Met {
+		switch {
+		case t.NotMeasured:
+			mark = "  --  "
+		case !t.Met:
 			mark = "MISSED"
 		}
 		fmt.Fprintf(w, "  [%s] %s: %s\n", mark, t.Target, t.Figure)

@@ -25,6 +25,7 @@ func (s *replicasSummary) checkTargets() {
 	} else {
 		cpu.Figure = "not measured: the devices were on it (--devices-on idle)"
 		mem.Figure = cpu.Figure
+		cpu.NotMeasured, mem.NotMeasured = true, true
 	}
 	s.Targets = append(s.Targets, cpu, mem)
 	for _, role := range []string{roleStandby, roleOwner} {
@@ -73,7 +74,7 @@ func (s *replicasSummary) checkTargets() {
 	half.Figure = strings.Join(parts, "; ")
 	half.Met = without[1] <= without[0]/2
 	if !half.Met {
-		half.Why = byDesign22 + fmt.Sprintf("; with enough partitions a replica holds 2/N of the sites besides its routed ones, so the sites without a client go as (2/N)(1 − 1/N) of the world: they halve only from larger N (all %d replicas hold every site at N = 2)", lo.Replicas)
+		half.Why = byDesign22 + "; with enough partitions a replica holds 2/N of the sites besides its routed ones, so its sites without a client are about (2/N)(1 − 1/N) of the world (0.5, 0.375, 0.22 at N = 2, 4, 8): they come near halving only as N grows, and at N = 2 every replica holds every site"
 	}
 	s.Targets = append(s.Targets, half)
 	shrink := target21{Target: fmt.Sprintf("%d → %d replicas shrinks each replica's share of the sites", lo.Replicas, hi.Replicas)}
