@@ -25,9 +25,11 @@
 // `presence-load floor` (floor.go) serves a stand-in hub instead, to measure
 // the write(2) floor. `presence-load replicas` (replicas.go) runs issue 21's
 // scale simulation: it starts a nats-server and presencehub processes
-// itself (replicas_deploy.go), connects agent devices to them with the same
-// connect code, measures the processes and NATS over windows
-// (replicas_measure.go) and reports (replicas_report.go).
+// itself (replicas_deploy.go), waits for each to take its roles for the
+// partitions, owner or standby (replicas_roles.go), connects agent devices
+// to them with the same connect code, measures the processes and NATS over
+// windows (replicas_measure.go), checks the targets (replicas_targets.go)
+// and reports (replicas_report.go).
 //
 // Goroutines: the phases run on main's. Connecting runs up to --dialers
 // goroutines at a time (in a storm without --storm-rate, one per widget) and

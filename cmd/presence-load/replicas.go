@@ -16,15 +16,19 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/store"
 )
 
 // `presence-load replicas`: the scale simulation of issue 21 with real
 // processes. It deploys one nats-server and `presencehub serve` replicas on
 // this machine and measures what a replica costs for the devices of other
-// replicas (phase A), and what each replica holds when the devices are
-// routed to replicas by their site, with 2 and then 4 replicas (phase B).
-// The report is in replicas_report.go; the deployment and its measurement
-// in replicas_deploy.go. See docs/load.md.
+// replicas, in each role a replica can have for a partition of sites (its
+// owner, its standby, neither: phase A), and what each replica holds when
+// the devices are routed to replicas by their site, with 2 and then 4
+// replicas and the partitions' duties spread over them (phase B). The
+// report is in replicas_report.go; the deployment, its roles and its
+// measurement in replicas_deploy.go, replicas_roles.go and
+// replicas_measure.go. See docs/load.md.
 
 const replicasUsage = `presence-load replicas: the scale simulation of issue 21, with real processes.
 
@@ -34,19 +38,30 @@ It starts a nats-server (in this process, or --nats-server BIN) and
 presencehub replicas on it, on loopback, with agent devices of one agent
 each, two agents per site, hello'd over real sockets.
 
-  A. "A replica with no clients": 2 replicas. The devices go to the one
-     that owns the duties; the other has no client. For each of --steps
-     (devices in total), once every device is welcomed and --settle has
-     passed, both are measured over --window: CPU, RSS, Go heap in use after
-     a forced GC, sites held and followed, and the messages stored per
-     second in the presence and members buckets' streams.
+  A. "A replica with no clients": 3 replicas, 1 partition. One owns the
+     partition (its duties, and it publishes its events); one stands by for
+     it (it would own it if the owner went: it derives and keeps the same
+     events, so it holds every site, as the owner does); the third is
+     neither. The roles are read from presencehub_duties and
+     presencehub_standby_partitions. The devices go to the replica of
+     --devices-on (the owner by default); the two others have no client.
+     For each of --steps (devices in total), once every device is welcomed
+     and --settle has passed, the three are measured over --window: CPU,
+     RSS, Go heap in use after a forced GC, sites held and followed, and the
+     messages stored per second in the presence and members buckets'
+     streams; then the growth per remote device of each replica without
+     clients.
   B. "Clients routed by site": --routed-devices devices (--routed-devices/2
      sites), each sent to replica FNV-1a-32(site) mod N, for each N of
-     --routed-replicas, a fresh deployment each; every replica is measured.
+     --routed-replicas, a fresh deployment each with --partitions
+     partitions, whose owners and standbys spread over the replicas; every
+     replica is measured, and its sites held are checked against its
+     routed sites plus the sites of the partitions it owns or stands by for.
 
-Then it checks issue 21's targets and says which are met. The hub
-processes inherit this process's priority (run it under nice) and file
-limit.
+Then it checks issue 21's targets and says which are met, and which no
+longer hold by design since issue 22 (a partition's standby holds every
+site of it). The hub processes inherit this process's priority (run it
+under nice) and file limit.
 
 Flags:
 `
@@ -70,9 +85,11 @@ type replicasConfig struct {
 	keep           bool
 	jsonPath       string
 	serveArgs      []string
-	// idleOwns makes phase A's replica with no clients the one that owns
-	// the duties.
-	idleOwns bool
+	// devicesOn is the role of phase A's replica with the devices:
+	// roleOwner, roleStandby or roleIdle.
+	devicesOn string
+	// partitions is phase B's --partitions (phase A has 1).
+	partitions int
 }
 
 func parseReplicasArgs(args []string, stderr io.Writer) (*replicasConfig, error) {
@@ -97,7 +114,8 @@ func parseReplicasArgs(args []string, stderr io.Writer) (*replicasConfig, error)
 	fs.StringVar(&c.dir, "dir", "", "directory for the processes' logs and NATS store (default: a temporary one, removed after a successful run)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary --dir after a successful run")
 	fs.StringVar(&c.jsonPath, "json", "", "also write the figures as JSON to `FILE`")
-	fs.BoolVar(&c.idleOwns, "idle-owns-duties", false, "phase A: the replica with no clients is the one that owns the duties (default: the other one)")
+	fs.StringVar(&c.devicesOn, "devices-on", roleOwner, "phase A: the role of the replica the devices go to: owner, standby or idle (neither); the two others have no client")
+	fs.IntVar(&c.partitions, "partitions", 16, "phase B: the replicas' --partitions, so that the partitions' owners and standbys spread over them")
 	fs.StringVar(&serveArgs, "serve-args", "", "more flags for every presencehub serve, space separated (e.g. \"--events-stream none\")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -126,6 +144,10 @@ func parseReplicasArgs(args []string, stderr io.Writer) (*replicasConfig, error)
 		return nil, errors.New("--window and --timeout must be positive, --settle not negative")
 	case c.connectRate <= 0 || c.dialers < 1:
 		return nil, errors.New("--connect-rate must be positive and --dialers at least 1")
+	case c.devicesOn != roleOwner && c.devicesOn != roleStandby && c.devicesOn != roleIdle:
+		return nil, fmt.Errorf("invalid --devices-on %q: owner, standby or idle", c.devicesOn)
+	case c.partitions < 1 || c.partitions > 1024:
+		return nil, errors.New("--partitions must be 1 to 1024")
 	}
 	if c.secret == "" {
 		b := make([]byte, 32)
@@ -203,34 +225,34 @@ func worldAgents(n int, route func(site string) string) []*agent {
 	return agents
 }
 
-// world is a deployment, the replica that owns its duties, and the devices
-// laid out on its replicas.
+// world is a deployment, its replicas' roles, and the devices laid out on
+// its replicas.
 type world struct {
 	d     *deployment
-	owner int
+	roles *roles
 	l     *loadTest
 }
 
-// startWorld deploys n replicas in --dir/name, waits for one of them to own
-// the duties, and lays out devices (none open yet), each on the replica
-// route picks for its site.
-func startWorld(ctx context.Context, cfg *replicasConfig, name string, n, devices int, route func(site string, owner int) int, stderr io.Writer) (*world, error) {
-	d, err := deploy(ctx, cfg, name, n)
+// startWorld deploys n replicas with partitions partitions in --dir/name,
+// waits for each to take its roles, and lays out devices (none open yet),
+// each on the replica route picks for its site.
+func startWorld(ctx context.Context, cfg *replicasConfig, name string, n, partitions, devices int, route func(site string, ro *roles) int, stderr io.Writer) (*world, error) {
+	d, err := deploy(ctx, cfg, name, n, partitions)
 	if err != nil {
 		return nil, err
 	}
-	owner, err := d.waitDuties(ctx)
+	ro, err := d.waitRoles(ctx, partitions)
 	if err != nil {
 		d.stop()
 		return nil, err
 	}
 	l := newSockets(&config{secret: cfg.secret, devices: 1, timeout: cfg.timeout}, stderr)
-	l.agents = worldAgents(devices, func(site string) string { return d.replicas[route(site, owner)].url })
+	l.agents = worldAgents(devices, func(site string) string { return d.replicas[route(site, ro)].url })
 	if err := l.mintTokens(); err != nil {
 		d.stop()
 		return nil, err
 	}
-	return &world{d: d, owner: owner, l: l}, nil
+	return &world{d: d, roles: ro, l: l}, nil
 }
 
 // stop closes the devices (with bye), then the deployment.
@@ -247,59 +269,78 @@ func connectDevices(ctx context.Context, cfg *replicasConfig, l *loadTest, from,
 }
 
 // settleAndMeasure waits --settle, measures a window, and checks that no
-// device was closed meanwhile.
-func settleAndMeasure(ctx context.Context, cfg *replicasConfig, d *deployment, l *loadTest) (*window, error) {
+// device was closed and no role moved meanwhile.
+func settleAndMeasure(ctx context.Context, cfg *replicasConfig, wd *world) (*window, error) {
 	if err := sleepCtx(ctx, cfg.settle); err != nil {
 		return nil, err
 	}
-	w, err := d.measure(ctx)
+	w, err := wd.d.measure(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if closed := l.closedSummary(); closed != "" {
+	if closed := wd.l.closedSummary(); closed != "" {
 		return nil, fmt.Errorf("devices were closed while they should have stayed live: %s", closed)
+	}
+	if err := checkWindowRoles(w, wd.roles); err != nil {
+		return nil, err
 	}
 	return w, nil
 }
 
+// Phase A's roles: the partition's owner, its standby, and the replica
+// that is neither.
+const (
+	roleOwner   = "owner"
+	roleStandby = "standby"
+	roleIdle    = "idle"
+)
+
+// phaseAReplicas is phase A's deployment: one replica of each role.
+const phaseAReplicas = 3
+
+// phaseARoles returns the replica of each role of phase A's one partition.
+func phaseARoles(ro *roles) map[string]int {
+	owner, standby := ro.owner[0], ro.standby[0]
+	return map[string]int{roleOwner: owner, roleStandby: standby, roleIdle: 0 + 1 + 2 - owner - standby}
+}
+
 // noClientsPhase is phase A.
 func noClientsPhase(ctx context.Context, cfg *replicasConfig, stderr io.Writer) (*noClients, error) {
-	fmt.Fprintf(stderr, "phase A: 2 replicas, devices on one, steps %v\n", cfg.steps)
-	clientsOn := func(_ string, owner int) int {
-		if cfg.idleOwns {
-			return 1 - owner
-		}
-		return owner
-	}
-	wd, err := startWorld(ctx, cfg, "a", 2, cfg.steps[len(cfg.steps)-1], clientsOn, stderr)
+	fmt.Fprintf(stderr, "phase A: %d replicas, 1 partition, devices on the %s, steps %v\n", phaseAReplicas, cfg.devicesOn, cfg.steps)
+	wd, err := startWorld(ctx, cfg, "a", phaseAReplicas, 1, cfg.steps[len(cfg.steps)-1],
+		func(_ string, ro *roles) int { return phaseARoles(ro)[cfg.devicesOn] }, stderr)
 	if err != nil {
 		return nil, err
 	}
 	defer wd.stop()
 	d, l := wd.d, wd.l
-	clients := clientsOn("", wd.owner)
-	idle := 1 - clients
-	out := &noClients{Idle: d.replicas[idle].name, Clients: d.replicas[clients].name, IdleOwns: cfg.idleOwns}
+	idx := phaseARoles(wd.roles)
+	out := &noClients{Owner: d.replicas[idx[roleOwner]].name, Standby: d.replicas[idx[roleStandby]].name,
+		Idle: d.replicas[idx[roleIdle]].name, DevicesOn: cfg.devicesOn}
 	from := 0
 	for _, n := range cfg.steps {
 		if err := connectDevices(ctx, cfg, l, from, n); err != nil {
 			return nil, err
 		}
 		from = n
-		w, err := settleAndMeasure(ctx, cfg, d, l)
+		w, err := settleAndMeasure(ctx, cfg, wd)
 		if err != nil {
 			return nil, err
 		}
-		if r := w.Replicas[idle]; r.Duties != cfg.idleOwns || r.dutiesAtStart != cfg.idleOwns {
-			return nil, fmt.Errorf("the duties moved (%s): run again", r.Name)
+		for role, i := range idx {
+			want := 0
+			if role == cfg.devicesOn {
+				want = n
+			}
+			if got := w.Replicas[i].Sockets; got != want {
+				return nil, fmt.Errorf("%s (the %s) holds %d sockets, not %d", d.replicas[i].name, role, got, want)
+			}
 		}
-		if got := w.Replicas[clients].Sockets; got != n {
-			return nil, fmt.Errorf("%s holds %d sockets, not %d", d.replicas[clients].name, got, n)
-		}
-		fmt.Fprintf(stderr, "phase A: %d devices: %s CPU %.2f%% of a core, heap %.1f MiB; NATS %.2f writes/s\n",
-			n, w.Replicas[idle].Name, w.Replicas[idle].CPUPercent, w.Replicas[idle].HeapInuseBytes/mib, w.Writes.Total)
-		out.Steps = append(out.Steps, noClientsStep{Devices: n, Sites: (n + 1) / 2, Idle: w.Replicas[idle], Clients: w.Replicas[clients],
-			Writes: w.Writes, NATSCPUPercent: w.NATSCPUPercent, NATSRSSBytes: w.NATSRSSBytes})
+		st := noClientsStep{Devices: n, Sites: (n + 1) / 2, Owner: w.Replicas[idx[roleOwner]], Standby: w.Replicas[idx[roleStandby]],
+			Idle: w.Replicas[idx[roleIdle]], Writes: w.Writes, NATSCPUPercent: w.NATSCPUPercent, NATSRSSBytes: w.NATSRSSBytes}
+		fmt.Fprintf(stderr, "phase A: %d devices: idle %s CPU %.2f%% of a core, heap %.1f MiB; standby %s CPU %.2f%%, heap %.1f MiB; NATS %.2f writes/s\n",
+			n, st.Idle.Name, st.Idle.CPUPercent, st.Idle.HeapInuseBytes/mib, st.Standby.Name, st.Standby.CPUPercent, st.Standby.HeapInuseBytes/mib, w.Writes.Total)
+		out.Steps = append(out.Steps, st)
 	}
 	out.growth()
 	return out, nil
@@ -314,41 +355,50 @@ func routeOf(site string, replicas int) int {
 
 // routedPhase is phase B with n replicas.
 func routedPhase(ctx context.Context, cfg *replicasConfig, n int, stderr io.Writer) (*routed, error) {
-	fmt.Fprintf(stderr, "phase B: %d replicas, %d devices routed by site\n", n, cfg.routedDevices)
-	wd, err := startWorld(ctx, cfg, fmt.Sprintf("b%d", n), n, cfg.routedDevices, func(site string, _ int) int { return routeOf(site, n) }, stderr)
+	fmt.Fprintf(stderr, "phase B: %d replicas, %d partitions, %d devices routed by site\n", n, cfg.partitions, cfg.routedDevices)
+	wd, err := startWorld(ctx, cfg, fmt.Sprintf("b%d", n), n, cfg.partitions, cfg.routedDevices,
+		func(site string, _ *roles) int { return routeOf(site, n) }, stderr)
 	if err != nil {
 		return nil, err
 	}
 	defer wd.stop()
-	d, l, owner, agents := wd.d, wd.l, wd.owner, wd.l.agents
+	l, ro, agents := wd.l, wd.roles, wd.l.agents
 	if err := connectDevices(ctx, cfg, l, 0, len(agents)); err != nil {
 		return nil, err
 	}
-	w, err := settleAndMeasure(ctx, cfg, d, l)
+	w, err := settleAndMeasure(ctx, cfg, wd)
 	if err != nil {
 		return nil, err
 	}
-	out := &routed{Replicas: n, Devices: len(agents), Sites: (len(agents) + 1) / 2, Writes: w.Writes,
+	out := &routed{Replicas: n, Partitions: cfg.partitions, Devices: len(agents), Sites: (len(agents) + 1) / 2, Writes: w.Writes,
 		NATSCPUPercent: w.NATSCPUPercent, NATSRSSBytes: w.NATSRSSBytes}
 	routedSites := make([]map[string]bool, n)
 	routedDevices := make([]int, n)
 	for i := range routedSites {
 		routedSites[i] = make(map[string]bool)
 	}
+	sites := make(map[string]bool)
 	for _, a := range agents {
 		i := routeOf(a.site, n)
 		routedSites[i][a.site] = true
 		routedDevices[i]++
+		sites[a.site] = true
 	}
 	for i, r := range w.Replicas {
-		if r.Duties != r.dutiesAtStart || r.Duties != (i == owner) {
-			return nil, fmt.Errorf("the duties moved during the measurement (%s): run again", r.Name)
-		}
 		if r.Sockets != routedDevices[i] {
 			return nil, fmt.Errorf("%s holds %d sockets, not %d", r.Name, r.Sockets, routedDevices[i])
 		}
-		out.PerReplica = append(out.PerReplica, routedReplica{replicaWindow: r, RoutedSites: len(routedSites[i]),
-			WithoutClient: r.Sites - len(routedSites[i])})
+		p := routedReplica{replicaWindow: r, RoutedSites: len(routedSites[i]), WithoutClient: r.Sites - len(routedSites[i])}
+		for site := range sites {
+			if !ro.watches(i, store.PartitionOf(site, cfg.partitions)) {
+				continue
+			}
+			p.PartitionSites++
+			if !routedSites[i][site] {
+				p.ExpectedWithoutClient++
+			}
+		}
+		out.PerReplica = append(out.PerReplica, p)
 	}
 	fmt.Fprintf(stderr, "phase B: %d replicas: NATS %.2f writes/s\n", n, w.Writes.Total)
 	return out, nil

@@ -11,14 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"syscall"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/presencehub/presencehub/hub/store"
 )
 
 // A deployment of `presence-load replicas`: one nats-server and N
@@ -160,8 +159,9 @@ type deployment struct {
 }
 
 // deploy starts a nats-server and n replicas on it in dir/name, one after
-// the other, each waited for until its view loaded.
-func deploy(ctx context.Context, cfg *replicasConfig, name string, n int) (d *deployment, err error) {
+// the other, each waited for until its view loaded, with partitions
+// partitions of sites.
+func deploy(ctx context.Context, cfg *replicasConfig, name string, n, partitions int) (d *deployment, err error) {
 	d = &deployment{cfg: cfg, dir: filepath.Join(cfg.dir, name), http: &http.Client{Timeout: 10 * time.Second,
 		// Uncompressed: a replica that gzips a scrape keeps a compressor
 		// of about a megabyte in a pool, which its heap would count.
@@ -194,6 +194,7 @@ func deploy(ctx context.Context, cfg *replicasConfig, name string, n int) (d *de
 			"--replica-id", id, "--data-dir", filepath.Join(d.dir, id), "--log-level", "info",
 			"--max-http-conns-per-client", "-1", "--shutdown-timeout", "5s"}
 		args = append(args, cfg.serveArgs...)
+		args = append(args, "--partitions", strconv.Itoa(partitions)) // last: --serve-args does not set it
 		p, m, err := startProc(ctx, d.dir, id, cfg.presencehub, args, cfg.timeout, hubListening, hubDebug, hubLoaded)
 		if err != nil {
 			return nil, err
@@ -253,70 +254,4 @@ func (d *deployment) stop() {
 		d.ns.WaitForShutdown()
 	}
 	d.http.CloseIdleConnections()
-}
-
-// waitDuties waits until every replica's liveness key is in the members
-// bucket and exactly one replica says it owns the duties, and returns that
-// one's index. Ownership can still move later (the measurements check that
-// it did not), but not for the replicas having joined.
-func (d *deployment) waitDuties(ctx context.Context) (int, error) {
-	deadline := time.Now().Add(d.cfg.timeout)
-	for {
-		owner, err := d.dutyOwner(ctx)
-		if err == nil {
-			return owner, nil
-		}
-		if time.Now().After(deadline) {
-			return -1, fmt.Errorf("after %v: %w", d.cfg.timeout, err)
-		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil { // polling NATS and /metrics for an event
-			return -1, err
-		}
-	}
-}
-
-// dutyOwner is waitDuties' check.
-func (d *deployment) dutyOwner(ctx context.Context) (int, error) {
-	// The liveness keys, read from the members bucket's stream (only
-	// hub/store holds a key-value handle): a subject whose last message
-	// is not a removal's marker is a live replica's.
-	prefix := "$KV." + store.DefaultMembersBucket + "."
-	stream, err := d.js.Stream(ctx, "KV_"+store.DefaultMembersBucket)
-	if err != nil {
-		return -1, err
-	}
-	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(prefix+store.LivenessPrefix+">"))
-	if err != nil {
-		return -1, err
-	}
-	live := 0
-	for subject := range info.State.Subjects {
-		m, err := stream.GetLastMsgForSubject(ctx, subject)
-		if err != nil {
-			return -1, err
-		}
-		if m.Header.Get("KV-Operation") == "" && m.Header.Get(jetstream.MarkerReasonHeader) == "" {
-			live++
-		}
-	}
-	if live != len(d.replicas) {
-		return -1, fmt.Errorf("%d of %d replicas' liveness keys in the members bucket", live, len(d.replicas))
-	}
-	owner := -1
-	for i, r := range d.replicas {
-		m, err := d.scrape(ctx, r.url+"/metrics")
-		if err != nil {
-			return -1, err
-		}
-		if m["presencehub_duties"] == 1 {
-			if owner >= 0 {
-				return -1, errors.New("two replicas say they own the duties")
-			}
-			owner = i
-		}
-	}
-	if owner < 0 {
-		return -1, errors.New("no replica owns the duties")
-	}
-	return owner, nil
 }

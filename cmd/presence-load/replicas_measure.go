@@ -107,10 +107,14 @@ type replicaWindow struct {
 	HeapInuseBytes float64 `json:"heap_inuse_bytes_after_gc"`
 	Sites          int     `json:"sites_held"`
 	Followed       int     `json:"followed_sites"`
-	Duties         bool    `json:"duties"`
+	// Owned and Standby are the partitions it owns and stands by for
+	// (presencehub_duties, presencehub_standby_partitions).
+	Owned          int     `json:"owned_partitions"`
+	Standby        int     `json:"standby_partitions"`
 	Sockets        int     `json:"sockets"`
 	KVOpsPerSec    float64 `json:"kv_ops_per_sec"`
-	dutiesAtStart  bool
+	ownedAtStart   int
+	standbyAtStart int
 }
 
 // window is what one measurement window saw.
@@ -181,7 +185,8 @@ func (d *deployment) measure(ctx context.Context) (*window, error) {
 		w.Replicas = append(w.Replicas, replicaWindow{
 			Name: r.name, CPUPercent: cpu(i), RSSBytes: p1[i].rssBytes, HeapInuseBytes: m["go_memstats_heap_inuse_bytes"],
 			Sites: int(m["presencehub_sites"]), Followed: int(m["presencehub_followed_sites"]),
-			Duties: m["presencehub_duties"] == 1, dutiesAtStart: start[i]["presencehub_duties"] == 1,
+			Owned: int(m["presencehub_duties"]), ownedAtStart: int(start[i]["presencehub_duties"]),
+			Standby: int(m["presencehub_standby_partitions"]), standbyAtStart: int(start[i]["presencehub_standby_partitions"]),
 			Sockets:     int(m["presencehub_connections"]),
 			KVOpsPerSec: (m["presencehub_kv_ops_total"] - start[i]["presencehub_kv_ops_total"]) / secs,
 		})

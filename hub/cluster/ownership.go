@@ -92,8 +92,8 @@ func (m *Member) rebalance(ctx context.Context) {
 // partition it stands by for next is told first.
 func (m *Member) standBy(live []string) {
 	for p := range m.Partitions() {
-		target := ownerOf(p, live)
-		want := target != m.cfg.ID && target != "" && ownerOf(p, slices.DeleteFunc(slices.Clone(live), func(id string) bool { return id == target })) == m.cfg.ID
+		target, standby := Roles(p, live)
+		want := target != m.cfg.ID && target != "" && standby == m.cfg.ID
 		switch {
 		case want && !m.loop.standby[p]:
 			m.loop.standby[p] = true
@@ -267,6 +267,15 @@ func ownerOf(p int, live []string) string {
 		}
 	}
 	return best
+}
+
+// Roles returns the replica of live that should own partition p and the
+// partition's standby, the one that would own it if the owner went ("" for
+// none). Tools that check a deployment (presence-load replicas) use it to
+// tell which sites each replica holds.
+func Roles(p int, live []string) (owner, standby string) {
+	owner = ownerOf(p, live)
+	return owner, ownerOf(p, slices.DeleteFunc(slices.Clone(live), func(id string) bool { return id == owner }))
 }
 
 // weight is replica id's rendezvous weight for partition p: FNV-1a 64 of

@@ -28,3 +28,27 @@ func TestRendezvousMovesOnlyTheLeaversPartitions(t *testing.T) {
 		t.Errorf("owner among none: %q", got)
 	}
 }
+
+// TestRolesStandbyOwnsWhenTheOwnerLeaves: a partition's standby is the
+// replica that owns it once its owner left, never the owner itself.
+func TestRolesStandbyOwnsWhenTheOwnerLeaves(t *testing.T) {
+	all := []string{"hub-0", "hub-1", "hub-2"}
+	for p := range 64 {
+		owner, standby := Roles(p, all)
+		if standby == "" || standby == owner {
+			t.Fatalf("partition %d: owner %q, standby %q", p, owner, standby)
+		}
+		var rest []string
+		for _, id := range all {
+			if id != owner {
+				rest = append(rest, id)
+			}
+		}
+		if got := ownerOf(p, rest); got != standby {
+			t.Errorf("partition %d: %s owns it without %s, but the standby is %s", p, got, owner, standby)
+		}
+	}
+	if owner, standby := Roles(0, all[:1]); owner != "hub-0" || standby != "" {
+		t.Errorf("one replica: owner %q, standby %q", owner, standby)
+	}
+}
