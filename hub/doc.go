@@ -12,12 +12,13 @@
 //   - follows (follow.go, follow_loop.go): the sites this replica follows
 //     by interest (a local client, a request), each through core NATS
 //     subscriptions to its republished keys and one read of them.
-//   - duty (duty.go): for each partition of sites this replica owns
-//     (package cluster), a whole-bucket watcher (watch.go) of that
-//     partition's bucket feeds the view with every site of it, for what
-//     must happen where no replica has a client; the reconcile after a
-//     reconnect or missed revisions, and the events of what it applies
-//     (package events derives and publishes them).
+//   - duty (duty.go): for each partition of sites this replica owns or
+//     stands by for (package cluster), a whole-bucket watcher (watch.go)
+//     of that partition's bucket feeds the view with every site of it
+//     (watch_sites.go), for what must happen where no replica has a
+//     client; the reconcile after a reconnect or missed revisions, and the
+//     events of what it applies (package events derives them; the owner
+//     publishes them, the standby keeps them: event_duty.go).
 //   - liveness (liveness.go): this replica's membership of the cluster
 //     (package cluster) stands for its live sessions' leases; the leases
 //     of a replica that is gone are handed over to their grace here.

@@ -11,10 +11,13 @@ import (
 // partition of sites, by the replica that owns it (package cluster:
 // compare-and-set and a TTL in NATS, so that a dead owner's partitions move
 // to the survivors within the liveness TTL, rebalanced as replicas come and
-// go). The owner reads the partition's whole bucket but holds only the
-// sites a duty needs now (duty_hold.go); the other replicas follow only the
-// sites they serve. The rules' writes are compare-and-sets, so a duty done
-// twice while ownership moves is done once.
+// go), together with the events of every change of the partition. The
+// owner watches the partition's whole bucket and holds every site of it
+// (watch_sites.go), and so does the partition's standby, which keeps the
+// events the owner publishes until ownership moves (event_duty.go); the
+// other replicas follow only the sites they serve. The rules' writes are
+// compare-and-sets, so a rule carried out by the owner and the standby, or
+// twice while ownership moves, takes effect once.
 
 // duty is the part of a Hub that runs the whole-bucket watch of each
 // partition the replica owns or stands by for (event_duty.go). acquire,
