@@ -58,8 +58,9 @@ type keptEvents struct {
 	evs []events.Event
 }
 
-// maxKept bounds the changes a standby keeps; the oldest go first.
-const maxKept = 1 << 16
+// DefaultStandbyKept is Config.StandbyKept's default: the changes a
+// standby keeps; the oldest go first.
+const DefaultStandbyKept = 1 << 16
 
 // take publishes evs (the events of revision rev) as the owner, or keeps
 // them as the standby.
@@ -72,7 +73,7 @@ func (d *eventDuty) take(h *Hub, rev uint64, evs []events.Event) {
 	}
 	now := h.cfg.Now()
 	d.pruneLocked(now)
-	if len(d.kept)-d.head >= maxKept {
+	if len(d.kept)-d.head >= h.cfg.StandbyKept {
 		d.kept[d.head] = keptEvents{}
 		d.head++
 		h.metrics.eventsKeptDropped.Inc()

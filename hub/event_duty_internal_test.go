@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/store"
@@ -118,5 +119,36 @@ func TestStandbyPublishesWhatItKept(t *testing.T) {
 	}
 	if want := []uint64{first, second, third, fourth}; !slices.Equal(revs, want) {
 		t.Fatalf("the stream holds agent.status events of revisions %v, want %v, once each, in order", revs, want)
+	}
+}
+
+// A standby keeps the events of at most Config.StandbyKept changes: the
+// oldest are forgotten first, and counted.
+func TestStandbyKeepsAtMostItsBound(t *testing.T) {
+	b := newBucketEntries(t)
+	h, err := New(Config{JetStream: b.js, Bucket: b.bucket, Events: true, StandbyKept: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownEvents(h, 0, false)
+	ev := h.duty.eventDuty(0)
+	for rev := uint64(1); rev <= 3; rev++ {
+		h.publishEvents(0, rev, []events.Event{{ID: strconv.FormatUint(rev, 10) + ".agent.status.alice", Type: events.TypeAgentStatus, Site: "acme"}})
+	}
+	ev.mu.Lock()
+	var revs []uint64
+	for _, k := range ev.kept[ev.head:] {
+		revs = append(revs, k.rev)
+	}
+	ev.mu.Unlock()
+	if !slices.Equal(revs, []uint64{2, 3}) {
+		t.Fatalf("the standby keeps the changes of revisions %v, want the last 2: [2 3]", revs)
+	}
+	var m dto.Metric
+	if err := h.metrics.eventsKeptDropped.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetCounter().GetValue(); got != 1 {
+		t.Fatalf("got %v changes counted as forgotten, want 1", got)
 	}
 }

@@ -100,6 +100,19 @@ type Config struct {
 	// RuleWorkers is how many goroutines carry out the writes of the idle,
 	// sign-off and coverage rules (worker.go); default DefaultRuleWorkers.
 	RuleWorkers int
+	// EventsQueue bounds the events waiting for JetStream behind a full
+	// backlog or a stream without a leader; more are dropped and counted.
+	// Default events.DefaultQueue.
+	EventsQueue int
+	// StandbyKept bounds the changes whose events a partition's standby
+	// keeps (event_duty.go); the oldest are forgotten first, and counted.
+	// Default DefaultStandbyKept.
+	StandbyKept int
+	// WatchPendingBytes bounds the messages a partition's watch that runs
+	// behind keeps for it, unread (store.WatchEveryMessage); beyond, it
+	// misses revisions and re-reads the bucket. Default
+	// store.DefaultWatchPendingBytes.
+	WatchPendingBytes int
 }
 
 // Hub is one replica's state and its local subscribers: the composition of
@@ -203,6 +216,22 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.RuleWorkers < 0 {
 		return nil, fmt.Errorf("hub: rule workers %d is negative", cfg.RuleWorkers)
 	}
+	for _, l := range []struct {
+		v   *int
+		def int
+		why string
+	}{
+		{&cfg.EventsQueue, events.DefaultQueue, "events queue"},
+		{&cfg.StandbyKept, DefaultStandbyKept, "standby's kept changes"},
+		{&cfg.WatchPendingBytes, store.DefaultWatchPendingBytes, "watch's pending bytes"},
+	} {
+		if *l.v == 0 {
+			*l.v = l.def
+		}
+		if *l.v < 0 {
+			return nil, fmt.Errorf("hub: %s %d is negative", l.why, *l.v)
+		}
+	}
 	if cfg.WriteRetry == 0 {
 		cfg.WriteRetry = DefaultWriteRetry
 	}
@@ -248,7 +277,7 @@ func New(cfg Config) (*Hub, error) {
 	// One partition until Run reads the deployment's layout.
 	h.store = store.SingleLayout(store.New(cfg.Bucket, h.storeCfg))
 	if cfg.Events {
-		p, err := events.NewPublisher(h.js.Conn(), events.Metrics{Published: h.metrics.eventsPublished, Errors: h.metrics.eventErrors}, h.goBackground, cfg.Now)
+		p, err := events.NewPublisher(h.js.Conn(), events.Metrics{Published: h.metrics.eventsPublished, Errors: h.metrics.eventErrors}, h.goBackground, cfg.Now, cfg.EventsQueue)
 		if err != nil {
 			return nil, err
 		}

@@ -95,7 +95,7 @@ func (w *watcher) once(ctx context.Context, reconnected <-chan nats.Status) erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started := time.Now()
-	kw, err := w.store.WatchEveryMessage(ctx)
+	kw, err := w.store.WatchEveryMessage(ctx, h.cfg.WatchPendingBytes)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,9 @@ type serveConfig struct {
 	debugAddr      string
 	maxDevices     int
 	ruleWorkers    int
+	eventsQueue    int // events waiting behind a full backlog
+	standbyKept    int // changes whose events a partition's standby keeps
+	watchPending   int // bytes a lagging partition watch keeps unread
 	statusRate     float64
 	statusBurst    int
 	deviceOpQueue  int
@@ -137,6 +140,9 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "HOST:PORT serving Go's pprof profiles under /debug/pprof/ (off by default; keep it private)")
 	fs.IntVar(&c.maxDevices, "max-devices", hub.DefaultMaxDevices, "live devices one agent may have; more are refused with close 4003")
 	fs.IntVar(&c.ruleWorkers, "rule-workers", hub.DefaultRuleWorkers, "goroutines that carry out the writes of the idle, sign-off and uncovered-alert rules")
+	fs.IntVar(&c.eventsQueue, "events-queue", events.DefaultQueue, "events that may wait for JetStream behind the 4,096 unacknowledged ones (a stream without a leader); more are dropped and counted")
+	fs.IntVar(&c.standbyKept, "events-standby-max", hub.DefaultStandbyKept, "changes whose events a partition's standby keeps (for a minute) to publish if the owner goes; the oldest are forgotten first")
+	fs.IntVar(&c.watchPending, "watch-pending-bytes", store.DefaultWatchPendingBytes, "bytes of bucket messages a partition's watch that runs behind keeps unread; beyond, it misses revisions and re-reads the bucket")
 	fs.Float64Var(&c.statusRate, "status-rate", transport.DefaultStatusRate, "status changes per second allowed per device; more get rate_limited errors")
 	fs.IntVar(&c.statusBurst, "status-burst", transport.DefaultStatusBurst, "burst of status changes allowed per device")
 	fs.IntVar(&c.deviceOpQueue, "device-op-queue", transport.DefaultDeviceOpQueue, "operations of one agent device (status changes, background mode) that may wait for NATS at once, the one running included; more get rate_limited errors")
@@ -299,6 +305,9 @@ func (c *serveConfig) validate() error {
 		{"--status-rate", c.statusRate},
 		{"--status-burst", float64(c.statusBurst)},
 		{"--device-op-queue", float64(c.deviceOpQueue)},
+		{"--events-queue", float64(c.eventsQueue)},
+		{"--events-standby-max", float64(c.standbyKept)},
+		{"--watch-pending-bytes", float64(c.watchPending)},
 		{"--shutdown-timeout", c.shutdownWait.Seconds()},
 		{"--startup-timeout", c.startupTimeout.Seconds()},
 	} {

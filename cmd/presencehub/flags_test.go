@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -144,5 +146,30 @@ func TestDevDataDir(t *testing.T) {
 		if cfg.dataDir != tc.want {
 			t.Errorf("%v with PRESENCE_DATA_DIR=%q: got --data-dir %q, want %q", tc.args, tc.env, cfg.dataDir, tc.want)
 		}
+	}
+}
+
+// The event duty's limits default to the hub's and refuse 0 and negative
+// values (the hub reads 0 as its default, not what an operator writing 0
+// means); each flag reaches the hub's configuration.
+func TestEventLimitFlags(t *testing.T) {
+	c := parseServe(t)
+	if c.eventsQueue != events.DefaultQueue || c.standbyKept != hub.DefaultStandbyKept || c.watchPending != store.DefaultWatchPendingBytes {
+		t.Errorf("got defaults %d, %d, %d, want the hub's %d, %d, %d", c.eventsQueue, c.standbyKept, c.watchPending,
+			events.DefaultQueue, hub.DefaultStandbyKept, store.DefaultWatchPendingBytes)
+	}
+	for _, name := range []string{"--events-queue", "--events-standby-max", "--watch-pending-bytes"} {
+		if err := parseServe(t, name, "10").validate(); err != nil {
+			t.Errorf("%s 10: got %v, want valid", name, err)
+		}
+		for _, bad := range []string{"0", "-1"} {
+			if err := parseServe(t, name, bad).validate(); err == nil || !strings.Contains(err.Error(), "invalid "+name) {
+				t.Errorf("%s %s: got %v, want an error naming the flag", name, bad, err)
+			}
+		}
+	}
+	c = parseServe(t, "--events-queue", "7", "--events-standby-max", "8", "--watch-pending-bytes", "9")
+	if c.eventsQueue != 7 || c.standbyKept != 8 || c.watchPending != 9 {
+		t.Errorf("got %d, %d, %d, want 7, 8, 9", c.eventsQueue, c.standbyKept, c.watchPending)
 	}
 }

@@ -62,7 +62,8 @@ func serve(ctx context.Context, stop func(), args []string) error {
 		ID: cfg.replicaID, JetStream: st.js, Bucket: st.bucket, Grace: cfg.grace, RefreshEvery: cfg.refreshEvery, MarkerTTL: cfg.markerTTL,
 		LivenessTTL: cfg.livenessTTL, FollowLinger: cfg.followLinger, Partitions: cfg.partitions,
 		Logger: log, Registerer: reg, PerSiteMetrics: cfg.perSiteMetrics, MaxDevices: cfg.maxDevices,
-		WriteRetry: writeRetryConfig(cfg.writeRetry), RuleWorkers: cfg.ruleWorkers, Events: st.events,
+		WriteRetry: writeRetryConfig(cfg.writeRetry), RuleWorkers: cfg.ruleWorkers,
+		EventsQueue: cfg.eventsQueue, StandbyKept: cfg.standbyKept, WatchPendingBytes: cfg.watchPending, Events: st.events,
 	})
 	if err != nil {
 		return err

@@ -48,7 +48,7 @@ func TestEventBacklogWaitsWhenFull(t *testing.T) {
 		loops.Go(func() { f(loopCtx) })
 		return true
 	}
-	p, err := events.NewPublisher(natstest.Connect(t, ns), m, spawn, time.Now)
+	p, err := events.NewPublisher(natstest.Connect(t, ns), m, spawn, time.Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,4 +115,45 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64
 		}
 	}
 	return 0
+}
+
+// TestEventQueueBound: behind a full backlog, at most the publisher's queue
+// of events wait; the ones after are dropped and counted.
+func TestEventQueueBound(t *testing.T) {
+	ns := natstest.Start(t)
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "SILENT", Subjects: []string{events.SubjectPrefix + ">"}, NoAck: true}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m := events.Metrics{
+		Published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "published"}, []string{"type"}),
+		Errors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "errors"}, []string{"reason"}),
+	}
+	reg.MustRegister(m.Published, m.Errors)
+	var loops sync.WaitGroup
+	t.Cleanup(loops.Wait)
+	loopCtx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	spawn := func(f func(context.Context)) bool {
+		loops.Go(func() { f(loopCtx) })
+		return true
+	}
+	const queue, over = 5, 3
+	p, err := events.NewPublisher(natstest.Connect(t, ns), m, spawn, time.Now, queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := make([]events.Event, events.Backlog+queue+over)
+	for i := range evs {
+		evs[i] = events.Event{ID: fmt.Sprintf("%d.agent.status.alice", i+1), Type: events.TypeAgentStatus, Site: "acme",
+			Timestamp: protocol.Time(time.Now()), Data: json.RawMessage(`{}`)}
+	}
+	p.Publish(evs)
+	if got := counter(t, reg, "errors", "dropped"); got != over {
+		t.Errorf("got %v events dropped, want the %d over the backlog and the queue of %d", got, over, queue)
+	}
 }

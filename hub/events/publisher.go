@@ -50,9 +50,13 @@ const eventStallWait = 10 * time.Millisecond
 
 // NewPublisher returns a publisher on nc. spawn runs the retry loop on a
 // goroutine its owner waits for, and reports false when the owner has
-// stopped; now is the clock events are aged by.
-func NewPublisher(nc *nats.Conn, m Metrics, spawn func(func(context.Context)) bool, now func() time.Time) (*Publisher, error) {
-	p := &Publisher{m: m, retry: eventRetry{inFlight: make(map[*nats.Msg]pendingEvent), spawn: spawn, now: now}}
+// stopped; now is the clock events are aged by; queue bounds the events
+// waiting behind a full backlog or for a retry (DefaultQueue for 0).
+func NewPublisher(nc *nats.Conn, m Metrics, spawn func(func(context.Context)) bool, now func() time.Time, queue int) (*Publisher, error) {
+	if queue <= 0 {
+		queue = DefaultQueue
+	}
+	p := &Publisher{m: m, retry: eventRetry{inFlight: make(map[*nats.Msg]pendingEvent), spawn: spawn, now: now, queue: queue}}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(Backlog),
 		// An event whose acknowledgement never comes (a reconnect lost

@@ -58,6 +58,8 @@ type eventRetry struct {
 	// failures counts the failed attempts, so the retry loop can tell
 	// events that failed from events that only waited for it.
 	failures uint64
+	// queue bounds waiting (NewPublisher).
+	queue int
 	// spawn runs the retry loop on a goroutine owned by Run; it reports
 	// false when Run is not running (Hub.goBackground).
 	spawn func(func(context.Context)) bool
@@ -76,7 +78,7 @@ type pendingEvent struct {
 // send publishes an event, or queues it behind the events waiting for a
 // retry, or, when the backlog of unacknowledged events is full, queues it
 // for the retry loop to publish once acknowledgements make room: an event
-// is dropped only when MaxWaiting events wait already.
+// is dropped only when the queue is full.
 func (p *Publisher) send(ev Event, data []byte) error {
 	r := &p.retry
 	r.mu.Lock()
@@ -109,16 +111,17 @@ func (p *Publisher) send(ev Event, data []byte) error {
 	return nil
 }
 
-// MaxWaiting bounds the events waiting for the retry loop (a full backlog,
-// or a stream without a leader); more are dropped and counted.
-const MaxWaiting = 1 << 18
+// DefaultQueue is the default bound of the events waiting for the retry
+// loop (a full backlog, or a stream without a leader); more are dropped
+// and counted.
+const DefaultQueue = 1 << 18
 
 // errWaitingFull is an event dropped because MaxWaiting events wait.
 var errWaitingFull = errors.New("failed to publish an event: too many wait for JetStream")
 
-// waitLocked queues pe for the retry loop.
+// waitLocked queues pe for the retry loop, unless queue events wait.
 func (r *eventRetry) waitLocked(pe pendingEvent) error {
-	if len(r.waiting) >= MaxWaiting {
+	if len(r.waiting) >= r.queue {
 		return errWaitingFull
 	}
 	r.waiting = append(r.waiting, pe)

@@ -110,15 +110,18 @@ func (s *Store) LoadSite(ctx context.Context, site string) ([]*Entry, error) {
 // the bucket stores, not only each key's last: its live entries come from
 // the bucket's republished messages, which NATS sends as it stores each
 // one, so a reader that runs behind still reads every revision, in order,
-// kept for it in the subscription's pending queue (up to EveryPendingMsgs
-// and EveryPendingBytes), rather than skipping those the bucket replaced
+// kept for it in the subscription's pending queue (up to pendingBytes, or
+// DefaultWatchPendingBytes for 0), rather than skipping those the bucket replaced
 // meanwhile. It subscribes first, then reads the snapshot (every key's
 // last entry, then a nil entry), then hands over the republished messages,
 // starting with those stored while the snapshot was read (which may repeat
 // what it holds). A message the queue could not take, or the stream's
 // leader did not republish (a new leader), shows as a gap in the
 // revisions: the reader must read a snapshot again.
-func (s *Store) WatchEveryMessage(ctx context.Context) (*Watcher, error) {
+func (s *Store) WatchEveryMessage(ctx context.Context, pendingBytes int) (*Watcher, error) {
+	if pendingBytes <= 0 {
+		pendingBytes = DefaultWatchPendingBytes
+	}
 	nc := s.js.Conn()
 	wt := &Watcher{ch: make(chan *Entry, 64), done: make(chan struct{}), exited: make(chan struct{})}
 	live := make(chan struct{}) // closed once the snapshot is handed over
@@ -147,7 +150,7 @@ func (s *Store) WatchEveryMessage(ctx context.Context) (*Watcher, error) {
 		_ = sub.Unsubscribe()
 		return nil, err
 	}
-	if err := sub.SetPendingLimits(EveryPendingMsgs, EveryPendingBytes); err != nil {
+	if err := sub.SetPendingLimits(-1, pendingBytes); err != nil {
 		return fail(fmt.Errorf("failed to subscribe to the bucket's messages: %w", err))
 	}
 	// The server has the interest before the snapshot is read: nothing
@@ -174,10 +177,7 @@ func (s *Store) WatchEveryMessage(ctx context.Context) (*Watcher, error) {
 // flushTimeout bounds the wait for the server to confirm a subscription.
 const flushTimeout = 10 * time.Second
 
-// Pending limits of WatchEveryMessage's subscription: how far its reader
-// may run behind before messages are dropped (and it reads a snapshot
-// again).
-const (
-	EveryPendingMsgs  = 1 << 20
-	EveryPendingBytes = 256 << 20
-)
+// DefaultWatchPendingBytes is WatchEveryMessage's default bound of what its
+// reader may run behind by before messages are dropped (and it reads a
+// snapshot again).
+const DefaultWatchPendingBytes = 256 << 20

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/internal/natstest"
@@ -35,7 +36,7 @@ func TestWatchEveryMessageKeepsWhatItsReaderMissed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := s.WatchEveryMessage(ctx)
+	w, err := s.WatchEveryMessage(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,27 +48,7 @@ func TestWatchEveryMessageKeepsWhatItsReaderMissed(t *testing.T) {
 		t.Fatalf("got %+v, want the end of the snapshot", e)
 	}
 
-	// Written while the reader reads nothing, asynchronously: a value of
-	// 256 bytes, the revision's number first.
-	writer, err := jetstream.New(natstest.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pad := make([]byte, 250)
-	for i := range pad {
-		pad[i] = '.'
-	}
-	for i := 1; i <= heldBackWrites; i++ {
-		v := append([]byte(strconv.Itoa(i)+" "), pad...)
-		if _, err := writer.PublishAsync("$KV."+b.Name()+".a.acme.alice", v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-writer.PublishAsyncComplete():
-	case <-ctx.Done():
-		t.Fatal("writes not acknowledged in time")
-	}
+	writeNumbered(ctx, t, ns, b.Name(), heldBackWrites)
 
 	for i := 1; i <= heldBackWrites; i++ {
 		var e *Entry
@@ -83,6 +64,86 @@ func TestWatchEveryMessageKeepsWhatItsReaderMissed(t *testing.T) {
 		if n, _, _ := strings.Cut(string(e.Value), " "); e.Rev != want || n != strconv.Itoa(i) {
 			t.Fatalf("got revision %d, the write numbered %s, want revision %d, the write numbered %d", e.Rev, n, want, i)
 		}
+	}
+}
+
+// writeNumbered writes n values of 256 bytes to key a.acme.alice of
+// bucket, asynchronously, each starting with its number (1..n), and waits
+// for their acknowledgements.
+func writeNumbered(ctx context.Context, t *testing.T, ns *natsserver.Server, bucket string, n int) {
+	t.Helper()
+	writer, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := make([]byte, 250)
+	for i := range pad {
+		pad[i] = '.'
+	}
+	for i := 1; i <= n; i++ {
+		v := append([]byte(strconv.Itoa(i)+" "), pad...)
+		if _, err := writer.PublishAsync("$KV."+bucket+".a.acme.alice", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-writer.PublishAsyncComplete():
+	case <-ctx.Done():
+		t.Fatal("writes not acknowledged in time")
+	}
+}
+
+// TestWatchEveryMessageBound: a reader that runs behind by more than the
+// watch's pending bytes loses the messages beyond them, and sees that as a
+// gap in the revisions it reads (the hub's watch then re-reads the bucket).
+func TestWatchEveryMessageBound(t *testing.T) {
+	ns := natstest.Start(t)
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := OpenBucket(ctx, js, BucketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(b, Config{Grace: time.Minute})
+	const pending, writes = 64 << 10, 2_000 // 512 KiB written, 8 times the bound
+	w, err := s.WatchEveryMessage(ctx, pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if e := <-w.Updates(); e != nil {
+		t.Fatalf("got %+v, want the end of an empty snapshot", e)
+	}
+	writeNumbered(ctx, t, ns, b.Name(), writes)
+	// The reader reads again; a sentinel written then comes after what the
+	// queue kept, since the reader makes room for it.
+	var last uint64
+	gaps := 0
+	next := func() {
+		select {
+		case e := <-w.Updates():
+			if last != 0 && e.Rev != last+1 {
+				gaps++
+			}
+			last = e.Rev
+		case <-ctx.Done():
+			t.Fatalf("read up to revision %d in time", last)
+		}
+	}
+	next()
+	sentinel, err := s.Put(ctx, AgentKey("acme", "sam"), []byte("sentinel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for last < sentinel {
+		next()
+	}
+	if gaps == 0 {
+		t.Fatalf("read every one of %d revisions through a bound of %d bytes, want a gap", writes, pending)
 	}
 }
 
