@@ -71,6 +71,10 @@ type Config struct {
 	// Sites is how many sites' histories are kept in memory, the least
 	// recently asked dropped beyond it; default DefaultSites.
 	Sites int
+	// Summaries is the stream of the sites' daily summaries, created by
+	// OpenSummaries (summaries.go); "" reads and writes none, and every
+	// site is read from the event stream alone.
+	Summaries string
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -110,6 +114,8 @@ type Index struct {
 	readyCh chan struct{}
 	// hours, when set, says the working hours of sites and groups.
 	hours Schedules
+	// partBytes is the size of a summary's part (summary.go).
+	partBytes int
 }
 
 // Schedules says the working hours of (site, group), group "" the site's
@@ -147,7 +153,7 @@ func New(cfg Config) (*Index, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Index{cfg: cfg, sites: make(map[string]*siteEntry), lru: list.New(), readyCh: make(chan struct{})}, nil
+	return &Index{cfg: cfg, sites: make(map[string]*siteEntry), lru: list.New(), readyCh: make(chan struct{}), partBytes: partBytes}, nil
 }
 
 // Ready reports whether Run has started: each site's history is then read
