@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/hub/events"
 )
 
 // siteEntry is one site in memory: its index, filled and kept current by
@@ -153,7 +156,12 @@ func (x *Index) load(ctx context.Context, e *siteEntry) error {
 			target = m.Sequence
 		}
 	}
-	occ := jetstream.OrderedConsumerConfig{FilterSubjects: subjs, DeliverPolicy: jetstream.DeliverAllPolicy}
+	// One filter, the site's every subject, rather than the three of the
+	// types read: nats-server serves a consumer of several filters by
+	// scanning, which grows with the subjects the stream holds (4.8 s for
+	// 3,000 messages among 20,000 sites' subjects, against 10 ms with one
+	// filter); the site's other events are skipped here.
+	occ := jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + e.site + ".>"}, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if start > 0 {
 		occ.DeliverPolicy, occ.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start+1
 	}
@@ -171,7 +179,9 @@ func (x *Index) load(ctx context.Context, e *siteEntry) error {
 		if err == nil {
 			seq = md.Sequence.Stream
 		}
-		x.applyMsg(e, msg.Subject(), msg.Data(), seq)
+		if slices.Contains(subjs, msg.Subject()) {
+			x.applyMsg(e, msg.Subject(), msg.Data(), seq)
+		}
 		if err == nil && (md.NumPending == 0 || md.Sequence.Stream >= target) {
 			e.done(nil)
 		}

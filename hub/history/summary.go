@@ -291,5 +291,5 @@ func (b *builder) ready() []*part {
 
 // written drops the parts that ready returned and were written.
 func (b *builder) written(n int) {
-	b.parts = b.parts[n:]
+	b.parts = append([]*part(nil), b.parts[n:]...) // the written ones freed
 }
