@@ -138,7 +138,8 @@ func BenchmarkTimeline90Days(b *testing.B) {
 // stream: without summaries (every event read), with summaries on and none
 // written yet (every event read, and the 89 days over written), and with
 // them written (89 days of summaries read, then the last day's events: the
-// clock is at the end of the last day, which is not settled yet).
+// clock is at the end of the last day, which is not settled yet); then
+// the same with 600,000 events of 20,000 other sites in the stream.
 func BenchmarkReplay90Days(b *testing.B) {
 	encoded := benchEvents()
 	s := openSitesStream(b)
@@ -165,6 +166,19 @@ func BenchmarkReplay90Days(b *testing.B) {
 		})
 	})
 	b.Run("summaries=present", func(b *testing.B) {
+		firstTimeline(b, s, cfg, "acme", from, benchEnd, nil)
+	})
+	// Whatever else the stream holds: 600,000 events of 20,000 other
+	// sites over the same 90 days.
+	start := benchEnd.AddDate(0, 0, -benchDays)
+	for i := range 600_000 {
+		s.widget(fmt.Sprintf("site%05d", i%20_000), start.Add(time.Duration(i)*benchEnd.Sub(start)/600_000), presence.Online, presence.ReasonAgentsOnline)
+	}
+	s.flush()
+	b.Run("others=600000/summaries=none", func(b *testing.B) {
+		firstTimeline(b, s, Config{Now: cfg.Now}, "acme", from, benchEnd, nil)
+	})
+	b.Run("others=600000/summaries=present", func(b *testing.B) {
 		firstTimeline(b, s, cfg, "acme", from, benchEnd, nil)
 	})
 }

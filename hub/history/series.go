@@ -93,7 +93,10 @@ const (
 // index is the same whether it applies an event's op decoded from the
 // event or from a summary.
 type op struct {
-	seq    uint64
+	seq uint64
+	// stored is when the stream stored the event (ns), for the summary
+	// of which it is the last (summary.go); summaries keep no other.
+	stored int64
 	at     int64
 	kind   uint8
 	chosen bool

@@ -175,12 +175,13 @@ func (x *Index) load(ctx context.Context, e *siteEntry) error {
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		e.read.Add(1)
 		md, err := msg.Metadata()
-		var seq uint64
-		if err == nil {
-			seq = md.Sequence.Stream
-		}
 		if slices.Contains(subjs, msg.Subject()) {
-			x.applyMsg(e, msg.Subject(), msg.Data(), seq)
+			var seq uint64
+			var stored int64
+			if err == nil {
+				seq, stored = md.Sequence.Stream, md.Timestamp.UnixNano()
+			}
+			x.applyMsg(e, msg.Subject(), msg.Data(), seq, stored)
 		}
 		if err == nil && (md.NumPending == 0 || md.Sequence.Stream >= target) {
 			e.done(nil)
@@ -213,16 +214,16 @@ func (x *Index) Sites() []string {
 }
 
 // applyMsg adds one message of e's site, seq its sequence in the event
-// stream (0: unknown), to e's index and to the parts e builds. A message
-// that does not decode is in neither: a summary's range skips it, as
-// reading the stream does.
-func (x *Index) applyMsg(e *siteEntry, subject string, data []byte, seq uint64) {
+// stream (0: unknown) and stored when the stream stored it, to e's index
+// and to the parts e builds. A message that does not decode is in
+// neither: a summary's range skips it, as reading the stream does.
+func (x *Index) applyMsg(e *siteEntry, subject string, data []byte, seq uint64, stored int64) {
 	o, err := decodeOp(data)
 	if err != nil {
 		x.cfg.Logger.Warn("history: skipping an event that does not decode", "subject", subject, "err", err)
 		return
 	}
-	o.seq = seq
+	o.seq, o.stored = seq, stored
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.applyOp(e.idx, o)

@@ -98,10 +98,10 @@ func summarySubject(site string, day int64, n int) string {
 
 // link is one summary read from the stream.
 type link struct {
-	day      int64
-	n        int
-	from, to uint64
-	data     []byte
+	day int64
+	n   int
+	header
+	data []byte
 }
 
 // loadSummaries applies to e the site's summaries that follow on from
@@ -129,6 +129,7 @@ func (x *Index) loadSummaries(ctx context.Context, e *siteEntry, stream jetstrea
 		x.cfg.Logger.Warn("history: reading the site from the event stream alone", "site", e.site, "err", err)
 		return 0
 	}
+	chain = x.stillThere(ctx, stream, e.site, chain, info.State.FirstSeq)
 	var ops []op
 	for _, l := range chain {
 		ops = ops[:0]
@@ -183,8 +184,8 @@ func (x *Index) readChain(ctx context.Context, site string, epoch, firstSeq uint
 			pending--
 			l, ok := parseLink(m.Subject(), m.Data())
 			if ok {
-				if e, from, to, err := summaryRange(l.data); err == nil && e == epoch {
-					l.from, l.to = from, to
+				if h, err := summaryHeader(l.data); err == nil && h.epoch == epoch {
+					l.header = h
 					links = append(links, l)
 				}
 			}
@@ -208,6 +209,25 @@ func (x *Index) readChain(ctx context.Context, site string, epoch, firstSeq uint
 		}
 	}
 	return chain, nil
+}
+
+// stillThere returns the links of chain up to the last whose last message
+// is still the one the event stream holds at its sequence: after a
+// restore of the stream from an older backup, the summaries written since
+// name messages the stream does not hold, or holds others at their
+// sequences. Links before the stream's first sequence hold nothing that is
+// applied, and are kept.
+func (x *Index) stillThere(ctx context.Context, stream jetstream.Stream, site string, chain []link, firstSeq uint64) []link {
+	for i := len(chain) - 1; i >= 0 && chain[i].to >= firstSeq; i-- {
+		m, err := stream.GetMsg(ctx, chain[i].to)
+		if err == nil && m.Time.UnixNano() == chain[i].stored {
+			break
+		}
+		x.cfg.Logger.Warn("history: a summary names an event the event stream does not hold (restored from a backup?); reading the stream from the summary before it",
+			"subject", summarySubject(site, chain[i].day, chain[i].n), "seq", chain[i].to, "err", err)
+		chain = chain[:i]
+	}
+	return chain
 }
 
 // parseLink reads a summary's day and part from its subject.

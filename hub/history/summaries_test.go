@@ -252,8 +252,9 @@ func summarySubjects(t *testing.T, sums jetstream.Stream) []string {
 // each summary once between them, and a third writes nothing; a summary
 // that differs from what the events make (another writer's, another
 // version's, garbage) stops the summaries at it, and the events after the
-// one before it are read instead; summaries of an event stream deleted and
-// created again are not applied. Every answer is the events' own.
+// one before it are read instead, as does a summary whose last event the
+// stream no longer holds; summaries of an event stream deleted and created
+// again are not applied. Every answer is the events' own.
 func TestSummariesWrittenOnce(t *testing.T) {
 	s := openSitesStream(t)
 	sums := openSummaries(t, s)
@@ -298,6 +299,33 @@ func TestSummariesWrittenOnce(t *testing.T) {
 		t.Fatalf("a third replica wrote %v", after[len(stored):])
 	}
 
+	// The event stream no longer holds the last event of 2026-11-28's
+	// summary (as after a restore of the stream from an older backup):
+	// that summary is not applied, the events after 2026-11-27's are read.
+	m, err := sums.GetLastMsgForSubject(context.Background(), "presence.history.v1.acme.2026-11-28.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := summaryHeader(m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events0, err := s.js.Stream(context.Background(), events.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events0.DeleteMsg(context.Background(), h.to); err != nil {
+		t.Fatal(err)
+	}
+	want = answers(t, index(""), "acme", now)
+	r := index(DefaultSummaries)
+	if answers(t, r, "acme", now) != want {
+		t.Fatal("without the last event of a summary: the answers differ from the events'")
+	}
+	if n := r.sites["acme"].summaries.Load(); n != 2 {
+		t.Fatalf("applied %d summaries, want the 2 whose last events the stream holds", n)
+	}
+
 	// The event stream is deleted and created again, with other events:
 	// its sequences start again, and the summaries of the old one are not
 	// applied.
@@ -330,7 +358,7 @@ func TestSummaryFormat(t *testing.T) {
 		{seq: 4, at: t0, kind: opAvailability, id: "alice", v: 2, w: 0, chosen: true},
 		{seq: 9, at: t0 + 2000, kind: opWidget, id: "", v: 1, w: 3},
 		{seq: 10, at: t0 + 1000, kind: opAvailability, id: "bob", v: 0, w: 1}, // late: 2026-11-30
-		{seq: 12, at: t0 + 5000, kind: opOther},
+		{seq: 12, at: t0 + 5000, kind: opOther, stored: 77},
 	}
 	build := func() *builder {
 		b := &builder{day: -1 << 62, limit: partBytes, epoch: 42}
@@ -345,11 +373,13 @@ func TestSummaryFormat(t *testing.T) {
 	}
 	var got []op
 	enc := b.parts[1].encode()
-	if err := decodeSummary(enc, func(o op) { got = append(got, o) }); err != nil || fmt.Sprint(got) != fmt.Sprint(ops[2:]) {
-		t.Fatalf("decoded %v, %v; want %v", got, err, ops[2:])
+	want := append([]op(nil), ops[2:]...)
+	want[len(want)-1].stored = 0 // a part keeps its last event's only
+	if err := decodeSummary(enc, func(o op) { got = append(got, o) }); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("decoded %v, %v; want %v", got, err, want)
 	}
-	if epoch, from, to, err := summaryRange(enc); epoch != 42 || from != 4 || to != 12 || err != nil {
-		t.Fatalf("range: %d %d %d %v", epoch, from, to, err)
+	if h, err := summaryHeader(enc); h != (header{epoch: 42, from: 4, to: 12, stored: 77}) || err != nil {
+		t.Fatalf("header: %+v, %v", h, err)
 	}
 	if again := build().parts[1].encode(); string(again) != string(enc) {
 		t.Fatal("the same ops made other bytes")

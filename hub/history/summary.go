@@ -23,11 +23,16 @@ import (
 //
 // A summary names the event stream it was read from by the stream's
 // creation time (epoch): sequences mean nothing in a stream deleted and
-// created again, so a reader ignores the summaries of another epoch.
+// created again, so a reader ignores the summaries of another epoch. It
+// also says when the stream stored its last message (stored, the
+// message's timestamp in the stream, ns): a stream restored from a backup
+// older than the summary holds another message at that sequence, or none,
+// and a reader ignores the summary and those after it.
 //
 // Layout, version 1 (all integers unsigned varints unless said):
 //
-//	version (1 byte) | epoch | from | to | ids: count, then each: length, bytes |
+//	version (1 byte) | epoch | from | to | stored |
+//	ids: count, then each: length, bytes |
 //	ops: count, then each: seq - previous seq (the first: seq - from) |
 //	kind, with chosen as bit 2 (1 byte) | at - previous at (zig-zag
 //	signed varint; the first: at) | [id's index | codes, v | w<<4 (1 byte),
@@ -58,13 +63,18 @@ func dayDate(day int64) string {
 	return time.UnixMilli(day * dayMillis).UTC().Format(time.DateOnly)
 }
 
-// part is one summary being built, or read.
+// header is what a summary says of itself (see above).
+type header struct {
+	epoch    uint64
+	from, to uint64
+	stored   int64
+}
+
+// part is one summary being built.
 type part struct {
-	day   int64
-	n     int
-	epoch uint64
-	from  uint64
-	to    uint64
+	day int64
+	n   int
+	header
 	// sealed says the part is being written: what comes after it goes to
 	// the next part.
 	sealed bool
@@ -79,7 +89,7 @@ type part struct {
 }
 
 func newPart(epoch uint64, day int64, n int, from uint64) *part {
-	return &part{day: day, n: n, epoch: epoch, from: from, to: from, seq: from, idx: make(map[string]uint32)}
+	return &part{day: day, n: n, header: header{epoch: epoch, from: from, to: from}, seq: from, idx: make(map[string]uint32)}
 }
 
 // size is about the part's encoded size.
@@ -105,7 +115,7 @@ func (p *part) add(o op) {
 		p.ops = binary.AppendUvarint(p.ops, uint64(i))
 		p.ops = append(p.ops, o.v|o.w<<4)
 	}
-	p.seq, p.at, p.to = o.seq, o.at, o.seq
+	p.seq, p.at, p.to, p.stored = o.seq, o.at, o.seq, o.stored
 	p.nOps++
 }
 
@@ -116,6 +126,7 @@ func (p *part) encode() []byte {
 	b = binary.AppendUvarint(b, p.epoch)
 	b = binary.AppendUvarint(b, p.from)
 	b = binary.AppendUvarint(b, p.to)
+	b = binary.AppendUvarint(b, uint64(p.stored))
 	b = binary.AppendUvarint(b, uint64(len(p.ids)))
 	for _, id := range p.ids {
 		b = binary.AppendUvarint(b, uint64(len(id)))
@@ -127,29 +138,32 @@ func (p *part) encode() []byte {
 
 var errSummary = errors.New("malformed summary")
 
-// summaryRange returns the epoch, from and to of an encoded summary,
-// checking its version.
-func summaryRange(b []byte) (epoch, from, to uint64, err error) {
+// summaryHeader returns the header of an encoded summary, checking its
+// version.
+func summaryHeader(b []byte) (header, error) {
 	r := reader{b: b}
+	return r.header()
+}
+
+func (r *reader) header() (header, error) {
 	if v := r.byte(); v != summaryVersion {
-		return 0, 0, 0, fmt.Errorf("summary version %d, this replica reads %d", v, summaryVersion)
+		return header{}, fmt.Errorf("summary version %d, this replica reads %d", v, summaryVersion)
 	}
-	epoch, from, to = r.uvarint(), r.uvarint(), r.uvarint()
-	if r.err != nil || to < from {
-		return 0, 0, 0, errSummary
+	h := header{epoch: r.uvarint(), from: r.uvarint(), to: r.uvarint(), stored: int64(r.uvarint())}
+	if r.err != nil || h.to < h.from {
+		return header{}, errSummary
 	}
-	return epoch, from, to, nil
+	return h, nil
 }
 
 // decodeSummary calls f with each op of an encoded summary, in order.
 func decodeSummary(b []byte, f func(op)) error {
 	r := reader{b: b}
-	if v := r.byte(); v != summaryVersion {
-		return fmt.Errorf("summary version %d, this replica reads %d", v, summaryVersion)
+	h, err := r.header()
+	if err != nil {
+		return err
 	}
-	r.uvarint() // epoch
-	seq := r.uvarint()
-	r.uvarint() // to
+	seq := h.from
 	n := r.uvarint()
 	if n > uint64(len(b)) {
 		return errSummary
