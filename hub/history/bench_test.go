@@ -167,6 +167,11 @@ func BenchmarkReplay90Days(b *testing.B) {
 	})
 	b.Run("summaries=present", func(b *testing.B) {
 		firstTimeline(b, s, cfg, "acme", from, benchEnd, nil)
+		info, err := sums.Info(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(info.State.Bytes)/float64(info.State.Msgs), "B/summary")
 	})
 	// Whatever else the stream holds: 600,000 events of 20,000 other
 	// sites over the same 90 days.
