@@ -176,11 +176,15 @@ func (x *Index) readChain(ctx context.Context, site string, epoch, firstSeq uint
 	}()
 	var links []link
 	for pending := cons.CachedInfo().NumPending; pending > 0; {
-		batch, err := cons.Fetch(int(min(pending, 256)))
+		// Without waiting: a summary that expired since the consumer
+		// began is not waited for.
+		batch, err := cons.FetchNoWait(int(min(pending, 256)))
 		if err != nil {
 			return nil, fmt.Errorf("failed to read site %s in history summaries stream %q: %w", site, x.cfg.Summaries, err)
 		}
+		got := 0
 		for m := range batch.Messages() {
+			got++
 			pending--
 			l, ok := parseLink(m.Subject(), m.Data())
 			if ok {
@@ -192,6 +196,9 @@ func (x *Index) readChain(ctx context.Context, site string, epoch, firstSeq uint
 		}
 		if err := batch.Error(); err != nil {
 			return nil, fmt.Errorf("failed to read site %s in history summaries stream %q: %w", site, x.cfg.Summaries, err)
+		}
+		if got == 0 {
+			break
 		}
 	}
 	slices.SortFunc(links, func(a, b link) int { return cmp.Or(cmp.Compare(a.from, b.from), cmp.Compare(a.to, b.to)) })
@@ -251,7 +258,10 @@ func parseLink(subject string, data []byte) (link, bool) {
 // day's end, clocks apart by more than SettleAfter), e writes no more, and
 // readers read the event stream from that part on.
 func (x *Index) writeSummaries(ctx context.Context, e *siteEntry) {
-	if !e.writing.TryLock() {
+	x.mu.RLock()
+	ready := e.b != nil && e.b.anyReady()
+	x.mu.RUnlock()
+	if !ready || !e.writing.TryLock() {
 		return
 	}
 	defer e.writing.Unlock()

@@ -287,6 +287,11 @@ func (b *builder) add(o op) {
 	b.to = o.seq
 }
 
+// anyReady reports whether ready would return a part.
+func (b *builder) anyReady() bool {
+	return len(b.parts) > 1 || len(b.parts) == 1 && b.parts[0].day < b.settled
+}
+
 // ready returns the parts that are complete, sealing them: every part but
 // the last (a later part began after it, because its day was over or it
 // was full), and the last once its day ended long enough ago when the site
