@@ -62,7 +62,7 @@ func openStores(ctx context.Context, cfg *serveConfig, nc *nats.Conn, reg promet
 	hcfg := history.Config{JetStream: js, Stream: cfg.eventStream, Retention: cfg.eventRetention, Sites: cfg.historySites, Logger: log}
 	if cfg.historySums != "none" {
 		openCtx, cancel = context.WithTimeout(ctx, cfg.startupTimeout)
-		_, err = history.OpenSummaries(openCtx, js, history.SummariesConfig{Name: cfg.historySums, Retention: cfg.eventRetention, Replicas: cfg.kvReplicas})
+		_, err = history.OpenSummaries(openCtx, js, events.StreamConfig{Name: cfg.historySums, Retention: cfg.eventRetention, Replicas: cfg.kvReplicas})
 		cancel()
 		if err != nil {
 			return nil, err

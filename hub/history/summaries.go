@@ -48,38 +48,23 @@ const (
 	summaryMargin = 2 * 24 * time.Hour
 )
 
-// SummariesConfig says how the summaries' stream is created.
-type SummariesConfig struct {
-	Name      string        // default DefaultSummaries
-	Retention time.Duration // the event stream's; default events.DefaultRetention
-	Replicas  int           // default 1
-}
-
 // OpenSummaries creates the summaries' stream, or updates an existing one
-// to cfg: it keeps summaries two days longer than the event stream keeps
-// events.
-func OpenSummaries(ctx context.Context, js jetstream.JetStream, cfg SummariesConfig) (jetstream.Stream, error) {
+// to cfg (its Name by default DefaultSummaries, its Retention the event
+// stream's): it keeps summaries two days longer than the event stream
+// keeps events.
+func OpenSummaries(ctx context.Context, js jetstream.JetStream, cfg events.StreamConfig) (jetstream.Stream, error) {
 	if cfg.Name == "" {
 		cfg.Name = DefaultSummaries
 	}
-	if cfg.Retention == 0 {
-		cfg.Retention = events.DefaultRetention
-	}
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
-	}
-	var s jetstream.Stream
-	err := jsretry.Open(ctx, func(ctx context.Context) (err error) {
-		s, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        cfg.Name,
-			Description: "presencehub: daily summaries of the event stream for the history (docs/events.md#history)",
-			Subjects:    []string{SummarySubjectPrefix + ">"},
-			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      cfg.Retention + summaryMargin,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-		})
-		return err
+	cfg = cfg.WithDefaults()
+	s, err := jsretry.OpenStream(ctx, js, jetstream.StreamConfig{
+		Name:        cfg.Name,
+		Description: "presencehub: daily summaries of the event stream for the history (docs/events.md#daily-summaries)",
+		Subjects:    []string{SummarySubjectPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      cfg.Retention + summaryMargin,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to open history summaries stream %q: %w", cfg.Name, err)

@@ -18,7 +18,7 @@ import (
 // openSummaries creates the summaries' stream on s's server.
 func openSummaries(tb testing.TB, s *sitesStream) jetstream.Stream {
 	tb.Helper()
-	st, err := OpenSummaries(context.Background(), s.js, SummariesConfig{})
+	st, err := OpenSummaries(context.Background(), s.js, events.StreamConfig{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -270,7 +270,19 @@ func TestSummariesWrittenOnce(t *testing.T) {
 	index := func(summaries string) *Index {
 		return runIndex(t, s, Config{Now: func() time.Time { return now }, Summaries: summaries})
 	}
-	want := answers(t, index(""), "acme", now)
+	// check compares a new index's answers with summaries to the events'
+	// alone, and counts the summaries it applied.
+	check := func(phase string, summaries int64) {
+		t.Helper()
+		want := answers(t, index(""), "acme", now)
+		x := index(DefaultSummaries)
+		if answers(t, x, "acme", now) != want {
+			t.Fatalf("%s: the answers differ from the events'", phase)
+		}
+		if n := x.sites["acme"].summaries.Load(); n != summaries {
+			t.Fatalf("%s: applied %d summaries, want %d", phase, n, summaries)
+		}
+	}
 	a, b := index(DefaultSummaries), index(DefaultSummaries)
 	got := make(chan string, 2)
 	for _, x := range []*Index{a, b} {
@@ -289,13 +301,7 @@ func TestSummariesWrittenOnce(t *testing.T) {
 	if fmt.Sprint(stored) != "[presence.history.v1.acme.2026-11-29.0 presence.history.v1.acme.2026-11-26.0 presence.history.v1.acme.2026-11-27.0 presence.history.v1.acme.2026-11-28.0]" {
 		t.Fatalf("summaries stored: %v; want each day before the garbage once", stored)
 	}
-	c := index(DefaultSummaries)
-	if answers(t, c, "acme", now) != want {
-		t.Fatal("with summaries up to the garbage: the answers differ from the events'")
-	}
-	if n := c.sites["acme"].summaries.Load(); n != 3 {
-		t.Fatalf("applied %d summaries, want the 3 before the garbage", n)
-	}
+	check("summaries up to the garbage", 3)
 	if after := summarySubjects(t, sums); len(after) != len(stored) {
 		t.Fatalf("a third replica wrote %v", after[len(stored):])
 	}
@@ -311,21 +317,14 @@ func TestSummariesWrittenOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events0, err := s.js.Stream(context.Background(), events.DefaultStream)
+	evs, err := s.js.Stream(context.Background(), events.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := events0.DeleteMsg(context.Background(), h.to); err != nil {
+	if err := evs.DeleteMsg(context.Background(), h.to); err != nil {
 		t.Fatal(err)
 	}
-	want = answers(t, index(""), "acme", now)
-	r := index(DefaultSummaries)
-	if answers(t, r, "acme", now) != want {
-		t.Fatal("without the last event of a summary: the answers differ from the events'")
-	}
-	if n := r.sites["acme"].summaries.Load(); n != 2 {
-		t.Fatalf("applied %d summaries, want the 2 whose last events the stream holds", n)
-	}
+	check("without the last event of a summary", 2)
 
 	// The event stream is deleted and created again, with other events:
 	// its sequences start again, and the summaries of the old one are not
@@ -338,14 +337,7 @@ func TestSummariesWrittenOnce(t *testing.T) {
 	}
 	s.history("acme", day0, 3, 50, 5)
 	s.flush()
-	want = answers(t, index(""), "acme", now)
-	d := index(DefaultSummaries)
-	if answers(t, d, "acme", now) != want {
-		t.Fatal("after the event stream was created again: the answers differ from the events'")
-	}
-	if n := d.sites["acme"].summaries.Load(); n != 0 {
-		t.Fatalf("applied %d summaries of the deleted event stream", n)
-	}
+	check("after the event stream was created again", 0)
 }
 
 // TestSummaryFormat: a part's bytes give back its ops, the same ops make

@@ -218,17 +218,17 @@ func (r *reader) byte() byte {
 
 func (r *reader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errSummary
-		r.b = nil
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
+	return advance(r, v, n)
 }
 
 func (r *reader) varint() int64 {
 	v, n := binary.Varint(r.b)
+	return advance(r, v, n)
+}
+
+// advance takes the n bytes of a varint v off r, or sets r.err when n
+// says there was none.
+func advance[T uint64 | int64](r *reader, v T, n int) T {
 	if n <= 0 {
 		r.err = errSummary
 		r.b = nil
