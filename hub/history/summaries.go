@@ -31,6 +31,7 @@ import (
 // queries of the site (no timer), and a write that fails is tried again at
 // the site's next query.
 const (
+	// DefaultSummaries is the summaries' stream by default.
 	DefaultSummaries = "PRESENCE_HISTORY"
 	// SummarySubjectPrefix starts every summary's subject.
 	SummarySubjectPrefix = "presence.history."
