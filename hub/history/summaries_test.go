@@ -122,10 +122,11 @@ func answers(t *testing.T, x *Index, site string, now time.Time) string {
 // events after them answers every timeline and report exactly as the site
 // read from its events alone: after the summaries of the days over are
 // written by the first replica that reads the site, with events that come
-// after their day's summary was written (a late retried event), the next
-// day's summary written once it is over, and the stream's oldest events
-// gone. Parts of 256 KiB (one a day) and of 60 bytes (many a day, more
-// summaries than one fetch of them brings).
+// after their day's summary was written (a late retried event), after the
+// next day's summary was written by the replica that still follows the
+// site (at its first query once an event of the day after came), and once
+// the stream's oldest events are gone. Parts of 256 KiB (one a day) and of
+// 60 bytes (many a day, more summaries than one fetch of them brings).
 func TestSummariesAnswerAsTheEvents(t *testing.T) {
 	for _, size := range []int{partBytes, 60} {
 		t.Run(fmt.Sprintf("part=%d", size), func(t *testing.T) { testSummariesAnswer(t, size) })
@@ -147,20 +148,20 @@ func testSummariesAnswer(t *testing.T, size int) {
 		x.partBytes = size
 		return x
 	}
-	compare := func(phase string, now time.Time) *siteEntry {
+	compare := func(phase string, now time.Time) (*siteEntry, *Index) {
 		t.Helper()
 		raw, sum := index(now, ""), index(now, DefaultSummaries)
 		want, got := answers(t, raw, "acme", now), answers(t, sum, "acme", now)
 		if got != want {
 			t.Fatalf("%s: with summaries:\n%s\nfrom the events alone:\n%s", phase, got, want)
 		}
-		return sum.sites["acme"]
+		return sum.sites["acme"], sum
 	}
 
 	// The first replica reads the site from the events and writes the
 	// days that ended more than SettleAfter ago: all but today, of which
 	// only full parts.
-	first := compare("the first read", now)
+	first, following := compare("the first read", now)
 	if n := first.summaries.Load(); n != 0 {
 		t.Fatalf("the first read applied %d summaries, want none", n)
 	}
@@ -175,7 +176,7 @@ func testSummariesAnswer(t *testing.T, size int) {
 	}
 
 	// The next replica reads them, and the events of today after them.
-	next := compare("with summaries", now)
+	next, _ := compare("with summaries", now)
 	tail := 0
 	for i, at := range published {
 		if at.After(now.Truncate(24 * time.Hour)) {
@@ -201,12 +202,37 @@ func testSummariesAnswer(t *testing.T, size int) {
 	s.flush()
 	compare("late events", now)
 
-	// A day later the first replica of the day writes 2026-12-01, with
-	// the late events in it; the next reads no event at all.
+	// The first replica still follows the site: once an event of the
+	// next day came, its next query writes 2026-12-01 (with the late
+	// events in it); a new replica reads no event of that day.
+	s.widget("acme", now.Add(20*time.Hour), presence.Online, presence.ReasonAgentsOnline)
+	s.flush()
+	tomorrow := dayOf(now.Add(20 * time.Hour).UnixMilli())
+	deadline := time.Now().Add(15 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := following.Timeline(context.Background(), "acme", day0, now, Selection{}); err != nil {
+			t.Fatal(err)
+		}
+		following.mu.RLock()
+		done := first.b != nil && len(first.b.parts) == 1 && first.b.parts[0].day == tomorrow
+		following.mu.RUnlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replica that follows the site did not write 2026-12-01")
+		}
+		<-tick.C // the site's consumer, a NATS goroutine, reads the new event
+	}
+	if written := summarySubjects(t, sums); !strings.Contains(written[len(written)-1], ".acme.2026-12-01.") {
+		t.Fatalf("the last summary written is %s, want 2026-12-01's", written[len(written)-1])
+	}
 	later := now.Add(24 * time.Hour)
 	compare("the next day's first read", later)
-	if got := compare("the next day", later).read.Load(); got != 0 {
-		t.Fatalf("the next day: read %d events after the summaries, want none", got)
+	if e, _ := compare("the next day", later); e.read.Load() != 1 {
+		t.Fatalf("the next day: read %d events after the summaries, want the next day's one", e.read.Load())
 	}
 	if n := len(summarySubjects(t, sums)); n <= len(subjects) {
 		t.Fatalf("%d summaries after the next day, want more than %d", n, len(subjects))
