@@ -123,7 +123,8 @@ func decodeOp(data []byte) (op, error) {
 	return o, nil
 }
 
-// apply adds one event of s's site to s.
+// apply adds one event of s's site to s, outside any summary: for the
+// tests and benchmarks that build an index without a stream.
 func (x *Index) apply(s *siteIndex, subject string, data []byte) {
 	o, err := decodeOp(data)
 	if err != nil {
