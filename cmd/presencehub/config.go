@@ -77,6 +77,7 @@ type serveConfig struct {
 	eventStream    string
 	eventRetention time.Duration
 	historySites   int
+	historySums    string
 	webhooks       webhookFlags
 	// explicit holds the flags given on the command line or in the
 	// environment, by name.
@@ -113,6 +114,9 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.eventStream, "events-stream", events.DefaultStream, "JetStream stream of availability events, subjects presence.events.<site>.<type> (docs/events.md); \"none\" publishes no events")
 	fs.DurationVar(&c.eventRetention, "events-retention", events.DefaultRetention, "how long the event stream keeps events")
 	fs.IntVar(&c.historySites, "history-sites", history.DefaultSites, "sites whose history one replica keeps in memory, the least recently asked dropped beyond it")
+	// The summaries make a site's first query read a summary a day
+	// instead of every event (docs/events.md#history).
+	fs.StringVar(&c.historySums, "history-summaries", history.DefaultSummaries, "JetStream stream of the history's daily summaries of each site's events, subjects presence.history.v<format>.<site>.<day>.<part>, kept two days longer than --events-retention; \"none\" writes and reads none (every site's first query reads its events)")
 	fs.DurationVar(&c.webhooks.timeout, "webhook-timeout", webhook.DefaultTimeout, "how long a webhook endpoint has to answer one delivery before the attempt counts as failed")
 	fs.StringVar(&c.webhooks.retrySchedule, "webhook-retry-schedule", durationList(webhook.DefaultRetrySchedule), "comma list of delays between a webhook event's attempts (each gets up to a tenth more, at random); after the last attempt the event is given up")
 	fs.BoolVar(&c.webhooks.allowPrivate, "webhook-allow-private", false, "allow webhook URLs on loopback, private and link-local addresses, and plain http (tests, private networks)")
@@ -281,6 +285,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.historySites < 1 {
 		return fmt.Errorf("invalid --history-sites %d: at least 1", c.historySites)
+	}
+	if c.historySums != "none" && !bucketName.MatchString(c.historySums) {
+		return fmt.Errorf("invalid --history-summaries %q: letters, digits, _ and - only, or none", c.historySums)
+	}
+	if c.historySums != "none" && c.historySums == c.eventStream {
+		return fmt.Errorf("invalid --history-summaries %q: the event stream's name (--events-stream)", c.historySums)
 	}
 	if c.maxDevices < 1 {
 		return fmt.Errorf("invalid --max-devices %d: at least 1", c.maxDevices)

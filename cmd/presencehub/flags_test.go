@@ -10,6 +10,7 @@ import (
 
 	"github.com/presencehub/presencehub/hub"
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/transport"
 )
@@ -114,6 +115,36 @@ func TestRuleWorkersFlag(t *testing.T) {
 			t.Errorf("--rule-workers %s: got %v, want valid", tc.value, err)
 		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "invalid --rule-workers "+tc.value)):
 			t.Errorf("--rule-workers %s: got %v, want an error naming the flag and the value", tc.value, err)
+		}
+	}
+}
+
+// --history-sites and --history-summaries default to the history's, and
+// refuse what would leave no site in memory or name no stream of their
+// own: a summaries stream named like the event stream would take its
+// subjects.
+func TestHistoryFlags(t *testing.T) {
+	if c := parseServe(t); c.historySites != history.DefaultSites || c.historySums != history.DefaultSummaries {
+		t.Errorf("got defaults %d, %q, want the history's %d, %q", c.historySites, c.historySums, history.DefaultSites, history.DefaultSummaries)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string // "" when valid
+	}{
+		{[]string{"--history-sites", "1"}, ""},
+		{[]string{"--history-sites", "0"}, "invalid --history-sites 0"},
+		{[]string{"--history-summaries", "none"}, ""},
+		{[]string{"--history-summaries", "none", "--events-stream", "none"}, ""},
+		{[]string{"--history-summaries", "ACME_HISTORY"}, ""},
+		{[]string{"--history-summaries", "pres.ence"}, `invalid --history-summaries "pres.ence"`},
+		{[]string{"--history-summaries", "EVENTS", "--events-stream", "EVENTS"}, `invalid --history-summaries "EVENTS": the event stream's name`},
+	} {
+		err := parseServe(t, tc.args...).validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: got %v, want valid", tc.args, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: got %v, want an error containing %q", tc.args, err, tc.want)
 		}
 	}
 }

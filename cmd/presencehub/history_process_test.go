@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/hub/events"
+	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
 	"github.com/presencehub/presencehub/protocol"
@@ -22,7 +23,8 @@ import (
 
 // TestHistorySurvivesEveryReplica: two hubs serve the history; both are
 // killed; a new one answers the same timeline, read from the event stream.
-// A hub with --events-stream none answers 404.
+// The hubs create the summaries stream. A hub with --events-stream none
+// answers 404.
 func TestHistorySurvivesEveryReplica(t *testing.T) {
 	ns := natstest.Start(t)
 	args := func(id string) []string {
@@ -71,6 +73,17 @@ func TestHistorySurvivesEveryReplica(t *testing.T) {
 	}
 	timeline(a)
 	timeline(b)
+	// The hubs created the history's summaries stream (--history-summaries),
+	// kept two days longer than the events.
+	ctx, cancel := context.WithTimeout(context.Background(), procWait)
+	defer cancel()
+	sums, err := js.Stream(ctx, history.DefaultSummaries)
+	if err != nil {
+		t.Fatalf("the summaries stream: %v", err)
+	}
+	if got, want := sums.CachedInfo().Config.MaxAge, events.DefaultRetention+48*time.Hour; got != want {
+		t.Fatalf("summaries kept %v, want %v", got, want)
+	}
 	a.kill()
 	b.kill()
 	timeline(startHub(t, "C", args("C")...))

@@ -58,8 +58,18 @@ func openStores(ctx context.Context, cfg *serveConfig, nc *nats.Conn, reg promet
 		return nil, err
 	}
 	// The history of the timeline and report API, read from the
-	// event stream (docs/protocol.md#history).
-	if st.history, err = history.New(history.Config{JetStream: js, Stream: cfg.eventStream, Retention: cfg.eventRetention, Sites: cfg.historySites, Logger: log}); err != nil {
+	// event stream and the daily summaries of it (docs/events.md#history).
+	hcfg := history.Config{JetStream: js, Stream: cfg.eventStream, Retention: cfg.eventRetention, Sites: cfg.historySites, Logger: log}
+	if cfg.historySums != "none" {
+		openCtx, cancel = context.WithTimeout(ctx, cfg.startupTimeout)
+		_, err = history.OpenSummaries(openCtx, js, events.StreamConfig{Name: cfg.historySums, Retention: cfg.eventRetention, Replicas: cfg.kvReplicas})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		hcfg.Summaries = cfg.historySums
+	}
+	if st.history, err = history.New(hcfg); err != nil {
 		return nil, err
 	}
 	return st, nil

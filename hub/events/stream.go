@@ -17,31 +17,33 @@ type StreamConfig struct {
 	Replicas  int           // default 1; as the bucket's
 }
 
+// WithDefaults returns c with the defaults of its zero fields.
+func (c StreamConfig) WithDefaults() StreamConfig {
+	if c.Name == "" {
+		c.Name = DefaultStream
+	}
+	if c.Retention == 0 {
+		c.Retention = DefaultRetention
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	return c
+}
+
 // OpenStream creates the event stream, or updates an existing one to
 // cfg, as OpenBucket does for the bucket.
 func OpenStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
-	if cfg.Name == "" {
-		cfg.Name = DefaultStream
-	}
-	if cfg.Retention == 0 {
-		cfg.Retention = DefaultRetention
-	}
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
-	}
-	var s jetstream.Stream
-	err := jsretry.Open(ctx, func(ctx context.Context) (err error) {
-		s, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        cfg.Name,
-			Description: "presencehub: availability events (docs/events.md)",
-			Subjects:    []string{SubjectPrefix + ">"},
-			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      cfg.Retention,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-			Duplicates:  DuplicateWindow,
-		})
-		return err
+	cfg = cfg.WithDefaults()
+	s, err := jsretry.OpenStream(ctx, js, jetstream.StreamConfig{
+		Name:        cfg.Name,
+		Description: "presencehub: availability events (docs/events.md)",
+		Subjects:    []string{SubjectPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      cfg.Retention,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  DuplicateWindow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to open event stream %q: %w", cfg.Name, err)

@@ -11,11 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/presencehub/presencehub/hub/events"
-	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
@@ -132,87 +128,5 @@ func BenchmarkTimeline90Days(b *testing.B) {
 		if _, err := x.Timeline(context.Background(), "acme", from, benchEnd, Selection{}); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// BenchmarkReplay90Days: a new index answers its first timeline of the
-// site, reading the site's 90 days from a real event stream.
-func BenchmarkReplay90Days(b *testing.B) {
-	encoded := benchEvents()
-	ns := natstest.Start(b)
-	nc := natstest.Connect(b, ns)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := events.OpenStream(ctx, js, events.StreamConfig{}); err != nil {
-		b.Fatal(err)
-	}
-	for i, e := range encoded {
-		if i%2000 == 0 {
-			<-js.PublishAsyncComplete()
-		}
-		var ev events.Event
-		json.Unmarshal(e, &ev)
-		m := nats.NewMsg(ev.Subject())
-		m.Data = e
-		if _, err := js.PublishMsgAsync(m); err != nil {
-			b.Fatal(err)
-		}
-	}
-	<-js.PublishAsyncComplete()
-	defer b.ReportMetric(float64(len(encoded)), "events")
-	for b.Loop() {
-		x, err := New(Config{JetStream: js, Now: func() time.Time { return benchEnd }})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- x.Run(ctx) }()
-		if _, err := x.Timeline(ctx, "acme", benchEnd.Add(-time.Hour), benchEnd, Selection{}); err != nil {
-			b.Fatal(err)
-		}
-		cancel()
-		<-done
-	}
-}
-
-// BenchmarkFirstTimelineOtherSites: a fresh index's first timeline of one
-// site with 3,000 events of its own, while the stream also holds 150,000,
-// then 600,000 events of 2,000 other sites. Neither its time nor the
-// index's memory should grow with the other sites.
-func BenchmarkFirstTimelineOtherSites(b *testing.B) {
-	s := openSitesStream(b)
-	for i := range 3000 {
-		st := []presence.Status{presence.Online, presence.Busy, presence.Offline}[i%3]
-		s.widget("acme", sitesT0.Add(time.Duration(i)*time.Minute), st, presence.ReasonAgentsOnline)
-	}
-	others := 0
-	for _, total := range []int{150_000, 600_000} {
-		for ; others < total; others++ {
-			s.widget(fmt.Sprintf("site%04d", others%2000), sitesT0.Add(time.Duration(others)*time.Second), presence.Online, presence.ReasonAgentsOnline)
-		}
-		s.flush()
-		b.Run(fmt.Sprintf("others=%d", total), func(b *testing.B) {
-			now := sitesT0.Add(60 * 24 * time.Hour)
-			var heap float64
-			for b.Loop() {
-				var before, after runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
-				x := runIndex(b, s, Config{Now: func() time.Time { return now }})
-				tl, err := x.Timeline(context.Background(), "acme", sitesT0, now, Selection{})
-				if err != nil || len(tl.Widgets) != 1 || len(tl.Widgets[0].Intervals) != 3000 {
-					b.Fatalf("got %v, %+v", err, tl.Widgets)
-				}
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				heap = float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
-				runtime.KeepAlive(x)
-			}
-			b.ReportMetric(heap, "heap-MiB")
-		})
 	}
 }

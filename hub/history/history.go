@@ -8,28 +8,38 @@
 // effective status changed (agent.status, agent.availability), and per
 // group the instants its widget changed (widget.status), stamped with the
 // events' timestamps. It holds nothing that is not in the stream: a site
-// is loaded at its first query by reading that site's own subjects from
-// the stream's start (presence.events.<site>.<type> of the three types,
-// nothing of other sites), and kept current by the same ordered consumer
-// while it stays in memory; beyond Config.Sites sites the least recently
-// asked is dropped (and read again if asked again). So history survives a
-// restart of every replica for as long as the stream retains it, and a
-// replica's start reads nothing. Points older than the retention are
-// dropped as new ones arrive.
+// is loaded at its first query by reading that site's daily summaries,
+// when there are (Config.Summaries: a stream of their own, one message per
+// part of a UTC day, written once by the replicas that read the days'
+// events), then that site's own subjects of the event stream after them,
+// or from the stream's start (presence.events.<site>.>, nothing of other
+// sites), and kept current by the same ordered consumer while it stays in
+// memory; beyond Config.Sites sites the least recently asked is dropped
+// (and read again if asked again). A summary holds what the index reads of
+// each of a run of the site's events, so that the index built from the
+// summaries and the events after them is the one built from the events
+// alone, and so are the answers. So history survives a restart of every
+// replica for as long as the stream retains it, and a replica's start
+// reads nothing. Points older than the retention are dropped as new ones
+// arrive.
 //
 // The Index, its lifetime and the range every query checks are in
 // history.go; loading, following and dropping sites in sites.go; the
 // series it keeps and how an event is added to them in series.go; the
+// summaries' format and how a site's events are cut into them in
+// summary.go, their stream, reading and writing in summaries.go; the
 // queries in timeline.go and report.go (with its CSV). It serves no HTTP:
 // the transport's admin API calls it.
 //
 // Goroutines: none of its own. A query that finds its site not in memory
-// starts the site's ordered consumer (on the query's goroutine, without
-// the index's lock) and waits for it to catch up, at most until the
-// query's context is done; the consumer's handler runs on the NATS
-// client's goroutines and applies each event under the index's lock. Run
-// only waits for its context, then stops every site's consumer. Queries
-// run on the caller's goroutine under a read lock.
+// reads its summaries and starts the site's ordered consumer (on the
+// query's goroutine, without the index's lock) and waits for it to catch
+// up, at most until the query's context is done; the consumer's handler
+// runs on the NATS client's goroutines and applies each event under the
+// index's lock. A query then writes the site's summaries that are
+// complete and not written yet, on its goroutine. Run only waits for its
+// context, then stops every site's consumer. Queries run on the caller's
+// goroutine under a read lock.
 package history
 
 import (
@@ -71,6 +81,10 @@ type Config struct {
 	// Sites is how many sites' histories are kept in memory, the least
 	// recently asked dropped beyond it; default DefaultSites.
 	Sites int
+	// Summaries is the stream of the sites' daily summaries, created by
+	// OpenSummaries (summaries.go); "" reads and writes none, and every
+	// site is read from the event stream alone.
+	Summaries string
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -110,6 +124,8 @@ type Index struct {
 	readyCh chan struct{}
 	// hours, when set, says the working hours of sites and groups.
 	hours Schedules
+	// partBytes is the size of a summary's part (summary.go).
+	partBytes int
 }
 
 // Schedules says the working hours of (site, group), group "" the site's
@@ -147,7 +163,7 @@ func New(cfg Config) (*Index, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Index{cfg: cfg, sites: make(map[string]*siteEntry), lru: list.New(), readyCh: make(chan struct{})}, nil
+	return &Index{cfg: cfg, sites: make(map[string]*siteEntry), lru: list.New(), readyCh: make(chan struct{}), partBytes: partBytes}, nil
 }
 
 // Ready reports whether Run has started: each site's history is then read

@@ -76,40 +76,93 @@ func newSiteIndex() *siteIndex {
 	return &siteIndex{agents: make(map[string]*series), widgets: make(map[string]*series)}
 }
 
-// apply adds one event of s's site to s.
-func (x *Index) apply(s *siteIndex, subject string, data []byte) {
+// Kinds of op.
+const (
+	opStatus       uint8 = iota // agent.status
+	opAvailability              // agent.availability
+	opWidget                    // widget.status
+	opOther                     // an event of another type: only its instant counts
+)
+
+// op is what the index reads of one event: its kind, its instant, the
+// agent or group it is about and two codes (an agent's status and
+// previous status; a widget's status and reason), with seq, its sequence
+// in the event stream. chosen says that an agent.availability's status is
+// not offline as the event spells it (statusCode reads an unknown status
+// as offline). Ops are the events as summaries keep them (summary.go): the
+// index is the same whether it applies an event's op decoded from the
+// event or from a summary.
+type op struct {
+	seq uint64
+	// stored is when the stream stored the event (ns), for the summary
+	// of which it is the last (summary.go); summaries keep no other.
+	stored int64
+	at     int64
+	kind   uint8
+	chosen bool
+	id     string
+	v, w   uint8
+}
+
+// decodeOp returns the op of one event, or why it does not decode.
+func decodeOp(data []byte) (op, error) {
 	var ev envelope
 	if err := json.Unmarshal(data, &ev); err != nil {
+		return op{}, err
+	}
+	o := op{at: time.Time(ev.Timestamp).UnixMilli(), kind: opOther}
+	switch ev.Type {
+	case events.TypeAgentStatus:
+		o.kind, o.id, o.v, o.w = opStatus, ev.Data.Agent, statusCode(ev.Data.Status), statusCode(ev.Data.Previous)
+	case events.TypeAgentAvailability:
+		o.kind, o.id, o.v, o.w = opAvailability, ev.Data.Agent, statusCode(ev.Data.Status), statusCode(ev.Data.Previous)
+		o.chosen = ev.Data.Status != presence.Offline
+	case events.TypeWidgetStatus:
+		o.kind, o.id, o.v, o.w = opWidget, ev.Data.Group, statusCode(ev.Data.Status), reasonCode(ev.Data.Reason)
+	}
+	return o, nil
+}
+
+// apply adds one event of s's site to s, outside any summary: for the
+// tests and benchmarks that build an index without a stream.
+func (x *Index) apply(s *siteIndex, subject string, data []byte) {
+	o, err := decodeOp(data)
+	if err != nil {
 		x.cfg.Logger.Warn("history: skipping an event that does not decode", "subject", subject, "err", err)
 		return
 	}
-	at := time.Time(ev.Timestamp).UnixMilli()
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.applyOp(s, o)
+}
+
+// applyOp adds one event's op to s; x.mu is held.
+func (x *Index) applyOp(s *siteIndex, o op) {
+	at := o.at
 	if x.first == 0 || at < x.first {
 		x.first = at
 	}
 	cutoff := x.cfg.Now().Add(-x.cfg.Retention).UnixMilli()
-	switch ev.Type {
-	case events.TypeAgentStatus:
-		sr := get(s.agents, ev.Data.Agent)
-		sr.learn(1, statusCode(ev.Data.Previous))
+	switch o.kind {
+	case opStatus:
+		sr := get(s.agents, o.id)
+		sr.learn(1, o.w)
 		last := sr.last()
-		sr.add(point{at: at, a: statusCode(ev.Data.Status), b: last.b}, cutoff)
-	case events.TypeAgentAvailability:
-		sr := get(s.agents, ev.Data.Agent)
-		sr.learn(2, statusCode(ev.Data.Previous))
+		sr.add(point{at: at, a: o.v, b: last.b}, cutoff)
+	case opAvailability:
+		sr := get(s.agents, o.id)
+		sr.learn(2, o.w)
 		last := sr.last()
-		p := point{at: at, a: last.a, b: statusCode(ev.Data.Status)}
-		if sr.known&1 == 0 && ev.Data.Status != presence.Offline {
+		p := point{at: at, a: last.a, b: o.v}
+		if sr.known&1 == 0 && o.chosen {
 			// Online or busy is what the agent chose.
 			p.a = p.b
 		}
 		sr.add(p, cutoff)
-	case events.TypeWidgetStatus:
-		sr := get(s.widgets, ev.Data.Group)
+	case opWidget:
+		sr := get(s.widgets, o.id)
 		sr.known = 3
-		sr.add(point{at: at, a: statusCode(ev.Data.Status), b: reasonCode(ev.Data.Reason)}, cutoff)
+		sr.add(point{at: at, a: o.v, b: o.w}, cutoff)
 	}
 }
 

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presencehub/presencehub/hub/events"
 )
 
 // siteEntry is one site in memory: its index, filled and kept current by
@@ -29,8 +32,16 @@ type siteEntry struct {
 	// index (evicted, or Run returned), so that cc must stop.
 	cc      jetstream.ConsumeContext
 	dropped bool
-	// read counts the messages the consumer delivered.
-	read atomic.Int64
+	// read counts the messages the consumer delivered, summaries the
+	// summaries applied.
+	read      atomic.Int64
+	summaries atomic.Int64
+
+	// b builds the summaries of what the consumer reads (nil without
+	// Config.Summaries); guarded by the Index's mu. writing is held while
+	// a query writes them.
+	b       *builder
+	writing sync.Mutex
 }
 
 // errDropped is a load that ended because its site left the index.
@@ -103,6 +114,7 @@ func (x *Index) site(ctx context.Context, site string) (*siteEntry, error) {
 	if e.err != nil {
 		return nil, e.err
 	}
+	x.writeSummaries(ctx, e)
 	return e, nil
 }
 
@@ -117,8 +129,9 @@ func (x *Index) forget(e *siteEntry) {
 	x.mu.Unlock()
 }
 
-// load starts e's ordered consumer on the stream's messages of its site's
-// subjects, from the stream's start (which is the retention: every query
+// load applies e's summaries, if any (summaries.go), then starts e's
+// ordered consumer on the stream's messages of its site's subjects after
+// them, or from the stream's start (which is the retention: every query
 // may reach back to it), and has it mark e loaded once it reaches what
 // the stream held of them when load began. The ordered consumer rides out
 // reconnects and resumes after the last message it handled.
@@ -126,6 +139,10 @@ func (x *Index) load(ctx context.Context, e *siteEntry) error {
 	stream, err := x.cfg.JetStream.Stream(ctx, x.cfg.Stream)
 	if err != nil {
 		return fmt.Errorf("failed to open event stream %q: %w", x.cfg.Stream, err)
+	}
+	var start uint64 // the last sequence the summaries hold
+	if x.cfg.Summaries != "" {
+		start = x.loadSummaries(ctx, e, stream)
 	}
 	subjs := subjects(e.site)
 	var target uint64
@@ -139,20 +156,34 @@ func (x *Index) load(ctx context.Context, e *siteEntry) error {
 			target = m.Sequence
 		}
 	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: subjs,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
+	// One filter, the site's every subject, rather than the three of the
+	// types read: nats-server serves a consumer of several filters by
+	// scanning, which grows with the subjects the stream holds (4.8 s for
+	// 3,000 messages among 20,000 sites' subjects, against 10 ms with one
+	// filter); the site's other events are skipped here.
+	occ := jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + e.site + ".>"}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if start > 0 {
+		occ.DeliverPolicy, occ.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start+1
+	}
+	cons, err := stream.OrderedConsumer(ctx, occ)
 	if err != nil {
 		return fmt.Errorf("failed to read site %s in event stream %q: %w", e.site, x.cfg.Stream, err)
 	}
-	if target == 0 {
+	if target <= start {
 		e.done(nil)
 	}
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		e.read.Add(1)
-		x.apply(e.idx, msg.Subject(), msg.Data())
-		if md, err := msg.Metadata(); err == nil && (md.NumPending == 0 || md.Sequence.Stream >= target) {
+		md, err := msg.Metadata()
+		if slices.Contains(subjs, msg.Subject()) {
+			var seq uint64
+			var stored int64
+			if err == nil {
+				seq, stored = md.Sequence.Stream, md.Timestamp.UnixNano()
+			}
+			x.applyMsg(e, msg.Subject(), msg.Data(), seq, stored)
+		}
+		if err == nil && (md.NumPending == 0 || md.Sequence.Stream >= target) {
 			e.done(nil)
 		}
 	})
@@ -180,4 +211,27 @@ func (x *Index) Sites() []string {
 		out = append(out, el.Value.(*siteEntry).site)
 	}
 	return out
+}
+
+// applyMsg adds one message of e's site, seq its sequence in the event
+// stream (0: unknown) and stored when the stream stored it, to e's index
+// and to the parts e builds. A message that does not decode is in
+// neither: a summary's range skips it, as reading the stream does.
+func (x *Index) applyMsg(e *siteEntry, subject string, data []byte, seq uint64, stored int64) {
+	o, err := decodeOp(data)
+	if err != nil {
+		x.cfg.Logger.Warn("history: skipping an event that does not decode", "subject", subject, "err", err)
+		return
+	}
+	o.seq, o.stored = seq, stored
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.applyOp(e.idx, o)
+	if e.b != nil {
+		if seq <= e.b.to {
+			e.b = nil // not in order: no summaries of it
+			return
+		}
+		e.b.add(o)
+	}
 }

@@ -37,11 +37,21 @@ func openSitesStream(tb testing.TB) *sitesStream {
 
 // widget publishes (asynchronously: flush waits) a widget.status of site.
 func (s *sitesStream) widget(site string, at time.Time, status presence.Status, reason presence.Reason) {
+	s.event(site, events.TypeWidgetStatus, at, events.WidgetStatusData{Status: status, Reason: reason})
+}
+
+// event publishes (asynchronously: flush waits) an event of site.
+func (s *sitesStream) event(site, typ string, at time.Time, data any) {
 	s.n++
-	d, _ := json.Marshal(events.WidgetStatusData{Status: status, Reason: reason})
-	b, _ := json.Marshal(events.Event{ID: fmt.Sprint(s.n), Type: events.TypeWidgetStatus, Site: site, Timestamp: protocol.Time(at), Data: d})
-	m := nats.NewMsg(events.SubjectPrefix + site + "." + events.TypeWidgetStatus)
-	m.Data = b
+	d, _ := json.Marshal(data)
+	b, _ := json.Marshal(events.Event{ID: fmt.Sprint(s.n), Type: typ, Site: site, Timestamp: protocol.Time(at), Data: d})
+	s.raw(events.SubjectPrefix+site+"."+typ, b)
+}
+
+// raw publishes (asynchronously: flush waits) data on subject.
+func (s *sitesStream) raw(subject string, data []byte) {
+	m := nats.NewMsg(subject)
+	m.Data = data
 	if s.n%2000 == 0 {
 		s.flush()
 	}

@@ -1,7 +1,8 @@
 // Package jsretry tells NATS JetStream errors that pass (no stream leader,
 // a timeout, a connection moving to another server) from those that do
 // not, and retries opening a stream through them. It is shared by the store
-// (hub/store) and the event stream (hub/events); it runs no goroutines.
+// (hub/store), the event stream (hub/events) and the history's summaries
+// (hub/history); it runs no goroutines.
 package jsretry
 
 import (
@@ -57,6 +58,17 @@ func Open(ctx context.Context, open func(ctx context.Context) error) error {
 		case <-t.C:
 		}
 	}
+}
+
+// OpenStream creates the stream of cfg, or updates an existing one to it,
+// retrying as Open does.
+func OpenStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	var s jetstream.Stream
+	err := Open(ctx, func(ctx context.Context) (err error) {
+		s, err = js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+	return s, err
 }
 
 // OpenAttemptTimeout bounds one attempt to create or update a stream.
