@@ -72,7 +72,9 @@ func TestWatchEveryMessageKeepsWhatItsReaderMissed(t *testing.T) {
 // for their acknowledgements.
 func writeNumbered(ctx context.Context, t *testing.T, ns *natsserver.Server, bucket string, n int) {
 	t.Helper()
-	writer, err := jetstream.New(natstest.Connect(t, ns))
+	// Every write may be out at once (the default allows 4,000, and a
+	// slow server under -race stalls them).
+	writer, err := jetstream.New(natstest.Connect(t, ns), jetstream.WithPublishAsyncMaxPending(n+1))
 	if err != nil {
 		t.Fatal(err)
 	}
