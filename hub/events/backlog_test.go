@@ -23,41 +23,11 @@ import (
 // event, a dropped one would be lost) or holding up the watcher that hands
 // them over. Once the stream acknowledges again, every one is stored.
 func TestEventBacklogWaitsWhenFull(t *testing.T) {
-	ns := natstest.Start(t)
-	js, err := jetstream.New(natstest.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := t.Context()
-	cfg := jetstream.StreamConfig{Name: "SILENT", Subjects: []string{events.SubjectPrefix + ">"}, NoAck: true, Duplicates: events.DuplicateWindow}
-	stream, err := js.CreateStream(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	m := events.Metrics{
-		Published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "published"}, []string{"type"}),
-		Errors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "errors"}, []string{"reason"}),
-	}
-	reg.MustRegister(m.Published, m.Errors)
-	var loops sync.WaitGroup
-	t.Cleanup(loops.Wait)
-	loopCtx, stop := context.WithCancel(context.Background())
-	t.Cleanup(stop)
-	spawn := func(f func(context.Context)) bool {
-		loops.Go(func() { f(loopCtx) })
-		return true
-	}
-	p, err := events.NewPublisher(natstest.Connect(t, ns), m, spawn, time.Now, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := startSilent(t, 0)
+	js, stream, cfg, p, reg := sp.js, sp.stream, sp.cfg, sp.p, sp.reg
 	const over = 3
-	evs := make([]events.Event, events.Backlog+over)
-	for i := range evs {
-		evs[i] = events.Event{ID: fmt.Sprintf("%d.agent.status.alice", i+1), Type: events.TypeAgentStatus, Site: "acme",
-			Timestamp: protocol.Time(time.Now()), Data: json.RawMessage(`{}`)}
-	}
+	evs := statusEvents(events.Backlog + over)
 	p.Publish(evs)
 	if got := p.Pending(); got != events.Backlog {
 		t.Errorf("got %d events waiting for an acknowledgement, want the backlog's %d", got, events.Backlog)
@@ -120,12 +90,38 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64
 // TestEventQueueBound: behind a full backlog, at most the publisher's queue
 // of events wait; the ones after are dropped and counted.
 func TestEventQueueBound(t *testing.T) {
+	const queue, over = 5, 3
+	sp := startSilent(t, queue)
+	p, reg := sp.p, sp.reg
+	evs := statusEvents(events.Backlog + queue + over)
+	p.Publish(evs)
+	if got := counter(t, reg, "errors", "dropped"); got != over {
+		t.Errorf("got %v events dropped, want the %d over the backlog and the queue of %d", got, over, queue)
+	}
+}
+
+// silentPublisher is a publisher on a stream that acknowledges nothing
+// (NoAck): every event stays in flight until its acknowledgement times out.
+type silentPublisher struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	cfg    jetstream.StreamConfig
+	p      *events.Publisher
+	reg    *prometheus.Registry // its metrics: published and errors
+}
+
+// startSilent starts a nats-server with a silent stream of the events'
+// subjects and a publisher with queue, whose retry loops end with the test.
+func startSilent(t *testing.T, queue int) silentPublisher {
+	t.Helper()
 	ns := natstest.Start(t)
 	js, err := jetstream.New(natstest.Connect(t, ns))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "SILENT", Subjects: []string{events.SubjectPrefix + ">"}, NoAck: true}); err != nil {
+	cfg := jetstream.StreamConfig{Name: "SILENT", Subjects: []string{events.SubjectPrefix + ">"}, NoAck: true, Duplicates: events.DuplicateWindow}
+	stream, err := js.CreateStream(t.Context(), cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
@@ -142,18 +138,19 @@ func TestEventQueueBound(t *testing.T) {
 		loops.Go(func() { f(loopCtx) })
 		return true
 	}
-	const queue, over = 5, 3
 	p, err := events.NewPublisher(natstest.Connect(t, ns), m, spawn, time.Now, queue)
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := make([]events.Event, events.Backlog+queue+over)
+	return silentPublisher{js: js, stream: stream, cfg: cfg, p: p, reg: reg}
+}
+
+// statusEvents returns n agent.status events of distinct ids.
+func statusEvents(n int) []events.Event {
+	evs := make([]events.Event, n)
 	for i := range evs {
 		evs[i] = events.Event{ID: fmt.Sprintf("%d.agent.status.alice", i+1), Type: events.TypeAgentStatus, Site: "acme",
 			Timestamp: protocol.Time(time.Now()), Data: json.RawMessage(`{}`)}
 	}
-	p.Publish(evs)
-	if got := counter(t, reg, "errors", "dropped"); got != over {
-		t.Errorf("got %v events dropped, want the %d over the backlog and the queue of %d", got, over, queue)
-	}
+	return evs
 }

@@ -20,18 +20,9 @@ import (
 // keeping one revision per key, has replaced what it did not send) still
 // reads every revision, in order, once it reads again.
 func TestWatchEveryMessageKeepsWhatItsReaderMissed(t *testing.T) {
-	ns := natstest.Start(t)
-	js, err := jetstream.New(natstest.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns, b, s := openWatchStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := OpenBucket(ctx, js, BucketConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(b, Config{Grace: time.Minute})
 	first, err := s.Put(ctx, AgentKey("acme", "alice"), []byte("0"))
 	if err != nil {
 		t.Fatal(err)
@@ -99,18 +90,9 @@ func writeNumbered(ctx context.Context, t *testing.T, ns *natsserver.Server, buc
 // watch's pending bytes loses the messages beyond them, and sees that as a
 // gap in the revisions it reads (the hub's watch then re-reads the bucket).
 func TestWatchEveryMessageBound(t *testing.T) {
-	ns := natstest.Start(t)
-	js, err := jetstream.New(natstest.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns, b, s := openWatchStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := OpenBucket(ctx, js, BucketConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(b, Config{Grace: time.Minute})
 	const pending, writes = 64 << 10, 2_000 // 512 KiB written, 8 times the bound
 	w, err := s.WatchEveryMessage(ctx, pending)
 	if err != nil {
@@ -152,3 +134,19 @@ func TestWatchEveryMessageBound(t *testing.T) {
 // heldBackWrites is how many writes TestWatchEveryMessageKeepsWhatItsReaderMissed
 // makes while the reader reads nothing: 40,000 of 256 bytes, 10 MiB.
 const heldBackWrites = 40_000
+
+// openWatchStore starts a nats-server and returns it, the presence bucket
+// on it and a store of the bucket.
+func openWatchStore(t *testing.T) (*natsserver.Server, *Bucket, *Store) {
+	t.Helper()
+	ns := natstest.Start(t)
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBucket(t.Context(), js, BucketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns, b, New(b, Config{Grace: time.Minute})
+}
