@@ -177,6 +177,9 @@ func (r *replica) run(ctx context.Context, stop func(), cfg *serveConfig, log *s
 	}
 	if hist := r.stores.history; hist != nil {
 		g.Go(func() error { return hist.Run(hubCtx) })
+		if cfg.summarizesOwned() {
+			g.Go(func() error { return summarizeOwned(hubCtx, cfg, hist, r.hub) })
+		}
 	}
 	g.Go(func() error {
 		if err := r.httpSrv.Serve(r.httpLn); !errors.Is(err, http.ErrServerClosed) {

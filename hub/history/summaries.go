@@ -28,8 +28,10 @@ import (
 // its subject holds none yet (Nats-Expected-Last-Subject-Sequence 0): the
 // same events make the same bytes, so whichever replica writes a part
 // first, it is the part every replica would write. Writes happen on the
-// queries of the site (no timer), and a write that fails is tried again at
-// the site's next query.
+// queries of the site, and a write that fails is tried again at the site's
+// next query; the owner of the site's partition also writes them once a
+// day, best effort (Summarize, SummarizeSites in summarize.go), so that a
+// site nobody asked about has them.
 const (
 	// DefaultSummaries is the summaries' stream by default.
 	DefaultSummaries = "PRESENCE_HISTORY"
