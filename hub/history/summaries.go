@@ -37,8 +37,8 @@ const (
 	DefaultSummaries = "PRESENCE_HISTORY"
 	// SummarySubjectPrefix starts every summary's subject.
 	SummarySubjectPrefix = "presence.history."
-	// SettleAfter is how long after a day ends a replica that loads a site
-	// takes the day as complete, even when no later event of the site came
+	// SettleAfter is how long after a day ends a replica that writes a
+	// site's summaries takes the day as complete, even when no later event of the site came
 	// yet: more than events.MaxRetryAge, after which no replica publishes
 	// an event, with room for replicas' clocks to disagree. A day with a
 	// later event of the site is complete at once (summary.go's days). It

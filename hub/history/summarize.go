@@ -28,8 +28,9 @@ import (
 // its consumer built (no read). Otherwise it finds the site's last
 // summary, and when an event of the types the index reads that is of a
 // complete day follows it, reads the site's events after it from the
-// event stream with a consumer of its own, writing each part once
-// complete: memory holds at most the part being built and the one before.
+// event stream with a consumer of its own, writing the parts complete
+// after each batch of 1,024 events: memory holds the part being built and
+// those its batch completed (a busy site's day is one part).
 // The site does not enter the index (Config.Sites): summarising evicts
 // none of the sites that queries read. Without Config.Summaries it does
 // nothing.
