@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -200,4 +201,39 @@ func TestSummarizeSitesPaced(t *testing.T) {
 			t.Fatalf("after the day that ended was settled: %s; want each of the 4 sites once", got)
 		}
 	})
+}
+
+// TestSummarizeSiteInMemory: Summarize of a site a query loaded writes,
+// without reading anything, the day that was not over at the load once it
+// is (SettleAfter after midnight), though no event of the next day came.
+func TestSummarizeSiteInMemory(t *testing.T) {
+	s := openSitesStream(t)
+	sums := openSummaries(t, s)
+	var clock atomic.Int64
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clock.Store(now.UnixNano())
+	s.history("acme", now.AddDate(0, 0, -3).Truncate(24*time.Hour), 3, 100, 1)
+	s.history("acme", now.Add(-5*time.Hour), 1, 20, 2)
+	s.flush()
+	x := runIndex(t, s, Config{Now: func() time.Time { return time.Unix(0, clock.Load()) }, Summaries: DefaultSummaries})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := x.Timeline(ctx, "acme", now.AddDate(0, 0, -1), now, Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	today := summaryPrefix("acme") + "2026-12-01.0"
+	if written := siteSummaries(t, sums, "acme"); len(written) != 3 || written[today] != nil {
+		t.Fatalf("the query wrote %v; want the 3 days before 2026-12-01", slices.Sorted(maps.Keys(written)))
+	}
+	read := x.sites["acme"].read.Load()
+	clock.Store(now.Truncate(24 * time.Hour).Add(24*time.Hour + SettleAfter + time.Minute).UnixNano())
+	if err := x.Summarize(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if written := siteSummaries(t, sums, "acme"); len(written) != 4 || written[today] == nil {
+		t.Fatalf("Summarize wrote %v; want 2026-12-01 too", slices.Sorted(maps.Keys(written)))
+	}
+	if got := x.sites["acme"].read.Load(); got != read {
+		t.Fatalf("Summarize of a site in memory read %d events", got-read)
+	}
 }
