@@ -259,3 +259,28 @@ func (d *duty) count(owner bool) int {
 	}
 	return n
 }
+
+// OwnedSites returns the sites of the partitions this replica owns and
+// whose whole bucket its view holds (their watch loaded), in no order:
+// every site of them with a key. The history's daily summaries of these
+// sites are this replica's to write (history.Index.SummarizeSites).
+func (h *Hub) OwnedSites() []string {
+	owned := make(map[int]bool)
+	h.duty.mu.Lock()
+	for p, pw := range h.duty.watchers {
+		if pw.loaded && pw.ev.isOwner() {
+			owned[p] = true
+		}
+	}
+	h.duty.mu.Unlock()
+	if len(owned) == 0 {
+		return nil
+	}
+	var out []string
+	for _, s := range h.view.sites.all() {
+		if owned[h.store.PartitionOf(s.id)] {
+			out = append(out, s.id)
+		}
+	}
+	return out
+}

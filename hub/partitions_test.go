@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -70,9 +71,26 @@ func TestPartitionsShareKeysAndDuties(t *testing.T) {
 		}
 	}
 
+	// OwnedSites lists each site on one replica, the owner of its
+	// partition (the history's summaries of the site are its to write),
+	// though both hold every site (a has the agents, b the widgets); then
+	// every site on the survivor.
+	all := slices.Clone(sites)
+	slices.Sort(all)
+	wstest.Eventually(t, waitTimeout, "each site listed by one replica", func() bool {
+		both := append(a.OwnedSites(), b.OwnedSites()...)
+		slices.Sort(both)
+		return fmt.Sprint(both) == fmt.Sprint(all)
+	})
+
 	a.crash()
 	wstest.Eventually(t, waitTimeout, "the survivor owns every partition", func() bool {
 		return gauge(t, b, "presencehub_duties") == partitions
+	})
+	wstest.Eventually(t, waitTimeout, "the survivor lists every site", func() bool {
+		got := b.OwnedSites()
+		slices.Sort(got)
+		return fmt.Sprint(got) == fmt.Sprint(all)
 	})
 	for range sites {
 		w.expect(t, "widget_status", "status", "offline", "reason", "no_agents")

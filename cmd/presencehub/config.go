@@ -78,6 +78,7 @@ type serveConfig struct {
 	eventRetention time.Duration
 	historySites   int
 	historySums    string
+	summarizeRate  float64 // sites a second whose summaries the replica writes
 	webhooks       webhookFlags
 	// explicit holds the flags given on the command line or in the
 	// environment, by name.
@@ -117,6 +118,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	// The summaries make a site's first query read a summary a day
 	// instead of every event (docs/events.md#history).
 	fs.StringVar(&c.historySums, "history-summaries", history.DefaultSummaries, "JetStream stream of the history's daily summaries of each site's events, subjects presence.history.v<format>.<site>.<day>.<part>, kept two days longer than --events-retention; \"none\" writes and reads none (every site's first query reads its events)")
+	fs.Float64Var(&c.summarizeRate, "history-summarize-rate", history.DefaultSummarizeRate, "sites a second, at most, whose daily summaries this replica writes after each UTC day, among the sites of the partitions it owns, so that a site's first query reads summaries even if nobody asked about it before; 0 writes none but at queries (only with --history-summaries)")
 	fs.DurationVar(&c.webhooks.timeout, "webhook-timeout", webhook.DefaultTimeout, "how long a webhook endpoint has to answer one delivery before the attempt counts as failed")
 	fs.StringVar(&c.webhooks.retrySchedule, "webhook-retry-schedule", durationList(webhook.DefaultRetrySchedule), "comma list of delays between a webhook event's attempts (each gets up to a tenth more, at random); after the last attempt the event is given up")
 	fs.BoolVar(&c.webhooks.allowPrivate, "webhook-allow-private", false, "allow webhook URLs on loopback, private and link-local addresses, and plain http (tests, private networks)")
@@ -283,14 +285,8 @@ func (c *serveConfig) validate() error {
 	if c.writeRetry < 0 {
 		return fmt.Errorf("invalid --nats-write-retry %v: negative (0 turns retries off)", c.writeRetry)
 	}
-	if c.historySites < 1 {
-		return fmt.Errorf("invalid --history-sites %d: at least 1", c.historySites)
-	}
-	if c.historySums != "none" && !bucketName.MatchString(c.historySums) {
-		return fmt.Errorf("invalid --history-summaries %q: letters, digits, _ and - only, or none", c.historySums)
-	}
-	if c.historySums != "none" && c.historySums == c.eventStream {
-		return fmt.Errorf("invalid --history-summaries %q: the event stream's name (--events-stream)", c.historySums)
+	if err := c.checkHistory(); err != nil {
+		return err
 	}
 	if c.maxDevices < 1 {
 		return fmt.Errorf("invalid --max-devices %d: at least 1", c.maxDevices)

@@ -9,7 +9,7 @@
 // recovered at start-up, restarting JetStream after a full disk), and the
 // composition of the parts.
 // serve (serve.go) builds them in the order of start-up: the checked
-// configuration (config.go), the listeners, the lock, the secret, NATS, the bucket
+// configuration (config.go; the --history-* flags in history.go), the listeners, the lock, the secret, NATS, the bucket
 // and the event stream with its webhooks and history (nats.go), the hub,
 // then the transport's server and the HTTP server with the metrics and the
 // pages (http.go). It also owns the way out: a signal drains the replica
@@ -19,7 +19,9 @@
 //
 // Goroutines: serve runs on main's and starts one each for the hub's Run,
 // the HTTP server's Serve and, with events, the webhooks' and the history's
-// Run; it waits for them all before it returns. With --debug-addr one more
+// Run, and with summaries the history's walk of the owned sites
+// (history.go, --history-summarize-rate); it waits for them all before it
+// returns. With --debug-addr one more
 // serves pprof until serve returns. With the embedded nats-server, its store
 // keeper (embeddedNATS.keepStoreWritable) runs until the server is shut
 // down. The embedded nats-server and the NATS client run goroutines of

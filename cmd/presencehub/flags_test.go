@@ -119,13 +119,24 @@ func TestRuleWorkersFlag(t *testing.T) {
 	}
 }
 
-// --history-sites and --history-summaries default to the history's, and
-// refuse what would leave no site in memory or name no stream of their
-// own: a summaries stream named like the event stream would take its
-// subjects.
+// --history-sites, --history-summaries and --history-summarize-rate
+// default to the history's, and refuse what would leave no site in memory,
+// name no stream of their own (a summaries stream named like the event
+// stream would take its subjects) or be no rate. The owned sites'
+// summaries are written by default, not with --history-summarize-rate 0,
+// nor without summaries or events.
 func TestHistoryFlags(t *testing.T) {
-	if c := parseServe(t); c.historySites != history.DefaultSites || c.historySums != history.DefaultSummaries {
-		t.Errorf("got defaults %d, %q, want the history's %d, %q", c.historySites, c.historySums, history.DefaultSites, history.DefaultSummaries)
+	if c := parseServe(t); c.historySites != history.DefaultSites || c.historySums != history.DefaultSummaries || c.summarizeRate != history.DefaultSummarizeRate {
+		t.Errorf("got defaults %d, %q, %v, want the history's %d, %q, %v", c.historySites, c.historySums, c.summarizeRate,
+			history.DefaultSites, history.DefaultSummaries, history.DefaultSummarizeRate)
+	}
+	for args, want := range map[string]bool{
+		"": true, "--history-summarize-rate 0.5": true, "--history-summarize-rate 0": false,
+		"--history-summaries none": false, "--events-stream none": false,
+	} {
+		if got := parseServe(t, strings.Fields(args)...).summarizesOwned(); got != want {
+			t.Errorf("%q: summarises the owned sites: %v, want %v", args, got, want)
+		}
 	}
 	for _, tc := range []struct {
 		args []string
@@ -138,6 +149,9 @@ func TestHistoryFlags(t *testing.T) {
 		{[]string{"--history-summaries", "ACME_HISTORY"}, ""},
 		{[]string{"--history-summaries", "pres.ence"}, `invalid --history-summaries "pres.ence"`},
 		{[]string{"--history-summaries", "EVENTS", "--events-stream", "EVENTS"}, `invalid --history-summaries "EVENTS": the event stream's name`},
+		{[]string{"--history-summarize-rate", "0"}, ""},
+		{[]string{"--history-summarize-rate", "-1"}, "invalid --history-summarize-rate -1"},
+		{[]string{"--history-summarize-rate", "NaN"}, "invalid --history-summarize-rate NaN"},
 	} {
 		err := parseServe(t, tc.args...).validate()
 		switch {

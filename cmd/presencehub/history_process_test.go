@@ -18,6 +18,7 @@ import (
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/wstest"
+	"github.com/presencehub/presencehub/presence"
 	"github.com/presencehub/presencehub/protocol"
 )
 
@@ -93,4 +94,50 @@ func TestHistorySurvivesEveryReplica(t *testing.T) {
 	if code != http.StatusNotFound || !strings.Contains(fmt.Sprint(body), "event stream") {
 		t.Fatalf("with --events-stream none: got %d %v, want 404 saying history needs the event stream", code, body)
 	}
+}
+
+// TestOwnerSummarizesUnaskedSite: the replica that owns a site's partition
+// writes the site's daily summaries of the days that are over, though
+// nobody asked for the site's history (--history-summarize-rate): the
+// stream holds events of the site on the three days before today, and an
+// agent of the site connects (the site is in its owner's view).
+func TestOwnerSummarizesUnaskedSite(t *testing.T) {
+	ns := natstest.Start(t)
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), procWait)
+	defer cancel()
+	if _, err := events.OpenStream(ctx, js, events.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	for d := 3; d >= 1; d-- {
+		data, _ := json.Marshal(events.AgentAvailabilityData{Agent: "bob", Status: presence.Online, Previous: presence.Offline, Cause: events.CauseStatusSet})
+		ev, _ := json.Marshal(events.Event{ID: fmt.Sprint("past-", d), Type: events.TypeAgentAvailability, Site: "quiet",
+			Timestamp: protocol.Time(today.AddDate(0, 0, -d).Add(12 * time.Hour)), Data: data})
+		if _, err := js.Publish(ctx, events.SubjectPrefix+"quiet."+events.TypeAgentAvailability, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := startHub(t, "A", append(natsHubArgs(t, ns.ClientURL(), time.Hour), "--history-summarize-rate", "50")...)
+	connectAgent(t, a, "alice@A", mintProcToken(t, procSecret, "quiet", "alice"))
+	// Yesterday's summary; in the first minutes after midnight (before
+	// history.SettleAfter), the day before's.
+	done := []string{today.AddDate(0, 0, -1).Format(time.DateOnly), today.AddDate(0, 0, -2).Format(time.DateOnly)}
+	var last string
+	wstest.Eventually(t, procWait, "the summary of the site's last day that is over", func() bool {
+		sums, err := js.Stream(ctx, history.DefaultSummaries)
+		if err != nil {
+			return false
+		}
+		m, err := sums.GetLastMsgForSubject(ctx, "presence.history.v1.quiet.>")
+		if err != nil {
+			return false
+		}
+		last = m.Subject
+		return strings.Contains(last, ".quiet."+done[0]+".") || strings.Contains(last, ".quiet."+done[1]+".")
+	})
+	t.Logf("the owner wrote %s, no query asked", last)
 }

@@ -149,9 +149,10 @@ type replica struct {
 	httpLn  net.Listener
 }
 
-// run starts the hub, the webhooks, the history and the HTTP server, each
-// on a goroutine of its own, waits for a signal (ctx) or the first failure,
-// and shuts down. It returns the failure, if any.
+// run starts the hub, the webhooks, the history (and its walk of the owned
+// sites' summaries) and the HTTP server, each on a goroutine of its own,
+// waits for a signal (ctx) or the first failure, and shuts down. It
+// returns the failure, if any.
 func (r *replica) run(ctx context.Context, stop func(), cfg *serveConfig, log *slog.Logger) error {
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	defer stopHub()
@@ -177,6 +178,9 @@ func (r *replica) run(ctx context.Context, stop func(), cfg *serveConfig, log *s
 	}
 	if hist := r.stores.history; hist != nil {
 		g.Go(func() error { return hist.Run(hubCtx) })
+		if cfg.summarizesOwned() {
+			g.Go(func() error { return summarizeOwned(hubCtx, cfg, hist, r.hub) })
+		}
 	}
 	g.Go(func() error {
 		if err := r.httpSrv.Serve(r.httpLn); !errors.Is(err, http.ErrServerClosed) {

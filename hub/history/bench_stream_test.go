@@ -183,3 +183,63 @@ func BenchmarkFirstTimelineOtherSites(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSummarize90Days: the owner's Summarize of the busy site of
+// BenchmarkReplay90Days, the clock just after its 90th day settled, on a
+// real event stream (docs/benchmarks.md#history): with no summary written
+// (every event read, 90 days written), with the last day's missing (the
+// daily case: the day's events read, its summary written), and with every
+// one written (nothing due: what each site without new days costs).
+func BenchmarkSummarize90Days(b *testing.B) {
+	encoded := benchEvents()
+	s := openProcessStream(b)
+	for _, e := range encoded {
+		var ev events.Event
+		json.Unmarshal(e, &ev)
+		s.n++
+		s.raw(ev.Subject(), e)
+	}
+	s.flush()
+	sums := openSummaries(b, s)
+	ctx := context.Background()
+	x := runIndex(b, s, Config{Now: func() time.Time { return benchEnd.Add(SettleAfter + time.Minute) }, Summaries: DefaultSummaries})
+	summarize := func(b *testing.B, reset func()) {
+		for b.Loop() {
+			b.StopTimer()
+			if reset != nil {
+				reset()
+			}
+			b.StartTimer()
+			if err := x.Summarize(ctx, "acme"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		info, err := sums.Info(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if info.State.Msgs != benchDays || len(x.Sites()) != 0 {
+			b.Fatalf("%d summaries, %d sites in memory; want %d, none", info.State.Msgs, len(x.Sites()), benchDays)
+		}
+	}
+	b.Run("written=none", func(b *testing.B) {
+		summarize(b, func() {
+			if err := sums.Purge(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("written=all-but-the-last-day", func(b *testing.B) {
+		summarize(b, func() {
+			m, err := sums.GetLastMsgForSubject(ctx, summaryPrefix("acme")+">")
+			if err == nil {
+				err = sums.DeleteMsg(ctx, m.Sequence)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("written=all", func(b *testing.B) { summarize(b, nil) })
+}

@@ -11,7 +11,8 @@
 // is loaded at its first query by reading that site's daily summaries,
 // when there are (Config.Summaries: a stream of their own, one message per
 // part of a UTC day, written once by the replicas that read the days'
-// events), then that site's own subjects of the event stream after them,
+// events, and by the owner of the site's partition after each day:
+// summarize.go), then that site's own subjects of the event stream after them,
 // or from the stream's start (presence.events.<site>.>, nothing of other
 // sites), and kept current by the same ordered consumer while it stays in
 // memory; beyond Config.Sites sites the least recently asked is dropped
@@ -27,8 +28,9 @@
 // history.go; loading, following and dropping sites in sites.go; the
 // series it keeps and how an event is added to them in series.go; the
 // summaries' format and how a site's events are cut into them in
-// summary.go, their stream, reading and writing in summaries.go; the
-// queries in timeline.go and report.go (with its CSV). It serves no HTTP:
+// summary.go, their stream, reading and writing in summaries.go, writing
+// them without a query in summarize.go; the queries in timeline.go and
+// report.go (with its CSV). It serves no HTTP:
 // the transport's admin API calls it.
 //
 // Goroutines: none of its own. A query that finds its site not in memory
@@ -39,7 +41,10 @@
 // index's lock. A query then writes the site's summaries that are
 // complete and not written yet, on its goroutine. Run only waits for its
 // context, then stops every site's consumer. Queries run on the caller's
-// goroutine under a read lock.
+// goroutine under a read lock. Summarize runs on the caller's goroutine
+// (with a consumer of its own, deleted when it returns), and so does
+// SummarizeSites, until its context is done: serve runs it on a goroutine
+// of its own.
 package history
 
 import (

@@ -28,15 +28,17 @@ import (
 // its subject holds none yet (Nats-Expected-Last-Subject-Sequence 0): the
 // same events make the same bytes, so whichever replica writes a part
 // first, it is the part every replica would write. Writes happen on the
-// queries of the site (no timer), and a write that fails is tried again at
-// the site's next query.
+// queries of the site, and a write that fails is tried again at the site's
+// next query; the owner of the site's partition also writes them once a
+// day, best effort (Summarize, SummarizeSites in summarize.go), so that a
+// site nobody asked about has them.
 const (
 	// DefaultSummaries is the summaries' stream by default.
 	DefaultSummaries = "PRESENCE_HISTORY"
 	// SummarySubjectPrefix starts every summary's subject.
 	SummarySubjectPrefix = "presence.history."
-	// SettleAfter is how long after a day ends a replica that loads a site
-	// takes the day as complete, even when no later event of the site came
+	// SettleAfter is how long after a day ends a replica that writes a
+	// site's summaries takes the day as complete, even when no later event of the site came
 	// yet: more than events.MaxRetryAge, after which no replica publishes
 	// an event, with room for replicas' clocks to disagree. A day with a
 	// later event of the site is complete at once (summary.go's days). It
@@ -239,14 +241,20 @@ func parseLink(subject string, data []byte) (link, bool) {
 
 // writeSummaries writes e's parts that are complete, each if its subject
 // holds none yet, on the caller's goroutine; another query of the site
-// writing them already, it returns. A part already there, written by
-// another replica, is the same bytes; if not (replicas that disagree on a
-// day's end, clocks apart by more than SettleAfter), e writes no more, and
-// readers read the event stream from that part on.
+// writing them already, it returns. Days that ended SettleAfter ago by now
+// are complete, even when they were not yet at the site's load. A part
+// already there, written by another replica, is the same bytes; if not
+// (replicas that disagree on a day's end, clocks apart by more than
+// SettleAfter), e writes no more, and readers read the event stream from
+// that part on.
 func (x *Index) writeSummaries(ctx context.Context, e *siteEntry) {
-	x.mu.RLock()
+	settled := dayOf(x.cfg.Now().Add(-SettleAfter).UnixMilli())
+	x.mu.Lock()
+	if e.b != nil {
+		e.b.settled = max(e.b.settled, settled)
+	}
 	ready := e.b != nil && e.b.anyReady()
-	x.mu.RUnlock()
+	x.mu.Unlock()
 	if !ready || !e.writing.TryLock() {
 		return
 	}
@@ -264,37 +272,49 @@ func (x *Index) writeSummaries(ctx context.Context, e *siteEntry) {
 	if len(parts) == 0 {
 		return
 	}
-	written := 0
-	defer func() {
-		x.mu.Lock()
-		if e.b != nil {
-			e.b.written(written)
-		}
-		x.mu.Unlock()
-	}()
+	written, err := x.writeParts(ctx, e.site, parts, data)
+	x.mu.Lock()
+	switch {
+	case errors.Is(err, errDiffers):
+		e.b = nil
+	case e.b != nil:
+		e.b.written(written)
+	}
+	x.mu.Unlock()
+	if err != nil && !errors.Is(err, errDiffers) {
+		x.cfg.Logger.Warn("history: summary not written; it will be at the site's next query", "site", e.site, "err", err)
+	}
+}
+
+// errDiffers is a part whose subject holds another summary.
+var errDiffers = errors.New("another replica's summary differs")
+
+// writeParts writes site's parts, data their encoding, in order, each if
+// its subject holds none yet, and returns how many it wrote or found
+// written with the same bytes. It stops at the first that fails, or that
+// holds another summary (errDiffers, logged here: the caller writes no
+// more of the site's).
+func (x *Index) writeParts(ctx context.Context, site string, parts []*part, data [][]byte) (int, error) {
 	for i, p := range parts {
-		subject := summarySubject(e.site, p.day, p.n)
+		subject := summarySubject(site, p.day, p.n)
 		_, err := x.cfg.JetStream.Publish(ctx, subject, data[i], jetstream.WithExpectStream(x.cfg.Summaries), jetstream.WithExpectLastSequencePerSubject(0))
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			if same, err := x.sameSummary(ctx, subject, data[i]); err != nil || !same {
-				if err == nil {
-					x.cfg.Logger.Warn("history: another replica's summary differs; this replica writes no more of the site's", "site", e.site, "subject", subject)
-					x.mu.Lock()
-					e.b = nil
-					x.mu.Unlock()
-				}
-				return
+			same, err := x.sameSummary(ctx, subject, data[i])
+			if err != nil {
+				return i, err
 			}
-			err = nil
+			if !same {
+				x.cfg.Logger.Warn("history: another replica's summary differs; this replica writes no more of the site's", "site", site, "subject", subject)
+				return i, errDiffers
+			}
+			continue
 		}
 		if err != nil {
-			x.cfg.Logger.Warn("history: summary not written; it will be at the site's next query", "site", e.site, "subject", subject,
-				"err", fmt.Errorf("failed to write history summary: %w", err))
-			return
+			return i, fmt.Errorf("failed to write history summary %s: %w", subject, err)
 		}
-		written++
 	}
+	return len(parts), nil
 }
 
 // sameSummary reports whether the summary on subject is data.

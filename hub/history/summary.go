@@ -258,8 +258,9 @@ type builder struct {
 	day int64
 	n   int
 	to  uint64
-	// settled: the days before it ended long enough ago (SettleAfter) when
-	// the site was loaded that no event of them can still come.
+	// settled: the days before it ended long enough ago (SettleAfter), when
+	// the site was loaded or its parts last written, that no event of them
+	// can still come.
 	settled int64
 	// epoch is the event stream's (see above); limit the size of a part.
 	epoch uint64
@@ -294,8 +295,7 @@ func (b *builder) anyReady() bool {
 
 // ready returns the parts that are complete, sealing them: every part but
 // the last (a later part began after it, because its day was over or it
-// was full), and the last once its day ended long enough ago when the site
-// was loaded (settled).
+// was full), and the last once its day ended long enough ago (settled).
 func (b *builder) ready() []*part {
 	var out []*part
 	for i, p := range b.parts {
