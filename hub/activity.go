@@ -35,7 +35,7 @@ func (r *rules) applyActivityLocked(s *site, k store.Key, e entry) {
 			return
 		}
 		a.present = false
-		s.activity[k.Agent] = a
+		put(&s.activity, k.Agent, a)
 		// A marker read from the bucket is the expiry (or its replay
 		// after a restart); a removal found only by absence in a
 		// snapshot carries no time and is not acted on: the key's
@@ -50,7 +50,7 @@ func (r *rules) applyActivityLocked(s *site, k store.Key, e entry) {
 		h.log.Error("ignoring bad activity record", "key", e.key, "err", err)
 		return
 	}
-	s.activity[k.Agent] = storedActivity{at: rec.At, present: true}
+	put(&s.activity, k.Agent, storedActivity{at: rec.At, present: true})
 }
 
 // clock is the agent's idle clock as the rules see it.
@@ -156,7 +156,7 @@ func (r *rules) activityLocked(st *site, agent, device string) {
 				h.log.Warn("failed to record activity", "site", siteID, "agent", agent, "err", err)
 			}
 		})) {
-			st.activityWritten[agent] = now
+			put(&st.activityWritten, agent, now)
 		}
 	}
 	if a, ok := st.agents[agent]; ok && presence.ActivityRestores(a.rec.Status, a.rec.By == protocol.ByIdle) {

@@ -68,9 +68,9 @@ type site struct {
 	registered map[Subscriber][]func()
 	// revs is the last revision applied of each key (revs.go).
 	revs keyRevs
-	// pending is what was applied but not yet told; out is what was told
-	// but not yet sent.
-	pending pendingChanges
+	// pending is what was applied but not yet told (nil when nothing
+	// is); out is what was told but not yet sent.
+	pending *pendingChanges
 	out     outbox
 }
 
@@ -81,7 +81,6 @@ type storedAgent struct {
 
 type storedDevice struct {
 	rec store.DeviceRecord
-	rev uint64
 	// written is when the bucket stored the lease; a lease in grace is not
 	// refreshed, so it runs out at written + grace (the agents API says so).
 	written time.Time
@@ -97,22 +96,19 @@ type widgetTopic struct {
 	subs   subscriberSet
 }
 
+// newSite returns an empty site. Its maps are made when first written
+// (put): most sites of a partition's watch have agents and devices and
+// nothing else, and an empty map costs its header.
 func newSite(id string) *site {
-	return &site{
-		id:              id,
-		presence:        presence.NewSite(),
-		agents:          make(map[string]storedAgent),
-		devices:         make(map[string]storedDevice),
-		activity:        make(map[string]storedActivity),
-		activityWritten: make(map[string]time.Time),
-		widgets:         make(map[string]*widgetTopic),
-		local:           make(map[string]map[*Session]struct{}),
-		timers:          make(map[string]*hoursTimer),
-		hoursAt:         make(map[string]time.Time),
-		hoursSent:       protocol.Hours{Open: true},
-		registered:      make(map[Subscriber][]func()),
-		coverage:        make(map[string]*coverageState),
+	return &site{id: id, presence: presence.NewSite(), hoursSent: protocol.Hours{Open: true}}
+}
+
+// put sets m[k] to v, making the map first if it is nil.
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
 	}
+	(*m)[k] = v
 }
 
 // emptyLocked reports whether the site holds nothing any more, so that the
@@ -303,7 +299,7 @@ func (h *Hub) SubscribeWidget(siteID, group string, sub Subscriber) (unsubscribe
 		w, next := s.presence.WidgetAt(group, now)
 		t = &widgetTopic{widget: w, next: next}
 		t.status, t.frame = widgetFrame(siteID, group, w, next, now)
-		s.widgets[group] = t
+		put(&s.widgets, group, t)
 	}
 	t.subs.add(sub)
 	h.widgetSubs.Add(1)
