@@ -40,7 +40,7 @@ func (r *rules) applyActivityLocked(s *site, k store.Key, e entry) {
 		// after a restart); a removal found only by absence in a
 		// snapshot carries no time and is not acted on: the key's
 		// marker, if still there, is.
-		if !e.at.IsZero() && s.settings.IdleAfter() > 0 {
+		if !e.at.IsZero() && s.settingsLocked().IdleAfter() > 0 {
 			h.rules.worker.enqueue(ruleKey{ruleIdleDeadline, s.id, k.Agent}, idleDeadlineJob{h, s.id, k.Agent, e.rev})
 		}
 		return
@@ -146,9 +146,9 @@ func (r *rules) activity(siteID, agent, device string) {
 func (r *rules) activityLocked(st *site, agent, device string) {
 	h := r.h
 	siteID, now := st.id, h.cfg.Now()
-	if st.settings.ActivityWriteDue(now, st.activity[agent].clock(), st.activityWritten[agent]) {
+	if st.settingsLocked().ActivityWriteDue(now, st.activity[agent].clock(), st.activityWritten[agent]) {
 		// A write still waiting is replaced: this one is later.
-		after := st.settings.IdleAfter()
+		after := st.settingsLocked().IdleAfter()
 		if h.rules.worker.enqueue(ruleKey{ruleActivityWrite, siteID, agent}, ruleFunc(func(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 			defer cancel()
@@ -211,10 +211,10 @@ func (r *rules) startIdleClocks(ctx context.Context, siteID string) {
 	if st == nil {
 		return
 	}
-	after := st.settings.IdleAfter()
+	after := st.settingsLocked().IdleAfter()
 	var agents []string
 	for id, a := range st.agents {
-		if st.settings.IdleClockNeeded(a.rec.Status, st.activity[id].clock()) {
+		if st.settingsLocked().IdleClockNeeded(a.rec.Status, st.activity[id].clock()) {
 			agents = append(agents, id)
 		}
 	}
@@ -236,7 +236,7 @@ func (r *rules) startAllIdleClocks() {
 	h := r.h
 	for _, st := range h.view.sites.all() {
 		st.mu.Lock()
-		if st.settings.IdleAfter() > 0 {
+		if st.settingsLocked().IdleAfter() > 0 {
 			h.rules.startIdleClocksLocked(st)
 		}
 		st.mu.Unlock()

@@ -213,7 +213,7 @@ func (v *view) applySettingsLocked(s *site, e entry) {
 	h := v.h
 	s.pendingLocked().settingsChanged()
 	if e.deleted {
-		s.settings, s.hasSettings, s.settingsAt = presence.Settings{}, false, time.Time{}
+		s.settings = nil
 		return
 	}
 	settings, err := decodeSettings(e.value)
@@ -221,8 +221,8 @@ func (v *view) applySettingsLocked(s *site, e entry) {
 		h.log.Error("ignoring bad site settings", "key", e.key, "err", err)
 		return
 	}
-	before := s.settings.IdleAfter()
-	s.settings, s.hasSettings, s.settingsAt = settings, true, e.at
+	before := s.settingsLocked().IdleAfter()
+	s.settings = &siteSettings{rules: settings, at: e.at}
 	if after := settings.IdleAfter(); after > 0 && after != before && h.view.isLoaded() {
 		// The idle rule was turned on or changed: online agents' clocks
 		// start now (the load starts them for a replica starting up).

@@ -128,7 +128,7 @@ func (r *rules) applyCoverageLocked(s *site, k store.Key, e entry) {
 		// it to the others; if every one did, the widget, still uncovered
 		// and not lost, gets a new deadline.
 		w, _ := s.presence.WidgetAt(k.Group, h.cfg.Now())
-		if !presence.CoverageLost(s.settings.UncoveredAfter(), w, c.state()) {
+		if !presence.CoverageLost(s.settingsLocked().UncoveredAfter(), w, c.state()) {
 			return
 		}
 		siteID, group, at, lost := s.id, k.Group, e.at, *was
@@ -216,7 +216,7 @@ func (r *rules) checkCoverageLocked(s *site, now time.Time) {
 	if h.events == nil {
 		return
 	}
-	alert := s.settings.UncoveredAfter()
+	alert := s.settingsLocked().UncoveredAfter()
 	if alert == 0 && len(s.coverage) == 0 {
 		return
 	}

@@ -163,7 +163,7 @@ func (v *view) flushLocked(s *site) {
 			case protocol.ByAdmin:
 				f.ByAgent = byID
 			case protocol.ByIdle:
-				f.IdleAfterMS = s.settings.IdleAfter().Milliseconds()
+				f.IdleAfterMS = s.settingsLocked().IdleAfter().Milliseconds()
 			}
 			h.view.sendToAgentLocked(s, agent, encode(f))
 			if p.live[agent] {

@@ -54,11 +54,9 @@ type site struct {
 	// replica last wrote each, so that a burst of activity writes once.
 	activity        map[string]storedActivity
 	activityWritten map[string]time.Time
-	// settings are the site's settings; hasSettings says they were set;
-	// settingsAt when NATS stored them.
-	settings    presence.Settings
-	hasSettings bool
-	settingsAt  time.Time
+	// settings are the site's settings and when NATS stored them; nil
+	// while it has none, which most sites do (settingsLocked).
+	settings *siteSettings
 	// hoursAt is when NATS stored each schedule, by group.
 	hoursAt map[string]time.Time
 	// coverage is the widgets' coverage keys, by group (coverage.go).
@@ -72,6 +70,21 @@ type site struct {
 	// is); out is what was told but not yet sent.
 	pending *pendingChanges
 	out     outbox
+}
+
+// siteSettings are a site's settings as stored.
+type siteSettings struct {
+	rules presence.Settings
+	at    time.Time // when NATS stored them
+}
+
+// settingsLocked returns the site's settings, the zero ones when it has
+// none.
+func (s *site) settingsLocked() presence.Settings {
+	if s.settings == nil {
+		return presence.Settings{}
+	}
+	return s.settings.rules
 }
 
 type storedAgent struct {
@@ -116,7 +129,7 @@ func put[K comparable, V any](m *map[K]V, k K, v V) {
 func (s *site) emptyLocked() bool {
 	return s.presence.Empty() && len(s.agents) == 0 && len(s.devices) == 0 && len(s.activity) == 0 &&
 		len(s.widgets) == 0 && s.roster.len() == 0 && len(s.local) == 0 &&
-		len(s.timers) == 0 && !s.hasSettings && len(s.registered) == 0 && len(s.coverage) == 0 &&
+		len(s.timers) == 0 && s.settings == nil && len(s.registered) == 0 && len(s.coverage) == 0 &&
 		s.pending.empty() && !s.out.busy()
 }
 
@@ -201,7 +214,7 @@ func (s *site) appendKeysLocked(keys []string) []string {
 	for _, group := range s.presence.HoursGroups() {
 		keys = append(keys, store.HoursKey(s.id, group).String())
 	}
-	if s.hasSettings {
+	if s.settings != nil {
 		keys = append(keys, store.SettingsKey(s.id).String())
 	}
 	for agent, a := range s.activity {
@@ -349,7 +362,7 @@ func (h *Hub) Settings(siteID string) presence.Settings {
 		return presence.Settings{}
 	}
 	defer h.view.unlockSite(s)
-	return s.settings.Clone()
+	return s.settingsLocked().Clone()
 }
 
 // Schedule returns the working hours of (site, group), group "" meaning the
