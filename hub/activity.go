@@ -35,12 +35,12 @@ func (r *rules) applyActivityLocked(s *site, k store.Key, e entry) {
 			return
 		}
 		a.present = false
-		s.activity[k.Agent] = a
+		put(&s.activity, k.Agent, a)
 		// A marker read from the bucket is the expiry (or its replay
 		// after a restart); a removal found only by absence in a
 		// snapshot carries no time and is not acted on: the key's
 		// marker, if still there, is.
-		if !e.at.IsZero() && s.settings.IdleAfter() > 0 {
+		if !e.at.IsZero() && s.settingsLocked().IdleAfter() > 0 {
 			h.rules.worker.enqueue(ruleKey{ruleIdleDeadline, s.id, k.Agent}, idleDeadlineJob{h, s.id, k.Agent, e.rev})
 		}
 		return
@@ -50,7 +50,7 @@ func (r *rules) applyActivityLocked(s *site, k store.Key, e entry) {
 		h.log.Error("ignoring bad activity record", "key", e.key, "err", err)
 		return
 	}
-	s.activity[k.Agent] = storedActivity{at: rec.At, present: true}
+	put(&s.activity, k.Agent, storedActivity{at: rec.At, present: true})
 }
 
 // clock is the agent's idle clock as the rules see it.
@@ -146,9 +146,9 @@ func (r *rules) activity(siteID, agent, device string) {
 func (r *rules) activityLocked(st *site, agent, device string) {
 	h := r.h
 	siteID, now := st.id, h.cfg.Now()
-	if st.settings.ActivityWriteDue(now, st.activity[agent].clock(), st.activityWritten[agent]) {
+	if st.settingsLocked().ActivityWriteDue(now, st.activity[agent].clock(), st.activityWritten[agent]) {
 		// A write still waiting is replaced: this one is later.
-		after := st.settings.IdleAfter()
+		after := st.settingsLocked().IdleAfter()
 		if h.rules.worker.enqueue(ruleKey{ruleActivityWrite, siteID, agent}, ruleFunc(func(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, writeTimeout(h))
 			defer cancel()
@@ -156,7 +156,7 @@ func (r *rules) activityLocked(st *site, agent, device string) {
 				h.log.Warn("failed to record activity", "site", siteID, "agent", agent, "err", err)
 			}
 		})) {
-			st.activityWritten[agent] = now
+			put(&st.activityWritten, agent, now)
 		}
 	}
 	if a, ok := st.agents[agent]; ok && presence.ActivityRestores(a.rec.Status, a.rec.By == protocol.ByIdle) {
@@ -211,10 +211,10 @@ func (r *rules) startIdleClocks(ctx context.Context, siteID string) {
 	if st == nil {
 		return
 	}
-	after := st.settings.IdleAfter()
+	after := st.settingsLocked().IdleAfter()
 	var agents []string
 	for id, a := range st.agents {
-		if st.settings.IdleClockNeeded(a.rec.Status, st.activity[id].clock()) {
+		if st.settingsLocked().IdleClockNeeded(a.rec.Status, st.activity[id].clock()) {
 			agents = append(agents, id)
 		}
 	}
@@ -236,7 +236,7 @@ func (r *rules) startAllIdleClocks() {
 	h := r.h
 	for _, st := range h.view.sites.all() {
 		st.mu.Lock()
-		if st.settings.IdleAfter() > 0 {
+		if st.settingsLocked().IdleAfter() > 0 {
 			h.rules.startIdleClocksLocked(st)
 		}
 		st.mu.Unlock()

@@ -61,7 +61,7 @@ func (v *view) applyEntryLocked(s *site, k store.Key, e entry, withWidgets bool)
 		w, next := s.presence.WidgetAt(rec.Widgets[i].Group, e.at)
 		rec.Widgets[i].After = change.WidgetState{Widget: w, Next: next}
 	}
-	s.pending.add(rec, touched, e.live)
+	s.pendingLocked().add(rec, touched, e.live)
 	return rec, true
 }
 
@@ -141,7 +141,7 @@ func (v *view) applyAgentLocked(s *site, agent string, e entry) {
 		h.log.Error("ignoring bad agent record", "key", e.key, "err", err)
 		return
 	}
-	s.agents[agent] = storedAgent{rec: rec, rev: e.rev}
+	put(&s.agents, agent, storedAgent{rec: rec, rev: e.rev})
 	s.presence.SetAgent(agent, rec.Status, rec.Groups)
 }
 
@@ -162,7 +162,7 @@ func (v *view) applyDeviceLocked(s *site, k store.Key, e entry) {
 			h.log.Error("ignoring bad device record", "key", e.key, "err", err)
 			return
 		}
-		s.devices[e.key] = storedDevice{rec: rec, rev: e.rev, written: e.at}
+		put(&s.devices, e.key, storedDevice{rec: rec, written: e.at})
 		s.presence.SetDevice(k.Agent, presence.Device{
 			ID: k.Device, Kind: rec.Kind, Since: rec.Since, Session: rec.Session, State: rec.State,
 		})
@@ -211,9 +211,9 @@ func (v *view) reassertLocked(s *site, k store.Key, session string) {
 
 func (v *view) applySettingsLocked(s *site, e entry) {
 	h := v.h
-	s.pending.settingsChanged()
+	s.pendingLocked().settingsChanged()
 	if e.deleted {
-		s.settings, s.hasSettings, s.settingsAt = presence.Settings{}, false, time.Time{}
+		s.settings = nil
 		return
 	}
 	settings, err := decodeSettings(e.value)
@@ -221,8 +221,8 @@ func (v *view) applySettingsLocked(s *site, e entry) {
 		h.log.Error("ignoring bad site settings", "key", e.key, "err", err)
 		return
 	}
-	before := s.settings.IdleAfter()
-	s.settings, s.hasSettings, s.settingsAt = settings, true, e.at
+	before := s.settingsLocked().IdleAfter()
+	s.settings = &siteSettings{rules: settings, at: e.at}
 	if after := settings.IdleAfter(); after > 0 && after != before && h.view.isLoaded() {
 		// The idle rule was turned on or changed: online agents' clocks
 		// start now (the load starts them for a replica starting up).

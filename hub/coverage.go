@@ -86,14 +86,14 @@ func (r *rules) applyCoverageLocked(s *site, k store.Key, e entry) {
 			return
 		}
 		c = &coverageState{}
-		s.coverage[k.Group] = c
+		put(&s.coverage, k.Group, c)
 	}
 	defer func() {
 		if c.empty() {
 			delete(s.coverage, k.Group)
 		}
 	}()
-	s.pending.coverageChanged()
+	s.pendingLocked().coverageChanged()
 	var rec store.CoverageRecord
 	if !e.deleted {
 		var err error
@@ -128,7 +128,7 @@ func (r *rules) applyCoverageLocked(s *site, k store.Key, e entry) {
 		// it to the others; if every one did, the widget, still uncovered
 		// and not lost, gets a new deadline.
 		w, _ := s.presence.WidgetAt(k.Group, h.cfg.Now())
-		if !presence.CoverageLost(s.settings.UncoveredAfter(), w, c.state()) {
+		if !presence.CoverageLost(s.settingsLocked().UncoveredAfter(), w, c.state()) {
 			return
 		}
 		siteID, group, at, lost := s.id, k.Group, e.at, *was
@@ -189,7 +189,7 @@ func (r *rules) loseCoverage(ctx context.Context, siteID, group string, rec stor
 	if s := h.view.lockExistingSite(siteID); s != nil {
 		if c := s.coverage[group]; c != nil && c.losing != nil {
 			c.losing = nil
-			s.pending.coverageChanged()
+			s.pendingLocked().coverageChanged()
 		}
 		h.view.unlockSite(s)
 	}
@@ -216,7 +216,7 @@ func (r *rules) checkCoverageLocked(s *site, now time.Time) {
 	if h.events == nil {
 		return
 	}
-	alert := s.settings.UncoveredAfter()
+	alert := s.settingsLocked().UncoveredAfter()
 	if alert == 0 && len(s.coverage) == 0 {
 		return
 	}
@@ -231,7 +231,7 @@ func (r *rules) checkCoverageLocked(s *site, now time.Time) {
 			})) {
 				if c == nil {
 					c = &coverageState{}
-					s.coverage[g] = c
+					put(&s.coverage, g, c)
 				}
 				c.creating = true
 			}
@@ -259,11 +259,15 @@ func (r *rules) checkCoverageLocked(s *site, now time.Time) {
 // the groups of every agent record.
 func (r *rules) coverageGroupsLocked(s *site) []string {
 	groups := append([]string{""}, s.presence.Groups()...)
-	groups = append(groups, s.pending.agentGroups...)
+	p := s.pending
+	if p == nil {
+		p = &pendingChanges{} // none: checked outside a flush
+	}
+	groups = append(groups, p.agentGroups...)
 	for g := range s.coverage {
 		groups = append(groups, g)
 	}
-	if s.pending.allGroups {
+	if p.allGroups {
 		for _, a := range s.agents {
 			groups = append(groups, a.rec.Groups...)
 		}
@@ -291,7 +295,7 @@ func (r *rules) startCoverageClock(ctx context.Context, siteID, group string, re
 		if c := s.coverage[group]; c != nil && c.creating {
 			c.creating = false
 			if !exists {
-				s.pending.coverageChanged() // try again at the next check
+				s.pendingLocked().coverageChanged() // try again at the next check
 			}
 		}
 		h.view.unlockSite(s)
@@ -326,7 +330,7 @@ func (r *rules) purgeCoverageLocked(s *site, group string, kind store.Kind, rev 
 			if c := s.coverage[group]; c != nil && *attempt(c) == rev {
 				*attempt(c) = 0
 				if !errors.Is(err, ErrReplaced) {
-					s.pending.coverageChanged() // try again at the next check
+					s.pendingLocked().coverageChanged() // try again at the next check
 				}
 			}
 			h.view.unlockSite(s)

@@ -204,7 +204,7 @@ func (f *fanout) dropLocked(s *site, sub Subscriber, reason error) {
 
 // registerLocked records what unregisters sub from s.
 func (f *fanout) registerLocked(s *site, sub Subscriber, unsub func()) {
-	s.registered[sub] = append(s.registered[sub], unsub)
+	put(&s.registered, sub, append(s.registered[sub], unsub))
 }
 
 // unregisterLocked removes a subscriber from everything of s without

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/presencehub/presencehub/hub/change"
@@ -21,6 +22,12 @@ import (
 // can move, the groups the touched agents were or are in (for the coverage
 // check), the groups whose working hours changed or passed a boundary,
 // and whether coverage keys or the settings changed (coverage.go).
+//
+// A site holds pending changes only between applying entries and telling
+// them (flushLocked): they are taken from a pool when a change comes
+// (site.pendingLocked) and given back, emptied, once told, so that a site
+// nothing happens to holds none (a partition's watch holds every site of
+// the partition), and a busy one reuses their maps.
 type pendingChanges struct {
 	agents map[string]change.AgentState
 	// live are the agents whose record came in a live entry of the watch
@@ -35,6 +42,45 @@ type pendingChanges struct {
 	coverage    bool
 	// allGroups asks the coverage check for the groups of every agent.
 	allGroups bool
+}
+
+var pendingPool = sync.Pool{New: func() any { return new(pendingChanges) }}
+
+// maxPooled bounds the agents and groups pending changes may have held to
+// go back to the pool: larger ones (a reconcile of a large site) are left
+// to the GC, so that the pool's maps stay cheap to clear and small to keep.
+const maxPooled = 64
+
+// pendingLocked returns the site's pending changes, taking them from the
+// pool if it has none.
+func (s *site) pendingLocked() *pendingChanges {
+	if s.pending == nil {
+		s.pending = pendingPool.Get().(*pendingChanges)
+	}
+	return s.pending
+}
+
+// releasePendingLocked empties the site's pending changes and gives them
+// back to the pool.
+func (s *site) releasePendingLocked() {
+	p := s.pending
+	if p == nil {
+		return
+	}
+	s.pending = nil
+	if len(p.agents) > maxPooled || len(p.live) > maxPooled || len(p.hours) > maxPooled ||
+		cap(p.touched.Groups) > 4*maxPooled || cap(p.agentGroups) > 4*maxPooled {
+		return
+	}
+	clear(p.agents)
+	clear(p.live)
+	clear(p.hours)
+	clear(p.touched.Groups)
+	clear(p.agentGroups)
+	p.touched = change.Touched{Groups: p.touched.Groups[:0]}
+	p.agentGroups = p.agentGroups[:0]
+	p.coverage, p.allGroups = false, false
+	pendingPool.Put(p)
 }
 
 // add gathers a change record and the widgets its entry can move; live
@@ -76,18 +122,9 @@ func (p *pendingChanges) hoursChanged(group string) {
 	p.hours[group] = true
 }
 
-// reset empties p, keeping its storage for the next changes.
-func (p *pendingChanges) reset() {
-	clear(p.agents)
-	clear(p.live)
-	p.touched = change.Touched{Groups: p.touched.Groups[:0]}
-	p.agentGroups = p.agentGroups[:0]
-	clear(p.hours)
-	p.coverage, p.allGroups = false, false
-}
-
+// empty reports whether p holds no change; nil holds none.
 func (p *pendingChanges) empty() bool {
-	return len(p.agents) == 0 && !p.touched.All && len(p.touched.Groups) == 0 && len(p.hours) == 0 && !p.coverage
+	return p == nil || len(p.agents) == 0 && !p.touched.All && len(p.touched.Groups) == 0 && len(p.hours) == 0 && !p.coverage
 }
 
 // flushLocked turns the site's pending changes into frames in its outbox,
@@ -97,11 +134,14 @@ func (p *pendingChanges) empty() bool {
 // widgets' coverage (coverage.go).
 func (v *view) flushLocked(s *site) {
 	h := v.h
-	p := &s.pending
+	p := s.pending
+	if p == nil {
+		return
+	}
+	defer s.releasePendingLocked()
 	if p.empty() {
 		return
 	}
-	defer p.reset()
 	now := h.cfg.Now()
 	agents := make([]string, 0, len(p.agents))
 	for agent := range p.agents {
@@ -123,7 +163,7 @@ func (v *view) flushLocked(s *site) {
 			case protocol.ByAdmin:
 				f.ByAgent = byID
 			case protocol.ByIdle:
-				f.IdleAfterMS = s.settings.IdleAfter().Milliseconds()
+				f.IdleAfterMS = s.settingsLocked().IdleAfter().Milliseconds()
 			}
 			h.view.sendToAgentLocked(s, agent, encode(f))
 			if p.live[agent] {

@@ -43,10 +43,10 @@ func (v *view) applyHoursLocked(s *site, group string, e entry) {
 			return // a reconcile re-applying what the view holds
 		}
 		s.presence.SetHours(group, sched)
-		s.hoursAt[group] = e.at
+		put(&s.hoursAt, group, e.at)
 	}
 	h.view.armHoursLocked(s, group)
-	s.pending.hoursChanged(group)
+	s.pendingLocked().hoursChanged(group)
 }
 
 // armHoursLocked re-arms group's timer for its schedule's next boundary.
@@ -64,7 +64,7 @@ func (v *view) armHoursLocked(s *site, group string) {
 	if _, next := sched.OpenAt(now); !next.IsZero() {
 		ht := &hoursTimer{at: next}
 		ht.t = time.AfterFunc(next.Sub(now), func() { h.rules.onBoundary(s.id, group, ht) })
-		s.timers[group] = ht
+		put(&s.timers, group, ht)
 	}
 }
 
@@ -108,7 +108,7 @@ func (r *rules) onBoundary(siteID, group string, ht *hoursTimer) {
 	evs := h.rules.boundaryEventsLocked(s, group, ht.at)
 	h.rules.signOffLocked(s, group, ht.at)
 	h.view.armHoursLocked(s, group)
-	s.pending.hoursChanged(group)
+	s.pendingLocked().hoursChanged(group)
 	h.view.unlockSite(s)
 	h.publishEvents(h.store.PartitionOf(siteID), 0, evs)
 }

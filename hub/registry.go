@@ -2,6 +2,7 @@ package hub
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
 )
 
@@ -43,6 +44,9 @@ func (r *siteRegistry) get(id string, create bool) *site {
 	defer sh.mu.Unlock()
 	s := sh.sites[id]
 	if s == nil && create {
+		// A copy of the id: id is usually part of a bucket key, which
+		// the site would keep whole for as long as it lives.
+		id = strings.Clone(id)
 		s = newSite(id)
 		sh.sites[id] = s
 	}

@@ -7,16 +7,22 @@ import "time"
 // twice, or late, changes nothing: a site can be fed by its follow and by
 // the whole-bucket watch at once, and a load races the messages of its
 // subscription. Guarded by the site's mu.
+//
+// The keys present and the tombstones are apart: a present key's revision
+// is all it needs, and most of a site's keys are present (a map's slots
+// are its value's size, and every site of a watched partition has one).
+// Both maps are made on first write; the tombstones' goes when the last
+// is swept.
 type keyRevs struct {
-	m     map[string]keyRev
-	gone  int // tombstones in m
+	m     map[string]uint64    // present keys
+	gone  map[string]tombstone // removed keys
 	swept time.Time
 }
 
-type keyRev struct {
-	rev  uint64
-	gone bool      // the key was removed at rev
-	at   time.Time // when, for a tombstone
+// tombstone is the revision at which a key was removed, and when.
+type tombstone struct {
+	rev uint64
+	at  time.Time
 }
 
 // tombstoneTTL is how long the revision of a removed key is kept: longer
@@ -27,31 +33,32 @@ const tombstoneTTL = 2 * time.Minute
 // view applied, and records it if so. A removal found by absence (rev 0)
 // is always applied.
 func (r *keyRevs) newer(key string, rev uint64, deleted bool, now time.Time) bool {
-	if r.m == nil {
-		r.m = make(map[string]keyRev)
-	}
-	last, ok := r.m[key]
 	if rev == 0 {
-		if ok && last.gone {
-			r.gone--
-		}
 		delete(r.m, key)
+		delete(r.gone, key)
 		return true
 	}
-	if ok && rev <= last.rev {
+	if last, ok := r.last(key); ok && rev <= last {
 		return false
 	}
-	if ok && last.gone {
-		r.gone--
-	}
 	if deleted {
-		r.m[key] = keyRev{rev: rev, gone: true, at: now}
-		r.gone++
+		delete(r.m, key)
+		put(&r.gone, key, tombstone{rev: rev, at: now})
 		r.sweep(now)
 		return true
 	}
-	r.m[key] = keyRev{rev: rev}
+	delete(r.gone, key)
+	put(&r.m, key, rev)
 	return true
+}
+
+// last returns the last revision applied of key, removal or not.
+func (r *keyRevs) last(key string) (uint64, bool) {
+	if rev, ok := r.m[key]; ok {
+		return rev, true
+	}
+	t, ok := r.gone[key]
+	return t.rev, ok
 }
 
 // sweep forgets tombstones older than tombstoneTTL, at most once per
@@ -61,10 +68,12 @@ func (r *keyRevs) sweep(now time.Time) {
 		return
 	}
 	r.swept = now
-	for key, kr := range r.m {
-		if kr.gone && now.Sub(kr.at) > tombstoneTTL {
-			delete(r.m, key)
-			r.gone--
+	for key, t := range r.gone {
+		if now.Sub(t.at) > tombstoneTTL {
+			delete(r.gone, key)
 		}
+	}
+	if len(r.gone) == 0 {
+		r.gone = nil
 	}
 }

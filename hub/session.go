@@ -162,7 +162,7 @@ func (h *Hub) Connect(ctx context.Context, id Identity, hello DeviceHello, sub S
 		welcome.Devices = protocol.DeviceInfos(a.LiveDevices())
 	}
 	if s.local[id.Agent] == nil {
-		s.local[id.Agent] = make(map[*Session]struct{})
+		put(&s.local, id.Agent, make(map[*Session]struct{}))
 	}
 	s.local[id.Agent][sess] = struct{}{}
 	h.sessionCount.Add(1)

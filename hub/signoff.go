@@ -30,7 +30,7 @@ import (
 // hoursGroup's schedule concerns (presence.Site.ClosingSignOffs).
 func (r *rules) signOffLocked(s *site, hoursGroup string, boundary time.Time) {
 	h := r.h
-	for _, agent := range s.presence.ClosingSignOffs(s.settings, hoursGroup, boundary) {
+	for _, agent := range s.presence.ClosingSignOffs(s.settingsLocked(), hoursGroup, boundary) {
 		h.rules.enqueueSignOff(s.id, agent, hoursGroup, boundary)
 	}
 }
@@ -108,12 +108,16 @@ func (r *rules) missedSignOffs(now time.Time) []missedSignOff {
 	for _, s := range h.view.sites.all() {
 		s.mu.Lock()
 		if !s.removed {
+			var settingsAt time.Time
+			if s.settings != nil {
+				settingsAt = s.settings.at
+			}
 			stored := presence.StoredAt{
-				Settings: s.settingsAt,
+				Settings: settingsAt,
 				Hours:    s.hoursAt,
 				Status:   func(agent string) time.Time { return s.agents[agent].rec.At },
 			}
-			for _, m := range s.presence.MissedSignOffs(s.settings, stored, now) {
+			for _, m := range s.presence.MissedSignOffs(s.settingsLocked(), stored, now) {
 				out = append(out, missedSignOff{s.id, m})
 			}
 		}

@@ -54,11 +54,9 @@ type site struct {
 	// replica last wrote each, so that a burst of activity writes once.
 	activity        map[string]storedActivity
 	activityWritten map[string]time.Time
-	// settings are the site's settings; hasSettings says they were set;
-	// settingsAt when NATS stored them.
-	settings    presence.Settings
-	hasSettings bool
-	settingsAt  time.Time
+	// settings are the site's settings and when NATS stored them; nil
+	// while it has none, which most sites do (settingsLocked).
+	settings *siteSettings
 	// hoursAt is when NATS stored each schedule, by group.
 	hoursAt map[string]time.Time
 	// coverage is the widgets' coverage keys, by group (coverage.go).
@@ -68,10 +66,25 @@ type site struct {
 	registered map[Subscriber][]func()
 	// revs is the last revision applied of each key (revs.go).
 	revs keyRevs
-	// pending is what was applied but not yet told; out is what was told
-	// but not yet sent.
-	pending pendingChanges
+	// pending is what was applied but not yet told (nil when nothing
+	// is); out is what was told but not yet sent.
+	pending *pendingChanges
 	out     outbox
+}
+
+// siteSettings are a site's settings as stored.
+type siteSettings struct {
+	rules presence.Settings
+	at    time.Time // when NATS stored them
+}
+
+// settingsLocked returns the site's settings, the zero ones when it has
+// none.
+func (s *site) settingsLocked() presence.Settings {
+	if s.settings == nil {
+		return presence.Settings{}
+	}
+	return s.settings.rules
 }
 
 type storedAgent struct {
@@ -81,7 +94,6 @@ type storedAgent struct {
 
 type storedDevice struct {
 	rec store.DeviceRecord
-	rev uint64
 	// written is when the bucket stored the lease; a lease in grace is not
 	// refreshed, so it runs out at written + grace (the agents API says so).
 	written time.Time
@@ -97,22 +109,19 @@ type widgetTopic struct {
 	subs   subscriberSet
 }
 
+// newSite returns an empty site. Its maps are made when first written
+// (put): most sites of a partition's watch have agents and devices and
+// nothing else, and an empty map costs its header.
 func newSite(id string) *site {
-	return &site{
-		id:              id,
-		presence:        presence.NewSite(),
-		agents:          make(map[string]storedAgent),
-		devices:         make(map[string]storedDevice),
-		activity:        make(map[string]storedActivity),
-		activityWritten: make(map[string]time.Time),
-		widgets:         make(map[string]*widgetTopic),
-		local:           make(map[string]map[*Session]struct{}),
-		timers:          make(map[string]*hoursTimer),
-		hoursAt:         make(map[string]time.Time),
-		hoursSent:       protocol.Hours{Open: true},
-		registered:      make(map[Subscriber][]func()),
-		coverage:        make(map[string]*coverageState),
+	return &site{id: id, presence: presence.NewSite(), hoursSent: protocol.Hours{Open: true}}
+}
+
+// put sets m[k] to v, making the map first if it is nil.
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
 	}
+	(*m)[k] = v
 }
 
 // emptyLocked reports whether the site holds nothing any more, so that the
@@ -120,7 +129,7 @@ func newSite(id string) *site {
 func (s *site) emptyLocked() bool {
 	return s.presence.Empty() && len(s.agents) == 0 && len(s.devices) == 0 && len(s.activity) == 0 &&
 		len(s.widgets) == 0 && s.roster.len() == 0 && len(s.local) == 0 &&
-		len(s.timers) == 0 && !s.hasSettings && len(s.registered) == 0 && len(s.coverage) == 0 &&
+		len(s.timers) == 0 && s.settings == nil && len(s.registered) == 0 && len(s.coverage) == 0 &&
 		s.pending.empty() && !s.out.busy()
 }
 
@@ -205,7 +214,7 @@ func (s *site) appendKeysLocked(keys []string) []string {
 	for _, group := range s.presence.HoursGroups() {
 		keys = append(keys, store.HoursKey(s.id, group).String())
 	}
-	if s.hasSettings {
+	if s.settings != nil {
 		keys = append(keys, store.SettingsKey(s.id).String())
 	}
 	for agent, a := range s.activity {
@@ -303,7 +312,7 @@ func (h *Hub) SubscribeWidget(siteID, group string, sub Subscriber) (unsubscribe
 		w, next := s.presence.WidgetAt(group, now)
 		t = &widgetTopic{widget: w, next: next}
 		t.status, t.frame = widgetFrame(siteID, group, w, next, now)
-		s.widgets[group] = t
+		put(&s.widgets, group, t)
 	}
 	t.subs.add(sub)
 	h.widgetSubs.Add(1)
@@ -353,7 +362,7 @@ func (h *Hub) Settings(siteID string) presence.Settings {
 		return presence.Settings{}
 	}
 	defer h.view.unlockSite(s)
-	return s.settings.Clone()
+	return s.settingsLocked().Clone()
 }
 
 // Schedule returns the working hours of (site, group), group "" meaning the

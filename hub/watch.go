@@ -258,7 +258,7 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 	withEvents := h.derivesEvents(w.part) && !w.standbyCovers()
 	var lastEvent uint64
 	for id, es := range bySite {
-		w.inView[id] = true
+		w.markInView(id)
 		defer h.follows.markLoaded(id)
 		s := h.view.lockSite(id)
 		for _, e := range es {
@@ -275,7 +275,7 @@ func (w *watcher) reconcile(ctx context.Context, snapshot map[string]*store.Entr
 	// no key too: the snapshot is every key of the partition.
 	for _, fl := range h.follows.all() {
 		if h.store.PartitionOf(fl.site) == w.part && !w.inView[fl.site] {
-			w.inView[fl.site] = true
+			w.markInView(fl.site)
 			h.follows.markLoaded(fl.site)
 		}
 	}
@@ -330,7 +330,7 @@ func (w *watcher) apply(ctx context.Context, e *store.Entry) {
 	ent.live = true
 	// A site of the partition the view lacks had no key when the watch
 	// loaded: this is its first.
-	w.inView[k.Site] = true
+	w.markInView(k.Site)
 	defer h.follows.mark(k.Site, e.Rev)
 	if k.Kind == store.KindIndex {
 		return

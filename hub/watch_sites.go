@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -19,6 +20,15 @@ import (
 func newWatcher(h *Hub, partition int) *watcher {
 	return &watcher{h: h, part: partition, store: h.store.Partition(partition), applied: applied{ch: make(chan struct{})},
 		inView: make(map[string]bool), loadReq: make(chan string, loadReqBuffer)}
+}
+
+// markInView records that site is in the view. The map keeps a copy of
+// the id: site is usually part of a bucket key, which a map key would keep
+// whole, and assigning to a key present replaces the key.
+func (w *watcher) markInView(site string) {
+	if !w.inView[site] {
+		w.inView[strings.Clone(site)] = true
+	}
 }
 
 // loadReqBuffer bounds the follows waiting for the watch to load their
@@ -54,7 +64,7 @@ func (w *watcher) loadFollowed(ctx context.Context, site string) {
 			return
 		}
 		h.follows.mark(site, h.follows.reconcileSite(ctx, site, entries))
-		w.inView[site] = true
+		w.markInView(site)
 	}
 	h.follows.markLoaded(site)
 }

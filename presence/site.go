@@ -38,9 +38,11 @@ type Agent struct {
 	ID string
 	// Status is the status the agent last chose; an agent with no stored
 	// record yet counts as Online (signing in means being available).
-	Status  Status
-	Groups  []string
-	devices map[string]Device
+	Status Status
+	Groups []string
+	// devices are the agent's devices, in no order: a few (the hub caps
+	// them), so a slice, far smaller than a map for one or two.
+	devices []Device
 	// stored reports whether the agent's record exists; an agent known only
 	// from device leases is kept until its last lease goes.
 	stored bool
@@ -74,8 +76,41 @@ func (a *Agent) Lingering() bool {
 
 // Device returns the agent's device with the given id.
 func (a *Agent) Device(id string) (Device, bool) {
-	d, ok := a.devices[id]
-	return d, ok
+	if i := a.deviceIndex(id); i >= 0 {
+		return a.devices[i], true
+	}
+	return Device{}, false
+}
+
+// deviceIndex returns the index of the device with id in a.devices, or -1.
+func (a *Agent) deviceIndex(id string) int {
+	for i := range a.devices {
+		if a.devices[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// setDevice adds d or replaces the device with its id.
+func (a *Agent) setDevice(d Device) {
+	if i := a.deviceIndex(d.ID); i >= 0 {
+		a.devices[i] = d
+		return
+	}
+	a.devices = append(a.devices, d)
+}
+
+// removeDevice forgets the device with id; the storage goes with the last.
+func (a *Agent) removeDevice(id string) {
+	i := a.deviceIndex(id)
+	if i < 0 {
+		return
+	}
+	a.devices = slices.Delete(a.devices, i, i+1)
+	if len(a.devices) == 0 {
+		a.devices = nil
+	}
 }
 
 // LiveDevices returns the devices with a live session or in the
@@ -174,18 +209,19 @@ func (t *tally) add(s Status, n int) {
 // working hours, and running tallies that make a widget's status O(1) to
 // compute. It answers the whole widget question (WidgetAt).
 type Site struct {
-	agents    map[string]*Agent
+	agents    map[string]*Agent // nil until the first agent
 	all       tally
 	ungrouped tally
-	groups    map[string]*tally
-	lingering int // agents inside a grace period
-	// hours maps a group ("" for the site) to its own working hours.
+	groups    map[string]*tally // nil until an agent in a group counts
+	lingering int               // agents inside a grace period
+	// hours maps a group ("" for the site) to its own working hours; nil
+	// until the site has some.
 	hours map[string]*Schedule
 }
 
 // NewSite returns an empty site.
 func NewSite() *Site {
-	return &Site{agents: make(map[string]*Agent), groups: make(map[string]*tally), hours: make(map[string]*Schedule)}
+	return &Site{}
 }
 
 // Counts counts a site's agents by effective status.
@@ -243,7 +279,7 @@ func (s *Site) RemoveAgent(id string) Change {
 
 // SetDevice records a device's lease, adding or replacing it.
 func (s *Site) SetDevice(agentID string, d Device) Change {
-	return s.update(agentID, func(a *Agent) { a.devices[d.ID] = d })
+	return s.update(agentID, func(a *Agent) { a.setDevice(d) })
 }
 
 // RemoveDevice records that a device's lease is gone.
@@ -251,7 +287,7 @@ func (s *Site) RemoveDevice(agentID, deviceID string) Change {
 	if _, ok := s.agents[agentID]; !ok {
 		return Change{Agent: agentID, Before: Offline, After: Offline}
 	}
-	return s.update(agentID, func(a *Agent) { delete(a.devices, deviceID) })
+	return s.update(agentID, func(a *Agent) { a.removeDevice(deviceID) })
 }
 
 // update applies fn to the agent, keeping the tallies right, and reports
@@ -259,7 +295,10 @@ func (s *Site) RemoveDevice(agentID, deviceID string) Change {
 func (s *Site) update(id string, fn func(*Agent)) Change {
 	a, ok := s.agents[id]
 	if !ok {
-		a = &Agent{ID: id, Status: Online, devices: make(map[string]Device)}
+		if s.agents == nil {
+			s.agents = make(map[string]*Agent)
+		}
+		a = &Agent{ID: id, Status: Online}
 		s.agents[id] = a
 	}
 	before, beforeGroups, beforeLive := a.Effective(), a.Groups, a.liveIDs()
@@ -295,6 +334,9 @@ func (s *Site) count(a *Agent, n int) {
 	for _, g := range a.Groups {
 		t := s.groups[g]
 		if t == nil {
+			if s.groups == nil {
+				s.groups = make(map[string]*tally)
+			}
 			t = &tally{}
 			s.groups[g] = t
 		}
@@ -319,6 +361,9 @@ func (s *Site) SetHours(group string, sched *Schedule) {
 	if sched == nil {
 		delete(s.hours, group)
 		return
+	}
+	if s.hours == nil {
+		s.hours = make(map[string]*Schedule)
 	}
 	s.hours[group] = sched
 }

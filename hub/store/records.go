@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
+	"sync/atomic"
 	"time"
 
 	"github.com/presencehub/presencehub/presence"
@@ -47,6 +49,8 @@ func DecodeAgentRecord(b []byte) (AgentRecord, error) {
 	if _, err := presence.ParseStatus(string(r.Status)); err != nil {
 		return r, fmt.Errorf("failed to decode agent record: %w", err)
 	}
+	r.Status = canonical(r.Status, presence.Online, presence.Busy, presence.Offline)
+	r.By = canonical(r.By, protocol.ByDevice, protocol.ByAdmin, protocol.ByIdle, protocol.ByActivity, protocol.ByHours)
 	return r, nil
 }
 
@@ -94,7 +98,48 @@ func DecodeDeviceRecord(b []byte) (DeviceRecord, error) {
 	if r.State != presence.Live && r.State != presence.Lingering && r.State != presence.Background {
 		return r, fmt.Errorf("failed to decode device record: invalid state %q", r.State)
 	}
+	r.State = canonical(r.State, presence.Live, presence.Lingering, presence.Background)
+	r.Kind = canonical(r.Kind, presence.Desktop, presence.Mobile, presence.Web)
+	r.Hub = replicaIDs.intern(r.Hub)
 	return r, nil
+}
+
+// The decoders give the strings of a record that take few values a copy
+// that records share: the constant's for a status, an author's kind, a
+// device's kind and state, and a recent one for a lease's replica. A view
+// keeps a record per agent and per device, and each string that
+// encoding/json decodes is a copy of its own.
+
+// canonical returns the value of values equal to s, or s.
+func canonical[T ~string](s T, values ...T) T {
+	for _, v := range values {
+		if s == v {
+			return v
+		}
+	}
+	return s
+}
+
+// idCache keeps the last copy of each of a few ids, direct-mapped by hash:
+// intern returns the copy it keeps of an id equal to its argument, or
+// keeps the argument. It keeps at most len(slots) ids, whatever comes.
+type idCache struct {
+	seed  maphash.Seed
+	slots [64]atomic.Pointer[string]
+}
+
+// replicaIDs are the replicas' ids of the leases decoded last.
+var replicaIDs = idCache{seed: maphash.MakeSeed()}
+
+func (c *idCache) intern(id string) string {
+	slot := &c.slots[maphash.String(c.seed, id)%uint64(len(c.slots))]
+	if p := slot.Load(); p != nil && *p == id {
+		return *p
+	}
+	kept := new(string)
+	*kept = id
+	slot.Store(kept)
+	return id
 }
 
 // ActivityRecord is the stored value of an activity key.
