@@ -1,0 +1,265 @@
+//go:build linux
+
+package wsconn
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultPoller is the poller used when Options.Poller is empty: epoll, on
+// Linux.
+const DefaultPoller = PollerEpoll
+
+const epollAvailable = true
+
+// epoll is an epoll instance that connections' sockets are added to, and
+// the one goroutine that waits on it while any socket is. Each socket stays
+// registered with Go's own poller as well (a socket may be in several epoll
+// sets), so that the writer goroutine's writes still block with a deadline;
+// nobody waits for its reads there. An epoll runs from its first socket to
+// its last: then its goroutine ends, and the next socket starts a new one.
+type epoll struct {
+	fd   int // the epoll instance
+	wake int // an eventfd in the set, written to end the wait for good
+	// conns are the connections whose sockets are in the set, by file
+	// descriptor. Guarded by pollers.mu.
+	conns map[int32]*Conn
+	// deadlines hold the pings and close timeouts of its connections.
+	deadlines deadlineQueue
+}
+
+// pollers holds the running epoll, if any.
+var pollers struct {
+	mu sync.Mutex
+	// cur takes new sockets; nil when no socket is registered. Guarded by
+	// mu.
+	cur *epoll
+}
+
+// pollEvents are the events a socket is registered for, edge-triggered: a
+// connection reads until the kernel has nothing more (serveReadable), and
+// each new arrival is an edge.
+const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+
+// startPolled serves the connection from the epoll instead of a reader
+// goroutine, and reports whether it does: not for a connection without a
+// file descriptor of its own (TLS), nor if the socket cannot be added.
+func (c *Conn) startPolled(handle func(MessageType, []byte), done func()) bool {
+	if c.opts.poller() != PollerEpoll || c.fd == nil {
+		return false
+	}
+	sysfd := -1
+	if err := c.fd.Control(func(fd uintptr) { sysfd = int(fd) }); err != nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tcpClosed {
+		return false // the reader goroutine finds it closed and ends at once
+	}
+	// Set before the socket is added: the poller may wake it at once.
+	c.handle, c.done, c.sysfd = handle, done, sysfd
+	p, err := register(c, sysfd)
+	if err != nil {
+		c.handle, c.done = nil, nil
+		return false
+	}
+	c.poll, c.dq = p, &p.deadlines
+	if c.timer != nil {
+		c.timer.Stop() // a close timeout armed before Run: the queue has it now
+	}
+	c.rearmLocked()
+	// The bytes that came with the handshake, and any before the socket
+	// was added, are read now.
+	c.readable()
+	return true
+}
+
+// register adds fd, c's socket, to the running epoll, starting one if none
+// runs.
+func register(c *Conn, fd int) (*epoll, error) {
+	pollers.mu.Lock()
+	defer pollers.mu.Unlock()
+	p := pollers.cur
+	if p == nil {
+		var err error
+		if p, err = newEpoll(); err != nil {
+			return nil, err
+		}
+		pollers.cur = p
+		go p.run()
+	}
+	ev := unix.EpollEvent{Events: pollEvents, Fd: int32(fd)}
+	if err := unix.EpollCtl(p.fd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		p.stopIfEmptyLocked()
+		return nil, fmt.Errorf("failed to add a socket to epoll: %w", err)
+	}
+	p.conns[int32(fd)] = c
+	return p, nil
+}
+
+func newEpoll() (*epoll, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create an epoll instance: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("failed to create an eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
+	if err := unix.EpollCtl(fd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(fd)
+		unix.Close(wake)
+		return nil, fmt.Errorf("failed to add an eventfd to epoll: %w", err)
+	}
+	return &epoll{fd: fd, wake: wake, conns: make(map[int32]*Conn)}, nil
+}
+
+// unpollLocked takes the connection's socket out of the epoll before it is
+// closed (its descriptor's number may then be reused by another socket).
+// The connection's mu is held.
+func (c *Conn) unpollLocked() {
+	p := c.poll
+	if p == nil {
+		return
+	}
+	pollers.mu.Lock()
+	defer pollers.mu.Unlock()
+	unix.EpollCtl(p.fd, unix.EPOLL_CTL_DEL, c.sysfd, nil)
+	delete(p.conns, int32(c.sysfd))
+	p.stopIfEmptyLocked()
+}
+
+// stopIfEmptyLocked ends the epoll's goroutine once it has no socket left;
+// the next socket starts another. pollers.mu is held.
+func (p *epoll) stopIfEmptyLocked() {
+	if len(p.conns) > 0 || pollers.cur != p {
+		return
+	}
+	pollers.cur = nil
+	var one [8]byte
+	one[0] = 1 // an eventfd counter is 8 bytes in host order; 1 on any order that matters here
+	unix.Write(p.wake, one[:])
+}
+
+// run is the epoll's goroutine: it waits for readiness and wakes each
+// ready connection, until stopIfEmptyLocked says it is done.
+func (p *epoll) run() {
+	events := make([]unix.EpollEvent, 256)
+	ready := make([]*Conn, 0, len(events))
+	for {
+		n, err := unix.EpollWait(p.fd, events, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			// Cannot happen with a valid instance and buffer; the sockets
+			// would be stranded, so fail loudly.
+			panic(fmt.Sprintf("failed to wait on epoll: %v", err))
+		}
+		stopped := false
+		pollers.mu.Lock()
+		for _, ev := range events[:n] {
+			if ev.Fd == int32(p.wake) {
+				stopped = pollers.cur != p
+				continue
+			}
+			if c := p.conns[ev.Fd]; c != nil {
+				ready = append(ready, c)
+			}
+		}
+		pollers.mu.Unlock()
+		for i, c := range ready {
+			c.readable()
+			ready[i] = nil
+		}
+		ready = ready[:0]
+		if stopped {
+			p.deadlines.stop()
+			unix.Close(p.fd)
+			unix.Close(p.wake)
+			return
+		}
+	}
+}
+
+// readable runs when the poller says the socket has bytes (or was closed),
+// and when the connection must notice that it is closed: it starts a
+// goroutine to read them unless one runs, which then reads again.
+func (c *Conn) readable() {
+	if c.wakes.Add(1) == 1 {
+		go c.serveReadable()
+	}
+}
+
+// serveReadable reads what the kernel holds for the socket, until it would
+// block, feeds the parser, then ends: the connection is idle again, with no
+// goroutine. A wake-up that came while it read makes it read once more, so
+// no edge is missed. Once the connection is closed it ends it (readEnded)
+// and calls done; wakes then stays above zero, so nothing runs again.
+func (c *Conn) serveReadable() {
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := *bp
+	for {
+		seen := c.wakes.Load()
+		if b := c.early; b != nil {
+			c.early = nil
+			c.consume(b, c.handle)
+		}
+		for {
+			n, err := c.readNow(buf)
+			if n > 0 {
+				c.consume(buf[:n], c.handle)
+			}
+			if err == errWouldBlock {
+				break
+			}
+			if err != nil {
+				c.readEnded(err)
+				c.done()
+				return
+			}
+		}
+		if c.wakes.CompareAndSwap(seen, 0) {
+			return
+		}
+	}
+}
+
+var errWouldBlock = errors.New("read would block")
+
+// readNow reads what the kernel holds for the socket, without blocking:
+// errWouldBlock if nothing, io.EOF once the peer closed its end.
+func (c *Conn) readNow(buf []byte) (int, error) {
+	var n int
+	var rerr error
+	err := c.fd.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Read(int(fd), buf)
+			if rerr != syscall.EINTR {
+				return true // never wait: the epoll says when to read again
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr == syscall.EAGAIN:
+		return 0, errWouldBlock
+	case rerr != nil:
+		return 0, os.NewSyscallError("read", rerr)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}

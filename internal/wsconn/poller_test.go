@@ -1,0 +1,86 @@
+package wsconn_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presencehub/presencehub/internal/wsconn"
+	"github.com/presencehub/presencehub/internal/wstest"
+)
+
+// Idle connections served by the poller have no goroutine: with 1,000 of
+// them open, pinged on the shared deadline queue, the process runs a few
+// goroutines more than before (the poller's), not one per connection; a
+// reader goroutine per connection is what the goroutine path has. Each
+// connection still answers at once when its client writes.
+func TestIdleSocketsHaveNoGoroutine(t *testing.T) {
+	const n = 1000
+	opts := &wsconn.Options{PingInterval: time.Hour}
+	var mu sync.Mutex
+	var conns []*wsconn.Conn
+	var wg sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := wsconn.Accept(w, r, opts)
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		c.Run(func(_ wsconn.MessageType, data []byte) { c.SendText(data) }, wg.Done)
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}))
+	// Runs after the clients' cleanups, which close them: every
+	// connection ends.
+	t.Cleanup(func() {
+		wg.Wait()
+		srv.Close()
+	})
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	base := runtime.NumGoroutine()
+	clients := make([]*wstest.RawClient, n)
+	for i := range clients {
+		c, _, err := wstest.DialRaw(t, url, wstest.RawOptions{Wait: waitTimeout})
+		if err != nil {
+			t.Fatalf("failed to dial socket %d: %v", i, err)
+		}
+		clients[i] = c
+	}
+	wstest.Eventually(t, waitTimeout, "every socket to run", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(conns) == n
+	})
+	if wsconn.RunPoller() == wsconn.PollerEpoll {
+		// The handlers' goroutines end after the upgrade; what stays is the
+		// poller's goroutine.
+		wstest.Eventually(t, waitTimeout, "the goroutines of the upgrades to end", func() bool { return runtime.NumGoroutine() <= base+5 })
+		mu.Lock()
+		for i, c := range conns {
+			polled, ownTimer := c.Served()
+			if !polled || ownTimer {
+				mu.Unlock()
+				t.Fatalf("socket %d: got served by the poller %v, with a timer of its own %v; want the poller and its queue", i, polled, ownTimer)
+			}
+		}
+		mu.Unlock()
+	} else if got := runtime.NumGoroutine() - base; got < n {
+		t.Fatalf("got %d goroutines more with %d sockets open, want one reader each", got, n)
+	}
+	// Idle, they still answer.
+	for _, i := range []int{0, n / 2, n - 1} {
+		if err := clients[i].WriteText([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		f, err := clients[i].ReadFrame()
+		if err != nil || string(f.Payload) != "hello" {
+			t.Fatalf("socket %d: got %v, %v; want the echo of hello", i, f, err)
+		}
+	}
+}
