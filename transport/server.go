@@ -16,17 +16,21 @@
 // wsconn's.
 //
 // Goroutines: HTTP requests run on net/http's goroutines. A socket's HTTP
-// handler returns after the upgrade; from then on each socket has one
-// reader goroutine (package wsconn's), which handles what the client sends
-// and, once the socket is closed, cleans up after it. The reader never
+// handler returns after the upgrade; from then on package wsconn reads the
+// socket: on Linux (Config.Poller epoll, the default) a goroutine runs only
+// while the client has sent bytes, woken by wsconn's poller, and an idle
+// socket has none; with Config.Poller goroutine each socket has a reader
+// goroutine. The reader handles what the client sends and, once the socket
+// is closed, cleans up after it. The reader never
 // waits for NATS: an agent device's operations (its hello, status changes,
 // background mode, bye, the end of its session) run in order on a
 // goroutine of the device's own, which runs only while it has operations
 // queued (agentops.go). Frames are written by
 // whoever sends them (the hub's fan-out) when the socket can take them at
 // once; a writer goroutine runs only while a socket has frames the kernel
-// did not take yet. Pings, the hello deadline, token expiry and the close
-// handshake's timeout run on timers. An admin stats socket has one more
+// did not take yet. Pings and the close handshake's timeout run from
+// wsconn's deadline queue (a timer per socket on the goroutine path); the
+// hello deadline and token expiry on timers. An admin stats socket has one more
 // goroutine, which pushes the stats and which its reader waits for, and
 // while it runs a second one that cancels its stats query when the socket
 // closes. CloseSockets waits for every reader and every device's
@@ -105,6 +109,11 @@ type Config struct {
 	// CloseTimeout is how long a client has to answer the server's close
 	// frame with its own before the connection is closed anyway.
 	CloseTimeout time.Duration
+	// Poller is how sockets learn they have bytes to read (wsconn.Poller):
+	// "" is wsconn.DefaultPoller, epoll on Linux, where an idle socket has
+	// no goroutine; wsconn.PollerGoroutine gives each socket a reader
+	// goroutine, the only path on other systems.
+	Poller wsconn.Poller
 	// MaxWidgetsPerClient is how many widget sockets one client address may
 	// hold open on this replica; beyond it the upgrade is refused with HTTP
 	// 429. Zero means DefaultMaxWidgetsPerClient, negative no limit.

@@ -10,6 +10,11 @@
 #   NICE=-15 bash cmd/presence-load/benchmarks.sh      # ahead of other work on the machine (root)
 #   SCENARIOS="agent agent-noevents" RUNS=3 bash cmd/presence-load/benchmarks.sh
 #       # the agent path with events on and off (--events-stream none), alternated
+#   INTERVAL=500ms BASE=97c4176 SCENARIOS=fanout bash cmd/presence-load/benchmarks.sh
+#       # issue 25's fan-out below saturation, beside the hub before it
+#   WIDGETS=18000 SRC=127.0.0.1,127.0.0.2 SCENARIOS=fanout bash cmd/presence-load/benchmarks.sh
+#       # more sockets than one source address has ports for comfortably
+#   HUB_ARGS="--poller goroutine" ... # flags added to the hub of this commit
 #   SCENARIOS=replicas NICE=-15 bash cmd/presence-load/benchmarks.sh
 #       # issue 21's scale simulation: `presence-load replicas` with a
 #       # standalone nats-server (REPLICAS_ARGS adds flags, e.g. "--steps 0,500")
@@ -22,6 +27,7 @@ OUT=${OUT:-/tmp/presence-bench}
 WIDGETS=${WIDGETS:-10000}
 CHANGES=${CHANGES:-40}
 RUNS=${RUNS:-1}
+INTERVAL=${INTERVAL:-150ms}
 ulimit -n 20000
 mkdir -p "$OUT"
 go build -o "$OUT/ph" ./cmd/presencehub
@@ -44,8 +50,10 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 prio=()
 [ -n "${NICE:-}" ] && prio=(nice -n "$NICE")
-fanout=(--widgets "$WIDGETS" --agents 1 --changes "$CHANGES" --interval 150ms)
-storm=(--widgets "$WIDGETS" --agents 1 --storm)
+src=()
+[ -n "${SRC:-}" ] && src=(--src "$SRC")
+fanout=(--widgets "$WIDGETS" --agents 1 --changes "$CHANGES" --interval "$INTERVAL" "${src[@]}")
+storm=(--widgets "$WIDGETS" --agents 1 --storm "${src[@]}")
 agentpath=(--scenario groups --groups 100 --agents 100 --widgets "$WIDGETS" --rate 100 --duration 10s)
 
 for run in $(seq "$RUNS"); do
@@ -75,6 +83,8 @@ for run in $(seq "$RUNS"); do
     [[ $scenario == base-* ]] && bin="$OUT/ph-base"
     hubargs=()
     [ "$scenario" = agent-noevents ] && hubargs=(--events-stream none)
+    # shellcheck disable=SC2206 # HUB_ARGS is a list of flags
+    [[ $scenario != base-* ]] && hubargs+=(${HUB_ARGS:-})
     "${prio[@]}" "$bin" --addr 127.0.0.1:18181 --data-dir "$OUT/data" --jwt-secret s --grace 30s \
       --max-widgets-per-client -1 --log-level warn "${hubargs[@]}" >"$OUT/hub-$scenario-$run.log" 2>&1 &
     hub=$!

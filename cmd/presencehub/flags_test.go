@@ -3,12 +3,15 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/presencehub/presencehub/hub"
+	"github.com/presencehub/presencehub/internal/wsconn"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -113,6 +116,29 @@ func TestRuleWorkersFlag(t *testing.T) {
 		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "invalid --rule-workers "+tc.value)):
 			t.Errorf("--rule-workers %s: got %v, want an error naming the flag and the value", tc.value, err)
 		}
+	}
+}
+
+// --poller picks how sockets are read: empty (the platform's default, epoll
+// on Linux) unless set; goroutine everywhere, epoll on Linux alone, nothing
+// else.
+func TestPollerFlag(t *testing.T) {
+	if got := parseServe(t).poller; got != "" {
+		t.Errorf("got default %q, want empty: wsconn.DefaultPoller (%q)", got, wsconn.DefaultPoller)
+	}
+	if got := parseServe(t, "--poller", "goroutine").poller; got != wsconn.PollerGoroutine {
+		t.Errorf("--poller goroutine: got %q", got)
+	}
+	if runtime.GOOS == "linux" {
+		if got := parseServe(t, "--poller", "epoll").poller; got != wsconn.PollerEpoll {
+			t.Errorf("--poller epoll: got %q", got)
+		}
+	}
+	fs := flag.NewFlagSet("presencehub serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	serveFlags(fs)
+	if err := fs.Parse([]string{"--poller", "kqueue"}); err == nil || !strings.Contains(err.Error(), `"kqueue"`) {
+		t.Errorf("--poller kqueue: got %v, want an error naming the value", err)
 	}
 }
 
