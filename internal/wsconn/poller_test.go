@@ -84,3 +84,31 @@ func TestIdleSocketsHaveNoGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// Sockets that come and go in waves leave nothing behind: after each wave,
+// once its sockets are closed, the goroutines are back to what they were
+// (the poller's goroutine ends with its last socket, and the next wave
+// starts another).
+func TestWavesLeaveNoGoroutine(t *testing.T) {
+	ts := serve(t, &wsconn.Options{PingInterval: 50 * time.Millisecond})
+	base := runtime.NumGoroutine()
+	for wave := range 3 {
+		clients := make([]*wstest.RawClient, 200)
+		for i := range clients {
+			c, _ := ts.dial(t)
+			clients[i] = c
+		}
+		if err := clients[wave].WriteText([]byte("echo:wave")); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := clients[wave].ReadFrame(); err != nil || (f.Op != wstest.OpText && f.Op != wstest.OpPing) {
+			t.Fatalf("wave %d: got %v, %v; want the echo or a ping", wave, f, err)
+		}
+		for _, c := range clients {
+			c.Conn.Close()
+		}
+		wstest.Eventually(t, waitTimeout, "the goroutines to be back to their number before the wave", func() bool {
+			return runtime.NumGoroutine() <= base
+		})
+	}
+}
