@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -84,17 +83,26 @@ func (l *sock) closeWith(code wsconn.StatusCode, reason string, drain bool) {
 
 // run starts the socket's reader and returns at once. read is called with
 // every message, one at a time, on the goroutine that reads, until the
-// socket closes; done is called once it is closed. The server's CloseSockets waits for it, and
-// closes the socket with 1001 when the server shuts down.
+// socket closes; done is called once it is closed. The server's
+// CloseSockets waits for it, and closes the socket with 1001 when the
+// server shuts down (the socket is in the server's open set until done).
 func (l *sock) run(read func(typ wsconn.MessageType, data []byte), done func()) {
 	s := l.srv
 	s.sockets.Add(1) // the handler's own count is still held, so Wait cannot be past zero
-	stopShutdown := context.AfterFunc(s.base, func() {
+	s.openMu.Lock()
+	closeAll := s.closeAll
+	if !closeAll {
+		s.open[l] = struct{}{}
+	}
+	s.openMu.Unlock()
+	if closeAll {
 		l.closeWith(wsconn.StatusGoingAway, "server shutting down", false)
-	})
+	}
 	l.c.Run(read, func() {
 		defer s.sockets.Done()
-		stopShutdown()
+		s.openMu.Lock()
+		delete(s.open, l)
+		s.openMu.Unlock()
 		done()
 	})
 }

@@ -6,7 +6,7 @@
 #
 #   bash cmd/presence-load/benchmarks.sh            # 10,000 widgets, as documented
 #   WIDGETS=500 CHANGES=5 bash cmd/presence-load/benchmarks.sh   # a quick try
-#   BASE=a152f97 bash cmd/presence-load/benchmarks.sh   # also the fanout and agent path of an older hub
+#   BASE=a152f97 bash cmd/presence-load/benchmarks.sh   # also the fanout, storm and agent path of an older hub
 #   NICE=-15 bash cmd/presence-load/benchmarks.sh      # ahead of other work on the machine (root)
 #   SCENARIOS="agent agent-noevents" RUNS=3 bash cmd/presence-load/benchmarks.sh
 #       # the agent path with events on and off (--events-stream none), alternated
@@ -37,9 +37,11 @@ git status --porcelain >>"$OUT/commit"
 scenarios=${SCENARIOS:-fanout storm agent}
 [[ " $scenarios " == *" replicas "* ]] && go build -o "$OUT/nats-server" github.com/nats-io/nats-server/v2
 if [ -n "${BASE:-}" ]; then
-  rm -rf "$OUT/base-src" && git worktree add --detach "$OUT/base-src" "$BASE" >/dev/null
+  # From git archive, not a worktree: nothing is added to the repository.
+  rm -rf "$OUT/base-src" && mkdir -p "$OUT/base-src"
+  git archive "$BASE" | tar -x -C "$OUT/base-src"
   (cd "$OUT/base-src" && go build -o "$OUT/ph-base" ./cmd/presencehub)
-  git worktree remove --force "$OUT/base-src"
+  rm -rf "$OUT/base-src"
 fi
 
 wait_http() { # URL: waits up to 30 s for it to answer
@@ -75,7 +77,7 @@ for run in $(seq "$RUNS"); do
 
   # The hub, fresh for each scenario: RSS per socket means something only then.
   run_scenarios=$scenarios
-  [ -n "${BASE:-}" ] && run_scenarios="base-fanout base-agent $scenarios"
+  [ -n "${BASE:-}" ] && run_scenarios="base-fanout base-storm base-agent $scenarios"
   for scenario in $run_scenarios; do
     [ "$scenario" = replicas ] && continue
     rm -rf "$OUT/data"
@@ -91,7 +93,7 @@ for run in $(seq "$RUNS"); do
     wait_http http://127.0.0.1:18181/readyz
     case $scenario in
     fanout | base-fanout) args=("${fanout[@]}") ;;
-    storm) args=("${storm[@]}") ;;
+    storm | base-storm) args=("${storm[@]}") ;;
     agent | agent-noevents | base-agent) args=("${agentpath[@]}") ;;
     esac
     "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18181 --jwt-secret s "${args[@]}" --pids "$hub" --json >"$OUT/hub-$scenario-$run.json"

@@ -55,18 +55,14 @@ func (c *Conn) startPolled(handle func(MessageType, []byte), done func()) bool {
 	if c.opts.poller() != PollerEpoll || c.fd == nil {
 		return false
 	}
-	sysfd := -1
-	if err := c.fd.Control(func(fd uintptr) { sysfd = int(fd) }); err != nil {
-		return false
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.tcpClosed {
 		return false // the reader goroutine finds it closed and ends at once
 	}
 	// Set before the socket is added: the poller may wake it at once.
-	c.handle, c.done, c.sysfd = handle, done, sysfd
-	p, err := register(c, sysfd)
+	c.handle, c.done = handle, done
+	p, err := register(c, c.sysfd)
 	if err != nil {
 		c.handle, c.done = nil, nil
 		return false
