@@ -58,16 +58,19 @@ func TestSoakWidgetWaves(t *testing.T) {
 		for _, c := range conns {
 			c.Close()
 		}
+		// Served by the poller, a closing socket has no goroutine to wait
+		// for: the heap says when the hub is done with them. What stays
+		// above the baseline is the runtime's: it keeps the descriptor of
+		// every goroutine that ever ran at once (480 bytes each, their
+		// stacks freed), and a wave closing at once wakes its sockets
+		// together (about 3 MiB for 5,000), once, not per wave.
 		var g int
 		var heap uint64
-		eventually(t, "goroutines back at the baseline", func() bool {
+		eventually(t, "goroutines back at the baseline and the heap within 8 MiB of it", func() bool {
 			g, heap = settle()
-			return g <= baseG+5
+			return g <= baseG+5 && heap <= baseHeap+8<<20
 		})
 		t.Logf("wave %d closed: %d goroutines, %d KiB heap", wave, g, heap>>10)
-		if heap > baseHeap+8<<20 {
-			t.Fatalf("wave %d: got %d KiB heap after it closed, want within 8 MiB of the %d KiB baseline", wave, heap>>10, baseHeap>>10)
-		}
 	}
 }
 
