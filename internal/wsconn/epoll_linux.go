@@ -25,9 +25,15 @@ const epollAvailable = true
 // sets), so that the writer goroutine's writes still block with a deadline;
 // nobody waits for its reads there. An epoll runs from its first socket to
 // its last: then its goroutine ends, and the next socket starts a new one.
+//
+// The goroutine does not block in epoll_wait(2), which would hold an OS
+// thread and, until the scheduler takes it back, a P: the epoll instance
+// is itself non-blocking and in Go's poller (an epoll fd is readable when
+// it has events), so the goroutine parks there like any reader, and calls
+// epoll_wait with no timeout only once it is woken.
 type epoll struct {
-	fd   int // the epoll instance
-	wake int // an eventfd in the set, written to end the wait for good
+	fd   int      // the epoll instance
+	file *os.File // fd, in Go's poller; closed to end the goroutine
 	// conns are the connections whose sockets are in the set, by file
 	// descriptor. Guarded by pollers.mu.
 	conns map[int32]*Conn
@@ -106,18 +112,12 @@ func newEpoll() (*epoll, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to create an epoll instance: %w", err)
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
+	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("failed to create an eventfd: %w", err)
+		return nil, fmt.Errorf("failed to make an epoll instance non-blocking: %w", err)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
-	if err := unix.EpollCtl(fd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
-		unix.Close(fd)
-		unix.Close(wake)
-		return nil, fmt.Errorf("failed to add an eventfd to epoll: %w", err)
-	}
-	return &epoll{fd: fd, wake: wake, conns: make(map[int32]*Conn)}, nil
+	// A non-blocking descriptor given to os.NewFile goes into Go's poller.
+	return &epoll{fd: fd, file: os.NewFile(uintptr(fd), "epoll"), conns: make(map[int32]*Conn)}, nil
 }
 
 // unpollLocked takes the connection's socket out of the epoll before it is
@@ -136,39 +136,44 @@ func (c *Conn) unpollLocked() {
 }
 
 // stopIfEmptyLocked ends the epoll's goroutine once it has no socket left;
-// the next socket starts another. pollers.mu is held.
+// the next socket starts another. pollers.mu is held. Closing the file wakes
+// the goroutine (and waits, briefly, for an epoll_wait under way).
 func (p *epoll) stopIfEmptyLocked() {
 	if len(p.conns) > 0 || pollers.cur != p {
 		return
 	}
 	pollers.cur = nil
-	var one [8]byte
-	one[0] = 1 // an eventfd counter is 8 bytes in host order; 1 on any order that matters here
-	unix.Write(p.wake, one[:])
+	p.file.Close()
 }
 
 // run is the epoll's goroutine: it waits for readiness and wakes each
 // ready connection, until stopIfEmptyLocked says it is done.
 func (p *epoll) run() {
+	defer p.deadlines.stop()
+	rc, err := p.file.SyscallConn()
+	if err != nil {
+		panic(fmt.Sprintf("failed to get the epoll's raw descriptor: %v", err))
+	}
 	events := make([]unix.EpollEvent, 256)
 	ready := make([]*Conn, 0, len(events))
 	for {
-		n, err := unix.EpollWait(p.fd, events, -1)
+		var n int
+		var werr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, werr = unix.EpollWait(int(fd), events, 0)
+			// With nothing ready, park in Go's poller until there is.
+			return n > 0 || (werr != nil && werr != unix.EINTR)
+		})
 		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
+			return // closed: no socket left (stopIfEmptyLocked)
+		}
+		if werr != nil {
 			// Cannot happen with a valid instance and buffer; the sockets
 			// would be stranded, so fail loudly.
-			panic(fmt.Sprintf("failed to wait on epoll: %v", err))
+			panic(fmt.Sprintf("failed to wait on epoll: %v", werr))
 		}
-		stopped := false
 		pollers.mu.Lock()
 		for _, ev := range events[:n] {
-			if ev.Fd == int32(p.wake) {
-				stopped = pollers.cur != p
-				continue
-			}
 			if c := p.conns[ev.Fd]; c != nil {
 				ready = append(ready, c)
 			}
@@ -179,12 +184,6 @@ func (p *epoll) run() {
 			ready[i] = nil
 		}
 		ready = ready[:0]
-		if stopped {
-			p.deadlines.stop()
-			unix.Close(p.fd)
-			unix.Close(p.wake)
-			return
-		}
 	}
 }
 
