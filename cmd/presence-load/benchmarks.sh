@@ -15,6 +15,7 @@
 #   WIDGETS=18000 SRC=127.0.0.1,127.0.0.2 SCENARIOS=fanout bash cmd/presence-load/benchmarks.sh
 #       # more sockets than one source address has ports for comfortably
 #   HUB_ARGS="--poller goroutine" ... # flags added to the hub of this commit
+#   BASE_SCENARIOS=base-fanout ...      # which scenarios the older hub runs
 #   SCENARIOS=replicas NICE=-15 bash cmd/presence-load/benchmarks.sh
 #       # issue 21's scale simulation: `presence-load replicas` with a
 #       # standalone nats-server (REPLICAS_ARGS adds flags, e.g. "--steps 0,500")
@@ -77,7 +78,7 @@ for run in $(seq "$RUNS"); do
 
   # The hub, fresh for each scenario: RSS per socket means something only then.
   run_scenarios=$scenarios
-  [ -n "${BASE:-}" ] && run_scenarios="base-fanout base-storm base-agent $scenarios"
+  [ -n "${BASE:-}" ] && run_scenarios="${BASE_SCENARIOS:-base-fanout base-storm base-agent} $scenarios"
   for scenario in $run_scenarios; do
     [ "$scenario" = replicas ] && continue
     rm -rf "$OUT/data"
