@@ -67,8 +67,10 @@ func (c *Conn) startPolled(handle func(MessageType, []byte), done func()) bool {
 	if c.tcpClosed {
 		return false // the reader goroutine finds it closed and ends at once
 	}
-	// Set before the socket is added: the poller may wake it at once.
+	// Set before the socket is added: the poller may wake it at once, and
+	// a worker then owns early.
 	c.handle, c.done = handle, done
+	early := c.early != nil
 	p, err := register(c, c.sysfd)
 	if err != nil {
 		c.handle, c.done = nil, nil
@@ -79,9 +81,12 @@ func (c *Conn) startPolled(handle func(MessageType, []byte), done func()) bool {
 		c.timer.Stop() // a close timeout armed before Run: the queue has it now
 	}
 	c.rearmLocked()
-	// The bytes that came with the handshake, and any before the socket
-	// was added, are read now.
-	c.readable()
+	// The bytes that came with the handshake are parsed now. Those that
+	// came before the socket was added need no wake-up of ours: adding a
+	// socket that is readable already reports it.
+	if early {
+		c.readable()
+	}
 	return true
 }
 
