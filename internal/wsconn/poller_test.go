@@ -1,6 +1,7 @@
 package wsconn_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -111,5 +112,58 @@ func TestWavesLeaveNoGoroutine(t *testing.T) {
 		wstest.Eventually(t, waitTimeout, "the goroutines to be back to their number before the wave", func() bool {
 			return runtime.NumGoroutine() <= base
 		})
+	}
+}
+
+// No wake-up is lost: many sockets each send a message only once the
+// previous one was answered, so a message whose readiness went unnoticed
+// would never be answered (nothing else arrives on its socket to notice
+// it), and the test would fail at its deadline.
+func TestNoWakeUpLost(t *testing.T) {
+	const sockets, rounds = 50, 200
+	ts := serve(t, &wsconn.Options{})
+	clients := make([]*wstest.RawClient, sockets)
+	for i := range clients {
+		clients[i], _ = ts.dial(t)
+	}
+	// Drained as they come: the test server reports every message.
+	stop := make(chan struct{})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			select {
+			case <-ts.messages:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-drained
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, sockets)
+	for i, c := range clients {
+		wg.Go(func() {
+			for r := range rounds {
+				want := fmt.Sprintf("%d-%d", i, r)
+				if err := c.WriteText([]byte("echo:" + want)); err != nil {
+					errs <- err
+					return
+				}
+				f, err := c.ReadFrame()
+				if err != nil || string(f.Payload) != want {
+					errs <- fmt.Errorf("socket %d round %d: got %v, %v; want %q", i, r, f, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
