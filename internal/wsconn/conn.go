@@ -141,9 +141,13 @@ type Conn struct {
 	// answered our close frame (unix nanoseconds, 0 if none). Guarded by
 	// mu.
 	closeAt int64
-	// writers counts the writer goroutine, which the reader waits for
-	// before it reports the connection done.
-	writers sync.WaitGroup
+	// writers counts the writer goroutine, which the reader goroutine
+	// waits for before it reports the connection done. readOver says that
+	// the poller's reader has ended while the writer goroutine ran: the
+	// writer reports the connection done when it ends (endPolled).
+	// readOver is guarded by mu.
+	writers  sync.WaitGroup
+	readOver bool
 
 	// pingAt is when the keepalive runs next (keepAliveLocked), nextPing
 	// when the next ping is due, unanswered when the oldest ping not

@@ -1,7 +1,7 @@
 // Package wsconn is the server side of RFC 6455 WebSockets for the hub:
 // after the HTTP request it is the only code that touches a socket's
 // connection, and it runs, on Linux, one epoll goroutine for all sockets
-// and a goroutine per socket only while that socket has bytes to read
+// and a few worker goroutines only while sockets have bytes to read
 // (elsewhere, or with Options.Poller goroutine, a reader goroutine per
 // socket), plus a writer goroutine per socket only while the kernel is
 // behind.
@@ -34,15 +34,15 @@
 // On Linux, by default (Options.Poller epoll), an idle connection has no
 // goroutine: its socket is in an epoll instance shared by every connection,
 // whose one goroutine (epoll_linux.go, running while any socket is
-// registered) wakes a connection when its socket has bytes; a worker
-// goroutine then reads them from a pooled buffer, without blocking, feeds
-// the parser and calls the handler until the kernel has nothing more, and
-// waits 50 ms for another connection to read before it
-// ends (so a few workers, their stacks grown, serve steady traffic, and
-// none runs without it). Pings and
-// close timeouts of these connections are deadlines in one heap per epoll
-// (deadlines.go), behind one timer, whose goroutine runs while deadlines
-// are due. With Options.Poller goroutine, and on other systems (build
+// registered) queues a connection when its socket has bytes; a worker
+// goroutine (at most 4 per CPU, 16 at least) then reads them from a pooled
+// buffer, without blocking, feeds the parser and calls the handler until
+// the kernel has nothing more, and takes the next connection queued, or
+// ends after 50 ms without one (so a few workers, their stacks grown,
+// serve steady traffic and bursts alike, and none runs without traffic).
+// Pings and close timeouts of these connections are deadlines in one heap
+// per epoll (deadlines.go), behind one timer, whose goroutine runs while
+// deadlines are due. With Options.Poller goroutine, and on other systems (build
 // tags), a Conn has one goroutine for as long as it is open, its reader,
 // blocked in read(2) through Go's poller, and one timer for its deadlines.
 //

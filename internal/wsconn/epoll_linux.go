@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -193,23 +195,75 @@ func (p *epoll) run() {
 	}
 }
 
+// endPolled ends a connection served by the poller once reading failed,
+// which closes it: done is called now, unless the writer goroutine runs,
+// which then calls it as it ends (doneAfterWriterLocked): a worker never
+// waits for a writer (closing the connection ends its write soon, not at
+// once).
+func (c *Conn) endPolled(err error) {
+	c.mu.Lock()
+	if !c.closing && !c.peerClosed && c.lost == nil {
+		c.lost = fmt.Errorf("failed to read: %w", err)
+	}
+	c.closing = true
+	c.closeTCPLocked()
+	c.readOver = true
+	writing, done := c.writing, c.done
+	c.mu.Unlock()
+	if !writing {
+		done()
+	}
+}
+
 // readable runs when the poller says the socket has bytes (or was closed),
-// and when the connection must notice that it is closed: unless a goroutine
-// reads the connection already (it then reads again), it hands the
-// connection to a worker that waits for one, or starts a worker.
+// and when the connection must notice that it is closed: unless a worker
+// reads the connection already (it then reads again), it queues the
+// connection for the workers, and starts one if none waits and fewer than
+// maxWorkers run.
 func (c *Conn) readable() {
 	if c.wakes.Add(1) != 1 {
 		return
 	}
 	select {
-	case idleWorkers <- c:
+	case ready <- c:
 	default:
-		go work(c)
+		go c.serveReadable() // the queue is full: a goroutine of its own
+		return
+	}
+	if workers.idle.Load() > 0 {
+		return
+	}
+	workers.mu.Lock()
+	start := workers.n < maxWorkers
+	if start {
+		workers.n++
+	}
+	workers.mu.Unlock()
+	if start {
+		go work()
 	}
 }
 
-// idleWorkers hands a connection to read to a worker waiting for one.
-var idleWorkers = make(chan *Conn)
+// ready holds the connections the poller woke, for the workers.
+var ready = make(chan *Conn, 1<<14)
+
+// workers counts the goroutines that read for the poller, at most
+// maxWorkers: a burst of sockets ready at once (10,000 closing) is read by
+// a few goroutines, not as many, each growing a fresh stack. Handlers do
+// not wait (see Run), and a connection's end does not wait for its writer
+// (endPolled), so a few are enough.
+var workers struct {
+	mu sync.Mutex
+	// n is how many run. Guarded by mu: a worker ends only with the queue
+	// empty, under mu, so a connection queued finds a worker running or
+	// starts one (readable).
+	n int
+	// idle is how many wait for a connection.
+	idle atomic.Int32
+}
+
+// maxWorkers bounds the workers.
+var maxWorkers = max(16, 4*runtime.GOMAXPROCS(0))
 
 // workerLinger is how long a worker waits for another connection to read
 // before it ends. Under steady traffic a few workers serve every socket,
@@ -219,20 +273,27 @@ var idleWorkers = make(chan *Conn)
 // waits about 0.4 s for goroutines to end.
 const workerLinger = 50 * time.Millisecond
 
-// work is a worker: it reads c, then the connections handed to it while it
-// lingers, and ends after workerLinger without one.
-func work(c *Conn) {
-	var linger *time.Timer
+// work is a worker: it reads the connections queued, and ends after
+// workerLinger without one.
+func work() {
+	linger := time.NewTimer(workerLinger)
 	for {
-		c.serveReadable()
-		if linger == nil {
-			linger = time.NewTimer(workerLinger)
-		} else {
-			linger.Reset(workerLinger)
-		}
+		workers.idle.Add(1)
 		select {
-		case c = <-idleWorkers:
+		case c := <-ready:
+			workers.idle.Add(-1)
+			c.serveReadable()
+			linger.Reset(workerLinger)
 		case <-linger.C:
+			workers.idle.Add(-1)
+			workers.mu.Lock()
+			if len(ready) > 0 {
+				workers.mu.Unlock()
+				linger.Reset(workerLinger)
+				continue
+			}
+			workers.n--
+			workers.mu.Unlock()
 			return
 		}
 	}
@@ -262,8 +323,7 @@ func (c *Conn) serveReadable() {
 				break
 			}
 			if err != nil {
-				c.readEnded(err)
-				c.done()
+				c.endPolled(err)
 				return
 			}
 		}

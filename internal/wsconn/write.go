@@ -69,7 +69,9 @@ func (c *Conn) writeQueued() {
 			if c.closing && !c.closeSent && !c.tcpClosed {
 				c.closeSentLocked()
 			}
+			done := c.doneAfterWriterLocked()
 			c.mu.Unlock()
+			done()
 			return
 		}
 		c.mu.Unlock()
@@ -80,10 +82,22 @@ func (c *Conn) writeQueued() {
 				c.failLocked(fmt.Errorf("failed to write: %w", err))
 			}
 			c.closeTCPLocked()
+			done := c.doneAfterWriterLocked()
 			c.mu.Unlock()
+			done()
 			return
 		}
 	}
+}
+
+// doneAfterWriterLocked is what the writer goroutine calls as it ends: the
+// connection's done when the poller's reader ended while it wrote
+// (endPolled), else nothing.
+func (c *Conn) doneAfterWriterLocked() func() {
+	if c.readOver {
+		return c.done
+	}
+	return func() {}
 }
 
 // writeBlocking writes frames in one writev, bounded by a deadline on the
