@@ -62,8 +62,9 @@ func TestSoakWidgetWaves(t *testing.T) {
 		// for: the heap says when the hub is done with them. What stays
 		// above the baseline is the runtime's: it keeps the descriptor of
 		// every goroutine that ever ran at once (480 bytes each, their
-		// stacks freed), and a wave closing at once wakes its sockets
-		// together (about 3 MiB for 5,000), once, not per wave.
+		// stacks freed): on the goroutine path a wave's 5,000 readers
+		// (about 5-7 MiB), once, not per wave; on epoll, whose workers are
+		// bounded, a few (0.4-0.6 MiB).
 		var g int
 		var heap uint64
 		eventually(t, "goroutines back at the baseline and the heap within 8 MiB of it", func() bool {
