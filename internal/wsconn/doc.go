@@ -65,8 +65,9 @@
 // Close, TLS connections that keep a reader goroutine), the same
 // descriptor is added to one more epoll set through golang.org/x/sys/unix,
 // already a dependency, and a read is RawConn.Read with a function that
-// never waits. That is about 250 lines, with no descriptor more per socket
-// (a replica runs near its limit of descriptors) and no library to follow.
+// never waits. That is about 550 lines with the deadline heap, with no
+// descriptor more per socket (a replica runs near its limit of
+// descriptors) and no library to follow.
 //
 // # Why not github.com/coder/websocket on the server
 //
