@@ -16,17 +16,21 @@
 // wsconn's.
 //
 // Goroutines: HTTP requests run on net/http's goroutines. A socket's HTTP
-// handler returns after the upgrade; from then on each socket has one
-// reader goroutine (package wsconn's), which handles what the client sends
-// and, once the socket is closed, cleans up after it. The reader never
+// handler returns after the upgrade; from then on package wsconn reads the
+// socket: on Linux (Config.Poller epoll, the default) a goroutine runs only
+// while the client has sent bytes, woken by wsconn's poller, and an idle
+// socket has none; with Config.Poller goroutine each socket has a reader
+// goroutine. The reader handles what the client sends and, once the socket
+// is closed, cleans up after it. The reader never
 // waits for NATS: an agent device's operations (its hello, status changes,
 // background mode, bye, the end of its session) run in order on a
 // goroutine of the device's own, which runs only while it has operations
 // queued (agentops.go). Frames are written by
 // whoever sends them (the hub's fan-out) when the socket can take them at
 // once; a writer goroutine runs only while a socket has frames the kernel
-// did not take yet. Pings, the hello deadline, token expiry and the close
-// handshake's timeout run on timers. An admin stats socket has one more
+// did not take yet. Pings and the close handshake's timeout run from
+// wsconn's deadline queue (a timer per socket on the goroutine path); the
+// hello deadline and token expiry on timers. An admin stats socket has one more
 // goroutine, which pushes the stats and which its reader waits for, and
 // while it runs a second one that cancels its stats query when the socket
 // closes. CloseSockets waits for every reader and every device's
@@ -105,6 +109,11 @@ type Config struct {
 	// CloseTimeout is how long a client has to answer the server's close
 	// frame with its own before the connection is closed anyway.
 	CloseTimeout time.Duration
+	// Poller is how sockets learn they have bytes to read (wsconn.Poller):
+	// "" is wsconn.DefaultPoller, epoll on Linux, where an idle socket has
+	// no goroutine; wsconn.PollerGoroutine gives each socket a reader
+	// goroutine, the only path on other systems.
+	Poller wsconn.Poller
 	// MaxWidgetsPerClient is how many widget sockets one client address may
 	// hold open on this replica; beyond it the upgrade is refused with HTTP
 	// 429. Zero means DefaultMaxWidgetsPerClient, negative no limit.
@@ -149,6 +158,13 @@ type Server struct {
 	mu       sync.Mutex
 	sockets  sync.WaitGroup
 	draining bool
+	// open are the sockets running (sock.run until done), which
+	// CloseSockets closes with 1001; once closeAll is set, a socket that
+	// starts closes at once. A set, not a context.AfterFunc per socket:
+	// that cost about 250 bytes per idle socket. Guarded by openMu.
+	openMu   sync.Mutex
+	open     map[*sock]struct{}
+	closeAll bool
 
 	// adminSockets counts the admin stats sockets being served, which the
 	// hub publishes with this replica's numbers.
@@ -235,6 +251,7 @@ func NewServer(h *hub.Hub, auth *Auth, cfg Config) *Server {
 		h.ReportAdminSockets(func() int { return int(s.adminSockets.Load()) })
 	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
+	s.open = make(map[*sock]struct{})
 	s.handleFunc("GET /v1/agent", s.socket(s.serveAgent))
 	s.handleFunc("GET /v1/widget", s.socket(s.serveWidget))
 	s.handleFunc("GET /v1/admin", s.socket(s.serveAdminStats))
@@ -308,6 +325,16 @@ func (s *Server) Draining() bool {
 func (s *Server) CloseSockets(ctx context.Context) error {
 	s.Drain()
 	s.cancelBase()
+	s.openMu.Lock()
+	s.closeAll = true
+	open := make([]*sock, 0, len(s.open))
+	for l := range s.open {
+		open = append(open, l)
+	}
+	s.openMu.Unlock()
+	for _, l := range open {
+		l.closeWith(wsconn.StatusGoingAway, "server shutting down", false)
+	}
 	done := make(chan struct{})
 	go func() {
 		s.sockets.Wait()

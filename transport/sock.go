@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -13,9 +12,10 @@ import (
 // admin stats page. It adapts a wsconn.Conn, which owns the connection and
 // the protocol, to hub.Subscriber, and ties it to the server's shutdown.
 //
-// While idle it costs one goroutine, the connection's reader, started fresh
-// after the HTTP handler has returned (the handler's grown stack is not
-// kept); see package wsconn for how it writes.
+// While idle it costs no goroutine when served by wsconn's poller (epoll, the
+// default on Linux), else one, the connection's reader, started fresh after
+// the HTTP handler has returned (the handler's grown stack is not kept); see
+// package wsconn for how it reads and writes.
 type sock struct {
 	srv *Server
 	c   *wsconn.Conn
@@ -33,6 +33,7 @@ func socketOptions(cfg Config) (hello, widget *wsconn.Options) {
 		PingInterval:   cfg.PingInterval,
 		PongTimeout:    cfg.PongTimeout,
 		CloseTimeout:   cfg.CloseTimeout,
+		Poller:         cfg.Poller,
 		Refuse:         refuseHandshake,
 	}
 	w := *hello
@@ -81,18 +82,27 @@ func (l *sock) closeWith(code wsconn.StatusCode, reason string, drain bool) {
 }
 
 // run starts the socket's reader and returns at once. read is called with
-// every message, on the reader goroutine, until the socket closes; done is
-// called once it is closed. The server's CloseSockets waits for it, and
-// closes the socket with 1001 when the server shuts down.
+// every message, one at a time, on the goroutine that reads, until the
+// socket closes; done is called once it is closed. The server's
+// CloseSockets waits for it, and closes the socket with 1001 when the
+// server shuts down (the socket is in the server's open set until done).
 func (l *sock) run(read func(typ wsconn.MessageType, data []byte), done func()) {
 	s := l.srv
 	s.sockets.Add(1) // the handler's own count is still held, so Wait cannot be past zero
-	stopShutdown := context.AfterFunc(s.base, func() {
+	s.openMu.Lock()
+	closeAll := s.closeAll
+	if !closeAll {
+		s.open[l] = struct{}{}
+	}
+	s.openMu.Unlock()
+	if closeAll {
 		l.closeWith(wsconn.StatusGoingAway, "server shutting down", false)
-	})
+	}
 	l.c.Run(read, func() {
 		defer s.sockets.Done()
-		stopShutdown()
+		s.openMu.Lock()
+		delete(s.open, l)
+		s.openMu.Unlock()
 		done()
 	})
 }

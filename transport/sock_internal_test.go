@@ -14,6 +14,7 @@ func TestSocketOptionsFollowConfig(t *testing.T) {
 	cfg := Config{
 		AllowedOrigins: []string{"app.example"}, MaxMessageBytes: 1000, SendQueue: 7, WriteTimeout: 3 * time.Second,
 		PingInterval: 4 * time.Second, PongTimeout: 5 * time.Second, CloseTimeout: 6 * time.Second,
+		Poller: wsconn.PollerGoroutine,
 	}
 	s := NewServer(nil, nil, cfg)
 	// Both answer a request that is not a handshake in the API's JSON
@@ -25,6 +26,7 @@ func TestSocketOptionsFollowConfig(t *testing.T) {
 	want := wsconn.Options{
 		OriginPatterns: []string{"app.example"}, ReadLimit: 1000, SendQueue: 7, WriteTimeout: 3 * time.Second,
 		PingInterval: 4 * time.Second, PongTimeout: 5 * time.Second, CloseTimeout: 6 * time.Second,
+		Poller: wsconn.PollerGoroutine,
 	}
 	if got := *s.helloOpts; !reflect.DeepEqual(got, want) {
 		t.Errorf("got agent socket options %+v, want %+v", got, want)

@@ -6,10 +6,16 @@
 #
 #   bash cmd/presence-load/benchmarks.sh            # 10,000 widgets, as documented
 #   WIDGETS=500 CHANGES=5 bash cmd/presence-load/benchmarks.sh   # a quick try
-#   BASE=a152f97 bash cmd/presence-load/benchmarks.sh   # also the fanout and agent path of an older hub
+#   BASE=a152f97 bash cmd/presence-load/benchmarks.sh   # also the fanout, storm and agent path of an older hub
 #   NICE=-15 bash cmd/presence-load/benchmarks.sh      # ahead of other work on the machine (root)
 #   SCENARIOS="agent agent-noevents" RUNS=3 bash cmd/presence-load/benchmarks.sh
 #       # the agent path with events on and off (--events-stream none), alternated
+#   INTERVAL=500ms BASE=97c4176 SCENARIOS=fanout bash cmd/presence-load/benchmarks.sh
+#       # issue 25's fan-out below saturation, beside the hub before it
+#   WIDGETS=18000 SRC=127.0.0.1,127.0.0.2 SCENARIOS=fanout bash cmd/presence-load/benchmarks.sh
+#       # more sockets than one source address has ports for comfortably
+#   HUB_ARGS="--poller goroutine" ... # flags added to the hub of this commit
+#   BASE_SCENARIOS=base-fanout ...      # which scenarios the older hub runs
 #   SCENARIOS=replicas NICE=-15 bash cmd/presence-load/benchmarks.sh
 #       # issue 21's scale simulation: `presence-load replicas` with a
 #       # standalone nats-server (REPLICAS_ARGS adds flags, e.g. "--steps 0,500")
@@ -22,6 +28,7 @@ OUT=${OUT:-/tmp/presence-bench}
 WIDGETS=${WIDGETS:-10000}
 CHANGES=${CHANGES:-40}
 RUNS=${RUNS:-1}
+INTERVAL=${INTERVAL:-150ms}
 ulimit -n 20000
 mkdir -p "$OUT"
 go build -o "$OUT/ph" ./cmd/presencehub
@@ -31,9 +38,11 @@ git status --porcelain >>"$OUT/commit"
 scenarios=${SCENARIOS:-fanout storm agent}
 [[ " $scenarios " == *" replicas "* ]] && go build -o "$OUT/nats-server" github.com/nats-io/nats-server/v2
 if [ -n "${BASE:-}" ]; then
-  rm -rf "$OUT/base-src" && git worktree add --detach "$OUT/base-src" "$BASE" >/dev/null
+  # From git archive, not a worktree: nothing is added to the repository.
+  rm -rf "$OUT/base-src" && mkdir -p "$OUT/base-src"
+  git archive "$BASE" | tar -x -C "$OUT/base-src"
   (cd "$OUT/base-src" && go build -o "$OUT/ph-base" ./cmd/presencehub)
-  git worktree remove --force "$OUT/base-src"
+  rm -rf "$OUT/base-src"
 fi
 
 wait_http() { # URL: waits up to 30 s for it to answer
@@ -44,8 +53,10 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 prio=()
 [ -n "${NICE:-}" ] && prio=(nice -n "$NICE")
-fanout=(--widgets "$WIDGETS" --agents 1 --changes "$CHANGES" --interval 150ms)
-storm=(--widgets "$WIDGETS" --agents 1 --storm)
+src=()
+[ -n "${SRC:-}" ] && src=(--src "$SRC")
+fanout=(--widgets "$WIDGETS" --agents 1 --changes "$CHANGES" --interval "$INTERVAL" "${src[@]}")
+storm=(--widgets "$WIDGETS" --agents 1 --storm "${src[@]}")
 agentpath=(--scenario groups --groups 100 --agents 100 --widgets "$WIDGETS" --rate 100 --duration 10s)
 
 for run in $(seq "$RUNS"); do
@@ -67,7 +78,7 @@ for run in $(seq "$RUNS"); do
 
   # The hub, fresh for each scenario: RSS per socket means something only then.
   run_scenarios=$scenarios
-  [ -n "${BASE:-}" ] && run_scenarios="base-fanout base-agent $scenarios"
+  [ -n "${BASE:-}" ] && run_scenarios="${BASE_SCENARIOS:-base-fanout base-storm base-agent} $scenarios"
   for scenario in $run_scenarios; do
     [ "$scenario" = replicas ] && continue
     rm -rf "$OUT/data"
@@ -75,13 +86,15 @@ for run in $(seq "$RUNS"); do
     [[ $scenario == base-* ]] && bin="$OUT/ph-base"
     hubargs=()
     [ "$scenario" = agent-noevents ] && hubargs=(--events-stream none)
+    # shellcheck disable=SC2206 # HUB_ARGS is a list of flags
+    [[ $scenario != base-* ]] && hubargs+=(${HUB_ARGS:-})
     "${prio[@]}" "$bin" --addr 127.0.0.1:18181 --data-dir "$OUT/data" --jwt-secret s --grace 30s \
       --max-widgets-per-client -1 --log-level warn "${hubargs[@]}" >"$OUT/hub-$scenario-$run.log" 2>&1 &
     hub=$!
     wait_http http://127.0.0.1:18181/readyz
     case $scenario in
     fanout | base-fanout) args=("${fanout[@]}") ;;
-    storm) args=("${storm[@]}") ;;
+    storm | base-storm) args=("${storm[@]}") ;;
     agent | agent-noevents | base-agent) args=("${agentpath[@]}") ;;
     esac
     "${prio[@]}" "$OUT/pload" --url http://127.0.0.1:18181 --jwt-secret s "${args[@]}" --pids "$hub" --json >"$OUT/hub-$scenario-$run.json"

@@ -18,6 +18,7 @@ import (
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/hub/store"
+	"github.com/presencehub/presencehub/internal/wsconn"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
@@ -46,6 +47,7 @@ type serveConfig struct {
 	pingInterval   time.Duration
 	pongTimeout    time.Duration
 	closeTimeout   time.Duration
+	poller         wsconn.Poller // "" is wsconn.DefaultPoller
 	logLevel       string
 	logFormat      string
 	dev            bool
@@ -133,6 +135,10 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.writeTimeout, "write-timeout", transport.DefaultWriteTimeout, "time limit for writing one frame to a socket")
 	fs.DurationVar(&c.pingInterval, "ping-interval", transport.DefaultPingInterval, "how often every socket is pinged; negative disables")
 	fs.DurationVar(&c.pongTimeout, "pong-timeout", transport.DefaultPongTimeout, "how long a pong may take before the socket is closed")
+	fs.Func("poller", `how sockets learn they have bytes to read: "epoll" (Linux only, the default there: an idle socket has no goroutine) or "goroutine" (a reader goroutine per socket, the default elsewhere)`, func(s string) (err error) {
+		c.poller, err = wsconn.ParsePoller(s)
+		return err
+	})
 	fs.DurationVar(&c.closeTimeout, "close-timeout", transport.DefaultCloseTimeout, "how long a client has to answer the hub's close frame before the connection is closed anyway")
 	fs.DurationVar(&c.natsPing, "nats-ping-interval", defaultNATSPingInterval, "how often the NATS connection is pinged; a server that misses --nats-max-pings-out pings in a row (frozen, cut off) is left for another of --nats-url")
 	fs.IntVar(&c.natsMaxPings, "nats-max-pings-out", defaultNATSMaxPingsOut, "unanswered NATS pings after which the connection is dropped and another server of --nats-url tried")

@@ -3,7 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/presencehub/presencehub/hub/events"
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/hub/store"
+	"github.com/presencehub/presencehub/internal/wsconn"
 	"github.com/presencehub/presencehub/transport"
 )
 
@@ -160,6 +163,29 @@ func TestHistoryFlags(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%v: got %v, want an error containing %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// --poller picks how sockets are read: empty (the platform's default, epoll
+// on Linux) unless set; goroutine everywhere, epoll on Linux alone, nothing
+// else.
+func TestPollerFlag(t *testing.T) {
+	if got := parseServe(t).poller; got != "" {
+		t.Errorf("got default %q, want empty: wsconn.DefaultPoller (%q)", got, wsconn.DefaultPoller)
+	}
+	if got := parseServe(t, "--poller", "goroutine").poller; got != wsconn.PollerGoroutine {
+		t.Errorf("--poller goroutine: got %q", got)
+	}
+	if runtime.GOOS == "linux" {
+		if got := parseServe(t, "--poller", "epoll").poller; got != wsconn.PollerEpoll {
+			t.Errorf("--poller epoll: got %q", got)
+		}
+	}
+	fs := flag.NewFlagSet("presencehub serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	serveFlags(fs)
+	if err := fs.Parse([]string{"--poller", "kqueue"}); err == nil || !strings.Contains(err.Error(), `"kqueue"`) {
+		t.Errorf("--poller kqueue: got %v, want an error naming the value", err)
 	}
 }
 

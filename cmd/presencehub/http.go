@@ -32,6 +32,7 @@ func newTransport(cfg *serveConfig, h *hub.Hub, auth *transport.Auth, st *stores
 		PingInterval:        cfg.pingInterval,
 		PongTimeout:         cfg.pongTimeout,
 		CloseTimeout:        cfg.closeTimeout,
+		Poller:              cfg.poller,
 		StatusRate:          cfg.statusRate,
 		StatusBurst:         cfg.statusBurst,
 		DeviceOpQueue:       cfg.deviceOpQueue,

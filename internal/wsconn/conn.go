@@ -1,7 +1,6 @@
 package wsconn
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,8 +19,9 @@ const (
 	DefaultCloseTimeout = 5 * time.Second
 )
 
-// readBufSize is the size of a connection's read buffer: clients send small
-// messages (larger ones, up to the read limit, are read in pieces).
+// readBufSize is the size of a reader goroutine's own read buffer: clients
+// send small messages (larger ones, up to the read limit, are read in
+// pieces).
 const readBufSize = 256
 
 // Options configure connections. One Options may serve many connections
@@ -55,6 +55,10 @@ type Options struct {
 	// its own before the connection is closed anyway. Zero means
 	// DefaultCloseTimeout.
 	CloseTimeout time.Duration
+	// Poller says how the connection learns it has bytes to read: "" is
+	// DefaultPoller (epoll on Linux), PollerGoroutine a reader goroutine
+	// per connection, today's path on every system.
+	Poller Poller
 	// Refuse writes the answer to a request that is not a valid opening
 	// handshake (or whose Origin is not allowed): status is the HTTP
 	// status, err says why, and the headers that say what is needed
@@ -83,18 +87,32 @@ func orDefault[T int | int64 | time.Duration](v, def T) T {
 type Conn struct {
 	opts *Options
 	nc   net.Conn
-	// fd writes to the connection without blocking; nil when the connection
-	// has no file descriptor of its own (TLS), and then every frame goes
-	// through the queue and the writer goroutine.
-	fd syscall.RawConn
+	// fd is the connection's raw side, and sysfd its descriptor, which
+	// frames are written to at once with write(2) (under mu, before which
+	// nothing closes it: closeTCPLocked); fd is nil and sysfd -1 when the
+	// connection has no file descriptor of its own (TLS), and then every
+	// frame goes through the queue and the writer goroutine.
+	fd    syscall.RawConn
+	sysfd int
 
-	// Used by the reader goroutine only: bytes the client sent with its
-	// handshake, read by net/http already; the frame parser; and whether
-	// the parser is done, because the peer closed or broke the protocol, so
-	// that what comes now is read and dropped.
+	// Used by the reader (the reader goroutine, or the goroutine reading
+	// for the poller) only: bytes the client sent with its handshake, read
+	// by net/http already; the frame parser; and whether the parser is
+	// done, because the peer closed or broke the protocol, so that what
+	// comes now is read and dropped.
 	early   []byte
 	p       parser
 	discard bool
+
+	// Served by the poller (epoll_linux.go): poll is the epoll its socket
+	// is in, handle and done Run's; set under mu before the socket is
+	// added, then read-only. wakes counts
+	// the poller's wake-ups not yet served by the goroutine that reads,
+	// which runs while it is above zero.
+	poll   *epoll
+	handle func(MessageType, []byte)
+	done   func()
+	wakes  atomic.Int32
 
 	// mu guards every write to the connection and the state of closing:
 	// nothing is written once our close frame is, and nothing else writes
@@ -119,20 +137,32 @@ type Conn struct {
 	reason string
 	byPeer bool
 	lost   error
-	// closeTimer closes the connection if the peer does not answer our
-	// close frame in time. Guarded by mu.
-	closeTimer *time.Timer
-	// writers counts the writer goroutine, which the reader waits for
-	// before it reports the connection done.
-	writers sync.WaitGroup
+	// closeAt is when the connection is closed if the peer has not
+	// answered our close frame (unix nanoseconds, 0 if none). Guarded by
+	// mu.
+	closeAt int64
+	// writers counts the writer goroutine, which the reader goroutine
+	// waits for before it reports the connection done. readOver says that
+	// the poller's reader has ended while the writer goroutine ran: the
+	// writer reports the connection done when it ends (endPolled).
+	// readOver is guarded by mu.
+	writers  sync.WaitGroup
+	readOver bool
 
-	// ping drives the keepalive; it is set before it first fires and only
-	// the keepalive re-arms it. nextPing is when the next ping is due and
-	// unanswered when the oldest ping not answered yet went out (unix
-	// nanoseconds, 0 if none). Guarded by mu.
-	ping       *time.Timer
+	// pingAt is when the keepalive runs next (keepAliveLocked), nextPing
+	// when the next ping is due, unanswered when the oldest ping not
+	// answered yet went out (unix nanoseconds, 0 if none). Guarded by mu.
+	pingAt     int64
 	nextPing   int64
 	unanswered int64
+	// The connection's deadline, the earlier of pingAt and closeAt
+	// (deadlines.go): in dq, its poller's queue, when served by the
+	// poller, else on timer, its own. dq is set under mu with poll; timer
+	// is guarded by mu; dlAt and dlIdx, its place in dq, by dq's mu.
+	dq    *deadlineQueue
+	timer *time.Timer
+	dlAt  int64
+	dlIdx int
 	// ponged is when the last pong arrived (unix nanoseconds).
 	ponged atomic.Int64
 }
@@ -140,30 +170,36 @@ type Conn struct {
 // newConn returns a Conn over nc, whose first bytes, already read from it,
 // are early.
 func newConn(nc net.Conn, early []byte, o *Options) *Conn {
-	c := &Conn{opts: o, nc: nc, early: early}
+	c := &Conn{opts: o, nc: nc, early: early, sysfd: -1, dlIdx: -1}
 	c.p.limit = o.readLimit()
 	if sc, ok := nc.(syscall.Conn); ok {
-		c.fd, _ = sc.SyscallConn()
+		if rc, err := sc.SyscallConn(); err == nil && rc.Control(func(fd uintptr) { c.sysfd = int(fd) }) == nil {
+			c.fd = rc
+		}
 	}
 	return c
 }
 
-// Run starts the connection's reader goroutine and its pings, and returns at
-// once. handle is called on the reader goroutine with each data message
-// (data is its to keep), until the connection is closing; done is called
-// once the connection is closed and no goroutine of it runs any more.
-// handle must not wait on anything slow: while it runs nothing is read,
-// neither pongs nor the peer's close, and a pong not read in time closes
-// the connection (see keepAlive).
+// Run starts serving the connection, from the poller or with a reader
+// goroutine (Options.Poller), and its pings, and returns at once. handle is
+// called with each data message (data is its to keep), one at a time, until
+// the connection is closing; done is called once the connection is closed
+// and no goroutine of it runs any more. handle must not wait on anything
+// slow: while it runs nothing is read, neither pongs nor the peer's close,
+// and a pong not read in time closes the connection (see keepAliveLocked).
 func (c *Conn) Run(handle func(typ MessageType, data []byte), done func()) {
 	if c.opts.PingInterval > 0 {
 		c.mu.Lock()
 		c.nextPing = time.Now().Add(c.opts.PingInterval).UnixNano()
-		// Stored before it can fire: the keepalive re-arms it.
-		c.ping = time.AfterFunc(time.Hour, c.keepAlive)
-		c.ping.Reset(c.opts.PingInterval)
+		c.pingAt = c.nextPing
 		c.mu.Unlock()
 	}
+	if c.startPolled(handle, done) {
+		return
+	}
+	c.mu.Lock()
+	c.rearmLocked()
+	c.mu.Unlock()
 	go c.read(handle, done)
 }
 
@@ -231,9 +267,6 @@ func (c *Conn) readEnded(err error) {
 	}
 	c.closing = true
 	c.closeTCPLocked()
-	if c.ping != nil {
-		c.ping.Stop()
-	}
 	c.mu.Unlock()
 	c.writers.Wait()
 }
@@ -351,11 +384,8 @@ func (c *Conn) closeSentLocked() {
 			cw.CloseWrite()
 		}
 	}
-	c.closeTimer = time.AfterFunc(c.opts.closeTimeout(), func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.closeTCPLocked()
-	})
+	c.closeAt = time.Now().Add(c.opts.closeTimeout()).UnixNano()
+	c.rearmLocked()
 }
 
 // peerClose handles the peer's close frame: it is answered with a close
@@ -382,17 +412,22 @@ func (c *Conn) peerClose(code StatusCode) {
 	// Else the writer goroutine closes it after our close frame.
 }
 
-// closeTCPLocked closes the connection, which ends the reader.
+// closeTCPLocked closes the connection, which ends the reader: a reader
+// goroutine's read fails; a connection served by the poller leaves it and
+// is woken to find itself closed.
 func (c *Conn) closeTCPLocked() {
 	if c.tcpClosed {
 		return
 	}
 	c.tcpClosed, c.closing = true, true
 	c.q = nil
-	if c.closeTimer != nil {
-		c.closeTimer.Stop()
-	}
+	c.pingAt, c.closeAt = 0, 0
+	c.rearmLocked()
+	c.unpollLocked()
 	c.nc.Close()
+	if c.poll != nil {
+		c.readable()
+	}
 }
 
 // failLocked closes the connection after a write failed.
@@ -401,97 +436,6 @@ func (c *Conn) failLocked(err error) {
 		c.lost = err
 	}
 	c.closeTCPLocked()
-}
-
-// writeLocked writes frame now if nothing is queued before it and the
-// kernel takes it; whatever is left is queued for the writer goroutine.
-func (c *Conn) writeLocked(frame []byte) {
-	if c.tcpClosed {
-		return
-	}
-	if !c.writing && c.fd != nil {
-		n, err := c.writeNowLocked(frame)
-		if err != nil {
-			c.failLocked(fmt.Errorf("failed to write: %w", err))
-			return
-		}
-		if n == len(frame) {
-			return
-		}
-		frame, c.qTail = frame[n:], n > 0
-	}
-	c.q = append(c.q, frame)
-	if !c.writing {
-		c.writing = true
-		c.writers.Add(1)
-		go c.writeQueued()
-	}
-}
-
-// writeNowLocked writes what of b the kernel takes without blocking, and
-// reports how much that was.
-func (c *Conn) writeNowLocked(b []byte) (int, error) {
-	var n int
-	var werr error
-	err := c.fd.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				return true // never wait for the socket to become writable
-			}
-		}
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case werr == syscall.EAGAIN:
-		return 0, nil
-	case werr != nil:
-		return 0, werr
-	}
-	return max(n, 0), nil
-}
-
-// writeQueued is the writer goroutine: it writes the queue until it is
-// empty, then ends. When the queue held our close frame, it was last.
-func (c *Conn) writeQueued() {
-	defer c.writers.Done()
-	for {
-		c.mu.Lock()
-		batch := c.q
-		c.q, c.qTail = nil, false
-		if len(batch) == 0 || c.tcpClosed {
-			c.writing = false
-			if c.closing && !c.closeSent && !c.tcpClosed {
-				c.closeSentLocked()
-			}
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Unlock()
-		if err := c.writeBlocking(batch); err != nil {
-			c.mu.Lock()
-			c.writing = false
-			if !errors.Is(err, net.ErrClosed) {
-				c.failLocked(fmt.Errorf("failed to write: %w", err))
-			}
-			c.closeTCPLocked()
-			c.mu.Unlock()
-			return
-		}
-	}
-}
-
-// writeBlocking writes frames in one writev, bounded by a deadline on the
-// connection (a context would arm a timer per write). The deadline is
-// cleared after: it would fail the next write made at once, long after.
-func (c *Conn) writeBlocking(frames [][]byte) error {
-	c.nc.SetWriteDeadline(time.Now().Add(c.opts.writeTimeout()))
-	bufs := net.Buffers(frames)
-	if _, err := bufs.WriteTo(c.nc); err != nil {
-		return err
-	}
-	return c.nc.SetWriteDeadline(time.Time{})
 }
 
 // ClosedBecause says why the connection closed, for logs: the close code

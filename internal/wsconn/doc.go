@@ -1,6 +1,10 @@
 // Package wsconn is the server side of RFC 6455 WebSockets for the hub:
-// after the HTTP request, it is the only code that touches a socket's
-// connection.
+// after the HTTP request it is the only code that touches a socket's
+// connection, and it runs, on Linux, one epoll goroutine for all sockets
+// and a few worker goroutines only while sockets have bytes to read
+// (elsewhere, or with Options.Poller goroutine, a reader goroutine per
+// socket), plus a writer goroutine per socket only while the kernel is
+// behind.
 //
 // # What it owns
 //
@@ -27,13 +31,43 @@
 //
 // # Goroutines
 //
-// A Conn has one goroutine for as long as it is open, its reader, which
-// parses what it reads and calls the handler with each message. Writes
-// cost no goroutine while the peer keeps up: a frame sent to a connection
-// with nothing queued is written at once by the caller, with one
-// non-blocking write(2). Only what the kernel does not take is queued, and a
-// writer goroutine runs while the queue is not empty, writing with a
-// deadline. Pings and the close timeout run on timers.
+// On Linux, by default (Options.Poller epoll), an idle connection has no
+// goroutine: its socket is in an epoll instance shared by every connection,
+// whose one goroutine (epoll_linux.go, running while any socket is
+// registered) queues a connection when its socket has bytes; a worker
+// goroutine (at most 4 per CPU, 16 at least) then reads them from a pooled
+// buffer, without blocking, feeds the parser and calls the handler until
+// the kernel has nothing more, and takes the next connection queued, or
+// ends after 50 ms without one (so a few workers, their stacks grown,
+// serve steady traffic and bursts alike, and none runs without traffic).
+// Pings and close timeouts of these connections are deadlines in one heap
+// per epoll (deadlines.go), behind one timer, whose goroutine runs while
+// deadlines are due. With Options.Poller goroutine, and on other systems (build
+// tags), a Conn has one goroutine for as long as it is open, its reader,
+// blocked in read(2) through Go's poller, and one timer for its deadlines.
+//
+// Writes cost no goroutine on either path while the peer keeps up: a frame
+// sent to a connection with nothing queued is written at once by the
+// caller, with one non-blocking write(2). Only what the kernel does not
+// take is queued, and a writer goroutine runs while the queue is not empty,
+// writing with a deadline through Go's poller (a socket in our epoll stays
+// in Go's as well: an fd may be in several epoll sets).
+//
+// # Why its own epoll, and not a library
+//
+// Servers that read on readiness in Go take the socket away from Go's
+// poller: github.com/lesismal/nbio (dupStdConn) dups the descriptor with
+// RawConn.Control and closes the net.Conn, then does all its I/O itself;
+// github.com/mailru/easygo's netpoll, as used with github.com/gobwas/ws,
+// holds a dup from File(), a second descriptor per socket. Both also
+// bring an event loop and buffers of their own. This package needs only to
+// know when to read: its socket stays a net.Conn (the writer's deadlines,
+// Close, TLS connections that keep a reader goroutine), the same
+// descriptor is added to one more epoll set through golang.org/x/sys/unix,
+// already a dependency, and a read is RawConn.Read with a function that
+// never waits. That is about 550 lines with the deadline heap, with no
+// descriptor more per socket (a replica runs near its limit of
+// descriptors) and no library to follow.
 //
 // # Why not github.com/coder/websocket on the server
 //
@@ -54,11 +88,9 @@
 //   - strict checks of what clients send, where the library accepted invalid
 //     UTF-8 and echoed any close reason;
 //   - a way to poller readiness: the frame parser is a state machine fed
-//     bytes, separate from the goroutine that reads. A later version can
-//     serve an idle socket without a goroutine (and without its stack and
-//     read buffer) by reading only when the poller says the socket is
-//     readable, and feed the same parser; nothing above this package
-//     changes.
+//     bytes, separate from the goroutine that reads, so the poller's
+//     goroutines feed the same parser as a reader goroutine, and nothing
+//     above this package changes.
 //
 // coder/websocket remains the client of the tests and of cmd/presence-load.
 package wsconn

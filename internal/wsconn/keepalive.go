@@ -2,19 +2,17 @@ package wsconn
 
 import "time"
 
-// keepAlive runs on the ping timer: it sends a ping every PingInterval,
-// whatever the pong timeout, and closes the connection with 1008 once the
-// oldest ping not answered is PongTimeout old and nothing else says the
-// peer is there. Every pong answers all the pings before it (they carry no
-// payload). It re-arms the timer for whichever comes first, the next ping
-// or the next pong deadline.
-func (c *Conn) keepAlive() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// keepAliveLocked runs at the keepalive's deadline (pingAt): it sends a
+// ping every PingInterval, whatever the pong timeout, and closes the
+// connection with 1008 once the oldest ping not answered is PongTimeout old
+// and nothing else says the peer is there. Every pong answers all the pings
+// before it (they carry no payload). It sets pingAt to whichever comes
+// first, the next ping or the next pong deadline; the caller re-arms.
+func (c *Conn) keepAliveLocked(now int64) {
+	c.pingAt = 0
 	if c.closing {
 		return // the close timeout governs from now on
 	}
-	now := time.Now().UnixNano()
 	pongTimeout := int64(c.opts.pongTimeout())
 	if c.unanswered != 0 && c.ponged.Load() < c.unanswered && now-c.unanswered >= pongTimeout {
 		if c.silentSince(c.unanswered) {
@@ -38,7 +36,7 @@ func (c *Conn) keepAlive() {
 	if c.unanswered != 0 && c.ponged.Load() < c.unanswered {
 		next = min(next, c.unanswered+pongTimeout)
 	}
-	c.ping.Reset(time.Duration(max(next-now, int64(time.Millisecond))))
+	c.pingAt = max(next, now+int64(time.Millisecond))
 }
 
 // silentSince reports whether the peer is to be taken for gone after a ping

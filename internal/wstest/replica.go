@@ -2,9 +2,11 @@ package wstest
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/presencehub/presencehub/hub/history"
 	"github.com/presencehub/presencehub/hub/store"
 	"github.com/presencehub/presencehub/internal/natstest"
+	"github.com/presencehub/presencehub/internal/wsconn"
 	"github.com/presencehub/presencehub/transport"
 	"github.com/presencehub/presencehub/transport/webhook"
 )
@@ -33,7 +36,7 @@ type ReplicaOptions struct {
 	// Logger if it is nil, to Logger(t).
 	Hub hub.Config
 	// Transport configures the server; StartReplica sets Logger if it is
-	// nil, to Logger(t).
+	// nil, to Logger(t), and an empty Poller to TestPoller().
 	Transport transport.Config
 	// Webhooks, if set, turns on the event stream and the webhooks: the
 	// replica opens the stream, sets Hub.Events, and runs a webhook
@@ -102,6 +105,9 @@ func StartReplica(t testing.TB, ns *natsserver.Server, o ReplicaOptions) *Replic
 		hcfg.Logger = Logger(t)
 	}
 	tcfg := o.Transport
+	if tcfg.Poller == "" {
+		tcfg.Poller = TestPoller()
+	}
 	stopWebhooks := func() {}
 	if o.Webhooks != nil {
 		hcfg.Events = true
@@ -264,4 +270,23 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestPoller is the poller of the sockets of the replicas the tests start:
+// $PRESENCEHUB_TEST_POLLER ("epoll" or "goroutine"), or "" for
+// wsconn.DefaultPoller. The socket tests run on both paths with
+//
+//	PRESENCEHUB_TEST_POLLER=goroutine go test -race ./transport/ ./cmd/presence-load/
+//
+// besides the default run (.ci/run runs both).
+func TestPoller() wsconn.Poller {
+	v := os.Getenv("PRESENCEHUB_TEST_POLLER")
+	if v == "" {
+		return ""
+	}
+	p, err := wsconn.ParsePoller(v)
+	if err != nil {
+		panic(fmt.Sprintf("PRESENCEHUB_TEST_POLLER: %v", err))
+	}
+	return p
 }
