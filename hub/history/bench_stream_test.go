@@ -44,15 +44,7 @@ func openProcessStream(b *testing.B) *sitesStream {
 // clock is at the end of the last day, which is not settled yet); then
 // the same with 600,000 events of 20,000 other sites in the stream.
 func BenchmarkReplay90Days(b *testing.B) {
-	encoded := benchEvents()
-	s := openProcessStream(b)
-	for _, e := range encoded {
-		var ev events.Event
-		json.Unmarshal(e, &ev)
-		s.n++
-		s.raw(ev.Subject(), e)
-	}
-	s.flush()
+	encoded, s := busyStream(b)
 	sums := openSummaries(b, s)
 	defer b.ReportMetric(float64(len(encoded)), "events")
 	cfg := Config{Now: func() time.Time { return benchEnd }}
@@ -191,15 +183,7 @@ func BenchmarkFirstTimelineOtherSites(b *testing.B) {
 // daily case: the day's events read, its summary written), and with every
 // one written (nothing due: what each site without new days costs).
 func BenchmarkSummarize90Days(b *testing.B) {
-	encoded := benchEvents()
-	s := openProcessStream(b)
-	for _, e := range encoded {
-		var ev events.Event
-		json.Unmarshal(e, &ev)
-		s.n++
-		s.raw(ev.Subject(), e)
-	}
-	s.flush()
+	_, s := busyStream(b)
 	sums := openSummaries(b, s)
 	ctx := context.Background()
 	x := runIndex(b, s, Config{Now: func() time.Time { return benchEnd.Add(SettleAfter + time.Minute) }, Summaries: DefaultSummaries})
@@ -242,4 +226,21 @@ func BenchmarkSummarize90Days(b *testing.B) {
 		})
 	})
 	b.Run("written=all", func(b *testing.B) { summarize(b, nil) })
+}
+
+// busyStream publishes the busy site's 90 days of events (benchEvents) to
+// an event stream on a nats-server process of its own, and returns them
+// and the stream.
+func busyStream(b *testing.B) ([][]byte, *sitesStream) {
+	b.Helper()
+	encoded := benchEvents()
+	s := openProcessStream(b)
+	for _, e := range encoded {
+		var ev events.Event
+		json.Unmarshal(e, &ev)
+		s.n++
+		s.raw(ev.Subject(), e)
+	}
+	s.flush()
+	return encoded, s
 }
